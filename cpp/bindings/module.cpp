@@ -1,0 +1,9 @@
+// nndl_fast._core: the compiled kernels. Private; the API is the Python package.
+#include "bindings/register.hpp"
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "nndl_fast compiled kernels (private: use the nndl_fast package)";
+  nndl::bind::register_runtime(m);
+  nndl::bind::register_bench(m);
+  nndl::bind::register_optim(m);
+}

@@ -1,0 +1,9 @@
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+namespace nndl::bind {
+void register_runtime(pybind11::module_& m);
+void register_bench(pybind11::module_& m);
+void register_optim(pybind11::module_& m);
+}  // namespace nndl::bind

@@ -1,0 +1,47 @@
+// Build facts, SIMD target choice and the OpenMP thread count.
+#include <omp.h>
+#include <pybind11/stl.h>
+
+#include <stdexcept>
+
+#include "bindings/register.hpp"
+#include "simd/dispatch.hpp"
+
+namespace nndl::bind {
+namespace py = pybind11;
+
+void register_runtime(py::module_& m) {
+  m.def("build_info", [] {
+    py::list available;
+    for (Target t : available_targets()) available.append(target_name(t));
+    py::dict d;
+    d["compiler"] = NNDL_COMPILER;
+    d["openmp"] = _OPENMP;  // yyyymm of the OpenMP spec the compiler implements
+    d["compiled_targets"] = py::str(NNDL_COMPILED_TARGETS).attr("split")(",");
+    d["available_targets"] = available;
+    d["selected_target"] = target_name(selected_target());
+    d["max_threads"] = omp_get_max_threads();
+    d["num_procs"] = omp_get_num_procs();
+    return d;
+  });
+  m.def("available_simd_targets", [] {
+    std::vector<std::string> out;
+    for (Target t : available_targets()) out.emplace_back(target_name(t));
+    return out;
+  });
+  m.def("get_simd_target", [] { return std::string(target_name(selected_target())); });
+  m.def("set_simd_target", [](const std::string& name) {
+    try {
+      set_target(name);
+    } catch (const std::invalid_argument& e) {
+      throw py::value_error(e.what());
+    }
+  });
+  m.def("set_num_threads", [](int n) {
+    if (n < 1) throw py::value_error("num_threads must be >= 1, got " + std::to_string(n));
+    omp_set_num_threads(n);
+  });
+  m.def("get_num_threads", [] { return omp_get_max_threads(); });
+}
+
+}  // namespace nndl::bind

@@ -1,0 +1,46 @@
+// Run-time choice of the SIMD target.
+//
+// Every file listed in NNDL_KERNEL_SOURCES is compiled once per target with that
+// target's flags and -DNNDL_TARGET=<name>, and wraps its code in
+// `namespace nndl::NNDL_TARGET`. Declarations of those kernels are written once with
+// NNDL_DECLARE_KERNELS, and NNDL_DISPATCH(fn)(args...) calls the selected copy.
+//
+// Rule for kernel files: use raw loops and <cmath> only, no std:: containers or other
+// out-of-line templates. Such a template instantiated in two targets' files is one
+// symbol to the linker, which keeps an arbitrary copy -- possibly the AVX-512 one,
+// which would then run on a CPU without AVX-512.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace nndl {
+
+enum class Target : int { baseline = 0, avx2 = 1, avx512 = 2 };
+
+const char* target_name(Target t);
+// Targets both compiled into this module and supported by this CPU and OS, best last.
+std::vector<Target> available_targets();
+// The target kernels run with: the best available, unless NNDL_FAST_SIMD names
+// another at import, or set_target() was called.
+Target selected_target();
+// Throws std::invalid_argument for an unknown or unavailable name.
+void set_target(const std::string& name);
+
+}  // namespace nndl
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define NNDL_HAVE_X86_TARGETS 1
+#define NNDL_DECLARE_KERNELS(...)               \
+  namespace nndl::baseline { __VA_ARGS__ }      \
+  namespace nndl::avx2 { __VA_ARGS__ }          \
+  namespace nndl::avx512 { __VA_ARGS__ }
+// NNDL_DISPATCH(adam_step)(args...) -> nndl::<selected>::adam_step(args...)
+#define NNDL_DISPATCH(fn)                                                   \
+  (::nndl::selected_target() == ::nndl::Target::avx512 ? &::nndl::avx512::fn \
+   : ::nndl::selected_target() == ::nndl::Target::avx2 ? &::nndl::avx2::fn   \
+                                                        : &::nndl::baseline::fn)
+#else
+#define NNDL_DECLARE_KERNELS(...) namespace nndl::baseline { __VA_ARGS__ }
+#define NNDL_DISPATCH(fn) (&::nndl::baseline::fn)
+#endif

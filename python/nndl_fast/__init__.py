@@ -1,0 +1,44 @@
+"""nndl_fast: fused CPU kernels for network optimisation and regularisation.
+
+The training techniques of the chapter "Network optimization and regularization" of
+Qiu Xipeng's *Neural Networks and Deep Learning*, as in-place SIMD + OpenMP kernels
+over NumPy arrays, each checked against a plain NumPy reference
+(:mod:`nndl_fast.reference`).
+
+Sub-modules: :mod:`nndl_fast.optim` (update rules), :mod:`nndl_fast.schedules`
+(learning-rate decay), :mod:`nndl_fast.bench` (the benchmark harness).
+"""
+
+from __future__ import annotations
+
+import os as _os
+
+from . import _core
+from ._runtime import (
+    available_simd_targets,
+    build_info,
+    get_num_threads,
+    get_simd_target,
+    set_num_threads,
+    set_simd_target,
+    simd_target,
+    threads,
+)
+
+__version__ = "0.1.0"
+
+# _core already honoured NNDL_FAST_SIMD when it loaded; re-apply it here so that a
+# misspelt or unsupported value is reported instead of silently ignored.
+if _os.environ.get("NNDL_FAST_SIMD"):
+    _core.set_simd_target(_os.environ["NNDL_FAST_SIMD"])
+
+__all__ = [
+    "available_simd_targets",
+    "build_info",
+    "get_num_threads",
+    "get_simd_target",
+    "set_num_threads",
+    "set_simd_target",
+    "simd_target",
+    "threads",
+]

@@ -1,0 +1,19 @@
+"""Benchmark suites, one module per concept; ``python -m nndl_fast.bench`` runs them all.
+
+A suite is ``run(bench, torch)``: it measures its kernels (ours, the NumPy reference, and
+PyTorch's CPU paths when ``torch`` is not None) through ``bench.measure``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from . import optim
+from .harness import Bench
+
+SUITES: dict[str, Callable[[Bench, Any], None]] = {
+    "optim": optim.run,
+}
+
+__all__ = ["SUITES", "Bench"]

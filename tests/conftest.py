@@ -1,0 +1,34 @@
+"""Shared fixtures: every kernel test runs on every SIMD target and with 1 and 2 threads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nndl_fast
+
+SIMD_TARGETS = nndl_fast.available_simd_targets()
+THREAD_COUNTS = [1, 2]
+
+
+@pytest.fixture(params=SIMD_TARGETS)
+def simd(request: pytest.FixtureRequest):
+    """Each test using this runs once per SIMD target this CPU has."""
+    with nndl_fast.simd_target(request.param):
+        yield request.param
+
+
+@pytest.fixture(params=THREAD_COUNTS, ids=lambda n: f"{n}thr")
+def nthreads(request: pytest.FixtureRequest):
+    with nndl_fast.threads(request.param):
+        yield request.param
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20261126)
+
+
+def torch_or_skip():
+    """The torch module, or a skip naming why (torch is an optional dependency)."""
+    return pytest.importorskip("torch", reason="torch not installed: PyTorch parity not checked")
