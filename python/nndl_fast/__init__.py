@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os as _os
 
-from . import _core
+from . import _core, optim, reference, schedules
 from ._runtime import (
     available_simd_targets,
     build_info,
@@ -33,6 +33,9 @@ if _os.environ.get("NNDL_FAST_SIMD"):
     _core.set_simd_target(_os.environ["NNDL_FAST_SIMD"])
 
 __all__ = [
+    "optim",
+    "reference",
+    "schedules",
     "available_simd_targets",
     "build_info",
     "get_num_threads",
