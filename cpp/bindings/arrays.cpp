@@ -62,14 +62,41 @@ py::array checked_array(py::handle obj, const std::string& name, bool writeable,
   return a;
 }
 
+namespace {
+
+constexpr int kNpyFloat = 11, kNpyDouble = 12;  // NumPy type numbers of float32, float64
+
+// The common case, without building any message: is `obj` an array that passes every
+// check? Any failure falls back to the slow path, which names the exact problem.
+bool passes(py::handle obj, int type_num, bool writeable, const py::array* ref) {
+  if (!py::isinstance<py::array>(obj)) return false;
+  auto a = py::reinterpret_borrow<py::array>(obj);
+  if (!(a.flags() & py::array::c_style) || (writeable && !a.writeable())) return false;
+  const py::dtype dt = a.dtype();
+  if (dt.num() != type_num || dt.byteorder() == '>') return false;
+  return !ref || same_shape(a, *ref);
+}
+
+py::handle item(py::handle seq, size_t k) {
+  return PyList_Check(seq.ptr()) ? PyList_GET_ITEM(seq.ptr(), k) : PyTuple_GET_ITEM(seq.ptr(), k);
+}
+
+std::string indexed(const char* name, size_t k) { return std::string(name) + "[" + std::to_string(k) + "]"; }
+
+}  // namespace
+
 CheckedLists check_lists(const std::vector<ListArg>& args) {
   CheckedLists out;
   const ListArg& first = args.at(0);
   if (!py::isinstance<py::list>(first.list) && !py::isinstance<py::tuple>(first.list))
     throw py::type_error(std::string(first.name) + " must be a list of arrays, got " + describe(first.list));
-  auto head = py::reinterpret_borrow<py::sequence>(first.list);
-  const size_t count = py::len(head);
+  const size_t count = py::len(first.list);
   if (count == 0) throw py::value_error(std::string(first.name) + " is an empty list");
+  {
+    py::array a0 = checked_array(item(first.list, 0), indexed(first.name, 0), first.writeable);
+    out.dtype = dtype_of(a0, indexed(first.name, 0));
+  }
+  const int type_num = out.dtype == DType::f32 ? kNpyFloat : kNpyDouble;
 
   std::vector<py::array> ref;  // arrays of the first list, fixing shapes
   ref.reserve(count);
@@ -82,24 +109,26 @@ CheckedLists check_lists(const std::vector<ListArg>& args) {
     if (arg.optional && arg.list.is_none()) continue;
     if (!py::isinstance<py::list>(arg.list) && !py::isinstance<py::tuple>(arg.list))
       throw py::type_error(std::string(arg.name) + " must be a list of arrays, got " + describe(arg.list));
-    auto seq = py::reinterpret_borrow<py::sequence>(arg.list);
-    if (py::len(seq) != count)
-      throw py::value_error(std::string(arg.name) + " has " + std::to_string(py::len(seq)) +
-                            " arrays but " + first.name + " has " + std::to_string(count));
+    const size_t len = py::len(arg.list);
+    if (len != count)
+      throw py::value_error(std::string(arg.name) + " has " + std::to_string(len) + " arrays but " + first.name +
+                            " has " + std::to_string(count));
     out.present[j] = true;
     out.ptrs[j].resize(count);
     for (size_t k = 0; k < count; ++k) {
-      const std::string label = std::string(arg.name) + "[" + std::to_string(k) + "]";
-      const std::string ref_label = std::string(first.name) + "[" + std::to_string(k) + "]";
-      py::array a = checked_array(seq[k], label, arg.writeable, j ? &ref[k] : nullptr, ref_label);
-      if (j == 0 && k == 0) out.dtype = dtype_of(a, label);
-      require_dtype(a, out.dtype, label, std::string(first.name) + "[0]");
+      py::handle obj = item(arg.list, k);
+      const py::array* shape_ref = j ? &ref[k] : nullptr;
+      if (!passes(obj, type_num, arg.writeable, shape_ref)) {  // slow path: raise the precise error
+        py::array a = checked_array(obj, indexed(arg.name, k), arg.writeable, shape_ref, indexed(first.name, k));
+        require_dtype(a, out.dtype, indexed(arg.name, k), indexed(first.name, 0));
+      }
+      auto a = py::reinterpret_borrow<py::array>(obj);
       if (j == 0) {
         ref.push_back(a);
         out.numel[k] = static_cast<int64_t>(a.size());
       }
       out.ptrs[j][k] = const_cast<void*>(a.data());
-      overlap.add(a.data(), static_cast<int64_t>(a.nbytes()), arg.writeable, label);
+      overlap.add(a.data(), static_cast<int64_t>(a.nbytes()), arg.writeable, arg.name, static_cast<int64_t>(k));
     }
   }
   overlap.check();
@@ -109,7 +138,17 @@ CheckedLists check_lists(const std::vector<ListArg>& args) {
 void OverlapCheck::add(const void* data, int64_t bytes, bool written, std::string label) {
   if (bytes <= 0) return;  // an empty array aliases nothing
   auto b = reinterpret_cast<uintptr_t>(data);
-  ranges_.push_back({b, b + static_cast<uintptr_t>(bytes), written, std::move(label)});
+  ranges_.push_back({b, b + static_cast<uintptr_t>(bytes), written, nullptr, -1, std::move(label)});
+}
+
+void OverlapCheck::add(const void* data, int64_t bytes, bool written, const char* name, int64_t index) {
+  if (bytes <= 0) return;
+  auto b = reinterpret_cast<uintptr_t>(data);
+  ranges_.push_back({b, b + static_cast<uintptr_t>(bytes), written, name, index, {}});
+}
+
+std::string OverlapCheck::Range::describe() const {
+  return name ? indexed(name, static_cast<size_t>(index)) : label;
 }
 
 void OverlapCheck::check() const {
@@ -127,7 +166,7 @@ void OverlapCheck::check() const {
     else if (r->written && open_any && open_any->end > r->begin)
       clash = open_any;
     if (clash)
-      throw py::value_error(r->label + " shares memory with " + clash->label +
+      throw py::value_error(r->describe() + " shares memory with " + clash->describe() +
                             ", and one of them is updated in place");
     if (!open_any || r->end > open_any->end) open_any = r;
     if (r->written && (!open_written || r->end > open_written->end)) open_written = r;

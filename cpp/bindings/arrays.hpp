@@ -51,13 +51,18 @@ CheckedLists check_lists(const std::vector<ListArg>& args);
 class OverlapCheck {
  public:
   void add(const void* data, int64_t bytes, bool written, std::string label);
+  // Labelled name[index], formatted only if an error is raised (`name` must outlive the check).
+  void add(const void* data, int64_t bytes, bool written, const char* name, int64_t index);
   void check() const;
 
  private:
   struct Range {
     uintptr_t begin, end;
     bool written;
+    const char* name;
+    int64_t index;
     std::string label;
+    std::string describe() const;
   };
   std::vector<Range> ranges_;
 };
