@@ -12,6 +12,9 @@ import pickle
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from conftest import SIMD_TARGETS, torch_or_skip
 
 import nndl_fast
@@ -502,3 +505,22 @@ def test_torch_parity(torch_name, torch_kw, cls, kw):
         opt.step(g)
     for ours, tp in zip(params, tparams):
         np.testing.assert_allclose(ours, tp.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+# ---- any shapes ----------------------------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(shapes=st.lists(hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=9), min_size=1, max_size=6),
+       case=st.sampled_from(range(len(CASES))), dtype=st.sampled_from([np.float32, np.float64]))
+def test_any_list_of_shapes_matches_reference(shapes, case, dtype):
+    cls, hp = CASES[case]
+    rng = np.random.default_rng(11)
+    params = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    grads = [[rng.standard_normal(s).astype(dtype) for s in shapes] for _ in range(3)]
+    params0 = [p.copy() for p in params]
+    opt = run_ours(cls, hp, params, grads)
+    flat = run_reference(group_hp(opt), [p.ravel() for p in params0], [[x.ravel() for x in g] for g in grads])
+    for ours, want in zip(params, flat):
+        assert ours.shape == want.shape or ours.size == want.size
+        np.testing.assert_allclose(ours.ravel(), want, **TOL[dtype])
