@@ -12,10 +12,10 @@ import pickle
 
 import numpy as np
 import pytest
+from conftest import SIMD_TARGETS, torch_or_skip
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from conftest import SIMD_TARGETS, torch_or_skip
 
 import nndl_fast
 from nndl_fast import optim as O

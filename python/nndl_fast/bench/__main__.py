@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     probes = bench.measure_probes()
     print("# memory bandwidth probes (GB/s): " + "  ".join(f"{k} {v:.1f}" for k, v in probes.items()))
     print(HEADER)
-    for name, run in SUITES.items():
+    for run in SUITES.values():
         run(bench, torch)
     if args.json:
         bench.to_json(args.json, meta)
