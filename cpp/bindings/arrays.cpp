@@ -85,6 +85,19 @@ std::string indexed(const char* name, size_t k) { return std::string(name) + "["
 
 }  // namespace
 
+py::array checked_bytes(py::handle obj, const std::string& name, bool writeable, int64_t nbytes) {
+  if (!py::isinstance<py::array>(obj))
+    throw py::type_error(name + " must be a numpy.ndarray of uint8, got " + describe(obj));
+  auto a = py::reinterpret_borrow<py::array>(obj);
+  if (!a.dtype().equal(py::dtype::of<uint8_t>()))
+    throw py::type_error(name + " must be a numpy.ndarray of uint8, got " + describe(obj));
+  if (a.ndim() != 1 || a.shape(0) != nbytes)
+    throw py::value_error(name + " must have shape (" + std::to_string(nbytes) + ",) (one bit per element, "
+                          "8 per byte), got shape " + shape_str(a));
+  checked_array(obj, name, writeable);
+  return a;
+}
+
 CheckedLists check_lists(const std::vector<ListArg>& args) {
   CheckedLists out;
   const ListArg& first = args.at(0);

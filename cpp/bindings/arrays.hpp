@@ -26,6 +26,9 @@ std::string describe(py::handle obj);  // "numpy.ndarray of float64", "list", â€
 py::array checked_array(py::handle obj, const std::string& name, bool writeable,
                         const py::array* shape_of = nullptr, const std::string& shape_name = "");
 
+// A packed bit mask: a 1-D, C-contiguous numpy.uint8 array of exactly `nbytes` elements.
+py::array checked_bytes(py::handle obj, const std::string& name, bool writeable, int64_t nbytes);
+
 DType dtype_of(const py::array& a, const std::string& name);  // float32 / float64, else TypeError
 void require_dtype(const py::array& a, DType want, const std::string& name, const std::string& ref);
 

@@ -6,4 +6,6 @@ namespace nndl::bind {
 void register_runtime(pybind11::module_& m);
 void register_bench(pybind11::module_& m);
 void register_optim(pybind11::module_& m);
+void register_clip(pybind11::module_& m);
+void register_dropout(pybind11::module_& m);
 }  // namespace nndl::bind

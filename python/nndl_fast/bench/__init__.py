@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import optim
+from . import clip, dropout, optim
 from .harness import Bench
 
 SUITES: dict[str, Callable[[Bench, Any], None]] = {
     "optim": optim.run,
+    "clip": clip.run,
+    "dropout": dropout.run,
 }
 
 __all__ = ["SUITES", "Bench"]

@@ -1,0 +1,103 @@
+// nndl_fast._core gradient clipping: global norm, clip by norm, clip by value, over a list
+// of arrays in one call each. Ranges (max_norm >= 0, norm_type > 0, lo <= hi) are checked in
+// python/nndl_fast/clip.py; arrays are checked here by check_lists.
+#include <cmath>
+#include <vector>
+
+#include "bindings/arrays.hpp"
+#include "bindings/register.hpp"
+#include "clip/clip.hpp"
+
+namespace nndl::bind {
+namespace {
+
+clip::NormKind norm_kind(double p) {
+  if (std::isinf(p) && p > 0) return clip::NormKind::linf;
+  if (p == 1.0) return clip::NormKind::l1;
+  if (p == 2.0) return clip::NormKind::l2;
+  if (!(p > 0.0) || !std::isfinite(p)) throw py::value_error("norm_type must be > 0 or inf");
+  return clip::NormKind::lp;
+}
+
+clip::Rule rule_of(const std::string& rule) {
+  if (rule == "chapter") return clip::Rule::chapter;
+  if (rule == "torch") return clip::Rule::torch;
+  throw py::value_error("rule must be 'chapter' or 'torch', got '" + rule + "'");
+}
+
+// The norm of every array of `lists` (list 0), with the GIL released. Partials: one per chunk.
+template <class T>
+double global_norm_of(const CheckedLists& lists, const ChunkPlan& plan, clip::NormKind kind, double p) {
+  const ChunkView view = plan.view();
+  std::vector<double> partials(static_cast<size_t>(view.count));
+  NNDL_DISPATCH(norm_partials<T>)(partials.data(), reinterpret_cast<const T* const*>(lists.ptrs[0].data()),
+                                  view, kind, p);
+  return clip::combine_partials(partials.data(), view.count, kind, p);
+}
+
+}  // namespace
+
+void register_clip(py::module_& m) {
+  m.def(
+      "clip_global_norm",
+      [](py::handle grads, double norm_type) {
+        const clip::NormKind kind = norm_kind(norm_type);
+        const CheckedLists lists = check_lists({{"grads", grads, false}});
+        const ChunkPlan plan(lists.numel.data(), static_cast<int64_t>(lists.numel.size()));
+        return with_dtype(lists.dtype, [&](auto tag) {
+          py::gil_scoped_release nogil;
+          return global_norm_of<decltype(tag)>(lists, plan, kind, norm_type);
+        });
+      },
+      py::arg("grads"), py::arg("norm_type"), "Global p-norm of a list of arrays (see nndl_fast.clip).");
+
+  m.def(
+      "clip_grad_norm",
+      [](py::handle grads, double max_norm, double norm_type, const std::string& rule,
+         bool error_if_nonfinite) {
+        const clip::NormKind kind = norm_kind(norm_type);
+        const clip::Rule r = rule_of(rule);
+        const CheckedLists lists = check_lists({{"grads", grads, true}});
+        const ChunkPlan plan(lists.numel.data(), static_cast<int64_t>(lists.numel.size()));
+        double total = 0.0;
+        bool applied = false;
+        with_dtype(lists.dtype, [&](auto tag) {
+          using T = decltype(tag);
+          py::gil_scoped_release nogil;
+          total = global_norm_of<T>(lists, plan, kind, norm_type);
+          // Refused: nothing is written, the caller raises.
+          if (error_if_nonfinite && !std::isfinite(total)) return;
+          const double coef = clip::clip_coefficient(total, max_norm, r);
+          if (coef != 1.0)  // c = 1 changes no bit: skip the read-write pass
+            NNDL_DISPATCH(scale_inplace<T>)(typed<T>(lists.ptrs[0]), plan.view(), coef);
+          applied = true;
+        });
+        return py::make_tuple(total, applied);
+      },
+      py::arg("grads"), py::arg("max_norm"), py::arg("norm_type"), py::arg("rule"),
+      py::arg("error_if_nonfinite"),
+      "Clip a list of arrays by their global norm in place; returns (total_norm, applied).");
+
+  m.def(
+      "clip_grad_value",
+      [](py::handle grads, double lo, double hi) {
+        const CheckedLists lists = check_lists({{"grads", grads, true}});
+        const ChunkPlan plan(lists.numel.data(), static_cast<int64_t>(lists.numel.size()));
+        with_dtype(lists.dtype, [&](auto tag) {
+          using T = decltype(tag);
+          py::gil_scoped_release nogil;
+          NNDL_DISPATCH(clip_value_inplace<T>)(typed<T>(lists.ptrs[0]), plan.view(), lo, hi);
+        });
+      },
+      py::arg("grads"), py::arg("lo"), py::arg("hi"), "Clip every element into [lo, hi] in place (1.24).");
+
+  m.def(
+      "clip_coefficient",
+      [](double total_norm, double max_norm, const std::string& rule) {
+        return clip::clip_coefficient(total_norm, max_norm, rule_of(rule));
+      },
+      py::arg("total_norm"), py::arg("max_norm"), py::arg("rule"),
+      "The factor clip by norm multiplies the gradients with (1.25, or torch's rule).");
+}
+
+}  // namespace nndl::bind
