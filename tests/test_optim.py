@@ -524,3 +524,51 @@ def test_any_list_of_shapes_matches_reference(shapes, case, dtype):
     for ours, want in zip(params, flat):
         assert ours.shape == want.shape or ours.size == want.size
         np.testing.assert_allclose(ours.ravel(), want, **TOL[dtype])
+
+
+# ---- fused clipping --------------------------------------------------------------------------
+@pytest.mark.parametrize("norm_type", [1.0, 2.0, "inf"])
+@pytest.mark.parametrize("clip_rule", ["chapter", "torch"])
+@pytest.mark.parametrize(("cls", "hp"), [CASES[0], CASES[15], CASES[11]], ids=["SGD", "Adam", "RMSprop"])
+def test_fused_clip_step_equals_clip_then_step(cls, hp, norm_type, clip_rule):
+    from nndl_fast import clip
+
+    params0, grads = make_problem([7, 4099, 30_001], np.float32, seed=12, steps=6)
+    fused, separate = [p.copy() for p in params0], [p.copy() for p in params0]
+    opt_f, opt_s = cls(fused, **hp), cls(separate, **hp)
+    for t, g in enumerate(grads):
+        max_norm = [1.0, 1e6][t % 2]  # clipping and not clipping
+        assert opt_f.step(g, max_norm=max_norm, norm_type=norm_type, clip_rule=clip_rule)
+        g_copy = [x.copy() for x in g]
+        total = clip.clip_grad_norm_(g_copy, max_norm, norm_type=norm_type, rule=clip_rule)
+        opt_s.step(g_copy)
+        assert opt_f.last_grad_norm == total
+        for a, b in zip(fused, separate):
+            # the coefficient multiplies inside the pass instead of rounding g first: ≤ 1 ulp apart per step
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_fused_clip_over_param_groups_with_loss_scaling():
+    from nndl_fast import clip
+
+    rng = np.random.default_rng(13)
+    a, b = rng.standard_normal(100), rng.standard_normal(50).astype(np.float32)
+    a2, b2 = a.copy(), b.copy()
+    opt = O.SGD([{"params": [a]}, {"params": [b]}], lr=0.1)
+    ga, gb = rng.standard_normal(100) * 512, (rng.standard_normal(50) * 512).astype(np.float32)
+    opt.step([ga, gb], grad_scale=1 / 512, max_norm=0.5)
+    true_norm = np.sqrt(np.sum((ga / 512) ** 2) + np.sum((gb.astype(np.float64) / 512) ** 2))
+    assert opt.last_grad_norm == pytest.approx(true_norm, rel=1e-6)
+    c = clip.clip_coefficient(opt.last_grad_norm, 0.5)
+    np.testing.assert_allclose(a, a2 - 0.1 * c * ga / 512, rtol=1e-12)
+    np.testing.assert_allclose(b, b2 - np.float32(0.1 * c / 512) * gb, rtol=1e-5)
+
+
+def test_fused_clip_skips_nonfinite_from_the_norm_pass():
+    p = [np.zeros(10, np.float32)]
+    opt = O.Adam(p)
+    g = [np.ones(10, np.float32)]
+    g[0][3] = np.inf
+    assert opt.step(g, max_norm=1.0, skip_nonfinite=True) is False
+    assert not p[0].any() and opt.state_dict()["state"][0]["step"] == 0
+    assert opt.last_grad_norm == np.inf

@@ -44,7 +44,7 @@ import numpy as np
 
 from . import _core
 
-__all__ = ["clip_coefficient", "clip_grad_norm_", "clip_grad_value_", "global_norm"]
+__all__ = ["clip_coefficient", "clip_grad_norm_", "clip_grad_value_", "global_norm", "global_norm_of_groups"]
 
 _RULES = ("chapter", "torch")
 
@@ -84,6 +84,21 @@ def global_norm(grads: Any, norm_type: float | str = 2.0) -> float:
     if not gs:
         return 0.0
     return float(_core.clip_global_norm(gs, p))
+
+
+def global_norm_of_groups(groups: list[list[Any]], norm_type: float | str = 2.0) -> float:
+    """The global p-norm over several lists (each one dtype, e.g. an optimizer's param groups).
+
+    Each list's norm is computed as :func:`global_norm`; they are combined in list order
+    ((Σ nᵢᵖ)^{1/p}, or the max for p = ∞), so the result is as deterministic as theirs.
+    """
+    p = _norm_type(norm_type)
+    norms = [global_norm(g, p) for g in groups]
+    if len(norms) == 1:
+        return norms[0]
+    if math.isinf(p):
+        return max(norms) if not any(math.isnan(n) for n in norms) else math.nan
+    return math.fsum(n**p for n in norms) ** (1.0 / p)
 
 
 def clip_coefficient(total_norm: float, max_norm: float, rule: str = "chapter") -> float:

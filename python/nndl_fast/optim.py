@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from . import clip as _clip
 
 __all__ = [
     "SGD",
@@ -387,6 +388,7 @@ class Optimizer:
         self._group_steps: list[int] = []  # completed steps, per group
         self._group_extra: list[dict[str, float]] = []  # scalar state (Nadam's μ product)
         self._bufs: list[tuple[list[np.ndarray] | None, ...]] = []
+        self.last_grad_norm: float | None = None  # set by step(max_norm=...)
         params = list(params)
         if not params:
             raise ValueError("params is an empty list")
@@ -451,23 +453,34 @@ class Optimizer:
             self._bufs[gi] = lists
 
     # -- step ------------------------------------------------------------------------
-    def step(self, grads: Sequence[np.ndarray], *, grad_scale: float = 1.0,
-             skip_nonfinite: bool = False) -> bool:
+    def step(self, grads: Sequence[np.ndarray], *, grad_scale: float = 1.0, max_norm: float | None = None,
+             norm_type: float | str = 2.0, clip_rule: str = "chapter", skip_nonfinite: bool = False) -> bool:
         """Apply one update with ``grads`` (aligned with the parameters).
 
         ``grad_scale`` multiplies every gradient inside the same pass (loss scaling, a clip
-        coefficient). With ``skip_nonfinite``, a NaN/Inf anywhere skips the whole step and
-        returns False. Bad input raises before anything is modified.
+        coefficient). ``max_norm`` clips by the global norm first (1.25; see
+        :func:`nndl_fast.clip.clip_grad_norm_` for ``norm_type`` and ``clip_rule``), fused:
+        one read-only pass computes ‖grad_scale·g‖, and the clip coefficient joins
+        grad_scale inside the update pass, so the gradients are never written. The norm
+        is kept in ``last_grad_norm``. With ``skip_nonfinite``, a NaN/Inf anywhere skips the
+        whole step and returns False (with ``max_norm`` the norm pass detects it at no
+        extra cost). Bad input raises before anything is modified.
         """
         groups = self.param_groups
-        if len(groups) == 1:
+        if len(groups) == 1 and max_norm is None:
             return self._step_group(0, grads, grad_scale, skip_nonfinite)
-        per_group = self._split(grads)
+        per_group = [grads] if len(groups) == 1 else self._split(grads)
         # Several kernel calls: check every group's input, and the non-finite guard, first,
         # so that a rejected call never leaves earlier groups updated.
         for gi, g in enumerate(per_group):
             _core.check_step_lists(groups[gi]["params"], g)
-        if skip_nonfinite and any(_core.any_nonfinite(g) for g in per_group):
+        if max_norm is not None:
+            total = _clip.global_norm_of_groups(per_group, norm_type) * abs(grad_scale)
+            self.last_grad_norm = total
+            if not math.isfinite(total) and skip_nonfinite:
+                return False
+            grad_scale = grad_scale * _clip.clip_coefficient(total, max_norm, clip_rule)
+        elif skip_nonfinite and any(_core.any_nonfinite(g) for g in per_group):
             return False
         for gi, g in enumerate(per_group):
             self._step_group(gi, g, grad_scale, False)

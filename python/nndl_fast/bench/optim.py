@@ -117,6 +117,27 @@ def run(bench: Bench, torch: Any) -> None:
             for impl, step in _torch_impls(torch, "Adam", {}, params, grads):
                 if impl == "torch fused":
                     bench.measure("adam", "1 x 1000 (overhead)", impl, step, nbytes=28_000)
+    # Clip by global norm fused into the step: one read-only pass for the norm, the coefficient
+    # inside Adam's pass (32 B/element), against torch's clip_grad_norm_ then fused Adam.
+    if bench.wants("clip_adam"):
+        sizes = [50_000] * 200
+        params, grads = _problem(sizes)
+        opt = _ours(O.Adam, by_name["adam"][2], params)
+        nbytes = 32 * sum(sizes)
+        bench.measure("clip_adam", "200 x 50000", "nndl_fast fused", lambda: opt.step(grads, max_norm=1.0),
+                      nbytes=nbytes, note="norm pass + one update pass")
+        if torch is not None:
+            tp = [torch.from_numpy(p.copy()).requires_grad_() for p in params]
+            for t, g in zip(tp, grads):
+                t.grad = torch.from_numpy(g.copy())
+            topt = torch.optim.Adam(tp, lr=1e-3, fused=True)
+
+            def torch_clip_adam() -> None:
+                torch.nn.utils.clip_grad_norm_(tp, 1.0)
+                topt.step()
+
+            bench.measure("clip_adam", "200 x 50000", "torch clip + fused", torch_clip_adam, nbytes=nbytes,
+                          note="clip_grad_norm_ (foreach) then Adam(fused=True)")
     # Every other rule at 1e7.
     for rule in RULES:
         if rule[0] in HEADLINE or not bench.wants(rule[0]):
