@@ -7,12 +7,11 @@ import math
 
 import numpy as np
 import pytest
+from conftest import torch_or_skip
 
 import nndl_fast
 from nndl_fast import clip
 from nndl_fast.reference import clip as ref
-
-from conftest import torch_or_skip
 
 SIZES = [1, 7, 4099, 16384 * 3 + 5]  # odd sizes; the last spans several 16 Ki chunks
 NORMS = [1.0, 2.0, math.inf, 3.0]

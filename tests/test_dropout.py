@@ -8,12 +8,11 @@ import math
 
 import numpy as np
 import pytest
+from conftest import torch_or_skip
 
 import nndl_fast
 from nndl_fast import dropout as D
 from nndl_fast.reference import dropout as R
-
-from conftest import torch_or_skip
 
 SIZES = [1, 7, 63, 64, 65, 4099, 100_003]
 KEEPS = [0.1, 0.5, 0.9, 1.0]
