@@ -458,6 +458,11 @@ def test_empty_tensor_and_torch_tensor_params():
     opt = O.SGD([t, np.zeros(0, np.float32)], lr=0.5)
     opt.step([np.ones(5, np.float32), np.zeros(0, np.float32)])
     assert torch.equal(t.detach(), torch.full((5,), -0.5))
+    t.grad = torch.ones(5)
+    opt.step([t.grad, torch.zeros(0)])  # torch tensors as gradients: zero-copy views
+    assert torch.equal(t.detach(), torch.full((5,), -1.0))
+    with pytest.raises(ValueError, match=r"grads\[0\] must be C-contiguous"):
+        opt.step([torch.ones(10)[::2], torch.zeros(0)])
 
 
 # ---- PyTorch parity ----------------------------------------------------------------------

@@ -83,6 +83,18 @@ py::handle item(py::handle seq, size_t k) {
 
 std::string indexed(const char* name, size_t k) { return std::string(name) + "[" + std::to_string(k) + "]"; }
 
+// A torch tensor (anything with .detach() and .numpy()) as the NumPy view of its memory;
+// anything else unchanged, for checked_array to reject with its message.
+py::object as_array_view(py::handle obj, const char* name, size_t k) {
+  if (py::isinstance<py::array>(obj) || !py::hasattr(obj, "detach") || !py::hasattr(obj, "numpy"))
+    return py::reinterpret_borrow<py::object>(obj);
+  try {
+    return obj.attr("detach")().attr("numpy")();
+  } catch (py::error_already_set& e) {
+    throw py::type_error(indexed(name, k) + " could not be viewed as a NumPy array: " + std::string(e.what()));
+  }
+}
+
 }  // namespace
 
 py::array checked_bytes(py::handle obj, const std::string& name, bool writeable, int64_t nbytes) {
@@ -106,7 +118,8 @@ CheckedLists check_lists(const std::vector<ListArg>& args) {
   const size_t count = py::len(first.list);
   if (count == 0) throw py::value_error(std::string(first.name) + " is an empty list");
   {
-    py::array a0 = checked_array(item(first.list, 0), indexed(first.name, 0), first.writeable);
+    py::object v0 = as_array_view(item(first.list, 0), first.name, 0);
+    py::array a0 = checked_array(v0, indexed(first.name, 0), first.writeable);
     out.dtype = dtype_of(a0, indexed(first.name, 0));
   }
   const int type_num = out.dtype == DType::f32 ? kNpyFloat : kNpyDouble;
@@ -130,6 +143,10 @@ CheckedLists check_lists(const std::vector<ListArg>& args) {
     out.ptrs[j].resize(count);
     for (size_t k = 0; k < count; ++k) {
       py::handle obj = item(arg.list, k);
+      if (!py::isinstance<py::array>(obj)) {
+        out.keepalive.push_back(as_array_view(obj, arg.name, k));
+        obj = out.keepalive.back();
+      }
       const py::array* shape_ref = j ? &ref[k] : nullptr;
       if (!passes(obj, type_num, arg.writeable, shape_ref)) {  // slow path: raise the precise error
         py::array a = checked_array(obj, indexed(arg.name, k), arg.writeable, shape_ref, indexed(first.name, k));

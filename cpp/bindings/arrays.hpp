@@ -42,11 +42,14 @@ struct ListArg {
 
 // Lists of arrays, checked together: the first list fixes count, dtype and shapes.
 // ptrs[j][k] is tensor k of list j (empty for an absent optional list).
+// A torch CPU tensor is accepted wherever an array is: it is viewed through
+// .detach().numpy(), which shares its memory, and that view is kept in `keepalive`.
 struct CheckedLists {
   DType dtype;
   std::vector<std::vector<void*>> ptrs;
   std::vector<int64_t> numel;
   std::vector<bool> present;
+  std::vector<py::object> keepalive;
 };
 CheckedLists check_lists(const std::vector<ListArg>& args);
 
