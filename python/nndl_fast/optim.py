@@ -223,8 +223,11 @@ def _nadam_launch(hp, params, grads, bufs, t, grad_scale, skip, mu_product):
 # Rules: defaults, checks, state buffers
 # --------------------------------------------------------------------------------------
 class _Rule:
+    """A rule's name, defaults, hyper-parameter checks, state buffers and kernel launch."""
+
     name: str
     defaults: dict[str, Any]
+    launch: Callable[..., Any]
 
     @staticmethod
     def check(hp: Mapping[str, Any]) -> None:  # pragma: no cover - overridden
@@ -241,6 +244,7 @@ class _Rule:
 
 
 class _SgdRule(_Rule):
+    launch = staticmethod(_sgd_launch)
     name = "sgd"
     defaults = {"lr": 1e-3, "momentum": 0.0, "dampening": 0.0, "nesterov": False, "momentum_form": "chapter"}
 
@@ -262,6 +266,7 @@ class _SgdRule(_Rule):
 
 
 class _AdagradRule(_Rule):
+    launch = staticmethod(_adagrad_launch)
     name = "adagrad"
     defaults = {"lr": 1e-2, "eps": 1e-10, "eps_inside_sqrt": True, "lr_decay": 0.0,
                 "initial_accumulator_value": 0.0}
@@ -283,6 +288,7 @@ class _AdagradRule(_Rule):
 
 
 class _RmspropRule(_Rule):
+    launch = staticmethod(_rmsprop_launch)
     name = "rmsprop"
     defaults = {"lr": 1e-3, "beta": 0.9, "eps": 1e-8, "eps_inside_sqrt": True, "momentum": 0.0,
                 "centered": False}
@@ -301,6 +307,7 @@ class _RmspropRule(_Rule):
 
 
 class _AdadeltaRule(_Rule):
+    launch = staticmethod(_adadelta_launch)
     name = "adadelta"
     defaults = {"lr": 1.0, "rho": 0.9, "eps": 1e-6}
 
@@ -316,6 +323,7 @@ class _AdadeltaRule(_Rule):
 
 
 class _AdamRule(_Rule):
+    launch = staticmethod(_adam_launch)
     name = "adam"
     defaults = {"lr": 1e-3, "betas": (0.9, 0.99), "eps": 1e-8, "eps_inside_sqrt": True, "amsgrad": False}
 
@@ -331,6 +339,7 @@ class _AdamRule(_Rule):
 
 
 class _NadamRule(_Rule):
+    launch = staticmethod(_nadam_launch)
     name = "nadam"
     defaults = {"lr": 2e-3, "betas": (0.9, 0.999), "eps": 1e-8, "eps_inside_sqrt": True,
                 "momentum_decay": 4e-3}
@@ -508,7 +517,7 @@ class Optimizer:
         return bool(applied)
 
     def _launch(self, gi, hp, grads, t, grad_scale, skip) -> bool:
-        return _LAUNCH[self._rule.name](hp, hp["params"], grads, self._bufs[gi], t, grad_scale, skip)
+        return self._rule.launch(hp, hp["params"], grads, self._bufs[gi], t, grad_scale, skip)
 
     # -- state -----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -591,13 +600,6 @@ class Optimizer:
         return "\n".join(lines) + "\n)"
 
 
-_LAUNCH: dict[str, Callable[..., bool]] = {
-    "sgd": _sgd_launch,
-    "adagrad": _adagrad_launch,
-    "rmsprop": _rmsprop_launch,
-    "adadelta": _adadelta_launch,
-    "adam": _adam_launch,
-}
 
 
 # --------------------------------------------------------------------------------------
@@ -631,7 +633,7 @@ class SGD(Optimizer):
     Symbols → arguments: α ``lr``, ρ (μ) ``momentum``. State: ``momentum_buffer``
     (Δθ in the chapter's form, b in torch's). To reproduce ``torch.optim.SGD``:
     ``SGD(params, lr, momentum=μ, momentum_form="torch", dampening=..., nesterov=...)``.
-    """ + _COMMON_DOC
+    """
 
     _rule = _SgdRule
 
@@ -686,7 +688,7 @@ class AdaGrad(Optimizer):
     (1e-10, in the chapter's range 1e-7…1e-10), G state ``sum``. torch differences:
     ε outside the root (``eps_inside_sqrt=False``), ``lr_decay`` (α/(1 + (t−1)·lr_decay)),
     ``initial_accumulator_value`` (G₀); all available here.
-    """ + _COMMON_DOC
+    """
 
     _rule = _AdagradRule
 
@@ -709,7 +711,7 @@ class RMSprop(Optimizer):
     root (``eps_inside_sqrt=False``), ``centered`` (G − ḡ² with ḡ the mean gradient, state
     ``grad_avg``), ``momentum`` μ (b ← μ b + g/√…; θ ← θ − α b, state ``momentum_buffer``).
     ``torch.optim.RMSprop(lr, alpha=a, eps=e)`` = ``RMSprop(lr, beta=a, eps=e, eps_inside_sqrt=False)``.
-    """ + _COMMON_DOC
+    """
 
     _rule = _RmspropRule
 
@@ -734,7 +736,7 @@ class AdaDelta(Optimizer):
     ``lr`` factor). ρ ``rho`` (0.9; the chapter's β₁, used for both averages as in Zeiler's
     paper and torch), ε ``eps`` (1e-6). State: ``square_avg`` (G), ``acc_delta`` (ΔX²).
     Identical to ``torch.optim.Adadelta``.
-    """ + _COMMON_DOC
+    """
 
     _rule = _AdadeltaRule
 
@@ -765,7 +767,7 @@ class Adam(Optimizer):
     amsgrad=..., maximize=...)`` = ``Adam(lr, betas=(0.9, 0.999), eps=1e-8,
     eps_inside_sqrt=False, weight_decay=λ, amsgrad=..., maximize=...)``. ``amsgrad``
     keeps max Ĝ (state ``max_exp_avg_sq``) as Reddi et al. 2018.
-    """ + _COMMON_DOC
+    """
 
     _rule = _AdamRule
 
@@ -811,7 +813,7 @@ class Nadam(Optimizer):
     (``eps_inside_sqrt=False`` for torch's ``NAdam``). State: ``exp_avg``, ``exp_avg_sq``
     and the scalar ``mu_product``. torch's ``decoupled_weight_decay=True`` is
     ``decoupled_weight_decay=λ, decay_scaled_by_lr=True`` here.
-    """ + _COMMON_DOC
+    """
 
     _rule = _NadamRule
 
@@ -830,6 +832,10 @@ class Nadam(Optimizer):
         if applied:
             extra["mu_product"] = mu_product
         return applied
+
+
+for _cls in (SGD, AdaGrad, RMSprop, AdaDelta, Adam, Nadam):
+    _cls.__doc__ = (_cls.__doc__ or "") + _COMMON_DOC
 
 
 # --------------------------------------------------------------------------------------
