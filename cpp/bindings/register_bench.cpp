@@ -22,7 +22,7 @@ void register_bench(py::module_& m) {
     if (size_of(out) != size_of(in)) throw py::value_error("out and in differ in size");
     py::gil_scoped_release nogil;
     NNDL_DISPATCH(stream_copy)(o, i, size_of(out));
-  });
+  }, py::arg("out"), py::arg("in"), "out = in (STREAM copy)");
   m.def("stream_triad", [](py::handle out, py::handle a, py::handle b, float s) {
     float* o = f32_buffer(out, "out", true);
     const float* pa = f32_buffer(a, "a", false);
@@ -30,12 +30,12 @@ void register_bench(py::module_& m) {
     if (size_of(out) != size_of(a) || size_of(out) != size_of(b)) throw py::value_error("out, a and b differ in size");
     py::gil_scoped_release nogil;
     NNDL_DISPATCH(stream_triad)(o, pa, pb, s, size_of(out));
-  });
+  }, py::arg("out"), py::arg("a"), py::arg("b"), py::arg("s"), "out = a + s*b (STREAM triad)");
   m.def("stream_inplace", [](py::handle x, float s) {
     float* px = f32_buffer(x, "x", true);
     py::gil_scoped_release nogil;
     NNDL_DISPATCH(stream_inplace)(px, s, size_of(x));
-  });
+  }, py::arg("x"), py::arg("s"), "x = s*x + 1 (in-place read-modify-write)");
 }
 
 }  // namespace nndl::bind

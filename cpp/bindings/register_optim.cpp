@@ -25,7 +25,7 @@ void register_optim(py::module_& m) {
       [](py::handle params, py::handle grads) {
         check_lists({{"params", params, true}, {"grads", grads, false}});
       },
-      "Run the argument checks of a step without updating anything.");
+      py::arg("params"), py::arg("grads"), "Run the argument checks of a step without updating anything.");
   m.def(
       "any_nonfinite",
       [](py::handle grads) {
@@ -38,7 +38,7 @@ void register_optim(py::module_& m) {
                                                  plan.view());
         });
       },
-      "True when any element of the listed arrays is NaN or Inf.");
+      py::arg("grads"), "True when any element of the listed arrays is NaN or Inf.");
 
   m.def(
       "sgd_step",
@@ -50,6 +50,8 @@ void register_optim(py::module_& m) {
                            {"momentum_buffer", buf, true, /*optional=*/true}},
                           skip_nonfinite, NNDL_LAUNCH(sgd_step, gt, co));
       },
+      py::arg("params"), py::arg("grads"), py::arg("momentum_buffer"), py::arg("terms"), py::arg("lr"), py::arg("a"),
+      py::arg("c"), py::arg("s"), py::arg("n"), py::arg("nesterov"), py::arg("skip_nonfinite"),
       "SGD / momentum / Nesterov step (see nndl_fast.optim.SGD).");
 
   m.def(
@@ -61,7 +63,8 @@ void register_optim(py::module_& m) {
         return optim_step({{"params", params, true}, {"grads", grads, false}, {"sum", G, true}},
                           skip_nonfinite, NNDL_LAUNCH(adagrad_step, gt, co));
       },
-      "AdaGrad step (see nndl_fast.optim.AdaGrad).");
+      py::arg("params"), py::arg("grads"), py::arg("sum"), py::arg("terms"), py::arg("lr"), py::arg("eps_in"),
+      py::arg("eps_out"), py::arg("skip_nonfinite"), "AdaGrad step (see nndl_fast.optim.AdaGrad).");
 
   m.def(
       "rmsprop_step",
@@ -74,7 +77,9 @@ void register_optim(py::module_& m) {
                            {"momentum_buffer", buf, true, true}, {"grad_avg", gbar, true, true}},
                           skip_nonfinite, NNDL_LAUNCH(rmsprop_step, gt, co));
       },
-      "RMSprop step (see nndl_fast.optim.RMSprop).");
+      py::arg("params"), py::arg("grads"), py::arg("square_avg"), py::arg("momentum_buffer"), py::arg("grad_avg"),
+      py::arg("terms"), py::arg("lr"), py::arg("beta"), py::arg("eps_in"), py::arg("eps_out"), py::arg("momentum"),
+      py::arg("skip_nonfinite"), "RMSprop step (see nndl_fast.optim.RMSprop).");
 
   m.def(
       "adadelta_step",
@@ -86,7 +91,8 @@ void register_optim(py::module_& m) {
                            {"acc_delta", X, true}},
                           skip_nonfinite, NNDL_LAUNCH(adadelta_step, gt, co));
       },
-      "AdaDelta step (see nndl_fast.optim.AdaDelta).");
+      py::arg("params"), py::arg("grads"), py::arg("square_avg"), py::arg("acc_delta"), py::arg("terms"), py::arg("lr"),
+      py::arg("rho"), py::arg("eps"), py::arg("skip_nonfinite"), "AdaDelta step (see nndl_fast.optim.AdaDelta).");
 
   m.def(
       "adam_step",
@@ -99,7 +105,9 @@ void register_optim(py::module_& m) {
                            {"exp_avg_sq", v, true}, {"max_exp_avg_sq", v_max, true, /*optional=*/true}},
                           skip_nonfinite, NNDL_LAUNCH(adam_step, gt, co));
       },
-      "Adam / Nadam / AdamW step (see nndl_fast.optim.Adam).");
+      py::arg("params"), py::arg("grads"), py::arg("exp_avg"), py::arg("exp_avg_sq"), py::arg("max_exp_avg_sq"),
+      py::arg("terms"), py::arg("beta1"), py::arg("beta2"), py::arg("c_m"), py::arg("c_g"), py::arg("c2"),
+      py::arg("eps_in"), py::arg("eps_out"), py::arg("skip_nonfinite"), "Adam / Nadam / AdamW step (see nndl_fast.optim.Adam).");
 }
 
 #undef NNDL_LAUNCH
