@@ -7,12 +7,11 @@ import math
 
 import numpy as np
 import pytest
+from conftest import torch_or_skip
 
 import nndl_fast
 from nndl_fast import clip
 from nndl_fast.reference import clip as ref
-
-from conftest import torch_or_skip
 
 SIZES = [1, 7, 4099, 16384 * 3 + 5]  # odd sizes; the last spans several 16 Ki chunks
 NORMS = [1.0, 2.0, math.inf, 3.0]
@@ -175,7 +174,10 @@ def test_torch_parity(rng):
     for p in NORMS:
         for dtype in DTYPES:
             grads = make_grads(rng, dtype)
-            params = [torch.nn.Parameter(torch.zeros(g.shape, dtype=torch.from_numpy(g).dtype)) for g in grads]
+            params = [
+                torch.nn.Parameter(torch.zeros(g.shape, dtype=torch.from_numpy(g).dtype))
+                for g in grads
+            ]
             for prm, g in zip(params, grads):
                 prm.grad = torch.from_numpy(g.copy())
             max_norm = 0.3 * ref.global_norm(grads, p)

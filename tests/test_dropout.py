@@ -8,12 +8,11 @@ import math
 
 import numpy as np
 import pytest
+from conftest import torch_or_skip
 
 import nndl_fast
 from nndl_fast import dropout as D
 from nndl_fast.reference import dropout as R
-
-from conftest import torch_or_skip
 
 SIZES = [1, 7, 63, 64, 65, 4099, 100_003]
 KEEPS = [0.1, 0.5, 0.9, 1.0]
@@ -24,8 +23,11 @@ DTYPES = [np.float32, np.float64]
 KAT = [
     ((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
     ((0xFFFFFFFF,) * 4, (0xFFFFFFFF,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
-    ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
-     (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)),
+    (
+        (0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344),
+        (0xA4093822, 0x299F31D0),
+        (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1),
+    ),
 ]
 
 
@@ -91,15 +93,15 @@ def test_documented_exact_outputs():
     m = D.dropout_mask(8, keep_prob=0.5, seed=42)
     chapter = D.dropout(x, keep_prob=0.5, seed=42)
     inverted = D.dropout(x, keep_prob=0.5, mode="inverted", seed=42)
-    np.testing.assert_array_equal(chapter, np.where(m, x, 0))           # m ⊙ x
-    np.testing.assert_array_equal(inverted, np.where(m, 2 * x, 0))      # m ⊙ x / p
+    np.testing.assert_array_equal(chapter, np.where(m, x, 0))  # m ⊙ x
+    np.testing.assert_array_equal(inverted, np.where(m, 2 * x, 0))  # m ⊙ x / p
     np.testing.assert_array_equal(D.dropout(x, drop_prob=0.5, mode="inverted", seed=42), inverted)
     np.testing.assert_array_equal(D.dropout(x, keep_prob=0.5, training=False), 0.5 * x)  # p·x
-    assert D.dropout(x, keep_prob=0.5, mode="inverted", training=False) is x            # identity
+    assert D.dropout(x, keep_prob=0.5, mode="inverted", training=False) is x  # identity
     out = np.empty_like(x)
     assert D.dropout(x, keep_prob=0.5, mode="inverted", training=False, out=out) is out
     np.testing.assert_array_equal(out, x)
-    np.testing.assert_array_equal(D.dropout(x, keep_prob=1.0, seed=1), x)               # p = 1 keeps all
+    np.testing.assert_array_equal(D.dropout(x, keep_prob=1.0, seed=1), x)  # p = 1 keeps all
     np.testing.assert_array_equal(D.dropout(x, keep_prob=1.0, mode="inverted", seed=1), x)
 
 
@@ -194,12 +196,15 @@ def test_backward_from_mask_and_from_seed(simd, nthreads, rng, mode, dtype):
     D.dropout(x, keep_prob=0.6, mode=mode, seed=17, offset=4, mask_out=mask)
     m = np.unpackbits(mask, count=x.size).astype(bool).reshape(x.shape)
     expected = R.dropout_backward(g, m, 0.6, mode)
-    np.testing.assert_array_equal(D.dropout_backward(g, keep_prob=0.6, mode=mode, mask=mask), expected)
+    np.testing.assert_array_equal(
+        D.dropout_backward(g, keep_prob=0.6, mode=mode, mask=mask), expected
+    )
     np.testing.assert_array_equal(
         D.dropout_backward(g, keep_prob=0.6, mode=mode, seed=17, offset=4), expected
     )
     np.testing.assert_array_equal(
-        D.dropout_backward(g, keep_prob=0.6, mode=mode, training=False), R.dropout_backward(g, None, 0.6, mode)
+        D.dropout_backward(g, keep_prob=0.6, mode=mode, training=False),
+        R.dropout_backward(g, None, 0.6, mode),
     )
 
 
@@ -227,10 +232,14 @@ def test_variational_mask_constant_over_time(simd, nthreads, rng, layout, mode, 
     shape = (T, N, F) if layout == "TNF" else (N, T, F)
     x = rng.standard_normal(shape).astype(dtype)
     mask = np.empty(D.packed_size(N * F), np.uint8)
-    y = D.variational_dropout(x, keep_prob=0.5, mode=mode, layout=layout, seed=1, offset=2, mask_out=mask)
+    y = D.variational_dropout(
+        x, keep_prob=0.5, mode=mode, layout=layout, seed=1, offset=2, mask_out=mask
+    )
     y_ref, m_ref = R.variational_dropout(x, 0.5, mode, layout, 1, 2)
     np.testing.assert_array_equal(y, y_ref)
-    np.testing.assert_array_equal(np.unpackbits(mask, count=N * F).astype(bool).reshape(N, F), m_ref)
+    np.testing.assert_array_equal(
+        np.unpackbits(mask, count=N * F).astype(bool).reshape(N, F), m_ref
+    )
     dropped = (y == 0) & (x != 0)
     time_axis = 0 if layout == "TNF" else 1
     per_step = dropped.swapaxes(0, time_axis)  # (T, ..)
@@ -238,12 +247,16 @@ def test_variational_mask_constant_over_time(simd, nthreads, rng, layout, mode, 
     assert 0 < per_step[0].mean() < 1
     # the (n, f) mask is the same in both layouts
     other = "NTF" if layout == "TNF" else "TNF"
-    y2 = D.variational_dropout(np.swapaxes(x, 0, 1).copy(), keep_prob=0.5, mode=mode, layout=other, seed=1, offset=2)
+    y2 = D.variational_dropout(
+        np.swapaxes(x, 0, 1).copy(), keep_prob=0.5, mode=mode, layout=other, seed=1, offset=2
+    )
     np.testing.assert_array_equal(np.swapaxes(y2, 0, 1), y)
     # backward from the mask and from (seed, offset)
     g = rng.standard_normal(shape).astype(dtype)
     gm = D.variational_dropout_backward(g, keep_prob=0.5, mode=mode, layout=layout, mask=mask)
-    gs = D.variational_dropout_backward(g, keep_prob=0.5, mode=mode, layout=layout, seed=1, offset=2)
+    gs = D.variational_dropout_backward(
+        g, keep_prob=0.5, mode=mode, layout=layout, seed=1, offset=2
+    )
     np.testing.assert_array_equal(gm, R.variational_dropout(g, 0.5, mode, layout, 1, 2)[0])
     np.testing.assert_array_equal(gs, gm)
 
@@ -271,7 +284,9 @@ def test_dropout_layer_train_eval_offsets_and_state(rng):
     y1 = layer(x)
     assert layer.offset == 2
     assert not np.array_equal(y0 == 0, y1 == 0)  # a fresh mask per call
-    np.testing.assert_array_equal(y1, D.dropout(x, keep_prob=0.5, mode="inverted", seed=77, offset=1))
+    np.testing.assert_array_equal(
+        y1, D.dropout(x, keep_prob=0.5, mode="inverted", seed=77, offset=1)
+    )
     g = rng.standard_normal(x.shape)
     np.testing.assert_array_equal(layer.backward(g), np.where(y1 != 0, 2 * g, 0))
     state = layer.state_dict()
@@ -288,11 +303,15 @@ def test_dropout_layer_train_eval_offsets_and_state(rng):
     var = D.Dropout(keep_prob=0.5, variational="NTF", seed=2)
     xs = rng.standard_normal((3, 6, 4))
     yv = var(xs)
-    np.testing.assert_array_equal(yv, D.variational_dropout(xs, keep_prob=0.5, layout="NTF", seed=2))
+    np.testing.assert_array_equal(
+        yv, D.variational_dropout(xs, keep_prob=0.5, layout="NTF", seed=2)
+    )
     np.testing.assert_array_equal(var.backward(xs), yv)
     with pytest.raises(RuntimeError, match="before any training forward"):
         D.Dropout(keep_prob=0.5).backward(g)
-    assert D.Dropout(keep_prob=0.5).seed != D.Dropout(keep_prob=0.5).seed  # seed=None: fresh entropy
+    assert (
+        D.Dropout(keep_prob=0.5).seed != D.Dropout(keep_prob=0.5).seed
+    )  # seed=None: fresh entropy
 
 
 def test_torch_conventions_match():
@@ -304,7 +323,10 @@ def test_torch_conventions_match():
     np.testing.assert_allclose(t[kept_t], x[kept_t] / np.float32(0.8), rtol=2e-7)
     np.testing.assert_allclose(ours[kept_o], x[kept_o] / np.float32(0.8), rtol=2e-7)
     assert abs(kept_t.mean() - kept_o.mean()) < 8 * math.sqrt(0.16 / x.size)
-    np.testing.assert_array_equal(torch.nn.functional.dropout(torch.from_numpy(x), p=0.2, training=False).numpy(), D.dropout(x, drop_prob=0.2, mode="inverted", training=False))
+    np.testing.assert_array_equal(
+        torch.nn.functional.dropout(torch.from_numpy(x), p=0.2, training=False).numpy(),
+        D.dropout(x, drop_prob=0.2, mode="inverted", training=False),
+    )
 
 
 def test_bad_input_clear_errors_nothing_modified(rng):

@@ -99,7 +99,9 @@ def clip_coefficient(total_norm: float, max_norm: float, rule: str = "chapter") 
 
 
 def _check_max_norm(max_norm: float) -> None:
-    if isinstance(max_norm, bool) or not isinstance(max_norm, (int, float, np.floating, np.integer)):
+    if isinstance(max_norm, bool) or not isinstance(
+        max_norm, (int, float, np.floating, np.integer)
+    ):
         raise TypeError(f"max_norm must be a number, got {type(max_norm).__name__}")
     if not (max_norm >= 0.0) or math.isinf(max_norm):
         raise ValueError(f"max_norm must be finite and >= 0, got {max_norm!r}")

@@ -206,13 +206,20 @@ def dropout_backward(
         _core.dropout_forward(grad_out, g, None, 0, 0, _ALL_KEPT, _test_scale(keep, mode))
         return g
     if (mask is None) == (seed is None):
-        raise TypeError("give exactly one of mask= (the forward's packed mask) or seed= (to regenerate it)")
+        raise TypeError(
+            "give exactly one of mask= (the forward's packed mask) or seed= (to regenerate it)"
+        )
     g = _out_for(grad_out, out)
     if mask is not None:
         _core.dropout_apply_mask(grad_out, g, mask, _train_scale(keep, mode))
     else:
         _core.dropout_forward(
-            grad_out, g, None, _u64(seed, "seed"), _u64(offset, "offset"), _threshold(keep),
+            grad_out,
+            g,
+            None,
+            _u64(seed, "seed"),
+            _u64(offset, "offset"),
+            _threshold(keep),
             _train_scale(keep, mode),
         )
     return g
@@ -274,7 +281,9 @@ def variational_dropout(
             raise ValueError(f"x must be 3-D ({layout}), got {x.ndim}-D")
         return dropout(x, keep_prob=keep, mode=mode, training=False, out=out, mask_out=mask_out)
     y = _out_for(x, out)
-    _core.variational_dropout(x, y, None, mask_out, ntf, seed, offset, _threshold(keep), _train_scale(keep, mode))
+    _core.variational_dropout(
+        x, y, None, mask_out, ntf, seed, offset, _threshold(keep), _train_scale(keep, mode)
+    )
     return y
 
 
@@ -299,11 +308,21 @@ def variational_dropout_backward(
     if not training:
         return dropout_backward(grad_out, keep_prob=keep, mode=mode, training=False, out=out)
     if (mask is None) == (seed is None):
-        raise TypeError("give exactly one of mask= (the forward's packed mask) or seed= (to regenerate it)")
+        raise TypeError(
+            "give exactly one of mask= (the forward's packed mask) or seed= (to regenerate it)"
+        )
     g = _out_for(grad_out, out)
     s = 0 if seed is None else _u64(seed, "seed")
     _core.variational_dropout(
-        grad_out, g, mask, None, ntf, s, _u64(offset, "offset"), _threshold(keep), _train_scale(keep, mode)
+        grad_out,
+        g,
+        mask,
+        None,
+        ntf,
+        s,
+        _u64(offset, "offset"),
+        _threshold(keep),
+        _train_scale(keep, mode),
     )
     return g
 
@@ -329,8 +348,15 @@ def dropconnect(
     if w.ndim != 2:
         raise ValueError(f"weight must be a 2-D matrix (out_features, in_features), got {w.ndim}-D")
     return dropout(
-        w, keep_prob=keep_prob, drop_prob=drop_prob, mode=mode, training=training, seed=seed,
-        offset=offset, out=out, mask_out=mask_out,
+        w,
+        keep_prob=keep_prob,
+        drop_prob=drop_prob,
+        mode=mode,
+        training=training,
+        seed=seed,
+        offset=offset,
+        out=out,
+        mask_out=mask_out,
     )
 
 
@@ -400,7 +426,13 @@ class Dropout:
             y = dropout(x, seed=self.seed, offset=offset, out=out, mask_out=mask, **self._kw())
         else:
             y = variational_dropout(
-                x, layout=self.variational, seed=self.seed, offset=offset, out=out, mask_out=mask, **self._kw()
+                x,
+                layout=self.variational,
+                seed=self.seed,
+                offset=offset,
+                out=out,
+                mask_out=mask,
+                **self._kw(),
             )
         self._last_offset, self._mask = offset, mask
         self.offset = offset + 1
@@ -411,7 +443,11 @@ class Dropout:
     def _nf(self, x: np.ndarray) -> int:
         if x.ndim != 3:
             raise ValueError(f"x must be 3-D ({self.variational}), got {x.ndim}-D")
-        return int(x.shape[1] * x.shape[2]) if self.variational == "TNF" else int(x.shape[0] * x.shape[2])
+        return (
+            int(x.shape[1] * x.shape[2])
+            if self.variational == "TNF"
+            else int(x.shape[0] * x.shape[2])
+        )
 
     def backward(self, grad_out: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """∂L/∂x for the last forward (its mask regenerated, or the stored one)."""
@@ -420,16 +456,24 @@ class Dropout:
         if self._last_offset is None:
             raise RuntimeError("backward() before any training forward()")
         src: dict[str, Any] = (
-            {"mask": self._mask} if self._mask is not None else {"seed": self.seed, "offset": self._last_offset}
+            {"mask": self._mask}
+            if self._mask is not None
+            else {"seed": self.seed, "offset": self._last_offset}
         )
         if self.variational is None:
             return dropout_backward(grad_out, out=out, **src, **self._kw())
-        return variational_dropout_backward(grad_out, layout=self.variational, out=out, **src, **self._kw())
+        return variational_dropout_backward(
+            grad_out, layout=self.variational, out=out, **src, **self._kw()
+        )
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "keep_prob": self.keep_prob, "mode": self.mode, "variational": self.variational,
-            "seed": self.seed, "offset": self.offset, "training": self.training,
+            "keep_prob": self.keep_prob,
+            "mode": self.mode,
+            "variational": self.variational,
+            "seed": self.seed,
+            "offset": self.offset,
+            "training": self.training,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -444,6 +488,7 @@ class Dropout:
 
     def __repr__(self) -> str:
         return (
-            f"Dropout(keep_prob={self.keep_prob}, mode={self.mode!r}, variational={self.variational!r}, "
-            f"seed={self.seed}, offset={self.offset}, training={self.training})"
+            f"Dropout(keep_prob={self.keep_prob}, mode={self.mode!r}, "
+            f"variational={self.variational!r}, seed={self.seed}, offset={self.offset}, "
+            f"training={self.training})"
         )
