@@ -389,3 +389,27 @@ def test_bad_input_clear_errors_nothing_modified(rng):
     np.testing.assert_array_equal(x, x0)
     np.testing.assert_array_equal(out, 7.0)
     np.testing.assert_array_equal(ro_mask, 0)
+
+
+def test_read_only_inputs_and_empty_arrays(rng):
+    x = rng.standard_normal(300)
+    x.flags.writeable = False  # inputs are only read
+    mask = np.empty(D.packed_size(300), np.uint8)
+    y = D.dropout(x, keep_prob=0.5, seed=2, mask_out=mask)
+    mask.flags.writeable = False
+    np.testing.assert_array_equal(D.dropout_backward(x, keep_prob=0.5, mask=mask), y)
+    empty = np.zeros((0, 4), np.float32)
+    assert D.dropout(empty, keep_prob=0.5, seed=1).shape == (0, 4)
+    assert D.dropout_mask(0, keep_prob=0.5).shape == (0,)
+    assert D.dropout_mask((0, 3), keep_prob=0.5, packed=True).shape == (0,)
+
+
+def test_variational_layer_eval_and_test_time_outputs(rng):
+    x = rng.standard_normal((4, 3, 5))
+    for mode, expected in [("chapter", 0.25 * x), ("inverted", x)]:
+        layer = D.Dropout(keep_prob=0.25, mode=mode, variational="TNF", seed=3).eval()
+        np.testing.assert_array_equal(layer(x), expected)
+        np.testing.assert_array_equal(
+            D.variational_dropout(x, keep_prob=0.25, mode=mode, training=False), expected
+        )
+        np.testing.assert_array_equal(layer.backward(x), expected)
