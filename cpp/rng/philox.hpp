@@ -58,11 +58,11 @@ inline void philox4x32_10(uint32_t out[4], const uint32_t ctr[4], const uint32_t
 
 #if defined(__AVX512F__)
 // lo/hi halves of m·a for 16 lanes: _mm512_mul_epu32 multiplies the even lanes (into 64-bit
-// products); the odd lanes are swapped into even position first. Masked shuffles then gather
+// products); the odd lanes are shifted into even position first. Masked shuffles then gather
 // the low halves (lo) and the high halves (hi) back into lane order, one instruction each.
 inline void mulhilo16(__m512i a, __m512i m, __m512i& lo, __m512i& hi) {
   const __m512i pe = _mm512_mul_epu32(a, m);                                // lanes 0, 2, …
-  const __m512i po = _mm512_mul_epu32(_mm512_shuffle_epi32(a, _MM_PERM_CDAB), m);  // 1, 3, …
+  const __m512i po = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m);                // 1, 3, …
   lo = _mm512_mask_shuffle_epi32(pe, 0xAAAA, po, _MM_PERM_CDAB);
   hi = _mm512_mask_shuffle_epi32(po, 0x5555, pe, _MM_PERM_CDAB);
 }
