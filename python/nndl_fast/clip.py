@@ -1,4 +1,4 @@
-r"""Gradient clipping (section 1.2.4.4 of the chapter, equations 1.24–1.25).
+r"""Gradient clipping (section 1.2.3.4 of the chapter, equations 1.24–1.25).
 
 Clip by value (1.24), element by element, into the interval [a, b]:
 

@@ -13,7 +13,9 @@ Two conventions, chosen by ``mode`` and named so they cannot be confused:
 .. math::
    y = \begin{cases} m \odot x / p & \text{training} \\ x & \text{test} \end{cases}
 
-In both, the expectation of the training output equals the test output. PyTorch's ``p`` is
+In both, the expectation of the training output equals the test output. (The chapter's p
+is the keep probability throughout: where its text later calls p the "丢弃率" and advises
+values near 1 for input units, the keep probability is what is meant.) PyTorch's ``p`` is
 the **drop** probability 1 − p: pass ``drop_prob=`` to give it that way. Symbols →
 arguments: p → ``keep_prob`` (or 1 − ``drop_prob``; exactly one of the two, by keyword),
 m → the mask (``mask_out=`` to store it, ``mask=`` to reuse it), x → ``x``.
@@ -44,7 +46,10 @@ one. Their length is :func:`packed_size` (x.size) = ⌈x.size / 8⌉ bytes, padd
 every time step of a sequence, for (T, N, F) (``layout="TNF"``) and (N, T, F)
 (``layout="NTF"``) arrays; the mask bit of (n, f) is element n·F + f of the stream, in
 both layouts. **DropConnect** (Wan et al. 2013): the mask falls on a weight matrix instead
-of on activations; at test time the chapter's convention uses p·W (the mean weight).
+of on activations; at test time the chapter's convention uses p·W (the mean weight). The
+chapter's own form of variational dropout for RNNs (1.7.4.1: a mask on each element of the
+recurrent weight matrix, the same at every time step) is :func:`dropconnect` called once per
+sequence with one (seed, offset) and the masked matrix reused for all steps.
 """
 
 from __future__ import annotations
