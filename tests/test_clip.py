@@ -8,6 +8,8 @@ import math
 import numpy as np
 import pytest
 from conftest import torch_or_skip
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import nndl_fast
 from nndl_fast import clip
@@ -253,3 +255,22 @@ def test_bad_input_clear_errors_nothing_modified(rng):
     with pytest.raises(ValueError, match="clip_value"):
         clip.clip_grad_value_([good], -1.0)
     np.testing.assert_array_equal(good, keep)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 40_000), min_size=1, max_size=6),
+    p=st.sampled_from(NORMS),
+    scale=st.floats(1e-3, 1e3),
+    dtype=st.sampled_from(DTYPES),
+)
+def test_clip_parity_generated_shapes(sizes, p, scale, dtype):
+    rng = np.random.default_rng(len(sizes) * 1000 + sum(sizes))
+    grads = [(scale * rng.standard_normal(n)).astype(dtype) for n in sizes]
+    expected = [g.copy() for g in grads]
+    total_ref = ref.global_norm(expected, p)
+    max_norm = 0.5 * total_ref
+    ref.clip_grad_norm_(expected, max_norm, p)
+    assert clip.clip_grad_norm_(grads, max_norm, p) == pytest.approx(total_ref, rel=1e-10, abs=0)
+    for g, e in zip(grads, expected):
+        np.testing.assert_allclose(g, e, rtol=rtol(dtype), atol=0)

@@ -9,6 +9,8 @@ import math
 import numpy as np
 import pytest
 from conftest import torch_or_skip
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import nndl_fast
 from nndl_fast import dropout as D
@@ -413,3 +415,15 @@ def test_variational_layer_eval_and_test_time_outputs(rng):
             D.variational_dropout(x, keep_prob=0.25, mode=mode, training=False), expected
         )
         np.testing.assert_array_equal(layer.backward(x), expected)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(0, 5000),
+    keep=st.floats(1e-3, 1.0),
+    seed=st.integers(0, 2**64 - 1),
+    offset=st.integers(0, 2**64 - 1),
+)
+def test_mask_parity_generated(n, keep, seed, offset):
+    got = D.dropout_mask(n, keep_prob=keep, seed=seed, offset=offset)
+    np.testing.assert_array_equal(got, R.mask(n, keep, seed, offset))
