@@ -120,6 +120,15 @@ def test_zero_gradients(simd):
         assert clip.global_norm(grads, p) == 0.0
 
 
+def test_infinite_max_norm_never_clips(rng):
+    grads = make_grads(rng, np.float32)
+    before = [g.copy() for g in grads]
+    for rule in ("chapter", "torch"):
+        assert clip.clip_grad_norm_(grads, math.inf, rule=rule) == clip.global_norm(before)
+        for g, b in zip(grads, before):
+            np.testing.assert_array_equal(g, b)
+
+
 def test_empty_list_and_empty_arrays():
     assert clip.global_norm([]) == 0.0
     assert clip.clip_grad_norm_([], 1.0) == 0.0

@@ -103,8 +103,8 @@ def _check_max_norm(max_norm: float) -> None:
         max_norm, (int, float, np.floating, np.integer)
     ):
         raise TypeError(f"max_norm must be a number, got {type(max_norm).__name__}")
-    if not (max_norm >= 0.0) or math.isinf(max_norm):
-        raise ValueError(f"max_norm must be finite and >= 0, got {max_norm!r}")
+    if not (max_norm >= 0.0):  # NaN and negatives; +inf is allowed (never clips)
+        raise ValueError(f"max_norm must be >= 0, got {max_norm!r}")
 
 
 def clip_grad_norm_(
