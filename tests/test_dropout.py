@@ -352,32 +352,36 @@ def test_bad_input_clear_errors_nothing_modified(rng):
         ({"keep_prob": 0.5, "offset": -3}, ValueError, "offset"),
     ]:
         with pytest.raises(exc, match=msg):
-            D.dropout(x, out=out, **kw)
+            D.dropout(x, out=out, **{"seed": 0, **kw})
+    with pytest.raises(TypeError, match="seed= is required in training"):
+        D.dropout(x, keep_prob=0.5, out=out)
+    with pytest.raises(TypeError, match="seed= is required in training"):
+        D.dropout_mask(10, keep_prob=0.5)
     with pytest.raises(TypeError, match="must be float32 or float64"):
         D.dropout(np.arange(5), keep_prob=0.5)
     with pytest.raises(TypeError, match="x must be a numpy.ndarray"):
         D.dropout([1.0, 2.0], keep_prob=0.5)
     with pytest.raises(ValueError, match="out has shape"):
-        D.dropout(x, keep_prob=0.5, out=np.empty(99, np.float32))
+        D.dropout(x, keep_prob=0.5, seed=0, out=np.empty(99, np.float32))
     with pytest.raises(TypeError, match="out has dtype float64"):
-        D.dropout(x, keep_prob=0.5, out=np.empty(100))
+        D.dropout(x, keep_prob=0.5, seed=0, out=np.empty(100))
     ro = out.copy()
     ro.flags.writeable = False
     with pytest.raises(ValueError, match="out is read-only"):
-        D.dropout(x, keep_prob=0.5, out=ro)
+        D.dropout(x, keep_prob=0.5, seed=0, out=ro)
     with pytest.raises(ValueError, match="out must be C-contiguous"):
-        D.dropout(x, keep_prob=0.5, out=np.empty(200, np.float32)[::2])
+        D.dropout(x, keep_prob=0.5, seed=0, out=np.empty(200, np.float32)[::2])
     with pytest.raises(ValueError, match="shares memory"):
         big = np.zeros(150, np.float32)
-        D.dropout(big[:100], keep_prob=0.5, out=big[50:])
+        D.dropout(big[:100], keep_prob=0.5, seed=0, out=big[50:])
     with pytest.raises(ValueError, match=r"mask_out must have shape \(13,\)"):
-        D.dropout(x, keep_prob=0.5, out=out, mask_out=np.empty(12, np.uint8))
+        D.dropout(x, keep_prob=0.5, seed=0, out=out, mask_out=np.empty(12, np.uint8))
     with pytest.raises(TypeError, match="mask_out must be a numpy.ndarray of uint8"):
-        D.dropout(x, keep_prob=0.5, out=out, mask_out=np.empty(13, np.int8))
+        D.dropout(x, keep_prob=0.5, seed=0, out=out, mask_out=np.empty(13, np.int8))
     ro_mask = np.zeros(13, np.uint8)
     ro_mask.flags.writeable = False
     with pytest.raises(ValueError, match="mask_out is read-only"):
-        D.dropout(x, keep_prob=0.5, out=out, mask_out=ro_mask)
+        D.dropout(x, keep_prob=0.5, seed=0, out=out, mask_out=ro_mask)
     with pytest.raises(ValueError, match="mask_out: no mask is drawn at test time"):
         D.dropout(x, keep_prob=0.5, training=False, mask_out=np.empty(13, np.uint8))
     with pytest.raises(TypeError, match="exactly one of mask= .* or seed="):
@@ -402,8 +406,8 @@ def test_read_only_inputs_and_empty_arrays(rng):
     np.testing.assert_array_equal(D.dropout_backward(x, keep_prob=0.5, mask=mask), y)
     empty = np.zeros((0, 4), np.float32)
     assert D.dropout(empty, keep_prob=0.5, seed=1).shape == (0, 4)
-    assert D.dropout_mask(0, keep_prob=0.5).shape == (0,)
-    assert D.dropout_mask((0, 3), keep_prob=0.5, packed=True).shape == (0,)
+    assert D.dropout_mask(0, keep_prob=0.5, seed=0).shape == (0,)
+    assert D.dropout_mask((0, 3), keep_prob=0.5, seed=0, packed=True).shape == (0,)
 
 
 def test_variational_layer_eval_and_test_time_outputs(rng):

@@ -128,6 +128,17 @@ def _u64(value: Any, name: str) -> int:
     return v
 
 
+def _stream(seed: Any, offset: Any) -> tuple[int, int]:
+    """(seed, offset) of a training call: the seed is required, so that no loop reuses one
+    mask by accident (a functional call with the same seed and offset draws the same mask)."""
+    if seed is None:
+        raise TypeError(
+            "seed= is required in training (and a new offset= per call, or the same mask is "
+            "drawn again); the Dropout layer keeps and advances its own (seed, offset)"
+        )
+    return _u64(seed, "seed"), _u64(offset, "offset")
+
+
 def _check_array(x: Any, name: str) -> np.ndarray:
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
@@ -158,13 +169,15 @@ def dropout(
     drop_prob: float | None = None,
     mode: str = "chapter",
     training: bool = True,
-    seed: int = 0,
+    seed: int | None = None,
     offset: int = 0,
     out: np.ndarray | None = None,
     mask_out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Dropout of x (1.65) in one pass: draw, mask and scale; returns y (``out`` if given).
 
+    ``seed`` (required in training) and ``offset`` fix the mask: give each call its own
+    offset (or use :class:`Dropout`, which does).
     ``mask_out`` (uint8, shape (packed_size(x.size),)) receives the packed mask. ``out`` may
     be x itself (in place). At test time (``training=False``) y = p·x (chapter) or y = x
     (inverted; x itself is returned when ``out`` is None, as PyTorch does).
@@ -172,7 +185,6 @@ def dropout(
     keep = _keep_prob(keep_prob, drop_prob)
     _check_mode(mode)
     x = _check_array(x, "x")
-    seed, offset = _u64(seed, "seed"), _u64(offset, "offset")
     if not training:
         if mask_out is not None:
             raise ValueError("mask_out: no mask is drawn at test time (training=False)")
@@ -181,6 +193,7 @@ def dropout(
         y = _out_for(x, out)
         _core.dropout_forward(x, y, None, 0, 0, _ALL_KEPT, _test_scale(keep, mode))
         return y
+    seed, offset = _stream(seed, offset)
     y = _out_for(x, out)
     _core.dropout_forward(x, y, mask_out, seed, offset, _threshold(keep), _train_scale(keep, mode))
     return y
@@ -235,7 +248,7 @@ def dropout_mask(
     *,
     keep_prob: float | None = None,
     drop_prob: float | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     offset: int = 0,
     packed: bool = False,
 ) -> np.ndarray:
@@ -245,8 +258,9 @@ def dropout_mask(
     if any(s < 0 for s in shape_t):
         raise ValueError(f"shape must be non-negative, got {shape_t}")
     n = math.prod(shape_t)
+    seed, offset = _stream(seed, offset)
     bits = np.empty(packed_size(n), np.uint8)
-    _core.dropout_mask(bits, n, _u64(seed, "seed"), _u64(offset, "offset"), _threshold(keep))
+    _core.dropout_mask(bits, n, seed, offset, _threshold(keep))
     if packed:
         return bits
     return np.unpackbits(bits, count=n).astype(bool).reshape(shape_t)
@@ -266,7 +280,7 @@ def variational_dropout(
     mode: str = "chapter",
     layout: str = "TNF",
     training: bool = True,
-    seed: int = 0,
+    seed: int | None = None,
     offset: int = 0,
     out: np.ndarray | None = None,
     mask_out: np.ndarray | None = None,
@@ -280,11 +294,11 @@ def variational_dropout(
     _check_mode(mode)
     ntf = _check_layout(layout)
     x = _check_array(x, "x")
-    seed, offset = _u64(seed, "seed"), _u64(offset, "offset")
     if not training:
         if x.ndim != 3:
             raise ValueError(f"x must be 3-D ({layout}), got {x.ndim}-D")
         return dropout(x, keep_prob=keep, mode=mode, training=False, out=out, mask_out=mask_out)
+    seed, offset = _stream(seed, offset)
     y = _out_for(x, out)
     _core.variational_dropout(
         x, y, None, mask_out, ntf, seed, offset, _threshold(keep), _train_scale(keep, mode)
@@ -339,7 +353,7 @@ def dropconnect(
     drop_prob: float | None = None,
     mode: str = "chapter",
     training: bool = True,
-    seed: int = 0,
+    seed: int | None = None,
     offset: int = 0,
     out: np.ndarray | None = None,
     mask_out: np.ndarray | None = None,
