@@ -8,6 +8,8 @@ import math
 import numpy as np
 import pytest
 from conftest import torch_or_skip
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import nndl_fast
 from nndl_fast import clip
@@ -118,6 +120,15 @@ def test_zero_gradients(simd):
         assert clip.global_norm(grads, p) == 0.0
 
 
+def test_infinite_max_norm_never_clips(rng):
+    grads = make_grads(rng, np.float32)
+    before = [g.copy() for g in grads]
+    for rule in ("chapter", "torch"):
+        assert clip.clip_grad_norm_(grads, math.inf, rule=rule) == clip.global_norm(before)
+        for g, b in zip(grads, before):
+            np.testing.assert_array_equal(g, b)
+
+
 def test_empty_list_and_empty_arrays():
     assert clip.global_norm([]) == 0.0
     assert clip.clip_grad_norm_([], 1.0) == 0.0
@@ -174,7 +185,10 @@ def test_torch_parity(rng):
     for p in NORMS:
         for dtype in DTYPES:
             grads = make_grads(rng, dtype)
-            params = [torch.nn.Parameter(torch.zeros(g.shape, dtype=torch.from_numpy(g).dtype)) for g in grads]
+            params = [
+                torch.nn.Parameter(torch.zeros(g.shape, dtype=torch.from_numpy(g).dtype))
+                for g in grads
+            ]
             for prm, g in zip(params, grads):
                 prm.grad = torch.from_numpy(g.copy())
             max_norm = 0.3 * ref.global_norm(grads, p)
@@ -250,3 +264,22 @@ def test_bad_input_clear_errors_nothing_modified(rng):
     with pytest.raises(ValueError, match="clip_value"):
         clip.clip_grad_value_([good], -1.0)
     np.testing.assert_array_equal(good, keep)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 40_000), min_size=1, max_size=6),
+    p=st.sampled_from(NORMS),
+    scale=st.floats(1e-3, 1e3),
+    dtype=st.sampled_from(DTYPES),
+)
+def test_clip_parity_generated_shapes(sizes, p, scale, dtype):
+    rng = np.random.default_rng(len(sizes) * 1000 + sum(sizes))
+    grads = [(scale * rng.standard_normal(n)).astype(dtype) for n in sizes]
+    expected = [g.copy() for g in grads]
+    total_ref = ref.global_norm(expected, p)
+    max_norm = 0.5 * total_ref
+    ref.clip_grad_norm_(expected, max_norm, p)
+    assert clip.clip_grad_norm_(grads, max_norm, p) == pytest.approx(total_ref, rel=1e-10, abs=0)
+    for g, e in zip(grads, expected):
+        np.testing.assert_allclose(g, e, rtol=rtol(dtype), atol=0)

@@ -9,6 +9,8 @@ import math
 import numpy as np
 import pytest
 from conftest import torch_or_skip
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import nndl_fast
 from nndl_fast import dropout as D
@@ -23,8 +25,11 @@ DTYPES = [np.float32, np.float64]
 KAT = [
     ((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
     ((0xFFFFFFFF,) * 4, (0xFFFFFFFF,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
-    ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
-     (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)),
+    (
+        (0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344),
+        (0xA4093822, 0x299F31D0),
+        (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1),
+    ),
 ]
 
 
@@ -90,15 +95,15 @@ def test_documented_exact_outputs():
     m = D.dropout_mask(8, keep_prob=0.5, seed=42)
     chapter = D.dropout(x, keep_prob=0.5, seed=42)
     inverted = D.dropout(x, keep_prob=0.5, mode="inverted", seed=42)
-    np.testing.assert_array_equal(chapter, np.where(m, x, 0))           # m ⊙ x
-    np.testing.assert_array_equal(inverted, np.where(m, 2 * x, 0))      # m ⊙ x / p
+    np.testing.assert_array_equal(chapter, np.where(m, x, 0))  # m ⊙ x
+    np.testing.assert_array_equal(inverted, np.where(m, 2 * x, 0))  # m ⊙ x / p
     np.testing.assert_array_equal(D.dropout(x, drop_prob=0.5, mode="inverted", seed=42), inverted)
     np.testing.assert_array_equal(D.dropout(x, keep_prob=0.5, training=False), 0.5 * x)  # p·x
-    assert D.dropout(x, keep_prob=0.5, mode="inverted", training=False) is x            # identity
+    assert D.dropout(x, keep_prob=0.5, mode="inverted", training=False) is x  # identity
     out = np.empty_like(x)
     assert D.dropout(x, keep_prob=0.5, mode="inverted", training=False, out=out) is out
     np.testing.assert_array_equal(out, x)
-    np.testing.assert_array_equal(D.dropout(x, keep_prob=1.0, seed=1), x)               # p = 1 keeps all
+    np.testing.assert_array_equal(D.dropout(x, keep_prob=1.0, seed=1), x)  # p = 1 keeps all
     np.testing.assert_array_equal(D.dropout(x, keep_prob=1.0, mode="inverted", seed=1), x)
 
 
@@ -193,12 +198,15 @@ def test_backward_from_mask_and_from_seed(simd, nthreads, rng, mode, dtype):
     D.dropout(x, keep_prob=0.6, mode=mode, seed=17, offset=4, mask_out=mask)
     m = np.unpackbits(mask, count=x.size).astype(bool).reshape(x.shape)
     expected = R.dropout_backward(g, m, 0.6, mode)
-    np.testing.assert_array_equal(D.dropout_backward(g, keep_prob=0.6, mode=mode, mask=mask), expected)
+    np.testing.assert_array_equal(
+        D.dropout_backward(g, keep_prob=0.6, mode=mode, mask=mask), expected
+    )
     np.testing.assert_array_equal(
         D.dropout_backward(g, keep_prob=0.6, mode=mode, seed=17, offset=4), expected
     )
     np.testing.assert_array_equal(
-        D.dropout_backward(g, keep_prob=0.6, mode=mode, training=False), R.dropout_backward(g, None, 0.6, mode)
+        D.dropout_backward(g, keep_prob=0.6, mode=mode, training=False),
+        R.dropout_backward(g, None, 0.6, mode),
     )
 
 
@@ -226,10 +234,14 @@ def test_variational_mask_constant_over_time(simd, nthreads, rng, layout, mode, 
     shape = (T, N, F) if layout == "TNF" else (N, T, F)
     x = rng.standard_normal(shape).astype(dtype)
     mask = np.empty(D.packed_size(N * F), np.uint8)
-    y = D.variational_dropout(x, keep_prob=0.5, mode=mode, layout=layout, seed=1, offset=2, mask_out=mask)
+    y = D.variational_dropout(
+        x, keep_prob=0.5, mode=mode, layout=layout, seed=1, offset=2, mask_out=mask
+    )
     y_ref, m_ref = R.variational_dropout(x, 0.5, mode, layout, 1, 2)
     np.testing.assert_array_equal(y, y_ref)
-    np.testing.assert_array_equal(np.unpackbits(mask, count=N * F).astype(bool).reshape(N, F), m_ref)
+    np.testing.assert_array_equal(
+        np.unpackbits(mask, count=N * F).astype(bool).reshape(N, F), m_ref
+    )
     dropped = (y == 0) & (x != 0)
     time_axis = 0 if layout == "TNF" else 1
     per_step = dropped.swapaxes(0, time_axis)  # (T, ..)
@@ -237,12 +249,16 @@ def test_variational_mask_constant_over_time(simd, nthreads, rng, layout, mode, 
     assert 0 < per_step[0].mean() < 1
     # the (n, f) mask is the same in both layouts
     other = "NTF" if layout == "TNF" else "TNF"
-    y2 = D.variational_dropout(np.swapaxes(x, 0, 1).copy(), keep_prob=0.5, mode=mode, layout=other, seed=1, offset=2)
+    y2 = D.variational_dropout(
+        np.swapaxes(x, 0, 1).copy(), keep_prob=0.5, mode=mode, layout=other, seed=1, offset=2
+    )
     np.testing.assert_array_equal(np.swapaxes(y2, 0, 1), y)
     # backward from the mask and from (seed, offset)
     g = rng.standard_normal(shape).astype(dtype)
     gm = D.variational_dropout_backward(g, keep_prob=0.5, mode=mode, layout=layout, mask=mask)
-    gs = D.variational_dropout_backward(g, keep_prob=0.5, mode=mode, layout=layout, seed=1, offset=2)
+    gs = D.variational_dropout_backward(
+        g, keep_prob=0.5, mode=mode, layout=layout, seed=1, offset=2
+    )
     np.testing.assert_array_equal(gm, R.variational_dropout(g, 0.5, mode, layout, 1, 2)[0])
     np.testing.assert_array_equal(gs, gm)
 
@@ -270,7 +286,9 @@ def test_dropout_layer_train_eval_offsets_and_state(rng):
     y1 = layer(x)
     assert layer.offset == 2
     assert not np.array_equal(y0 == 0, y1 == 0)  # a fresh mask per call
-    np.testing.assert_array_equal(y1, D.dropout(x, keep_prob=0.5, mode="inverted", seed=77, offset=1))
+    np.testing.assert_array_equal(
+        y1, D.dropout(x, keep_prob=0.5, mode="inverted", seed=77, offset=1)
+    )
     g = rng.standard_normal(x.shape)
     np.testing.assert_array_equal(layer.backward(g), np.where(y1 != 0, 2 * g, 0))
     state = layer.state_dict()
@@ -287,11 +305,15 @@ def test_dropout_layer_train_eval_offsets_and_state(rng):
     var = D.Dropout(keep_prob=0.5, variational="NTF", seed=2)
     xs = rng.standard_normal((3, 6, 4))
     yv = var(xs)
-    np.testing.assert_array_equal(yv, D.variational_dropout(xs, keep_prob=0.5, layout="NTF", seed=2))
+    np.testing.assert_array_equal(
+        yv, D.variational_dropout(xs, keep_prob=0.5, layout="NTF", seed=2)
+    )
     np.testing.assert_array_equal(var.backward(xs), yv)
     with pytest.raises(RuntimeError, match="before any training forward"):
         D.Dropout(keep_prob=0.5).backward(g)
-    assert D.Dropout(keep_prob=0.5).seed != D.Dropout(keep_prob=0.5).seed  # seed=None: fresh entropy
+    assert (
+        D.Dropout(keep_prob=0.5).seed != D.Dropout(keep_prob=0.5).seed
+    )  # seed=None: fresh entropy
 
 
 def test_torch_conventions_match():
@@ -303,7 +325,10 @@ def test_torch_conventions_match():
     np.testing.assert_allclose(t[kept_t], x[kept_t] / np.float32(0.8), rtol=2e-7)
     np.testing.assert_allclose(ours[kept_o], x[kept_o] / np.float32(0.8), rtol=2e-7)
     assert abs(kept_t.mean() - kept_o.mean()) < 8 * math.sqrt(0.16 / x.size)
-    np.testing.assert_array_equal(torch.nn.functional.dropout(torch.from_numpy(x), p=0.2, training=False).numpy(), D.dropout(x, drop_prob=0.2, mode="inverted", training=False))
+    np.testing.assert_array_equal(
+        torch.nn.functional.dropout(torch.from_numpy(x), p=0.2, training=False).numpy(),
+        D.dropout(x, drop_prob=0.2, mode="inverted", training=False),
+    )
 
 
 def test_bad_input_clear_errors_nothing_modified(rng):
@@ -327,32 +352,36 @@ def test_bad_input_clear_errors_nothing_modified(rng):
         ({"keep_prob": 0.5, "offset": -3}, ValueError, "offset"),
     ]:
         with pytest.raises(exc, match=msg):
-            D.dropout(x, out=out, **kw)
+            D.dropout(x, out=out, **{"seed": 0, **kw})
+    with pytest.raises(TypeError, match="seed= is required in training"):
+        D.dropout(x, keep_prob=0.5, out=out)
+    with pytest.raises(TypeError, match="seed= is required in training"):
+        D.dropout_mask(10, keep_prob=0.5)
     with pytest.raises(TypeError, match="must be float32 or float64"):
         D.dropout(np.arange(5), keep_prob=0.5)
     with pytest.raises(TypeError, match="x must be a numpy.ndarray"):
         D.dropout([1.0, 2.0], keep_prob=0.5)
     with pytest.raises(ValueError, match="out has shape"):
-        D.dropout(x, keep_prob=0.5, out=np.empty(99, np.float32))
+        D.dropout(x, keep_prob=0.5, seed=0, out=np.empty(99, np.float32))
     with pytest.raises(TypeError, match="out has dtype float64"):
-        D.dropout(x, keep_prob=0.5, out=np.empty(100))
+        D.dropout(x, keep_prob=0.5, seed=0, out=np.empty(100))
     ro = out.copy()
     ro.flags.writeable = False
     with pytest.raises(ValueError, match="out is read-only"):
-        D.dropout(x, keep_prob=0.5, out=ro)
+        D.dropout(x, keep_prob=0.5, seed=0, out=ro)
     with pytest.raises(ValueError, match="out must be C-contiguous"):
-        D.dropout(x, keep_prob=0.5, out=np.empty(200, np.float32)[::2])
+        D.dropout(x, keep_prob=0.5, seed=0, out=np.empty(200, np.float32)[::2])
     with pytest.raises(ValueError, match="shares memory"):
         big = np.zeros(150, np.float32)
-        D.dropout(big[:100], keep_prob=0.5, out=big[50:])
+        D.dropout(big[:100], keep_prob=0.5, seed=0, out=big[50:])
     with pytest.raises(ValueError, match=r"mask_out must have shape \(13,\)"):
-        D.dropout(x, keep_prob=0.5, out=out, mask_out=np.empty(12, np.uint8))
+        D.dropout(x, keep_prob=0.5, seed=0, out=out, mask_out=np.empty(12, np.uint8))
     with pytest.raises(TypeError, match="mask_out must be a numpy.ndarray of uint8"):
-        D.dropout(x, keep_prob=0.5, out=out, mask_out=np.empty(13, np.int8))
+        D.dropout(x, keep_prob=0.5, seed=0, out=out, mask_out=np.empty(13, np.int8))
     ro_mask = np.zeros(13, np.uint8)
     ro_mask.flags.writeable = False
     with pytest.raises(ValueError, match="mask_out is read-only"):
-        D.dropout(x, keep_prob=0.5, out=out, mask_out=ro_mask)
+        D.dropout(x, keep_prob=0.5, seed=0, out=out, mask_out=ro_mask)
     with pytest.raises(ValueError, match="mask_out: no mask is drawn at test time"):
         D.dropout(x, keep_prob=0.5, training=False, mask_out=np.empty(13, np.uint8))
     with pytest.raises(TypeError, match="exactly one of mask= .* or seed="):
@@ -366,3 +395,39 @@ def test_bad_input_clear_errors_nothing_modified(rng):
     np.testing.assert_array_equal(x, x0)
     np.testing.assert_array_equal(out, 7.0)
     np.testing.assert_array_equal(ro_mask, 0)
+
+
+def test_read_only_inputs_and_empty_arrays(rng):
+    x = rng.standard_normal(300)
+    x.flags.writeable = False  # inputs are only read
+    mask = np.empty(D.packed_size(300), np.uint8)
+    y = D.dropout(x, keep_prob=0.5, seed=2, mask_out=mask)
+    mask.flags.writeable = False
+    np.testing.assert_array_equal(D.dropout_backward(x, keep_prob=0.5, mask=mask), y)
+    empty = np.zeros((0, 4), np.float32)
+    assert D.dropout(empty, keep_prob=0.5, seed=1).shape == (0, 4)
+    assert D.dropout_mask(0, keep_prob=0.5, seed=0).shape == (0,)
+    assert D.dropout_mask((0, 3), keep_prob=0.5, seed=0, packed=True).shape == (0,)
+
+
+def test_variational_layer_eval_and_test_time_outputs(rng):
+    x = rng.standard_normal((4, 3, 5))
+    for mode, expected in [("chapter", 0.25 * x), ("inverted", x)]:
+        layer = D.Dropout(keep_prob=0.25, mode=mode, variational="TNF", seed=3).eval()
+        np.testing.assert_array_equal(layer(x), expected)
+        np.testing.assert_array_equal(
+            D.variational_dropout(x, keep_prob=0.25, mode=mode, training=False), expected
+        )
+        np.testing.assert_array_equal(layer.backward(x), expected)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(0, 5000),
+    keep=st.floats(1e-3, 1.0),
+    seed=st.integers(0, 2**64 - 1),
+    offset=st.integers(0, 2**64 - 1),
+)
+def test_mask_parity_generated(n, keep, seed, offset):
+    got = D.dropout_mask(n, keep_prob=keep, seed=seed, offset=offset)
+    np.testing.assert_array_equal(got, R.mask(n, keep, seed, offset))

@@ -16,9 +16,16 @@ constexpr int64_t kParallelBlocks = 256;
 // The kept bits of block b: bit 16·w + l is element 64·b + 16·w + l (dropout.hpp).
 struct BlockGenerator {
   uint32_t key0, key1, off0, off1, threshold;
+#if defined(__AVX512F__)
+  rng::PhiloxKeySchedule keys;
+#endif
   explicit BlockGenerator(const dropout::Stream& s)
       : key0(uint32_t(s.seed)), key1(uint32_t(s.seed >> 32)), off0(uint32_t(s.offset)),
-        off1(uint32_t(s.offset >> 32)), threshold(s.threshold) {}
+        off1(uint32_t(s.offset >> 32)), threshold(s.threshold)
+#if defined(__AVX512F__)
+        , keys(key0, key1)
+#endif
+  {}
 
   inline uint64_t bits(int64_t b) const {
     const uint64_t j = uint64_t(b) * 16;  // a multiple of 16: lo32(j) + l never carries
@@ -27,7 +34,7 @@ struct BlockGenerator {
     __m512i c[4] = {_mm512_add_epi32(_mm512_set1_epi32(int(j0)),
                                      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)),
                     _mm512_set1_epi32(int(j1)), _mm512_set1_epi32(int(off0)), _mm512_set1_epi32(int(off1))};
-    rng::philox4x32_10_x16(c, key0, key1);
+    rng::philox4x32_10_x16(c, keys);
     const __m512i t = _mm512_set1_epi32(int(threshold));
     return uint64_t(_mm512_cmple_epu32_mask(c[0], t)) | uint64_t(_mm512_cmple_epu32_mask(c[1], t)) << 16 |
            uint64_t(_mm512_cmple_epu32_mask(c[2], t)) << 32 | uint64_t(_mm512_cmple_epu32_mask(c[3], t)) << 48;

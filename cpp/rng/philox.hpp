@@ -58,22 +58,33 @@ inline void philox4x32_10(uint32_t out[4], const uint32_t ctr[4], const uint32_t
 
 #if defined(__AVX512F__)
 // lo/hi halves of m·a for 16 lanes: _mm512_mul_epu32 multiplies the even lanes (into 64-bit
-// products); the odd lanes are swapped into even position first. Masked shuffles then gather
+// products); the odd lanes are shifted into even position first. Masked shuffles then gather
 // the low halves (lo) and the high halves (hi) back into lane order, one instruction each.
 inline void mulhilo16(__m512i a, __m512i m, __m512i& lo, __m512i& hi) {
   const __m512i pe = _mm512_mul_epu32(a, m);                                // lanes 0, 2, …
-  const __m512i po = _mm512_mul_epu32(_mm512_shuffle_epi32(a, _MM_PERM_CDAB), m);  // 1, 3, …
+  const __m512i po = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m);                // 1, 3, …
   lo = _mm512_mask_shuffle_epi32(pe, 0xAAAA, po, _MM_PERM_CDAB);
   hi = _mm512_mask_shuffle_epi32(po, 0x5555, pe, _MM_PERM_CDAB);
 }
 
+// The key of every round, computed once per call: ks[2·r], ks[2·r + 1] = key + r·(W0, W1).
+struct PhiloxKeySchedule {
+  uint32_t k[2 * kPhiloxRounds];
+  PhiloxKeySchedule(uint32_t key0, uint32_t key1) {
+    for (int r = 0; r < kPhiloxRounds; ++r) {
+      k[2 * r] = key0 + uint32_t(r) * kPhiloxW0;
+      k[2 * r + 1] = key1 + uint32_t(r) * kPhiloxW1;
+    }
+  }
+};
+
 // Philox4x32-10 on 16 counters in place: c[w] holds word w of the 16 counters.
-inline void philox4x32_10_x16(__m512i c[4], uint32_t key0, uint32_t key1) {
+inline void philox4x32_10_x16(__m512i c[4], const PhiloxKeySchedule& ks) {
   const __m512i m0 = _mm512_set1_epi32(int(kPhiloxM0)), m1 = _mm512_set1_epi32(int(kPhiloxM1));
   __m512i c0 = c[0], c1 = c[1], c2 = c[2], c3 = c[3];
   for (int r = 0; r < kPhiloxRounds; ++r) {
-    const __m512i k0 = _mm512_set1_epi32(int(key0 + uint32_t(r) * kPhiloxW0));
-    const __m512i k1 = _mm512_set1_epi32(int(key1 + uint32_t(r) * kPhiloxW1));
+    const __m512i k0 = _mm512_set1_epi32(int(ks.k[2 * r]));  // a broadcast memory operand
+    const __m512i k1 = _mm512_set1_epi32(int(ks.k[2 * r + 1]));
     __m512i lo0, hi0, lo1, hi1;
     mulhilo16(c0, m0, lo0, hi0);
     mulhilo16(c2, m1, lo1, hi1);

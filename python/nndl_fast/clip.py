@@ -1,4 +1,4 @@
-r"""Gradient clipping (section 1.2.4.4 of the chapter, equations 1.24–1.25).
+r"""Gradient clipping (section 1.2.3.4 of the chapter, equations 1.24–1.25).
 
 Clip by value (1.24), element by element, into the interval [a, b]:
 
@@ -114,10 +114,12 @@ def clip_coefficient(total_norm: float, max_norm: float, rule: str = "chapter") 
 
 
 def _check_max_norm(max_norm: float) -> None:
-    if isinstance(max_norm, bool) or not isinstance(max_norm, (int, float, np.floating, np.integer)):
+    if isinstance(max_norm, bool) or not isinstance(
+        max_norm, (int, float, np.floating, np.integer)
+    ):
         raise TypeError(f"max_norm must be a number, got {type(max_norm).__name__}")
-    if not (max_norm >= 0.0) or math.isinf(max_norm):
-        raise ValueError(f"max_norm must be finite and >= 0, got {max_norm!r}")
+    if not (max_norm >= 0.0):  # NaN and negatives; +inf is allowed (never clips)
+        raise ValueError(f"max_norm must be >= 0, got {max_norm!r}")
 
 
 def clip_grad_norm_(

@@ -13,7 +13,9 @@ Two conventions, chosen by ``mode`` and named so they cannot be confused:
 .. math::
    y = \begin{cases} m \odot x / p & \text{training} \\ x & \text{test} \end{cases}
 
-In both, the expectation of the training output equals the test output. PyTorch's ``p`` is
+In both, the expectation of the training output equals the test output. (The chapter's p
+is the keep probability throughout: where its text later calls p the "丢弃率" and advises
+values near 1 for input units, the keep probability is what is meant.) PyTorch's ``p`` is
 the **drop** probability 1 − p: pass ``drop_prob=`` to give it that way. Symbols →
 arguments: p → ``keep_prob`` (or 1 − ``drop_prob``; exactly one of the two, by keyword),
 m → the mask (``mask_out=`` to store it, ``mask=`` to reuse it), x → ``x``.
@@ -44,7 +46,10 @@ one. Their length is :func:`packed_size` (x.size) = ⌈x.size / 8⌉ bytes, padd
 every time step of a sequence, for (T, N, F) (``layout="TNF"``) and (N, T, F)
 (``layout="NTF"``) arrays; the mask bit of (n, f) is element n·F + f of the stream, in
 both layouts. **DropConnect** (Wan et al. 2013): the mask falls on a weight matrix instead
-of on activations; at test time the chapter's convention uses p·W (the mean weight).
+of on activations; at test time the chapter's convention uses p·W (the mean weight). The
+chapter's own form of variational dropout for RNNs (1.7.4.1: a mask on each element of the
+recurrent weight matrix, the same at every time step) is :func:`dropconnect` called once per
+sequence with one (seed, offset) and the masked matrix reused for all steps.
 """
 
 from __future__ import annotations
@@ -123,6 +128,17 @@ def _u64(value: Any, name: str) -> int:
     return v
 
 
+def _stream(seed: Any, offset: Any) -> tuple[int, int]:
+    """(seed, offset) of a training call: the seed is required, so that no loop reuses one
+    mask by accident (a functional call with the same seed and offset draws the same mask)."""
+    if seed is None:
+        raise TypeError(
+            "seed= is required in training (and a new offset= per call, or the same mask is "
+            "drawn again); the Dropout layer keeps and advances its own (seed, offset)"
+        )
+    return _u64(seed, "seed"), _u64(offset, "offset")
+
+
 def _check_array(x: Any, name: str) -> np.ndarray:
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
@@ -153,13 +169,15 @@ def dropout(
     drop_prob: float | None = None,
     mode: str = "chapter",
     training: bool = True,
-    seed: int = 0,
+    seed: int | None = None,
     offset: int = 0,
     out: np.ndarray | None = None,
     mask_out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Dropout of x (1.65) in one pass: draw, mask and scale; returns y (``out`` if given).
 
+    ``seed`` (required in training) and ``offset`` fix the mask: give each call its own
+    offset (or use :class:`Dropout`, which does).
     ``mask_out`` (uint8, shape (packed_size(x.size),)) receives the packed mask. ``out`` may
     be x itself (in place). At test time (``training=False``) y = p·x (chapter) or y = x
     (inverted; x itself is returned when ``out`` is None, as PyTorch does).
@@ -167,7 +185,6 @@ def dropout(
     keep = _keep_prob(keep_prob, drop_prob)
     _check_mode(mode)
     x = _check_array(x, "x")
-    seed, offset = _u64(seed, "seed"), _u64(offset, "offset")
     if not training:
         if mask_out is not None:
             raise ValueError("mask_out: no mask is drawn at test time (training=False)")
@@ -176,6 +193,7 @@ def dropout(
         y = _out_for(x, out)
         _core.dropout_forward(x, y, None, 0, 0, _ALL_KEPT, _test_scale(keep, mode))
         return y
+    seed, offset = _stream(seed, offset)
     y = _out_for(x, out)
     _core.dropout_forward(x, y, mask_out, seed, offset, _threshold(keep), _train_scale(keep, mode))
     return y
@@ -206,13 +224,20 @@ def dropout_backward(
         _core.dropout_forward(grad_out, g, None, 0, 0, _ALL_KEPT, _test_scale(keep, mode))
         return g
     if (mask is None) == (seed is None):
-        raise TypeError("give exactly one of mask= (the forward's packed mask) or seed= (to regenerate it)")
+        raise TypeError(
+            "give exactly one of mask= (the forward's packed mask) or seed= (to regenerate it)"
+        )
     g = _out_for(grad_out, out)
     if mask is not None:
         _core.dropout_apply_mask(grad_out, g, mask, _train_scale(keep, mode))
     else:
         _core.dropout_forward(
-            grad_out, g, None, _u64(seed, "seed"), _u64(offset, "offset"), _threshold(keep),
+            grad_out,
+            g,
+            None,
+            _u64(seed, "seed"),
+            _u64(offset, "offset"),
+            _threshold(keep),
             _train_scale(keep, mode),
         )
     return g
@@ -223,7 +248,7 @@ def dropout_mask(
     *,
     keep_prob: float | None = None,
     drop_prob: float | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     offset: int = 0,
     packed: bool = False,
 ) -> np.ndarray:
@@ -233,8 +258,9 @@ def dropout_mask(
     if any(s < 0 for s in shape_t):
         raise ValueError(f"shape must be non-negative, got {shape_t}")
     n = math.prod(shape_t)
+    seed, offset = _stream(seed, offset)
     bits = np.empty(packed_size(n), np.uint8)
-    _core.dropout_mask(bits, n, _u64(seed, "seed"), _u64(offset, "offset"), _threshold(keep))
+    _core.dropout_mask(bits, n, seed, offset, _threshold(keep))
     if packed:
         return bits
     return np.unpackbits(bits, count=n).astype(bool).reshape(shape_t)
@@ -254,7 +280,7 @@ def variational_dropout(
     mode: str = "chapter",
     layout: str = "TNF",
     training: bool = True,
-    seed: int = 0,
+    seed: int | None = None,
     offset: int = 0,
     out: np.ndarray | None = None,
     mask_out: np.ndarray | None = None,
@@ -268,13 +294,15 @@ def variational_dropout(
     _check_mode(mode)
     ntf = _check_layout(layout)
     x = _check_array(x, "x")
-    seed, offset = _u64(seed, "seed"), _u64(offset, "offset")
     if not training:
         if x.ndim != 3:
             raise ValueError(f"x must be 3-D ({layout}), got {x.ndim}-D")
         return dropout(x, keep_prob=keep, mode=mode, training=False, out=out, mask_out=mask_out)
+    seed, offset = _stream(seed, offset)
     y = _out_for(x, out)
-    _core.variational_dropout(x, y, None, mask_out, ntf, seed, offset, _threshold(keep), _train_scale(keep, mode))
+    _core.variational_dropout(
+        x, y, None, mask_out, ntf, seed, offset, _threshold(keep), _train_scale(keep, mode)
+    )
     return y
 
 
@@ -299,11 +327,21 @@ def variational_dropout_backward(
     if not training:
         return dropout_backward(grad_out, keep_prob=keep, mode=mode, training=False, out=out)
     if (mask is None) == (seed is None):
-        raise TypeError("give exactly one of mask= (the forward's packed mask) or seed= (to regenerate it)")
+        raise TypeError(
+            "give exactly one of mask= (the forward's packed mask) or seed= (to regenerate it)"
+        )
     g = _out_for(grad_out, out)
     s = 0 if seed is None else _u64(seed, "seed")
     _core.variational_dropout(
-        grad_out, g, mask, None, ntf, s, _u64(offset, "offset"), _threshold(keep), _train_scale(keep, mode)
+        grad_out,
+        g,
+        mask,
+        None,
+        ntf,
+        s,
+        _u64(offset, "offset"),
+        _threshold(keep),
+        _train_scale(keep, mode),
     )
     return g
 
@@ -315,7 +353,7 @@ def dropconnect(
     drop_prob: float | None = None,
     mode: str = "chapter",
     training: bool = True,
-    seed: int = 0,
+    seed: int | None = None,
     offset: int = 0,
     out: np.ndarray | None = None,
     mask_out: np.ndarray | None = None,
@@ -329,8 +367,15 @@ def dropconnect(
     if w.ndim != 2:
         raise ValueError(f"weight must be a 2-D matrix (out_features, in_features), got {w.ndim}-D")
     return dropout(
-        w, keep_prob=keep_prob, drop_prob=drop_prob, mode=mode, training=training, seed=seed,
-        offset=offset, out=out, mask_out=mask_out,
+        w,
+        keep_prob=keep_prob,
+        drop_prob=drop_prob,
+        mode=mode,
+        training=training,
+        seed=seed,
+        offset=offset,
+        out=out,
+        mask_out=mask_out,
     )
 
 
@@ -400,7 +445,13 @@ class Dropout:
             y = dropout(x, seed=self.seed, offset=offset, out=out, mask_out=mask, **self._kw())
         else:
             y = variational_dropout(
-                x, layout=self.variational, seed=self.seed, offset=offset, out=out, mask_out=mask, **self._kw()
+                x,
+                layout=self.variational,
+                seed=self.seed,
+                offset=offset,
+                out=out,
+                mask_out=mask,
+                **self._kw(),
             )
         self._last_offset, self._mask = offset, mask
         self.offset = offset + 1
@@ -411,7 +462,11 @@ class Dropout:
     def _nf(self, x: np.ndarray) -> int:
         if x.ndim != 3:
             raise ValueError(f"x must be 3-D ({self.variational}), got {x.ndim}-D")
-        return int(x.shape[1] * x.shape[2]) if self.variational == "TNF" else int(x.shape[0] * x.shape[2])
+        return (
+            int(x.shape[1] * x.shape[2])
+            if self.variational == "TNF"
+            else int(x.shape[0] * x.shape[2])
+        )
 
     def backward(self, grad_out: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """∂L/∂x for the last forward (its mask regenerated, or the stored one)."""
@@ -420,16 +475,24 @@ class Dropout:
         if self._last_offset is None:
             raise RuntimeError("backward() before any training forward()")
         src: dict[str, Any] = (
-            {"mask": self._mask} if self._mask is not None else {"seed": self.seed, "offset": self._last_offset}
+            {"mask": self._mask}
+            if self._mask is not None
+            else {"seed": self.seed, "offset": self._last_offset}
         )
         if self.variational is None:
             return dropout_backward(grad_out, out=out, **src, **self._kw())
-        return variational_dropout_backward(grad_out, layout=self.variational, out=out, **src, **self._kw())
+        return variational_dropout_backward(
+            grad_out, layout=self.variational, out=out, **src, **self._kw()
+        )
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "keep_prob": self.keep_prob, "mode": self.mode, "variational": self.variational,
-            "seed": self.seed, "offset": self.offset, "training": self.training,
+            "keep_prob": self.keep_prob,
+            "mode": self.mode,
+            "variational": self.variational,
+            "seed": self.seed,
+            "offset": self.offset,
+            "training": self.training,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -444,6 +507,7 @@ class Dropout:
 
     def __repr__(self) -> str:
         return (
-            f"Dropout(keep_prob={self.keep_prob}, mode={self.mode!r}, variational={self.variational!r}, "
-            f"seed={self.seed}, offset={self.offset}, training={self.training})"
+            f"Dropout(keep_prob={self.keep_prob}, mode={self.mode!r}, "
+            f"variational={self.variational!r}, seed={self.seed}, offset={self.offset}, "
+            f"training={self.training})"
         )

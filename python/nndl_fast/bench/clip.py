@@ -18,7 +18,9 @@ from ..reference import clip as ref
 from .harness import Bench
 
 
-def _halving(grads: list[np.ndarray], clip_fn: Callable[[list[np.ndarray], float], object]) -> Callable[[], None]:
+def _halving(
+    grads: list[np.ndarray], clip_fn: Callable[[list[np.ndarray], float], object]
+) -> Callable[[], None]:
     """A call that clips grads to half their norm, so that every call scales (c = 0.5).
 
     Clipping converges (after one call the norm is at most b, and nothing more happens), so
@@ -51,17 +53,31 @@ def run(bench: Bench, torch: Any) -> None:
     if bench.wants("clip_norm"):
         ours = _halving(grads, lambda gs, b: clip.clip_grad_norm_(gs, b))
         bench.measure(
-            "clip_norm", case, "nndl_fast", ours, nbytes=12 * n, limit="inplace",
+            "clip_norm",
+            case,
+            "nndl_fast",
+            ours,
+            nbytes=12 * n,
+            limit="inplace",
             note="norm pass (read) + scale pass (read-write)",
         )
         bench.measure(
-            "clip_norm", case, "nndl_fast norm only", lambda: clip.global_norm(grads),
-            nbytes=4 * n, limit="copy", note="the read-only pass alone",
+            "clip_norm",
+            case,
+            "nndl_fast norm only",
+            lambda: clip.global_norm(grads),
+            nbytes=4 * n,
+            limit="copy",
+            note="the read-only pass alone",
         )
         bench.measure(
-            "clip_norm", case, "numpy reference",
+            "clip_norm",
+            case,
+            "numpy reference",
             _halving(grads, lambda gs, b: ref.clip_grad_norm_(gs, b)),
-            nbytes=12 * n, limit="inplace", min_seconds=0.3,
+            nbytes=12 * n,
+            limit="inplace",
+            min_seconds=0.3,
         )
         if torch is not None:
             params = [torch.nn.Parameter(torch.zeros(size)) for _ in grads]
@@ -70,26 +86,41 @@ def run(bench: Bench, torch: Any) -> None:
                 prm.grad = torch.from_numpy(g)  # shares memory with grads: the reset reaches it
                 tgrads.append(prm.grad)
             bench.measure(
-                "clip_norm", case, "torch clip_grad_norm_",
+                "clip_norm",
+                case,
+                "torch clip_grad_norm_",
                 _halving(grads, lambda gs, b: torch.nn.utils.clip_grad_norm_(params, b)),
-                nbytes=12 * n, limit="inplace",
+                nbytes=12 * n,
+                limit="inplace",
             )
     for g, o in zip(grads, [rng.standard_normal(size, dtype=np.float32) for _ in range(count)]):
         np.copyto(g, o)
     if bench.wants("clip_value"):
         bench.measure(
-            "clip_value", case.replace(" p=2", ""), "nndl_fast",
-            lambda: clip.clip_grad_value_(grads, 10.0), nbytes=8 * n, limit="inplace",
+            "clip_value",
+            case.replace(" p=2", ""),
+            "nndl_fast",
+            lambda: clip.clip_grad_value_(grads, 10.0),
+            nbytes=8 * n,
+            limit="inplace",
         )
         bench.measure(
-            "clip_value", case.replace(" p=2", ""), "numpy reference",
-            lambda: ref.clip_grad_value_(grads, -10.0, 10.0), nbytes=8 * n, limit="inplace",
+            "clip_value",
+            case.replace(" p=2", ""),
+            "numpy reference",
+            lambda: ref.clip_grad_value_(grads, -10.0, 10.0),
+            nbytes=8 * n,
+            limit="inplace",
         )
         if torch is not None:
             params = [torch.nn.Parameter(torch.zeros(size)) for _ in grads]
             for prm, g in zip(params, grads):
                 prm.grad = torch.from_numpy(g.copy())
             bench.measure(
-                "clip_value", case.replace(" p=2", ""), "torch clip_grad_value_",
-                lambda: torch.nn.utils.clip_grad_value_(params, 10.0), nbytes=8 * n, limit="inplace",
+                "clip_value",
+                case.replace(" p=2", ""),
+                "torch clip_grad_value_",
+                lambda: torch.nn.utils.clip_grad_value_(params, 10.0),
+                nbytes=8 * n,
+                limit="inplace",
             )

@@ -30,11 +30,20 @@ def run(bench: Bench, torch: Any) -> None:
         offset = [0]
 
         def ours() -> None:
-            dropout.dropout(x, keep_prob=keep, mode="inverted", seed=1, offset=offset[0], out=y, mask_out=mask)
+            dropout.dropout(
+                x, keep_prob=keep, mode="inverted", seed=1, offset=offset[0], out=y, mask_out=mask
+            )
             offset[0] += 1
 
-        bench.measure("dropout_fwd", case, "nndl_fast", ours, nbytes=fwd_bytes, limit="copy",
-                      note="mask + apply, packed mask written")
+        bench.measure(
+            "dropout_fwd",
+            case,
+            "nndl_fast",
+            ours,
+            nbytes=fwd_bytes,
+            limit="copy",
+            note="mask + apply, packed mask written",
+        )
         u = np.empty(n, np.float32)
         m = np.empty(n, bool)
         gen = np.random.default_rng(1)
@@ -47,26 +56,49 @@ def run(bench: Bench, torch: Any) -> None:
             np.multiply(y, scale, out=y)
             np.packbits(m)
 
-        bench.measure("dropout_fwd", case, "numpy (Generator)", numpy_careful, nbytes=fwd_bytes,
-                      limit="copy", min_seconds=0.3)
+        bench.measure(
+            "dropout_fwd",
+            case,
+            "numpy (Generator)",
+            numpy_careful,
+            nbytes=fwd_bytes,
+            limit="copy",
+            min_seconds=0.3,
+        )
         if torch is not None:
             xt = torch.from_numpy(x)
-            bench.measure("dropout_fwd", case, "torch F.dropout",
-                          lambda: torch.nn.functional.dropout(xt, p=1 - keep, training=True),
-                          nbytes=fwd_bytes, limit="copy", min_seconds=0.3, note="no mask output")
+            bench.measure(
+                "dropout_fwd",
+                case,
+                "torch F.dropout",
+                lambda: torch.nn.functional.dropout(xt, p=1 - keep, training=True),
+                nbytes=fwd_bytes,
+                limit="copy",
+                min_seconds=0.3,
+                note="no mask output",
+            )
     if bench.wants("dropout_bwd"):
         g = rng.standard_normal(n, dtype=np.float32)
         gx = np.empty_like(g)
         dropout.dropout(x, keep_prob=keep, mode="inverted", seed=1, out=y, mask_out=mask)
         bench.measure(
-            "dropout_bwd", case, "nndl_fast from mask",
+            "dropout_bwd",
+            case,
+            "nndl_fast from mask",
             lambda: dropout.dropout_backward(g, keep_prob=keep, mode="inverted", mask=mask, out=gx),
-            nbytes=fwd_bytes, limit="copy",
+            nbytes=fwd_bytes,
+            limit="copy",
         )
         bench.measure(
-            "dropout_bwd", case, "nndl_fast from seed",
-            lambda: dropout.dropout_backward(g, keep_prob=keep, mode="inverted", seed=1, offset=0, out=gx),
-            nbytes=8 * n, limit="copy", note="mask regenerated, nothing stored",
+            "dropout_bwd",
+            case,
+            "nndl_fast from seed",
+            lambda: dropout.dropout_backward(
+                g, keep_prob=keep, mode="inverted", seed=1, offset=0, out=gx
+            ),
+            nbytes=8 * n,
+            limit="copy",
+            note="mask regenerated, nothing stored",
         )
         m = np.unpackbits(mask, count=n).view(bool)
         scale = np.float32(1.0 / keep)
@@ -75,4 +107,6 @@ def run(bench: Bench, torch: Any) -> None:
             np.multiply(g, m, out=gx)
             np.multiply(gx, scale, out=gx)
 
-        bench.measure("dropout_bwd", case, "numpy (bool mask)", numpy_bwd, nbytes=9 * n, limit="copy")
+        bench.measure(
+            "dropout_bwd", case, "numpy (bool mask)", numpy_bwd, nbytes=9 * n, limit="copy"
+        )

@@ -8,8 +8,15 @@ import math
 
 import numpy as np
 
-__all__ = ["dropout", "dropout_backward", "mask", "philox4x32_10", "threshold", "uniform_words",
-           "variational_dropout"]
+__all__ = [
+    "dropout",
+    "dropout_backward",
+    "mask",
+    "philox4x32_10",
+    "threshold",
+    "uniform_words",
+    "variational_dropout",
+]
 
 M0, M1 = np.uint64(0xD2511F53), np.uint64(0xCD9E8D57)
 W0, W1 = 0x9E3779B9, 0xBB67AE85
@@ -21,13 +28,13 @@ def philox4x32_10(ctr: np.ndarray, key: tuple[int, int]) -> np.ndarray:
     c = [np.asarray(w, np.uint64) for w in ctr]
     k0, k1 = int(key[0]), int(key[1])
     for _ in range(10):
-        p0 = M0 * c[0]                        # (hi0, lo0) = M0·c0
-        p1 = M1 * c[2]                        # (hi1, lo1) = M1·c2
+        p0 = M0 * c[0]  # (hi0, lo0) = M0·c0
+        p1 = M1 * c[2]  # (hi1, lo1) = M1·c2
         c = [
             (p1 >> np.uint64(32)) ^ c[1] ^ np.uint64(k0),  # hi1 ^ c1 ^ k0
-            p1 & LO,                                       # lo1
+            p1 & LO,  # lo1
             (p0 >> np.uint64(32)) ^ c[3] ^ np.uint64(k1),  # hi0 ^ c3 ^ k1
-            p0 & LO,                                       # lo0
+            p0 & LO,  # lo0
         ]
         k0, k1 = (k0 + W0) & 0xFFFFFFFF, (k1 + W1) & 0xFFFFFFFF
     return np.stack(c).astype(np.uint32)
@@ -37,8 +44,14 @@ def uniform_words(n: int, seed: int, offset: int) -> np.ndarray:
     """u_i for i < n: i = 64·b + 16·w + l draws word w of counter j = 16·b + l."""
     blocks = -(-n // 64)
     j = np.arange(16 * blocks, dtype=np.uint64)
-    ctr = np.stack([j & LO, j >> np.uint64(32),
-                    np.full_like(j, offset & 0xFFFFFFFF), np.full_like(j, offset >> 32)])
+    ctr = np.stack(
+        [
+            j & LO,
+            j >> np.uint64(32),
+            np.full_like(j, offset & 0xFFFFFFFF),
+            np.full_like(j, offset >> 32),
+        ]
+    )
     words = philox4x32_10(ctr, (seed & 0xFFFFFFFF, seed >> 32))  # (4, 16·blocks)
     return words.reshape(4, blocks, 16).transpose(1, 0, 2).reshape(-1)[:n]
 
@@ -66,7 +79,9 @@ def dropout(x: np.ndarray, keep: float, mode: str, training: bool, seed: int, of
         return x * np.where(m, s, x.dtype.type(0)), m
 
 
-def dropout_backward(grad_out: np.ndarray, m: np.ndarray | None, keep: float, mode: str) -> np.ndarray:
+def dropout_backward(
+    grad_out: np.ndarray, m: np.ndarray | None, keep: float, mode: str
+) -> np.ndarray:
     """∂L/∂x = ∂L/∂y · m · s in training; ∂L/∂y · (p or 1) at test time (m is None)."""
     t = grad_out.dtype.type
     if m is None:
