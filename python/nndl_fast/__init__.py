@@ -5,15 +5,17 @@ Qiu Xipeng's *Neural Networks and Deep Learning*, as in-place SIMD + OpenMP kern
 over NumPy arrays, each checked against a plain NumPy reference
 (:mod:`nndl_fast.reference`).
 
-Sub-modules: :mod:`nndl_fast.optim` (update rules), :mod:`nndl_fast.schedules`
-(learning-rate decay), :mod:`nndl_fast.bench` (the benchmark harness).
+Sub-modules: :mod:`nndl_fast.optim` (update rules, 1.2), :mod:`nndl_fast.schedules`
+(learning-rate decay, 1.5–1.7), :mod:`nndl_fast.clip` (gradient clipping, 1.24–1.25),
+:mod:`nndl_fast.dropout` (dropout and its variants, 1.65), :mod:`nndl_fast.bench` (the
+benchmark harness, ``python -m nndl_fast.bench``).
 """
 
 from __future__ import annotations
 
 import os as _os
 
-from . import _core, optim, reference, schedules
+from . import _core, clip, dropout, optim, reference, schedules
 from ._runtime import (
     available_simd_targets,
     build_info,
@@ -33,6 +35,8 @@ if _os.environ.get("NNDL_FAST_SIMD"):
     _core.set_simd_target(_os.environ["NNDL_FAST_SIMD"])
 
 __all__ = [
+    "clip",
+    "dropout",
     "optim",
     "reference",
     "schedules",
