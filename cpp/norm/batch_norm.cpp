@@ -1,0 +1,353 @@
+// Batch-norm kernels (1.43–1.48). See norm/batch_norm.hpp for the split into passes and
+// norm/norm_plan.hpp for the fixed tasks that make every reduction thread-count independent.
+#include "norm/batch_norm.hpp"
+
+#include <cmath>
+
+#include "norm/moments.hpp"
+
+namespace nndl::NNDL_TARGET {
+namespace {
+
+using norm::BnPlan;
+using norm::kBnChanBlock;
+
+// Elements per unit of the element-wise passes (no reduction: any split gives equal results).
+constexpr int64_t kApplyBlock = int64_t{1} << 14;
+
+int64_t rows_in_block(const BnPlan& p, int64_t rb) {
+  const int64_t begin = rb * p.rows_per_block;
+  return min64(begin + p.rows_per_block, p.outer) - begin;
+}
+
+int64_t numel(const BnPlan& p) { return p.outer * p.channels * p.inner; }
+
+// --- statistics: partial[rb][0][c] = mean, partial[rb][1][c] = M2 -------------------------
+
+// (outer, C, inner > 1): task (rb, c) merges the contiguous planes x[r, c, :] of its rows.
+template <class T>
+void stats_planes(double* partial, const T* x, const BnPlan& p) {
+  const int64_t C = p.channels, S = p.inner, tasks = p.row_blocks * C;
+#pragma omp parallel for schedule(static) if (tasks > 1 && numel(p) > kSerialBelow)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t rb = t / C, c = t % C;
+    const int64_t r0 = rb * p.rows_per_block, r1 = r0 + rows_in_block(p, rb);
+    double na = 0, ma = 0, qa = 0;
+    for (int64_t r = r0; r < r1; ++r) {
+      double mb, qb;
+      row_stats(x + (r * C + c) * S, S, mb, qb);
+      chan_merge(na, ma, qa, double(S), mb, qb);
+    }
+    partial[(2 * rb) * C + c] = ma;
+    partial[(2 * rb + 1) * C + c] = qa;
+  }
+}
+
+// (outer, C, 1): task (rb, cb) walks its rows in cache-sized tiles; each tile's per-channel
+// mean and M2 (two passes over the tile, in cache) are merged into the task's vectors.
+template <class T>
+void stats_rows(double* partial, const T* x, const BnPlan& p) {
+  const int64_t C = p.channels, tasks = p.row_blocks * p.chan_blocks;
+  const int64_t tile_rows = p.chan_block >= 8192 ? 1 : 8192 / p.chan_block;
+#pragma omp parallel for schedule(static) if (tasks > 1 && numel(p) > kSerialBelow)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t rb = t / p.chan_blocks, cb = t % p.chan_blocks;
+    const int64_t c0 = cb * p.chan_block, cn = min64(p.chan_block, C - c0);
+    const int64_t r0 = rb * p.rows_per_block, r1 = r0 + rows_in_block(p, rb);
+    double* NNDL_RESTRICT mean = partial + (2 * rb) * C + c0;
+    double* NNDL_RESTRICT m2 = partial + (2 * rb + 1) * C + c0;
+    double sum[kBnChanBlock], q[kBnChanBlock];
+    double na = 0;
+    for (int64_t r = r0; r < r1; r += tile_rows) {
+      const int64_t rn = min64(tile_rows, r1 - r);
+      for (int64_t c = 0; c < cn; ++c) sum[c] = 0, q[c] = 0;
+      for (int64_t i = r; i < r + rn; ++i) {
+        const T* NNDL_RESTRICT row = x + i * C + c0;
+#pragma omp simd
+        for (int64_t c = 0; c < cn; ++c) sum[c] += double(row[c]);
+      }
+      for (int64_t c = 0; c < cn; ++c) sum[c] = sum[c] / double(rn);  // the tile's mean
+      for (int64_t i = r; i < r + rn; ++i) {
+        const T* NNDL_RESTRICT row = x + i * C + c0;
+#pragma omp simd
+        for (int64_t c = 0; c < cn; ++c) {
+          const double d = double(row[c]) - sum[c];
+          q[c] += d * d;
+        }
+      }
+      if (na == 0) {
+        for (int64_t c = 0; c < cn; ++c) mean[c] = sum[c], m2[c] = q[c];
+      } else {  // chan_merge, one channel per lane
+        const double nb = double(rn), n = na + nb, wb = nb / n, wq = na * nb / n;
+#pragma omp simd
+        for (int64_t c = 0; c < cn; ++c) {
+          const double d = sum[c] - mean[c];
+          mean[c] = mean[c] + d * wb;
+          m2[c] = m2[c] + q[c] + d * d * wq;
+        }
+      }
+      na += double(rn);
+    }
+  }
+}
+
+// --- y = (x − μ)·a + b ----------------------------------------------------------------------
+// With the large-mean inputs that defeat E[x²] − E[x]², x·a + (b − μ·a) would also lose the
+// low bits of x·a; subtracting μ first keeps them (the pass is memory-bound either way).
+
+template <class T>
+void apply_planes(T* y, const T* x, const double* coef, const BnPlan& p) {
+  const int64_t C = p.channels, S = p.inner;
+  const int64_t pieces = (S + kApplyBlock - 1) / kApplyBlock, units = p.outer * C * pieces;
+#pragma omp parallel for schedule(static) if (units > 1 && numel(p) > kSerialBelow)
+  for (int64_t u = 0; u < units; ++u) {
+    const int64_t plane = u / pieces, s0 = (u % pieces) * kApplyBlock, s1 = min64(s0 + kApplyBlock, S);
+    const int64_t c = plane % C;
+    const T mu = T(coef[c]), a = T(coef[C + c]), b = T(coef[2 * C + c]);
+    const T* NNDL_RESTRICT xs = x + plane * S;
+    T* NNDL_RESTRICT ys = y + plane * S;
+#pragma omp simd
+    for (int64_t s = s0; s < s1; ++s) ys[s] = (xs[s] - mu) * a + b;
+  }
+}
+
+template <class T>
+void apply_rows(T* y, const T* x, const double* coef, const BnPlan& p) {
+  const int64_t C = p.channels;
+  const int64_t rows = C >= kApplyBlock ? 1 : kApplyBlock / C;
+  const int64_t units = (p.outer + rows - 1) / rows;
+#pragma omp parallel for schedule(static) if (units > 1 && numel(p) > kSerialBelow)
+  for (int64_t u = 0; u < units; ++u) {
+    const int64_t r0 = u * rows, r1 = min64(r0 + rows, p.outer);
+    for (int64_t c0 = 0; c0 < C; c0 += kBnChanBlock) {
+      const int64_t cn = min64(kBnChanBlock, C - c0);
+      T mu[kBnChanBlock], a[kBnChanBlock], b[kBnChanBlock];
+      for (int64_t c = 0; c < cn; ++c)
+        mu[c] = T(coef[c0 + c]), a[c] = T(coef[C + c0 + c]), b[c] = T(coef[2 * C + c0 + c]);
+      for (int64_t r = r0; r < r1; ++r) {
+        const T* NNDL_RESTRICT xr = x + r * C + c0;
+        T* NNDL_RESTRICT yr = y + r * C + c0;
+#pragma omp simd
+        for (int64_t c = 0; c < cn; ++c) yr[c] = (xr[c] - mu[c]) * a[c] + b[c];
+      }
+    }
+  }
+}
+
+// --- backward reductions: partial[rb][0][c] = Σdy, partial[rb][1][c] = Σdy·(x − μ) -------
+
+template <class T, bool kDx>
+void reduce_planes(double* partial, T* dx, const T* dy, const T* x, const T* mean, const double* scale,
+                   const BnPlan& p) {
+  const int64_t C = p.channels, S = p.inner, tasks = p.row_blocks * C;
+#pragma omp parallel for schedule(static) if (tasks > 1 && numel(p) > kSerialBelow)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t rb = t / C, c = t % C;
+    const int64_t r0 = rb * p.rows_per_block, r1 = r0 + rows_in_block(p, rb);
+    const double mu = double(mean[c]);
+    const T a = kDx ? T(scale[c]) : T(0);
+    double sdy[kLanes] = {}, sdx[kLanes] = {};
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t off = (r * C + c) * S;
+      const T* NNDL_RESTRICT xs = x + off;
+      const T* NNDL_RESTRICT gs = dy + off;
+      T* NNDL_RESTRICT ds = kDx ? dx + off : nullptr;
+      int64_t i = 0;
+      for (; i + kLanes <= S; i += kLanes)
+        for (int l = 0; l < kLanes; ++l) {
+          const double g = double(gs[i + l]);
+          sdy[l] += g;
+          sdx[l] += g * (double(xs[i + l]) - mu);
+          if constexpr (kDx) ds[i + l] = gs[i + l] * a;
+        }
+      for (int l = 0; i + l < S; ++l) {
+        const double g = double(gs[i + l]);
+        sdy[l] += g;
+        sdx[l] += g * (double(xs[i + l]) - mu);
+        if constexpr (kDx) ds[i + l] = gs[i + l] * a;
+      }
+    }
+    partial[(2 * rb) * C + c] = sum_lanes(sdy);
+    partial[(2 * rb + 1) * C + c] = sum_lanes(sdx);
+  }
+}
+
+template <class T, bool kDx>
+void reduce_rows(double* partial, T* dx, const T* dy, const T* x, const T* mean, const double* scale,
+                 const BnPlan& p) {
+  const int64_t C = p.channels, tasks = p.row_blocks * p.chan_blocks;
+#pragma omp parallel for schedule(static) if (tasks > 1 && numel(p) > kSerialBelow)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t rb = t / p.chan_blocks, cb = t % p.chan_blocks;
+    const int64_t c0 = cb * p.chan_block, cn = min64(p.chan_block, C - c0);
+    const int64_t r0 = rb * p.rows_per_block, r1 = r0 + rows_in_block(p, rb);
+    double mu[kBnChanBlock], sdy[kBnChanBlock], sdx[kBnChanBlock];
+    T a[kBnChanBlock];
+    for (int64_t c = 0; c < cn; ++c) {
+      mu[c] = double(mean[c0 + c]), sdy[c] = 0, sdx[c] = 0;
+      a[c] = kDx ? T(scale[c0 + c]) : T(0);
+    }
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* NNDL_RESTRICT xr = x + r * C + c0;
+      const T* NNDL_RESTRICT gr = dy + r * C + c0;
+      T* NNDL_RESTRICT dr = kDx ? dx + r * C + c0 : nullptr;
+#pragma omp simd
+      for (int64_t c = 0; c < cn; ++c) {
+        const double g = double(gr[c]);
+        sdy[c] += g;
+        sdx[c] += g * (double(xr[c]) - mu[c]);
+        if constexpr (kDx) dr[c] = gr[c] * a[c];
+      }
+    }
+    for (int64_t c = 0; c < cn; ++c) {
+      partial[(2 * rb) * C + c0 + c] = sdy[c];
+      partial[(2 * rb + 1) * C + c0 + c] = sdx[c];
+    }
+  }
+}
+
+// --- dx = (x − μ)·B + dy·A + K ----------------------------------------------------------------
+
+template <class T>
+void dx_planes(T* dx, const T* dy, const T* x, const T* mean, const double* coef, const BnPlan& p) {
+  const int64_t C = p.channels, S = p.inner;
+  const int64_t pieces = (S + kApplyBlock - 1) / kApplyBlock, units = p.outer * C * pieces;
+#pragma omp parallel for schedule(static) if (units > 1 && numel(p) > kSerialBelow)
+  for (int64_t u = 0; u < units; ++u) {
+    const int64_t plane = u / pieces, s0 = (u % pieces) * kApplyBlock, s1 = min64(s0 + kApplyBlock, S);
+    const int64_t c = plane % C;
+    const T mu = mean[c], A = T(coef[c]), B = T(coef[C + c]), K = T(coef[2 * C + c]);
+    const T* NNDL_RESTRICT xs = x + plane * S;
+    const T* NNDL_RESTRICT gs = dy + plane * S;
+    T* NNDL_RESTRICT ds = dx + plane * S;
+#pragma omp simd
+    for (int64_t s = s0; s < s1; ++s) ds[s] = (xs[s] - mu) * B + gs[s] * A + K;
+  }
+}
+
+template <class T>
+void dx_rows(T* dx, const T* dy, const T* x, const T* mean, const double* coef, const BnPlan& p) {
+  const int64_t C = p.channels;
+  const int64_t rows = C >= kApplyBlock ? 1 : kApplyBlock / C;
+  const int64_t units = (p.outer + rows - 1) / rows;
+#pragma omp parallel for schedule(static) if (units > 1 && numel(p) > kSerialBelow)
+  for (int64_t u = 0; u < units; ++u) {
+    const int64_t r0 = u * rows, r1 = min64(r0 + rows, p.outer);
+    for (int64_t c0 = 0; c0 < C; c0 += kBnChanBlock) {
+      const int64_t cn = min64(kBnChanBlock, C - c0);
+      T mu[kBnChanBlock], A[kBnChanBlock], B[kBnChanBlock], K[kBnChanBlock];
+      for (int64_t c = 0; c < cn; ++c) {
+        mu[c] = mean[c0 + c];
+        A[c] = T(coef[c0 + c]), B[c] = T(coef[C + c0 + c]), K[c] = T(coef[2 * C + c0 + c]);
+      }
+      for (int64_t r = r0; r < r1; ++r) {
+        const T* NNDL_RESTRICT xr = x + r * C + c0;
+        const T* NNDL_RESTRICT gr = dy + r * C + c0;
+        T* NNDL_RESTRICT dr = dx + r * C + c0;
+#pragma omp simd
+        for (int64_t c = 0; c < cn; ++c) dr[c] = (xr[c] - mu[c]) * B[c] + gr[c] * A[c] + K[c];
+      }
+    }
+  }
+}
+
+}  // namespace
+
+template <class T>
+void bn_stats(double* partial, const T* x, const BnPlan& p) {
+  if (p.inner > 1)
+    stats_planes(partial, x, p);
+  else
+    stats_rows(partial, x, p);
+}
+
+template <class T>
+void bn_stats_finalize(T* save_mean, T* save_invstd, double* coef, T* running_mean, T* running_var,
+                       const double* partial, const T* gamma, const T* beta, double eps, double factor,
+                       bool unbiased, const BnPlan& p) {
+  const int64_t C = p.channels;
+  for (int64_t c = 0; c < C; ++c) {
+    double n = 0, mean = 0, m2 = 0;
+    for (int64_t rb = 0; rb < p.row_blocks; ++rb)  // fixed order: the result is thread-independent
+      chan_merge(n, mean, m2, double(rows_in_block(p, rb) * p.inner), partial[(2 * rb) * C + c],
+                 partial[(2 * rb + 1) * C + c]);
+    const double var = m2 / n;                    // σ²_B, biased (1.45)
+    const double invstd = 1.0 / std::sqrt(var + eps);
+    save_mean[c] = T(mean);
+    save_invstd[c] = T(invstd);
+    coef[c] = double(T(mean));  // the μ every pass (and the backward) subtracts
+    coef[C + c] = (gamma ? double(gamma[c]) : 1.0) * invstd;
+    coef[2 * C + c] = beta ? double(beta[c]) : 0.0;
+    if (running_mean) {
+      const double batch_var = unbiased ? m2 / (n - 1) : var;
+      running_mean[c] = T((1.0 - factor) * double(running_mean[c]) + factor * mean);
+      running_var[c] = T((1.0 - factor) * double(running_var[c]) + factor * batch_var);
+    }
+  }
+}
+
+template <class T>
+void bn_apply(T* y, const T* x, const double* coef, const BnPlan& p) {
+  if (p.inner > 1)
+    apply_planes(y, x, coef, p);
+  else
+    apply_rows(y, x, coef, p);
+}
+
+template <class T>
+void bn_backward_reduce(double* partial, T* dx, const T* dy, const T* x, const T* mean,
+                        const double* scale, const BnPlan& p) {
+  if (p.inner > 1)
+    dx ? reduce_planes<T, true>(partial, dx, dy, x, mean, scale, p)
+       : reduce_planes<T, false>(partial, dx, dy, x, mean, scale, p);
+  else
+    dx ? reduce_rows<T, true>(partial, dx, dy, x, mean, scale, p)
+       : reduce_rows<T, false>(partial, dx, dy, x, mean, scale, p);
+}
+
+template <class T>
+void bn_backward_finalize(T* dgamma, T* dbeta, double* coef, const double* partial, const T* gamma,
+                          const T* invstd, const BnPlan& p) {
+  const int64_t C = p.channels;
+  const double m = double(p.outer * p.inner);
+  for (int64_t c = 0; c < C; ++c) {
+    double sdy = 0, sdx = 0;
+    for (int64_t rb = 0; rb < p.row_blocks; ++rb) {  // fixed order
+      sdy += partial[(2 * rb) * C + c];
+      sdx += partial[(2 * rb + 1) * C + c];
+    }
+    const double is = double(invstd[c]);
+    if (dbeta) dbeta[c] = T(sdy);             // ∂L/∂β = Σ dy
+    if (dgamma) dgamma[c] = T(sdx * is);      // ∂L/∂γ = Σ dy·x̂
+    if (coef) {
+      const double g = gamma ? double(gamma[c]) : 1.0;
+      const double A = g * is;
+      coef[c] = A;                             // direct path
+      coef[C + c] = -A * is * is * (sdx / m);  // through σ²_B
+      coef[2 * C + c] = -A * (sdy / m);        // through μ_B
+    }
+  }
+}
+
+template <class T>
+void bn_backward_dx(T* dx, const T* dy, const T* x, const T* mean, const double* coef, const BnPlan& p) {
+  if (p.inner > 1)
+    dx_planes(dx, dy, x, mean, coef, p);
+  else
+    dx_rows(dx, dy, x, mean, coef, p);
+}
+
+#define NNDL_BN_INSTANTIATE(T)                                                                     \
+  template void bn_stats(double*, const T*, const BnPlan&);                                        \
+  template void bn_stats_finalize(T*, T*, double*, T*, T*, const double*, const T*, const T*, double, \
+                                  double, bool, const BnPlan&);                                    \
+  template void bn_apply(T*, const T*, const double*, const BnPlan&);                              \
+  template void bn_backward_reduce(double*, T*, const T*, const T*, const T*, const double*,       \
+                                   const BnPlan&);                                                 \
+  template void bn_backward_finalize(T*, T*, double*, const double*, const T*, const T*, const BnPlan&); \
+  template void bn_backward_dx(T*, const T*, const T*, const T*, const double*, const BnPlan&);
+NNDL_BN_INSTANTIATE(float)
+NNDL_BN_INSTANTIATE(double)
+#undef NNDL_BN_INSTANTIATE
+
+}  // namespace nndl::NNDL_TARGET
