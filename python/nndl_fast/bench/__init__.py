@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import optim
+from . import norm_bn_ln, optim
 from .harness import Bench
 
 SUITES: dict[str, Callable[[Bench, Any], None]] = {
     "optim": optim.run,
+    "batch_norm_layer_norm": norm_bn_ln.run,
 }
 
 __all__ = ["SUITES", "Bench"]
