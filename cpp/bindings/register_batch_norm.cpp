@@ -81,7 +81,8 @@ void bn_forward(py::handle x_, py::handle gamma_, py::handle beta_, py::handle r
   with_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
     double* partial = ws.as<double>();
-    double* coef = partial + 2 * p.row_blocks * p.channels;
+    // Per-channel coefficients of type T, in the workspace after the partials (4·C doubles).
+    T* coef = reinterpret_cast<T*>(partial + 2 * p.row_blocks * p.pstride);
     py::gil_scoped_release nogil;
     if (training) {
       NNDL_DISPATCH(bn_stats<T>)(partial, static_cast<const T*>(in.x.data()), p);
@@ -93,9 +94,9 @@ void bn_forward(py::handle x_, py::handle gamma_, py::handle beta_, py::handle r
         const double invstd = 1.0 / std::sqrt(double(rvar.as<T>()[c]) + eps);
         smean.as<T>()[c] = rmean.as<T>()[c];
         sinv.as<T>()[c] = T(invstd);
-        coef[c] = double(rmean.as<T>()[c]);
-        coef[C + c] = (gamma.data ? double(gamma.as<T>()[c]) : 1.0) * invstd;
-        coef[2 * C + c] = beta.data ? double(beta.as<T>()[c]) : 0.0;
+        coef[c] = rmean.as<T>()[c];
+        coef[C + c] = T((gamma.data ? double(gamma.as<T>()[c]) : 1.0) * invstd);
+        coef[2 * C + c] = beta.data ? beta.as<T>()[c] : T(0);
       }
     }
     NNDL_DISPATCH(bn_apply<T>)(y.as<T>(), static_cast<const T*>(in.x.data()), coef, p);
@@ -125,7 +126,7 @@ void bn_backward(py::handle dy_, py::handle x_, py::handle mean_, py::handle inv
   with_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
     double* partial = ws.as<double>();
-    double* coef = partial + 2 * p.row_blocks * p.channels;
+    T* coef = reinterpret_cast<T*>(partial + 2 * p.row_blocks * p.pstride);  // as in bn_forward
     const T* x = static_cast<const T*>(in.x.data());
     py::gil_scoped_release nogil;
     if (training) {  // gradient through μ_B and σ²_B: reductions first, then dx
@@ -135,7 +136,7 @@ void bn_backward(py::handle dy_, py::handle x_, py::handle mean_, py::handle inv
       NNDL_DISPATCH(bn_backward_dx<T>)(dx.as<T>(), dy.as<T>(), x, mean.as<T>(), coef, p);
     } else {  // fixed statistics: dx = dy·γ·invstd, written in the reduction pass
       for (int64_t c = 0; c < p.channels; ++c)
-        coef[c] = (gamma.data ? double(gamma.as<T>()[c]) : 1.0) * double(invstd.as<T>()[c]);
+        coef[c] = T((gamma.data ? double(gamma.as<T>()[c]) : 1.0) * double(invstd.as<T>()[c]));
       NNDL_DISPATCH(bn_backward_reduce<T>)(partial, dx.as<T>(), dy.as<T>(), x, mean.as<T>(), coef, p);
       NNDL_DISPATCH(bn_backward_finalize<T>)(dgamma.as<T>(), dbeta.as<T>(), nullptr, partial, gamma.as<T>(),
                                              invstd.as<T>(), p);

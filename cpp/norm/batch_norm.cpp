@@ -14,32 +14,48 @@ using norm::kBnChanBlock;
 
 // Elements per unit of the element-wise passes (no reduction: any split gives equal results).
 constexpr int64_t kApplyBlock = int64_t{1} << 14;
-
-int64_t rows_in_block(const BnPlan& p, int64_t rb) {
-  const int64_t begin = rb * p.rows_per_block;
-  return min64(begin + p.rows_per_block, p.outer) - begin;
-}
+// Elements of one tile of the rows layout's statistics: read twice while in L1.
+constexpr int64_t kTileElems = 4096;
 
 int64_t numel(const BnPlan& p) { return p.outer * p.channels * p.inner; }
 
+// The rows [r0, r1) and channels [c0, c0 + cn) of task t.
+struct Task {
+  int64_t rb, r0, r1, c0, cn;
+};
+Task task_of(const BnPlan& p, int64_t t) {
+  Task k;
+  k.rb = t / p.chan_blocks;
+  const int64_t cb = t % p.chan_blocks;
+  k.r0 = k.rb * p.rows_per_block;
+  k.r1 = min64(k.r0 + p.rows_per_block, p.outer);
+  k.c0 = cb * p.chan_block;
+  k.cn = min64(p.chan_block, p.channels - k.c0);
+  return k;
+}
+
 // --- statistics: partial[rb][0][c] = mean, partial[rb][1][c] = M2 -------------------------
 
-// (outer, C, inner > 1): task (rb, c) merges the contiguous planes x[r, c, :] of its rows.
+// (outer, C, inner > 1): each contiguous plane x[r, c, :] (in memory order) gives its mean
+// and M2, merged (Chan) into the task's per-channel partials.
 template <class T>
 void stats_planes(double* partial, const T* x, const BnPlan& p) {
-  const int64_t C = p.channels, S = p.inner, tasks = p.row_blocks * C;
+  const int64_t C = p.channels, S = p.inner, tasks = p.row_blocks * p.chan_blocks;
 #pragma omp parallel for schedule(static) if (tasks > 1 && numel(p) > kSerialBelow)
   for (int64_t t = 0; t < tasks; ++t) {
-    const int64_t rb = t / C, c = t % C;
-    const int64_t r0 = rb * p.rows_per_block, r1 = r0 + rows_in_block(p, rb);
-    double na = 0, ma = 0, qa = 0;
-    for (int64_t r = r0; r < r1; ++r) {
-      double mb, qb;
-      row_stats(x + (r * C + c) * S, S, mb, qb);
-      chan_merge(na, ma, qa, double(S), mb, qb);
+    const Task k = task_of(p, t);
+    double* NNDL_RESTRICT mean = partial + (2 * k.rb) * p.pstride + k.c0;
+    double* NNDL_RESTRICT m2 = partial + (2 * k.rb + 1) * p.pstride + k.c0;
+    double na = 0;
+    for (int64_t r = k.r0; r < k.r1; ++r) {
+      for (int64_t c = 0; c < k.cn; ++c) {
+        double nc = na, mb, qb;
+        row_stats(x + (r * C + k.c0 + c) * S, S, mb, qb);
+        if (na == 0) mean[c] = 0, m2[c] = 0;
+        chan_merge(nc, mean[c], m2[c], double(S), mb, qb);
+      }
+      na += double(S);
     }
-    partial[(2 * rb) * C + c] = ma;
-    partial[(2 * rb + 1) * C + c] = qa;
   }
 }
 
@@ -48,27 +64,28 @@ void stats_planes(double* partial, const T* x, const BnPlan& p) {
 template <class T>
 void stats_rows(double* partial, const T* x, const BnPlan& p) {
   const int64_t C = p.channels, tasks = p.row_blocks * p.chan_blocks;
-  const int64_t tile_rows = p.chan_block >= 8192 ? 1 : 8192 / p.chan_block;
+  const int64_t tile_rows = p.chan_block >= kTileElems ? 1 : kTileElems / p.chan_block;
 #pragma omp parallel for schedule(static) if (tasks > 1 && numel(p) > kSerialBelow)
   for (int64_t t = 0; t < tasks; ++t) {
-    const int64_t rb = t / p.chan_blocks, cb = t % p.chan_blocks;
-    const int64_t c0 = cb * p.chan_block, cn = min64(p.chan_block, C - c0);
-    const int64_t r0 = rb * p.rows_per_block, r1 = r0 + rows_in_block(p, rb);
-    double* NNDL_RESTRICT mean = partial + (2 * rb) * C + c0;
-    double* NNDL_RESTRICT m2 = partial + (2 * rb + 1) * C + c0;
+    const Task k = task_of(p, t);
+    const int64_t cn = k.cn;
+    double* NNDL_RESTRICT mean = partial + (2 * k.rb) * p.pstride + k.c0;
+    double* NNDL_RESTRICT m2 = partial + (2 * k.rb + 1) * p.pstride + k.c0;
     double sum[kBnChanBlock], q[kBnChanBlock];
     double na = 0;
-    for (int64_t r = r0; r < r1; r += tile_rows) {
-      const int64_t rn = min64(tile_rows, r1 - r);
+    for (int64_t r = k.r0; r < k.r1; r += tile_rows) {
+      const int64_t rn = min64(tile_rows, k.r1 - r);
       for (int64_t c = 0; c < cn; ++c) sum[c] = 0, q[c] = 0;
       for (int64_t i = r; i < r + rn; ++i) {
-        const T* NNDL_RESTRICT row = x + i * C + c0;
+        const T* NNDL_RESTRICT row = x + i * C + k.c0;
 #pragma omp simd
         for (int64_t c = 0; c < cn; ++c) sum[c] += double(row[c]);
       }
-      for (int64_t c = 0; c < cn; ++c) sum[c] = sum[c] / double(rn);  // the tile's mean
+      const double inv_rn = 1.0 / double(rn);
+#pragma omp simd
+      for (int64_t c = 0; c < cn; ++c) sum[c] = sum[c] * inv_rn;  // the tile's mean
       for (int64_t i = r; i < r + rn; ++i) {
-        const T* NNDL_RESTRICT row = x + i * C + c0;
+        const T* NNDL_RESTRICT row = x + i * C + k.c0;
 #pragma omp simd
         for (int64_t c = 0; c < cn; ++c) {
           const double d = double(row[c]) - sum[c];
@@ -96,14 +113,14 @@ void stats_rows(double* partial, const T* x, const BnPlan& p) {
 // low bits of x·a; subtracting μ first keeps them (the pass is memory-bound either way).
 
 template <class T>
-void apply_planes(T* y, const T* x, const double* coef, const BnPlan& p) {
+void apply_planes(T* y, const T* x, const T* coef, const BnPlan& p) {
   const int64_t C = p.channels, S = p.inner;
   const int64_t pieces = (S + kApplyBlock - 1) / kApplyBlock, units = p.outer * C * pieces;
 #pragma omp parallel for schedule(static) if (units > 1 && numel(p) > kSerialBelow)
   for (int64_t u = 0; u < units; ++u) {
     const int64_t plane = u / pieces, s0 = (u % pieces) * kApplyBlock, s1 = min64(s0 + kApplyBlock, S);
     const int64_t c = plane % C;
-    const T mu = T(coef[c]), a = T(coef[C + c]), b = T(coef[2 * C + c]);
+    const T mu = coef[c], a = coef[C + c], b = coef[2 * C + c];
     const T* NNDL_RESTRICT xs = x + plane * S;
     T* NNDL_RESTRICT ys = y + plane * S;
 #pragma omp simd
@@ -112,24 +129,21 @@ void apply_planes(T* y, const T* x, const double* coef, const BnPlan& p) {
 }
 
 template <class T>
-void apply_rows(T* y, const T* x, const double* coef, const BnPlan& p) {
+void apply_rows(T* y, const T* x, const T* coef, const BnPlan& p) {
   const int64_t C = p.channels;
+  const T* NNDL_RESTRICT mu = coef;
+  const T* NNDL_RESTRICT a = coef + C;
+  const T* NNDL_RESTRICT b = coef + 2 * C;
   const int64_t rows = C >= kApplyBlock ? 1 : kApplyBlock / C;
   const int64_t units = (p.outer + rows - 1) / rows;
 #pragma omp parallel for schedule(static) if (units > 1 && numel(p) > kSerialBelow)
   for (int64_t u = 0; u < units; ++u) {
-    const int64_t r0 = u * rows, r1 = min64(r0 + rows, p.outer);
-    for (int64_t c0 = 0; c0 < C; c0 += kBnChanBlock) {
-      const int64_t cn = min64(kBnChanBlock, C - c0);
-      T mu[kBnChanBlock], a[kBnChanBlock], b[kBnChanBlock];
-      for (int64_t c = 0; c < cn; ++c)
-        mu[c] = T(coef[c0 + c]), a[c] = T(coef[C + c0 + c]), b[c] = T(coef[2 * C + c0 + c]);
-      for (int64_t r = r0; r < r1; ++r) {
-        const T* NNDL_RESTRICT xr = x + r * C + c0;
-        T* NNDL_RESTRICT yr = y + r * C + c0;
+    const int64_t r1 = min64((u + 1) * rows, p.outer);
+    for (int64_t r = u * rows; r < r1; ++r) {
+      const T* NNDL_RESTRICT xr = x + r * C;
+      T* NNDL_RESTRICT yr = y + r * C;
 #pragma omp simd
-        for (int64_t c = 0; c < cn; ++c) yr[c] = (xr[c] - mu[c]) * a[c] + b[c];
-      }
+      for (int64_t c = 0; c < C; ++c) yr[c] = (xr[c] - mu[c]) * a[c] + b[c];
     }
   }
 }
@@ -137,57 +151,59 @@ void apply_rows(T* y, const T* x, const double* coef, const BnPlan& p) {
 // --- backward reductions: partial[rb][0][c] = Σdy, partial[rb][1][c] = Σdy·(x − μ) -------
 
 template <class T, bool kDx>
-void reduce_planes(double* partial, T* dx, const T* dy, const T* x, const T* mean, const double* scale,
+void reduce_planes(double* partial, T* dx, const T* dy, const T* x, const T* mean, const T* scale,
                    const BnPlan& p) {
-  const int64_t C = p.channels, S = p.inner, tasks = p.row_blocks * C;
+  const int64_t C = p.channels, S = p.inner, tasks = p.row_blocks * p.chan_blocks;
 #pragma omp parallel for schedule(static) if (tasks > 1 && numel(p) > kSerialBelow)
   for (int64_t t = 0; t < tasks; ++t) {
-    const int64_t rb = t / C, c = t % C;
-    const int64_t r0 = rb * p.rows_per_block, r1 = r0 + rows_in_block(p, rb);
-    const double mu = double(mean[c]);
-    const T a = kDx ? T(scale[c]) : T(0);
-    double sdy[kLanes] = {}, sdx[kLanes] = {};
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t off = (r * C + c) * S;
-      const T* NNDL_RESTRICT xs = x + off;
-      const T* NNDL_RESTRICT gs = dy + off;
-      T* NNDL_RESTRICT ds = kDx ? dx + off : nullptr;
-      int64_t i = 0;
-      for (; i + kLanes <= S; i += kLanes)
-        for (int l = 0; l < kLanes; ++l) {
+    const Task k = task_of(p, t);
+    double* NNDL_RESTRICT out_dy = partial + (2 * k.rb) * p.pstride + k.c0;
+    double* NNDL_RESTRICT out_dx = partial + (2 * k.rb + 1) * p.pstride + k.c0;
+    for (int64_t c = 0; c < k.cn; ++c) out_dy[c] = 0, out_dx[c] = 0;
+    for (int64_t r = k.r0; r < k.r1; ++r)
+      for (int64_t c = 0; c < k.cn; ++c) {
+        const int64_t off = (r * C + k.c0 + c) * S;
+        const T* NNDL_RESTRICT xs = x + off;
+        const T* NNDL_RESTRICT gs = dy + off;
+        T* NNDL_RESTRICT ds = kDx ? dx + off : nullptr;
+        const double mu = double(mean[k.c0 + c]);
+        const T a = kDx ? scale[k.c0 + c] : T(0);
+        double sdy[kLanes] = {}, sdx[kLanes] = {};
+        int64_t i = 0;
+        for (; i + kLanes <= S; i += kLanes)
+#pragma omp simd
+          for (int l = 0; l < kLanes; ++l) {
+            const double g = double(gs[i + l]);
+            sdy[l] += g;
+            sdx[l] += g * (double(xs[i + l]) - mu);
+            if constexpr (kDx) ds[i + l] = gs[i + l] * a;
+          }
+        for (int l = 0; i + l < S; ++l) {
           const double g = double(gs[i + l]);
           sdy[l] += g;
           sdx[l] += g * (double(xs[i + l]) - mu);
           if constexpr (kDx) ds[i + l] = gs[i + l] * a;
         }
-      for (int l = 0; i + l < S; ++l) {
-        const double g = double(gs[i + l]);
-        sdy[l] += g;
-        sdx[l] += g * (double(xs[i + l]) - mu);
-        if constexpr (kDx) ds[i + l] = gs[i + l] * a;
+        out_dy[c] += sum_lanes(sdy);
+        out_dx[c] += sum_lanes(sdx);
       }
-    }
-    partial[(2 * rb) * C + c] = sum_lanes(sdy);
-    partial[(2 * rb + 1) * C + c] = sum_lanes(sdx);
   }
 }
 
 template <class T, bool kDx>
-void reduce_rows(double* partial, T* dx, const T* dy, const T* x, const T* mean, const double* scale,
+void reduce_rows(double* partial, T* dx, const T* dy, const T* x, const T* mean, const T* scale,
                  const BnPlan& p) {
   const int64_t C = p.channels, tasks = p.row_blocks * p.chan_blocks;
 #pragma omp parallel for schedule(static) if (tasks > 1 && numel(p) > kSerialBelow)
   for (int64_t t = 0; t < tasks; ++t) {
-    const int64_t rb = t / p.chan_blocks, cb = t % p.chan_blocks;
-    const int64_t c0 = cb * p.chan_block, cn = min64(p.chan_block, C - c0);
-    const int64_t r0 = rb * p.rows_per_block, r1 = r0 + rows_in_block(p, rb);
-    double mu[kBnChanBlock], sdy[kBnChanBlock], sdx[kBnChanBlock];
-    T a[kBnChanBlock];
-    for (int64_t c = 0; c < cn; ++c) {
-      mu[c] = double(mean[c0 + c]), sdy[c] = 0, sdx[c] = 0;
-      a[c] = kDx ? T(scale[c0 + c]) : T(0);
-    }
-    for (int64_t r = r0; r < r1; ++r) {
+    const Task k = task_of(p, t);
+    const int64_t c0 = k.c0, cn = k.cn;
+    double* NNDL_RESTRICT sdy = partial + (2 * k.rb) * p.pstride + c0;
+    double* NNDL_RESTRICT sdx = partial + (2 * k.rb + 1) * p.pstride + c0;
+    double mu[kBnChanBlock];
+    for (int64_t c = 0; c < cn; ++c) mu[c] = double(mean[c0 + c]), sdy[c] = 0, sdx[c] = 0;
+    const T* NNDL_RESTRICT a = scale ? scale + c0 : nullptr;
+    for (int64_t r = k.r0; r < k.r1; ++r) {
       const T* NNDL_RESTRICT xr = x + r * C + c0;
       const T* NNDL_RESTRICT gr = dy + r * C + c0;
       T* NNDL_RESTRICT dr = kDx ? dx + r * C + c0 : nullptr;
@@ -199,24 +215,20 @@ void reduce_rows(double* partial, T* dx, const T* dy, const T* x, const T* mean,
         if constexpr (kDx) dr[c] = gr[c] * a[c];
       }
     }
-    for (int64_t c = 0; c < cn; ++c) {
-      partial[(2 * rb) * C + c0 + c] = sdy[c];
-      partial[(2 * rb + 1) * C + c0 + c] = sdx[c];
-    }
   }
 }
 
 // --- dx = (x − μ)·B + dy·A + K ----------------------------------------------------------------
 
 template <class T>
-void dx_planes(T* dx, const T* dy, const T* x, const T* mean, const double* coef, const BnPlan& p) {
+void dx_planes(T* dx, const T* dy, const T* x, const T* mean, const T* coef, const BnPlan& p) {
   const int64_t C = p.channels, S = p.inner;
   const int64_t pieces = (S + kApplyBlock - 1) / kApplyBlock, units = p.outer * C * pieces;
 #pragma omp parallel for schedule(static) if (units > 1 && numel(p) > kSerialBelow)
   for (int64_t u = 0; u < units; ++u) {
     const int64_t plane = u / pieces, s0 = (u % pieces) * kApplyBlock, s1 = min64(s0 + kApplyBlock, S);
     const int64_t c = plane % C;
-    const T mu = mean[c], A = T(coef[c]), B = T(coef[C + c]), K = T(coef[2 * C + c]);
+    const T mu = mean[c], A = coef[c], B = coef[C + c], K = coef[2 * C + c];
     const T* NNDL_RESTRICT xs = x + plane * S;
     const T* NNDL_RESTRICT gs = dy + plane * S;
     T* NNDL_RESTRICT ds = dx + plane * S;
@@ -226,27 +238,22 @@ void dx_planes(T* dx, const T* dy, const T* x, const T* mean, const double* coef
 }
 
 template <class T>
-void dx_rows(T* dx, const T* dy, const T* x, const T* mean, const double* coef, const BnPlan& p) {
+void dx_rows(T* dx, const T* dy, const T* x, const T* mean, const T* coef, const BnPlan& p) {
   const int64_t C = p.channels;
+  const T* NNDL_RESTRICT A = coef;
+  const T* NNDL_RESTRICT B = coef + C;
+  const T* NNDL_RESTRICT K = coef + 2 * C;
   const int64_t rows = C >= kApplyBlock ? 1 : kApplyBlock / C;
   const int64_t units = (p.outer + rows - 1) / rows;
 #pragma omp parallel for schedule(static) if (units > 1 && numel(p) > kSerialBelow)
   for (int64_t u = 0; u < units; ++u) {
-    const int64_t r0 = u * rows, r1 = min64(r0 + rows, p.outer);
-    for (int64_t c0 = 0; c0 < C; c0 += kBnChanBlock) {
-      const int64_t cn = min64(kBnChanBlock, C - c0);
-      T mu[kBnChanBlock], A[kBnChanBlock], B[kBnChanBlock], K[kBnChanBlock];
-      for (int64_t c = 0; c < cn; ++c) {
-        mu[c] = mean[c0 + c];
-        A[c] = T(coef[c0 + c]), B[c] = T(coef[C + c0 + c]), K[c] = T(coef[2 * C + c0 + c]);
-      }
-      for (int64_t r = r0; r < r1; ++r) {
-        const T* NNDL_RESTRICT xr = x + r * C + c0;
-        const T* NNDL_RESTRICT gr = dy + r * C + c0;
-        T* NNDL_RESTRICT dr = dx + r * C + c0;
+    const int64_t r1 = min64((u + 1) * rows, p.outer);
+    for (int64_t r = u * rows; r < r1; ++r) {
+      const T* NNDL_RESTRICT xr = x + r * C;
+      const T* NNDL_RESTRICT gr = dy + r * C;
+      T* NNDL_RESTRICT dr = dx + r * C;
 #pragma omp simd
-        for (int64_t c = 0; c < cn; ++c) dr[c] = (xr[c] - mu[c]) * B[c] + gr[c] * A[c] + K[c];
-      }
+      for (int64_t c = 0; c < C; ++c) dr[c] = (xr[c] - mean[c]) * B[c] + gr[c] * A[c] + K[c];
     }
   }
 }
@@ -262,22 +269,23 @@ void bn_stats(double* partial, const T* x, const BnPlan& p) {
 }
 
 template <class T>
-void bn_stats_finalize(T* save_mean, T* save_invstd, double* coef, T* running_mean, T* running_var,
+void bn_stats_finalize(T* save_mean, T* save_invstd, T* coef, T* running_mean, T* running_var,
                        const double* partial, const T* gamma, const T* beta, double eps, double factor,
                        bool unbiased, const BnPlan& p) {
   const int64_t C = p.channels;
   for (int64_t c = 0; c < C; ++c) {
     double n = 0, mean = 0, m2 = 0;
-    for (int64_t rb = 0; rb < p.row_blocks; ++rb)  // fixed order: the result is thread-independent
-      chan_merge(n, mean, m2, double(rows_in_block(p, rb) * p.inner), partial[(2 * rb) * C + c],
-                 partial[(2 * rb + 1) * C + c]);
-    const double var = m2 / n;                    // σ²_B, biased (1.45)
+    for (int64_t rb = 0; rb < p.row_blocks; ++rb) {  // fixed order: the result is thread-independent
+      const int64_t rows = min64((rb + 1) * p.rows_per_block, p.outer) - rb * p.rows_per_block;
+      chan_merge(n, mean, m2, double(rows * p.inner), partial[(2 * rb) * p.pstride + c], partial[(2 * rb + 1) * p.pstride + c]);
+    }
+    const double var = m2 / n;  // σ²_B, biased (1.45)
     const double invstd = 1.0 / std::sqrt(var + eps);
     save_mean[c] = T(mean);
     save_invstd[c] = T(invstd);
-    coef[c] = double(T(mean));  // the μ every pass (and the backward) subtracts
-    coef[C + c] = (gamma ? double(gamma[c]) : 1.0) * invstd;
-    coef[2 * C + c] = beta ? double(beta[c]) : 0.0;
+    coef[c] = T(mean);  // the μ every pass (and the backward) subtracts
+    coef[C + c] = T((gamma ? double(gamma[c]) : 1.0) * invstd);
+    coef[2 * C + c] = beta ? beta[c] : T(0);
     if (running_mean) {
       const double batch_var = unbiased ? m2 / (n - 1) : var;
       running_mean[c] = T((1.0 - factor) * double(running_mean[c]) + factor * mean);
@@ -287,7 +295,7 @@ void bn_stats_finalize(T* save_mean, T* save_invstd, double* coef, T* running_me
 }
 
 template <class T>
-void bn_apply(T* y, const T* x, const double* coef, const BnPlan& p) {
+void bn_apply(T* y, const T* x, const T* coef, const BnPlan& p) {
   if (p.inner > 1)
     apply_planes(y, x, coef, p);
   else
@@ -295,8 +303,8 @@ void bn_apply(T* y, const T* x, const double* coef, const BnPlan& p) {
 }
 
 template <class T>
-void bn_backward_reduce(double* partial, T* dx, const T* dy, const T* x, const T* mean,
-                        const double* scale, const BnPlan& p) {
+void bn_backward_reduce(double* partial, T* dx, const T* dy, const T* x, const T* mean, const T* scale,
+                        const BnPlan& p) {
   if (p.inner > 1)
     dx ? reduce_planes<T, true>(partial, dx, dy, x, mean, scale, p)
        : reduce_planes<T, false>(partial, dx, dy, x, mean, scale, p);
@@ -306,46 +314,44 @@ void bn_backward_reduce(double* partial, T* dx, const T* dy, const T* x, const T
 }
 
 template <class T>
-void bn_backward_finalize(T* dgamma, T* dbeta, double* coef, const double* partial, const T* gamma,
+void bn_backward_finalize(T* dgamma, T* dbeta, T* coef, const double* partial, const T* gamma,
                           const T* invstd, const BnPlan& p) {
   const int64_t C = p.channels;
   const double m = double(p.outer * p.inner);
   for (int64_t c = 0; c < C; ++c) {
     double sdy = 0, sdx = 0;
     for (int64_t rb = 0; rb < p.row_blocks; ++rb) {  // fixed order
-      sdy += partial[(2 * rb) * C + c];
-      sdx += partial[(2 * rb + 1) * C + c];
+      sdy += partial[(2 * rb) * p.pstride + c];
+      sdx += partial[(2 * rb + 1) * p.pstride + c];
     }
     const double is = double(invstd[c]);
-    if (dbeta) dbeta[c] = T(sdy);             // ∂L/∂β = Σ dy
-    if (dgamma) dgamma[c] = T(sdx * is);      // ∂L/∂γ = Σ dy·x̂
+    if (dbeta) dbeta[c] = T(sdy);         // ∂L/∂β = Σ dy
+    if (dgamma) dgamma[c] = T(sdx * is);  // ∂L/∂γ = Σ dy·x̂
     if (coef) {
-      const double g = gamma ? double(gamma[c]) : 1.0;
-      const double A = g * is;
-      coef[c] = A;                             // direct path
-      coef[C + c] = -A * is * is * (sdx / m);  // through σ²_B
-      coef[2 * C + c] = -A * (sdy / m);        // through μ_B
+      const double A = (gamma ? double(gamma[c]) : 1.0) * is;
+      coef[c] = T(A);                             // direct path
+      coef[C + c] = T(-A * is * is * (sdx / m));  // through σ²_B
+      coef[2 * C + c] = T(-A * (sdy / m));        // through μ_B
     }
   }
 }
 
 template <class T>
-void bn_backward_dx(T* dx, const T* dy, const T* x, const T* mean, const double* coef, const BnPlan& p) {
+void bn_backward_dx(T* dx, const T* dy, const T* x, const T* mean, const T* coef, const BnPlan& p) {
   if (p.inner > 1)
     dx_planes(dx, dy, x, mean, coef, p);
   else
     dx_rows(dx, dy, x, mean, coef, p);
 }
 
-#define NNDL_BN_INSTANTIATE(T)                                                                     \
-  template void bn_stats(double*, const T*, const BnPlan&);                                        \
-  template void bn_stats_finalize(T*, T*, double*, T*, T*, const double*, const T*, const T*, double, \
-                                  double, bool, const BnPlan&);                                    \
-  template void bn_apply(T*, const T*, const double*, const BnPlan&);                              \
-  template void bn_backward_reduce(double*, T*, const T*, const T*, const T*, const double*,       \
-                                   const BnPlan&);                                                 \
-  template void bn_backward_finalize(T*, T*, double*, const double*, const T*, const T*, const BnPlan&); \
-  template void bn_backward_dx(T*, const T*, const T*, const T*, const double*, const BnPlan&);
+#define NNDL_BN_INSTANTIATE(T)                                                                       \
+  template void bn_stats(double*, const T*, const BnPlan&);                                          \
+  template void bn_stats_finalize(T*, T*, T*, T*, T*, const double*, const T*, const T*, double, double, \
+                                  bool, const BnPlan&);                                              \
+  template void bn_apply(T*, const T*, const T*, const BnPlan&);                                     \
+  template void bn_backward_reduce(double*, T*, const T*, const T*, const T*, const T*, const BnPlan&); \
+  template void bn_backward_finalize(T*, T*, T*, const double*, const T*, const T*, const BnPlan&);  \
+  template void bn_backward_dx(T*, const T*, const T*, const T*, const T*, const BnPlan&);
 NNDL_BN_INSTANTIATE(float)
 NNDL_BN_INSTANTIATE(double)
 #undef NNDL_BN_INSTANTIATE

@@ -16,37 +16,38 @@
 #include "simd/dispatch.hpp"
 
 NNDL_DECLARE_KERNELS(
-  // partial: [row_blocks][2][C] doubles (mean, M2 of each (row block, channel)).
+  // partial: [row_blocks][2][p.pstride] doubles (mean, M2 of each (row block, channel)).
   template <class T>  // float, double
   void bn_stats(double* partial, const T* x, const norm::BnPlan& p);
 
   // Merges partial in row-block order. Writes save_mean, save_invstd (C) and the apply
-  // coefficients coef[0][c] = μ, coef[1][c] = γ·invstd, coef[2][c] = β. When running_mean
+  // coefficients coef[0][c] = μ, coef[1][c] = γ·invstd, coef[2][c] = β (rounded to T once,
+  // so the element passes read them directly). When running_mean
   // is not null: running ← (1 − f)·running + f·batch, the variance unbiased (·n/(n−1)) or not.
   template <class T>
-  void bn_stats_finalize(T* save_mean, T* save_invstd, double* coef, T* running_mean, T* running_var,
+  void bn_stats_finalize(T* save_mean, T* save_invstd, T* coef, T* running_mean, T* running_var,
                          const double* partial, const T* gamma, const T* beta, double eps,
                          double factor, bool unbiased, const norm::BnPlan& p);
 
   // y[n, c, s] = (x − coef[0][c])·coef[1][c] + coef[2][c]   (x: (outer, C, inner))
   template <class T>
-  void bn_apply(T* y, const T* x, const double* coef, const norm::BnPlan& p);
+  void bn_apply(T* y, const T* x, const T* coef, const norm::BnPlan& p);
 
-  // partial: [row_blocks][2][C] = (Σdy, Σdy·(x − mean)). If dx is not null, also writes
+  // partial: [row_blocks][2][p.pstride] = (Σdy, Σdy·(x − mean)). If dx is not null, also writes
   // dx = dy·scale[c] in the same pass (inference: no gradient through the statistics).
   template <class T>
   void bn_backward_reduce(double* partial, T* dx, const T* dy, const T* x, const T* mean,
-                          const double* scale, const norm::BnPlan& p);
+                          const T* scale, const norm::BnPlan& p);
 
   // dβ = Σdy, dγ = Σdy·(x − μ)·invstd (either may be null). With coef not null (training):
   //   coef[0][c] = A = γ·invstd, coef[1][c] = B = −γ·invstd³·Σdy(x − μ)/m,
   //   coef[2][c] = K = −A·Σdy/m,   m = outer·inner.
   template <class T>
-  void bn_backward_finalize(T* dgamma, T* dbeta, double* coef, const double* partial, const T* gamma,
+  void bn_backward_finalize(T* dgamma, T* dbeta, T* coef, const double* partial, const T* gamma,
                             const T* invstd, const norm::BnPlan& p);
 
   // dx = (x − mean[c])·coef[1][c] + dy·coef[0][c] + coef[2][c]
   template <class T>
-  void bn_backward_dx(T* dx, const T* dy, const T* x, const T* mean, const double* coef,
+  void bn_backward_dx(T* dx, const T* dy, const T* x, const T* mean, const T* coef,
                       const norm::BnPlan& p);
 )

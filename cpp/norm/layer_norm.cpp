@@ -47,7 +47,24 @@ inline void backward_row(T* NNDL_RESTRICT dx, double* NNDL_RESTRICT pg, double* 
                          const T* NNDL_RESTRICT dy, const T* NNDL_RESTRICT x, double mu, double rs,
                          const T* NNDL_RESTRICT gamma, int64_t D) {
   double sg[kLanes] = {}, sgx[kLanes] = {};
-  auto accumulate = [&](int64_t j, int l) {
+  int64_t j0 = 0;
+  for (; j0 + kLanes <= D; j0 += kLanes) {
+#pragma omp simd
+    for (int l = 0; l < kLanes; ++l) {
+      const int64_t j = j0 + l;
+      const double xh = (double(x[j]) - mu) * rs;
+      const double d = double(dy[j]);
+      const double g = kGamma ? d * double(gamma[j]) : d;
+      sg[l] += g;
+      sgx[l] += g * xh;
+      if constexpr (kPartial) {
+        pg[j] += d * xh;
+        pb[j] += d;
+      }
+    }
+  }
+  for (int l = 0; j0 + l < D; ++l) {
+    const int64_t j = j0 + l;
     const double xh = (double(x[j]) - mu) * rs;
     const double d = double(dy[j]);
     const double g = kGamma ? d * double(gamma[j]) : d;
@@ -57,18 +74,15 @@ inline void backward_row(T* NNDL_RESTRICT dx, double* NNDL_RESTRICT pg, double* 
       pg[j] += d * xh;
       pb[j] += d;
     }
-  };
-  int64_t j = 0;
-  for (; j + kLanes <= D; j += kLanes)
-    for (int l = 0; l < kLanes; ++l) accumulate(j + l, l);
-  for (int l = 0; j + l < D; ++l) accumulate(j + l, l);
+  }
   const double k1 = sum_lanes(sg) / double(D);   // mean(g)
   const double k2 = sum_lanes(sgx) / double(D);  // mean(g·x̂)
+  // dx = rs·(g − k1 − x̂·k2) = rs·g + (x − μ)·c1 + c0, with c1 = −rs²·k2, c0 = −rs·k1
+  const double c1 = -rs * rs * k2, c0 = -rs * k1;
 #pragma omp simd
   for (int64_t i = 0; i < D; ++i) {
-    const double xh = (double(x[i]) - mu) * rs;
     const double g = kGamma ? double(dy[i]) * double(gamma[i]) : double(dy[i]);
-    dx[i] = T(rs * (g - k1 - xh * k2));
+    dx[i] = T(rs * g + (double(x[i]) - mu) * c1 + c0);
   }
 }
 
@@ -78,10 +92,10 @@ void backward_impl(T* dx, double* partial, const T* dy, const T* x, const T* mea
   const int64_t D = p.d;
 #pragma omp parallel for schedule(static) if (p.chunks > 1 && p.rows * D > kSerialBelow)
   for (int64_t k = 0; k < p.chunks; ++k) {
-    double* pg = kPartial ? partial + 2 * k * D : nullptr;
-    double* pb = kPartial ? pg + D : nullptr;
+    double* pg = kPartial ? partial + 2 * k * p.pstride : nullptr;
+    double* pb = kPartial ? pg + p.pstride : nullptr;
     if constexpr (kPartial)
-      for (int64_t j = 0; j < 2 * D; ++j) pg[j] = 0;
+      for (int64_t j = 0; j < D; ++j) pg[j] = 0, pb[j] = 0;
     const int64_t r0 = k * p.rows_per_chunk, r1 = min64(r0 + p.rows_per_chunk, p.rows);
     for (int64_t r = r0; r < r1; ++r)
       backward_row<T, kGamma, kPartial>(dx + r * D, pg, pb, dy + r * D, x + r * D, double(mean[r]),
@@ -116,16 +130,20 @@ void ln_backward(T* dx, double* partial, const T* dy, const T* x, const T* mean,
 }
 
 template <class T>
-void ln_backward_finalize(T* dgamma, T* dbeta, const double* partial, const LnPlan& p) {
+void ln_backward_finalize(T* dgamma, T* dbeta, double* partial, const LnPlan& p) {
   const int64_t D = p.d;
+  // Chunk by chunk (rows of the partials read contiguously), into the first chunk's row.
+  double* NNDL_RESTRICT g = const_cast<double*>(partial);
+  double* NNDL_RESTRICT b = g + p.pstride;
+  for (int64_t k = 1; k < p.chunks; ++k) {  // fixed order: thread-count independent
+    const double* NNDL_RESTRICT pg = partial + 2 * k * p.pstride;
+    const double* NNDL_RESTRICT pb = pg + p.pstride;
+#pragma omp simd
+    for (int64_t j = 0; j < D; ++j) g[j] += pg[j], b[j] += pb[j];
+  }
   for (int64_t j = 0; j < D; ++j) {
-    double g = 0, b = 0;
-    for (int64_t k = 0; k < p.chunks; ++k) {  // fixed order: thread-count independent
-      g += partial[2 * k * D + j];
-      b += partial[(2 * k + 1) * D + j];
-    }
-    if (dgamma) dgamma[j] = T(g);
-    if (dbeta) dbeta[j] = T(b);
+    if (dgamma) dgamma[j] = p.chunks ? T(g[j]) : T(0);
+    if (dbeta) dbeta[j] = p.chunks ? T(b[j]) : T(0);
   }
 }
 
@@ -133,7 +151,7 @@ void ln_backward_finalize(T* dgamma, T* dbeta, const double* partial, const LnPl
   template void ln_forward(T*, T*, T*, const T*, const T*, const T*, double, const LnPlan&);      \
   template void ln_backward(T*, double*, const T*, const T*, const T*, const T*, const T*,        \
                             const LnPlan&);                                                       \
-  template void ln_backward_finalize(T*, T*, const double*, const LnPlan&);
+  template void ln_backward_finalize(T*, T*, double*, const LnPlan&);
 NNDL_LN_INSTANTIATE(float)
 NNDL_LN_INSTANTIATE(double)
 #undef NNDL_LN_INSTANTIATE

@@ -16,12 +16,13 @@ NNDL_DECLARE_KERNELS(
                   const norm::LnPlan& p);
 
   // dx[r, j] = rstd_r·(g_j − mean_j(g) − x̂_j·mean_j(g·x̂)),  g = dy·γ,  x̂ = (x − μ_r)·rstd_r.
-  // partial (null: no dγ, dβ wanted): [chunks][2][D] = (Σ_r dy·x̂, Σ_r dy) of each row chunk.
+  // partial (null: no dγ, dβ wanted): [chunks][2][p.pstride] = (Σ_r dy·x̂, Σ_r dy) of each row chunk.
   template <class T>
   void ln_backward(T* dx, double* partial, const T* dy, const T* x, const T* mean, const T* rstd,
                    const T* gamma, const norm::LnPlan& p);
 
-  // dγ = Σ partial[k][0], dβ = Σ partial[k][1], in chunk order (either may be null).
+  // dγ = Σ partial[k][0], dβ = Σ partial[k][1], in chunk order (either may be null); sums
+  // into partial's first chunk.
   template <class T>
-  void ln_backward_finalize(T* dgamma, T* dbeta, const double* partial, const norm::LnPlan& p);
+  void ln_backward_finalize(T* dgamma, T* dbeta, double* partial, const norm::LnPlan& p);
 )

@@ -32,12 +32,14 @@ inline void block_stats(const T* NNDL_RESTRICT x, int64_t n, double& mean, doubl
   double acc[kLanes] = {};
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes)
+#pragma omp simd
     for (int l = 0; l < kLanes; ++l) acc[l] += double(x[i + l]);
   for (int l = 0; i + l < n; ++l) acc[l] += double(x[i + l]);
   const double mu = sum_lanes(acc) / double(n);
   double q[kLanes] = {};
   i = 0;
   for (; i + kLanes <= n; i += kLanes)
+#pragma omp simd
     for (int l = 0; l < kLanes; ++l) {
       const double d = double(x[i + l]) - mu;
       q[l] += d * d;
