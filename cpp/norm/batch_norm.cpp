@@ -14,8 +14,6 @@ using norm::kBnChanBlock;
 
 // Elements per unit of the element-wise passes (no reduction: any split gives equal results).
 constexpr int64_t kApplyBlock = int64_t{1} << 14;
-// Elements of one tile of the rows layout's statistics: read twice while in L1.
-constexpr int64_t kTileElems = 4096;
 
 int64_t numel(const BnPlan& p) { return p.outer * p.channels * p.inner; }
 
@@ -59,51 +57,54 @@ void stats_planes(double* partial, const T* x, const BnPlan& p) {
   }
 }
 
-// (outer, C, 1): task (rb, cb) walks its rows in cache-sized tiles; each tile's per-channel
-// mean and M2 (two passes over the tile, in cache) are merged into the task's vectors.
+// (outer, C, 1): one pass over the task's rows, accumulating per channel, in double,
+// S1 = Σ(x − K) and S2 = Σ(x − K)² around a shift K = the task's first row. K is a sample of
+// the channel, so a large common offset (1e4 ± 1) cancels exactly in x − K instead of in
+// E[x²] − E[x]²; the task's mean and M2 follow as K + S1/n and S2 − S1²/n, and tasks are
+// merged by Chan's formula. Rows go four at a time, so the per-channel accumulators are
+// read and written once per four rows.
 template <class T>
 void stats_rows(double* partial, const T* x, const BnPlan& p) {
   const int64_t C = p.channels, tasks = p.row_blocks * p.chan_blocks;
-  const int64_t tile_rows = p.chan_block >= kTileElems ? 1 : kTileElems / p.chan_block;
 #pragma omp parallel for schedule(static) if (tasks > 1 && numel(p) > kSerialBelow)
   for (int64_t t = 0; t < tasks; ++t) {
     const Task k = task_of(p, t);
     const int64_t cn = k.cn;
     double* NNDL_RESTRICT mean = partial + (2 * k.rb) * p.pstride + k.c0;
     double* NNDL_RESTRICT m2 = partial + (2 * k.rb + 1) * p.pstride + k.c0;
-    double sum[kBnChanBlock], q[kBnChanBlock];
-    double na = 0;
-    for (int64_t r = k.r0; r < k.r1; r += tile_rows) {
-      const int64_t rn = min64(tile_rows, k.r1 - r);
-      for (int64_t c = 0; c < cn; ++c) sum[c] = 0, q[c] = 0;
-      for (int64_t i = r; i < r + rn; ++i) {
-        const T* NNDL_RESTRICT row = x + i * C + k.c0;
+    double shift[kBnChanBlock];
+    const T* NNDL_RESTRICT first = x + k.r0 * C + k.c0;
+    for (int64_t c = 0; c < cn; ++c) shift[c] = double(first[c]), mean[c] = 0, m2[c] = 0;
+    int64_t r = k.r0;
+    for (; r + 4 <= k.r1; r += 4) {
+      const T* NNDL_RESTRICT x0 = x + r * C + k.c0;
+      const T* NNDL_RESTRICT x1 = x0 + C;
+      const T* NNDL_RESTRICT x2 = x1 + C;
+      const T* NNDL_RESTRICT x3 = x2 + C;
 #pragma omp simd
-        for (int64_t c = 0; c < cn; ++c) sum[c] += double(row[c]);
+      for (int64_t c = 0; c < cn; ++c) {
+        const double d0 = double(x0[c]) - shift[c], d1 = double(x1[c]) - shift[c];
+        const double d2 = double(x2[c]) - shift[c], d3 = double(x3[c]) - shift[c];
+        mean[c] += (d0 + d1) + (d2 + d3);
+        m2[c] += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3);
       }
-      const double inv_rn = 1.0 / double(rn);
+    }
+    for (; r < k.r1; ++r) {
+      const T* NNDL_RESTRICT x0 = x + r * C + k.c0;
 #pragma omp simd
-      for (int64_t c = 0; c < cn; ++c) sum[c] = sum[c] * inv_rn;  // the tile's mean
-      for (int64_t i = r; i < r + rn; ++i) {
-        const T* NNDL_RESTRICT row = x + i * C + k.c0;
-#pragma omp simd
-        for (int64_t c = 0; c < cn; ++c) {
-          const double d = double(row[c]) - sum[c];
-          q[c] += d * d;
-        }
+      for (int64_t c = 0; c < cn; ++c) {
+        const double d0 = double(x0[c]) - shift[c];
+        mean[c] += d0;
+        m2[c] += d0 * d0;
       }
-      if (na == 0) {
-        for (int64_t c = 0; c < cn; ++c) mean[c] = sum[c], m2[c] = q[c];
-      } else {  // chan_merge, one channel per lane
-        const double nb = double(rn), n = na + nb, wb = nb / n, wq = na * nb / n;
+    }
+    const double n = double(k.r1 - k.r0);
 #pragma omp simd
-        for (int64_t c = 0; c < cn; ++c) {
-          const double d = sum[c] - mean[c];
-          mean[c] = mean[c] + d * wb;
-          m2[c] = m2[c] + q[c] + d * d * wq;
-        }
-      }
-      na += double(rn);
+    for (int64_t c = 0; c < cn; ++c) {
+      const double s1 = mean[c];
+      mean[c] = shift[c] + s1 / n;
+      const double q = m2[c] - s1 * (s1 / n);
+      m2[c] = q > 0 ? q : 0;  // rounding can leave −ulp for a constant channel
     }
   }
 }
@@ -203,7 +204,27 @@ void reduce_rows(double* partial, T* dx, const T* dy, const T* x, const T* mean,
     double mu[kBnChanBlock];
     for (int64_t c = 0; c < cn; ++c) mu[c] = double(mean[c0 + c]), sdy[c] = 0, sdx[c] = 0;
     const T* NNDL_RESTRICT a = scale ? scale + c0 : nullptr;
-    for (int64_t r = k.r0; r < k.r1; ++r) {
+    int64_t r = k.r0;
+    for (; r + 4 <= k.r1; r += 4) {  // four rows per update of the accumulators
+      const int64_t o = r * C + c0;
+      const T* NNDL_RESTRICT x0 = x + o;
+      const T* NNDL_RESTRICT g0 = dy + o;
+#pragma omp simd
+      for (int64_t c = 0; c < cn; ++c) {
+        const double e0 = double(g0[c]), e1 = double(g0[c + C]);
+        const double e2 = double(g0[c + 2 * C]), e3 = double(g0[c + 3 * C]);
+        sdy[c] += (e0 + e1) + (e2 + e3);
+        sdx[c] += (e0 * (double(x0[c]) - mu[c]) + e1 * (double(x0[c + C]) - mu[c])) +
+                  (e2 * (double(x0[c + 2 * C]) - mu[c]) + e3 * (double(x0[c + 3 * C]) - mu[c]));
+      }
+      if constexpr (kDx) {
+        T* NNDL_RESTRICT d0 = dx + o;
+        for (int64_t i = 0; i < 4; ++i)
+#pragma omp simd
+          for (int64_t c = 0; c < cn; ++c) d0[i * C + c] = g0[i * C + c] * a[c];
+      }
+    }
+    for (; r < k.r1; ++r) {
       const T* NNDL_RESTRICT xr = x + r * C + c0;
       const T* NNDL_RESTRICT gr = dy + r * C + c0;
       T* NNDL_RESTRICT dr = kDx ? dx + r * C + c0 : nullptr;
