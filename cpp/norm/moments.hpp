@@ -14,7 +14,7 @@ namespace nndl::NNDL_TARGET {
 namespace {
 
 constexpr int kLanes = 16;
-// Elements whose two passes of block_stats still hit L1: the statistics read memory once.
+// Elements per block_stats call; blocks are merged by Chan's formula.
 constexpr int64_t kStatsBlock = 4096;
 // Below this many elements a kernel runs on the calling thread (no parallel region).
 constexpr int64_t kSerialBelow = int64_t{1} << 15;
@@ -25,31 +25,30 @@ inline double sum_lanes(double* acc) {
   return acc[0];
 }
 
-// Mean and M2 = Σ(x − mean)² of n >= 1 contiguous values, in double: two passes over a
-// block small enough to stay in cache (never the cancelling E[x²] − E[x]²).
+// Mean and M2 = Σ(x − mean)² of n >= 1 contiguous values, in double, in one pass: sums of
+// d = x − K and d² around the shift K = x[0], a sample of the data, so a large common
+// offset cancels exactly in x − K (never the cancelling E[x²] − E[x]²); then
+// mean = K + Σd/n and M2 = Σd² − (Σd)²/n.
 template <class T>
 inline void block_stats(const T* NNDL_RESTRICT x, int64_t n, double& mean, double& m2) {
-  double acc[kLanes] = {};
+  const double k = double(x[0]);
+  double s1[kLanes] = {}, s2[kLanes] = {};
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes)
 #pragma omp simd
-    for (int l = 0; l < kLanes; ++l) acc[l] += double(x[i + l]);
-  for (int l = 0; i + l < n; ++l) acc[l] += double(x[i + l]);
-  const double mu = sum_lanes(acc) / double(n);
-  double q[kLanes] = {};
-  i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-#pragma omp simd
     for (int l = 0; l < kLanes; ++l) {
-      const double d = double(x[i + l]) - mu;
-      q[l] += d * d;
+      const double d = double(x[i + l]) - k;
+      s1[l] += d;
+      s2[l] += d * d;
     }
   for (int l = 0; i + l < n; ++l) {
-    const double d = double(x[i + l]) - mu;
-    q[l] += d * d;
+    const double d = double(x[i + l]) - k;
+    s1[l] += d;
+    s2[l] += d * d;
   }
-  mean = mu;
-  m2 = sum_lanes(q);
+  const double a = sum_lanes(s1), q = sum_lanes(s2) - a * (a / double(n));
+  mean = k + a / double(n);
+  m2 = q > 0 ? q : 0;  // rounding can leave −ulp for constant data
 }
 
 // Chan, Golub & LeVeque: (na, ma, qa) ← merge of itself with a block (nb, mb, qb).
