@@ -40,49 +40,53 @@ void forward_impl(T* y, T* mean, T* rstd, const T* x, const T* gamma, const T* b
   }
 }
 
-// One row: pass 1 takes Σg and Σg·x̂ (and adds dy·x̂, dy to the chunk's dγ, dβ partials);
-// pass 2, with the row still in cache, writes dx.
-template <class T, bool kGamma, bool kPartial>
-inline void backward_row(T* NNDL_RESTRICT dx, double* NNDL_RESTRICT pg, double* NNDL_RESTRICT pb,
-                         const T* NNDL_RESTRICT dy, const T* NNDL_RESTRICT x, double mu, double rs,
-                         const T* NNDL_RESTRICT gamma, int64_t D) {
-  double sg[kLanes] = {}, sgx[kLanes] = {};
+// R rows at once (R = 4, then 1 for the remainder). Pass 1 takes each row's Σg and Σg·x̂
+// (g = dy·γ, x̂ = (x − μ)·rstd) and adds Σ_rows dy·x̂ and Σ_rows dy to the chunk's dγ, dβ
+// partials -- one update of those per R rows; pass 2, with the rows still in cache, writes
+//   dx = rstd·(g − mean(g) − x̂·mean(g·x̂)) = rstd·g + (x − μ)·c1 + c0,
+//   c1 = −rstd²·mean(g·x̂),  c0 = −rstd·mean(g).
+template <int R, class T, bool kGamma, bool kPartial>
+inline void backward_rows(T* NNDL_RESTRICT dx, double* NNDL_RESTRICT pg, double* NNDL_RESTRICT pb,
+                          const T* NNDL_RESTRICT dy, const T* NNDL_RESTRICT x, const T* mean, const T* rstd,
+                          const T* NNDL_RESTRICT gamma, int64_t D) {
+  double mu[R], rs[R];
+  for (int q = 0; q < R; ++q) mu[q] = double(mean[q]), rs[q] = double(rstd[q]);
+  double sg[R][kLanes] = {}, sgx[R][kLanes] = {};
+  auto step = [&](int64_t j, int l) __attribute__((always_inline)) {
+    const double gm = kGamma ? double(gamma[j]) : 1.0;
+    double pgj = 0, pbj = 0;
+    for (int q = 0; q < R; ++q) {
+      const double xh = (double(x[q * D + j]) - mu[q]) * rs[q];
+      const double d = double(dy[q * D + j]);
+      const double g = kGamma ? d * gm : d;
+      sg[q][l] += g;
+      sgx[q][l] += g * xh;
+      pgj += d * xh;
+      pbj += d;
+    }
+    if constexpr (kPartial) {
+      pg[j] += pgj;
+      pb[j] += pbj;
+    }
+  };
   int64_t j0 = 0;
   for (; j0 + kLanes <= D; j0 += kLanes) {
 #pragma omp simd
-    for (int l = 0; l < kLanes; ++l) {
-      const int64_t j = j0 + l;
-      const double xh = (double(x[j]) - mu) * rs;
-      const double d = double(dy[j]);
-      const double g = kGamma ? d * double(gamma[j]) : d;
-      sg[l] += g;
-      sgx[l] += g * xh;
-      if constexpr (kPartial) {
-        pg[j] += d * xh;
-        pb[j] += d;
-      }
-    }
+    for (int l = 0; l < kLanes; ++l) step(j0 + l, l);
   }
-  for (int l = 0; j0 + l < D; ++l) {
-    const int64_t j = j0 + l;
-    const double xh = (double(x[j]) - mu) * rs;
-    const double d = double(dy[j]);
-    const double g = kGamma ? d * double(gamma[j]) : d;
-    sg[l] += g;
-    sgx[l] += g * xh;
-    if constexpr (kPartial) {
-      pg[j] += d * xh;
-      pb[j] += d;
-    }
-  }
-  const double k1 = sum_lanes(sg) / double(D);   // mean(g)
-  const double k2 = sum_lanes(sgx) / double(D);  // mean(g·x̂)
-  // dx = rs·(g − k1 − x̂·k2) = rs·g + (x − μ)·c1 + c0, with c1 = −rs²·k2, c0 = −rs·k1
-  const double c1 = -rs * rs * k2, c0 = -rs * k1;
+  for (int l = 0; j0 + l < D; ++l) step(j0 + l, l);
+  for (int q = 0; q < R; ++q) {
+    const double k1 = sum_lanes(sg[q]) / double(D);   // mean(g)
+    const double k2 = sum_lanes(sgx[q]) / double(D);  // mean(g·x̂)
+    const double r = rs[q], m = mu[q], c1 = -r * r * k2, c0 = -r * k1;
+    const T* NNDL_RESTRICT xq = x + q * D;
+    const T* NNDL_RESTRICT gq = dy + q * D;
+    T* NNDL_RESTRICT dq = dx + q * D;
 #pragma omp simd
-  for (int64_t i = 0; i < D; ++i) {
-    const double g = kGamma ? double(dy[i]) * double(gamma[i]) : double(dy[i]);
-    dx[i] = T(rs * g + (double(x[i]) - mu) * c1 + c0);
+    for (int64_t i = 0; i < D; ++i) {
+      const double g = kGamma ? double(gq[i]) * double(gamma[i]) : double(gq[i]);
+      dq[i] = T(r * g + (double(xq[i]) - m) * c1 + c0);
+    }
   }
 }
 
@@ -97,9 +101,13 @@ void backward_impl(T* dx, double* partial, const T* dy, const T* x, const T* mea
     if constexpr (kPartial)
       for (int64_t j = 0; j < D; ++j) pg[j] = 0, pb[j] = 0;
     const int64_t r0 = k * p.rows_per_chunk, r1 = min64(r0 + p.rows_per_chunk, p.rows);
-    for (int64_t r = r0; r < r1; ++r)
-      backward_row<T, kGamma, kPartial>(dx + r * D, pg, pb, dy + r * D, x + r * D, double(mean[r]),
-                                        double(rstd[r]), gamma, D);
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4)
+      backward_rows<4, T, kGamma, kPartial>(dx + r * D, pg, pb, dy + r * D, x + r * D, mean + r, rstd + r,
+                                            gamma, D);
+    for (; r < r1; ++r)
+      backward_rows<1, T, kGamma, kPartial>(dx + r * D, pg, pb, dy + r * D, x + r * D, mean + r, rstd + r,
+                                            gamma, D);
   }
 }
 
