@@ -135,12 +135,25 @@ void apply_rows(T* y, const T* x, const T* coef, const BnPlan& p) {
   const T* NNDL_RESTRICT mu = coef;
   const T* NNDL_RESTRICT a = coef + C;
   const T* NNDL_RESTRICT b = coef + 2 * C;
-  const int64_t rows = C >= kApplyBlock ? 1 : kApplyBlock / C;
+  const int64_t rows = C >= kApplyBlock ? 4 : (kApplyBlock / C + 3) / 4 * 4;  // a multiple of 4
   const int64_t units = (p.outer + rows - 1) / rows;
 #pragma omp parallel for schedule(static) if (units > 1 && numel(p) > kSerialBelow)
   for (int64_t u = 0; u < units; ++u) {
     const int64_t r1 = min64((u + 1) * rows, p.outer);
-    for (int64_t r = u * rows; r < r1; ++r) {
+    int64_t r = u * rows;
+    for (; r + 4 <= r1; r += 4) {  // one load of the coefficients per four rows
+      const T* NNDL_RESTRICT xr = x + r * C;
+      T* NNDL_RESTRICT yr = y + r * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) {
+        const T m = mu[c], s = a[c], t = b[c];
+        yr[c] = (xr[c] - m) * s + t;
+        yr[c + C] = (xr[c + C] - m) * s + t;
+        yr[c + 2 * C] = (xr[c + 2 * C] - m) * s + t;
+        yr[c + 3 * C] = (xr[c + 3 * C] - m) * s + t;
+      }
+    }
+    for (; r < r1; ++r) {
       const T* NNDL_RESTRICT xr = x + r * C;
       T* NNDL_RESTRICT yr = y + r * C;
 #pragma omp simd
@@ -264,12 +277,26 @@ void dx_rows(T* dx, const T* dy, const T* x, const T* mean, const T* coef, const
   const T* NNDL_RESTRICT A = coef;
   const T* NNDL_RESTRICT B = coef + C;
   const T* NNDL_RESTRICT K = coef + 2 * C;
-  const int64_t rows = C >= kApplyBlock ? 1 : kApplyBlock / C;
+  const int64_t rows = C >= kApplyBlock ? 4 : (kApplyBlock / C + 3) / 4 * 4;
   const int64_t units = (p.outer + rows - 1) / rows;
 #pragma omp parallel for schedule(static) if (units > 1 && numel(p) > kSerialBelow)
   for (int64_t u = 0; u < units; ++u) {
     const int64_t r1 = min64((u + 1) * rows, p.outer);
-    for (int64_t r = u * rows; r < r1; ++r) {
+    int64_t r = u * rows;
+    for (; r + 4 <= r1; r += 4) {  // one load of the coefficients per four rows
+      const T* NNDL_RESTRICT xr = x + r * C;
+      const T* NNDL_RESTRICT gr = dy + r * C;
+      T* NNDL_RESTRICT dr = dx + r * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) {
+        const T m = mean[c], a = A[c], b = B[c], k = K[c];
+        dr[c] = (xr[c] - m) * b + gr[c] * a + k;
+        dr[c + C] = (xr[c + C] - m) * b + gr[c + C] * a + k;
+        dr[c + 2 * C] = (xr[c + 2 * C] - m) * b + gr[c + 2 * C] * a + k;
+        dr[c + 3 * C] = (xr[c + 3 * C] - m) * b + gr[c + 3 * C] * a + k;
+      }
+    }
+    for (; r < r1; ++r) {
       const T* NNDL_RESTRICT xr = x + r * C;
       const T* NNDL_RESTRICT gr = dy + r * C;
       T* NNDL_RESTRICT dr = dx + r * C;

@@ -1,7 +1,8 @@
 // Batch normalisation (1.43–1.48), fused kernels. Formulas and argument names:
 // python/nndl_fast/norm/batch_norm.py. x is seen as (outer, C, inner), see norm/norm_plan.hpp.
 //
-// Training forward = bn_stats (one pass over x: per-task Welford/Chan partials)
+// Training forward = bn_stats (one pass over x: per-task mean and M2 from shifted sums,
+//                    blocks merged by Chan; see norm/moments.hpp)
 //                  + bn_stats_finalize (merge partials in task order; running statistics)
 //                  + bn_apply (one pass: y = (x − μ)·a + β, a = γ·invstd).
 // Training backward = bn_backward_reduce (one pass over x and dy: Σdy, Σdy·(x − μ))

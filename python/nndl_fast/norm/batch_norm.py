@@ -35,9 +35,14 @@ PyTorch: the same numbers as ``torch.nn.functional.batch_norm`` / ``aten.native_
 (ε = 1e-5, momentum 0.1, unbiased running variance, biased normalisation). Differences:
 the names γ/β (torch: weight/bias), the Keras convention offered by name, and a batch of
 one value per channel in training raises ``ValueError`` as torch does; an empty batch too
-(no statistics to take). Statistics are computed in one pass (Welford/Chan merges of
-per-block partials, in double), never as E[x²] − E[x]², and are bitwise identical for any
-thread count.
+(no statistics to take).
+
+How it is computed: statistics in one pass over x, in double — per block, sums of d = x − K
+and d² around a sample K of that block (so a large common offset, 1e4 ± 1, cancels exactly
+in x − K; never E[x²] − E[x]²), blocks merged by Chan's formula in a fixed order, so results
+are bitwise identical for any thread count. The output pass is y = (x − μ)·a + β with
+a = γ·invstd precomputed per channel (μ subtracted first keeps the low bits at large means).
+The training backward is one fused pass for Σdy and Σdy·(x − μ), then one pass for dx.
 """
 
 from __future__ import annotations

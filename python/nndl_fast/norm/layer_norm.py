@@ -23,7 +23,14 @@ An RNN step (1.53–1.54), h_t = f(LN_γ,β(U h_{t−1} + W x_t)), is this kerne
 
 PyTorch: the same numbers as ``torch.nn.functional.layer_norm`` / ``aten.native_layer_norm``
 (ε = 1e-5, biased variance); names γ/β for torch's weight/bias; save_mean/save_rstd have
-the leading shape without torch's trailing 1s. Statistics in double, one pass over memory.
+the leading shape without torch's trailing 1s.
+
+How it is computed: per row, statistics in double from shifted sums around the row's first
+value (blocks of 4096 merged by Chan's formula), then the output while the row is in cache:
+one read of x, one write of y. The backward takes four rows at a time: their Σg, Σg·x̂ and
+the dγ, dβ partials in one pass, dx in a second pass over rows still in cache; dγ, dβ
+partials of fixed row chunks are merged in chunk order (bitwise identical for any thread
+count).
 """
 
 from __future__ import annotations
