@@ -237,11 +237,28 @@ def test_batch_of_one_with_spatial_extent_trains():
     np.testing.assert_allclose(y, ref.batch_norm_forward(x)[0], rtol=1e-12, atol=1e-12)
 
 
-def test_empty_batch():
+@pytest.mark.parametrize("shape", [(0, 3, 4), (0, 3), (2, 3, 0)])
+def test_empty_batch_like_torch_functional(shape):
+    """As torch.nn.functional.batch_norm: empty output, running statistics untouched."""
+    x = np.empty(shape, np.float32)
+    rm, rv = np.full(3, 0.5, np.float32), np.full(3, 2.0, np.float32)
+    y, sm, si = batch_norm_forward(x, None, None, rm, rv)
+    assert y.shape == shape
+    np.testing.assert_array_equal(rm, 0.5)
+    np.testing.assert_array_equal(rv, 2.0)
+    dx, dg, db = batch_norm_backward(np.empty_like(x), x, sm, si)
+    assert dx.shape == shape
+    np.testing.assert_array_equal(dg, 0)
+    np.testing.assert_array_equal(db, 0)
+    torch = pytest.importorskip("torch", reason="torch not installed: PyTorch parity not checked")
+    trm, trv = torch.full((3,), 0.5), torch.full((3,), 2.0)
+    assert torch.nn.functional.batch_norm(torch.from_numpy(x), trm, trv, training=True).shape == shape
+    np.testing.assert_array_equal(trm.numpy(), rm)
+
+
+def test_empty_batch_inference():
     x = np.empty((0, 3, 4), np.float32)
     rm, rv = np.zeros(3, np.float32), np.ones(3, np.float32)
-    with pytest.raises(ValueError, match="Expected more than 1 value per channel"):
-        batch_norm_forward(x, None, None, rm, rv)
     y, _, si = batch_norm_forward(x, None, None, rm, rv, training=False)
     assert y.shape == (0, 3, 4)
     dx, dg, db = batch_norm_backward(np.empty_like(x), x, rm, si, training=False)
@@ -302,7 +319,8 @@ def test_bad_inputs_raise_clear_errors_and_modify_nothing(rng):
 
 
 @pytest.mark.parametrize("shape,cl", [((64, 3, 20, 20), False), ((2, 64, 300), False), ((4, 20, 20, 8), True),
-                                      ((3000, 40), False), ((300, 700), False)])
+                                      ((3000, 40), False), ((300, 700), False), ((1, 3, 40000), False),
+                                      ((100, 3000), False)])
 def test_one_and_two_threads_bitwise_equal(rng, simd, shape, cl):
     x, gamma, beta, rm, rv = make(rng, shape, cl, np.float32, offset=3.0)
     dy = rng.standard_normal(shape).astype(np.float32)

@@ -72,7 +72,7 @@ void bn_forward(py::handle x_, py::handle gamma_, py::handle beta_, py::handle r
   NormArg smean = norm_arg(save_mean_, "save_mean", dt, "x", pc, what, true, false, ov);
   NormArg sinv = norm_arg(save_invstd_, "save_invstd", dt, "x", pc, what, true, false, ov);
   const int64_t m = p.outer * p.inner;
-  if (training && m <= 1)
+  if (training && m == 1)
     throw py::value_error("Expected more than 1 value per channel when training, got input of shape " +
                           shape_str(in.shape));
   NormArg ws = workspace_arg(workspace_, norm::bn_workspace_doubles(p), ov);
@@ -84,6 +84,12 @@ void bn_forward(py::handle x_, py::handle gamma_, py::handle beta_, py::handle r
     // Per-channel coefficients of type T, in the workspace after the partials (4·C doubles).
     T* coef = reinterpret_cast<T*>(partial + 2 * p.row_blocks * p.pstride);
     py::gil_scoped_release nogil;
+    if (training && p.outer * p.inner == 0) {
+      // An empty batch (as torch.nn.functional.batch_norm): empty output, running statistics
+      // untouched, no statistics to save (zeros).
+      for (int64_t c = 0; c < p.channels; ++c) smean.as<T>()[c] = T(0), sinv.as<T>()[c] = T(0);
+      return;
+    }
     if (training) {
       NNDL_DISPATCH(bn_stats<T>)(partial, static_cast<const T*>(in.x.data()), p);
       NNDL_DISPATCH(bn_stats_finalize<T>)(smean.as<T>(), sinv.as<T>(), coef, rmean.as<T>(), rvar.as<T>(), partial,

@@ -15,6 +15,7 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t padded_stride(int64_t n) { return ceil_div(std::max<int64_t>(n, 1), 512) * 512 + 8; }
 
 BnPlan bn_plan(int64_t outer, int64_t channels, int64_t inner) {
+  if (inner == 0) outer = 0, inner = 1;  // an empty spatial extent: nothing to read or write
   BnPlan p{};
   p.outer = outer;
   p.channels = channels;

@@ -33,9 +33,10 @@ Backward (inference): statistics are constants, dx = dy ⊙ γ·invstd.
 
 PyTorch: the same numbers as ``torch.nn.functional.batch_norm`` / ``aten.native_batch_norm``
 (ε = 1e-5, momentum 0.1, unbiased running variance, biased normalisation). Differences:
-the names γ/β (torch: weight/bias), the Keras convention offered by name, and a batch of
-one value per channel in training raises ``ValueError`` as torch does; an empty batch too
-(no statistics to take).
+the names γ/β (torch: weight/bias) and the Keras convention offered by name. As torch: one
+value per channel in training raises ``ValueError('Expected more than 1 value per channel
+when training ...')``; an empty batch gives an empty output and leaves the running
+statistics untouched (save_mean and save_invstd are then zeros).
 
 How it is computed: statistics in one pass over x, in double — per block, sums of d = x − K
 and d² around a sample K of that block (so a large common offset, 1e4 ± 1, cancels exactly
