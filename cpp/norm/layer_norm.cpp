@@ -45,28 +45,29 @@ void forward_impl(T* y, T* mean, T* rstd, const T* x, const T* gamma, const T* b
 // partials -- one update of those per R rows; pass 2, with the rows still in cache, writes
 //   dx = rstd·(g − mean(g) − x̂·mean(g·x̂)) = rstd·g + (x − μ)·c1 + c0,
 //   c1 = −rstd²·mean(g·x̂),  c0 = −rstd·mean(g).
+// Element-wise products are taken in T (as the forward's output), every sum in double.
 template <int R, class T, bool kGamma, bool kPartial>
 inline void backward_rows(T* NNDL_RESTRICT dx, double* NNDL_RESTRICT pg, double* NNDL_RESTRICT pb,
                           const T* NNDL_RESTRICT dy, const T* NNDL_RESTRICT x, const T* mean, const T* rstd,
                           const T* NNDL_RESTRICT gamma, int64_t D) {
-  double mu[R], rs[R];
-  for (int q = 0; q < R; ++q) mu[q] = double(mean[q]), rs[q] = double(rstd[q]);
+  T mu[R], rs[R];
+  for (int q = 0; q < R; ++q) mu[q] = mean[q], rs[q] = rstd[q];
   double sg[R][kLanes] = {}, sgx[R][kLanes] = {};
   auto step = [&](int64_t j, int l) __attribute__((always_inline)) {
-    const double gm = kGamma ? double(gamma[j]) : 1.0;
-    double pgj = 0, pbj = 0;
+    const T gm = kGamma ? gamma[j] : T(1);
+    T pgj = 0, pbj = 0;
     for (int q = 0; q < R; ++q) {
-      const double xh = (double(x[q * D + j]) - mu[q]) * rs[q];
-      const double d = double(dy[q * D + j]);
-      const double g = kGamma ? d * gm : d;
-      sg[q][l] += g;
-      sgx[q][l] += g * xh;
+      const T xh = (x[q * D + j] - mu[q]) * rs[q];
+      const T d = dy[q * D + j];
+      const T g = kGamma ? d * gm : d;
+      sg[q][l] += double(g);
+      sgx[q][l] += double(g * xh);
       pgj += d * xh;
       pbj += d;
     }
     if constexpr (kPartial) {
-      pg[j] += pgj;
-      pb[j] += pbj;
+      pg[j] += double(pgj);
+      pb[j] += double(pbj);
     }
   };
   int64_t j0 = 0;
@@ -78,14 +79,17 @@ inline void backward_rows(T* NNDL_RESTRICT dx, double* NNDL_RESTRICT pg, double*
   for (int q = 0; q < R; ++q) {
     const double k1 = sum_lanes(sg[q]) / double(D);   // mean(g)
     const double k2 = sum_lanes(sgx[q]) / double(D);  // mean(g·x̂)
-    const double r = rs[q], m = mu[q], c1 = -r * r * k2, c0 = -r * k1;
+    const double r = double(rs[q]);
+    const T a = rs[q], m = mu[q], c1 = T(-r * r * k2), c0 = T(-r * k1);
     const T* NNDL_RESTRICT xq = x + q * D;
     const T* NNDL_RESTRICT gq = dy + q * D;
     T* NNDL_RESTRICT dq = dx + q * D;
+    if constexpr (kGamma) {
 #pragma omp simd
-    for (int64_t i = 0; i < D; ++i) {
-      const double g = kGamma ? double(gq[i]) * double(gamma[i]) : double(gq[i]);
-      dq[i] = T(r * g + (double(xq[i]) - m) * c1 + c0);
+      for (int64_t i = 0; i < D; ++i) dq[i] = a * (gq[i] * gamma[i]) + ((xq[i] - m) * c1 + c0);
+    } else {
+#pragma omp simd
+      for (int64_t i = 0; i < D; ++i) dq[i] = a * gq[i] + ((xq[i] - m) * c1 + c0);
     }
   }
 }
