@@ -94,6 +94,10 @@ inline void backward_rows(T* NNDL_RESTRICT dx, double* NNDL_RESTRICT pg, double*
   }
 }
 
+// Rows per backward_rows call: enough to share the partial updates, few enough that the
+// per-row lane accumulators stay in registers.
+constexpr int kRows = 4;
+
 template <class T, bool kGamma, bool kPartial>
 void backward_impl(T* dx, double* partial, const T* dy, const T* x, const T* mean, const T* rstd,
                    const T* gamma, const LnPlan& p) {
@@ -106,8 +110,8 @@ void backward_impl(T* dx, double* partial, const T* dy, const T* x, const T* mea
       for (int64_t j = 0; j < D; ++j) pg[j] = 0, pb[j] = 0;
     const int64_t r0 = k * p.rows_per_chunk, r1 = min64(r0 + p.rows_per_chunk, p.rows);
     int64_t r = r0;
-    for (; r + 4 <= r1; r += 4)
-      backward_rows<4, T, kGamma, kPartial>(dx + r * D, pg, pb, dy + r * D, x + r * D, mean + r, rstd + r,
+    for (; r + kRows <= r1; r += kRows)
+      backward_rows<kRows, T, kGamma, kPartial>(dx + r * D, pg, pb, dy + r * D, x + r * D, mean + r, rstd + r,
                                             gamma, D);
     for (; r < r1; ++r)
       backward_rows<1, T, kGamma, kPartial>(dx + r * D, pg, pb, dy + r * D, x + r * D, mean + r, rstd + r,
