@@ -75,7 +75,9 @@ def test_inference_forward_and_backward_match_reference(rng, simd, nthreads, sha
     x, gamma, beta, rm, rv = make(rng, shape, cl, dtype)
     rm0, rv0 = rm.copy(), rv.copy()
     y, sm, si = batch_norm_forward(x, gamma, beta, rm, rv, training=False, channels_last=cl)
-    ry, rmu, rinv, _, _ = ref.batch_norm_forward(x, gamma, beta, rm0, rv0, training=False, channels_last=cl)
+    ry, rmu, rinv, _, _ = ref.batch_norm_forward(
+        x, gamma, beta, rm0, rv0, training=False, channels_last=cl
+    )
     tol = TOL[dtype]
     np.testing.assert_allclose(y, ry, **tol)
     np.testing.assert_array_equal(rm, rm0)  # inference never touches the running statistics
@@ -123,17 +125,24 @@ def numeric_grad(f, a, h=1e-6):
 
 
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
-@pytest.mark.parametrize("shape,cl", [((5, 3), False), ((3, 2, 2, 3), False), ((2, 3, 2, 3), True)],
-                         ids=["NC", "NCHW", "NHWC"])
+@pytest.mark.parametrize(
+    "shape,cl",
+    [((5, 3), False), ((3, 2, 2, 3), False), ((2, 3, 2, 3), True)],
+    ids=["NC", "NCHW", "NHWC"],
+)
 def test_backward_matches_finite_differences(rng, shape, cl, training):
     x, gamma, beta, rm, rv = make(rng, shape, cl, np.float64)
     w = rng.standard_normal(shape)  # loss L = Σ w ⊙ y, so dL/dy = w
 
     def loss():
-        y, *_ = batch_norm_forward(x, gamma, beta, rm.copy(), rv.copy(), training=training, channels_last=cl)
+        y, *_ = batch_norm_forward(
+            x, gamma, beta, rm.copy(), rv.copy(), training=training, channels_last=cl
+        )
         return float((w * y).sum())
 
-    _, sm, si = batch_norm_forward(x, gamma, beta, rm.copy(), rv.copy(), training=training, channels_last=cl)
+    _, sm, si = batch_norm_forward(
+        x, gamma, beta, rm.copy(), rv.copy(), training=training, channels_last=cl
+    )
     dx, dg, db = batch_norm_backward(w, x, sm, si, gamma, training=training, channels_last=cl)
     np.testing.assert_allclose(dx, numeric_grad(loss, x), rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(dg, numeric_grad(loss, gamma), rtol=1e-6, atol=1e-7)
@@ -146,8 +155,11 @@ def test_backward_matches_finite_differences(rng, shape, cl, training):
 def test_momentum_conventions_and_cumulative_average(rng):
     x, gamma, beta, rm, rv = make(rng, (16, 4), False, np.float64)
     mu, var_u = x.mean(0), x.var(0, ddof=1)
-    for kw, f in [({"momentum": 0.1}, 0.1), ({"momentum": 0.99, "momentum_convention": "keras"}, 0.01),
-                  ({"momentum": None, "num_batches_tracked": 4}, 0.25)]:
+    for kw, f in [
+        ({"momentum": 0.1}, 0.1),
+        ({"momentum": 0.99, "momentum_convention": "keras"}, 0.01),
+        ({"momentum": None, "num_batches_tracked": 4}, 0.25),
+    ]:
         a, b = rm.copy(), rv.copy()
         batch_norm_forward(x, gamma, beta, a, b, **kw)
         np.testing.assert_allclose(a, (1 - f) * rm + f * mu, rtol=1e-13)
@@ -162,8 +174,12 @@ def test_cumulative_average_equals_mean_of_batches(rng):
     batches = [rng.standard_normal((8, 3)) * (i + 1) + i for i in range(4)]
     for xb in batches:
         bn(xb)
-    np.testing.assert_allclose(bn.running_mean, np.mean([xb.mean(0) for xb in batches], 0), rtol=1e-12)
-    np.testing.assert_allclose(bn.running_var, np.mean([xb.var(0, ddof=1) for xb in batches], 0), rtol=1e-12)
+    np.testing.assert_allclose(
+        bn.running_mean, np.mean([xb.mean(0) for xb in batches], 0), rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        bn.running_var, np.mean([xb.var(0, ddof=1) for xb in batches], 0), rtol=1e-12
+    )
     assert bn.num_batches_tracked == 4
 
 
@@ -171,14 +187,18 @@ def test_track_running_stats_false_uses_batch_statistics_in_eval(rng):
     bn = BatchNorm(4, track_running_stats=False, dtype=np.float64).eval()
     x = rng.standard_normal((10, 4)) + 3
     y = bn(x)
-    np.testing.assert_allclose(y, ref.batch_norm_forward(x, bn.gamma, bn.beta)[0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        y, ref.batch_norm_forward(x, bn.gamma, bn.beta)[0], rtol=1e-12, atol=1e-12
+    )
     assert bn.running_mean is None and "running_mean" not in bn.state_dict()
 
 
 # --- hard inputs ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("shape,cl", [((4096, 3), False), ((8, 3, 64), False), ((8, 8, 8, 3), True)])
+@pytest.mark.parametrize(
+    "shape,cl", [((4096, 3), False), ((8, 3, 64), False), ((8, 8, 8, 3), True)]
+)
 def test_large_mean_offset_float32(rng, shape, cl):
     """1e4 ± 1 in float32: E[x²] − E[x]² (in float32) would lose every digit of σ²."""
     x = (1e4 + rng.standard_normal(shape)).astype(np.float32)
@@ -212,8 +232,13 @@ def test_constant_input_has_zero_variance(shape, cl):
     np.testing.assert_array_equal(sm, [7.25, 7.25])
     np.testing.assert_allclose(si, 1 / np.sqrt(1e-5), rtol=1e-6)
     ax = -1 if (cl and len(shape) > 2) else 1
-    np.testing.assert_array_equal(y, np.broadcast_to(np.expand_dims(beta, tuple(
-        i for i in range(len(shape)) if i != (ax % len(shape)))), shape))
+    np.testing.assert_array_equal(
+        y,
+        np.broadcast_to(
+            np.expand_dims(beta, tuple(i for i in range(len(shape)) if i != (ax % len(shape)))),
+            shape,
+        ),
+    )
     dx, dg, db = batch_norm_backward(np.ones(shape, np.float32), x, sm, si, gamma, channels_last=cl)
     assert np.isfinite(dx).all()
     np.testing.assert_allclose(dx, 0, atol=1e-6)  # a constant dy shifts μ_B only
@@ -252,7 +277,9 @@ def test_empty_batch_like_torch_functional(shape):
     np.testing.assert_array_equal(db, 0)
     torch = pytest.importorskip("torch", reason="torch not installed: PyTorch parity not checked")
     trm, trv = torch.full((3,), 0.5), torch.full((3,), 2.0)
-    assert torch.nn.functional.batch_norm(torch.from_numpy(x), trm, trv, training=True).shape == shape
+    assert (
+        torch.nn.functional.batch_norm(torch.from_numpy(x), trm, trv, training=True).shape == shape
+    )
     np.testing.assert_array_equal(trm.numpy(), rm)
 
 
@@ -318,9 +345,18 @@ def test_bad_inputs_raise_clear_errors_and_modify_nothing(rng):
 # --- determinism ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("shape,cl", [((64, 3, 20, 20), False), ((2, 64, 300), False), ((4, 20, 20, 8), True),
-                                      ((3000, 40), False), ((300, 700), False), ((1, 3, 40000), False),
-                                      ((100, 3000), False)])
+@pytest.mark.parametrize(
+    "shape,cl",
+    [
+        ((64, 3, 20, 20), False),
+        ((2, 64, 300), False),
+        ((4, 20, 20, 8), True),
+        ((3000, 40), False),
+        ((300, 700), False),
+        ((1, 3, 40000), False),
+        ((100, 3000), False),
+    ],
+)
 def test_one_and_two_threads_bitwise_equal(rng, simd, shape, cl):
     x, gamma, beta, rm, rv = make(rng, shape, cl, np.float32, offset=3.0)
     dy = rng.standard_normal(shape).astype(np.float32)
@@ -354,7 +390,9 @@ def test_preallocated_outputs_are_used(rng):
     x, gamma, beta, rm, rv = make(rng, shape, False, np.float32)
     out, sm, si = np.empty_like(x), np.empty(4, np.float32), np.empty(4, np.float32)
     ws = batch_norm_workspace(shape)
-    res = batch_norm_forward(x, gamma, beta, rm, rv, out=out, save_mean=sm, save_invstd=si, workspace=ws)
+    res = batch_norm_forward(
+        x, gamma, beta, rm, rv, out=out, save_mean=sm, save_invstd=si, workspace=ws
+    )
     assert res.y is out and res.save_mean is sm and res.save_invstd is si
     dx, dg, db = np.empty_like(x), np.empty(4, np.float32), np.empty(4, np.float32)
     got = batch_norm_backward(x, x, sm, si, gamma, dx=dx, dgamma=dg, dbeta=db, workspace=ws)
@@ -366,8 +404,11 @@ def test_preallocated_outputs_are_used(rng):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
-@pytest.mark.parametrize("shape,cl", [((16, 5), False), ((4, 3, 6, 5), False), ((4, 6, 5, 3), True)],
-                         ids=["NC", "NCHW", "NHWC"])
+@pytest.mark.parametrize(
+    "shape,cl",
+    [((16, 5), False), ((4, 3, 6, 5), False), ((4, 6, 5, 3), True)],
+    ids=["NC", "NCHW", "NHWC"],
+)
 def test_torch_parity(rng, shape, cl, training, dtype):
     torch = torch_or_skip()
     x, gamma, beta, rm, rv = make(rng, shape, cl, dtype)
@@ -377,7 +418,9 @@ def test_torch_parity(rng, shape, cl, training, dtype):
     tx = torch.tensor(np.transpose(x, perm), requires_grad=True)
     tg, tb = torch.tensor(gamma, requires_grad=True), torch.tensor(beta, requires_grad=True)
     trm, trv = torch.tensor(rm), torch.tensor(rv)
-    ty = torch.nn.functional.batch_norm(tx, trm, trv, tg, tb, training=training, momentum=0.1, eps=1e-5)
+    ty = torch.nn.functional.batch_norm(
+        tx, trm, trv, tg, tb, training=training, momentum=0.1, eps=1e-5
+    )
     ty.backward(torch.tensor(np.transpose(dy, perm)))
 
     a, b = rm.copy(), rv.copy()
@@ -450,9 +493,22 @@ def test_object_eval_backward_and_errors(rng):
     bn.eval()
     y = bn(x)
     dx = bn.backward(np.ones_like(x))
-    np.testing.assert_allclose(dx, np.broadcast_to(bn.gamma / np.sqrt(bn.running_var + 1e-5), x.shape), rtol=1e-12)
-    np.testing.assert_allclose(y, ref.batch_norm_forward(x, bn.gamma, bn.beta, bn.running_mean, bn.running_var,
-                                                         training=False, channels_last=True)[0], rtol=1e-12)
+    np.testing.assert_allclose(
+        dx, np.broadcast_to(bn.gamma / np.sqrt(bn.running_var + 1e-5), x.shape), rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        y,
+        ref.batch_norm_forward(
+            x,
+            bn.gamma,
+            bn.beta,
+            bn.running_mean,
+            bn.running_var,
+            training=False,
+            channels_last=True,
+        )[0],
+        rtol=1e-12,
+    )
     with pytest.raises(ValueError, match="num_features"):
         BatchNorm(0)
     with pytest.raises(TypeError, match="dtype"):

@@ -53,8 +53,12 @@ def test_forward_and_backward_match_reference(rng, simd, nthreads, shape, norm, 
     rdx, rdg, rdb = ref.layer_norm_backward(dy, x, sm, sr, len(norm), g)
     rows = x.size // int(np.prod(norm))
     np.testing.assert_allclose(dx, rdx, rtol=tol["rtol"] * 10, atol=tol["atol"] * 10)
-    np.testing.assert_allclose(dg, rdg, rtol=tol["rtol"] * 10, atol=tol["atol"] * np.sqrt(rows) * 10)
-    np.testing.assert_allclose(db, rdb, rtol=tol["rtol"] * 10, atol=tol["atol"] * np.sqrt(rows) * 10)
+    np.testing.assert_allclose(
+        dg, rdg, rtol=tol["rtol"] * 10, atol=tol["atol"] * np.sqrt(rows) * 10
+    )
+    np.testing.assert_allclose(
+        db, rdb, rtol=tol["rtol"] * 10, atol=tol["atol"] * np.sqrt(rows) * 10
+    )
     dx2, dg2, db2 = layer_norm_backward(dy, x, sm, sr, norm, g, param_grads=False)
     np.testing.assert_array_equal(dx2, dx)  # the dγ, dβ partials do not change dx
     assert dg2 is None and db2 is None
@@ -90,7 +94,8 @@ def test_backward_matches_finite_differences(rng, shape, norm):
 
 
 def test_rnn_step_is_the_same_kernel(rng):
-    """(1.53–1.54): h_t = tanh(LN(U h_{t−1} + W x_t)), one kernel call per step on (batch, hidden)."""
+    """(1.53–1.54): h_t = tanh(LN(U h_{t−1} + W x_t)), one kernel call per step on
+    (batch, hidden)."""
     batch, hidden, inp, steps = 4, 8, 3, 5
     u = rng.standard_normal((hidden, hidden)) * 0.3
     w = rng.standard_normal((inp, hidden)) * 0.3
@@ -159,7 +164,9 @@ def test_bad_inputs_raise_clear_errors(rng):
         layer_norm_backward(x, x, sm, sr, 6, workspace=np.empty(1))
 
 
-@pytest.mark.parametrize("shape,norm", [((300, 700), (700,)), ((5000, 64), (64,)), ((2, 40000), (40000,))])
+@pytest.mark.parametrize(
+    "shape,norm", [((300, 700), (700,)), ((5000, 64), (64,)), ((2, 40000), (40000,))]
+)
 def test_one_and_two_threads_bitwise_equal(rng, simd, shape, norm):
     x, gamma, beta = make(rng, shape, norm, np.float32, offset=3.0)
     dy = rng.standard_normal(shape).astype(np.float32)
@@ -191,8 +198,18 @@ def test_preallocated_outputs_are_used(rng):
     res = layer_norm_forward(x, 12, gamma, beta, out=out, save_mean=sm, save_rstd=sr)
     assert res.y is out and res.save_mean is sm and res.save_rstd is sr
     dx, dg, db = np.empty_like(x), np.empty(12, np.float32), np.empty(12, np.float32)
-    got = layer_norm_backward(x, x, sm, sr, 12, gamma, dx=dx, dgamma=dg, dbeta=db,
-                              workspace=layer_norm_workspace(x.shape, 12))
+    got = layer_norm_backward(
+        x,
+        x,
+        sm,
+        sr,
+        12,
+        gamma,
+        dx=dx,
+        dgamma=dg,
+        dbeta=db,
+        workspace=layer_norm_workspace(x.shape, 12),
+    )
     assert got.dx is dx and got.dgamma is dg and got.dbeta is db
 
 
@@ -213,8 +230,9 @@ def test_torch_parity(rng, shape, norm, dtype):
     np.testing.assert_allclose(dx, tx.grad.numpy(), **tol)
     np.testing.assert_allclose(dg, tg.grad.numpy(), **tol)
     np.testing.assert_allclose(db, tb.grad.numpy(), **tol)
-    _, tm, trs = torch.ops.aten.native_layer_norm(torch.tensor(x), list(norm), torch.tensor(gamma),
-                                                  torch.tensor(beta), 1e-5)
+    _, tm, trs = torch.ops.aten.native_layer_norm(
+        torch.tensor(x), list(norm), torch.tensor(gamma), torch.tensor(beta), 1e-5
+    )
     np.testing.assert_allclose(sm, tm.numpy().reshape(sm.shape), **tol)
     np.testing.assert_allclose(sr, trs.numpy().reshape(sr.shape), **tol)
 

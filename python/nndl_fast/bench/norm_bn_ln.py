@@ -43,153 +43,231 @@ def _case(shape: tuple[int, ...]) -> str:
 def run_bn(bench: Bench, torch: Any) -> None:
     rng = np.random.default_rng(0)
     for shape in BN_CASES:
-        c = shape[1]
-        x = (rng.standard_normal(shape, dtype=np.float32) + 1.0).astype(np.float32)
-        dy = rng.standard_normal(shape, dtype=np.float32)
-        gamma = rng.uniform(0.5, 1.5, c).astype(np.float32)
-        beta = rng.standard_normal(c).astype(np.float32)
-        rm, rv = np.zeros(c, np.float32), np.ones(c, np.float32)
-        y, dx = np.empty_like(x), np.empty_like(x)
-        sm, si = np.empty(c, np.float32), np.empty(c, np.float32)
-        dg, db = np.empty(c, np.float32), np.empty(c, np.float32)
-        ws = batch_norm_workspace(shape)
-        n = x.nbytes
-        case = _case(shape)
+        _bn_case(bench, torch, rng, shape)
 
-        def fwd():
-            batch_norm_forward(x, gamma, beta, rm, rv, out=y, save_mean=sm, save_invstd=si, workspace=ws)
 
-        def bwd():
-            batch_norm_backward(dy, x, sm, si, gamma, dx=dx, dgamma=dg, dbeta=db, workspace=ws)
+def _bn_case(bench: Bench, torch: Any, rng: np.random.Generator, shape: tuple[int, ...]) -> None:
+    c = shape[1]
+    x = (rng.standard_normal(shape, dtype=np.float32) + 1.0).astype(np.float32)
+    dy = rng.standard_normal(shape, dtype=np.float32)
+    gamma = rng.uniform(0.5, 1.5, c).astype(np.float32)
+    beta = rng.standard_normal(c).astype(np.float32)
+    rm, rv = np.zeros(c, np.float32), np.ones(c, np.float32)
+    y, dx = np.empty_like(x), np.empty_like(x)
+    sm, si = np.empty(c, np.float32), np.empty(c, np.float32)
+    dg, db = np.empty(c, np.float32), np.empty(c, np.float32)
+    ws = batch_norm_workspace(shape)
+    n = x.nbytes
+    case = _case(shape)
 
-        def fwd_bwd():
-            fwd()
-            bwd()
+    def fwd():
+        batch_norm_forward(
+            x, gamma, beta, rm, rv, out=y, save_mean=sm, save_invstd=si, workspace=ws
+        )
 
-        def fwd_bwd_alloc():
-            f = batch_norm_forward(x, gamma, beta, rm, rv)
-            batch_norm_backward(dy, x, f.save_mean, f.save_invstd, gamma)
+    def bwd():
+        batch_norm_backward(dy, x, sm, si, gamma, dx=dx, dgamma=dg, dbeta=db, workspace=ws)
 
+    def fwd_bwd():
+        fwd()
+        bwd()
+
+    def fwd_bwd_alloc():
+        f = batch_norm_forward(x, gamma, beta, rm, rv)
+        batch_norm_backward(dy, x, f.save_mean, f.save_invstd, gamma)
+
+    if bench.wants("bn_train"):
+        bench.measure(
+            "bn_train",
+            case,
+            "nndl_fast",
+            fwd_bwd,
+            nbytes=8 * n,
+            limit="triad",
+            note="fwd+bwd, out= (preallocated)",
+        )
+        bench.measure(
+            "bn_train",
+            case,
+            "nndl_fast alloc",
+            fwd_bwd_alloc,
+            nbytes=8 * n,
+            limit="triad",
+            note="fwd+bwd, fresh outputs",
+        )
+    if bench.wants("bn_fwd"):
+        bench.measure("bn_fwd", case, "nndl_fast", fwd, nbytes=3 * n, limit="triad", note="out=")
+    if bench.wants("bn_bwd"):
+        fwd()
+        bench.measure("bn_bwd", case, "nndl_fast", bwd, nbytes=5 * n, limit="triad", note="out=")
+    if not bench.quick and bench.wants("bn_train"):
+
+        def ref():
+            _, mu, inv, _, _ = ref_bn.batch_norm_forward(x, gamma, beta, rm, rv)
+            ref_bn.batch_norm_backward(dy, x, mu, inv, gamma)
+
+        bench.measure(
+            "bn_train",
+            case,
+            "numpy ref (f64)",
+            ref,
+            nbytes=8 * n,
+            limit="triad",
+            min_seconds=0.5,
+            note="fwd+bwd",
+        )
+    if torch is None:
+        return
+    tx, tdy = torch.from_numpy(x), torch.from_numpy(dy)
+    tg, tb = torch.from_numpy(gamma), torch.from_numpy(beta)
+    trm, trv = torch.from_numpy(rm.copy()), torch.from_numpy(rv.copy())
+    aten = torch.ops.aten
+    saved = {}
+
+    def t_fwd():
+        saved["r"] = aten.native_batch_norm(tx, tg, tb, trm, trv, True, 0.1, 1e-5)
+
+    def t_bwd():
+        _, m, s = saved["r"]
+        aten.native_batch_norm_backward(tdy, tx, tg, trm, trv, m, s, True, 1e-5, [True, True, True])
+
+    def t_fwd_bwd():
+        t_fwd()
+        t_bwd()
+
+    with torch.no_grad():
         if bench.wants("bn_train"):
-            bench.measure("bn_train", case, "nndl_fast", fwd_bwd, nbytes=8 * n, limit="triad",
-                          note="fwd+bwd, out= (preallocated)")
-            bench.measure("bn_train", case, "nndl_fast alloc", fwd_bwd_alloc, nbytes=8 * n, limit="triad",
-                          note="fwd+bwd, fresh outputs")
+            bench.measure(
+                "bn_train",
+                case,
+                "torch aten",
+                t_fwd_bwd,
+                nbytes=8 * n,
+                limit="triad",
+                note="native_batch_norm(+_backward), alloc",
+            )
         if bench.wants("bn_fwd"):
-            bench.measure("bn_fwd", case, "nndl_fast", fwd, nbytes=3 * n, limit="triad", note="out=")
+            bench.measure(
+                "bn_fwd", case, "torch aten", t_fwd, nbytes=3 * n, limit="triad", note="alloc"
+            )
         if bench.wants("bn_bwd"):
-            fwd()
-            bench.measure("bn_bwd", case, "nndl_fast", bwd, nbytes=5 * n, limit="triad", note="out=")
-        if not bench.quick and bench.wants("bn_train"):
-            def ref():
-                _, mu, inv, _, _ = ref_bn.batch_norm_forward(x, gamma, beta, rm, rv)
-                ref_bn.batch_norm_backward(dy, x, mu, inv, gamma)
-
-            bench.measure("bn_train", case, "numpy ref (f64)", ref, nbytes=8 * n, limit="triad",
-                          min_seconds=0.5, note="fwd+bwd")
-        if torch is None:
-            continue
-        tx, tdy = torch.from_numpy(x), torch.from_numpy(dy)
-        tg, tb = torch.from_numpy(gamma), torch.from_numpy(beta)
-        trm, trv = torch.from_numpy(rm.copy()), torch.from_numpy(rv.copy())
-        aten = torch.ops.aten
-        saved = {}
-
-        def t_fwd():
-            saved["r"] = aten.native_batch_norm(tx, tg, tb, trm, trv, True, 0.1, 1e-5)
-
-        def t_bwd():
-            _, m, s = saved["r"]
-            aten.native_batch_norm_backward(tdy, tx, tg, trm, trv, m, s, True, 1e-5, [True, True, True])
-
-        def t_fwd_bwd():
             t_fwd()
-            t_bwd()
-
-        with torch.no_grad():
-            if bench.wants("bn_train"):
-                bench.measure("bn_train", case, "torch aten", t_fwd_bwd, nbytes=8 * n, limit="triad",
-                              note="native_batch_norm(+_backward), alloc")
-            if bench.wants("bn_fwd"):
-                bench.measure("bn_fwd", case, "torch aten", t_fwd, nbytes=3 * n, limit="triad", note="alloc")
-            if bench.wants("bn_bwd"):
-                t_fwd()
-                bench.measure("bn_bwd", case, "torch aten", t_bwd, nbytes=5 * n, limit="triad", note="alloc")
+            bench.measure(
+                "bn_bwd", case, "torch aten", t_bwd, nbytes=5 * n, limit="triad", note="alloc"
+            )
 
 
 def run_ln(bench: Bench, torch: Any) -> None:
     rng = np.random.default_rng(1)
     for shape in LN_CASES:
-        d = shape[-1]
-        x = rng.standard_normal(shape, dtype=np.float32)
-        dy = rng.standard_normal(shape, dtype=np.float32)
-        gamma = rng.uniform(0.5, 1.5, d).astype(np.float32)
-        beta = rng.standard_normal(d).astype(np.float32)
-        y, dx = np.empty_like(x), np.empty_like(x)
-        sm, sr = np.empty(shape[0], np.float32), np.empty(shape[0], np.float32)
-        dg, db = np.empty(d, np.float32), np.empty(d, np.float32)
-        ws = layer_norm_workspace(shape, d)
-        n = x.nbytes
-        case = _case(shape)
+        _ln_case(bench, torch, rng, shape)
 
-        def fwd():
-            layer_norm_forward(x, d, gamma, beta, out=y, save_mean=sm, save_rstd=sr)
 
-        def bwd():
-            layer_norm_backward(dy, x, sm, sr, d, gamma, dx=dx, dgamma=dg, dbeta=db, workspace=ws)
+def _ln_case(bench: Bench, torch: Any, rng: np.random.Generator, shape: tuple[int, ...]) -> None:
+    d = shape[-1]
+    x = rng.standard_normal(shape, dtype=np.float32)
+    dy = rng.standard_normal(shape, dtype=np.float32)
+    gamma = rng.uniform(0.5, 1.5, d).astype(np.float32)
+    beta = rng.standard_normal(d).astype(np.float32)
+    y, dx = np.empty_like(x), np.empty_like(x)
+    sm, sr = np.empty(shape[0], np.float32), np.empty(shape[0], np.float32)
+    dg, db = np.empty(d, np.float32), np.empty(d, np.float32)
+    ws = layer_norm_workspace(shape, d)
+    n = x.nbytes
+    case = _case(shape)
 
-        def fwd_bwd():
-            fwd()
-            bwd()
+    def fwd():
+        layer_norm_forward(x, d, gamma, beta, out=y, save_mean=sm, save_rstd=sr)
 
-        def fwd_bwd_alloc():
-            f = layer_norm_forward(x, d, gamma, beta)
-            layer_norm_backward(dy, x, f.save_mean, f.save_rstd, d, gamma)
+    def bwd():
+        layer_norm_backward(dy, x, sm, sr, d, gamma, dx=dx, dgamma=dg, dbeta=db, workspace=ws)
 
+    def fwd_bwd():
+        fwd()
+        bwd()
+
+    def fwd_bwd_alloc():
+        f = layer_norm_forward(x, d, gamma, beta)
+        layer_norm_backward(dy, x, f.save_mean, f.save_rstd, d, gamma)
+
+    if bench.wants("ln_train"):
+        bench.measure(
+            "ln_train",
+            case,
+            "nndl_fast",
+            fwd_bwd,
+            nbytes=5 * n,
+            limit="triad",
+            note="fwd+bwd, out= (preallocated)",
+        )
+        bench.measure(
+            "ln_train",
+            case,
+            "nndl_fast alloc",
+            fwd_bwd_alloc,
+            nbytes=5 * n,
+            limit="triad",
+            note="fwd+bwd, fresh outputs",
+        )
+    if bench.wants("ln_fwd"):
+        bench.measure("ln_fwd", case, "nndl_fast", fwd, nbytes=2 * n, limit="triad", note="out=")
+    if bench.wants("ln_bwd"):
+        fwd()
+        bench.measure("ln_bwd", case, "nndl_fast", bwd, nbytes=3 * n, limit="triad", note="out=")
+    if not bench.quick and bench.wants("ln_train"):
+
+        def ref():
+            _, mu, rs = ref_ln.layer_norm_forward(x, 1, gamma, beta)
+            ref_ln.layer_norm_backward(dy, x, mu, rs, 1, gamma)
+
+        bench.measure(
+            "ln_train",
+            case,
+            "numpy ref (f64)",
+            ref,
+            nbytes=5 * n,
+            limit="triad",
+            min_seconds=0.5,
+            note="fwd+bwd",
+        )
+    if torch is None:
+        return
+    tx, tdy = torch.from_numpy(x), torch.from_numpy(dy)
+    tg, tb = torch.from_numpy(gamma), torch.from_numpy(beta)
+    aten = torch.ops.aten
+    saved = {}
+
+    def t_fwd():
+        saved["r"] = aten.native_layer_norm(tx, [d], tg, tb, 1e-5)
+
+    def t_bwd():
+        _, m, r = saved["r"]
+        aten.native_layer_norm_backward(tdy, tx, [d], m, r, tg, tb, [True, True, True])
+
+    def t_fwd_bwd():
+        t_fwd()
+        t_bwd()
+
+    with torch.no_grad():
         if bench.wants("ln_train"):
-            bench.measure("ln_train", case, "nndl_fast", fwd_bwd, nbytes=5 * n, limit="triad",
-                          note="fwd+bwd, out= (preallocated)")
-            bench.measure("ln_train", case, "nndl_fast alloc", fwd_bwd_alloc, nbytes=5 * n, limit="triad",
-                          note="fwd+bwd, fresh outputs")
+            bench.measure(
+                "ln_train",
+                case,
+                "torch aten",
+                t_fwd_bwd,
+                nbytes=5 * n,
+                limit="triad",
+                note="native_layer_norm(+_backward), alloc",
+            )
         if bench.wants("ln_fwd"):
-            bench.measure("ln_fwd", case, "nndl_fast", fwd, nbytes=2 * n, limit="triad", note="out=")
+            bench.measure(
+                "ln_fwd", case, "torch aten", t_fwd, nbytes=2 * n, limit="triad", note="alloc"
+            )
         if bench.wants("ln_bwd"):
-            fwd()
-            bench.measure("ln_bwd", case, "nndl_fast", bwd, nbytes=3 * n, limit="triad", note="out=")
-        if not bench.quick and bench.wants("ln_train"):
-            def ref():
-                _, mu, rs = ref_ln.layer_norm_forward(x, 1, gamma, beta)
-                ref_ln.layer_norm_backward(dy, x, mu, rs, 1, gamma)
-
-            bench.measure("ln_train", case, "numpy ref (f64)", ref, nbytes=5 * n, limit="triad",
-                          min_seconds=0.5, note="fwd+bwd")
-        if torch is None:
-            continue
-        tx, tdy = torch.from_numpy(x), torch.from_numpy(dy)
-        tg, tb = torch.from_numpy(gamma), torch.from_numpy(beta)
-        aten = torch.ops.aten
-        saved = {}
-
-        def t_fwd():
-            saved["r"] = aten.native_layer_norm(tx, [d], tg, tb, 1e-5)
-
-        def t_bwd():
-            _, m, r = saved["r"]
-            aten.native_layer_norm_backward(tdy, tx, [d], m, r, tg, tb, [True, True, True])
-
-        def t_fwd_bwd():
             t_fwd()
-            t_bwd()
-
-        with torch.no_grad():
-            if bench.wants("ln_train"):
-                bench.measure("ln_train", case, "torch aten", t_fwd_bwd, nbytes=5 * n, limit="triad",
-                              note="native_layer_norm(+_backward), alloc")
-            if bench.wants("ln_fwd"):
-                bench.measure("ln_fwd", case, "torch aten", t_fwd, nbytes=2 * n, limit="triad", note="alloc")
-            if bench.wants("ln_bwd"):
-                t_fwd()
-                bench.measure("ln_bwd", case, "torch aten", t_bwd, nbytes=3 * n, limit="triad", note="alloc")
+            bench.measure(
+                "ln_bwd", case, "torch aten", t_bwd, nbytes=3 * n, limit="triad", note="alloc"
+            )
 
 
 def run(bench: Bench, torch: Any) -> None:

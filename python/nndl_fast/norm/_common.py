@@ -14,7 +14,12 @@ def require_ndarray(a: object, name: str) -> np.ndarray:
 
 
 def check_eps(eps: float) -> float:
-    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not (eps >= 0.0) or eps == float("inf"):
+    if (
+        isinstance(eps, bool)
+        or not isinstance(eps, numbers.Real)
+        or not (eps >= 0.0)
+        or eps == float("inf")
+    ):
         raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
     return float(eps)
 

@@ -6,7 +6,8 @@ For each feature (channel) c, over the m = N·prod(spatial) values z of a mini-b
 
     \mu_B = \frac1m \sum z \quad(1.44) \qquad
     \sigma_B^2 = \frac1m \sum (z - \mu_B)^2 \quad(1.45, \text{biased}) \\
-    \hat z = \frac{z - \mu_B}{\sqrt{\sigma_B^2 + \epsilon}} \odot \gamma + \beta \quad(1.46\text{–}1.48)
+    \hat z = \frac{z - \mu_B}{\sqrt{\sigma_B^2 + \epsilon}} \odot \gamma + \beta
+    \quad(1.46\text{–}1.48)
 
 Symbols → arguments: z → ``x``; γ → ``gamma``; β → ``beta``; ε → ``eps``; μ_B, 1/sqrt(σ²_B + ε)
 → ``save_mean``, ``save_invstd`` (returned by the forward, read by the backward).
@@ -82,7 +83,9 @@ class BatchNormBackward(NamedTuple):
 
 def _channels(x: np.ndarray, channels_last: bool) -> int:
     if x.ndim < 2:
-        raise ValueError(f"x must have at least 2 dimensions, (N, C, ...) or (N, ..., C); got shape {x.shape}")
+        raise ValueError(
+            f"x must have at least 2 dimensions, (N, C, ...) or (N, ..., C); got shape {x.shape}"
+        )
     return int(x.shape[-1] if (channels_last and x.ndim > 2) else x.shape[1])
 
 
@@ -93,14 +96,25 @@ def batch_norm_workspace(shape: tuple[int, ...], *, channels_last: bool = False)
 
 def _running_factor(momentum, momentum_convention: str, num_batches_tracked) -> float:
     if momentum_convention not in _CONVENTIONS:
-        raise ValueError(f"momentum_convention must be one of {_CONVENTIONS}, got {momentum_convention!r}")
+        raise ValueError(
+            f"momentum_convention must be one of {_CONVENTIONS}, got {momentum_convention!r}"
+        )
     if momentum is None:
-        if isinstance(num_batches_tracked, bool) or not isinstance(num_batches_tracked, numbers.Integral) \
-                or num_batches_tracked < 1:
-            raise ValueError("momentum=None (cumulative average) needs num_batches_tracked >= 1, "
-                             "the number of batches including this one")
+        if (
+            isinstance(num_batches_tracked, bool)
+            or not isinstance(num_batches_tracked, numbers.Integral)
+            or num_batches_tracked < 1
+        ):
+            raise ValueError(
+                "momentum=None (cumulative average) needs num_batches_tracked >= 1, "
+                "the number of batches including this one"
+            )
         return 1.0 / float(num_batches_tracked)
-    if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real) or not (0.0 <= momentum <= 1.0):
+    if (
+        isinstance(momentum, bool)
+        or not isinstance(momentum, numbers.Real)
+        or not (0.0 <= momentum <= 1.0)
+    ):
         raise ValueError(f"momentum must be a number in [0, 1] or None, got {momentum!r}")
     return float(momentum) if momentum_convention == "torch" else 1.0 - float(momentum)
 
@@ -135,16 +149,34 @@ def batch_norm_forward(
     """
     require_ndarray(x, "x")
     eps = check_eps(eps)
-    factor = _running_factor(momentum, momentum_convention, num_batches_tracked) if training else 0.0
+    factor = (
+        _running_factor(momentum, momentum_convention, num_batches_tracked) if training else 0.0
+    )
     if not training and (running_mean is None or running_var is None):
-        raise ValueError("training=False normalises with running_mean and running_var: both are required")
+        raise ValueError(
+            "training=False normalises with running_mean and running_var: both are required"
+        )
     c = _channels(x, channels_last)
     dt = kernel_dtype(x)
     y = out_or_new(out, x.shape, dt)
     sm = out_or_new(save_mean, (c,), dt)
     si = out_or_new(save_invstd, (c,), dt)
-    _core.bn_forward(x, gamma, beta, running_mean, running_var, y, sm, si, workspace, bool(channels_last),
-                     bool(training), eps, factor, bool(unbiased_running_var))
+    _core.bn_forward(
+        x,
+        gamma,
+        beta,
+        running_mean,
+        running_var,
+        y,
+        sm,
+        si,
+        workspace,
+        bool(channels_last),
+        bool(training),
+        eps,
+        factor,
+        bool(unbiased_running_var),
+    )
     return BatchNormForward(y, sm, si)
 
 
@@ -175,8 +207,19 @@ def batch_norm_backward(
     dxo = out_or_new(dx, x.shape, dt)
     dg = out_or_new(dgamma, (c,), dt)
     db = out_or_new(dbeta, (c,), dt)
-    _core.bn_backward(dy, x, save_mean, save_invstd, gamma, dxo, dg, db, workspace, bool(channels_last),
-                      bool(training))
+    _core.bn_backward(
+        dy,
+        x,
+        save_mean,
+        save_invstd,
+        gamma,
+        dxo,
+        dg,
+        db,
+        workspace,
+        bool(channels_last),
+        bool(training),
+    )
     return BatchNormBackward(dxo, dg, db)
 
 
@@ -195,11 +238,24 @@ class BatchNorm:
     statistics are kept per input shape; pass ``out=`` / ``dx=`` to reuse outputs too.
     """
 
-    def __init__(self, num_features: int, *, eps: float = 1e-5, momentum: float | None = 0.1,
-                 momentum_convention: str = "torch", affine: bool = True, track_running_stats: bool = True,
-                 unbiased_running_var: bool = True, channels_last: bool = False,
-                 dtype: type | np.dtype = np.float32) -> None:
-        if isinstance(num_features, bool) or not isinstance(num_features, numbers.Integral) or num_features < 1:
+    def __init__(
+        self,
+        num_features: int,
+        *,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        momentum_convention: str = "torch",
+        affine: bool = True,
+        track_running_stats: bool = True,
+        unbiased_running_var: bool = True,
+        channels_last: bool = False,
+        dtype: type | np.dtype = np.float32,
+    ) -> None:
+        if (
+            isinstance(num_features, bool)
+            or not isinstance(num_features, numbers.Integral)
+            or num_features < 1
+        ):
             raise ValueError(f"num_features must be an int >= 1, got {num_features!r}")
         self.eps = check_eps(eps)
         _running_factor(momentum, momentum_convention, 1)  # validates both
@@ -240,7 +296,9 @@ class BatchNorm:
     def _ws(self, shape: tuple[int, ...]) -> np.ndarray:
         ws = self._workspace.get(shape)
         if ws is None:
-            ws = self._workspace[shape] = batch_norm_workspace(shape, channels_last=self.channels_last)
+            ws = self._workspace[shape] = batch_norm_workspace(
+                shape, channels_last=self.channels_last
+            )
         return ws
 
     def forward(self, x: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
@@ -252,13 +310,23 @@ class BatchNorm:
             self.num_batches_tracked += 1
         try:
             res = batch_norm_forward(
-                x, self.gamma, self.beta,
+                x,
+                self.gamma,
+                self.beta,
                 self.running_mean if (update or not batch_stats) else None,
                 self.running_var if (update or not batch_stats) else None,
-                training=batch_stats, momentum=factor_momentum, momentum_convention=self.momentum_convention,
-                num_batches_tracked=max(self.num_batches_tracked, 1), unbiased_running_var=self.unbiased_running_var,
-                eps=self.eps, channels_last=self.channels_last, out=out, save_mean=self._save_mean,
-                save_invstd=self._save_invstd, workspace=self._ws(x.shape) if x.ndim >= 2 else None)
+                training=batch_stats,
+                momentum=factor_momentum,
+                momentum_convention=self.momentum_convention,
+                num_batches_tracked=max(self.num_batches_tracked, 1),
+                unbiased_running_var=self.unbiased_running_var,
+                eps=self.eps,
+                channels_last=self.channels_last,
+                out=out,
+                save_mean=self._save_mean,
+                save_invstd=self._save_invstd,
+                workspace=self._ws(x.shape) if x.ndim >= 2 else None,
+            )
         except Exception:
             if update:
                 self.num_batches_tracked -= 1
@@ -273,13 +341,24 @@ class BatchNorm:
         if self._saved is None:
             raise RuntimeError("backward() needs a forward() first")
         x, batch_stats = self._saved
-        res = batch_norm_backward(dy, x, self._save_mean, self._save_invstd, self.gamma, training=batch_stats,
-                                  channels_last=self.channels_last, dx=dx, dgamma=self.grad_gamma,
-                                  dbeta=self.grad_beta, workspace=self._ws(x.shape))
+        res = batch_norm_backward(
+            dy,
+            x,
+            self._save_mean,
+            self._save_invstd,
+            self.gamma,
+            training=batch_stats,
+            channels_last=self.channels_last,
+            dx=dx,
+            dgamma=self.grad_gamma,
+            dbeta=self.grad_beta,
+            workspace=self._ws(x.shape),
+        )
         return res.dx
 
     def state_dict(self) -> dict[str, np.ndarray | int]:
-        """Copies, under torch's names: weight, bias, running_mean, running_var, num_batches_tracked."""
+        """Copies, under torch's names: weight, bias, running_mean, running_var,
+        num_batches_tracked."""
         sd: dict[str, np.ndarray | int] = {}
         if self.affine:
             sd["weight"] = self.gamma.copy()
@@ -292,8 +371,16 @@ class BatchNorm:
 
     def load_state_dict(self, state: dict) -> None:
         """Copies values into the existing buffers (checked first: nothing changes on error)."""
-        want = {k: v for k, v in (("weight", self.gamma), ("bias", self.beta), ("running_mean", self.running_mean),
-                                  ("running_var", self.running_var)) if v is not None}
+        want = {
+            k: v
+            for k, v in (
+                ("weight", self.gamma),
+                ("bias", self.beta),
+                ("running_mean", self.running_mean),
+                ("running_var", self.running_var),
+            )
+            if v is not None
+        }
         keys = set(want) | ({"num_batches_tracked"} if self.track_running_stats else set())
         if set(state) != keys:
             raise ValueError(f"state_dict keys {sorted(state)} do not match {sorted(keys)}")

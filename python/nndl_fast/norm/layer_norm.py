@@ -72,7 +72,9 @@ def _normalized(normalized_shape: int | tuple[int, ...]) -> tuple[int, ...]:
         try:
             shape = tuple(int(s) for s in normalized_shape)  # type: ignore[union-attr]
         except TypeError:
-            raise TypeError(f"normalized_shape must be an int or a tuple of ints, got {normalized_shape!r}") from None
+            raise TypeError(
+                f"normalized_shape must be an int or a tuple of ints, got {normalized_shape!r}"
+            ) from None
     if not shape or any(s < 1 for s in shape):
         raise ValueError(f"normalized_shape must be non-empty with sizes >= 1, got {shape}")
     return shape
@@ -80,17 +82,27 @@ def _normalized(normalized_shape: int | tuple[int, ...]) -> tuple[int, ...]:
 
 def _split(x: np.ndarray, norm: tuple[int, ...]) -> tuple[int, ...]:
     k = len(norm)
-    if x.ndim < k or tuple(x.shape[x.ndim - k:]) != norm:
-        raise ValueError(f"x has shape {x.shape}, whose trailing dimensions must equal normalized_shape {norm}")
+    if x.ndim < k or tuple(x.shape[x.ndim - k :]) != norm:
+        raise ValueError(
+            f"x has shape {x.shape}, whose trailing dimensions must equal normalized_shape {norm}"
+        )
     return tuple(x.shape[: x.ndim - k])
 
 
-def layer_norm_workspace(x_shape: tuple[int, ...], normalized_shape: int | tuple[int, ...]) -> np.ndarray:
+def layer_norm_workspace(
+    x_shape: tuple[int, ...], normalized_shape: int | tuple[int, ...]
+) -> np.ndarray:
     """A float64 scratch buffer for the backward's ``workspace=`` (dγ, dβ partials)."""
     norm = _normalized(normalized_shape)
     lead = x_shape[: len(x_shape) - len(norm)]
-    return np.empty(max(1, _core.ln_workspace_size(int(np.prod(lead, dtype=np.int64)),
-                                                    int(np.prod(norm, dtype=np.int64)))))
+    return np.empty(
+        max(
+            1,
+            _core.ln_workspace_size(
+                int(np.prod(lead, dtype=np.int64)), int(np.prod(norm, dtype=np.int64))
+            ),
+        )
+    )
 
 
 def layer_norm_forward(
@@ -154,9 +166,15 @@ class LayerNorm:
     ``torch.nn.LayerNorm``. ``forward(x)`` / ``backward(dy)`` (dγ, dβ in ``grad_gamma``,
     ``grad_beta``); ``state_dict`` under torch's names (weight, bias)."""
 
-    def __init__(self, normalized_shape: int | tuple[int, ...], *, eps: float = 1e-5,
-                 elementwise_affine: bool = True, bias: bool = True,
-                 dtype: type | np.dtype = np.float32) -> None:
+    def __init__(
+        self,
+        normalized_shape: int | tuple[int, ...],
+        *,
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        bias: bool = True,
+        dtype: type | np.dtype = np.float32,
+    ) -> None:
         self.normalized_shape = _normalized(normalized_shape)
         self.eps = check_eps(eps)
         self.dtype = np.dtype(dtype)
@@ -172,7 +190,9 @@ class LayerNorm:
         self._workspace: dict[tuple[int, ...], np.ndarray] = {}
 
     def forward(self, x: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
-        res = layer_norm_forward(x, self.normalized_shape, self.gamma, self.beta, eps=self.eps, out=out)
+        res = layer_norm_forward(
+            x, self.normalized_shape, self.gamma, self.beta, eps=self.eps, out=out
+        )
         self._saved, self._x = res, x
         return res.y
 
@@ -185,11 +205,24 @@ class LayerNorm:
         ws = self._workspace.get(x.shape)
         if ws is None:
             ws = self._workspace[x.shape] = layer_norm_workspace(x.shape, self.normalized_shape)
-        scratch_g = self.grad_gamma if self.grad_gamma is not None else np.empty(self.normalized_shape, self.dtype)
-        res = layer_norm_backward(dy, x, self._saved.save_mean, self._saved.save_rstd, self.normalized_shape,
-                                  self.gamma, param_grads=self.gamma is not None, dx=dx,
-                                  dgamma=scratch_g if self.gamma is not None else None,
-                                  dbeta=self.grad_beta, workspace=ws)
+        scratch_g = (
+            self.grad_gamma
+            if self.grad_gamma is not None
+            else np.empty(self.normalized_shape, self.dtype)
+        )
+        res = layer_norm_backward(
+            dy,
+            x,
+            self._saved.save_mean,
+            self._saved.save_rstd,
+            self.normalized_shape,
+            self.gamma,
+            param_grads=self.gamma is not None,
+            dx=dx,
+            dgamma=scratch_g if self.gamma is not None else None,
+            dbeta=self.grad_beta,
+            workspace=ws,
+        )
         return res.dx
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -205,7 +238,8 @@ class LayerNorm:
         if set(state) != set(want):
             raise ValueError(f"state_dict keys {sorted(state)} do not match {sorted(want)}")
         for k, buf in want.items():
-            if np.asarray(state[k]).shape != buf.shape:
-                raise ValueError(f"state_dict[{k!r}] has shape {np.asarray(state[k]).shape}, expected {buf.shape}")
+            got = np.asarray(state[k]).shape
+            if got != buf.shape:
+                raise ValueError(f"state_dict[{k!r}] has shape {got}, expected {buf.shape}")
         for k, buf in want.items():
             np.copyto(buf, np.asarray(state[k]), casting="same_kind")

@@ -21,8 +21,19 @@ def _bcast(v: np.ndarray, x: np.ndarray, axis: int) -> np.ndarray:
     return np.asarray(v, np.float64).reshape(shape)
 
 
-def batch_norm_forward(x, gamma=None, beta=None, running_mean=None, running_var=None, *,
-                       training=True, factor=0.1, eps=1e-5, channels_last=False, unbiased=True):
+def batch_norm_forward(
+    x,
+    gamma=None,
+    beta=None,
+    running_mean=None,
+    running_var=None,
+    *,
+    training=True,
+    factor=0.1,
+    eps=1e-5,
+    channels_last=False,
+    unbiased=True,
+):
     """Returns (y, mean, invstd, new_running_mean, new_running_var), all float64.
 
     training:  μ_B = mean(x)            (1.44)
