@@ -10,6 +10,7 @@ loop does; nothing allocated per step); "alloc" — fresh outputs each call, as 
 aten ops in an ordinary process (so page faults on the fresh buffers are part of the time).
 torch rows call torch.ops.aten.native_batch_norm / native_batch_norm_backward and
 native_layer_norm / native_layer_norm_backward directly (no autograd bookkeeping).
+Rows can pass 100 % of the probe: part of BN's second read of x is served by the L3 cache.
 Every row is compared with the STREAM-triad probe (two reads, one ordinary write: the same
 kind of traffic; the copy probe may be served by a memcpy with non-temporal stores).
 """
