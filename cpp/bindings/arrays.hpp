@@ -28,6 +28,11 @@ py::array checked_array(py::handle obj, const std::string& name, bool writeable,
 
 // A packed bit mask: a 1-D, C-contiguous numpy.uint8 array of exactly `nbytes` elements.
 py::array checked_bytes(py::handle obj, const std::string& name, bool writeable, int64_t nbytes);
+// ValueError unless `a` has exactly `shape`; `what` says where that shape comes from
+// (e.g. "(C,) with C = x.shape[1]").
+void require_shape(const py::array& a, const std::vector<int64_t>& shape, const std::string& name,
+                   const std::string& what);
+std::string shape_str(const std::vector<int64_t>& shape);
 
 DType dtype_of(const py::array& a, const std::string& name);  // float32 / float64, else TypeError
 void require_dtype(const py::array& a, DType want, const std::string& name, const std::string& ref);

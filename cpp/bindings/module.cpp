@@ -8,4 +8,6 @@ PYBIND11_MODULE(_core, m) {
   nndl::bind::register_optim(m);
   nndl::bind::register_clip(m);
   nndl::bind::register_dropout(m);
+  nndl::bind::register_batch_norm(m);
+  nndl::bind::register_layer_norm(m);
 }

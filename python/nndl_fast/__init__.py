@@ -6,7 +6,8 @@ over NumPy arrays, each checked against a plain NumPy reference
 (:mod:`nndl_fast.reference`).
 
 Sub-modules: :mod:`nndl_fast.optim` (update rules, 1.2), :mod:`nndl_fast.schedules`
-(learning-rate decay, 1.5–1.7), :mod:`nndl_fast.clip` (gradient clipping, 1.24–1.25),
+(learning-rate decay, 1.5–1.7), :mod:`nndl_fast.norm` (batch, layer, weight and
+local response normalisation, 1.43–1.56), :mod:`nndl_fast.clip` (gradient clipping, 1.24–1.25),
 :mod:`nndl_fast.dropout` (dropout and its variants, 1.65), :mod:`nndl_fast.bench` (the
 benchmark harness, ``python -m nndl_fast.bench``).
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import os as _os
 
-from . import _core, clip, dropout, optim, reference, schedules
+from . import _core, clip, dropout, norm, optim, reference, schedules
 from ._runtime import (
     available_simd_targets,
     build_info,
@@ -37,6 +38,7 @@ if _os.environ.get("NNDL_FAST_SIMD"):
 __all__ = [
     "clip",
     "dropout",
+    "norm",
     "optim",
     "reference",
     "schedules",

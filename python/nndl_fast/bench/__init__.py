@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import clip, dropout, optim
+from . import clip, dropout, norm_bn_ln, optim
 from .harness import Bench
 
 SUITES: dict[str, Callable[[Bench, Any], None]] = {
     "optim": optim.run,
     "clip": clip.run,
     "dropout": dropout.run,
+    "batch_norm_layer_norm": norm_bn_ln.run,
 }
 
 __all__ = ["SUITES", "Bench"]

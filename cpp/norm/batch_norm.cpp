@@ -1,0 +1,407 @@
+// Batch-norm kernels (1.43–1.48). See norm/batch_norm.hpp for the split into passes and
+// norm/norm_plan.hpp for the fixed tasks that make every reduction thread-count independent.
+#include "norm/batch_norm.hpp"
+
+#include <cmath>
+
+#include "norm/moments.hpp"
+
+namespace nndl::NNDL_TARGET {
+namespace {
+
+using norm::BnPlan;
+using norm::kBnChanBlock;
+
+// Elements per unit of the element-wise passes (no reduction: any split gives equal results).
+constexpr int64_t kApplyBlock = int64_t{1} << 14;
+
+int64_t numel(const BnPlan& p) { return p.outer * p.channels * p.inner; }
+
+// The rows [r0, r1) and channels [c0, c0 + cn) of task t.
+struct Task {
+  int64_t rb, r0, r1, c0, cn;
+};
+Task task_of(const BnPlan& p, int64_t t) {
+  Task k;
+  k.rb = t / p.chan_blocks;
+  const int64_t cb = t % p.chan_blocks;
+  k.r0 = k.rb * p.rows_per_block;
+  k.r1 = min64(k.r0 + p.rows_per_block, p.outer);
+  k.c0 = cb * p.chan_block;
+  k.cn = min64(p.chan_block, p.channels - k.c0);
+  return k;
+}
+
+// --- statistics: partial[rb][0][c] = mean, partial[rb][1][c] = M2 -------------------------
+
+// (outer, C, inner > 1): each contiguous plane x[r, c, :] (in memory order) gives its mean
+// and M2, merged (Chan) into the task's per-channel partials.
+template <class T>
+void stats_planes(double* partial, const T* x, const BnPlan& p) {
+  const int64_t C = p.channels, S = p.inner, tasks = p.row_blocks * p.chan_blocks;
+#pragma omp parallel for schedule(static) if (tasks > 1 && numel(p) > kSerialBelow)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const Task k = task_of(p, t);
+    double* NNDL_RESTRICT mean = partial + (2 * k.rb) * p.pstride + k.c0;
+    double* NNDL_RESTRICT m2 = partial + (2 * k.rb + 1) * p.pstride + k.c0;
+    double na = 0;
+    for (int64_t r = k.r0; r < k.r1; ++r) {
+      for (int64_t c = 0; c < k.cn; ++c) {
+        double nc = na, mb, qb;
+        row_stats(x + (r * C + k.c0 + c) * S, S, mb, qb);
+        if (na == 0) mean[c] = 0, m2[c] = 0;
+        chan_merge(nc, mean[c], m2[c], double(S), mb, qb);
+      }
+      na += double(S);
+    }
+  }
+}
+
+// (outer, C, 1): one pass over the task's rows, accumulating per channel, in double,
+// S1 = Σ(x − K) and S2 = Σ(x − K)² around a shift K = the task's first row. K is a sample of
+// the channel, so a large common offset (1e4 ± 1) cancels exactly in x − K instead of in
+// E[x²] − E[x]²; the task's mean and M2 follow as K + S1/n and S2 − S1²/n, and tasks are
+// merged by Chan's formula. Rows go four at a time, so the per-channel accumulators are
+// read and written once per four rows.
+template <class T>
+void stats_rows(double* partial, const T* x, const BnPlan& p) {
+  const int64_t C = p.channels, tasks = p.row_blocks * p.chan_blocks;
+#pragma omp parallel for schedule(static) if (tasks > 1 && numel(p) > kSerialBelow)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const Task k = task_of(p, t);
+    const int64_t cn = k.cn;
+    double* NNDL_RESTRICT mean = partial + (2 * k.rb) * p.pstride + k.c0;
+    double* NNDL_RESTRICT m2 = partial + (2 * k.rb + 1) * p.pstride + k.c0;
+    double shift[kBnChanBlock];
+    const T* NNDL_RESTRICT first = x + k.r0 * C + k.c0;
+    for (int64_t c = 0; c < cn; ++c) shift[c] = double(first[c]), mean[c] = 0, m2[c] = 0;
+    int64_t r = k.r0;
+    for (; r + 4 <= k.r1; r += 4) {
+      const T* NNDL_RESTRICT x0 = x + r * C + k.c0;
+      const T* NNDL_RESTRICT x1 = x0 + C;
+      const T* NNDL_RESTRICT x2 = x1 + C;
+      const T* NNDL_RESTRICT x3 = x2 + C;
+#pragma omp simd
+      for (int64_t c = 0; c < cn; ++c) {
+        const double d0 = double(x0[c]) - shift[c], d1 = double(x1[c]) - shift[c];
+        const double d2 = double(x2[c]) - shift[c], d3 = double(x3[c]) - shift[c];
+        mean[c] += (d0 + d1) + (d2 + d3);
+        m2[c] += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3);
+      }
+    }
+    for (; r < k.r1; ++r) {
+      const T* NNDL_RESTRICT x0 = x + r * C + k.c0;
+#pragma omp simd
+      for (int64_t c = 0; c < cn; ++c) {
+        const double d0 = double(x0[c]) - shift[c];
+        mean[c] += d0;
+        m2[c] += d0 * d0;
+      }
+    }
+    const double n = double(k.r1 - k.r0);
+#pragma omp simd
+    for (int64_t c = 0; c < cn; ++c) {
+      const double s1 = mean[c];
+      mean[c] = shift[c] + s1 / n;
+      const double q = m2[c] - s1 * (s1 / n);
+      m2[c] = q > 0 ? q : 0;  // rounding can leave −ulp for a constant channel
+    }
+  }
+}
+
+// --- y = (x − μ)·a + b ----------------------------------------------------------------------
+// With the large-mean inputs that defeat E[x²] − E[x]², x·a + (b − μ·a) would also lose the
+// low bits of x·a; subtracting μ first keeps them (the pass is memory-bound either way).
+
+template <class T>
+void apply_planes(T* y, const T* x, const T* coef, const BnPlan& p) {
+  const int64_t C = p.channels, S = p.inner;
+  const int64_t pieces = (S + kApplyBlock - 1) / kApplyBlock, units = p.outer * C * pieces;
+#pragma omp parallel for schedule(static) if (units > 1 && numel(p) > kSerialBelow)
+  for (int64_t u = 0; u < units; ++u) {
+    const int64_t plane = u / pieces, s0 = (u % pieces) * kApplyBlock, s1 = min64(s0 + kApplyBlock, S);
+    const int64_t c = plane % C;
+    const T mu = coef[c], a = coef[C + c], b = coef[2 * C + c];
+    const T* NNDL_RESTRICT xs = x + plane * S;
+    T* NNDL_RESTRICT ys = y + plane * S;
+#pragma omp simd
+    for (int64_t s = s0; s < s1; ++s) ys[s] = (xs[s] - mu) * a + b;
+  }
+}
+
+template <class T>
+void apply_rows(T* y, const T* x, const T* coef, const BnPlan& p) {
+  const int64_t C = p.channels;
+  const T* NNDL_RESTRICT mu = coef;
+  const T* NNDL_RESTRICT a = coef + C;
+  const T* NNDL_RESTRICT b = coef + 2 * C;
+  const int64_t rows = C >= kApplyBlock ? 4 : (kApplyBlock / C + 3) / 4 * 4;  // a multiple of 4
+  const int64_t units = (p.outer + rows - 1) / rows;
+#pragma omp parallel for schedule(static) if (units > 1 && numel(p) > kSerialBelow)
+  for (int64_t u = 0; u < units; ++u) {
+    const int64_t r1 = min64((u + 1) * rows, p.outer);
+    int64_t r = u * rows;
+    for (; r + 4 <= r1; r += 4) {  // one load of the coefficients per four rows
+      const T* NNDL_RESTRICT xr = x + r * C;
+      T* NNDL_RESTRICT yr = y + r * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) {
+        const T m = mu[c], s = a[c], t = b[c];
+        yr[c] = (xr[c] - m) * s + t;
+        yr[c + C] = (xr[c + C] - m) * s + t;
+        yr[c + 2 * C] = (xr[c + 2 * C] - m) * s + t;
+        yr[c + 3 * C] = (xr[c + 3 * C] - m) * s + t;
+      }
+    }
+    for (; r < r1; ++r) {
+      const T* NNDL_RESTRICT xr = x + r * C;
+      T* NNDL_RESTRICT yr = y + r * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) yr[c] = (xr[c] - mu[c]) * a[c] + b[c];
+    }
+  }
+}
+
+// --- backward reductions: partial[rb][0][c] = Σdy, partial[rb][1][c] = Σdy·(x − μ) -------
+
+template <class T, bool kDx>
+void reduce_planes(double* partial, T* dx, const T* dy, const T* x, const T* mean, const T* scale,
+                   const BnPlan& p) {
+  const int64_t C = p.channels, S = p.inner, tasks = p.row_blocks * p.chan_blocks;
+#pragma omp parallel for schedule(static) if (tasks > 1 && numel(p) > kSerialBelow)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const Task k = task_of(p, t);
+    double* NNDL_RESTRICT out_dy = partial + (2 * k.rb) * p.pstride + k.c0;
+    double* NNDL_RESTRICT out_dx = partial + (2 * k.rb + 1) * p.pstride + k.c0;
+    for (int64_t c = 0; c < k.cn; ++c) out_dy[c] = 0, out_dx[c] = 0;
+    for (int64_t r = k.r0; r < k.r1; ++r)
+      for (int64_t c = 0; c < k.cn; ++c) {
+        const int64_t off = (r * C + k.c0 + c) * S;
+        const T* NNDL_RESTRICT xs = x + off;
+        const T* NNDL_RESTRICT gs = dy + off;
+        T* NNDL_RESTRICT ds = kDx ? dx + off : nullptr;
+        const double mu = double(mean[k.c0 + c]);
+        const T a = kDx ? scale[k.c0 + c] : T(0);
+        double sdy[kLanes] = {}, sdx[kLanes] = {};
+        int64_t i = 0;
+        for (; i + kLanes <= S; i += kLanes)
+#pragma omp simd
+          for (int l = 0; l < kLanes; ++l) {
+            const double g = double(gs[i + l]);
+            sdy[l] += g;
+            sdx[l] += g * (double(xs[i + l]) - mu);
+            if constexpr (kDx) ds[i + l] = gs[i + l] * a;
+          }
+        for (int l = 0; i + l < S; ++l) {
+          const double g = double(gs[i + l]);
+          sdy[l] += g;
+          sdx[l] += g * (double(xs[i + l]) - mu);
+          if constexpr (kDx) ds[i + l] = gs[i + l] * a;
+        }
+        out_dy[c] += sum_lanes(sdy);
+        out_dx[c] += sum_lanes(sdx);
+      }
+  }
+}
+
+template <class T, bool kDx>
+void reduce_rows(double* partial, T* dx, const T* dy, const T* x, const T* mean, const T* scale,
+                 const BnPlan& p) {
+  const int64_t C = p.channels, tasks = p.row_blocks * p.chan_blocks;
+#pragma omp parallel for schedule(static) if (tasks > 1 && numel(p) > kSerialBelow)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const Task k = task_of(p, t);
+    const int64_t c0 = k.c0, cn = k.cn;
+    double* NNDL_RESTRICT sdy = partial + (2 * k.rb) * p.pstride + c0;
+    double* NNDL_RESTRICT sdx = partial + (2 * k.rb + 1) * p.pstride + c0;
+    double mu[kBnChanBlock];
+    for (int64_t c = 0; c < cn; ++c) mu[c] = double(mean[c0 + c]), sdy[c] = 0, sdx[c] = 0;
+    const T* NNDL_RESTRICT a = scale ? scale + c0 : nullptr;
+    int64_t r = k.r0;
+    for (; r + 4 <= k.r1; r += 4) {  // four rows per update of the accumulators
+      const int64_t o = r * C + c0;
+      const T* NNDL_RESTRICT x0 = x + o;
+      const T* NNDL_RESTRICT g0 = dy + o;
+#pragma omp simd
+      for (int64_t c = 0; c < cn; ++c) {
+        const double e0 = double(g0[c]), e1 = double(g0[c + C]);
+        const double e2 = double(g0[c + 2 * C]), e3 = double(g0[c + 3 * C]);
+        sdy[c] += (e0 + e1) + (e2 + e3);
+        sdx[c] += (e0 * (double(x0[c]) - mu[c]) + e1 * (double(x0[c + C]) - mu[c])) +
+                  (e2 * (double(x0[c + 2 * C]) - mu[c]) + e3 * (double(x0[c + 3 * C]) - mu[c]));
+      }
+      if constexpr (kDx) {
+        T* NNDL_RESTRICT d0 = dx + o;
+        for (int64_t i = 0; i < 4; ++i)
+#pragma omp simd
+          for (int64_t c = 0; c < cn; ++c) d0[i * C + c] = g0[i * C + c] * a[c];
+      }
+    }
+    for (; r < k.r1; ++r) {
+      const T* NNDL_RESTRICT xr = x + r * C + c0;
+      const T* NNDL_RESTRICT gr = dy + r * C + c0;
+      T* NNDL_RESTRICT dr = kDx ? dx + r * C + c0 : nullptr;
+#pragma omp simd
+      for (int64_t c = 0; c < cn; ++c) {
+        const double g = double(gr[c]);
+        sdy[c] += g;
+        sdx[c] += g * (double(xr[c]) - mu[c]);
+        if constexpr (kDx) dr[c] = gr[c] * a[c];
+      }
+    }
+  }
+}
+
+// --- dx = (x − μ)·B + dy·A + K ----------------------------------------------------------------
+
+template <class T>
+void dx_planes(T* dx, const T* dy, const T* x, const T* mean, const T* coef, const BnPlan& p) {
+  const int64_t C = p.channels, S = p.inner;
+  const int64_t pieces = (S + kApplyBlock - 1) / kApplyBlock, units = p.outer * C * pieces;
+#pragma omp parallel for schedule(static) if (units > 1 && numel(p) > kSerialBelow)
+  for (int64_t u = 0; u < units; ++u) {
+    const int64_t plane = u / pieces, s0 = (u % pieces) * kApplyBlock, s1 = min64(s0 + kApplyBlock, S);
+    const int64_t c = plane % C;
+    const T mu = mean[c], A = coef[c], B = coef[C + c], K = coef[2 * C + c];
+    const T* NNDL_RESTRICT xs = x + plane * S;
+    const T* NNDL_RESTRICT gs = dy + plane * S;
+    T* NNDL_RESTRICT ds = dx + plane * S;
+#pragma omp simd
+    for (int64_t s = s0; s < s1; ++s) ds[s] = (xs[s] - mu) * B + gs[s] * A + K;
+  }
+}
+
+template <class T>
+void dx_rows(T* dx, const T* dy, const T* x, const T* mean, const T* coef, const BnPlan& p) {
+  const int64_t C = p.channels;
+  const T* NNDL_RESTRICT A = coef;
+  const T* NNDL_RESTRICT B = coef + C;
+  const T* NNDL_RESTRICT K = coef + 2 * C;
+  const int64_t rows = C >= kApplyBlock ? 4 : (kApplyBlock / C + 3) / 4 * 4;
+  const int64_t units = (p.outer + rows - 1) / rows;
+#pragma omp parallel for schedule(static) if (units > 1 && numel(p) > kSerialBelow)
+  for (int64_t u = 0; u < units; ++u) {
+    const int64_t r1 = min64((u + 1) * rows, p.outer);
+    int64_t r = u * rows;
+    for (; r + 4 <= r1; r += 4) {  // one load of the coefficients per four rows
+      const T* NNDL_RESTRICT xr = x + r * C;
+      const T* NNDL_RESTRICT gr = dy + r * C;
+      T* NNDL_RESTRICT dr = dx + r * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) {
+        const T m = mean[c], a = A[c], b = B[c], k = K[c];
+        dr[c] = (xr[c] - m) * b + gr[c] * a + k;
+        dr[c + C] = (xr[c + C] - m) * b + gr[c + C] * a + k;
+        dr[c + 2 * C] = (xr[c + 2 * C] - m) * b + gr[c + 2 * C] * a + k;
+        dr[c + 3 * C] = (xr[c + 3 * C] - m) * b + gr[c + 3 * C] * a + k;
+      }
+    }
+    for (; r < r1; ++r) {
+      const T* NNDL_RESTRICT xr = x + r * C;
+      const T* NNDL_RESTRICT gr = dy + r * C;
+      T* NNDL_RESTRICT dr = dx + r * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) dr[c] = (xr[c] - mean[c]) * B[c] + gr[c] * A[c] + K[c];
+    }
+  }
+}
+
+}  // namespace
+
+template <class T>
+void bn_stats(double* partial, const T* x, const BnPlan& p) {
+  if (p.inner > 1)
+    stats_planes(partial, x, p);
+  else
+    stats_rows(partial, x, p);
+}
+
+template <class T>
+void bn_stats_finalize(T* save_mean, T* save_invstd, T* coef, T* running_mean, T* running_var,
+                       const double* partial, const T* gamma, const T* beta, double eps, double factor,
+                       bool unbiased, const BnPlan& p) {
+  const int64_t C = p.channels;
+  for (int64_t c = 0; c < C; ++c) {
+    double n = 0, mean = 0, m2 = 0;
+    for (int64_t rb = 0; rb < p.row_blocks; ++rb) {  // fixed order: the result is thread-independent
+      const int64_t rows = min64((rb + 1) * p.rows_per_block, p.outer) - rb * p.rows_per_block;
+      chan_merge(n, mean, m2, double(rows * p.inner), partial[(2 * rb) * p.pstride + c], partial[(2 * rb + 1) * p.pstride + c]);
+    }
+    const double var = m2 / n;  // σ²_B, biased (1.45)
+    const double invstd = 1.0 / std::sqrt(var + eps);
+    save_mean[c] = T(mean);
+    save_invstd[c] = T(invstd);
+    coef[c] = T(mean);  // the μ every pass (and the backward) subtracts
+    coef[C + c] = T((gamma ? double(gamma[c]) : 1.0) * invstd);
+    coef[2 * C + c] = beta ? beta[c] : T(0);
+    if (running_mean) {
+      const double batch_var = unbiased ? m2 / (n - 1) : var;
+      running_mean[c] = T((1.0 - factor) * double(running_mean[c]) + factor * mean);
+      running_var[c] = T((1.0 - factor) * double(running_var[c]) + factor * batch_var);
+    }
+  }
+}
+
+template <class T>
+void bn_apply(T* y, const T* x, const T* coef, const BnPlan& p) {
+  if (p.inner > 1)
+    apply_planes(y, x, coef, p);
+  else
+    apply_rows(y, x, coef, p);
+}
+
+template <class T>
+void bn_backward_reduce(double* partial, T* dx, const T* dy, const T* x, const T* mean, const T* scale,
+                        const BnPlan& p) {
+  if (p.inner > 1)
+    dx ? reduce_planes<T, true>(partial, dx, dy, x, mean, scale, p)
+       : reduce_planes<T, false>(partial, dx, dy, x, mean, scale, p);
+  else
+    dx ? reduce_rows<T, true>(partial, dx, dy, x, mean, scale, p)
+       : reduce_rows<T, false>(partial, dx, dy, x, mean, scale, p);
+}
+
+template <class T>
+void bn_backward_finalize(T* dgamma, T* dbeta, T* coef, const double* partial, const T* gamma,
+                          const T* invstd, const BnPlan& p) {
+  const int64_t C = p.channels;
+  const double m = double(p.outer * p.inner);
+  for (int64_t c = 0; c < C; ++c) {
+    double sdy = 0, sdx = 0;
+    for (int64_t rb = 0; rb < p.row_blocks; ++rb) {  // fixed order
+      sdy += partial[(2 * rb) * p.pstride + c];
+      sdx += partial[(2 * rb + 1) * p.pstride + c];
+    }
+    const double is = double(invstd[c]);
+    if (dbeta) dbeta[c] = T(sdy);         // ∂L/∂β = Σ dy
+    if (dgamma) dgamma[c] = T(sdx * is);  // ∂L/∂γ = Σ dy·x̂
+    if (coef) {
+      const double A = (gamma ? double(gamma[c]) : 1.0) * is;
+      coef[c] = T(A);                             // direct path
+      coef[C + c] = T(-A * is * is * (sdx / m));  // through σ²_B
+      coef[2 * C + c] = T(-A * (sdy / m));        // through μ_B
+    }
+  }
+}
+
+template <class T>
+void bn_backward_dx(T* dx, const T* dy, const T* x, const T* mean, const T* coef, const BnPlan& p) {
+  if (p.inner > 1)
+    dx_planes(dx, dy, x, mean, coef, p);
+  else
+    dx_rows(dx, dy, x, mean, coef, p);
+}
+
+#define NNDL_BN_INSTANTIATE(T)                                                                       \
+  template void bn_stats(double*, const T*, const BnPlan&);                                          \
+  template void bn_stats_finalize(T*, T*, T*, T*, T*, const double*, const T*, const T*, double, double, \
+                                  bool, const BnPlan&);                                              \
+  template void bn_apply(T*, const T*, const T*, const BnPlan&);                                     \
+  template void bn_backward_reduce(double*, T*, const T*, const T*, const T*, const T*, const BnPlan&); \
+  template void bn_backward_finalize(T*, T*, T*, const double*, const T*, const T*, const BnPlan&);  \
+  template void bn_backward_dx(T*, const T*, const T*, const T*, const T*, const BnPlan&);
+NNDL_BN_INSTANTIATE(float)
+NNDL_BN_INSTANTIATE(double)
+#undef NNDL_BN_INSTANTIATE
+
+}  // namespace nndl::NNDL_TARGET

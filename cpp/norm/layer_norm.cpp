@@ -1,0 +1,175 @@
+// Layer-norm kernels (1.49–1.52). See norm/layer_norm.hpp.
+#include "norm/layer_norm.hpp"
+
+#include <cmath>
+
+#include "norm/moments.hpp"
+
+namespace nndl::NNDL_TARGET {
+namespace {
+
+using norm::LnPlan;
+
+template <class T, bool kGamma, bool kBeta>
+void forward_impl(T* y, T* mean, T* rstd, const T* x, const T* gamma, const T* beta, double eps,
+                  const LnPlan& p) {
+  const int64_t D = p.d;
+#pragma omp parallel for schedule(static) if (p.rows > 1 && p.rows * D > kSerialBelow)
+  for (int64_t r = 0; r < p.rows; ++r) {
+    const T* NNDL_RESTRICT xr = x + r * D;
+    T* NNDL_RESTRICT yr = y + r * D;
+    double mu, m2;
+    row_stats(xr, D, mu, m2);                           // μ (1.50), Σ(x − μ)² (1.51)
+    const double rs = 1.0 / std::sqrt(m2 / double(D) + eps);
+    mean[r] = T(mu);
+    rstd[r] = T(rs);
+    const T m = T(mu), a = T(rs);
+    if constexpr (kGamma && kBeta) {
+#pragma omp simd
+      for (int64_t j = 0; j < D; ++j) yr[j] = ((xr[j] - m) * a) * gamma[j] + beta[j];  // (1.52)
+    } else if constexpr (kGamma) {
+#pragma omp simd
+      for (int64_t j = 0; j < D; ++j) yr[j] = ((xr[j] - m) * a) * gamma[j];
+    } else if constexpr (kBeta) {
+#pragma omp simd
+      for (int64_t j = 0; j < D; ++j) yr[j] = (xr[j] - m) * a + beta[j];
+    } else {
+#pragma omp simd
+      for (int64_t j = 0; j < D; ++j) yr[j] = (xr[j] - m) * a;
+    }
+  }
+}
+
+// R rows at once (R = 4, then 1 for the remainder). Pass 1 takes each row's Σg and Σg·x̂
+// (g = dy·γ, x̂ = (x − μ)·rstd) and adds Σ_rows dy·x̂ and Σ_rows dy to the chunk's dγ, dβ
+// partials -- one update of those per R rows; pass 2, with the rows still in cache, writes
+//   dx = rstd·(g − mean(g) − x̂·mean(g·x̂)) = rstd·g + (x − μ)·c1 + c0,
+//   c1 = −rstd²·mean(g·x̂),  c0 = −rstd·mean(g).
+// Element-wise products are taken in T (as the forward's output), every sum in double.
+template <int R, class T, bool kGamma, bool kPartial>
+inline void backward_rows(T* NNDL_RESTRICT dx, double* NNDL_RESTRICT pg, double* NNDL_RESTRICT pb,
+                          const T* NNDL_RESTRICT dy, const T* NNDL_RESTRICT x, const T* mean, const T* rstd,
+                          const T* NNDL_RESTRICT gamma, int64_t D) {
+  T mu[R], rs[R];
+  for (int q = 0; q < R; ++q) mu[q] = mean[q], rs[q] = rstd[q];
+  double sg[R][kLanes] = {}, sgx[R][kLanes] = {};
+  auto step = [&](int64_t j, int l) __attribute__((always_inline)) {
+    const T gm = kGamma ? gamma[j] : T(1);
+    T pgj = 0, pbj = 0;
+    for (int q = 0; q < R; ++q) {
+      const T xh = (x[q * D + j] - mu[q]) * rs[q];
+      const T d = dy[q * D + j];
+      const T g = kGamma ? d * gm : d;
+      sg[q][l] += double(g);
+      sgx[q][l] += double(g * xh);
+      pgj += d * xh;
+      pbj += d;
+    }
+    if constexpr (kPartial) {
+      pg[j] += double(pgj);
+      pb[j] += double(pbj);
+    }
+  };
+  int64_t j0 = 0;
+  for (; j0 + kLanes <= D; j0 += kLanes) {
+#pragma omp simd
+    for (int l = 0; l < kLanes; ++l) step(j0 + l, l);
+  }
+  for (int l = 0; j0 + l < D; ++l) step(j0 + l, l);
+  for (int q = 0; q < R; ++q) {
+    const double k1 = sum_lanes(sg[q]) / double(D);   // mean(g)
+    const double k2 = sum_lanes(sgx[q]) / double(D);  // mean(g·x̂)
+    const double r = double(rs[q]);
+    const T a = rs[q], m = mu[q], c1 = T(-r * r * k2), c0 = T(-r * k1);
+    const T* NNDL_RESTRICT xq = x + q * D;
+    const T* NNDL_RESTRICT gq = dy + q * D;
+    T* NNDL_RESTRICT dq = dx + q * D;
+    if constexpr (kGamma) {
+#pragma omp simd
+      for (int64_t i = 0; i < D; ++i) dq[i] = a * (gq[i] * gamma[i]) + ((xq[i] - m) * c1 + c0);
+    } else {
+#pragma omp simd
+      for (int64_t i = 0; i < D; ++i) dq[i] = a * gq[i] + ((xq[i] - m) * c1 + c0);
+    }
+  }
+}
+
+// Rows per backward_rows call: enough to share the partial updates, few enough that the
+// per-row lane accumulators stay in registers.
+constexpr int kRows = 4;
+
+template <class T, bool kGamma, bool kPartial>
+void backward_impl(T* dx, double* partial, const T* dy, const T* x, const T* mean, const T* rstd,
+                   const T* gamma, const LnPlan& p) {
+  const int64_t D = p.d;
+#pragma omp parallel for schedule(static) if (p.chunks > 1 && p.rows * D > kSerialBelow)
+  for (int64_t k = 0; k < p.chunks; ++k) {
+    double* pg = kPartial ? partial + 2 * k * p.pstride : nullptr;
+    double* pb = kPartial ? pg + p.pstride : nullptr;
+    if constexpr (kPartial)
+      for (int64_t j = 0; j < D; ++j) pg[j] = 0, pb[j] = 0;
+    const int64_t r0 = k * p.rows_per_chunk, r1 = min64(r0 + p.rows_per_chunk, p.rows);
+    int64_t r = r0;
+    for (; r + kRows <= r1; r += kRows)
+      backward_rows<kRows, T, kGamma, kPartial>(dx + r * D, pg, pb, dy + r * D, x + r * D, mean + r, rstd + r,
+                                            gamma, D);
+    for (; r < r1; ++r)
+      backward_rows<1, T, kGamma, kPartial>(dx + r * D, pg, pb, dy + r * D, x + r * D, mean + r, rstd + r,
+                                            gamma, D);
+  }
+}
+
+}  // namespace
+
+template <class T>
+void ln_forward(T* y, T* mean, T* rstd, const T* x, const T* gamma, const T* beta, double eps,
+                const LnPlan& p) {
+  if (gamma && beta)
+    forward_impl<T, true, true>(y, mean, rstd, x, gamma, beta, eps, p);
+  else if (gamma)
+    forward_impl<T, true, false>(y, mean, rstd, x, gamma, beta, eps, p);
+  else if (beta)
+    forward_impl<T, false, true>(y, mean, rstd, x, gamma, beta, eps, p);
+  else
+    forward_impl<T, false, false>(y, mean, rstd, x, gamma, beta, eps, p);
+}
+
+template <class T>
+void ln_backward(T* dx, double* partial, const T* dy, const T* x, const T* mean, const T* rstd,
+                 const T* gamma, const LnPlan& p) {
+  if (gamma)
+    partial ? backward_impl<T, true, true>(dx, partial, dy, x, mean, rstd, gamma, p)
+            : backward_impl<T, true, false>(dx, partial, dy, x, mean, rstd, gamma, p);
+  else
+    partial ? backward_impl<T, false, true>(dx, partial, dy, x, mean, rstd, gamma, p)
+            : backward_impl<T, false, false>(dx, partial, dy, x, mean, rstd, gamma, p);
+}
+
+template <class T>
+void ln_backward_finalize(T* dgamma, T* dbeta, double* partial, const LnPlan& p) {
+  const int64_t D = p.d;
+  // Chunk by chunk (rows of the partials read contiguously), into the first chunk's row.
+  double* NNDL_RESTRICT g = const_cast<double*>(partial);
+  double* NNDL_RESTRICT b = g + p.pstride;
+  for (int64_t k = 1; k < p.chunks; ++k) {  // fixed order: thread-count independent
+    const double* NNDL_RESTRICT pg = partial + 2 * k * p.pstride;
+    const double* NNDL_RESTRICT pb = pg + p.pstride;
+#pragma omp simd
+    for (int64_t j = 0; j < D; ++j) g[j] += pg[j], b[j] += pb[j];
+  }
+  for (int64_t j = 0; j < D; ++j) {
+    if (dgamma) dgamma[j] = p.chunks ? T(g[j]) : T(0);
+    if (dbeta) dbeta[j] = p.chunks ? T(b[j]) : T(0);
+  }
+}
+
+#define NNDL_LN_INSTANTIATE(T)                                                                    \
+  template void ln_forward(T*, T*, T*, const T*, const T*, const T*, double, const LnPlan&);      \
+  template void ln_backward(T*, double*, const T*, const T*, const T*, const T*, const T*,        \
+                            const LnPlan&);                                                       \
+  template void ln_backward_finalize(T*, T*, double*, const LnPlan&);
+NNDL_LN_INSTANTIATE(float)
+NNDL_LN_INSTANTIATE(double)
+#undef NNDL_LN_INSTANTIATE
+
+}  // namespace nndl::NNDL_TARGET

@@ -1,0 +1,61 @@
+#include "norm/norm_plan.hpp"
+
+#include <algorithm>
+
+namespace nndl::norm {
+namespace {
+// Enough tasks to keep many cores busy and balanced; few enough that the partials stay small.
+constexpr int64_t kTargetTasks = 64;
+// Below this many rows a row block is not worth its own partial (rows layout).
+constexpr int64_t kMinRowsPerBlock = 32;
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+}  // namespace
+
+int64_t padded_stride(int64_t n) { return ceil_div(std::max<int64_t>(n, 1), 512) * 512 + 8; }
+
+BnPlan bn_plan(int64_t outer, int64_t channels, int64_t inner) {
+  if (inner == 0) outer = 0, inner = 1;  // an empty spatial extent: nothing to read or write
+  BnPlan p{};
+  p.outer = outer;
+  p.channels = channels;
+  p.inner = inner;
+  const int64_t c = std::max<int64_t>(channels, 1);
+  int64_t want_row_blocks;
+  if (inner > 1) {
+    // Planes: rows first (a task then reads one contiguous slab x[r0:r1, c0:c1, :]), channel
+    // blocks only when there are too few rows to keep the cores busy.
+    want_row_blocks = std::min(outer, kTargetTasks);
+    const int64_t want_chan_blocks = std::min(c, ceil_div(kTargetTasks, std::max<int64_t>(want_row_blocks, 1)));
+    p.chan_block = ceil_div(c, want_chan_blocks);
+  } else {
+    // Rows: whole rows per task when C fits the per-task vectors (contiguous reads), then
+    // row blocks of at least kMinRowsPerBlock rows.
+    p.chan_block = std::min(c, kBnChanBlock);
+    const int64_t chan_blocks = ceil_div(c, p.chan_block);
+    want_row_blocks = std::min(ceil_div(kTargetTasks, chan_blocks), ceil_div(outer, kMinRowsPerBlock));
+  }
+  p.chan_blocks = ceil_div(c, p.chan_block);
+  want_row_blocks = std::max<int64_t>(1, std::min(want_row_blocks, outer));
+  p.rows_per_block = std::max<int64_t>(1, ceil_div(outer, want_row_blocks));
+  p.row_blocks = outer == 0 ? 0 : ceil_div(outer, p.rows_per_block);
+  p.pstride = padded_stride(channels);
+  return p;
+}
+
+int64_t bn_workspace_doubles(const BnPlan& p) { return 2 * p.row_blocks * p.pstride + 4 * p.channels; }
+
+LnPlan ln_plan(int64_t rows, int64_t d) {
+  LnPlan p{};
+  p.rows = rows;
+  p.d = d;
+  const int64_t want = std::max<int64_t>(1, std::min(rows, kTargetTasks));
+  p.rows_per_chunk = std::max<int64_t>(1, ceil_div(rows, want));
+  p.chunks = rows == 0 ? 0 : ceil_div(rows, p.rows_per_chunk);
+  p.pstride = padded_stride(d);
+  return p;
+}
+
+int64_t ln_workspace_doubles(const LnPlan& p) { return 2 * p.chunks * p.pstride; }
+
+}  // namespace nndl::norm

@@ -1,0 +1,55 @@
+// How batch-norm and layer-norm work is cut into fixed tasks (compiled once, not per SIMD
+// target: see simd/dispatch.hpp). Every size here depends on the array's shape only, never
+// on the thread count, so per-task partial reductions -- merged afterwards in task order --
+// give bitwise-identical results for any number of threads.
+#pragma once
+
+#include <cstdint>
+
+namespace nndl::norm {
+
+// Batch norm sees x as (outer, C, inner), statistics per channel c over outer x inner:
+//   (N, C)              -> (N, C, 1)
+//   (N, C, spatial...)  -> (N, C, prod(spatial))
+//   (N, spatial..., C)  -> (N * prod(spatial), C, 1)     channels-last
+// A task is (row block, channel block): it reads x[r0:r1, c0:c1, :] in memory order.
+// inner > 1 ("planes"): each contiguous plane x[r, c, :] gives a mean and M2, merged into
+//   the task's per-channel partials; channel blocks split the work only when rows are few.
+// inner == 1 ("rows"): whole rows (up to kBnChanBlock channels) per task, accumulated
+//   across rows into per-channel vectors.
+constexpr int64_t kBnChanBlock = 2048;
+
+struct BnPlan {
+  int64_t outer, channels, inner;
+  int64_t rows_per_block, row_blocks;  // the reduction axis `outer`, in fixed blocks
+  int64_t chan_block, chan_blocks;     // channels per task
+  // Doubles between partial[rb][0] and partial[rb][1]: C rounded up to 512, plus 8, so the
+  // two vectors a task updates side by side never sit a multiple of 4 KiB apart (which
+  // would make every load of one falsely wait on the store to the other: "4K aliasing").
+  int64_t pstride;
+  // (No member functions: this header is also compiled into every SIMD target's kernels,
+  // where an out-of-line inline function would break the one-definition rule.)
+};
+
+// n rounded up to 512, plus 8 (see BnPlan::pstride).
+int64_t padded_stride(int64_t n);
+
+BnPlan bn_plan(int64_t outer, int64_t channels, int64_t inner);
+
+// Doubles of scratch: partial[row_blocks][2][pstride], then room for per-channel coefficients
+// coef[3][C] of the input's type (4·C doubles).
+int64_t bn_workspace_doubles(const BnPlan& p);
+
+// Layer norm sees x as (rows, D), statistics per row over D (the trailing dimensions).
+// The backward's dγ, dβ sum over rows: rows are cut into `chunks` fixed blocks, each
+// accumulating partial[chunk][2][pstride], merged in chunk order.
+struct LnPlan {
+  int64_t rows, d;
+  int64_t rows_per_chunk, chunks;
+  int64_t pstride;  // as BnPlan::pstride, for D
+};
+
+LnPlan ln_plan(int64_t rows, int64_t d);
+int64_t ln_workspace_doubles(const LnPlan& p);
+
+}  // namespace nndl::norm
