@@ -62,6 +62,25 @@ py::array checked_array(py::handle obj, const std::string& name, bool writeable,
   return a;
 }
 
+void require_shape(const py::array& a, const std::vector<py::ssize_t>& shape, const std::string& name,
+                   const std::string& why) {
+  bool same = a.ndim() == static_cast<py::ssize_t>(shape.size());
+  for (py::ssize_t d = 0; same && d < a.ndim(); ++d) same = a.shape(d) == shape[d];
+  if (same) return;
+  std::ostringstream want;
+  want << "(";
+  for (size_t d = 0; d < shape.size(); ++d) want << (d ? ", " : "") << shape[d];
+  want << (shape.size() == 1 ? ",)" : ")");
+  throw py::value_error(name + " has shape " + shape_str(a) + " but must have shape " + want.str() + ", " + why);
+}
+
+void require_min_ndim(const py::array& a, py::ssize_t min_ndim, const std::string& name,
+                      const std::string& layout) {
+  if (a.ndim() < min_ndim)
+    throw py::value_error(name + " must have at least " + std::to_string(min_ndim) + " dimensions " + layout +
+                          ", got shape " + shape_str(a));
+}
+
 CheckedLists check_lists(const std::vector<ListArg>& args) {
   CheckedLists out;
   const ListArg& first = args.at(0);

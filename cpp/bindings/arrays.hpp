@@ -26,6 +26,14 @@ std::string describe(py::handle obj);  // "numpy.ndarray of float64", "list", â€
 py::array checked_array(py::handle obj, const std::string& name, bool writeable,
                         const py::array* shape_of = nullptr, const std::string& shape_name = "");
 
+// ValueError unless `a` has exactly `shape`; `why` says where that shape comes from
+// (e.g. "(rows,) of v").
+void require_shape(const py::array& a, const std::vector<py::ssize_t>& shape, const std::string& name,
+                   const std::string& why);
+// ValueError unless `a` has at least `min_ndim` dimensions; `layout` describes them.
+void require_min_ndim(const py::array& a, py::ssize_t min_ndim, const std::string& name,
+                      const std::string& layout);
+
 DType dtype_of(const py::array& a, const std::string& name);  // float32 / float64, else TypeError
 void require_dtype(const py::array& a, DType want, const std::string& name, const std::string& ref);
 

@@ -6,4 +6,6 @@ PYBIND11_MODULE(_core, m) {
   nndl::bind::register_runtime(m);
   nndl::bind::register_bench(m);
   nndl::bind::register_optim(m);
+  nndl::bind::register_weight_norm(m);
+  nndl::bind::register_local_response_norm(m);
 }

@@ -6,4 +6,6 @@ namespace nndl::bind {
 void register_runtime(pybind11::module_& m);
 void register_bench(pybind11::module_& m);
 void register_optim(pybind11::module_& m);
+void register_weight_norm(pybind11::module_& m);
+void register_local_response_norm(pybind11::module_& m);
 }  // namespace nndl::bind
