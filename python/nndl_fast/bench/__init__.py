@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import optim
+from . import norm_wn_lrn, optim
 from .harness import Bench
 
 SUITES: dict[str, Callable[[Bench, Any], None]] = {
     "optim": optim.run,
+    "weight_norm_lrn": norm_wn_lrn.run,
 }
 
 __all__ = ["SUITES", "Bench"]
