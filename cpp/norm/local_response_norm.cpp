@@ -15,12 +15,14 @@ using norm::LrnParams;
 using norm::LrnPower;
 constexpr int64_t kParallelMin = int64_t{1} << 15;  // fewer elements: one thread, no fork
 
-// d^{−β} for d ≥ k > 0.
-template <LrnPower P>
-inline double inv_pow(double d, double beta) {
-  if constexpr (P == LrnPower::half) return 1.0 / std::sqrt(d);
-  else if constexpr (P == LrnPower::three_quarters) return 1.0 / (std::sqrt(d) * std::sqrt(std::sqrt(d)));
-  else if constexpr (P == LrnPower::one) return 1.0 / d;
+// d^{−β} for d ≥ k > 0, in the element type U: the window sum is kept in double, but
+// the power of a float32 input is taken in float (its sqrt and div are twice as fast, and
+// the result is rounded to float32 anyway).
+template <LrnPower P, class U>
+inline U inv_pow(U d, U beta) {
+  if constexpr (P == LrnPower::half) return U(1) / std::sqrt(d);
+  else if constexpr (P == LrnPower::three_quarters) return U(1) / (std::sqrt(d) * std::sqrt(std::sqrt(d)));
+  else if constexpr (P == LrnPower::one) return U(1) / d;
   else return std::pow(d, -beta);
 }
 
@@ -59,7 +61,8 @@ template <class T, LrnPower P>
 void forward_impl(T* y, const T* x, const LrnParams& p, int64_t N, int64_t C, int64_t S) {
   const int64_t blocks = (S + kLrnBlock - 1) / kLrnBlock;
   const int64_t tasks = N * blocks;
-  const double k = p.k, alpha = p.alpha, beta = p.beta;
+  const double k = p.k, alpha = p.alpha;
+  const T beta = T(p.beta);
 #pragma omp parallel for schedule(static) if (tasks > 1 && N * C * S >= kParallelMin)
   for (int64_t t = 0; t < tasks; ++t) {
     const int64_t b = t / blocks, s0 = (t % blocks) * kLrnBlock;
@@ -74,7 +77,7 @@ void forward_impl(T* y, const T* x, const LrnParams& p, int64_t N, int64_t C, in
       T* NNDL_RESTRICT yc = yb + c * S;
 #pragma omp simd
       for (int64_t i = 0; i < len; ++i)
-        yc[i] = T(double(xc[i]) * inv_pow<P>(denom(acc[i], k, alpha), beta));  // y_p = x_p·d_p^{−β}
+        yc[i] = xc[i] * inv_pow<P>(T(denom(acc[i], k, alpha)), beta);  // y_p = x_p·d_p^{−β}
     }
   }
 }
@@ -92,7 +95,8 @@ void backward_impl(T* grad_x, double* scratch, const T* grad_y, const T* x, cons
   const int64_t blocks = (S + kLrnBlock - 1) / kLrnBlock;
   const int64_t tasks = N * blocks;
   const int64_t ring = p.lo + p.hi + 2;  // L + 1 rows
-  const double k = p.k, alpha = p.alpha, beta = p.beta;
+  const double k = p.k, alpha = p.alpha;
+  const T beta = T(p.beta);
   const double two_alpha_beta = 2.0 * alpha * beta;
 #pragma omp parallel if (tasks > 1 && N * C * S >= kParallelMin)
   {
@@ -119,11 +123,12 @@ void backward_impl(T* grad_x, double* scratch, const T* grad_y, const T* x, cons
           double* NNDL_RESTRICT r = ring_r + (lead % ring) * kLrnBlock;
 #pragma omp simd
           for (int64_t i = 0; i < len; ++i) {
-            const double d = denom(acc[i], k, alpha);
-            const double iv = inv_pow<P>(d, beta);
-            inv[i] = iv;
-            r[i] = double(gyc[i]) * double(xc[i]) * iv / d;
-            R[i] += r[i];
+            const T d = T(denom(acc[i], k, alpha));
+            const T iv = inv_pow<P>(d, beta);
+            const T r_ = gyc[i] * xc[i] * (iv / d);  // r_p = ∂L/∂y_p · y_p / d_p
+            inv[i] = double(iv);
+            r[i] = double(r_);
+            R[i] += double(r_);
           }
         }
         const int64_t q = lead - p.lo;
@@ -139,7 +144,7 @@ void backward_impl(T* grad_x, double* scratch, const T* grad_y, const T* x, cons
         T* NNDL_RESTRICT gxq = gxb + q * S;
 #pragma omp simd
         for (int64_t i = 0; i < len; ++i)
-          gxq[i] = T(double(gyq[i]) * inv[i] - two_alpha_beta * double(xq[i]) * R[i]);
+          gxq[i] = T(double(gyq[i]) * inv[i] - two_alpha_beta * double(xq[i]) * R[i]);  // direct − through d
       }
     }
   }
