@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import nndl_fast
 from nndl_fast.norm import local_response_norm, local_response_norm_backward
@@ -196,3 +198,21 @@ def test_rejected_call_writes_nothing():
     with pytest.raises(ValueError, match=r"\bgrad_y\b.*shares memory|shares memory.*\bgrad_y\b"):
         local_response_norm_backward(out, x, out=out)
     assert (out == 7.0).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(1, 3), c=st.integers(1, 12), s=st.integers(1, 300), size=st.integers(1, 9),
+    beta=st.sampled_from([0.0, 0.5, 0.75, 1.0, 0.3]), convention=st.sampled_from(CONVENTIONS),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_random_shapes_match_reference(n, c, s, size, beta, convention, seed):
+    rng = np.random.default_rng(seed)
+    x = 2 * rng.standard_normal((n, c, s))
+    grad_y = rng.standard_normal(x.shape)
+    hp = {"size": size, "alpha": 0.05, "beta": beta, "k": 1.0, "convention": convention}
+    assert_close(local_response_norm(x, **hp), ref.local_response_norm(x, **hp), np.float64,
+                 scale=float(np.max(np.abs(x))))
+    want = ref.local_response_norm_backward(grad_y, x, **hp)
+    assert_close(local_response_norm_backward(grad_y, x, **hp), want, np.float64,
+                 scale=float(np.max(np.abs(want))))

@@ -7,6 +7,8 @@ import pickle
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import nndl_fast
 from nndl_fast.norm import WeightNorm, weight_norm, weight_norm_backward
@@ -273,3 +275,19 @@ def test_load_state_dict_rejects_mismatch_and_changes_nothing():
     with pytest.raises(KeyError):
         wn.load_state_dict({"v": np.zeros((3, 2))})
     assert (wn.v == 1.0).all() and (wn.g == 1.0).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    shape=st.lists(st.integers(1, 40), min_size=1, max_size=4).map(tuple),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_random_shapes_match_reference(shape, seed):
+    rng = np.random.default_rng(seed)
+    v, g, grad_w = make(rng, shape, np.float64)
+    assert_close(weight_norm(v, g), ref.weight_norm(v, g), np.float64)
+    grad_v, grad_g = weight_norm_backward(grad_w, v, g)
+    want_v, want_g = ref.weight_norm_backward(grad_w, v, g)
+    norms = np.sqrt(np.sum(v.reshape(shape[0], -1) ** 2, axis=1))
+    assert_close(grad_v, want_v, np.float64, scale=float(np.max(np.abs(g) / norms) * np.max(np.abs(grad_w))))
+    assert_close(grad_g, want_g, np.float64, scale=float(np.max(np.abs(grad_w)) * np.sqrt(v[0].size)))

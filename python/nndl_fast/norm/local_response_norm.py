@@ -31,9 +31,11 @@ For an odd n the two windows agree and only a differs by the factor n.
 Numerics and cost: the window sum is a running sum over channels per position, in
 double (each channel adds the entering square and subtracts the leaving one), so the
 cost per element does not grow with n; results are bitwise identical for every thread
-count and SIMD target. d^{-β} is exact-special-cased for β ∈ {0.5, 0.75, 1}. The
-backward needs nothing saved by the forward: it recomputes d from x in the same sweep
-(it reads x and ∂L/∂y and writes ∂L/∂x).
+count and SIMD target. d^{-β} is taken in the input's precision (float for float32) and
+special-cased with sqrt / division for β ∈ {0.5, 0.75, 1}, which vectorise; any other β
+calls the scalar libm ``pow`` per element, several times slower. The backward needs
+nothing saved by the forward: it recomputes d from x in the same sweep (it reads x and
+∂L/∂y and writes ∂L/∂x, the same bytes as reading a saved d would add to).
 
 NaN or ±Inf in x: the running sum stays NaN, so every output at that sample and position
 from channel p − hi onward is NaN (torch: only the channels whose window holds it).
