@@ -45,6 +45,21 @@ def test_parity_with_reference(simd, nthreads, rng, shape, dtype, convention):
         assert_close(grad_x, want, dtype, scale=float(np.max(np.abs(want))))
 
 
+def test_huge_window_equals_whole_channel_range(rng):
+    """size far beyond C: every channel sums all C squares (and no giant scratch)."""
+    x = rng.standard_normal((2, 6, 5))
+    for convention in CONVENTIONS:
+        want = ref.local_response_norm(x, 13, 0.1, 0.75, 1.0, convention)
+        a = 0.1 if convention == "chapter" else 0.1 / 13
+        np.testing.assert_allclose(want, x / (1.0 + a * np.sum(x**2, axis=1, keepdims=True)) ** 0.75, rtol=1e-14)
+        for size in (13, 10**9 + 1, 2**70 + 1):
+            hp = {"size": size, "alpha": 0.1 * size / 13 if convention == "torch" else 0.1,
+                  "beta": 0.75, "k": 1.0, "convention": convention}
+            np.testing.assert_allclose(local_response_norm(x, **hp), want, rtol=1e-13)
+            want_grad = ref.local_response_norm_backward(x, x, 13, 0.1, 0.75, 1.0, convention)
+            np.testing.assert_allclose(local_response_norm_backward(x, x, **hp), want_grad, rtol=1e-12, atol=1e-14)
+
+
 def test_beta_zero_is_identity(rng):
     x = rng.standard_normal((2, 5, 7))
     np.testing.assert_array_equal(local_response_norm(x, beta=0.0), x)

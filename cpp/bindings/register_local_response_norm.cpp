@@ -24,8 +24,14 @@ Shape3 shape3(const py::array& x, const char* name) {
   return {static_cast<int64_t>(x.shape(0)), static_cast<int64_t>(x.shape(1)), s};
 }
 
-norm::LrnParams params(int64_t lo, int64_t hi, double k, double alpha, double beta) {
+// A window reaching past either end of the C channels is clipped there anyway, so the
+// half-widths are capped at C − 1: same result, and the backward's ring of window rows
+// stays O(C) however large `size` is.
+norm::LrnParams params(int64_t lo, int64_t hi, double k, double alpha, double beta, int64_t channels) {
   if (lo < 0 || hi < 0) throw py::value_error("window half-widths must be >= 0");
+  const int64_t cap = channels > 1 ? channels - 1 : 0;
+  lo = lo < cap ? lo : cap;
+  hi = hi < cap ? hi : cap;
   // Exact special cases of d^-beta (sqrt vectorises, pow does not).
   norm::LrnPower power = beta == 0.5    ? norm::LrnPower::half
                          : beta == 0.75 ? norm::LrnPower::three_quarters
@@ -44,10 +50,10 @@ void register_local_response_norm(py::module_& m) {
   m.def(
       "lrn_forward",
       [](py::handle out, py::handle x, int64_t lo, int64_t hi, double k, double alpha, double beta) {
-        const norm::LrnParams p = params(lo, hi, k, alpha, beta);
         const py::array xa = checked_array(x, "x", false);
         const DType dt = dtype_of(xa, "x");
         const Shape3 sh = shape3(xa, "x");
+        const norm::LrnParams p = params(lo, hi, k, alpha, beta, sh.c);
         py::array ya = checked_array(out, "out", true, &xa, "x");
         require_dtype(ya, dt, "out", "x");
         OverlapCheck o;
@@ -70,10 +76,10 @@ void register_local_response_norm(py::module_& m) {
       "lrn_backward",
       [](py::handle out, py::handle grad_y, py::handle x, int64_t lo, int64_t hi, double k, double alpha,
          double beta) {
-        const norm::LrnParams p = params(lo, hi, k, alpha, beta);
         const py::array xa = checked_array(x, "x", false);
         const DType dt = dtype_of(xa, "x");
         const Shape3 sh = shape3(xa, "x");
+        const norm::LrnParams p = params(lo, hi, k, alpha, beta, sh.c);
         const py::array gya = checked_array(grad_y, "grad_y", false, &xa, "x");
         require_dtype(gya, dt, "grad_y", "x");
         py::array gxa = checked_array(out, "out", true, &xa, "x");

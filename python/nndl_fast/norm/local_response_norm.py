@@ -83,7 +83,10 @@ def _window(size: Any, alpha: Any, beta: Any, k: Any, convention: Any) -> tuple[
         lo, hi, a = size // 2, (size - 1) // 2, values["alpha"] / size
     else:
         raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
-    return lo, hi, a, values["beta"], values["k"]
+    # A window wider than the channels is clipped at both ends: cap what crosses into C++
+    # (which caps again at C − 1) so that any Python int fits an int64.
+    cap = 2**40
+    return min(lo, cap), min(hi, cap), a, values["beta"], values["k"]
 
 
 def _empty_like(a: Any) -> np.ndarray:

@@ -131,7 +131,7 @@ class WeightNorm:
             g = np.asarray(g)
             if g.dtype != self.v.dtype:
                 raise TypeError(f"g has dtype {g.dtype} but v has {self.v.dtype}")
-            if g.size != self.v.shape[0] or g.shape[0] != self.v.shape[0]:
+            if g.size != self.v.shape[0] or g.shape[:1] != self.v.shape[:1]:
                 raise ValueError(f"g has shape {g.shape} but must have shape ({self.v.shape[0]},)")
             self.g = np.array(g.reshape(self.v.shape[0]), order="C", copy=True)
         self.grad_v: np.ndarray | None = None
