@@ -60,6 +60,13 @@ def test_huge_window_equals_whole_channel_range(rng):
             np.testing.assert_allclose(local_response_norm_backward(x, x, **hp), want_grad, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("shape", [(0, 3, 4), (2, 0, 4), (2, 3, 0), (0, 0)], ids=str)
+def test_empty_inputs(shape):
+    x = np.ones(shape, np.float32)
+    assert local_response_norm(x).shape == shape
+    assert local_response_norm_backward(x, x).shape == shape
+
+
 def test_beta_zero_is_identity(rng):
     x = rng.standard_normal((2, 5, 7))
     np.testing.assert_array_equal(local_response_norm(x, beta=0.0), x)

@@ -131,6 +131,18 @@ def test_zero_row_gives_nan_like_torch(rng):
     assert np.isfinite(grad_g[[0, 1, 3]]).all() and np.isfinite(grad_v[[0, 1, 3]]).all()
 
 
+def test_empty_inputs():
+    """No rows: empty results. Rows of no elements: ‖v_i‖ = 0, so ∂L/∂g_i is NaN (documented)."""
+    v, g = np.ones((0, 3)), np.ones(0)
+    assert weight_norm(v, g).shape == (0, 3)
+    grad_v, grad_g = weight_norm_backward(v, v, g)
+    assert grad_v.shape == (0, 3) and grad_g.shape == (0,)
+    v, g = np.ones((3, 0)), np.ones(3)
+    assert weight_norm(v, g).shape == (3, 0)
+    grad_v, grad_g = weight_norm_backward(v, v, g)
+    assert grad_v.shape == (3, 0) and np.isnan(grad_g).all()
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_torch_parity(rng, dtype):
     torch = pytest.importorskip("torch", reason="torch not installed: PyTorch parity not checked")
