@@ -63,7 +63,7 @@ void forward_impl(T* y, const T* x, const LrnParams& p, int64_t N, int64_t C, in
   const int64_t tasks = N * blocks;
   const double k = p.k, alpha = p.alpha;
   const T beta = T(p.beta);
-#pragma omp parallel for schedule(static) if (tasks > 1 && N * C * S >= kParallelMin)
+#pragma omp parallel for schedule(dynamic) if (tasks > 1 && N * C * S >= kParallelMin)
   for (int64_t t = 0; t < tasks; ++t) {
     const int64_t b = t / blocks, s0 = (t % blocks) * kLrnBlock;
     const int64_t len = S - s0 < kLrnBlock ? S - s0 : kLrnBlock;
@@ -102,7 +102,7 @@ void backward_impl(T* grad_x, double* scratch, const T* grad_y, const T* x, cons
   {
     double* ring_inv = scratch + omp_get_thread_num() * norm::lrn_backward_scratch(p);  // d^{−β}
     double* ring_r = ring_inv + ring * kLrnBlock;                                      // r
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic)
     for (int64_t t = 0; t < tasks; ++t) {
       const int64_t b = t / blocks, s0 = (t % blocks) * kLrnBlock;
       const int64_t len = S - s0 < kLrnBlock ? S - s0 : kLrnBlock;

@@ -10,7 +10,8 @@
 // cost per element does not grow with n. Work is cut into tasks of (sample, block of
 // kLrnBlock positions); within a block the loop over positions is contiguous and
 // vectorised. Every element's arithmetic is independent of the task split and the SIMD
-// width, so results are bitwise identical for every thread count and target.
+// width, so results are bitwise identical for every thread count and target, and tasks
+// can be handed out dynamically (robust to a core shared with another process).
 //
 // The backward recomputes d from x (nothing is saved by the forward): it reads x and
 // grad_y and writes grad_x, the same bytes as a backward that would read a saved d.

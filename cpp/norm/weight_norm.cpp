@@ -95,7 +95,7 @@ void weight_norm_forward(T* w, double* partial, const T* v, const T* g, int64_t 
   const bool parallel = rows * cols >= kParallelMin;
   if (nch == 1) {
     // One task per row: the row is read for ‖v_i‖, then again (from cache) to write W_i.
-#pragma omp parallel for schedule(static) if (parallel)
+#pragma omp parallel for schedule(dynamic, 16) if (parallel)
     for (int64_t r = 0; r < rows; ++r) {
       const T* vr = v + r * cols;
       scale(w + r * cols, vr, double(g[r]) / std::sqrt(sum_sq(vr, cols)), cols);
@@ -105,14 +105,14 @@ void weight_norm_forward(T* w, double* partial, const T* v, const T* g, int64_t 
   const int64_t tasks = rows * nch;
 #pragma omp parallel if (parallel)
   {
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic)
     for (int64_t t = 0; t < tasks; ++t) {
       const int64_t r = t / nch, begin = (t % nch) * kWeightNormChunk;
       const int64_t n = cols - begin < kWeightNormChunk ? cols - begin : kWeightNormChunk;
       partial[t] = sum_sq(v + r * cols + begin, n);
     }
     // (implicit barrier: every partial sum is ready)
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic)
     for (int64_t t = 0; t < tasks; ++t) {
       const int64_t r = t / nch, begin = (t % nch) * kWeightNormChunk;
       const int64_t n = cols - begin < kWeightNormChunk ? cols - begin : kWeightNormChunk;
@@ -129,7 +129,7 @@ void weight_norm_backward(T* grad_v, T* grad_g, double* partial, const T* grad_w
   const int64_t nch = chunks_of(cols);
   const bool parallel = rows * cols >= kParallelMin;
   if (nch == 1) {
-#pragma omp parallel for schedule(static) if (parallel)
+#pragma omp parallel for schedule(dynamic, 16) if (parallel)
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t off = r * cols;
       double ss, dot;
@@ -145,13 +145,13 @@ void weight_norm_backward(T* grad_v, T* grad_g, double* partial, const T* grad_w
   double* part_dot = partial + tasks;
 #pragma omp parallel if (parallel)
   {
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic)
     for (int64_t t = 0; t < tasks; ++t) {
       const int64_t r = t / nch, begin = (t % nch) * kWeightNormChunk;
       const int64_t n = cols - begin < kWeightNormChunk ? cols - begin : kWeightNormChunk;
       sum_sq_dot(&part_ss[t], &part_dot[t], grad_w + r * cols + begin, v + r * cols + begin, n);
     }
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic)
     for (int64_t t = 0; t < tasks; ++t) {
       const int64_t r = t / nch, begin = (t % nch) * kWeightNormChunk;
       const int64_t n = cols - begin < kWeightNormChunk ? cols - begin : kWeightNormChunk;

@@ -9,6 +9,9 @@
 // A row longer than kWeightNormChunk is cut into fixed chunks whose partial sums are
 // combined in chunk order; shorter rows are done by one thread in one sweep (the second
 // touch of the row hits the cache), so W costs one read of v and one write.
+// Tasks (rows, or row chunks) are independent, so they are handed out dynamically: on a
+// machine where another process holds a core, the other thread takes over the remaining
+// rows instead of waiting, and the results do not depend on who computed what.
 // A zero row (‖v_i‖ = 0) gives NaN in W_i, grad_g_i and grad_v_i (0/0, as torch does).
 #pragma once
 
