@@ -15,14 +15,15 @@ using norm::LrnParams;
 using norm::LrnPower;
 constexpr int64_t kParallelMin = int64_t{1} << 15;  // fewer elements: one thread, no fork
 
-// d^{−β} for d ≥ k > 0, in the element type U: the window sum is kept in double, but
-// the power of a float32 input is taken in float (its sqrt and div are twice as fast, and
-// the result is rounded to float32 anyway).
+// d^{−β} for d ≥ k > 0, from d and inv_d = 1/d, in the element type U: the window sum
+// is kept in double, but the power of a float32 input is taken in float (its sqrt and
+// div are twice as fast, and the result is rounded to float32 anyway). The backward needs
+// 1/d too, so one division serves both.
 template <LrnPower P, class U>
-inline U inv_pow(U d, U beta) {
-  if constexpr (P == LrnPower::half) return U(1) / std::sqrt(d);
-  else if constexpr (P == LrnPower::three_quarters) return U(1) / (std::sqrt(d) * std::sqrt(std::sqrt(d)));
-  else if constexpr (P == LrnPower::one) return U(1) / d;
+inline U inv_pow(U d, U inv_d, U beta) {
+  if constexpr (P == LrnPower::half) return std::sqrt(inv_d);
+  else if constexpr (P == LrnPower::three_quarters) return std::sqrt(inv_d) * std::sqrt(std::sqrt(inv_d));
+  else if constexpr (P == LrnPower::one) return inv_d;
   else return std::pow(d, -beta);
 }
 
@@ -76,8 +77,10 @@ void forward_impl(T* y, const T* x, const LrnParams& p, int64_t N, int64_t C, in
       const T* NNDL_RESTRICT xc = xb + c * S;
       T* NNDL_RESTRICT yc = yb + c * S;
 #pragma omp simd
-      for (int64_t i = 0; i < len; ++i)
-        yc[i] = xc[i] * inv_pow<P>(T(denom(acc[i], k, alpha)), beta);  // y_p = x_p·d_p^{−β}
+      for (int64_t i = 0; i < len; ++i) {
+        const T d = T(denom(acc[i], k, alpha));
+        yc[i] = xc[i] * inv_pow<P>(d, T(1) / d, beta);  // y_p = x_p·d_p^{−β}
+      }
     }
   }
 }
@@ -100,8 +103,9 @@ void backward_impl(T* grad_x, double* scratch, const T* grad_y, const T* x, cons
   const double two_alpha_beta = 2.0 * alpha * beta;
 #pragma omp parallel if (tasks > 1 && N * C * S >= kParallelMin)
   {
-    double* ring_inv = scratch + omp_get_thread_num() * norm::lrn_backward_scratch(p);  // d^{−β}
-    double* ring_r = ring_inv + ring * kLrnBlock;                                      // r
+    // Rows of d^{−β} and r, kept in T (they are computed in T): half the ring traffic for float32.
+    T* ring_inv = reinterpret_cast<T*>(scratch + omp_get_thread_num() * norm::lrn_backward_scratch(p));
+    T* ring_r = ring_inv + ring * kLrnBlock;
 #pragma omp for schedule(dynamic)
     for (int64_t t = 0; t < tasks; ++t) {
       const int64_t b = t / blocks, s0 = (t % blocks) * kLrnBlock;
@@ -119,32 +123,33 @@ void backward_impl(T* grad_x, double* scratch, const T* grad_y, const T* x, cons
           slide(acc, xb, p, lead, C, S, len);
           const T* NNDL_RESTRICT xc = xb + lead * S;
           const T* NNDL_RESTRICT gyc = gyb + lead * S;
-          double* NNDL_RESTRICT inv = ring_inv + (lead % ring) * kLrnBlock;
-          double* NNDL_RESTRICT r = ring_r + (lead % ring) * kLrnBlock;
+          T* NNDL_RESTRICT inv = ring_inv + (lead % ring) * kLrnBlock;
+          T* NNDL_RESTRICT r = ring_r + (lead % ring) * kLrnBlock;
 #pragma omp simd
           for (int64_t i = 0; i < len; ++i) {
             const T d = T(denom(acc[i], k, alpha));
-            const T iv = inv_pow<P>(d, beta);
-            const T r_ = gyc[i] * xc[i] * (iv / d);  // r_p = ∂L/∂y_p · y_p / d_p
-            inv[i] = double(iv);
-            r[i] = double(r_);
+            const T inv_d = T(1) / d;
+            const T iv = inv_pow<P>(d, inv_d, beta);
+            const T r_ = gyc[i] * xc[i] * (iv * inv_d);  // r_p = ∂L/∂y_p · y_p / d_p
+            inv[i] = iv;
+            r[i] = r_;
             R[i] += double(r_);
           }
         }
         const int64_t q = lead - p.lo;
         if (q < 0) continue;
         if (q - p.hi - 1 >= 0) {
-          const double* NNDL_RESTRICT gone = ring_r + ((q - p.hi - 1) % ring) * kLrnBlock;
+          const T* NNDL_RESTRICT gone = ring_r + ((q - p.hi - 1) % ring) * kLrnBlock;
 #pragma omp simd
-          for (int64_t i = 0; i < len; ++i) R[i] -= gone[i];
+          for (int64_t i = 0; i < len; ++i) R[i] -= double(gone[i]);
         }
-        const double* NNDL_RESTRICT inv = ring_inv + (q % ring) * kLrnBlock;
+        const T* NNDL_RESTRICT inv = ring_inv + (q % ring) * kLrnBlock;
         const T* NNDL_RESTRICT xq = xb + q * S;
         const T* NNDL_RESTRICT gyq = gyb + q * S;
         T* NNDL_RESTRICT gxq = gxb + q * S;
 #pragma omp simd
         for (int64_t i = 0; i < len; ++i)
-          gxq[i] = T(double(gyq[i]) * inv[i] - two_alpha_beta * double(xq[i]) * R[i]);  // direct − through d
+          gxq[i] = T(double(gyq[i]) * double(inv[i]) - two_alpha_beta * double(xq[i]) * R[i]);  // direct − through d
       }
     }
   }

@@ -34,7 +34,8 @@ struct LrnParams {
   LrnPower power;
 };
 
-// Doubles of scratch lrn_backward needs per OpenMP thread (a ring of window rows).
+// Doubles of scratch lrn_backward needs per OpenMP thread (a ring of window rows of T,
+// sized for T = double).
 inline int64_t lrn_backward_scratch(const LrnParams& p) { return 2 * (p.lo + p.hi + 2) * kLrnBlock; }
 
 }  // namespace nndl::norm
