@@ -166,6 +166,18 @@ def test_nonfinite_input_documented_behaviour():
     assert np.isfinite(y[0, :, [0, 2]]).all()
 
 
+def test_infinite_input_documented_behaviour():
+    """An Inf at channel c: 0 in the other channels whose window holds it, NaN at c and
+    in every channel after the window."""
+    x = np.ones((1, 12, 3))
+    x[0, 6, 1] = np.inf
+    y = local_response_norm(x, size=5)  # chapter: channels 4..8 hold channel 6
+    assert np.isfinite(y[0, :4, 1]).all() and (y[0, :4, 1] > 0).all()
+    np.testing.assert_array_equal(y[0, [4, 5, 7, 8], 1], 0.0)
+    assert np.isnan(y[0, 6, 1]) and np.isnan(y[0, 9:, 1]).all()
+    assert np.isfinite(y[0, :, [0, 2]]).all()
+
+
 # -- bad input: a clear error naming the argument, nothing written -----------------------
 
 

@@ -34,11 +34,16 @@ cost per element does not grow with n; results are bitwise identical for every t
 count and SIMD target. d^{-β} is taken in the input's precision (float for float32) and
 special-cased with sqrt / division for β ∈ {0.5, 0.75, 1}, which vectorise; any other β
 calls the scalar libm ``pow`` per element, several times slower. The backward needs
-nothing saved by the forward: it recomputes d from x in the same sweep (it reads x and
-∂L/∂y and writes ∂L/∂x, the same bytes as reading a saved d would add to).
+nothing saved by the forward: it recomputes d from x in the same sweep, reading x and
+∂L/∂y and writing ∂L/∂x (a saved d would cost the forward a write and the backward a
+read, for no saving: the recomputation is cheap next to the memory traffic).
 
-NaN or ±Inf in x: the running sum stays NaN, so every output at that sample and position
-from channel p − hi onward is NaN (torch: only the channels whose window holds it).
+Non-finite x (documented, not checked): the running sum cannot forget a NaN or an Inf.
+A NaN in channel p makes every output at that sample and position from channel p − hi
+onward NaN (torch: only the channels whose window holds p). An ±Inf in channel p gives
+0 in the other channels whose window holds it (x / ∞, as torch), NaN in channel p itself
+(torch: NaN too), and NaN in every later channel (∞ − ∞ once it leaves the window;
+torch: the finite values).
 """
 
 from __future__ import annotations
