@@ -19,8 +19,15 @@ CONVENTIONS = ["chapter", "torch"]
 SHAPES = [(1, 1, 1), (2, 7, 5, 3), (2, 3), (3, 16, 33), (2, 9, 4099), (4, 13, 41, 43)]
 # (size, alpha, beta, k): AlexNet; even sizes (the conventions' windows differ); a window
 # wider than C; β special cases 0.5 / 1 and general β, β = 0 (identity).
-HYPER = [(5, 1e-4, 0.75, 2.0), (4, 0.05, 0.75, 1.0), (2, 0.3, 0.5, 1.5), (1, 0.2, 1.0, 1.0),
-         (7, 0.02, 0.6, 0.5), (30, 0.01, 0.75, 2.0), (3, 0.1, 0.0, 1.0)]
+HYPER = [
+    (5, 1e-4, 0.75, 2.0),
+    (4, 0.05, 0.75, 1.0),
+    (2, 0.3, 0.5, 1.5),
+    (1, 0.2, 1.0, 1.0),
+    (7, 0.02, 0.6, 0.5),
+    (30, 0.01, 0.75, 2.0),
+    (3, 0.1, 0.0, 1.0),
+]
 
 
 def assert_close(ours: np.ndarray, want: np.ndarray, dtype: type, scale: float) -> None:
@@ -51,13 +58,22 @@ def test_huge_window_equals_whole_channel_range(rng):
     for convention in CONVENTIONS:
         want = ref.local_response_norm(x, 13, 0.1, 0.75, 1.0, convention)
         a = 0.1 if convention == "chapter" else 0.1 / 13
-        np.testing.assert_allclose(want, x / (1.0 + a * np.sum(x**2, axis=1, keepdims=True)) ** 0.75, rtol=1e-14)
+        np.testing.assert_allclose(
+            want, x / (1.0 + a * np.sum(x**2, axis=1, keepdims=True)) ** 0.75, rtol=1e-14
+        )
         for size in (13, 10**9 + 1, 2**70 + 1):
-            hp = {"size": size, "alpha": 0.1 * size / 13 if convention == "torch" else 0.1,
-                  "beta": 0.75, "k": 1.0, "convention": convention}
+            hp = {
+                "size": size,
+                "alpha": 0.1 * size / 13 if convention == "torch" else 0.1,
+                "beta": 0.75,
+                "k": 1.0,
+                "convention": convention,
+            }
             np.testing.assert_allclose(local_response_norm(x, **hp), want, rtol=1e-13)
             want_grad = ref.local_response_norm_backward(x, x, 13, 0.1, 0.75, 1.0, convention)
-            np.testing.assert_allclose(local_response_norm_backward(x, x, **hp), want_grad, rtol=1e-12, atol=1e-14)
+            np.testing.assert_allclose(
+                local_response_norm_backward(x, x, **hp), want_grad, rtol=1e-12, atol=1e-14
+            )
 
 
 @pytest.mark.parametrize("shape", [(0, 3, 4), (2, 0, 4), (2, 3, 0), (0, 0)], ids=str)
@@ -82,15 +98,21 @@ def test_bitwise_equal_across_threads_and_targets(rng, dtype, hyper):
     for target in nndl_fast.available_simd_targets():
         for n in (1, 2):
             with nndl_fast.simd_target(target), nndl_fast.threads(n):
-                results.append((local_response_norm(x, size, alpha, beta, k),
-                                local_response_norm_backward(grad_y, x, size, alpha, beta, k)))
+                results.append(
+                    (
+                        local_response_norm(x, size, alpha, beta, k),
+                        local_response_norm_backward(grad_y, x, size, alpha, beta, k),
+                    )
+                )
     for other in results[1:]:
         np.testing.assert_array_equal(results[0][0], other[0])
         np.testing.assert_array_equal(results[0][1], other[1])
 
 
 @pytest.mark.parametrize("convention", CONVENTIONS)
-@pytest.mark.parametrize("hyper", [(5, 0.1, 0.75, 2.0), (4, 0.2, 0.6, 1.0), (2, 0.3, 0.5, 0.5)], ids=str)
+@pytest.mark.parametrize(
+    "hyper", [(5, 0.1, 0.75, 2.0), (4, 0.2, 0.6, 1.0), (2, 0.3, 0.5, 0.5)], ids=str
+)
 def test_finite_differences(rng, convention, hyper):
     """Every input's gradient in float64: L = Σ R ⊙ y, so ∂L/∂y = R."""
     size, alpha, beta, k = hyper
@@ -103,7 +125,9 @@ def test_finite_differences(rng, convention, hyper):
         xp, xm = x.copy(), x.copy()
         xp[idx] += h
         xm[idx] -= h
-        fd = (np.sum(r * local_response_norm(xp, **hp)) - np.sum(r * local_response_norm(xm, **hp))) / (2 * h)
+        fd = (
+            np.sum(r * local_response_norm(xp, **hp)) - np.sum(r * local_response_norm(xm, **hp))
+        ) / (2 * h)
         assert grad_x[idx] == pytest.approx(fd, rel=1e-6, abs=1e-8)
 
 
@@ -111,12 +135,20 @@ def test_conventions_differ_as_documented(rng):
     """Odd n: torch's a = α/n is the chapter's with α/n. Even n: the chapter's window is
     n + 1 channels, i.e. torch's with size n + 1 (and α scaled back)."""
     x = rng.standard_normal((2, 11, 6))
-    np.testing.assert_allclose(local_response_norm(x, 5, 0.5, 0.75, 2.0, convention="torch"),
-                               local_response_norm(x, 5, 0.1, 0.75, 2.0, convention="chapter"), rtol=1e-14)
-    np.testing.assert_allclose(local_response_norm(x, 4, 0.2, 0.75, 2.0, convention="chapter"),
-                               local_response_norm(x, 5, 1.0, 0.75, 2.0, convention="torch"), rtol=1e-14)
-    assert not np.allclose(local_response_norm(x, 4, 0.2, 0.75, 2.0, convention="torch"),
-                           local_response_norm(x, 4, 0.05, 0.75, 2.0, convention="chapter"))
+    np.testing.assert_allclose(
+        local_response_norm(x, 5, 0.5, 0.75, 2.0, convention="torch"),
+        local_response_norm(x, 5, 0.1, 0.75, 2.0, convention="chapter"),
+        rtol=1e-14,
+    )
+    np.testing.assert_allclose(
+        local_response_norm(x, 4, 0.2, 0.75, 2.0, convention="chapter"),
+        local_response_norm(x, 5, 1.0, 0.75, 2.0, convention="torch"),
+        rtol=1e-14,
+    )
+    assert not np.allclose(
+        local_response_norm(x, 4, 0.2, 0.75, 2.0, convention="torch"),
+        local_response_norm(x, 4, 0.05, 0.75, 2.0, convention="chapter"),
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -236,8 +268,12 @@ def test_rejected_call_writes_nothing():
 
 @settings(max_examples=60, deadline=None)
 @given(
-    n=st.integers(1, 3), c=st.integers(1, 12), s=st.integers(1, 300), size=st.integers(1, 9),
-    beta=st.sampled_from([0.0, 0.5, 0.75, 1.0, 0.3]), convention=st.sampled_from(CONVENTIONS),
+    n=st.integers(1, 3),
+    c=st.integers(1, 12),
+    s=st.integers(1, 300),
+    size=st.integers(1, 9),
+    beta=st.sampled_from([0.0, 0.5, 0.75, 1.0, 0.3]),
+    convention=st.sampled_from(CONVENTIONS),
     seed=st.integers(0, 2**32 - 1),
 )
 def test_random_shapes_match_reference(n, c, s, size, beta, convention, seed):
@@ -245,8 +281,16 @@ def test_random_shapes_match_reference(n, c, s, size, beta, convention, seed):
     x = 2 * rng.standard_normal((n, c, s))
     grad_y = rng.standard_normal(x.shape)
     hp = {"size": size, "alpha": 0.05, "beta": beta, "k": 1.0, "convention": convention}
-    assert_close(local_response_norm(x, **hp), ref.local_response_norm(x, **hp), np.float64,
-                 scale=float(np.max(np.abs(x))))
+    assert_close(
+        local_response_norm(x, **hp),
+        ref.local_response_norm(x, **hp),
+        np.float64,
+        scale=float(np.max(np.abs(x))),
+    )
     want = ref.local_response_norm_backward(grad_y, x, **hp)
-    assert_close(local_response_norm_backward(grad_y, x, **hp), want, np.float64,
-                 scale=float(np.max(np.abs(want))))
+    assert_close(
+        local_response_norm_backward(grad_y, x, **hp),
+        want,
+        np.float64,
+        scale=float(np.max(np.abs(want))),
+    )

@@ -20,7 +20,9 @@ DTYPES = [np.float32, np.float64]
 SHAPES = [(1, 1), (7, 13), (5, 3, 3, 3), (4099,), (33, 1), (3, 70001), (64, 4099)]
 
 
-def assert_close(ours: np.ndarray, want: np.ndarray, dtype: type, scale: float | None = None) -> None:
+def assert_close(
+    ours: np.ndarray, want: np.ndarray, dtype: type, scale: float | None = None
+) -> None:
     """rtol, plus an absolute slack of rtol·scale (default: the largest |want|) for
     entries that cancel to ~0."""
     rtol = 1e-12 if dtype == np.float64 else 2e-6
@@ -48,7 +50,9 @@ def test_parity_with_reference(simd, nthreads, rng, shape, dtype):
     assert grad_v.dtype == dtype and grad_v.shape == shape and grad_g.shape == g.shape
     # ∂L/∂v = (g/‖v‖)(∂L/∂W − projection): its terms have the size of |g/‖v‖|·|∂L/∂W|
     norms = np.sqrt(np.sum(v.reshape(shape[0], -1).astype(np.float64) ** 2, axis=1))
-    assert_close(grad_v, want_v, dtype, scale=float(np.max(np.abs(g) / norms) * np.max(np.abs(grad_w))))
+    assert_close(
+        grad_v, want_v, dtype, scale=float(np.max(np.abs(g) / norms) * np.max(np.abs(grad_w)))
+    )
     assert_close(grad_g, want_g, dtype, scale=float(np.max(np.abs(grad_w)) * np.sqrt(v[0].size)))
 
 
@@ -104,7 +108,9 @@ def test_finite_differences(rng):
         vp, vm = v.copy(), v.copy()
         vp[idx] += h
         vm[idx] -= h
-        assert grad_v[idx] == pytest.approx((loss(vp, g) - loss(vm, g)) / (2 * h), rel=1e-6, abs=1e-8)
+        assert grad_v[idx] == pytest.approx(
+            (loss(vp, g) - loss(vm, g)) / (2 * h), rel=1e-6, abs=1e-8
+        )
     for i in range(g.size):
         gp, gm = g.copy(), g.copy()
         gp[i] += h
@@ -195,10 +201,25 @@ def _bad_forward_cases():
         ("g shape", lambda: weight_norm(v, np.ones(3, np.float32)), ValueError, "g"),
         ("g 2-D wrong", lambda: weight_norm(v, np.ones((4, 2), np.float32)), ValueError, "g"),
         ("v strided", lambda: weight_norm(np.ones((4, 6), np.float32)[:, ::2], g), ValueError, "v"),
-        ("v fortran", lambda: weight_norm(np.asfortranarray(np.ones((4, 3), np.float32)), g), ValueError, "v"),
+        (
+            "v fortran",
+            lambda: weight_norm(np.asfortranarray(np.ones((4, 3), np.float32)), g),
+            ValueError,
+            "v",
+        ),
         ("out read-only", lambda: weight_norm(v, g, out=ro), ValueError, "out"),
-        ("out shape", lambda: weight_norm(v, g, out=np.zeros((3, 4), np.float32)), ValueError, "out"),
-        ("out dtype", lambda: weight_norm(v, g, out=np.zeros((4, 3), np.float64)), TypeError, "out"),
+        (
+            "out shape",
+            lambda: weight_norm(v, g, out=np.zeros((3, 4), np.float32)),
+            ValueError,
+            "out",
+        ),
+        (
+            "out dtype",
+            lambda: weight_norm(v, g, out=np.zeros((4, 3), np.float64)),
+            TypeError,
+            "out",
+        ),
         ("out is v", lambda: weight_norm(v, g, out=v), ValueError, "out"),
     ]
 
@@ -251,7 +272,7 @@ def test_weightnorm_object(rng):
 
 
 def test_state_dict_roundtrip_resumes_bitwise(rng):
-    """Train 6 SGD steps straight, or 3, save (state_dict + pickle), load into a fresh object, 3 more."""
+    """6 SGD steps straight == 3 steps, save (state_dict + pickle), load into a fresh object, 3 more."""
     w0 = rng.standard_normal((5, 4))
     targets = [rng.standard_normal((5, 4)) for _ in range(6)]
 
@@ -301,5 +322,9 @@ def test_random_shapes_match_reference(shape, seed):
     grad_v, grad_g = weight_norm_backward(grad_w, v, g)
     want_v, want_g = ref.weight_norm_backward(grad_w, v, g)
     norms = np.sqrt(np.sum(v.reshape(shape[0], -1) ** 2, axis=1))
-    assert_close(grad_v, want_v, np.float64, scale=float(np.max(np.abs(g) / norms) * np.max(np.abs(grad_w))))
-    assert_close(grad_g, want_g, np.float64, scale=float(np.max(np.abs(grad_w)) * np.sqrt(v[0].size)))
+    assert_close(
+        grad_v, want_v, np.float64, scale=float(np.max(np.abs(g) / norms) * np.max(np.abs(grad_w)))
+    )
+    assert_close(
+        grad_g, want_g, np.float64, scale=float(np.max(np.abs(grad_w)) * np.sqrt(v[0].size))
+    )

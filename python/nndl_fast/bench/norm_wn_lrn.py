@@ -17,7 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from ..norm import local_response_norm, local_response_norm_backward, weight_norm, weight_norm_backward
+from ..norm import (
+    local_response_norm,
+    local_response_norm_backward,
+    weight_norm,
+    weight_norm_backward,
+)
 from ..reference import local_response_norm as ref_lrn
 from ..reference import weight_norm as ref_wn
 from .harness import Bench
@@ -37,15 +42,36 @@ def _wn(bench: Bench, torch: Any, shape: tuple[int, ...]) -> None:
     n = v.size
     case = "x".join(map(str, shape)) + " f32"
     if bench.wants("wn_fwd"):
-        bench.measure("wn_fwd", case, "nndl_fast", lambda: weight_norm(v, g, out=w), nbytes=8 * n, limit="copy")
-        bench.measure("wn_fwd", case, "numpy reference", lambda: ref_wn.weight_norm(v, g), nbytes=8 * n,
-                      limit="copy", note="float64 inside")
+        bench.measure(
+            "wn_fwd",
+            case,
+            "nndl_fast",
+            lambda: weight_norm(v, g, out=w),
+            nbytes=8 * n,
+            limit="copy",
+        )
+        bench.measure(
+            "wn_fwd",
+            case,
+            "numpy reference",
+            lambda: ref_wn.weight_norm(v, g),
+            nbytes=8 * n,
+            limit="copy",
+            note="float64 inside",
+        )
         if torch is not None:
             tv, tg = torch.from_numpy(v), torch.from_numpy(g).reshape(-1, *([1] * (v.ndim - 1)))
-            bench.measure("wn_fwd", case, "torch._weight_norm", lambda: torch._weight_norm(tv, tg, 0),
-                          nbytes=8 * n, limit="copy")
+            bench.measure(
+                "wn_fwd",
+                case,
+                "torch._weight_norm",
+                lambda: torch._weight_norm(tv, tg, 0),
+                nbytes=8 * n,
+                limit="copy",
+            )
 
     if bench.wants("wn_fwd+bwd"):
+
         def ours() -> None:
             weight_norm(v, g, out=w)
             weight_norm_backward(dw, v, g, out_v=dv, out_g=dg)
@@ -55,8 +81,15 @@ def _wn(bench: Bench, torch: Any, shape: tuple[int, ...]) -> None:
             ref_wn.weight_norm_backward(dw, v, g)
 
         bench.measure("wn_fwd+bwd", case, "nndl_fast", ours, nbytes=20 * n, limit="triad")
-        bench.measure("wn_fwd+bwd", case, "numpy reference", numpy_ref, nbytes=20 * n, limit="triad",
-                      note="float64 inside")
+        bench.measure(
+            "wn_fwd+bwd",
+            case,
+            "numpy reference",
+            numpy_ref,
+            nbytes=20 * n,
+            limit="triad",
+            note="float64 inside",
+        )
         if torch is not None:
             tv = torch.from_numpy(v).clone().requires_grad_(True)
             tg = torch.from_numpy(g).reshape(-1, *([1] * (v.ndim - 1))).clone().requires_grad_(True)
@@ -66,7 +99,9 @@ def _wn(bench: Bench, torch: Any, shape: tuple[int, ...]) -> None:
                 tv.grad = tg.grad = None
                 torch._weight_norm(tv, tg, 0).backward(tdw)
 
-            bench.measure("wn_fwd+bwd", case, "torch autograd", torch_autograd, nbytes=20 * n, limit="triad")
+            bench.measure(
+                "wn_fwd+bwd", case, "torch autograd", torch_autograd, nbytes=20 * n, limit="triad"
+            )
 
 
 def _lrn(bench: Bench, torch: Any, shape: tuple[int, ...]) -> None:
@@ -79,16 +114,37 @@ def _lrn(bench: Bench, torch: Any, shape: tuple[int, ...]) -> None:
     # AlexNet hyper-parameters; torch rows use torch's convention (α/n), same cost.
     hp = {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 2.0}
     if bench.wants("lrn_fwd"):
-        bench.measure("lrn_fwd", case, "nndl_fast", lambda: local_response_norm(x, **hp, out=y),
-                      nbytes=8 * n, limit="copy")
-        bench.measure("lrn_fwd", case, "numpy reference", lambda: ref_lrn.local_response_norm(x, **hp),
-                      nbytes=8 * n, limit="copy", note="float64 inside", min_seconds=0.1)
+        bench.measure(
+            "lrn_fwd",
+            case,
+            "nndl_fast",
+            lambda: local_response_norm(x, **hp, out=y),
+            nbytes=8 * n,
+            limit="copy",
+        )
+        bench.measure(
+            "lrn_fwd",
+            case,
+            "numpy reference",
+            lambda: ref_lrn.local_response_norm(x, **hp),
+            nbytes=8 * n,
+            limit="copy",
+            note="float64 inside",
+            min_seconds=0.1,
+        )
         if torch is not None:
             tx = torch.from_numpy(x)
             F = torch.nn.functional
-            bench.measure("lrn_fwd", case, "torch F.lrn", lambda: F.local_response_norm(tx, 5, 1e-4, 0.75, 2.0),
-                          nbytes=8 * n, limit="copy")
+            bench.measure(
+                "lrn_fwd",
+                case,
+                "torch F.lrn",
+                lambda: F.local_response_norm(tx, 5, 1e-4, 0.75, 2.0),
+                nbytes=8 * n,
+                limit="copy",
+            )
     if bench.wants("lrn_fwd+bwd"):
+
         def ours() -> None:
             local_response_norm(x, **hp, out=y)
             local_response_norm_backward(dy, x, **hp, out=dx)
@@ -98,8 +154,16 @@ def _lrn(bench: Bench, torch: Any, shape: tuple[int, ...]) -> None:
             ref_lrn.local_response_norm_backward(dy, x, **hp)
 
         bench.measure("lrn_fwd+bwd", case, "nndl_fast", ours, nbytes=20 * n, limit="triad")
-        bench.measure("lrn_fwd+bwd", case, "numpy reference", numpy_ref, nbytes=20 * n, limit="triad",
-                      note="float64 inside", min_seconds=0.1)
+        bench.measure(
+            "lrn_fwd+bwd",
+            case,
+            "numpy reference",
+            numpy_ref,
+            nbytes=20 * n,
+            limit="triad",
+            note="float64 inside",
+            min_seconds=0.1,
+        )
         if torch is not None:
             tx = torch.from_numpy(x).clone().requires_grad_(True)
             tdy = torch.from_numpy(dy)
@@ -109,7 +173,9 @@ def _lrn(bench: Bench, torch: Any, shape: tuple[int, ...]) -> None:
                 tx.grad = None
                 F.local_response_norm(tx, 5, 1e-4, 0.75, 2.0).backward(tdy)
 
-            bench.measure("lrn_fwd+bwd", case, "torch autograd", torch_autograd, nbytes=20 * n, limit="triad")
+            bench.measure(
+                "lrn_fwd+bwd", case, "torch autograd", torch_autograd, nbytes=20 * n, limit="triad"
+            )
 
 
 def run(bench: Bench, torch: Any) -> None:

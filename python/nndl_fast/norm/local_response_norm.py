@@ -61,7 +61,9 @@ __all__ = ["local_response_norm", "local_response_norm_backward"]
 CONVENTIONS = ("chapter", "torch")
 
 
-def _window(size: Any, alpha: Any, beta: Any, k: Any, convention: Any) -> tuple[int, int, float, float, float]:
+def _window(
+    size: Any, alpha: Any, beta: Any, k: Any, convention: Any
+) -> tuple[int, int, float, float, float]:
     """Range checks, then (lo, hi, a, beta, k) for the kernel."""
     if isinstance(size, bool) or not isinstance(size, numbers.Integral):
         raise TypeError(f"size must be an int, got {type(size).__name__}")
@@ -77,7 +79,9 @@ def _window(size: Any, alpha: Any, beta: Any, k: Any, convention: Any) -> tuple[
             raise ValueError(f"{name} must be finite, got {value}")
         values[name] = value
     if values["k"] <= 0.0:
-        raise ValueError(f"k must be > 0 (it keeps the denominator k + a·Σx² away from 0), got {values['k']}")
+        raise ValueError(
+            f"k must be > 0 (it keeps the denominator k + a·Σx² away from 0), got {values['k']}"
+        )
     if values["alpha"] < 0.0:
         raise ValueError(f"alpha must be >= 0, got {values['alpha']}")
     if values["beta"] < 0.0:

@@ -170,9 +170,13 @@ class WeightNorm:
         for name in ("v", "g"):
             mine, theirs = getattr(self, name), np.asarray(state[name])
             if theirs.shape != mine.shape:
-                raise ValueError(f"state[{name!r}] has shape {theirs.shape} but {name} has {mine.shape}")
+                raise ValueError(
+                    f"state[{name!r}] has shape {theirs.shape} but {name} has {mine.shape}"
+                )
             if theirs.dtype != mine.dtype:
-                raise TypeError(f"state[{name!r}] has dtype {theirs.dtype} but {name} has {mine.dtype}")
+                raise TypeError(
+                    f"state[{name!r}] has dtype {theirs.dtype} but {name} has {mine.dtype}"
+                )
         np.copyto(self.v, state["v"])
         np.copyto(self.g, state["g"])
 
