@@ -272,7 +272,7 @@ def test_weightnorm_object(rng):
 
 
 def test_state_dict_roundtrip_resumes_bitwise(rng):
-    """6 SGD steps straight == 3 steps, save (state_dict + pickle), load into a fresh object, 3 more."""
+    """6 SGD steps in one go == 3 steps, state_dict via pickle into a new object, 3 more."""
     w0 = rng.standard_normal((5, 4))
     targets = [rng.standard_normal((5, 4)) for _ in range(6)]
 
