@@ -56,19 +56,23 @@ void sum_sq_dot(double* ss, double* dot, const T* NNDL_RESTRICT dw, const T* NND
   *dot = fold(lane_dot);
 }
 
-// W = c · v with c = g_i / ‖v_i‖ (double; one rounding per element).
+// W = c · v with c = g_i / ‖v_i‖ computed in double and rounded once to T; the product
+// in T (≤ 1 ulp more than a double product, and no widening of every element).
 template <class T>
 void scale(T* NNDL_RESTRICT w, const T* NNDL_RESTRICT v, double c, int64_t n) {
+  const T ct = T(c);
 #pragma omp simd
-  for (int64_t i = 0; i < n; ++i) w[i] = T(c * double(v[i]));
+  for (int64_t i = 0; i < n; ++i) w[i] = ct * v[i];
 }
 
-// grad_v = a · grad_W − b · v, with a = g/‖v‖ and b = a · grad_g/‖v‖.
+// grad_v = a · grad_W − b · v, with a = g/‖v‖ and b = a · grad_g/‖v‖ (coefficients in
+// double, rounded once to T; the elementwise part in T, as torch does).
 template <class T>
 void project(T* NNDL_RESTRICT dv, const T* NNDL_RESTRICT dw, const T* NNDL_RESTRICT v, double a, double b,
              int64_t n) {
+  const T at = T(a), bt = T(b);
 #pragma omp simd
-  for (int64_t i = 0; i < n; ++i) dv[i] = T(a * double(dw[i]) - b * double(v[i]));
+  for (int64_t i = 0; i < n; ++i) dv[i] = at * dw[i] - bt * v[i];
 }
 
 struct Backward {
