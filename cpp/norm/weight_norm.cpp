@@ -87,6 +87,10 @@ inline Backward backward_coeffs(double ss, double dot, double g) {
   return {grad_g, a, a * grad_g / norm};
 }
 
+// Rows a thread takes at a time: 16 amortise the hand-out when there are many rows; one
+// at a time when there are few (and long) ones, so both threads get work.
+inline int rows_per_grab(int64_t rows) { return rows >= 256 ? 16 : 1; }
+
 inline int64_t chunks_of(int64_t cols) {
   return cols <= kWeightNormChunk ? 1 : (cols + kWeightNormChunk - 1) / kWeightNormChunk;
 }
@@ -98,8 +102,8 @@ void weight_norm_forward(T* w, double* partial, const T* v, const T* g, int64_t 
   const int64_t nch = chunks_of(cols);
   const bool parallel = rows * cols >= kParallelMin;
   if (nch == 1) {
-    // One task per row: the row is read for ‖v_i‖, then again (from cache) to write W_i.
-#pragma omp parallel for schedule(dynamic, 16) if (parallel)
+    // Each row whole by one thread: read for ‖v_i‖, then again (from cache) to write W_i.
+#pragma omp parallel for schedule(dynamic, rows_per_grab(rows)) if (parallel)
     for (int64_t r = 0; r < rows; ++r) {
       const T* vr = v + r * cols;
       scale(w + r * cols, vr, double(g[r]) / std::sqrt(sum_sq(vr, cols)), cols);
@@ -133,7 +137,7 @@ void weight_norm_backward(T* grad_v, T* grad_g, double* partial, const T* grad_w
   const int64_t nch = chunks_of(cols);
   const bool parallel = rows * cols >= kParallelMin;
   if (nch == 1) {
-#pragma omp parallel for schedule(dynamic, 16) if (parallel)
+#pragma omp parallel for schedule(dynamic, rows_per_grab(rows)) if (parallel)
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t off = r * cols;
       double ss, dot;
