@@ -127,6 +127,13 @@ py::array checked_bytes(py::handle obj, const std::string& name, bool writeable,
   return a;
 }
 
+void require_min_ndim(const py::array& a, py::ssize_t min_ndim, const std::string& name,
+                      const std::string& layout) {
+  if (a.ndim() < min_ndim)
+    throw py::value_error(name + " must have at least " + std::to_string(min_ndim) + " dimensions " + layout +
+                          ", got shape " + shape_str(a));
+}
+
 CheckedLists check_lists(const std::vector<ListArg>& args) {
   CheckedLists out;
   const ListArg& first = args.at(0);

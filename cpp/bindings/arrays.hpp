@@ -33,6 +33,9 @@ py::array checked_bytes(py::handle obj, const std::string& name, bool writeable,
 void require_shape(const py::array& a, const std::vector<int64_t>& shape, const std::string& name,
                    const std::string& what);
 std::string shape_str(const std::vector<int64_t>& shape);
+// ValueError unless `a` has at least `min_ndim` dimensions; `layout` describes them.
+void require_min_ndim(const py::array& a, py::ssize_t min_ndim, const std::string& name,
+                      const std::string& layout);
 
 DType dtype_of(const py::array& a, const std::string& name);  // float32 / float64, else TypeError
 void require_dtype(const py::array& a, DType want, const std::string& name, const std::string& ref);

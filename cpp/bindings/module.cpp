@@ -10,4 +10,6 @@ PYBIND11_MODULE(_core, m) {
   nndl::bind::register_dropout(m);
   nndl::bind::register_batch_norm(m);
   nndl::bind::register_layer_norm(m);
+  nndl::bind::register_weight_norm(m);
+  nndl::bind::register_local_response_norm(m);
 }

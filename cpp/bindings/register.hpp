@@ -10,4 +10,6 @@ void register_clip(pybind11::module_& m);
 void register_dropout(pybind11::module_& m);
 void register_batch_norm(pybind11::module_& m);
 void register_layer_norm(pybind11::module_& m);
+void register_weight_norm(pybind11::module_& m);
+void register_local_response_norm(pybind11::module_& m);
 }  // namespace nndl::bind

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import clip, dropout, norm_bn_ln, optim
+from . import clip, dropout, norm_bn_ln, norm_wn_lrn, optim
 from .harness import Bench
 
 SUITES: dict[str, Callable[[Bench, Any], None]] = {
@@ -17,6 +17,7 @@ SUITES: dict[str, Callable[[Bench, Any], None]] = {
     "clip": clip.run,
     "dropout": dropout.run,
     "batch_norm_layer_norm": norm_bn_ln.run,
+    "weight_norm_lrn": norm_wn_lrn.run,
 }
 
 __all__ = ["SUITES", "Bench"]
