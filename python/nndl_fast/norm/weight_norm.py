@@ -27,7 +27,8 @@ Only torch's default ``dim=0`` is offered: for another axis, move it first
 Numerics: ‖v_i‖² and ∂L/∂W_i·v_i are accumulated in double in a fixed order, so the
 results are bitwise identical for every thread count and SIMD target; the per-row
 coefficients (g_i/‖v_i‖, ...) are computed in double and rounded once to the array's
-dtype, and the elementwise products are taken in that dtype (as torch does). A zero row (‖v_i‖ = 0) gives NaN in W_i, ∂L/∂g_i
+dtype, and the elementwise products are taken in that dtype (as torch does). A zero row
+(‖v_i‖ = 0) gives NaN in W_i, ∂L/∂g_i
 and ∂L/∂v_i (0/0), as torch does; nothing raises. A v with rows of no elements, shape
 (out, 0), is such a case (∂L/∂g is NaN); a v with no rows gives empty results. NaN or
 ±Inf in v, g or ∂L/∂W propagate through the formula unchecked.
