@@ -16,13 +16,13 @@ int64_t size_of(py::handle obj) { return static_cast<int64_t>(py::reinterpret_bo
 }  // namespace
 
 void register_bench(py::module_& m) {
-  m.def("stream_copy", [](py::handle out, py::handle in) {
+  m.def("stream_copy", [](py::handle out, py::handle src) {
     float* o = f32_buffer(out, "out", true);
-    const float* i = f32_buffer(in, "in", false);
-    if (size_of(out) != size_of(in)) throw py::value_error("out and in differ in size");
+    const float* i = f32_buffer(src, "src", false);
+    if (size_of(out) != size_of(src)) throw py::value_error("out and src differ in size");
     py::gil_scoped_release nogil;
     NNDL_DISPATCH(stream_copy)(o, i, size_of(out));
-  }, py::arg("out"), py::arg("in"), "out = in (STREAM copy)");
+  }, py::arg("out"), py::arg("src"), "out = src (STREAM copy)");
   m.def("stream_triad", [](py::handle out, py::handle a, py::handle b, float s) {
     float* o = f32_buffer(out, "out", true);
     const float* pa = f32_buffer(a, "a", false);

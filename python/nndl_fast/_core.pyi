@@ -3,8 +3,10 @@
 nndl_fast compiled kernels (private: use the nndl_fast package)
 """
 from __future__ import annotations
+
 import collections.abc
 import typing
+
 __all__: list[str] = ['adadelta_step', 'adagrad_step', 'adam_step', 'any_nonfinite', 'available_simd_targets', 'bn_backward', 'bn_forward', 'bn_workspace_size', 'build_info', 'check_step_lists', 'clip_coefficient', 'clip_global_norm', 'clip_grad_norm', 'clip_grad_value', 'dropout_apply_mask', 'dropout_forward', 'dropout_mask', 'get_num_threads', 'get_simd_target', 'ln_backward', 'ln_forward', 'ln_workspace_size', 'lrn_backward', 'lrn_forward', 'philox4x32_10', 'rmsprop_step', 'set_num_threads', 'set_simd_target', 'sgd_step', 'stream_copy', 'stream_inplace', 'stream_triad', 'variational_dropout', 'weight_norm_backward', 'weight_norm_forward']
 def adadelta_step(params: typing.Any, grads: typing.Any, square_avg: typing.Any, acc_delta: typing.Any, terms: tuple, lr: typing.SupportsFloat | typing.SupportsIndex, rho: typing.SupportsFloat | typing.SupportsIndex, eps: typing.SupportsFloat | typing.SupportsIndex, skip_nonfinite: bool) -> bool:
     """
@@ -104,9 +106,9 @@ def sgd_step(params: typing.Any, grads: typing.Any, momentum_buffer: typing.Any,
     """
     SGD / momentum / Nesterov step (see nndl_fast.optim.SGD).
     """
-def stream_copy(out: typing.Any, in: typing.Any) -> None:
+def stream_copy(out: typing.Any, src: typing.Any) -> None:
     """
-    out = in (STREAM copy)
+    out = src (STREAM copy)
     """
 def stream_inplace(x: typing.Any, s: typing.SupportsFloat | typing.SupportsIndex) -> None:
     """

@@ -37,7 +37,7 @@ pass, so the gradients are read twice and never written) is built from
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -86,7 +86,7 @@ def global_norm(grads: Any, norm_type: float | str = 2.0) -> float:
     return float(_core.clip_global_norm(gs, p))
 
 
-def global_norm_of_groups(groups: list[list[Any]], norm_type: float | str = 2.0) -> float:
+def global_norm_of_groups(groups: Sequence[Sequence[Any]], norm_type: float | str = 2.0) -> float:
     """The global p-norm over several lists (each one dtype, e.g. an optimizer's param groups).
 
     Each list's norm is computed as :func:`global_norm`; they are combined in list order

@@ -38,7 +38,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Union
 
 import numpy as np
 
@@ -64,7 +64,7 @@ __all__ = [
     "sgd",
 ]
 
-LR = "float | Callable[[int], float]"
+LR = Union[float, Callable[[int], float]]  # a number or a schedule of the 1-based step
 
 
 # --------------------------------------------------------------------------------------

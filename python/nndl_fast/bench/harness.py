@@ -92,10 +92,14 @@ class Bench:
         a = np.full(n, 1.0, np.float32)
         b = np.full(n, 2.0, np.float32)
         c = np.zeros(n, np.float32)
-        kw = {"min_seconds": 0.5 if self.quick else 2.0, "repeats": 5}
-        self.probe_gbps["copy"] = 8 * n / time_call(lambda: _core.stream_copy(c, a), **kw) / 1e9
-        self.probe_gbps["triad"] = 12 * n / time_call(lambda: _core.stream_triad(c, a, b, 3.0), **kw) / 1e9
-        self.probe_gbps["inplace"] = 8 * n / time_call(lambda: _core.stream_inplace(c, 0.5), **kw) / 1e9
+        min_seconds = 0.5 if self.quick else 2.0
+
+        def gbps(nbytes: int, fn: Callable[[], object]) -> float:
+            return nbytes / time_call(fn, min_seconds=min_seconds, repeats=5) / 1e9
+
+        self.probe_gbps["copy"] = gbps(8 * n, lambda: _core.stream_copy(c, a))
+        self.probe_gbps["triad"] = gbps(12 * n, lambda: _core.stream_triad(c, a, b, 3.0))
+        self.probe_gbps["inplace"] = gbps(8 * n, lambda: _core.stream_inplace(c, 0.5))
         return self.probe_gbps
 
     # -- measuring ---------------------------------------------------------------

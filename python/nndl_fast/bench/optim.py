@@ -77,8 +77,8 @@ def _rows(bench: Bench, torch: Any, rule, sizes: list[int], *, reference: bool, 
     if reference and len(sizes) == 1:
         hp = {k: v for k, v in opt.param_groups[0].items() if k != "params"}
         theta = params[0].copy()
-        state = {k: np.zeros_like(theta) for k in ("momentum_buffer", "exp_avg", "exp_avg_sq", "sum",
-                                                   "square_avg", "acc_delta")}
+        state: dict[str, Any] = {k: np.zeros_like(theta) for k in ("momentum_buffer", "exp_avg", "exp_avg_sq",
+                                                                   "sum", "square_avg", "acc_delta")}
         state["mu_product"] = 1.0
         fn = R.RULES[ref_rule]
         bench.measure(name, case, "numpy reference", lambda: fn(theta, grads[0], state, 1, hp), nbytes=nbytes)
