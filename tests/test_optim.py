@@ -577,3 +577,16 @@ def test_fused_clip_skips_nonfinite_from_the_norm_pass():
     assert opt.step(g, max_norm=1.0, skip_nonfinite=True) is False
     assert not p[0].any() and opt.state_dict()["state"][0]["step"] == 0
     assert opt.last_grad_norm == np.inf
+
+
+def test_changing_a_buffer_deciding_hyper_parameter_is_refused():
+    p = [np.zeros(3)]
+    opt = O.SGD(p, lr=0.1)
+    opt.param_groups[0]["momentum"] = 0.9
+    with pytest.raises(ValueError, match="decides the state buffers"):
+        opt.step([np.ones(3)])
+    assert not p[0].any()
+    opt.param_groups[0]["momentum"] = 0.0
+    opt.param_groups[0]["lr"] = 0.5  # an ordinary change, as a scheduler makes
+    opt.step([np.ones(3)])
+    assert np.all(p[0] == -0.5)

@@ -398,6 +398,7 @@ class Optimizer:
         self._group_extra: list[dict[str, float]] = []  # scalar state (Nadam's μ product)
         self._bufs: list[tuple[list[np.ndarray] | None, ...]] = []
         self.last_grad_norm: float | None = None  # set by step(max_norm=...)
+        self._buf_names: list[tuple[str | None, ...]] = []  # the buffers each group's lists hold
         params = list(params)
         if not params:
             raise ValueError("params is an empty list")
@@ -453,6 +454,7 @@ class Optimizer:
     def _rebuild_buffer_lists(self, gi: int) -> None:
         """Cache, per group, the lists of state buffers the kernel takes (None if absent)."""
         names = self._rule.buffers(self.param_groups[gi])
+        self._buf_names[gi:gi + 1] = [names]
         lists = tuple(
             None if name is None else [self.state[i][name] for i in self._group_indices(gi)] for name in names
         )
@@ -476,6 +478,8 @@ class Optimizer:
         extra cost). Bad input raises before anything is modified.
         """
         groups = self.param_groups
+        for gi in range(len(groups)):
+            self._check_buffers(gi)
         if len(groups) == 1 and max_norm is None:
             return self._step_group(0, grads, grad_scale, skip_nonfinite)
         per_group = [grads] if len(groups) == 1 else self._split(grads)
@@ -507,6 +511,15 @@ class Optimizer:
             out.append(list(grads[start:start + n]))
             start += n
         return out
+
+    def _check_buffers(self, gi: int) -> None:
+        """A group's hyper-parameters may change between steps (lr, betas, ...), but not in a
+        way that needs other state buffers: that would silently drop a term."""
+        if self._rule.buffers(self.param_groups[gi]) != self._buf_names[gi]:
+            raise ValueError(
+                f"param group {gi}: a hyper-parameter that decides the state buffers (momentum, "
+                "amsgrad, centered) changed after construction; build a new optimizer instead"
+            )
 
     def _step_group(self, gi: int, grads: Sequence[np.ndarray], grad_scale: float, skip: bool) -> bool:
         hp = self.param_groups[gi]
