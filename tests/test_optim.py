@@ -492,6 +492,13 @@ TORCH_CASES = [
      {"lr": 0.01, "eps_inside_sqrt": False, "decoupled_weight_decay": 0.01, "decay_scaled_by_lr": True}),
     ("NAdam", {"lr": 0.01, "weight_decay": 0.01}, O.Nadam,
      {"lr": 0.01, "eps_inside_sqrt": False, "weight_decay": 0.01}),
+    ("NAdam", {"lr": 0.01, "momentum_decay": 0.01, "betas": (0.8, 0.99), "maximize": True}, O.Nadam,
+     {"lr": 0.01, "eps_inside_sqrt": False, "momentum_decay": 0.01, "betas": (0.8, 0.99), "maximize": True}),
+    ("AdamW", {"lr": 0.01, "weight_decay": 0.05, "amsgrad": True, "maximize": True}, O.AdamW,
+     {"lr": 0.01, "betas": (0.9, 0.999), "eps_inside_sqrt": False, "weight_decay": 0.05,
+      "decay_scaled_by_lr": True, "amsgrad": True, "maximize": True}),
+    ("RMSprop", {"lr": 0.01, "maximize": True}, O.RMSprop,
+     {"lr": 0.01, "beta": 0.99, "eps_inside_sqrt": False, "maximize": True}),
 ]
 
 
