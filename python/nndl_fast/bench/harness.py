@@ -167,7 +167,9 @@ class Bench:
             raise SystemExit(f"--plot needs matplotlib (pip install 'nndl_fast[plot]'): {e}") from e
         labels = [f"{r.kernel} {r.case} [{r.impl}]" for r in self.records]
         fig, ax = plt.subplots(figsize=(10, 0.28 * len(labels) + 1.5))
-        ax.barh(range(len(labels)), [r.gbps for r in self.records])
+        family = {"nndl_fast": "tab:blue", "numpy": "tab:gray", "torch": "tab:orange"}
+        colors = [family.get(r.impl.split()[0], "tab:green") for r in self.records]
+        ax.barh(range(len(labels)), [r.gbps for r in self.records], color=colors)
         ax.set_yticks(range(len(labels)), labels, fontsize=7)
         ax.invert_yaxis()
         for name, gbps in self.probe_gbps.items():
