@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "norm/moments.hpp"
+#include "norm/stream_store.hpp"
 
 namespace nndl::NNDL_TARGET {
 namespace {
@@ -113,23 +114,29 @@ void stats_rows(double* partial, const T* x, const BnPlan& p) {
 // With the large-mean inputs that defeat E[x²] − E[x]², x·a + (b − μ·a) would also lose the
 // low bits of x·a; subtracting μ first keeps them (the pass is memory-bound either way).
 
-template <class T>
+template <bool kStream, class T>
 void apply_planes(T* y, const T* x, const T* coef, const BnPlan& p) {
   const int64_t C = p.channels, S = p.inner;
   const int64_t pieces = (S + kApplyBlock - 1) / kApplyBlock, units = p.outer * C * pieces;
-#pragma omp parallel for schedule(static) if (units > 1 && numel(p) > kSerialBelow)
-  for (int64_t u = 0; u < units; ++u) {
-    const int64_t plane = u / pieces, s0 = (u % pieces) * kApplyBlock, s1 = min64(s0 + kApplyBlock, S);
-    const int64_t c = plane % C;
-    const T mu = coef[c], a = coef[C + c], b = coef[2 * C + c];
-    const T* NNDL_RESTRICT xs = x + plane * S;
-    T* NNDL_RESTRICT ys = y + plane * S;
+#pragma omp parallel if (units > 1 && numel(p) > kSerialBelow)
+  {
+#pragma omp for schedule(static)
+    for (int64_t u = 0; u < units; ++u) {
+      const int64_t plane = u / pieces, s0 = (u % pieces) * kApplyBlock, s1 = min64(s0 + kApplyBlock, S);
+      const int64_t c = plane % C;
+      const T mu = coef[c], a = coef[C + c], b = coef[2 * C + c];
+      const T* NNDL_RESTRICT xs = x + plane * S + s0;
+      write_out<kStream>(y + plane * S + s0, s1 - s0, [&](T* NNDL_RESTRICT o, int64_t i0, int64_t len) {
+        const T* NNDL_RESTRICT xp = xs + i0;
 #pragma omp simd
-    for (int64_t s = s0; s < s1; ++s) ys[s] = (xs[s] - mu) * a + b;
+        for (int64_t s = 0; s < len; ++s) o[s] = (xp[s] - mu) * a + b;
+      });
+    }
+    if constexpr (kStream) stream_fence();
   }
 }
 
-template <class T>
+template <bool kStream, class T>
 void apply_rows(T* y, const T* x, const T* coef, const BnPlan& p) {
   const int64_t C = p.channels;
   const T* NNDL_RESTRICT mu = coef;
@@ -137,28 +144,41 @@ void apply_rows(T* y, const T* x, const T* coef, const BnPlan& p) {
   const T* NNDL_RESTRICT b = coef + 2 * C;
   const int64_t rows = C >= kApplyBlock ? 4 : (kApplyBlock / C + 3) / 4 * 4;  // a multiple of 4
   const int64_t units = (p.outer + rows - 1) / rows;
-#pragma omp parallel for schedule(static) if (units > 1 && numel(p) > kSerialBelow)
-  for (int64_t u = 0; u < units; ++u) {
-    const int64_t r1 = min64((u + 1) * rows, p.outer);
-    int64_t r = u * rows;
-    for (; r + 4 <= r1; r += 4) {  // one load of the coefficients per four rows
-      const T* NNDL_RESTRICT xr = x + r * C;
-      T* NNDL_RESTRICT yr = y + r * C;
+#pragma omp parallel if (units > 1 && numel(p) > kSerialBelow)
+  {
+#pragma omp for schedule(static)
+    for (int64_t u = 0; u < units; ++u) {
+      const int64_t r1 = min64((u + 1) * rows, p.outer);
+      int64_t r = u * rows;
+      if constexpr (kStream) {
+        for (; r < r1; ++r) {
+          const T* NNDL_RESTRICT xr = x + r * C;
+          write_out<true>(y + r * C, C, [&](T* NNDL_RESTRICT o, int64_t i0, int64_t len) {
 #pragma omp simd
-      for (int64_t c = 0; c < C; ++c) {
-        const T m = mu[c], s = a[c], t = b[c];
-        yr[c] = (xr[c] - m) * s + t;
-        yr[c + C] = (xr[c + C] - m) * s + t;
-        yr[c + 2 * C] = (xr[c + 2 * C] - m) * s + t;
-        yr[c + 3 * C] = (xr[c + 3 * C] - m) * s + t;
+            for (int64_t c = 0; c < len; ++c) o[c] = (xr[i0 + c] - mu[i0 + c]) * a[i0 + c] + b[i0 + c];
+          });
+        }
+      }
+      for (; r + 4 <= r1; r += 4) {  // one load of the coefficients per four rows
+        const T* NNDL_RESTRICT xr = x + r * C;
+        T* NNDL_RESTRICT yr = y + r * C;
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) {
+          const T m = mu[c], s = a[c], t = b[c];
+          yr[c] = (xr[c] - m) * s + t;
+          yr[c + C] = (xr[c + C] - m) * s + t;
+          yr[c + 2 * C] = (xr[c + 2 * C] - m) * s + t;
+          yr[c + 3 * C] = (xr[c + 3 * C] - m) * s + t;
+        }
+      }
+      for (; r < r1; ++r) {
+        const T* NNDL_RESTRICT xr = x + r * C;
+        T* NNDL_RESTRICT yr = y + r * C;
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) yr[c] = (xr[c] - mu[c]) * a[c] + b[c];
       }
     }
-    for (; r < r1; ++r) {
-      const T* NNDL_RESTRICT xr = x + r * C;
-      T* NNDL_RESTRICT yr = y + r * C;
-#pragma omp simd
-      for (int64_t c = 0; c < C; ++c) yr[c] = (xr[c] - mu[c]) * a[c] + b[c];
-    }
+    if constexpr (kStream) stream_fence();
   }
 }
 
@@ -254,24 +274,31 @@ void reduce_rows(double* partial, T* dx, const T* dy, const T* x, const T* mean,
 
 // --- dx = (x − μ)·B + dy·A + K ----------------------------------------------------------------
 
-template <class T>
+template <bool kStream, class T>
 void dx_planes(T* dx, const T* dy, const T* x, const T* mean, const T* coef, const BnPlan& p) {
   const int64_t C = p.channels, S = p.inner;
   const int64_t pieces = (S + kApplyBlock - 1) / kApplyBlock, units = p.outer * C * pieces;
-#pragma omp parallel for schedule(static) if (units > 1 && numel(p) > kSerialBelow)
-  for (int64_t u = 0; u < units; ++u) {
-    const int64_t plane = u / pieces, s0 = (u % pieces) * kApplyBlock, s1 = min64(s0 + kApplyBlock, S);
-    const int64_t c = plane % C;
-    const T mu = mean[c], A = coef[c], B = coef[C + c], K = coef[2 * C + c];
-    const T* NNDL_RESTRICT xs = x + plane * S;
-    const T* NNDL_RESTRICT gs = dy + plane * S;
-    T* NNDL_RESTRICT ds = dx + plane * S;
+#pragma omp parallel if (units > 1 && numel(p) > kSerialBelow)
+  {
+#pragma omp for schedule(static)
+    for (int64_t u = 0; u < units; ++u) {
+      const int64_t plane = u / pieces, s0 = (u % pieces) * kApplyBlock, s1 = min64(s0 + kApplyBlock, S);
+      const int64_t c = plane % C;
+      const T mu = mean[c], A = coef[c], B = coef[C + c], K = coef[2 * C + c];
+      const T* NNDL_RESTRICT xs = x + plane * S + s0;
+      const T* NNDL_RESTRICT gs = dy + plane * S + s0;
+      write_out<kStream>(dx + plane * S + s0, s1 - s0, [&](T* NNDL_RESTRICT o, int64_t i0, int64_t len) {
+        const T* NNDL_RESTRICT xp = xs + i0;
+        const T* NNDL_RESTRICT gp = gs + i0;
 #pragma omp simd
-    for (int64_t s = s0; s < s1; ++s) ds[s] = (xs[s] - mu) * B + gs[s] * A + K;
+        for (int64_t s = 0; s < len; ++s) o[s] = (xp[s] - mu) * B + gp[s] * A + K;
+      });
+    }
+    if constexpr (kStream) stream_fence();
   }
 }
 
-template <class T>
+template <bool kStream, class T>
 void dx_rows(T* dx, const T* dy, const T* x, const T* mean, const T* coef, const BnPlan& p) {
   const int64_t C = p.channels;
   const T* NNDL_RESTRICT A = coef;
@@ -279,31 +306,52 @@ void dx_rows(T* dx, const T* dy, const T* x, const T* mean, const T* coef, const
   const T* NNDL_RESTRICT K = coef + 2 * C;
   const int64_t rows = C >= kApplyBlock ? 4 : (kApplyBlock / C + 3) / 4 * 4;
   const int64_t units = (p.outer + rows - 1) / rows;
-#pragma omp parallel for schedule(static) if (units > 1 && numel(p) > kSerialBelow)
-  for (int64_t u = 0; u < units; ++u) {
-    const int64_t r1 = min64((u + 1) * rows, p.outer);
-    int64_t r = u * rows;
-    for (; r + 4 <= r1; r += 4) {  // one load of the coefficients per four rows
-      const T* NNDL_RESTRICT xr = x + r * C;
-      const T* NNDL_RESTRICT gr = dy + r * C;
-      T* NNDL_RESTRICT dr = dx + r * C;
+#pragma omp parallel if (units > 1 && numel(p) > kSerialBelow)
+  {
+#pragma omp for schedule(static)
+    for (int64_t u = 0; u < units; ++u) {
+      const int64_t r1 = min64((u + 1) * rows, p.outer);
+      int64_t r = u * rows;
+      if constexpr (kStream) {
+        for (; r < r1; ++r) {
+          const T* NNDL_RESTRICT xr = x + r * C;
+          const T* NNDL_RESTRICT gr = dy + r * C;
+          write_out<true>(dx + r * C, C, [&](T* NNDL_RESTRICT o, int64_t i0, int64_t len) {
 #pragma omp simd
-      for (int64_t c = 0; c < C; ++c) {
-        const T m = mean[c], a = A[c], b = B[c], k = K[c];
-        dr[c] = (xr[c] - m) * b + gr[c] * a + k;
-        dr[c + C] = (xr[c + C] - m) * b + gr[c + C] * a + k;
-        dr[c + 2 * C] = (xr[c + 2 * C] - m) * b + gr[c + 2 * C] * a + k;
-        dr[c + 3 * C] = (xr[c + 3 * C] - m) * b + gr[c + 3 * C] * a + k;
+            for (int64_t c = 0; c < len; ++c)
+              o[c] = (xr[i0 + c] - mean[i0 + c]) * B[i0 + c] + gr[i0 + c] * A[i0 + c] + K[i0 + c];
+          });
+        }
+      }
+      for (; r + 4 <= r1; r += 4) {  // one load of the coefficients per four rows
+        const T* NNDL_RESTRICT xr = x + r * C;
+        const T* NNDL_RESTRICT gr = dy + r * C;
+        T* NNDL_RESTRICT dr = dx + r * C;
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) {
+          const T m = mean[c], a = A[c], b = B[c], k = K[c];
+          dr[c] = (xr[c] - m) * b + gr[c] * a + k;
+          dr[c + C] = (xr[c + C] - m) * b + gr[c + C] * a + k;
+          dr[c + 2 * C] = (xr[c + 2 * C] - m) * b + gr[c + 2 * C] * a + k;
+          dr[c + 3 * C] = (xr[c + 3 * C] - m) * b + gr[c + 3 * C] * a + k;
+        }
+      }
+      for (; r < r1; ++r) {
+        const T* NNDL_RESTRICT xr = x + r * C;
+        const T* NNDL_RESTRICT gr = dy + r * C;
+        T* NNDL_RESTRICT dr = dx + r * C;
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) dr[c] = (xr[c] - mean[c]) * B[c] + gr[c] * A[c] + K[c];
       }
     }
-    for (; r < r1; ++r) {
-      const T* NNDL_RESTRICT xr = x + r * C;
-      const T* NNDL_RESTRICT gr = dy + r * C;
-      T* NNDL_RESTRICT dr = dx + r * C;
-#pragma omp simd
-      for (int64_t c = 0; c < C; ++c) dr[c] = (xr[c] - mean[c]) * B[c] + gr[c] * A[c] + K[c];
-    }
+    if constexpr (kStream) stream_fence();
   }
+}
+
+// Whether an element-wise pass writing p's whole output streams it (see norm/stream_store.hpp).
+template <class T>
+bool streams(const BnPlan& p) {
+  return numel(p) * int64_t(sizeof(T)) >= kStreamBytes;
 }
 
 }  // namespace
@@ -344,10 +392,11 @@ void bn_stats_finalize(T* save_mean, T* save_invstd, T* coef, T* running_mean, T
 
 template <class T>
 void bn_apply(T* y, const T* x, const T* coef, const BnPlan& p) {
+  const bool st = streams<T>(p);
   if (p.inner > 1)
-    apply_planes(y, x, coef, p);
+    st ? apply_planes<true>(y, x, coef, p) : apply_planes<false>(y, x, coef, p);
   else
-    apply_rows(y, x, coef, p);
+    st ? apply_rows<true>(y, x, coef, p) : apply_rows<false>(y, x, coef, p);
 }
 
 template <class T>
@@ -386,10 +435,11 @@ void bn_backward_finalize(T* dgamma, T* dbeta, T* coef, const double* partial, c
 
 template <class T>
 void bn_backward_dx(T* dx, const T* dy, const T* x, const T* mean, const T* coef, const BnPlan& p) {
+  const bool st = streams<T>(p);
   if (p.inner > 1)
-    dx_planes(dx, dy, x, mean, coef, p);
+    st ? dx_planes<true>(dx, dy, x, mean, coef, p) : dx_planes<false>(dx, dy, x, mean, coef, p);
   else
-    dx_rows(dx, dy, x, mean, coef, p);
+    st ? dx_rows<true>(dx, dy, x, mean, coef, p) : dx_rows<false>(dx, dy, x, mean, coef, p);
 }
 
 #define NNDL_BN_INSTANTIATE(T)                                                                       \
