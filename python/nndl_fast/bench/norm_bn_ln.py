@@ -16,6 +16,10 @@ Modes (in the note):
                 steady-state calls do not fault (torch's best case on this machine).
   "1st call"    the first full-size fwd+bwd call in that fresh subprocess (after a tiny
                 warm-up op, so thread-pool start-up is not counted): one sample, noisy.
+                The subprocess runs before the suite's own rows: on a machine whose memory
+                bandwidth drifts (a shared VM), its rows may come from another phase than
+                ours; compare several runs, or interleave calls in one process for a close
+                ours/torch ratio.
 torch rows call torch.ops.aten.native_batch_norm / native_batch_norm_backward and
 native_layer_norm / native_layer_norm_backward directly (no autograd bookkeeping).
 Rows can pass 100 % of the probe: part of BN's second read of x is served by the L3 cache.
