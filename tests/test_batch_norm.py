@@ -371,6 +371,39 @@ def test_one_and_two_threads_bitwise_equal(rng, simd, shape, cl):
         np.testing.assert_array_equal(p, q)
 
 
+# Outputs of 16 MiB and more are written with streaming stores (norm/stream_store.hpp); odd
+# row / plane lengths make rows and planes start at every alignment (head, body, tail).
+@pytest.mark.parametrize(
+    "shape,dtype",
+    [((4099, 1031), np.float32), ((3, 7, 200003), np.float32), ((2051, 1031), np.float64)],
+    ids=["rows-f32", "planes-f32", "rows-f64"],
+)
+def test_streamed_large_output(rng, simd, shape, dtype):
+    x, gamma, beta, rm, rv = make(rng, shape, False, dtype)
+    assert x.nbytes >= 1 << 24  # the streaming path
+    # Inference: y depends on each element alone, so a slice far below the threshold
+    # (ordinary stores) must give the same bits.
+    y, _, _ = batch_norm_forward(x, gamma, beta, rm, rv, training=False)
+    for sl in (slice(0, 1), slice(1, 2), slice(shape[0] - 1, shape[0])):
+        ys, _, _ = batch_norm_forward(x[sl], gamma, beta, rm, rv, training=False)
+        np.testing.assert_array_equal(y[sl], ys)
+    # Training: the reference, and 1 vs 2 threads bitwise.
+    dy = rng.standard_normal(shape).astype(dtype)
+    outs = []
+    for n in (1, 2):
+        with nndl_fast.threads(n):
+            y, sm, si = batch_norm_forward(x, gamma, beta)
+            outs.append((y, sm, si, *batch_norm_backward(dy, x, sm, si, gamma)))
+    for p, q in zip(*outs):
+        np.testing.assert_array_equal(p, q)
+    y, sm, si, dx, dg, db = outs[0]
+    tol = TOL[dtype]
+    ry, _, _, _, _ = ref.batch_norm_forward(x, gamma, beta, None, None)
+    np.testing.assert_allclose(y, ry, **tol)
+    rdx, _, _ = ref.batch_norm_backward(dy, x, sm, si, gamma)
+    np.testing.assert_allclose(dx, rdx, rtol=tol["rtol"] * 10, atol=tol["atol"] * 10)
+
+
 def test_every_simd_target_matches_baseline(rng):
     shape = (8, 5, 33, 7)
     x, gamma, beta, rm, rv = make(rng, shape, False, np.float32)

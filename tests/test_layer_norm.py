@@ -179,6 +179,32 @@ def test_one_and_two_threads_bitwise_equal(rng, simd, shape, norm):
         np.testing.assert_array_equal(p, q)
 
 
+# Outputs of 16 MiB and more are written with streaming stores (norm/stream_store.hpp); rows
+# of odd length make every row start at a different alignment (head, body and tail paths).
+@pytest.mark.parametrize("dtype,rows", [(np.float32, 4099), (np.float64, 2051)])
+def test_streamed_large_output_equals_ordinary_path(rng, simd, nthreads, dtype, rows):
+    d = 1031
+    x, gamma, beta = make(rng, (rows, d), (d,), dtype)
+    assert x.nbytes >= 1 << 24  # the streaming path
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    y, sm, sr = layer_norm_forward(x, d, gamma, beta)
+    dx, dg, db = layer_norm_backward(dy, x, sm, sr, d, gamma)
+    for sl in (slice(0, 5), slice(1234, 1241), slice(rows - 3, rows)):
+        # Each row's y and dx depend on that row alone; a few rows are far below the
+        # threshold (ordinary stores), so they must match bitwise.
+        ys, sms, srs = layer_norm_forward(x[sl], d, gamma, beta)
+        np.testing.assert_array_equal(y[sl], ys)
+        np.testing.assert_array_equal(sm[sl], sms)
+        dxs, _, _ = layer_norm_backward(dy[sl], x[sl], sms, srs, d, gamma)
+        np.testing.assert_array_equal(dx[sl], dxs)
+    ry, rm, rr = ref.layer_norm_forward(x[:300], 1, gamma, beta)
+    np.testing.assert_allclose(y[:300], ry, **TOL[dtype])
+    _, rdg, rdb = ref.layer_norm_backward(dy, x, sm, sr, 1, gamma)
+    tol = TOL[dtype]
+    np.testing.assert_allclose(dg, rdg, rtol=tol["rtol"] * 10, atol=tol["atol"] * np.sqrt(rows) * 10)
+    np.testing.assert_allclose(db, rdb, rtol=tol["rtol"] * 10, atol=tol["atol"] * np.sqrt(rows) * 10)
+
+
 def test_every_simd_target_matches_baseline(rng):
     x, gamma, beta = make(rng, (37, 300), (300,), np.float32)
     dy = rng.standard_normal(x.shape).astype(np.float32)

@@ -9,6 +9,8 @@
 //                   + bn_backward_finalize (dγ, dβ, dx coefficients)
 //                   + bn_backward_dx (one pass: dx = (x − μ)·B + dy·A + K).
 // Inference backward = bn_backward_reduce with dx written in the same pass (dx = dy·A).
+// Outputs of 16 MiB and more: y (both layouts) and dx (planes layout) are written with
+// streaming stores, see norm/stream_store.hpp.
 #pragma once
 
 #include <cstdint>

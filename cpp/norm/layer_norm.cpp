@@ -4,39 +4,48 @@
 #include <cmath>
 
 #include "norm/moments.hpp"
+#include "norm/stream_store.hpp"
 
 namespace nndl::NNDL_TARGET {
 namespace {
 
 using norm::LnPlan;
 
-template <class T, bool kGamma, bool kBeta>
+template <bool kStream, class T, bool kGamma, bool kBeta>
 void forward_impl(T* y, T* mean, T* rstd, const T* x, const T* gamma, const T* beta, double eps,
                   const LnPlan& p) {
   const int64_t D = p.d;
-#pragma omp parallel for schedule(static) if (p.rows > 1 && p.rows * D > kSerialBelow)
-  for (int64_t r = 0; r < p.rows; ++r) {
-    const T* NNDL_RESTRICT xr = x + r * D;
-    T* NNDL_RESTRICT yr = y + r * D;
-    double mu, m2;
-    row_stats(xr, D, mu, m2);                           // μ (1.50), Σ(x − μ)² (1.51)
-    const double rs = 1.0 / std::sqrt(m2 / double(D) + eps);
-    mean[r] = T(mu);
-    rstd[r] = T(rs);
-    const T m = T(mu), a = T(rs);
-    if constexpr (kGamma && kBeta) {
+#pragma omp parallel if (p.rows > 1 && p.rows * D > kSerialBelow)
+  {
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < p.rows; ++r) {
+      const T* NNDL_RESTRICT xr = x + r * D;
+      double mu, m2;
+      row_stats(xr, D, mu, m2);  // μ (1.50), Σ(x − μ)² (1.51)
+      const double rs = 1.0 / std::sqrt(m2 / double(D) + eps);
+      mean[r] = T(mu);
+      rstd[r] = T(rs);
+      const T m = T(mu), a = T(rs);
+      write_out<kStream>(y + r * D, D, [&](T* NNDL_RESTRICT o, int64_t j0, int64_t len) {
+        const T* NNDL_RESTRICT xj = xr + j0;
+        const T* NNDL_RESTRICT gj = kGamma ? gamma + j0 : nullptr;
+        const T* NNDL_RESTRICT bj = kBeta ? beta + j0 : nullptr;
+        if constexpr (kGamma && kBeta) {
 #pragma omp simd
-      for (int64_t j = 0; j < D; ++j) yr[j] = ((xr[j] - m) * a) * gamma[j] + beta[j];  // (1.52)
-    } else if constexpr (kGamma) {
+          for (int64_t j = 0; j < len; ++j) o[j] = ((xj[j] - m) * a) * gj[j] + bj[j];  // (1.52)
+        } else if constexpr (kGamma) {
 #pragma omp simd
-      for (int64_t j = 0; j < D; ++j) yr[j] = ((xr[j] - m) * a) * gamma[j];
-    } else if constexpr (kBeta) {
+          for (int64_t j = 0; j < len; ++j) o[j] = ((xj[j] - m) * a) * gj[j];
+        } else if constexpr (kBeta) {
 #pragma omp simd
-      for (int64_t j = 0; j < D; ++j) yr[j] = (xr[j] - m) * a + beta[j];
-    } else {
+          for (int64_t j = 0; j < len; ++j) o[j] = (xj[j] - m) * a + bj[j];
+        } else {
 #pragma omp simd
-      for (int64_t j = 0; j < D; ++j) yr[j] = (xr[j] - m) * a;
+          for (int64_t j = 0; j < len; ++j) o[j] = (xj[j] - m) * a;
+        }
+      });
     }
+    if constexpr (kStream) stream_fence();
   }
 }
 
@@ -45,24 +54,26 @@ void forward_impl(T* y, T* mean, T* rstd, const T* x, const T* gamma, const T* b
 // partials -- one update of those per R rows; pass 2, with the rows still in cache, writes
 //   dx = rstd·(g − mean(g) − x̂·mean(g·x̂)) = rstd·g + (x − μ)·c1 + c0,
 //   c1 = −rstd²·mean(g·x̂),  c0 = −rstd·mean(g).
-// Element-wise products are taken in T (as the forward's output), every sum in double.
-template <int R, class T, bool kGamma, bool kPartial>
+// Element-wise products are taken in T (as the forward's output); the row sums run in T lanes
+// for kLaneRun terms per lane, then in double (see norm/moments.hpp); the partials in double.
+template <int R, bool kStream, class T, bool kGamma, bool kPartial>
 inline void backward_rows(T* NNDL_RESTRICT dx, double* NNDL_RESTRICT pg, double* NNDL_RESTRICT pb,
                           const T* NNDL_RESTRICT dy, const T* NNDL_RESTRICT x, const T* mean, const T* rstd,
                           const T* NNDL_RESTRICT gamma, int64_t D) {
   T mu[R], rs[R];
   for (int q = 0; q < R; ++q) mu[q] = mean[q], rs[q] = rstd[q];
   double sg[R][kLanes] = {}, sgx[R][kLanes] = {};
+  T ag[R][kLanes] = {}, agx[R][kLanes] = {};
   auto step = [&](int64_t j, int l) __attribute__((always_inline)) {
     const T gm = kGamma ? gamma[j] : T(1);
     T pgj = 0, pbj = 0;
     for (int q = 0; q < R; ++q) {
       const T xh = (x[q * D + j] - mu[q]) * rs[q];
       const T d = dy[q * D + j];
-      const T g = kGamma ? d * gm : d;
-      sg[q][l] += double(g);
-      sgx[q][l] += double(g * xh);
-      pgj += d * xh;
+      const T t = d * xh;  // dy·x̂
+      ag[q][l] += kGamma ? d * gm : d;
+      agx[q][l] += kGamma ? t * gm : t;
+      pgj += t;
       pbj += d;
     }
     if constexpr (kPartial) {
@@ -71,26 +82,40 @@ inline void backward_rows(T* NNDL_RESTRICT dx, double* NNDL_RESTRICT pg, double*
     }
   };
   int64_t j0 = 0;
-  for (; j0 + kLanes <= D; j0 += kLanes) {
+  while (j0 + kLanes <= D) {
+    const int64_t end = min64(D - kLanes, j0 + (kLaneRun - 1) * kLanes);
+    for (; j0 <= end; j0 += kLanes) {
 #pragma omp simd
-    for (int l = 0; l < kLanes; ++l) step(j0 + l, l);
+      for (int l = 0; l < kLanes; ++l) step(j0 + l, l);
+    }
+    for (int q = 0; q < R; ++q)
+#pragma omp simd
+      for (int l = 0; l < kLanes; ++l) {
+        sg[q][l] += double(ag[q][l]), sgx[q][l] += double(agx[q][l]);
+        ag[q][l] = T(0), agx[q][l] = T(0);
+      }
   }
   for (int l = 0; j0 + l < D; ++l) step(j0 + l, l);
   for (int q = 0; q < R; ++q) {
+    for (int l = 0; l < kLanes; ++l) sg[q][l] += double(ag[q][l]), sgx[q][l] += double(agx[q][l]);
     const double k1 = sum_lanes(sg[q]) / double(D);   // mean(g)
     const double k2 = sum_lanes(sgx[q]) / double(D);  // mean(g·x̂)
     const double r = double(rs[q]);
     const T a = rs[q], m = mu[q], c1 = T(-r * r * k2), c0 = T(-r * k1);
     const T* NNDL_RESTRICT xq = x + q * D;
     const T* NNDL_RESTRICT gq = dy + q * D;
-    T* NNDL_RESTRICT dq = dx + q * D;
-    if constexpr (kGamma) {
+    write_out<kStream>(dx + q * D, D, [&](T* NNDL_RESTRICT o, int64_t i0, int64_t len) {
+      const T* NNDL_RESTRICT xi = xq + i0;
+      const T* NNDL_RESTRICT gi = gq + i0;
+      if constexpr (kGamma) {
+        const T* NNDL_RESTRICT gm = gamma + i0;
 #pragma omp simd
-      for (int64_t i = 0; i < D; ++i) dq[i] = a * (gq[i] * gamma[i]) + ((xq[i] - m) * c1 + c0);
-    } else {
+        for (int64_t i = 0; i < len; ++i) o[i] = a * (gi[i] * gm[i]) + ((xi[i] - m) * c1 + c0);
+      } else {
 #pragma omp simd
-      for (int64_t i = 0; i < D; ++i) dq[i] = a * gq[i] + ((xq[i] - m) * c1 + c0);
-    }
+        for (int64_t i = 0; i < len; ++i) o[i] = a * gi[i] + ((xi[i] - m) * c1 + c0);
+      }
+    });
   }
 }
 
@@ -98,11 +123,13 @@ inline void backward_rows(T* NNDL_RESTRICT dx, double* NNDL_RESTRICT pg, double*
 // per-row lane accumulators stay in registers.
 constexpr int kRows = 4;
 
-template <class T, bool kGamma, bool kPartial>
+template <bool kStream, class T, bool kGamma, bool kPartial>
 void backward_impl(T* dx, double* partial, const T* dy, const T* x, const T* mean, const T* rstd,
                    const T* gamma, const LnPlan& p) {
   const int64_t D = p.d;
-#pragma omp parallel for schedule(static) if (p.chunks > 1 && p.rows * D > kSerialBelow)
+#pragma omp parallel if (p.chunks > 1 && p.rows * D > kSerialBelow)
+  {
+#pragma omp for schedule(static)
   for (int64_t k = 0; k < p.chunks; ++k) {
     double* pg = kPartial ? partial + 2 * k * p.pstride : nullptr;
     double* pb = kPartial ? pg + p.pstride : nullptr;
@@ -111,12 +138,44 @@ void backward_impl(T* dx, double* partial, const T* dy, const T* x, const T* mea
     const int64_t r0 = k * p.rows_per_chunk, r1 = min64(r0 + p.rows_per_chunk, p.rows);
     int64_t r = r0;
     for (; r + kRows <= r1; r += kRows)
-      backward_rows<kRows, T, kGamma, kPartial>(dx + r * D, pg, pb, dy + r * D, x + r * D, mean + r, rstd + r,
+      backward_rows<kRows, kStream, T, kGamma, kPartial>(dx + r * D, pg, pb, dy + r * D, x + r * D, mean + r, rstd + r,
                                             gamma, D);
     for (; r < r1; ++r)
-      backward_rows<1, T, kGamma, kPartial>(dx + r * D, pg, pb, dy + r * D, x + r * D, mean + r, rstd + r,
+      backward_rows<1, kStream, T, kGamma, kPartial>(dx + r * D, pg, pb, dy + r * D, x + r * D, mean + r, rstd + r,
                                             gamma, D);
   }
+  if constexpr (kStream) stream_fence();
+  }
+}
+
+// Whether p's (rows, D) output is written with streaming stores (see norm/stream_store.hpp).
+template <class T>
+bool streams(const LnPlan& p) {
+  return p.rows * p.d * int64_t(sizeof(T)) >= kStreamBytes;
+}
+
+template <bool kStream, class T>
+void ln_forward_as(T* y, T* mean, T* rstd, const T* x, const T* gamma, const T* beta, double eps,
+                   const LnPlan& p) {
+  if (gamma && beta)
+    forward_impl<kStream, T, true, true>(y, mean, rstd, x, gamma, beta, eps, p);
+  else if (gamma)
+    forward_impl<kStream, T, true, false>(y, mean, rstd, x, gamma, beta, eps, p);
+  else if (beta)
+    forward_impl<kStream, T, false, true>(y, mean, rstd, x, gamma, beta, eps, p);
+  else
+    forward_impl<kStream, T, false, false>(y, mean, rstd, x, gamma, beta, eps, p);
+}
+
+template <bool kStream, class T>
+void ln_backward_as(T* dx, double* partial, const T* dy, const T* x, const T* mean, const T* rstd,
+                    const T* gamma, const LnPlan& p) {
+  if (gamma)
+    partial ? backward_impl<kStream, T, true, true>(dx, partial, dy, x, mean, rstd, gamma, p)
+            : backward_impl<kStream, T, true, false>(dx, partial, dy, x, mean, rstd, gamma, p);
+  else
+    partial ? backward_impl<kStream, T, false, true>(dx, partial, dy, x, mean, rstd, gamma, p)
+            : backward_impl<kStream, T, false, false>(dx, partial, dy, x, mean, rstd, gamma, p);
 }
 
 }  // namespace
@@ -124,25 +183,15 @@ void backward_impl(T* dx, double* partial, const T* dy, const T* x, const T* mea
 template <class T>
 void ln_forward(T* y, T* mean, T* rstd, const T* x, const T* gamma, const T* beta, double eps,
                 const LnPlan& p) {
-  if (gamma && beta)
-    forward_impl<T, true, true>(y, mean, rstd, x, gamma, beta, eps, p);
-  else if (gamma)
-    forward_impl<T, true, false>(y, mean, rstd, x, gamma, beta, eps, p);
-  else if (beta)
-    forward_impl<T, false, true>(y, mean, rstd, x, gamma, beta, eps, p);
-  else
-    forward_impl<T, false, false>(y, mean, rstd, x, gamma, beta, eps, p);
+  streams<T>(p) ? ln_forward_as<true>(y, mean, rstd, x, gamma, beta, eps, p)
+                : ln_forward_as<false>(y, mean, rstd, x, gamma, beta, eps, p);
 }
 
 template <class T>
 void ln_backward(T* dx, double* partial, const T* dy, const T* x, const T* mean, const T* rstd,
                  const T* gamma, const LnPlan& p) {
-  if (gamma)
-    partial ? backward_impl<T, true, true>(dx, partial, dy, x, mean, rstd, gamma, p)
-            : backward_impl<T, true, false>(dx, partial, dy, x, mean, rstd, gamma, p);
-  else
-    partial ? backward_impl<T, false, true>(dx, partial, dy, x, mean, rstd, gamma, p)
-            : backward_impl<T, false, false>(dx, partial, dy, x, mean, rstd, gamma, p);
+  streams<T>(p) ? ln_backward_as<true>(dx, partial, dy, x, mean, rstd, gamma, p)
+                : ln_backward_as<false>(dx, partial, dy, x, mean, rstd, gamma, p);
 }
 
 template <class T>

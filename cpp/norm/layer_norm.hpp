@@ -1,6 +1,7 @@
 // Layer normalisation (1.49–1.52; the same kernel per time step of an RNN, 1.53–1.54).
 // Formulas and argument names: python/nndl_fast/norm/layer_norm.py. x is seen as (rows, D),
 // statistics per row over the D trailing elements; see norm/norm_plan.hpp for the tasks.
+// Outputs (y, dx) of 16 MiB and more are written with streaming stores (norm/stream_store.hpp).
 #pragma once
 
 #include <cstdint>

@@ -19,6 +19,13 @@ constexpr int64_t kStatsBlock = 4096;
 // Below this many elements a kernel runs on the calling thread (no parallel region).
 constexpr int64_t kSerialBelow = int64_t{1} << 15;
 
+inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+// Terms per lane a row kernel may sum in the input's type T before adding the lane to its
+// double total: most of the work leaves double precision (half the vector width, plus
+// conversions) while the T rounding stays at a few ulp of the partial sum.
+constexpr int64_t kLaneRun = 64;
+
 inline double sum_lanes(double* acc) {
   for (int w = kLanes / 2; w > 0; w /= 2)
     for (int l = 0; l < w; ++l) acc[l] += acc[l + w];
@@ -78,8 +85,6 @@ inline void row_stats(const T* NNDL_RESTRICT x, int64_t n, double& mean, double&
   mean = ma;
   m2 = qa;
 }
-
-inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 }  // namespace
 }  // namespace nndl::NNDL_TARGET

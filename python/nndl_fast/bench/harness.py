@@ -121,6 +121,23 @@ class Bench:
         seconds = time_call(
             fn, min_seconds=self.min_seconds if min_seconds is None else min_seconds, repeats=self.repeats
         )
+        return self.add(kernel, case, impl, seconds, nbytes=nbytes, limit=limit, note=note, **extra)
+
+    def add(
+        self,
+        kernel: str,
+        case: str,
+        impl: str,
+        seconds: float,
+        *,
+        nbytes: int,
+        limit: str = "inplace",
+        note: str = "",
+        **extra: Any,
+    ) -> Record:
+        """Records a time measured elsewhere (e.g. in a subprocess with another environment)."""
+        if limit not in PROBES:
+            raise ValueError(f"limit must be one of {PROBES}, got {limit!r}")
         gbps = nbytes / seconds / 1e9
         probe = self.probe_gbps.get(limit, float("nan"))
         rec = Record(
