@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     print(HEADER)
     for run in SUITES.values():
         run(bench, torch)
+        bench.flush()
     if args.json:
         bench.to_json(args.json, meta)
         print(f"# wrote {args.json}")

@@ -19,7 +19,7 @@ from .harness import Bench
 
 
 def _halving(
-    grads: list[np.ndarray], clip_fn: Callable[[list[np.ndarray], float], object]
+    grads0: list[np.ndarray], clip_fn: Callable[[list[np.ndarray], float], object]
 ) -> Callable[[], None]:
     """A call that clips grads to half their norm, so that every call scales (c = 0.5).
 
@@ -27,9 +27,12 @@ def _halving(
     each call asks for half the current norm. After 40 halvings the arrays are restored
     from a copy (one copy every 40 calls, about 4 % of the timed work). The gradients are
     scaled by 1e6 (norm ~2e9) so that the norm stays far above torch's 1e-6 and no value
-    nears the subnormals, which would slow every implementation down.
+    nears the subnormals, which would slow every implementation down. Each call works on
+    its own copy of grads0 (the harness interleaves the implementations of a case).
+    clip_fn(gs, b) clips the arrays gs (or what shares their memory).
     """
-    original = [g.copy() for g in grads]
+    grads = [g.copy() for g in grads0]
+    original = [g.copy() for g in grads0]
     norm0 = clip.global_norm(grads)
     state = {"k": 0}
 
@@ -81,18 +84,22 @@ def run(bench: Bench, torch: Any) -> None:
         )
         if torch is not None:
             params = [torch.nn.Parameter(torch.zeros(size)) for _ in grads]
-            tgrads = []
-            for prm, g in zip(params, grads):
-                prm.grad = torch.from_numpy(g)  # shares memory with grads: the reset reaches it
-                tgrads.append(prm.grad)
+
+            def torch_clip(gs: list[np.ndarray], b: float) -> None:
+                if params[0].grad is None or params[0].grad.data_ptr() != gs[0].ctypes.data:
+                    for prm, g in zip(params, gs):
+                        prm.grad = torch.from_numpy(g)  # shares memory with gs: the reset reaches it
+                torch.nn.utils.clip_grad_norm_(params, b)
+
             bench.measure(
                 "clip_norm",
                 case,
                 "torch clip_grad_norm_",
-                _halving(grads, lambda gs, b: torch.nn.utils.clip_grad_norm_(params, b)),
+                _halving(grads, torch_clip),
                 nbytes=12 * n,
                 limit="inplace",
             )
+    bench.flush()  # the clip_norm rows read grads; clip_value gets fresh values
     for g, o in zip(grads, [rng.standard_normal(size, dtype=np.float32) for _ in range(count)]):
         np.copyto(g, o)
     if bench.wants("clip_value"):

@@ -1,10 +1,12 @@
 """The benchmark harness's machinery: timing, bandwidth probes, records, table, JSON, plot.
 
-A suite (one module per concept: ``optim.py``, ``norm.py``, ...) gets a :class:`Bench`
+A suite (one module per concept: ``optim.py``, ``norm_bn_ln.py``, ...) gets a :class:`Bench`
 and calls :meth:`Bench.measure` once per (kernel, case, implementation). Each record
 holds the time per call, the effective bandwidth ``bytes / seconds`` computed from the
 *minimal* bytes the operation must move, and that bandwidth as a fraction of the
-matching probe of this machine (``limit``), which the harness measures itself.
+matching probe of this machine (``limit``), which the harness measures itself, in the
+same interleaved rounds as the case (``extra["limit_gbps"]``): every comparison in a row
+group is taken under the same conditions.
 """
 
 from __future__ import annotations
@@ -43,34 +45,66 @@ class Record:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def time_call(fn: Callable[[], object], *, min_seconds: float, repeats: int) -> float:
-    """Seconds per call: the best, over `repeats` rounds, of the mean over a round.
-
-    A round runs fn enough times to last about min_seconds / repeats (at least once),
-    after one warm-up call. The best round is the one least disturbed by the machine.
-    """
+def _calibrate(fn: Callable[[], object], seconds_per_round: float) -> int:
+    """Calls per round so that a round lasts about seconds_per_round (after one warm-up)."""
     fn()
     t0 = time.perf_counter()
     fn()
     once = max(time.perf_counter() - t0, 1e-7)
-    inner = max(1, int(min_seconds / repeats / once))
-    best = float("inf")
+    return max(1, int(seconds_per_round / once))
+
+
+def time_interleaved(fns: list[Callable[[], object]], *, seconds_per_round: list[float], repeats: int) -> list[float]:
+    """Seconds per call of each fn: the best, over `repeats` rounds, of the mean over a round.
+
+    The rounds alternate between the fns (fn 0, fn 1, ..., fn 0, fn 1, ...), so that every
+    fn meets the same phases of the machine: this machine's memory bandwidth drifts by
+    tens of per cent over minutes, and a comparison timed minutes apart would show that
+    drift instead of the implementations. The best round is the one least disturbed.
+    """
+    inner = [_calibrate(fn, s) for fn, s in zip(fns, seconds_per_round)]
+    best = [float("inf")] * len(fns)
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
         for _ in range(repeats):
-            t0 = time.perf_counter()
-            for _ in range(inner):
-                fn()
-            best = min(best, (time.perf_counter() - t0) / inner)
+            for k, fn in enumerate(fns):
+                t0 = time.perf_counter()
+                for _ in range(inner[k]):
+                    fn()
+                best[k] = min(best[k], (time.perf_counter() - t0) / inner[k])
     finally:
         if gc_was_enabled:
             gc.enable()
     return best
 
 
+def time_call(fn: Callable[[], object], *, min_seconds: float, repeats: int) -> float:
+    """Seconds per call of one fn (see time_interleaved)."""
+    return time_interleaved([fn], seconds_per_round=[min_seconds / repeats], repeats=repeats)[0]
+
+
+@dataclass
+class _Pending:
+    kernel: str
+    case: str
+    impl: str
+    fn: Callable[[], object] | None  # None: timed elsewhere, `seconds` given
+    seconds: float
+    nbytes: int
+    limit: str
+    note: str
+    min_seconds: float
+    extra: dict[str, Any]
+
+
 class Bench:
-    """Collects records; `quick` trades precision for a run of under two minutes."""
+    """Collects records; `quick` trades precision for a run of under two minutes.
+
+    Measurements of one case (every kernel and implementation a suite measures in a row
+    under the same ``case`` name) are timed together, interleaved round by round with the
+    bandwidth probes they are compared with, when the case changes or at :meth:`flush`.
+    """
 
     def __init__(self, *, quick: bool, threads: int, only: list[str] | None = None) -> None:
         self.quick = quick
@@ -80,6 +114,8 @@ class Bench:
         self.probe_gbps: dict[str, float] = {}
         self.min_seconds = 0.25 if quick else 1.0
         self.repeats = 3 if quick else 7
+        self._pending: list[_Pending] = []
+        self._probes: dict[str, tuple[Callable[[], object], int]] = {}  # limit -> (fn, bytes per call)
 
     # -- selection ---------------------------------------------------------------
     def wants(self, kernel: str) -> bool:
@@ -92,14 +128,16 @@ class Bench:
         a = np.full(n, 1.0, np.float32)
         b = np.full(n, 2.0, np.float32)
         c = np.zeros(n, np.float32)
+        self._probes = {
+            "copy": (lambda: _core.stream_copy(c, a), 8 * n),
+            "triad": (lambda: _core.stream_triad(c, a, b, 3.0), 12 * n),
+            "inplace": (lambda: _core.stream_inplace(c, 0.5), 8 * n),
+        }
         min_seconds = 0.5 if self.quick else 2.0
-
-        def gbps(nbytes: int, fn: Callable[[], object]) -> float:
-            return nbytes / time_call(fn, min_seconds=min_seconds, repeats=5) / 1e9
-
-        self.probe_gbps["copy"] = gbps(8 * n, lambda: _core.stream_copy(c, a))
-        self.probe_gbps["triad"] = gbps(12 * n, lambda: _core.stream_triad(c, a, b, 3.0))
-        self.probe_gbps["inplace"] = gbps(8 * n, lambda: _core.stream_inplace(c, 0.5))
+        names = list(self._probes)
+        seconds = time_interleaved([self._probes[k][0] for k in names], seconds_per_round=[min_seconds / 5] * 3,
+                                   repeats=5)
+        self.probe_gbps = {k: self._probes[k][1] / t / 1e9 for k, t in zip(names, seconds)}
         return self.probe_gbps
 
     # -- measuring ---------------------------------------------------------------
@@ -115,13 +153,10 @@ class Bench:
         note: str = "",
         min_seconds: float | None = None,
         **extra: Any,
-    ) -> Record:
-        if limit not in PROBES:
-            raise ValueError(f"limit must be one of {PROBES}, got {limit!r}")
-        seconds = time_call(
-            fn, min_seconds=self.min_seconds if min_seconds is None else min_seconds, repeats=self.repeats
-        )
-        return self.add(kernel, case, impl, seconds, nbytes=nbytes, limit=limit, note=note, **extra)
+    ) -> None:
+        """Queue fn for timing with the rest of its case (rows print when the case is timed)."""
+        self._queue(_Pending(kernel, case, impl, fn, float("nan"), int(nbytes), limit, note,
+                             self.min_seconds if min_seconds is None else min_seconds, extra))
 
     def add(
         self,
@@ -134,29 +169,52 @@ class Bench:
         limit: str = "inplace",
         note: str = "",
         **extra: Any,
-    ) -> Record:
+    ) -> None:
         """Records a time measured elsewhere (e.g. in a subprocess with another environment)."""
-        if limit not in PROBES:
-            raise ValueError(f"limit must be one of {PROBES}, got {limit!r}")
-        gbps = nbytes / seconds / 1e9
-        probe = self.probe_gbps.get(limit, float("nan"))
-        rec = Record(
-            kernel=kernel,
-            case=case,
-            impl=impl,
-            seconds=seconds,
-            bytes=int(nbytes),
-            gbps=gbps,
-            limit=limit,
-            fraction_of_limit=gbps / probe if probe == probe else float("nan"),
-            threads=self.threads,
-            simd=_core.get_simd_target(),
-            note=note,
-            extra=extra,
-        )
-        self.records.append(rec)
-        print(format_row(rec, self._baseline_seconds(rec)), flush=True)
-        return rec
+        self._queue(_Pending(kernel, case, impl, None, float(seconds), int(nbytes), limit, note, 0.0, extra))
+
+    def _queue(self, item: _Pending) -> None:
+        if item.limit not in PROBES:
+            raise ValueError(f"limit must be one of {PROBES}, got {item.limit!r}")
+        if self._pending and self._pending[-1].case != item.case:
+            self.flush()
+        self._pending.append(item)
+
+    def flush(self) -> list[Record]:
+        """Time the queued case: its fns and the probes it needs, interleaved; print its rows."""
+        pending, self._pending = self._pending, []
+        timed = [p for p in pending if p.fn is not None]
+        limits = sorted({p.limit for p in pending if p.limit in self._probes})
+        fns = [p.fn for p in timed] + [self._probes[k][0] for k in limits]
+        # A probe call moves 256 MB: a few calls per round are enough for a stable figure.
+        per_round = [p.min_seconds / self.repeats for p in timed] + [0.1 / self.repeats] * len(limits)
+        seconds = time_interleaved(fns, seconds_per_round=per_round, repeats=self.repeats) if fns else []
+        for p, t in zip(timed, seconds):
+            p.seconds = t
+        probe = dict(self.probe_gbps)
+        probe.update({k: self._probes[k][1] / t / 1e9 for k, t in zip(limits, seconds[len(timed):])})
+        out = []
+        for p in pending:
+            gbps = p.nbytes / p.seconds / 1e9
+            limit_gbps = probe.get(p.limit, float("nan"))
+            rec = Record(
+                kernel=p.kernel,
+                case=p.case,
+                impl=p.impl,
+                seconds=p.seconds,
+                bytes=p.nbytes,
+                gbps=gbps,
+                limit=p.limit,
+                fraction_of_limit=gbps / limit_gbps,
+                threads=self.threads,
+                simd=_core.get_simd_target(),
+                note=p.note,
+                extra={"limit_gbps": limit_gbps, **p.extra},
+            )
+            self.records.append(rec)
+            out.append(rec)
+            print(format_row(rec, self._baseline_seconds(rec)), flush=True)
+        return out
 
     def _baseline_seconds(self, rec: Record) -> float | None:
         """Seconds of this (kernel, case)'s first record: the speed-up column's reference."""

@@ -88,6 +88,44 @@ def _rows(bench: Bench, torch: Any, rule, sizes: list[int], *, reference: bool, 
                 bench.measure(name, case, impl, step, nbytes=nbytes)
 
 
+def _overhead_rows(bench: Bench, torch: Any) -> None:
+    """Call overhead: a 1 000-element tensor, through the class and the functional form."""
+    params, grads = _problem([1000])
+    opt = _ours(O.Adam, {}, params)
+    bench.measure("adam", "1 x 1000 (overhead)", "nndl_fast", lambda: opt.step(grads), nbytes=28_000,
+                  note="class step()")
+    p, m, v = params[0].copy(), np.zeros(1000, np.float32), np.zeros(1000, np.float32)
+    bench.measure("adam", "1 x 1000 (overhead)", "nndl_fast functional",
+                  lambda: O.adam([p], grads, [m], [v], step=1), nbytes=28_000)
+    if torch is not None:
+        for impl, step in _torch_impls(torch, "Adam", {}, params, grads):
+            if impl == "torch fused":
+                bench.measure("adam", "1 x 1000 (overhead)", impl, step, nbytes=28_000)
+
+
+def _clip_adam_rows(bench: Bench, torch: Any, adam_kw: dict[str, Any]) -> None:
+    """Clip by global norm fused into the step: one read-only pass for the norm, the coefficient
+    inside Adam's pass (32 B/element), against torch's clip_grad_norm_ then fused Adam."""
+    sizes = [50_000] * 200
+    params, grads = _problem(sizes)
+    opt = _ours(O.Adam, adam_kw, params)
+    nbytes = 32 * sum(sizes)
+    bench.measure("clip_adam", "200 x 50000", "nndl_fast fused", lambda: opt.step(grads, max_norm=1.0),
+                  nbytes=nbytes, note="norm pass + one update pass")
+    if torch is not None:
+        tp = [torch.from_numpy(p.copy()).requires_grad_() for p in params]
+        for t, g in zip(tp, grads):
+            t.grad = torch.from_numpy(g.copy())
+        topt = torch.optim.Adam(tp, lr=1e-3, fused=True)
+
+        def torch_clip_adam() -> None:
+            torch.nn.utils.clip_grad_norm_(tp, 1.0)
+            topt.step()
+
+        bench.measure("clip_adam", "200 x 50000", "torch clip + fused", torch_clip_adam, nbytes=nbytes,
+                      note="clip_grad_norm_ (foreach) then Adam(fused=True)")
+
+
 def run(bench: Bench, torch: Any) -> None:
     by_name = {r[0]: r for r in RULES}
     big = [10_000_000] if bench.quick else [10_000_000, 64_000_000]
@@ -105,39 +143,9 @@ def run(bench: Bench, torch: Any) -> None:
         # In cache: call overhead and thread start-up dominate.
         for n in (100_000, 1_000_000):
             _rows(bench, torch, by_name["adam"], [n], reference=False, torch_paths=("fused",))
-        # Call overhead: a 1 000-element tensor, through the class and the functional form.
-        params, grads = _problem([1000])
-        opt = _ours(O.Adam, {}, params)
-        bench.measure("adam", "1 x 1000 (overhead)", "nndl_fast", lambda: opt.step(grads), nbytes=28_000,
-                      note="class step()")
-        p, m, v = params[0].copy(), np.zeros(1000, np.float32), np.zeros(1000, np.float32)
-        bench.measure("adam", "1 x 1000 (overhead)", "nndl_fast functional",
-                      lambda: O.adam([p], grads, [m], [v], step=1), nbytes=28_000)
-        if torch is not None:
-            for impl, step in _torch_impls(torch, "Adam", {}, params, grads):
-                if impl == "torch fused":
-                    bench.measure("adam", "1 x 1000 (overhead)", impl, step, nbytes=28_000)
-    # Clip by global norm fused into the step: one read-only pass for the norm, the coefficient
-    # inside Adam's pass (32 B/element), against torch's clip_grad_norm_ then fused Adam.
+        _overhead_rows(bench, torch)
     if bench.wants("clip_adam"):
-        sizes = [50_000] * 200
-        params, grads = _problem(sizes)
-        opt = _ours(O.Adam, by_name["adam"][2], params)
-        nbytes = 32 * sum(sizes)
-        bench.measure("clip_adam", "200 x 50000", "nndl_fast fused", lambda: opt.step(grads, max_norm=1.0),
-                      nbytes=nbytes, note="norm pass + one update pass")
-        if torch is not None:
-            tp = [torch.from_numpy(p.copy()).requires_grad_() for p in params]
-            for t, g in zip(tp, grads):
-                t.grad = torch.from_numpy(g.copy())
-            topt = torch.optim.Adam(tp, lr=1e-3, fused=True)
-
-            def torch_clip_adam() -> None:
-                torch.nn.utils.clip_grad_norm_(tp, 1.0)
-                topt.step()
-
-            bench.measure("clip_adam", "200 x 50000", "torch clip + fused", torch_clip_adam, nbytes=nbytes,
-                          note="clip_grad_norm_ (foreach) then Adam(fused=True)")
+        _clip_adam_rows(bench, torch, by_name["adam"][2])
     # Every other rule at 1e7.
     for rule in RULES:
         if rule[0] in HEADLINE or not bench.wants(rule[0]):
