@@ -86,6 +86,17 @@ def _rows(bench: Bench, torch: Any, rule, sizes: list[int], *, reference: bool, 
         for impl, step in _torch_impls(torch, tname, tkw, params, grads):
             if impl.split()[-1] in torch_paths:
                 bench.measure(name, case, impl, step, nbytes=nbytes)
+    if len(sizes) > 1:
+        # The same number of elements as one tensor, timed in the same interleaved rounds: the
+        # multi-tensor cost is the ratio of these rows, free of the machine's bandwidth drift.
+        one_p, one_g = _problem([sum(sizes)], seed=1)
+        one = _ours(cls, kw, one_p)
+        bench.measure(name, case, "nndl_fast 1 tensor", lambda: one.step(one_g), nbytes=nbytes,
+                      note=f"1 x {sum(sizes)}: the single-tensor reference")
+        if torch is not None:
+            for impl, step in _torch_impls(torch, tname, tkw, one_p, one_g):
+                if impl == "torch fused":
+                    bench.measure(name, case, "torch fused 1 tensor", step, nbytes=nbytes)
 
 
 def _overhead_rows(bench: Bench, torch: Any) -> None:
