@@ -32,3 +32,12 @@ def rng() -> np.random.Generator:
 def torch_or_skip():
     """The torch module, or a skip naming why (torch is an optional dependency)."""
     return pytest.importorskip("torch", reason="torch not installed: PyTorch parity not checked")
+
+
+@pytest.fixture
+def stream_above_16mib():
+    """Outputs over 16 MiB take the streaming-store path (by default only those over the
+    last-level cache do), so its tests need no arrays of the cache's size."""
+    nndl_fast._core.set_stream_threshold((1 << 24) - 1)
+    yield
+    nndl_fast._core.set_stream_threshold(-1)

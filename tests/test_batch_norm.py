@@ -371,14 +371,14 @@ def test_one_and_two_threads_bitwise_equal(rng, simd, shape, cl):
         np.testing.assert_array_equal(p, q)
 
 
-# Outputs of 16 MiB and more are written with streaming stores (norm/stream_store.hpp); odd
+# Outputs over the streaming threshold (here 16 MiB, see conftest) use streaming stores; odd
 # row / plane lengths make rows and planes start at every alignment (head, body, tail).
 @pytest.mark.parametrize(
     "shape,dtype",
     [((4099, 1031), np.float32), ((3, 7, 200003), np.float32), ((2051, 1031), np.float64)],
     ids=["rows-f32", "planes-f32", "rows-f64"],
 )
-def test_streamed_large_output(rng, simd, shape, dtype):
+def test_streamed_large_output(rng, simd, shape, dtype, stream_above_16mib):
     x, gamma, beta, rm, rv = make(rng, shape, False, dtype)
     assert x.nbytes >= 1 << 24  # the streaming path
     # Inference: y depends on each element alone, so a slice far below the threshold

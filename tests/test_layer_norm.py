@@ -179,10 +179,10 @@ def test_one_and_two_threads_bitwise_equal(rng, simd, shape, norm):
         np.testing.assert_array_equal(p, q)
 
 
-# Outputs of 16 MiB and more are written with streaming stores (norm/stream_store.hpp); rows
+# Outputs over the streaming threshold (here 16 MiB, see conftest) use streaming stores; rows
 # of odd length make every row start at a different alignment (head, body and tail paths).
 @pytest.mark.parametrize("dtype,rows", [(np.float32, 4099), (np.float64, 2051)])
-def test_streamed_large_output_equals_ordinary_path(rng, simd, nthreads, dtype, rows):
+def test_streamed_large_output_equals_ordinary_path(rng, simd, nthreads, dtype, rows, stream_above_16mib):
     d = 1031
     x, gamma, beta = make(rng, (rows, d), (d,), dtype)
     assert x.nbytes >= 1 << 24  # the streaming path

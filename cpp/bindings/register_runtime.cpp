@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "bindings/register.hpp"
+#include "cache.hpp"
 #include "simd/dispatch.hpp"
 
 namespace nndl::bind {
@@ -22,6 +23,7 @@ void register_runtime(py::module_& m) {
     d["selected_target"] = target_name(selected_target());
     d["max_threads"] = omp_get_max_threads();
     d["num_procs"] = omp_get_num_procs();
+    d["last_level_cache_bytes"] = last_level_cache_bytes();
     return d;
   });
   m.def("available_simd_targets", [] {
@@ -42,6 +44,13 @@ void register_runtime(py::module_& m) {
     omp_set_num_threads(n);
   });
   m.def("get_num_threads", [] { return omp_get_max_threads(); });
+  m.def("last_level_cache_bytes", &last_level_cache_bytes);
+  m.def("get_stream_threshold", &stream_threshold_bytes,
+        "Outputs larger than this many bytes are written with streaming stores (norm kernels).");
+  m.def("set_stream_threshold", [](int64_t bytes) {
+    if (bytes < -1) throw py::value_error("bytes must be >= 0, or -1 for the cache size");
+    set_stream_threshold_bytes(bytes);
+  }, py::arg("bytes"), "Test hook: -1 restores the default (the last-level cache size).");
 }
 
 }  // namespace nndl::bind

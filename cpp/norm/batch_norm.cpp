@@ -342,7 +342,7 @@ void dx_rows(T* dx, const T* dy, const T* x, const T* mean, const T* coef, const
 // Whether an element-wise pass writing p's whole output streams it (see norm/stream_store.hpp).
 template <class T>
 bool streams(const BnPlan& p) {
-  return numel(p) * int64_t(sizeof(T)) >= kStreamBytes;
+  return stream_output(numel(p) * int64_t(sizeof(T)));
 }
 
 }  // namespace

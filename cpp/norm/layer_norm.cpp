@@ -151,7 +151,7 @@ void backward_impl(T* dx, double* partial, const T* dy, const T* x, const T* mea
 // Whether p's (rows, D) output is written with streaming stores (see norm/stream_store.hpp).
 template <class T>
 bool streams(const LnPlan& p) {
-  return p.rows * p.d * int64_t(sizeof(T)) >= kStreamBytes;
+  return stream_output(p.rows * p.d * int64_t(sizeof(T)));
 }
 
 template <bool kStream, class T>

@@ -6,7 +6,7 @@
 // (the input the next pass re-reads) from the L3. A streaming store writes the line
 // straight to memory: one move, no eviction. It only pays when the output is far larger
 // than the cache (a reader soon after would otherwise find it in the L3), so callers pick it
-// with a template flag from the output's size (kStreamBytes), outside the hot loop.
+// with a template flag from the output's size (stream_output), outside the hot loop.
 //
 // The values are computed by the caller's plain loop (the same expressions, hence the same
 // roundings, as the ordinary path) into a small L1 buffer, then copied out with vector
@@ -22,14 +22,17 @@
 #define NNDL_HAVE_STREAM 0
 #endif
 
+#include "cache.hpp"
 #include "simd/kernel.hpp"
 
 namespace nndl::NNDL_TARGET {
 namespace {
 
-// Outputs of at least this many bytes are written with streaming stores (half the L3 of
-// the machines we target: above it, input and output together no longer fit).
-constexpr int64_t kStreamBytes = int64_t{1} << 24;
+// Outputs larger than the last-level cache are written with streaming stores. Measured on
+// a 32 MiB L3 (BN training, 2 threads): a 32 MiB output stored normally is ~30 % faster
+// than streamed (the next pass finds inputs and outputs in the L3); a 51 MB one streamed is
+// ~5 % faster than stored normally.
+inline bool stream_output(int64_t output_bytes) { return output_bytes > stream_threshold_bytes(); }
 
 #if defined(__AVX512F__)
 constexpr int64_t kStreamAlign = 64;
