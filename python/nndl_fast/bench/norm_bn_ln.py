@@ -36,6 +36,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -153,31 +154,8 @@ def _bn_case(
         _, m, s = saved["r"]
         aten.native_batch_norm_backward(tdy, tx, tg, trm, trv, m, s, True, 1e-5, [True, True, True])
 
-    def t_fwd_bwd():
-        t_fwd()
-        t_bwd()
-
-    with torch.no_grad():
-        if bench.wants("bn_train"):
-            bench.measure(
-                "bn_train",
-                case,
-                "torch aten",
-                t_fwd_bwd,
-                nbytes=8 * n,
-                limit="triad",
-                note="native_batch_norm(+_backward), alloc (ordinary process)",
-            )
-            _add_child_rows(bench, tuned, "bn_train", case, 8 * n)
-        if bench.wants("bn_fwd"):
-            bench.measure(
-                "bn_fwd", case, "torch aten", t_fwd, nbytes=3 * n, limit="triad", note="alloc"
-            )
-        if bench.wants("bn_bwd"):
-            t_fwd()
-            bench.measure(
-                "bn_bwd", case, "torch aten", t_bwd, nbytes=5 * n, limit="triad", note="alloc"
-            )
+    _torch_rows(bench, tuned, "bn", case, t_fwd, t_bwd, fwd_bytes=3 * n, bwd_bytes=5 * n,
+                note="native_batch_norm(+_backward), alloc (ordinary process)")
 
 
 def run_ln(bench: Bench, torch: Any, tuned: dict | None = None) -> None:
@@ -269,31 +247,8 @@ def _ln_case(
         _, m, r = saved["r"]
         aten.native_layer_norm_backward(tdy, tx, [d], m, r, tg, tb, [True, True, True])
 
-    def t_fwd_bwd():
-        t_fwd()
-        t_bwd()
-
-    with torch.no_grad():
-        if bench.wants("ln_train"):
-            bench.measure(
-                "ln_train",
-                case,
-                "torch aten",
-                t_fwd_bwd,
-                nbytes=5 * n,
-                limit="triad",
-                note="native_layer_norm(+_backward), alloc (ordinary process)",
-            )
-            _add_child_rows(bench, tuned, "ln_train", case, 5 * n)
-        if bench.wants("ln_fwd"):
-            bench.measure(
-                "ln_fwd", case, "torch aten", t_fwd, nbytes=2 * n, limit="triad", note="alloc"
-            )
-        if bench.wants("ln_bwd"):
-            t_fwd()
-            bench.measure(
-                "ln_bwd", case, "torch aten", t_bwd, nbytes=3 * n, limit="triad", note="alloc"
-            )
+    _torch_rows(bench, tuned, "ln", case, t_fwd, t_bwd, fwd_bytes=2 * n, bwd_bytes=3 * n,
+                note="native_layer_norm(+_backward), alloc (ordinary process)")
 
 
 # --- torch in a subprocess: tuned allocator, and the first call of a fresh process ---------
@@ -373,6 +328,24 @@ def _child_main(args: dict) -> None:
                 steady = time_call(step, min_seconds=args["min_seconds"], repeats=args["repeats"])
                 res[f"{kernel} {_case(shape)}"] = {"first": first, "steady": steady}
     print(json.dumps(res))
+
+
+def _torch_rows(bench: Bench, tuned: dict, prefix: str, case: str, t_fwd: Callable[[], None],
+                t_bwd: Callable[[], None], *, fwd_bytes: int, bwd_bytes: int, note: str) -> None:
+    """torch's rows of a case: fwd+bwd (in process, and the subprocess rows), fwd, bwd."""
+    def t_fwd_bwd() -> None:
+        t_fwd()
+        t_bwd()
+
+    if bench.wants(f"{prefix}_train"):
+        bench.measure(f"{prefix}_train", case, "torch aten", t_fwd_bwd, nbytes=fwd_bytes + bwd_bytes,
+                      limit="triad", note=note)
+        _add_child_rows(bench, tuned, f"{prefix}_train", case, fwd_bytes + bwd_bytes)
+    if bench.wants(f"{prefix}_fwd"):
+        bench.measure(f"{prefix}_fwd", case, "torch aten", t_fwd, nbytes=fwd_bytes, limit="triad", note="alloc")
+    if bench.wants(f"{prefix}_bwd"):
+        t_fwd()  # the saved statistics t_bwd reads
+        bench.measure(f"{prefix}_bwd", case, "torch aten", t_bwd, nbytes=bwd_bytes, limit="triad", note="alloc")
 
 
 def run(bench: Bench, torch: Any) -> None:
