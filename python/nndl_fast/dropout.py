@@ -254,7 +254,13 @@ def dropout_mask(
 ) -> np.ndarray:
     """The mask m that :func:`dropout` draws for an array of this shape: bool array, or packed."""
     keep = _keep_prob(keep_prob, drop_prob)
-    shape_t = (int(shape),) if isinstance(shape, numbers.Integral) else tuple(int(s) for s in shape)
+    # int is a registered numbers.Integral, so (int, Integral) tests exactly what Integral does;
+    # listing int lets mypy narrow the else branch to the tuple.
+    shape_t = (
+        (int(shape),)
+        if isinstance(shape, (int, numbers.Integral))
+        else tuple(int(s) for s in shape)
+    )
     if any(s < 0 for s in shape_t):
         raise ValueError(f"shape must be non-negative, got {shape_t}")
     n = math.prod(shape_t)
@@ -433,7 +439,7 @@ class Dropout:
         self._mask = None
         if not self.training:
             fn = dropout if self.variational is None else variational_dropout
-            extra = {} if self.variational is None else {"layout": self.variational}
+            extra: dict[str, Any] = {} if self.variational is None else {"layout": self.variational}
             return fn(x, training=False, out=out, **self._kw(), **extra)
         x = _check_array(x, "x")
         offset = self.offset

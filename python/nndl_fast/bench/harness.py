@@ -185,7 +185,8 @@ class Bench:
         pending, self._pending = self._pending, []
         timed = [p for p in pending if p.fn is not None]
         limits = sorted({p.limit for p in pending if p.limit in self._probes})
-        fns = [p.fn for p in timed] + [self._probes[k][0] for k in limits]
+        fns: list[Callable[[], object]] = [p.fn for p in timed if p.fn is not None]
+        fns += [self._probes[k][0] for k in limits]
         # A probe call moves 256 MB: a few calls per round are enough for a stable figure.
         per_round = [p.min_seconds / self.repeats for p in timed] + [0.1 / self.repeats] * len(limits)
         seconds = time_interleaved(fns, seconds_per_round=per_round, repeats=self.repeats) if fns else []

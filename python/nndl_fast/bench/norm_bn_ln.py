@@ -286,7 +286,7 @@ def _torch_child(bench: Bench, kernels: list[str]) -> dict:
         return {}
 
 
-def _torch_step(torch: Any, kernel: str, shape: tuple[int, ...]):
+def _torch_step(torch: Any, kernel: str, shape: tuple[int, ...]) -> Callable[[], None]:
     """One training fwd+bwd of torch's aten op on fresh random data of `shape`."""
     aten = torch.ops.aten
     x = torch.randn(shape) + 1.0
@@ -296,17 +296,17 @@ def _torch_step(torch: Any, kernel: str, shape: tuple[int, ...]):
     rm, rv = torch.zeros(c), torch.ones(c)
     if kernel == "bn_train":
 
-        def step():
+        def bn_step() -> None:
             _, m, s = aten.native_batch_norm(x, g, b, rm, rv, True, 0.1, 1e-5)
             aten.native_batch_norm_backward(dy, x, g, rm, rv, m, s, True, 1e-5, [True, True, True])
 
-        return step
+        return bn_step
 
-    def step():
+    def ln_step() -> None:
         _, m, r = aten.native_layer_norm(x, [c], g, b, 1e-5)
         aten.native_layer_norm_backward(dy, x, [c], m, r, g, b, [True, True, True])
 
-    return step
+    return ln_step
 
 
 def _child_main(args: dict) -> None:

@@ -112,7 +112,7 @@ def _lrn(bench: Bench, torch: Any, shape: tuple[int, ...]) -> None:
     n = x.size
     case = "x".join(map(str, shape)) + " f32"
     # AlexNet hyper-parameters; torch rows use torch's convention (α/n), same cost.
-    hp = {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 2.0}
+    hp: dict[str, Any] = {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 2.0}
     if bench.wants("lrn_fwd"):
         bench.measure(
             "lrn_fwd",
@@ -179,7 +179,7 @@ def _lrn(bench: Bench, torch: Any, shape: tuple[int, ...]) -> None:
 
 
 def run(bench: Bench, torch: Any) -> None:
-    for shape in WN_CASES[:1] if bench.quick else WN_CASES:
-        _wn(bench, torch, shape)
-    for shape in LRN_QUICK if bench.quick else LRN_CASES:
-        _lrn(bench, torch, shape)
+    for wn_shape in WN_CASES[:1] if bench.quick else WN_CASES:
+        _wn(bench, torch, wn_shape)
+    for lrn_shape in LRN_QUICK if bench.quick else LRN_CASES:
+        _lrn(bench, torch, lrn_shape)

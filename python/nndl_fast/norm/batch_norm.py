@@ -50,7 +50,7 @@ The training backward is one fused pass for Σdy and Σdy·(x − μ), then one 
 from __future__ import annotations
 
 import numbers
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import numpy as np
 
@@ -94,7 +94,10 @@ def batch_norm_workspace(shape: tuple[int, ...], *, channels_last: bool = False)
     return np.empty(max(1, _core.bn_workspace_size(list(shape), bool(channels_last))))
 
 
-def _running_factor(momentum, momentum_convention: str, num_batches_tracked) -> float:
+def _running_factor(
+    momentum: object, momentum_convention: str, num_batches_tracked: object
+) -> float:
+    # object: this validates whatever the caller passed, so nothing is assumed of the types.
     if momentum_convention not in _CONVENTIONS:
         raise ValueError(
             f"momentum_convention must be one of {_CONVENTIONS}, got {momentum_convention!r}"
@@ -113,7 +116,9 @@ def _running_factor(momentum, momentum_convention: str, num_batches_tracked) -> 
     if (
         isinstance(momentum, bool)
         or not isinstance(momentum, numbers.Real)
-        or not (0.0 <= momentum <= 1.0)
+        # cast: typeshed's numbers.Real has no __ge__, so float <= Real does not type-check;
+        # comparing the value itself (not float(momentum)) keeps the check exact.
+        or not (0.0 <= cast(float, momentum) <= 1.0)
     ):
         raise ValueError(f"momentum must be a number in [0, 1] or None, got {momentum!r}")
     return float(momentum) if momentum_convention == "torch" else 1.0 - float(momentum)
@@ -251,11 +256,10 @@ class BatchNorm:
         channels_last: bool = False,
         dtype: type | np.dtype = np.float32,
     ) -> None:
-        if (
-            isinstance(num_features, bool)
-            or not isinstance(num_features, numbers.Integral)
-            or num_features < 1
-        ):
+        # Checked as an object: for mypy an int cannot also be a numbers.Integral, which would
+        # make everything after this check unreachable (and its attributes untyped).
+        nf: object = num_features
+        if isinstance(nf, bool) or not isinstance(nf, numbers.Integral) or nf < 1:
             raise ValueError(f"num_features must be an int >= 1, got {num_features!r}")
         self.eps = check_eps(eps)
         _running_factor(momentum, momentum_convention, 1)  # validates both
@@ -361,9 +365,11 @@ class BatchNorm:
         num_batches_tracked."""
         sd: dict[str, np.ndarray | int] = {}
         if self.affine:
+            assert self.gamma is not None and self.beta is not None  # affine: both allocated
             sd["weight"] = self.gamma.copy()
             sd["bias"] = self.beta.copy()
         if self.track_running_stats:
+            assert self.running_mean is not None and self.running_var is not None  # allocated
             sd["running_mean"] = self.running_mean.copy()
             sd["running_var"] = self.running_var.copy()
             sd["num_batches_tracked"] = int(self.num_batches_tracked)

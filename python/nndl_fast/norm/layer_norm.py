@@ -66,10 +66,15 @@ class LayerNormBackward(NamedTuple):
 
 
 def _normalized(normalized_shape: int | tuple[int, ...]) -> tuple[int, ...]:
-    if isinstance(normalized_shape, numbers.Integral) and not isinstance(normalized_shape, bool):
+    # int is a registered numbers.Integral, so (int, Integral) tests exactly what Integral does;
+    # listing int keeps the first branch reachable for mypy.
+    if isinstance(normalized_shape, (int, numbers.Integral)) and not isinstance(
+        normalized_shape, bool
+    ):
         shape: tuple[int, ...] = (int(normalized_shape),)
     else:
         try:
+            # ignore: a bool lands here on purpose; iterating it raises the TypeError below.
             shape = tuple(int(s) for s in normalized_shape)  # type: ignore[union-attr]
         except TypeError:
             raise TypeError(
