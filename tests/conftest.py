@@ -29,6 +29,22 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(20261126)
 
 
+def numeric_grad(f, a, h=1e-6):
+    """Central differences of the scalar f() with respect to every element of a (changed in
+    place and restored): the finite-difference check of the backward kernels, in float64."""
+    g = np.zeros_like(a)
+    flat, gflat = a.reshape(-1), g.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + h
+        fp = f()
+        flat[i] = old - h
+        fm = f()
+        flat[i] = old
+        gflat[i] = (fp - fm) / (2 * h)
+    return g
+
+
 def torch_or_skip():
     """The torch module, or a skip naming why (torch is an optional dependency)."""
     return pytest.importorskip("torch", reason="torch not installed: PyTorch parity not checked")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import torch_or_skip
+from conftest import numeric_grad, torch_or_skip
 
 import nndl_fast
 from nndl_fast.norm import BatchNorm, batch_norm_backward, batch_norm_forward, batch_norm_workspace
@@ -108,20 +108,6 @@ def test_no_affine_and_partial_affine(rng, shape, cl, affine):
 
 
 # --- finite differences (float64) -----------------------------------------------------------
-
-
-def numeric_grad(f, a, h=1e-6):
-    g = np.zeros_like(a)
-    flat, gflat = a.reshape(-1), g.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + h
-        fp = f()
-        flat[i] = old - h
-        fm = f()
-        flat[i] = old
-        gflat[i] = (fp - fm) / (2 * h)
-    return g
 
 
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])

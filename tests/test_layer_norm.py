@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import torch_or_skip
+from conftest import numeric_grad, torch_or_skip
 
 import nndl_fast
 from nndl_fast.norm import LayerNorm, layer_norm_backward, layer_norm_forward, layer_norm_workspace
@@ -62,20 +62,6 @@ def test_forward_and_backward_match_reference(rng, simd, nthreads, shape, norm, 
     dx2, dg2, db2 = layer_norm_backward(dy, x, sm, sr, norm, g, param_grads=False)
     np.testing.assert_array_equal(dx2, dx)  # the dγ, dβ partials do not change dx
     assert dg2 is None and db2 is None
-
-
-def numeric_grad(f, a, h=1e-6):
-    g = np.zeros_like(a)
-    flat, gflat = a.reshape(-1), g.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + h
-        fp = f()
-        flat[i] = old - h
-        fm = f()
-        flat[i] = old
-        gflat[i] = (fp - fm) / (2 * h)
-    return g
 
 
 @pytest.mark.parametrize("shape,norm", [((4, 6), (6,)), ((2, 3, 2, 2), (2, 2))], ids=["2d", "4d"])
