@@ -91,38 +91,11 @@ def _bn_case(
     def bwd():
         batch_norm_backward(dy, x, sm, si, gamma, dx=dx, dgamma=dg, dbeta=db, workspace=ws)
 
-    def fwd_bwd():
-        fwd()
-        bwd()
-
     def fwd_bwd_alloc():
         f = batch_norm_forward(x, gamma, beta, rm, rv)
         batch_norm_backward(dy, x, f.save_mean, f.save_invstd, gamma)
 
-    if bench.wants("bn_train"):
-        bench.measure(
-            "bn_train",
-            case,
-            "nndl_fast",
-            fwd_bwd,
-            nbytes=8 * n,
-            limit="triad",
-            note="fwd+bwd, out= (preallocated)",
-        )
-        bench.measure(
-            "bn_train",
-            case,
-            "nndl_fast alloc",
-            fwd_bwd_alloc,
-            nbytes=8 * n,
-            limit="triad",
-            note="fwd+bwd, fresh outputs",
-        )
-    if bench.wants("bn_fwd"):
-        bench.measure("bn_fwd", case, "nndl_fast", fwd, nbytes=3 * n, limit="triad", note="out=")
-    if bench.wants("bn_bwd"):
-        fwd()
-        bench.measure("bn_bwd", case, "nndl_fast", bwd, nbytes=5 * n, limit="triad", note="out=")
+    _our_rows(bench, "bn", case, fwd, bwd, fwd_bwd_alloc, fwd_bytes=3 * n, bwd_bytes=5 * n)
     if not bench.quick and bench.wants("bn_train"):
 
         def ref():
@@ -185,38 +158,11 @@ def _ln_case(
     def bwd():
         layer_norm_backward(dy, x, sm, sr, d, gamma, dx=dx, dgamma=dg, dbeta=db, workspace=ws)
 
-    def fwd_bwd():
-        fwd()
-        bwd()
-
     def fwd_bwd_alloc():
         f = layer_norm_forward(x, d, gamma, beta)
         layer_norm_backward(dy, x, f.save_mean, f.save_rstd, d, gamma)
 
-    if bench.wants("ln_train"):
-        bench.measure(
-            "ln_train",
-            case,
-            "nndl_fast",
-            fwd_bwd,
-            nbytes=5 * n,
-            limit="triad",
-            note="fwd+bwd, out= (preallocated)",
-        )
-        bench.measure(
-            "ln_train",
-            case,
-            "nndl_fast alloc",
-            fwd_bwd_alloc,
-            nbytes=5 * n,
-            limit="triad",
-            note="fwd+bwd, fresh outputs",
-        )
-    if bench.wants("ln_fwd"):
-        bench.measure("ln_fwd", case, "nndl_fast", fwd, nbytes=2 * n, limit="triad", note="out=")
-    if bench.wants("ln_bwd"):
-        fwd()
-        bench.measure("ln_bwd", case, "nndl_fast", bwd, nbytes=3 * n, limit="triad", note="out=")
+    _our_rows(bench, "ln", case, fwd, bwd, fwd_bwd_alloc, fwd_bytes=2 * n, bwd_bytes=3 * n)
     if not bench.quick and bench.wants("ln_train"):
 
         def ref():
@@ -328,6 +274,26 @@ def _child_main(args: dict) -> None:
                 steady = time_call(step, min_seconds=args["min_seconds"], repeats=args["repeats"])
                 res[f"{kernel} {_case(shape)}"] = {"first": first, "steady": steady}
     print(json.dumps(res))
+
+
+def _our_rows(bench: Bench, prefix: str, case: str, fwd: Callable[[], None], bwd: Callable[[], None],
+              fwd_bwd_alloc: Callable[[], None], *, fwd_bytes: int, bwd_bytes: int) -> None:
+    """Our rows of a case: fwd+bwd into out= buffers and with fresh outputs, then fwd, bwd."""
+
+    def fwd_bwd() -> None:
+        fwd()
+        bwd()
+
+    if bench.wants(f"{prefix}_train"):
+        bench.measure(f"{prefix}_train", case, "nndl_fast", fwd_bwd, nbytes=fwd_bytes + bwd_bytes, limit="triad",
+                      note="fwd+bwd, out= (preallocated)")
+        bench.measure(f"{prefix}_train", case, "nndl_fast alloc", fwd_bwd_alloc, nbytes=fwd_bytes + bwd_bytes,
+                      limit="triad", note="fwd+bwd, fresh outputs")
+    if bench.wants(f"{prefix}_fwd"):
+        bench.measure(f"{prefix}_fwd", case, "nndl_fast", fwd, nbytes=fwd_bytes, limit="triad", note="out=")
+    if bench.wants(f"{prefix}_bwd"):
+        fwd()  # the saved statistics bwd reads
+        bench.measure(f"{prefix}_bwd", case, "nndl_fast", bwd, nbytes=bwd_bytes, limit="triad", note="out=")
 
 
 def _torch_rows(bench: Bench, tuned: dict, prefix: str, case: str, t_fwd: Callable[[], None],
