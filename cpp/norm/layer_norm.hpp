@@ -25,5 +25,5 @@ NNDL_DECLARE_KERNELS(
   // dγ = Σ partial[k][0], dβ = Σ partial[k][1], in chunk order (either may be null); sums
   // into partial's first chunk.
   template <class T>
-  void ln_backward_finalize(T* dgamma, T* dbeta, double* partial, const norm::LnPlan& p);
+  void ln_backward_finalize(T* dgamma, T* dbeta, const double* partial, const norm::LnPlan& p);
 )

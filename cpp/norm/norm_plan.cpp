@@ -49,7 +49,9 @@ LnPlan ln_plan(int64_t rows, int64_t d) {
   LnPlan p{};
   p.rows = rows;
   p.d = d;
-  const int64_t want = std::max<int64_t>(1, std::min(rows, kTargetTasks));
+  // Every chunk zeroes and merges its own 2·D partials: at least kMinRowsPerBlock rows
+  // each keeps that a few per cent of the chunk's own traffic.
+  const int64_t want = std::max<int64_t>(1, std::min(kTargetTasks, ceil_div(rows, kMinRowsPerBlock)));
   p.rows_per_chunk = std::max<int64_t>(1, ceil_div(rows, want));
   p.chunks = rows == 0 ? 0 : ceil_div(rows, p.rows_per_chunk);
   p.pstride = padded_stride(d);

@@ -1,6 +1,7 @@
 // Included by kernel files only (those compiled once per SIMD target).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "parallel.hpp"
@@ -12,6 +13,30 @@
 #define NNDL_RESTRICT __restrict__
 
 namespace nndl::NNDL_TARGET {
+
+// a·b + c, rounded once where the target has FMA (the AVX2 and AVX-512 builds), twice on
+// baseline x86-64 (no FMA instruction; a library call per element would be far slower).
+// The normalisation kernels use it where it takes an instruction out of a hot loop, so
+// their results differ between SIMD targets by rounding (the tests bound it); the
+// optimizers never do -- their updates are bitwise equal on every target.
+template <class T>
+inline T madd(T a, T b, T c) {
+#if defined(__FMA__)
+  return std::fma(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+
+// Hints that p[0:n) will be read soon: its cache lines are fetched into the L2 (never
+// faults, even past the end of an array). Row kernels call it on the next row while
+// working on this one: a row of a few KiB ends before the hardware prefetcher, which stops
+// at every 4 KiB page, has warmed up to it.
+template <class T>
+inline void prefetch_l2(const T* p, int64_t n) {
+  const char* b = reinterpret_cast<const char*>(p);
+  for (int64_t o = 0; o < n * int64_t(sizeof(T)); o += 64) __builtin_prefetch(b + o, 0, 2);
+}
 
 // body(tensor, begin, end) for every chunk, in one parallel region.
 template <class Body>
