@@ -168,9 +168,19 @@ class Bench:
         nbytes: int,
         limit: str = "inplace",
         note: str = "",
+        limit_gbps: float | None = None,
+        vs_seconds: float | None = None,
         **extra: Any,
     ) -> None:
-        """Records a time measured elsewhere (e.g. in a subprocess with another environment)."""
+        """Records a time measured elsewhere (e.g. in a subprocess with another environment).
+
+        limit_gbps: the probe as measured there (else this process's, timed with the case);
+        vs_seconds: the speed-up column's reference measured there (else the case's first row).
+        """
+        if limit_gbps is not None:
+            extra["limit_gbps"] = float(limit_gbps)
+        if vs_seconds is not None:
+            extra["vs_seconds"] = float(vs_seconds)
         self._queue(_Pending(kernel, case, impl, None, float(seconds), int(nbytes), limit, note, 0.0, extra))
 
     def _queue(self, item: _Pending) -> None:
@@ -197,7 +207,7 @@ class Bench:
         out = []
         for p in pending:
             gbps = p.nbytes / p.seconds / 1e9
-            limit_gbps = probe.get(p.limit, float("nan"))
+            limit_gbps = p.extra.get("limit_gbps", probe.get(p.limit, float("nan")))
             rec = Record(
                 kernel=p.kernel,
                 case=p.case,
@@ -210,7 +220,7 @@ class Bench:
                 threads=self.threads,
                 simd=_core.get_simd_target(),
                 note=p.note,
-                extra={"limit_gbps": limit_gbps, **p.extra},
+                extra={**p.extra, "limit_gbps": limit_gbps},
             )
             self.records.append(rec)
             out.append(rec)
@@ -218,7 +228,10 @@ class Bench:
         return out
 
     def _baseline_seconds(self, rec: Record) -> float | None:
-        """Seconds of this (kernel, case)'s first record: the speed-up column's reference."""
+        """The speed-up column's reference: the record's own ``vs_seconds`` (a time measured
+        beside it in a subprocess), else the seconds of this (kernel, case)'s first record."""
+        if "vs_seconds" in rec.extra:
+            return float(rec.extra["vs_seconds"])
         for r in self.records:
             if r.kernel == rec.kernel and r.case == rec.case:
                 return r.seconds
@@ -269,7 +282,7 @@ def format_time(seconds: float) -> str:
 
 
 def format_row(rec: Record, first_seconds: float | None) -> str:
-    """speed-up: the first implementation measured for this case (ours), relative to this one."""
+    """speed-up: this row's time over its reference (ours: see Bench._baseline_seconds)."""
     speedup = "" if first_seconds is None else f"{rec.seconds / first_seconds:.2f}x"
     return (
         f"{rec.kernel:<14} {rec.case:<26} {rec.impl:<22} {format_time(rec.seconds):>10} "
