@@ -21,7 +21,7 @@ void forward_impl(T* y, T* mean, T* rstd, const T* x, const T* gamma, const T* b
     for (int64_t r = 0; r < p.rows; ++r) {
       const T* NNDL_RESTRICT xr = x + r * D;
       double mu, m2;
-      row_stats(xr, D, mu, m2);  // μ (1.50), Σ(x − μ)² (1.51)
+      row_stats(xr, D, mu, m2, r + 1 < p.rows ? xr + D : nullptr);  // μ (1.50), Σ(x − μ)² (1.51)
       const double rs = 1.0 / std::sqrt(m2 / double(D) + eps);
       mean[r] = T(mu);
       rstd[r] = T(rs);
@@ -55,11 +55,12 @@ void forward_impl(T* y, T* mean, T* rstd, const T* x, const T* gamma, const T* b
 //   dx = rstd·(g − mean(g) − x̂·mean(g·x̂)) = rstd·g + (x − μ)·c1 + c0,
 //   c1 = −rstd²·mean(g·x̂),  c0 = −rstd·mean(g).
 // Element-wise products are taken in T (as the forward's output); the row sums run in T lanes
-// for kLaneRun terms per lane, then in double (see norm/moments.hpp); the partials in double.
+// for kLaneRun terms per lane, then in double (see norm/moments.hpp); the dγ, dβ partials
+// in T for kFlushRows rows (see backward_impl), then in double.
 template <int R, bool kStream, class T, bool kGamma, bool kPartial>
-inline void backward_rows(T* NNDL_RESTRICT dx, double* NNDL_RESTRICT pg, double* NNDL_RESTRICT pb,
+inline void backward_rows(T* NNDL_RESTRICT dx, T* NNDL_RESTRICT pg, T* NNDL_RESTRICT pb,
                           const T* NNDL_RESTRICT dy, const T* NNDL_RESTRICT x, const T* mean, const T* rstd,
-                          const T* NNDL_RESTRICT gamma, int64_t D, int64_t ahead) {
+                          const T* NNDL_RESTRICT gamma, int64_t D, bool prefetch_next) {
   T mu[R], rs[R];
   for (int q = 0; q < R; ++q) mu[q] = mean[q], rs[q] = rstd[q];
   double sg[R][kLanes] = {}, sgx[R][kLanes] = {};
@@ -83,15 +84,16 @@ inline void backward_rows(T* NNDL_RESTRICT dx, double* NNDL_RESTRICT pg, double*
       pbj += d;
     }
     if constexpr (kPartial) {
-      pg[j] += double(pgj);
-      pb[j] += double(pbj);
+      pg[j] += pgj;
+      pb[j] += pbj;
     }
   };
   int64_t j0 = 0;
   while (j0 + kLanes <= D) {
     const int64_t end = min64(D - kLanes, j0 + (kLaneRun - 1) * kLanes);
     for (; j0 <= end; j0 += kLanes) {
-      for (int64_t q = R; q < R + ahead; ++q) prefetch_l2(x + q * D + j0, kLanes), prefetch_l2(dy + q * D + j0, kLanes);
+      if (prefetch_next)  // the next R rows (the caller's next group)
+        for (int q = R; q < 2 * R; ++q) prefetch_l2(x + q * D + j0, kLanes), prefetch_l2(dy + q * D + j0, kLanes);
 #pragma omp simd
       for (int l = 0; l < kLanes; ++l) step(j0 + l, l);
     }
@@ -129,27 +131,54 @@ inline void backward_rows(T* NNDL_RESTRICT dx, double* NNDL_RESTRICT pg, double*
 // Rows per backward_rows call: enough to share the partial updates, few enough that the
 // per-row lane accumulators stay in registers.
 constexpr int kRows = 4;
+// Rows whose dγ, dβ terms a chunk sums in T before adding them to its double partials: the
+// update per row group is then one add in T per column, without conversions, and the T
+// sums hold kFlushRows terms (a few ulp, as the row sums' kLaneRun).
+constexpr int64_t kFlushRows = 32;
 
+// partial: [chunk][2][pstride] doubles, then (T = float) a T scratch of 2·pstride values per
+// chunk (see norm::ln_workspace_doubles). For T = double the rows add into the partials.
 template <bool kStream, class T, bool kGamma, bool kPartial>
 void backward_impl(T* dx, double* partial, const T* dy, const T* x, const T* mean, const T* rstd,
                    const T* gamma, const LnPlan& p) {
   const int64_t D = p.d;
+  constexpr bool kScratch = kPartial && sizeof(T) < sizeof(double);
 #pragma omp parallel if (p.chunks > 1 && p.rows * D > kSerialBelow)
   {
 #pragma omp for schedule(static)
   for (int64_t k = 0; k < p.chunks; ++k) {
     double* pg = kPartial ? partial + 2 * k * p.pstride : nullptr;
     double* pb = kPartial ? pg + p.pstride : nullptr;
-    if constexpr (kPartial)
+    T* tg = nullptr;
+    T* tb = nullptr;
+    if constexpr (kScratch) {
+      tg = reinterpret_cast<T*>(partial + 2 * p.chunks * p.pstride + k * p.pstride);
+      tb = tg + p.pstride;
+      for (int64_t j = 0; j < D; ++j) pg[j] = 0, pb[j] = 0, tg[j] = 0, tb[j] = 0;
+    } else if constexpr (kPartial) {
+      tg = reinterpret_cast<T*>(pg), tb = reinterpret_cast<T*>(pb);
       for (int64_t j = 0; j < D; ++j) pg[j] = 0, pb[j] = 0;
+    }
+    auto flush = [&] {
+      if constexpr (kScratch) {
+#pragma omp simd
+        for (int64_t j = 0; j < D; ++j) {
+          pg[j] += double(tg[j]), pb[j] += double(tb[j]);
+          tg[j] = T(0), tb[j] = T(0);
+        }
+      }
+    };
     const int64_t r0 = k * p.rows_per_chunk, r1 = min64(r0 + p.rows_per_chunk, p.rows);
     int64_t r = r0;
-    for (; r + kRows <= r1; r += kRows)
-      backward_rows<kRows, kStream, T, kGamma, kPartial>(dx + r * D, pg, pb, dy + r * D, x + r * D, mean + r, rstd + r,
-                                            gamma, D, min64(kRows, r1 - r - kRows));
+    for (; r + kRows <= r1; r += kRows) {
+      backward_rows<kRows, kStream, T, kGamma, kPartial>(dx + r * D, tg, tb, dy + r * D, x + r * D, mean + r,
+                                                         rstd + r, gamma, D, r + 2 * kRows <= r1);
+      if ((r + kRows - r0) % kFlushRows == 0) flush();
+    }
     for (; r < r1; ++r)
-      backward_rows<1, kStream, T, kGamma, kPartial>(dx + r * D, pg, pb, dy + r * D, x + r * D, mean + r, rstd + r,
-                                            gamma, D, min64(1, r1 - r - 1));
+      backward_rows<1, kStream, T, kGamma, kPartial>(dx + r * D, tg, tb, dy + r * D, x + r * D, mean + r, rstd + r,
+                                                     gamma, D, r + 2 <= r1);
+    if ((r1 - r0) % kFlushRows != 0) flush();
   }
   if constexpr (kStream) stream_fence();
   }

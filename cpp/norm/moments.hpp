@@ -36,18 +36,21 @@ inline double sum_lanes(double* acc) {
 // d = x − K and d² around the shift K = x[0], a sample of the data, so a large common
 // offset cancels exactly in x − K (never the cancelling E[x²] − E[x]²); then
 // mean = K + Σd/n and M2 = Σd² − (Σd)²/n.
+// next: null, or the same span of the row the caller reads next, prefetched alongside.
 template <class T>
-inline void block_stats(const T* NNDL_RESTRICT x, int64_t n, double& mean, double& m2) {
+inline void block_stats(const T* NNDL_RESTRICT x, int64_t n, double& mean, double& m2, const T* next) {
   const double k = double(x[0]);
   double s1[kLanes] = {}, s2[kLanes] = {};
   int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
+  for (; i + kLanes <= n; i += kLanes) {
+    if (next) prefetch_l2(next + i, kLanes);
 #pragma omp simd
     for (int l = 0; l < kLanes; ++l) {
       const double d = double(x[i + l]) - k;
       s1[l] += d;
       s2[l] += d * d;
     }
+  }
   for (int l = 0; i + l < n; ++l) {
     const double d = double(x[i + l]) - k;
     s1[l] += d;
@@ -73,13 +76,14 @@ inline void chan_merge(double& na, double& ma, double& qa, double nb, double mb,
 }
 
 // Mean and M2 of n contiguous values of any length, block by block (one pass over memory).
+// next: as for block_stats (a row kernel passes its next row: see prefetch_l2).
 template <class T>
-inline void row_stats(const T* NNDL_RESTRICT x, int64_t n, double& mean, double& m2) {
+inline void row_stats(const T* NNDL_RESTRICT x, int64_t n, double& mean, double& m2, const T* next = nullptr) {
   double na = 0, ma = 0, qa = 0;
   for (int64_t s = 0; s < n; s += kStatsBlock) {
     const int64_t len = n - s < kStatsBlock ? n - s : kStatsBlock;
     double mb, qb;
-    block_stats(x + s, len, mb, qb);
+    block_stats(x + s, len, mb, qb, next ? next + s : nullptr);
     chan_merge(na, ma, qa, double(len), mb, qb);
   }
   mean = ma;

@@ -58,6 +58,7 @@ LnPlan ln_plan(int64_t rows, int64_t d) {
   return p;
 }
 
-int64_t ln_workspace_doubles(const LnPlan& p) { return 2 * p.chunks * p.pstride; }
+// The double partials, then room for 2·pstride float32 per chunk (see layer_norm.cpp).
+int64_t ln_workspace_doubles(const LnPlan& p) { return 3 * p.chunks * p.pstride; }
 
 }  // namespace nndl::norm
