@@ -1,7 +1,8 @@
 // Layer normalisation (1.49–1.52; the same kernel per time step of an RNN, 1.53–1.54).
 // Formulas and argument names: python/nndl_fast/norm/layer_norm.py. x is seen as (rows, D),
 // statistics per row over the D trailing elements; see norm/norm_plan.hpp for the tasks.
-// Outputs (y, dx) of 16 MiB and more are written with streaming stores (norm/stream_store.hpp).
+// Outputs (y, dx) are written with streaming stores when a pass's footprint (inputs and
+// output) exceeds the last-level cache (norm/stream_store.hpp).
 #pragma once
 
 #include <cstdint>
@@ -17,13 +18,13 @@ NNDL_DECLARE_KERNELS(
                   const norm::LnPlan& p);
 
   // dx[r, j] = rstd_r·(g_j − mean_j(g) − x̂_j·mean_j(g·x̂)),  g = dy·γ,  x̂ = (x − μ_r)·rstd_r.
-  // partial (null: no dγ, dβ wanted): [chunks][2][p.pstride] = (Σ_r dy·x̂, Σ_r dy) of each row chunk.
+  // partial (null: no dγ, dβ wanted): [chunks][2][p.pstride] = (Σ_r dy·x̂, Σ_r dy) of each row
+  // chunk, then scratch (norm::ln_workspace_doubles doubles in all).
   template <class T>
   void ln_backward(T* dx, double* partial, const T* dy, const T* x, const T* mean, const T* rstd,
                    const T* gamma, const norm::LnPlan& p);
 
-  // dγ = Σ partial[k][0], dβ = Σ partial[k][1], in chunk order (either may be null); sums
-  // into partial's first chunk.
+  // dγ = Σ partial[k][0], dβ = Σ partial[k][1], in chunk order (either may be null).
   template <class T>
   void ln_backward_finalize(T* dgamma, T* dbeta, const double* partial, const norm::LnPlan& p);
 )
