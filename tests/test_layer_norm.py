@@ -22,6 +22,7 @@ CASES = [
     ((3, 5000), (5000,)),
     ((2, 3, 7, 5), (7, 5)),
     ((6, 1), (1,)),
+    ((2100, 33), (33,)),  # chunks of 33 rows: the backward's T partials flushed mid-chunk
 ]
 IDS = [f"{'x'.join(map(str, s))}/{'x'.join(map(str, n))}" for s, n in CASES]
 TOL = {np.float32: dict(rtol=2e-5, atol=2e-5), np.float64: dict(rtol=1e-11, atol=1e-11)}
