@@ -26,6 +26,13 @@ constexpr int kRowGroup = 8;
 // one row at a time.
 constexpr int64_t kFlushRows = 16;
 
+// kPrefetch: the reduction passes (statistics; the backward's sums) prefetch the rows or
+// plane they read next, a line per line they read (prefetch_l2): read-only passes are held
+// back by how many misses a core keeps in flight, and the prefetches add more. Measured,
+// float32, 2 threads: statistics 1.07x at (8192, 1024) and 1.09x at (64, 256, 28, 28)
+// (forward), backward sums 1.11x at (8192, 1024). The passes that write (y, dx) measured
+// 0.84-0.89x with the same prefetches, and do without.
+
 // Elements per unit of the element-wise passes (no reduction: any split gives equal results).
 constexpr int64_t kApplyBlock = int64_t{1} << 14;
 
@@ -62,7 +69,9 @@ void stats_planes(double* partial, const T* x, const BnPlan& p) {
     for (int64_t r = k.r0; r < k.r1; ++r) {
       for (int64_t c = 0; c < k.cn; ++c) {
         double nc = na, mb, qb;
-        row_stats(x + (r * C + k.c0 + c) * S, S, mb, qb);
+        // prefetched alongside: the task's next plane (see kPrefetch)
+        const T* next = c + 1 < k.cn ? x + (r * C + k.c0 + c + 1) * S : r + 1 < k.r1 ? x + ((r + 1) * C + k.c0) * S : nullptr;
+        row_stats(x + (r * C + k.c0 + c) * S, S, mb, qb, next);
         if (na == 0) mean[c] = 0, m2[c] = 0;
         chan_merge(nc, mean[c], m2[c], double(S), mb, qb);
       }
@@ -92,14 +101,20 @@ void stats_rows(double* partial, const T* x, const BnPlan& p) {
     int64_t r = k.r0;
     for (; r + kRowGroup <= k.r1; r += kRowGroup) {
       const T* NNDL_RESTRICT x0 = x + r * C + k.c0;
+      const bool ahead = r + 2 * kRowGroup <= k.r1;  // prefetch the next group (see kPrefetch)
+      for (int64_t cb = 0; cb < cn; cb += kLanes) {
+        const int64_t ce = min64(cn, cb + kLanes);
+        if (ahead)
+          for (int i = kRowGroup; i < 2 * kRowGroup; ++i) prefetch_l2(x0 + i * C + cb, kLanes);
 #pragma omp simd
-      for (int64_t c = 0; c < cn; ++c) {
+      for (int64_t c = cb; c < ce; ++c) {
         const T k0 = shift[c];
         const T d0 = x0[c] - k0, d1 = x0[c + C] - k0, d2 = x0[c + 2 * C] - k0, d3 = x0[c + 3 * C] - k0;
         const T d4 = x0[c + 4 * C] - k0, d5 = x0[c + 5 * C] - k0, d6 = x0[c + 6 * C] - k0;
         const T d7 = x0[c + 7 * C] - k0;
         mean[c] += double(((d0 + d1) + (d2 + d3)) + ((d4 + d5) + (d6 + d7)));
         m2[c] += double(((d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3)) + ((d4 * d4 + d5 * d5) + (d6 * d6 + d7 * d7)));
+      }
       }
     }
     for (; r < k.r1; ++r) {
@@ -231,10 +246,15 @@ void reduce_rows(double* partial, T* dx, const T* dy, const T* x, const T* mean,
     for (int64_t r = k.r0; r < k.r1; ++r) {
       const T* NNDL_RESTRICT xr = x + r * C + c0;
       const T* NNDL_RESTRICT gr = dy + r * C + c0;
+      const bool ahead = r + 1 < k.r1;  // prefetch the next row alongside (see kPrefetch)
+      for (int64_t cb = 0; cb < cn; cb += kLanes) {
+        const int64_t ce = min64(cn, cb + kLanes);
+        if (ahead) prefetch_l2(xr + C + cb, kLanes), prefetch_l2(gr + C + cb, kLanes);
 #pragma omp simd
-      for (int64_t c = 0; c < cn; ++c) {
-        ady[c] += gr[c];
-        adx[c] = madd(gr[c], xr[c] - mu[c], adx[c]);
+        for (int64_t c = cb; c < ce; ++c) {
+          ady[c] += gr[c];
+          adx[c] = madd(gr[c], xr[c] - mu[c], adx[c]);
+        }
       }
       if constexpr (kDx) {
         T* NNDL_RESTRICT dr = dx + r * C + c0;
