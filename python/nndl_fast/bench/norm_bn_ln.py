@@ -8,17 +8,22 @@ Bytes are the floor each operation must move (float32):
 Modes (in the note):
   "out="        ours into preallocated outputs and workspace (what a training loop does;
                 nothing allocated per step).
-  "alloc"       fresh outputs each call. For torch's in-process rows this is an ordinary
-                process: glibc gives every freed block of 32 MB or more back to the OS, so
-                each call page-faults (and the kernel zeroes) its fresh outputs.
-  "tuned alloc" torch in a subprocess with MALLOC_MMAP_MAX_=0 and a huge
+  "alloc"       fresh outputs each call.
+  "torch aten"  torch in this process. Whether its fresh outputs page-fault depends on
+                glibc's state, i.e. on what this process ran before: run alone
+                (--only bn / ln) each freed output of 32 MB or more goes back to the OS
+                and every call faults (and zeroes) its outputs anew; after the other suites
+                the heap may hold free blocks that large, and it does not.
+  "fresh proc"  a new interpreter with the default allocator running only the training
+                step: an ordinary process, deterministically (it faults as above).
+  "tuned alloc" a new interpreter with MALLOC_MMAP_MAX_=0 and a huge
                 MALLOC_TRIM_THRESHOLD_: freed outputs stay in the heap and are reused, so
                 steady-state calls do not fault (torch's best case on this machine).
-                That subprocess times torch, ours (row "nndl_fast tuned proc", out=) and
-                its own triad probe in the same interleaved rounds: the torch row's
-                speed-up is against that row, its % limit against that probe, so the
-                ratio holds even when the machine's bandwidth drifts between processes.
-  "1st call"    the first full-size fwd+bwd call in that fresh subprocess (after a tiny
+                Each subprocess times torch, ours ("nndl_fast fresh proc" / "nndl_fast
+                tuned proc", out=) and its own triad probe in the same interleaved rounds:
+                a torch row's speed-up is against our row above it, its % limit against
+                that probe, so the ratio holds while the machine's bandwidth drifts.
+  "1st call"    the first full-size fwd+bwd call in the fresh subprocess (after a tiny
                 warm-up op, so thread-pool start-up is not counted): one sample, noisy.
 torch rows call torch.ops.aten.native_batch_norm / native_batch_norm_backward and
 native_layer_norm / native_layer_norm_backward directly (no autograd bookkeeping).
@@ -86,10 +91,10 @@ def _filled(shape: tuple[int, ...], slot: int, values: np.ndarray) -> np.ndarray
     return a
 
 
-def run_bn(bench: Bench, torch: Any, tuned: dict | None = None) -> None:
+def run_bn(bench: Bench, torch: Any, children: dict | None = None) -> None:
     rng = np.random.default_rng(0)
     for shape in BN_CASES:
-        _bn_case(bench, torch, rng, shape, tuned or {})
+        _bn_case(bench, torch, rng, shape, children or {})
 
 
 def _bn_setup(rng: np.random.Generator, shape: tuple[int, ...]) -> dict[str, Any]:
@@ -115,7 +120,7 @@ def _bn_setup(rng: np.random.Generator, shape: tuple[int, ...]) -> dict[str, Any
 
 
 def _bn_case(
-    bench: Bench, torch: Any, rng: np.random.Generator, shape: tuple[int, ...], tuned: dict
+    bench: Bench, torch: Any, rng: np.random.Generator, shape: tuple[int, ...], children: dict
 ) -> None:
     s = _bn_setup(rng, shape)
     x, dy, gamma, beta, rm, rv = (s[k] for k in ("x", "dy", "gamma", "beta", "rm", "rv"))
@@ -159,14 +164,14 @@ def _bn_case(
         _, m, s = saved["r"]
         aten.native_batch_norm_backward(tdy, tx, tg, trm, trv, m, s, True, 1e-5, [True, True, True])
 
-    _torch_rows(bench, tuned, "bn", case, t_fwd, t_bwd, fwd_bytes=3 * n, bwd_bytes=5 * n,
-                note="native_batch_norm(+_backward), alloc (ordinary process)")
+    _torch_rows(bench, children, "bn", case, t_fwd, t_bwd, fwd_bytes=3 * n, bwd_bytes=5 * n,
+                note="native_batch_norm(+_backward), alloc, this process")
 
 
-def run_ln(bench: Bench, torch: Any, tuned: dict | None = None) -> None:
+def run_ln(bench: Bench, torch: Any, children: dict | None = None) -> None:
     rng = np.random.default_rng(1)
     for shape in LN_CASES:
-        _ln_case(bench, torch, rng, shape, tuned or {})
+        _ln_case(bench, torch, rng, shape, children or {})
 
 
 def _ln_setup(rng: np.random.Generator, shape: tuple[int, ...]) -> dict[str, Any]:
@@ -191,7 +196,7 @@ def _ln_setup(rng: np.random.Generator, shape: tuple[int, ...]) -> dict[str, Any
 
 
 def _ln_case(
-    bench: Bench, torch: Any, rng: np.random.Generator, shape: tuple[int, ...], tuned: dict
+    bench: Bench, torch: Any, rng: np.random.Generator, shape: tuple[int, ...], children: dict
 ) -> None:
     d = shape[-1]
     s = _ln_setup(rng, shape)
@@ -235,36 +240,40 @@ def _ln_case(
         _, m, r = saved["r"]
         aten.native_layer_norm_backward(tdy, tx, [d], m, r, tg, tb, [True, True, True])
 
-    _torch_rows(bench, tuned, "ln", case, t_fwd, t_bwd, fwd_bytes=2 * n, bwd_bytes=3 * n,
-                note="native_layer_norm(+_backward), alloc (ordinary process)")
+    _torch_rows(bench, children, "ln", case, t_fwd, t_bwd, fwd_bytes=2 * n, bwd_bytes=3 * n,
+                note="native_layer_norm(+_backward), alloc, this process")
 
 
-# --- torch in a subprocess: tuned allocator, and the first call of a fresh process ---------
+# --- torch in subprocesses: a fresh ordinary process, and one with a tuned allocator -----
 
 TUNED_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(1 << 40)}
 
 
-def _add_child_rows(bench: Bench, tuned: dict, kernel: str, case: str, nbytes: int) -> None:
-    res = tuned.get(f"{kernel} {case}")
-    if not res:
-        return
-    # The subprocess timed ours and torch's steady state interleaved with its own triad
-    # probe: the torch row's speed-up is against ours from those same rounds.
-    bench.add(kernel, case, "nndl_fast tuned proc", res["ours"], nbytes=nbytes, limit="triad",
-              limit_gbps=res["triad_gbps"], note="fwd+bwd, out=, in the tuned subprocess")
-    bench.add(kernel, case, "torch aten tuned alloc", res["steady"], nbytes=nbytes, limit="triad",
-              limit_gbps=res["triad_gbps"], vs_seconds=res["ours"],
-              note="subprocess, MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2^40; speed-up vs the row above")
-    bench.add(kernel, case, "torch aten 1st call", res["first"], nbytes=nbytes, limit="triad",
-              note="first fwd+bwd call of that fresh subprocess (one sample)")
+def _add_child_rows(bench: Bench, children: dict, kernel: str, case: str, nbytes: int) -> None:
+    # Each subprocess timed ours and torch's steady state interleaved with its own triad
+    # probe: a torch row's speed-up is against ours from those same rounds.
+    for mode, label, note in (
+        ("fresh", "fresh proc", "subprocess, default allocator (an ordinary process)"),
+        ("tuned", "tuned alloc", "subprocess, MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2^40"),
+    ):
+        res = children.get(mode, {}).get(f"{kernel} {case}")
+        if not res:
+            continue
+        bench.add(kernel, case, f"nndl_fast {label.split()[0]} proc", res["ours"], nbytes=nbytes, limit="triad",
+                  limit_gbps=res["triad_gbps"], note=f"fwd+bwd, out=, in the {mode} subprocess")
+        bench.add(kernel, case, f"torch aten {label}", res["steady"], nbytes=nbytes, limit="triad",
+                  limit_gbps=res["triad_gbps"], vs_seconds=res["ours"], note=f"{note}; speed-up vs the row above")
+        if mode == "fresh":
+            bench.add(kernel, case, "torch aten 1st call", res["first"], nbytes=nbytes, limit="triad",
+                      note="first fwd+bwd call of the fresh subprocess (one sample)")
 
 
-def _torch_child(bench: Bench, kernels: list[str]) -> dict:
-    """Runs _child_main in a fresh interpreter with TUNED_ENV; {"kernel case": {...}}."""
+def _torch_child(bench: Bench, kernels: list[str], env_extra: dict[str, str]) -> dict:
+    """Runs _child_main in a fresh interpreter (environment + env_extra); {"kernel case": {...}}."""
     if not kernels:
         return {}
     pkg_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = dict(os.environ, **TUNED_ENV)
+    env = dict(os.environ, **env_extra)
     env["PYTHONPATH"] = os.pathsep.join([pkg_root, env.get("PYTHONPATH", "")])
     args = {"kernels": kernels, "threads": bench.threads, "min_seconds": bench.min_seconds,
             "repeats": bench.repeats}
@@ -275,7 +284,7 @@ def _torch_child(bench: Bench, kernels: list[str]) -> dict:
         )
         return json.loads(out.stdout.strip().splitlines()[-1])
     except (subprocess.SubprocessError, OSError, ValueError, IndexError) as e:
-        print(f"# torch tuned-allocator subprocess failed, rows skipped: {e}", flush=True)
+        print(f"# torch subprocess ({env_extra or 'default allocator'}) failed, rows skipped: {e}", flush=True)
         return {}
 
 
@@ -363,7 +372,7 @@ def _our_rows(bench: Bench, prefix: str, case: str, fwd: Callable[[], None], bwd
         bench.measure(f"{prefix}_bwd", case, "nndl_fast", bwd, nbytes=bwd_bytes, limit="triad", note="out=")
 
 
-def _torch_rows(bench: Bench, tuned: dict, prefix: str, case: str, t_fwd: Callable[[], None],
+def _torch_rows(bench: Bench, children: dict, prefix: str, case: str, t_fwd: Callable[[], None],
                 t_bwd: Callable[[], None], *, fwd_bytes: int, bwd_bytes: int, note: str) -> None:
     """torch's rows of a case: fwd+bwd (in process, and the subprocess rows), fwd, bwd."""
     def t_fwd_bwd() -> None:
@@ -373,7 +382,7 @@ def _torch_rows(bench: Bench, tuned: dict, prefix: str, case: str, t_fwd: Callab
     if bench.wants(f"{prefix}_train"):
         bench.measure(f"{prefix}_train", case, "torch aten", t_fwd_bwd, nbytes=fwd_bytes + bwd_bytes,
                       limit="triad", note=note)
-        _add_child_rows(bench, tuned, f"{prefix}_train", case, fwd_bytes + bwd_bytes)
+        _add_child_rows(bench, children, f"{prefix}_train", case, fwd_bytes + bwd_bytes)
     if bench.wants(f"{prefix}_fwd"):
         bench.measure(f"{prefix}_fwd", case, "torch aten", t_fwd, nbytes=fwd_bytes, limit="triad", note="alloc")
     if bench.wants(f"{prefix}_bwd"):
@@ -382,11 +391,12 @@ def _torch_rows(bench: Bench, tuned: dict, prefix: str, case: str, t_fwd: Callab
 
 
 def run(bench: Bench, torch: Any) -> None:
-    tuned = {}
+    children: dict[str, dict] = {}
     if torch is not None:
-        tuned = _torch_child(bench, [k for k in ("bn_train", "ln_train") if bench.wants(k)])
-    run_bn(bench, torch, tuned)
-    run_ln(bench, torch, tuned)
+        kernels = [k for k in ("bn_train", "ln_train") if bench.wants(k)]
+        children = {"fresh": _torch_child(bench, kernels, {}), "tuned": _torch_child(bench, kernels, TUNED_ENV)}
+    run_bn(bench, torch, children)
+    run_ln(bench, torch, children)
 
 
 if __name__ == "__main__":
