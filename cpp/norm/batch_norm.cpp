@@ -342,28 +342,58 @@ void bn_stats(double* partial, const T* x, const BnPlan& p) {
     stats_rows(partial, x, p);
 }
 
+// The row blocks' (count n_b, mean m_b, M2_b) merged per channel as
+//   mean = Σ_b n_b·m_b / n,   M2 = Σ_b (M2_b + n_b·(m_b − mean)²)
+// (Chan's pairwise merge applied to all blocks at once: the deviations are taken from the
+// final mean, so it is as stable, and it needs no division per block). Channels go in
+// blocks of kFinalizeBlock, the row blocks in a fixed order within each: the result does
+// not depend on the thread count. (Measured, (8192, 1024): 0.14 ms with a pairwise merge per
+// block on one thread, a tenth of the forward.)
+constexpr int64_t kFinalizeBlock = 256;
+
 template <class T>
 void bn_stats_finalize(T* save_mean, T* save_invstd, T* coef, T* running_mean, T* running_var,
                        const double* partial, const T* gamma, const T* beta, double eps, double factor,
                        bool unbiased, const BnPlan& p) {
   const int64_t C = p.channels;
-  for (int64_t c = 0; c < C; ++c) {
-    double n = 0, mean = 0, m2 = 0;
-    for (int64_t rb = 0; rb < p.row_blocks; ++rb) {  // fixed order: the result is thread-independent
-      const int64_t rows = min64((rb + 1) * p.rows_per_block, p.outer) - rb * p.rows_per_block;
-      chan_merge(n, mean, m2, double(rows * p.inner), partial[(2 * rb) * p.pstride + c], partial[(2 * rb + 1) * p.pstride + c]);
+  const double n = double(p.outer * p.inner);
+  const int64_t blocks = (C + kFinalizeBlock - 1) / kFinalizeBlock;
+#pragma omp parallel for schedule(static) if (blocks > 1 && p.row_blocks * C > kSerialBelow)
+  for (int64_t k = 0; k < blocks; ++k) {
+    const int64_t c0 = k * kFinalizeBlock, cn = min64(kFinalizeBlock, C - c0);
+    double mean[kFinalizeBlock] = {}, m2[kFinalizeBlock] = {};
+    for (int64_t rb = 0; rb < p.row_blocks; ++rb) {
+      const double nb = double((min64((rb + 1) * p.rows_per_block, p.outer) - rb * p.rows_per_block) * p.inner);
+      const double* NNDL_RESTRICT mb = partial + (2 * rb) * p.pstride + c0;
+#pragma omp simd
+      for (int64_t c = 0; c < cn; ++c) mean[c] += nb * mb[c];
     }
-    const double var = m2 / n;  // σ²_B, biased (1.45)
-    const double invstd = 1.0 / std::sqrt(var + eps);
-    save_mean[c] = T(mean);
-    save_invstd[c] = T(invstd);
-    coef[c] = T(mean);  // the μ every pass (and the backward) subtracts
-    coef[C + c] = T((gamma ? double(gamma[c]) : 1.0) * invstd);
-    coef[2 * C + c] = beta ? beta[c] : T(0);
-    if (running_mean) {
-      const double batch_var = unbiased ? m2 / (n - 1) : var;
-      running_mean[c] = T((1.0 - factor) * double(running_mean[c]) + factor * mean);
-      running_var[c] = T((1.0 - factor) * double(running_var[c]) + factor * batch_var);
+#pragma omp simd
+    for (int64_t c = 0; c < cn; ++c) mean[c] /= n;
+    for (int64_t rb = 0; rb < p.row_blocks; ++rb) {
+      const double nb = double((min64((rb + 1) * p.rows_per_block, p.outer) - rb * p.rows_per_block) * p.inner);
+      const double* NNDL_RESTRICT mb = partial + (2 * rb) * p.pstride + c0;
+      const double* NNDL_RESTRICT qb = partial + (2 * rb + 1) * p.pstride + c0;
+#pragma omp simd
+      for (int64_t c = 0; c < cn; ++c) {
+        const double d = mb[c] - mean[c];
+        m2[c] += qb[c] + nb * (d * d);
+      }
+    }
+    for (int64_t j = 0; j < cn; ++j) {
+      const int64_t c = c0 + j;
+      const double var = m2[j] / n;  // σ²_B, biased (1.45)
+      const double invstd = 1.0 / std::sqrt(var + eps);
+      save_mean[c] = T(mean[j]);
+      save_invstd[c] = T(invstd);
+      coef[c] = T(mean[j]);  // the μ every pass (and the backward) subtracts
+      coef[C + c] = T((gamma ? double(gamma[c]) : 1.0) * invstd);
+      coef[2 * C + c] = beta ? beta[c] : T(0);
+      if (running_mean) {
+        const double batch_var = unbiased ? m2[j] / (n - 1) : var;
+        running_mean[c] = T((1.0 - factor) * double(running_mean[c]) + factor * mean[j]);
+        running_var[c] = T((1.0 - factor) * double(running_var[c]) + factor * batch_var);
+      }
     }
   }
 }
@@ -393,20 +423,28 @@ void bn_backward_finalize(T* dgamma, T* dbeta, T* coef, const double* partial, c
                           const T* invstd, const BnPlan& p) {
   const int64_t C = p.channels;
   const double m = double(p.outer * p.inner);
-  for (int64_t c = 0; c < C; ++c) {
-    double sdy = 0, sdx = 0;
+  const int64_t blocks = (C + kFinalizeBlock - 1) / kFinalizeBlock;  // as bn_stats_finalize
+#pragma omp parallel for schedule(static) if (blocks > 1 && p.row_blocks * C > kSerialBelow)
+  for (int64_t k = 0; k < blocks; ++k) {
+    const int64_t c0 = k * kFinalizeBlock, cn = min64(kFinalizeBlock, C - c0);
+    double sdy[kFinalizeBlock] = {}, sdx[kFinalizeBlock] = {};
     for (int64_t rb = 0; rb < p.row_blocks; ++rb) {  // fixed order
-      sdy += partial[(2 * rb) * p.pstride + c];
-      sdx += partial[(2 * rb + 1) * p.pstride + c];
+      const double* NNDL_RESTRICT pdy = partial + (2 * rb) * p.pstride + c0;
+      const double* NNDL_RESTRICT pdx = partial + (2 * rb + 1) * p.pstride + c0;
+#pragma omp simd
+      for (int64_t c = 0; c < cn; ++c) sdy[c] += pdy[c], sdx[c] += pdx[c];
     }
-    const double is = double(invstd[c]);
-    if (dbeta) dbeta[c] = T(sdy);         // ∂L/∂β = Σ dy
-    if (dgamma) dgamma[c] = T(sdx * is);  // ∂L/∂γ = Σ dy·x̂
-    if (coef) {
-      const double A = (gamma ? double(gamma[c]) : 1.0) * is;
-      coef[c] = T(A);                             // direct path
-      coef[C + c] = T(-A * is * is * (sdx / m));  // through σ²_B
-      coef[2 * C + c] = T(-A * (sdy / m));        // through μ_B
+    for (int64_t j = 0; j < cn; ++j) {
+      const int64_t c = c0 + j;
+      const double is = double(invstd[c]);
+      if (dbeta) dbeta[c] = T(sdy[j]);         // ∂L/∂β = Σ dy
+      if (dgamma) dgamma[c] = T(sdx[j] * is);  // ∂L/∂γ = Σ dy·x̂
+      if (coef) {
+        const double A = (gamma ? double(gamma[c]) : 1.0) * is;
+        coef[c] = T(A);                                // direct path
+        coef[C + c] = T(-A * is * is * (sdx[j] / m));  // through σ²_B
+        coef[2 * C + c] = T(-A * (sdy[j] / m));        // through μ_B
+      }
     }
   }
 }
