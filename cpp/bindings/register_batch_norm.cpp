@@ -138,14 +138,14 @@ void bn_backward(py::handle dy_, py::handle x_, py::handle mean_, py::handle inv
     if (training) {  // gradient through μ_B and σ²_B: reductions first, then dx
       NNDL_DISPATCH(bn_backward_reduce<T>)(partial, nullptr, dy.as<T>(), x, mean.as<T>(), nullptr, p);
       NNDL_DISPATCH(bn_backward_finalize<T>)(dgamma.as<T>(), dbeta.as<T>(), coef, partial, gamma.as<T>(),
-                                             invstd.as<T>(), p);
-      NNDL_DISPATCH(bn_backward_dx<T>)(dx.as<T>(), dy.as<T>(), x, mean.as<T>(), coef, p);
+                                             mean.as<T>(), invstd.as<T>(), p);
+      NNDL_DISPATCH(bn_backward_dx<T>)(dx.as<T>(), dy.as<T>(), x, coef, p);
     } else {  // fixed statistics: dx = dy·γ·invstd, written in the reduction pass
       for (int64_t c = 0; c < p.channels; ++c)
         coef[c] = T((gamma.data ? double(gamma.as<T>()[c]) : 1.0) * double(invstd.as<T>()[c]));
       NNDL_DISPATCH(bn_backward_reduce<T>)(partial, dx.as<T>(), dy.as<T>(), x, mean.as<T>(), coef, p);
       NNDL_DISPATCH(bn_backward_finalize<T>)(dgamma.as<T>(), dbeta.as<T>(), nullptr, partial, gamma.as<T>(),
-                                             invstd.as<T>(), p);
+                                             mean.as<T>(), invstd.as<T>(), p);
     }
   });
 }

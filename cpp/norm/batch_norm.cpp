@@ -36,6 +36,12 @@ constexpr int64_t kFlushRows = 16;
 // Elements per unit of the element-wise passes (no reduction: any split gives equal results).
 constexpr int64_t kApplyBlock = int64_t{1} << 14;
 
+// kPack: the dx pass's four per-channel coefficients (A, B, K, μ) are packed by blocks of
+// kPack channels -- A[c0:c0+16], B[...], K[...], μ[...] side by side, 256 bytes per block in
+// float32 -- so a row's pass reads them as one sequential stream, not as four arrays whose
+// lines share L1 sets with the rows' own lines.
+constexpr int64_t kPack = 16;
+
 int64_t numel(const BnPlan& p) { return p.outer * p.channels * p.inner; }
 
 // The rows [r0, r1) and channels [c0, c0 + cn) of task t.
@@ -275,7 +281,7 @@ void reduce_rows(double* partial, T* dx, const T* dy, const T* x, const T* mean,
 // --- dx = (x − μ)·B + dy·A + K ----------------------------------------------------------------
 
 template <bool kStream, class T>
-void dx_planes(T* dx, const T* dy, const T* x, const T* mean, const T* coef, const BnPlan& p) {
+void dx_planes(T* dx, const T* dy, const T* x, const T* coef, const BnPlan& p) {
   const int64_t C = p.channels, S = p.inner;
   const int64_t pieces = (S + kApplyBlock - 1) / kApplyBlock, units = p.outer * C * pieces;
 #pragma omp parallel if (units > 1 && numel(p) > kSerialBelow)
@@ -284,7 +290,8 @@ void dx_planes(T* dx, const T* dy, const T* x, const T* mean, const T* coef, con
     for (int64_t u = 0; u < units; ++u) {
       const int64_t plane = u / pieces, s0 = (u % pieces) * kApplyBlock, s1 = min64(s0 + kApplyBlock, S);
       const int64_t c = plane % C;
-      const T mu = mean[c], A = coef[c], B = coef[C + c], K = coef[2 * C + c];
+      const T* q = coef + (c / kPack) * 4 * kPack + c % kPack;  // see kPack
+      const T A = q[0], B = q[kPack], K = q[2 * kPack], mu = q[3 * kPack];
       const T* NNDL_RESTRICT xs = x + plane * S + s0;
       const T* NNDL_RESTRICT gs = dy + plane * S + s0;
       write_out<kStream>(dx + plane * S + s0, s1 - s0, [&](T* NNDL_RESTRICT o, int64_t i0, int64_t len) {
@@ -303,11 +310,8 @@ void dx_planes(T* dx, const T* dy, const T* x, const T* mean, const T* coef, con
 // Ordinary stores even for large outputs: streaming dx measured 1.2x slower at (8192, 1024)
 // float32 (see streams()).
 template <class T>
-void dx_rows(T* dx, const T* dy, const T* x, const T* mean, const T* coef, const BnPlan& p) {
+void dx_rows(T* dx, const T* dy, const T* x, const T* coef, const BnPlan& p) {
   const int64_t C = p.channels;
-  const T* NNDL_RESTRICT A = coef;
-  const T* NNDL_RESTRICT B = coef + C;
-  const T* NNDL_RESTRICT K = coef + 2 * C;
   const int64_t rows = C >= kApplyBlock ? 1 : kApplyBlock / C;  // rows per unit
   const int64_t units = (p.outer + rows - 1) / rows;
 #pragma omp parallel for schedule(static) if (units > 1 && numel(p) > kSerialBelow)
@@ -316,8 +320,13 @@ void dx_rows(T* dx, const T* dy, const T* x, const T* mean, const T* coef, const
       const T* NNDL_RESTRICT xr = x + r * C;
       const T* NNDL_RESTRICT gr = dy + r * C;
       T* NNDL_RESTRICT dr = dx + r * C;
+      for (int64_t c0 = 0; c0 < C; c0 += kPack) {  // coefficients packed by kPack channels
+        const T* NNDL_RESTRICT q = coef + c0 * 4;
+        const int64_t n = min64(kPack, C - c0);
 #pragma omp simd
-      for (int64_t c = 0; c < C; ++c) dr[c] = (xr[c] - mean[c]) * B[c] + gr[c] * A[c] + K[c];
+        for (int64_t l = 0; l < n; ++l)
+          dr[c0 + l] = (xr[c0 + l] - q[3 * kPack + l]) * q[kPack + l] + gr[c0 + l] * q[l] + q[2 * kPack + l];
+      }
     }
   }
 }
@@ -420,7 +429,7 @@ void bn_backward_reduce(double* partial, T* dx, const T* dy, const T* x, const T
 
 template <class T>
 void bn_backward_finalize(T* dgamma, T* dbeta, T* coef, const double* partial, const T* gamma,
-                          const T* invstd, const BnPlan& p) {
+                          const T* mean, const T* invstd, const BnPlan& p) {
   const int64_t C = p.channels;
   const double m = double(p.outer * p.inner);
   const int64_t blocks = (C + kFinalizeBlock - 1) / kFinalizeBlock;  // as bn_stats_finalize
@@ -439,23 +448,25 @@ void bn_backward_finalize(T* dgamma, T* dbeta, T* coef, const double* partial, c
       const double is = double(invstd[c]);
       if (dbeta) dbeta[c] = T(sdy[j]);         // ∂L/∂β = Σ dy
       if (dgamma) dgamma[c] = T(sdx[j] * is);  // ∂L/∂γ = Σ dy·x̂
-      if (coef) {
+      if (coef) {  // packed: see kPack
         const double A = (gamma ? double(gamma[c]) : 1.0) * is;
-        coef[c] = T(A);                                // direct path
-        coef[C + c] = T(-A * is * is * (sdx[j] / m));  // through σ²_B
-        coef[2 * C + c] = T(-A * (sdy[j] / m));        // through μ_B
+        T* q = coef + (c / kPack) * 4 * kPack + c % kPack;
+        q[0] = T(A);                                    // direct path
+        q[kPack] = T(-A * is * is * (sdx[j] / m));      // through σ²_B
+        q[2 * kPack] = T(-A * (sdy[j] / m));            // through μ_B
+        q[3 * kPack] = mean[c];
       }
     }
   }
 }
 
 template <class T>
-void bn_backward_dx(T* dx, const T* dy, const T* x, const T* mean, const T* coef, const BnPlan& p) {
+void bn_backward_dx(T* dx, const T* dy, const T* x, const T* coef, const BnPlan& p) {
   const bool st = streams<T>(p, 1);
   if (p.inner > 1)
-    st ? dx_planes<true>(dx, dy, x, mean, coef, p) : dx_planes<false>(dx, dy, x, mean, coef, p);
+    st ? dx_planes<true>(dx, dy, x, coef, p) : dx_planes<false>(dx, dy, x, coef, p);
   else
-    dx_rows(dx, dy, x, mean, coef, p);
+    dx_rows(dx, dy, x, coef, p);
 }
 
 #define NNDL_BN_INSTANTIATE(T)                                                                       \
@@ -464,8 +475,9 @@ void bn_backward_dx(T* dx, const T* dy, const T* x, const T* mean, const T* coef
                                   bool, const BnPlan&);                                              \
   template void bn_apply(T*, const T*, const T*, const BnPlan&);                                     \
   template void bn_backward_reduce(double*, T*, const T*, const T*, const T*, const T*, const BnPlan&); \
-  template void bn_backward_finalize(T*, T*, T*, const double*, const T*, const T*, const BnPlan&);  \
-  template void bn_backward_dx(T*, const T*, const T*, const T*, const T*, const BnPlan&);
+  template void bn_backward_finalize(T*, T*, T*, const double*, const T*, const T*, const T*,         \
+                                     const BnPlan&);                                                 \
+  template void bn_backward_dx(T*, const T*, const T*, const T*, const BnPlan&);
 NNDL_BN_INSTANTIATE(float)
 NNDL_BN_INSTANTIATE(double)
 #undef NNDL_BN_INSTANTIATE

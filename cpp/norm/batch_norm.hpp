@@ -42,15 +42,14 @@ NNDL_DECLARE_KERNELS(
   void bn_backward_reduce(double* partial, T* dx, const T* dy, const T* x, const T* mean,
                           const T* scale, const norm::BnPlan& p);
 
-  // dβ = Σdy, dγ = Σdy·(x − μ)·invstd (either may be null). With coef not null (training):
-  //   coef[0][c] = A = γ·invstd, coef[1][c] = B = −γ·invstd³·Σdy(x − μ)/m,
-  //   coef[2][c] = K = −A·Σdy/m,   m = outer·inner.
+  // dβ = Σdy, dγ = Σdy·(x − μ)·invstd (either may be null). With coef not null (training),
+  // the dx coefficients, packed by blocks of 16 channels (batch_norm.cpp, kPack):
+  //   A = γ·invstd,  B = −γ·invstd³·Σdy(x − μ)/m,  K = −A·Σdy/m,  μ = mean[c],  m = outer·inner.
   template <class T>
   void bn_backward_finalize(T* dgamma, T* dbeta, T* coef, const double* partial, const T* gamma,
-                            const T* invstd, const norm::BnPlan& p);
+                            const T* mean, const T* invstd, const norm::BnPlan& p);
 
-  // dx = (x − mean[c])·coef[1][c] + dy·coef[0][c] + coef[2][c]
+  // dx = (x − μ[c])·B[c] + dy·A[c] + K[c], coefficients as bn_backward_finalize packs them.
   template <class T>
-  void bn_backward_dx(T* dx, const T* dy, const T* x, const T* mean, const T* coef,
-                      const norm::BnPlan& p);
+  void bn_backward_dx(T* dx, const T* dy, const T* x, const T* coef, const norm::BnPlan& p);
 )

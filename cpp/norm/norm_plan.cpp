@@ -43,7 +43,7 @@ BnPlan bn_plan(int64_t outer, int64_t channels, int64_t inner) {
   return p;
 }
 
-int64_t bn_workspace_doubles(const BnPlan& p) { return 2 * p.row_blocks * p.pstride + 4 * p.channels; }
+int64_t bn_workspace_doubles(const BnPlan& p) { return 2 * p.row_blocks * p.pstride + 4 * p.channels + 64; }
 
 LnPlan ln_plan(int64_t rows, int64_t d) {
   LnPlan p{};

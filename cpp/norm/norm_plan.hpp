@@ -37,7 +37,7 @@ int64_t padded_stride(int64_t n);
 BnPlan bn_plan(int64_t outer, int64_t channels, int64_t inner);
 
 // Doubles of scratch: partial[row_blocks][2][pstride], then room for per-channel coefficients
-// coef[3][C] of the input's type (4·C doubles).
+// of the input's type: three arrays of C, or four packed by blocks of 16 (4·C + 64 doubles).
 int64_t bn_workspace_doubles(const BnPlan& p);
 
 // Layer norm sees x as (rows, D), statistics per row over D (the trailing dimensions).
