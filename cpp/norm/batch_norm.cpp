@@ -147,26 +147,53 @@ void stats_rows(double* partial, const T* x, const BnPlan& p) {
 // With the large-mean inputs that defeat E[x²] − E[x]², x·a + (b − μ·a) would also lose the
 // low bits of x·a; subtracting μ first keeps them (the pass is memory-bound either way).
 
-template <bool kStream, class T>
-void apply_planes(T* y, const T* x, const T* coef, const BnPlan& p) {
-  const int64_t C = p.channels, S = p.inner;
-  const int64_t pieces = (S + kApplyBlock - 1) / kApplyBlock, units = p.outer * C * pieces;
+// The element-wise passes (y, dx) in units of about kApplyBlock elements, in one parallel
+// region (no reduction: any split gives equal results); kStream: each thread fences its
+// streaming stores at the end.
+//   for_each_piece: body(plane, s0, s1) for every piece [s0, s1) of every plane (planes layout)
+//   for_each_row:   body(r) for every row (rows layout)
+template <bool kStream, class Body>
+void for_each_piece(const BnPlan& p, const Body& body) {
+  const int64_t S = p.inner;
+  const int64_t pieces = (S + kApplyBlock - 1) / kApplyBlock, units = p.outer * p.channels * pieces;
 #pragma omp parallel if (units > 1 && numel(p) > kSerialBelow)
   {
 #pragma omp for schedule(static)
     for (int64_t u = 0; u < units; ++u) {
-      const int64_t plane = u / pieces, s0 = (u % pieces) * kApplyBlock, s1 = min64(s0 + kApplyBlock, S);
-      const int64_t c = plane % C;
-      const T mu = coef[c], a = coef[C + c], b = coef[2 * C + c];
-      const T* NNDL_RESTRICT xs = x + plane * S + s0;
-      write_out<kStream>(y + plane * S + s0, s1 - s0, [&](T* NNDL_RESTRICT o, int64_t i0, int64_t len) {
-        const T* NNDL_RESTRICT xp = xs + i0;
-#pragma omp simd
-        for (int64_t s = 0; s < len; ++s) o[s] = (xp[s] - mu) * a + b;
-      });
+      const int64_t s0 = (u % pieces) * kApplyBlock;
+      body(u / pieces, s0, min64(s0 + kApplyBlock, S));
     }
     if constexpr (kStream) stream_fence();
   }
+}
+
+template <bool kStream, class Body>
+void for_each_row(const BnPlan& p, const Body& body) {
+  const int64_t C = p.channels;
+  const int64_t rows = C >= kApplyBlock ? 1 : kApplyBlock / C;  // rows per unit
+  const int64_t units = (p.outer + rows - 1) / rows;
+#pragma omp parallel if (units > 1 && numel(p) > kSerialBelow)
+  {
+#pragma omp for schedule(static)
+    for (int64_t u = 0; u < units; ++u)
+      for (int64_t r = u * rows, r1 = min64(r + rows, p.outer); r < r1; ++r) body(r);  // one row at a time (kFlushRows)
+    if constexpr (kStream) stream_fence();
+  }
+}
+
+template <bool kStream, class T>
+void apply_planes(T* y, const T* x, const T* coef, const BnPlan& p) {
+  const int64_t C = p.channels, S = p.inner;
+  for_each_piece<kStream>(p, [&](int64_t plane, int64_t s0, int64_t s1) {
+    const int64_t c = plane % C;
+    const T mu = coef[c], a = coef[C + c], b = coef[2 * C + c];
+    const T* NNDL_RESTRICT xs = x + plane * S + s0;
+    write_out<kStream>(y + plane * S + s0, s1 - s0, [&](T* NNDL_RESTRICT o, int64_t i0, int64_t len) {
+      const T* NNDL_RESTRICT xp = xs + i0;
+#pragma omp simd
+      for (int64_t s = 0; s < len; ++s) o[s] = (xp[s] - mu) * a + b;
+    });
+  });
 }
 
 template <bool kStream, class T>
@@ -175,22 +202,13 @@ void apply_rows(T* y, const T* x, const T* coef, const BnPlan& p) {
   const T* NNDL_RESTRICT mu = coef;
   const T* NNDL_RESTRICT a = coef + C;
   const T* NNDL_RESTRICT b = coef + 2 * C;
-  const int64_t rows = C >= kApplyBlock ? 1 : kApplyBlock / C;  // rows per unit
-  const int64_t units = (p.outer + rows - 1) / rows;
-#pragma omp parallel if (units > 1 && numel(p) > kSerialBelow)
-  {
-#pragma omp for schedule(static)
-    for (int64_t u = 0; u < units; ++u) {
-      for (int64_t r = u * rows, r1 = min64(r + rows, p.outer); r < r1; ++r) {  // one row at a time (kFlushRows)
-        const T* NNDL_RESTRICT xr = x + r * C;
-        write_out<kStream>(y + r * C, C, [&](T* NNDL_RESTRICT o, int64_t i0, int64_t len) {
+  for_each_row<kStream>(p, [&](int64_t r) {
+    const T* NNDL_RESTRICT xr = x + r * C;
+    write_out<kStream>(y + r * C, C, [&](T* NNDL_RESTRICT o, int64_t i0, int64_t len) {
 #pragma omp simd
-          for (int64_t c = i0; c < i0 + len; ++c) o[c - i0] = (xr[c] - mu[c]) * a[c] + b[c];
-        });
-      }
-    }
-    if constexpr (kStream) stream_fence();
-  }
+      for (int64_t c = i0; c < i0 + len; ++c) o[c - i0] = (xr[c] - mu[c]) * a[c] + b[c];
+    });
+  });
 }
 
 // --- backward reductions: partial[rb][0][c] = Σdy, partial[rb][1][c] = Σdy·(x − μ) -------
@@ -283,52 +301,38 @@ void reduce_rows(double* partial, T* dx, const T* dy, const T* x, const T* mean,
 template <bool kStream, class T>
 void dx_planes(T* dx, const T* dy, const T* x, const T* coef, const BnPlan& p) {
   const int64_t C = p.channels, S = p.inner;
-  const int64_t pieces = (S + kApplyBlock - 1) / kApplyBlock, units = p.outer * C * pieces;
-#pragma omp parallel if (units > 1 && numel(p) > kSerialBelow)
-  {
-#pragma omp for schedule(static)
-    for (int64_t u = 0; u < units; ++u) {
-      const int64_t plane = u / pieces, s0 = (u % pieces) * kApplyBlock, s1 = min64(s0 + kApplyBlock, S);
-      const int64_t c = plane % C;
-      const T* q = coef + (c / kPack) * 4 * kPack + c % kPack;  // see kPack
-      const T A = q[0], B = q[kPack], K = q[2 * kPack], mu = q[3 * kPack];
-      const T* NNDL_RESTRICT xs = x + plane * S + s0;
-      const T* NNDL_RESTRICT gs = dy + plane * S + s0;
-      write_out<kStream>(dx + plane * S + s0, s1 - s0, [&](T* NNDL_RESTRICT o, int64_t i0, int64_t len) {
-        const T* NNDL_RESTRICT xp = xs + i0;
-        const T* NNDL_RESTRICT gp = gs + i0;
+  for_each_piece<kStream>(p, [&](int64_t plane, int64_t s0, int64_t s1) {
+    const int64_t c = plane % C;
+    const T* q = coef + (c / kPack) * 4 * kPack + c % kPack;  // see kPack
+    const T A = q[0], B = q[kPack], K = q[2 * kPack], mu = q[3 * kPack];
+    const T* NNDL_RESTRICT xs = x + plane * S + s0;
+    const T* NNDL_RESTRICT gs = dy + plane * S + s0;
+    write_out<kStream>(dx + plane * S + s0, s1 - s0, [&](T* NNDL_RESTRICT o, int64_t i0, int64_t len) {
+      const T* NNDL_RESTRICT xp = xs + i0;
+      const T* NNDL_RESTRICT gp = gs + i0;
 #pragma omp simd
-        for (int64_t s = 0; s < len; ++s) o[s] = (xp[s] - mu) * B + gp[s] * A + K;
-      });
-    }
-    if constexpr (kStream) stream_fence();
-  }
+      for (int64_t s = 0; s < len; ++s) o[s] = (xp[s] - mu) * B + gp[s] * A + K;
+    });
+  });
 }
 
-// Ordinary stores even for large outputs: streaming them measured slower with (N, 1024)
-// float32 at 8192 rows (bwd 2.6 -> 3.3 ms), unlike the apply pass and the planes.
 // Ordinary stores even for large outputs: streaming dx measured 1.2x slower at (8192, 1024)
 // float32 (see streams()).
 template <class T>
 void dx_rows(T* dx, const T* dy, const T* x, const T* coef, const BnPlan& p) {
   const int64_t C = p.channels;
-  const int64_t rows = C >= kApplyBlock ? 1 : kApplyBlock / C;  // rows per unit
-  const int64_t units = (p.outer + rows - 1) / rows;
-#pragma omp parallel for schedule(static) if (units > 1 && numel(p) > kSerialBelow)
-  for (int64_t u = 0; u < units; ++u) {
-    for (int64_t r = u * rows, r1 = min64(r + rows, p.outer); r < r1; ++r) {  // one row at a time (kFlushRows)
-      const T* NNDL_RESTRICT xr = x + r * C;
-      const T* NNDL_RESTRICT gr = dy + r * C;
-      T* NNDL_RESTRICT dr = dx + r * C;
-      for (int64_t c0 = 0; c0 < C; c0 += kPack) {  // coefficients packed by kPack channels
-        const T* NNDL_RESTRICT q = coef + c0 * 4;
-        const int64_t n = min64(kPack, C - c0);
+  for_each_row<false>(p, [&](int64_t r) {
+    const T* NNDL_RESTRICT xr = x + r * C;
+    const T* NNDL_RESTRICT gr = dy + r * C;
+    T* NNDL_RESTRICT dr = dx + r * C;
+    for (int64_t c0 = 0; c0 < C; c0 += kPack) {  // coefficients packed by kPack channels
+      const T* NNDL_RESTRICT q = coef + c0 * 4;
+      const int64_t n = min64(kPack, C - c0);
 #pragma omp simd
-        for (int64_t l = 0; l < n; ++l)
-          dr[c0 + l] = (xr[c0 + l] - q[3 * kPack + l]) * q[kPack + l] + gr[c0 + l] * q[l] + q[2 * kPack + l];
-      }
+      for (int64_t l = 0; l < n; ++l)
+        dr[c0 + l] = (xr[c0 + l] - q[3 * kPack + l]) * q[kPack + l] + gr[c0 + l] * q[l] + q[2 * kPack + l];
     }
-  }
+  });
 }
 
 // Whether an element-wise pass writing p's whole output streams it (see norm/stream_store.hpp).
@@ -341,6 +345,20 @@ bool streams(const BnPlan& p, int64_t arrays) {
   return stream_output(arrays * numel(p) * int64_t(sizeof(T)));
 }
 
+// The row blocks' (count n_b, mean m_b, M2_b) merged per channel as
+//   mean = Σ_b n_b·m_b / n,   M2 = Σ_b (M2_b + n_b·(m_b − mean)²)
+// (Chan's pairwise merge applied to all blocks at once: the deviations are taken from the
+// final mean, so it is as stable, and it needs no division per block). Channels go in
+// blocks of kFinalizeBlock, the row blocks in a fixed order within each: the result does
+// not depend on the thread count. (Measured, (8192, 1024): 0.14 ms with a pairwise merge per
+// block on one thread, a tenth of the forward.)
+constexpr int64_t kFinalizeBlock = 256;
+
+// Elements per channel in row block rb (its rows times inner).
+inline double block_count(const BnPlan& p, int64_t rb) {
+  return double((min64((rb + 1) * p.rows_per_block, p.outer) - rb * p.rows_per_block) * p.inner);
+}
+
 }  // namespace
 
 template <class T>
@@ -350,15 +368,6 @@ void bn_stats(double* partial, const T* x, const BnPlan& p) {
   else
     stats_rows(partial, x, p);
 }
-
-// The row blocks' (count n_b, mean m_b, M2_b) merged per channel as
-//   mean = Σ_b n_b·m_b / n,   M2 = Σ_b (M2_b + n_b·(m_b − mean)²)
-// (Chan's pairwise merge applied to all blocks at once: the deviations are taken from the
-// final mean, so it is as stable, and it needs no division per block). Channels go in
-// blocks of kFinalizeBlock, the row blocks in a fixed order within each: the result does
-// not depend on the thread count. (Measured, (8192, 1024): 0.14 ms with a pairwise merge per
-// block on one thread, a tenth of the forward.)
-constexpr int64_t kFinalizeBlock = 256;
 
 template <class T>
 void bn_stats_finalize(T* save_mean, T* save_invstd, T* coef, T* running_mean, T* running_var,
@@ -372,7 +381,7 @@ void bn_stats_finalize(T* save_mean, T* save_invstd, T* coef, T* running_mean, T
     const int64_t c0 = k * kFinalizeBlock, cn = min64(kFinalizeBlock, C - c0);
     double mean[kFinalizeBlock] = {}, m2[kFinalizeBlock] = {};
     for (int64_t rb = 0; rb < p.row_blocks; ++rb) {
-      const double nb = double((min64((rb + 1) * p.rows_per_block, p.outer) - rb * p.rows_per_block) * p.inner);
+      const double nb = block_count(p, rb);
       const double* NNDL_RESTRICT mb = partial + (2 * rb) * p.pstride + c0;
 #pragma omp simd
       for (int64_t c = 0; c < cn; ++c) mean[c] += nb * mb[c];
@@ -380,7 +389,7 @@ void bn_stats_finalize(T* save_mean, T* save_invstd, T* coef, T* running_mean, T
 #pragma omp simd
     for (int64_t c = 0; c < cn; ++c) mean[c] /= n;
     for (int64_t rb = 0; rb < p.row_blocks; ++rb) {
-      const double nb = double((min64((rb + 1) * p.rows_per_block, p.outer) - rb * p.rows_per_block) * p.inner);
+      const double nb = block_count(p, rb);
       const double* NNDL_RESTRICT mb = partial + (2 * rb) * p.pstride + c0;
       const double* NNDL_RESTRICT qb = partial + (2 * rb + 1) * p.pstride + c0;
 #pragma omp simd
