@@ -132,23 +132,11 @@ def _bn_case(
         f = batch_norm_forward(x, gamma, beta, rm, rv)
         batch_norm_backward(dy, x, f.save_mean, f.save_invstd, gamma)
 
-    _our_rows(bench, "bn", case, fwd, bwd, fwd_bwd_alloc, fwd_bytes=3 * n, bwd_bytes=5 * n)
-    if not bench.quick and bench.wants("bn_train"):
+    def ref():
+        _, mu, inv, _, _ = ref_bn.batch_norm_forward(x, gamma, beta, rm, rv)
+        ref_bn.batch_norm_backward(dy, x, mu, inv, gamma)
 
-        def ref():
-            _, mu, inv, _, _ = ref_bn.batch_norm_forward(x, gamma, beta, rm, rv)
-            ref_bn.batch_norm_backward(dy, x, mu, inv, gamma)
-
-        bench.measure(
-            "bn_train",
-            case,
-            "numpy ref (f64)",
-            ref,
-            nbytes=8 * n,
-            limit="triad",
-            min_seconds=0.5,
-            note="fwd+bwd",
-        )
+    _our_rows(bench, "bn", case, fwd, bwd, fwd_bwd_alloc, ref, fwd_bytes=3 * n, bwd_bytes=5 * n)
     if torch is None:
         return
     tx, tdy = torch.from_numpy(x), torch.from_numpy(dy)
@@ -209,23 +197,11 @@ def _ln_case(
         f = layer_norm_forward(x, d, gamma, beta)
         layer_norm_backward(dy, x, f.save_mean, f.save_rstd, d, gamma)
 
-    _our_rows(bench, "ln", case, fwd, bwd, fwd_bwd_alloc, fwd_bytes=2 * n, bwd_bytes=3 * n)
-    if not bench.quick and bench.wants("ln_train"):
+    def ref():
+        _, mu, rs = ref_ln.layer_norm_forward(x, 1, gamma, beta)
+        ref_ln.layer_norm_backward(dy, x, mu, rs, 1, gamma)
 
-        def ref():
-            _, mu, rs = ref_ln.layer_norm_forward(x, 1, gamma, beta)
-            ref_ln.layer_norm_backward(dy, x, mu, rs, 1, gamma)
-
-        bench.measure(
-            "ln_train",
-            case,
-            "numpy ref (f64)",
-            ref,
-            nbytes=5 * n,
-            limit="triad",
-            min_seconds=0.5,
-            note="fwd+bwd",
-        )
+    _our_rows(bench, "ln", case, fwd, bwd, fwd_bwd_alloc, ref, fwd_bytes=2 * n, bwd_bytes=3 * n)
     if torch is None:
         return
     tx, tdy = torch.from_numpy(x), torch.from_numpy(dy)
@@ -353,8 +329,10 @@ def _child_main(args: dict) -> None:
 
 
 def _our_rows(bench: Bench, prefix: str, case: str, fwd: Callable[[], None], bwd: Callable[[], None],
-              fwd_bwd_alloc: Callable[[], None], *, fwd_bytes: int, bwd_bytes: int) -> None:
-    """Our rows of a case: fwd+bwd into out= buffers and with fresh outputs, then fwd, bwd."""
+              fwd_bwd_alloc: Callable[[], None], ref: Callable[[], None], *, fwd_bytes: int,
+              bwd_bytes: int) -> None:
+    """Our rows of a case: fwd+bwd into out= buffers and with fresh outputs, then fwd, bwd;
+    then the NumPy reference's fwd+bwd (float64; skipped in --quick)."""
 
     def fwd_bwd() -> None:
         fwd()
@@ -370,6 +348,9 @@ def _our_rows(bench: Bench, prefix: str, case: str, fwd: Callable[[], None], bwd
     if bench.wants(f"{prefix}_bwd"):
         fwd()  # the saved statistics bwd reads
         bench.measure(f"{prefix}_bwd", case, "nndl_fast", bwd, nbytes=bwd_bytes, limit="triad", note="out=")
+    if not bench.quick and bench.wants(f"{prefix}_train"):
+        bench.measure(f"{prefix}_train", case, "numpy ref (f64)", ref, nbytes=fwd_bytes + bwd_bytes, limit="triad",
+                      min_seconds=0.5, note="fwd+bwd")
 
 
 def _torch_rows(bench: Bench, children: dict, prefix: str, case: str, t_fwd: Callable[[], None],
