@@ -390,6 +390,46 @@ def test_streamed_large_output(rng, simd, shape, dtype, stream_above_16mib):
     np.testing.assert_allclose(dx, rdx, rtol=tol["rtol"] * 10, atol=tol["atol"] * 10)
 
 
+def at_phase(a: np.ndarray, k: int) -> np.ndarray:
+    """A copy of a whose data starts k elements past a 64-byte boundary."""
+    buf = np.empty(a.size + 64, a.dtype)
+    start = (-buf.ctypes.data % 64) // a.itemsize + k
+    out = buf[start : start + a.size].reshape(a.shape)
+    out[...] = a
+    return out
+
+
+# The per-channel coefficients follow the rows' offset from a cache line (norm::line_phase):
+# the results must not depend on where x, dy, the outputs or the workspace start.
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "shape,cl", [((37, 1024), False), ((29, 35), False), ((3, 5, 40), False), ((4, 3, 5, 19), True)]
+)
+def test_results_do_not_depend_on_array_alignment(rng, simd, shape, cl, dtype):
+    x, gamma, beta, rm, rv = make(rng, shape, cl, dtype)
+    dy = rng.standard_normal(shape).astype(dtype)
+    ws0 = batch_norm_workspace(shape, channels_last=cl)
+
+    def run(kx, ky, kws):
+        a, b = rm.copy(), rv.copy()
+        out, dx = at_phase(np.zeros(shape, dtype), ky), at_phase(np.zeros(shape, dtype), (ky + 5) % 16)
+        ws = at_phase(ws0, kws)
+        xk = at_phase(x, kx)
+        y, sm, si = batch_norm_forward(xk, gamma, beta, a, b, out=out, workspace=ws, channels_last=cl)
+        dx, dg, db = batch_norm_backward(
+            at_phase(dy, (kx + 3) % 16), xk, sm, si, gamma, dx=dx, workspace=ws, channels_last=cl
+        )
+        ey, _, _ = batch_norm_forward(xk, gamma, beta, a, b, out=out, training=False, channels_last=cl)
+        edx, _, _ = batch_norm_backward(dy, xk, sm, si, gamma, dx=dx.copy(), training=False, channels_last=cl)
+        return y.copy(), sm, si, a, b, dx, dg, db, ey.copy(), edx
+
+    lanes = 64 // np.dtype(dtype).itemsize
+    want = run(0, 0, 0)
+    for k in range(1, lanes):
+        for got, exp in zip(run(k % lanes, (3 * k) % lanes, k % 8), want):
+            np.testing.assert_array_equal(got, exp)
+
+
 def test_every_simd_target_matches_baseline(rng):
     shape = (8, 5, 33, 7)
     x, gamma, beta, rm, rv = make(rng, shape, False, np.float32)

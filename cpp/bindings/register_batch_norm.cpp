@@ -80,9 +80,10 @@ void bn_forward(py::handle x_, py::handle gamma_, py::handle beta_, py::handle r
 
   with_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
-    double* partial = ws.as<double>();
-    // Per-channel coefficients of type T, in the workspace after the partials (4·C doubles).
-    T* coef = reinterpret_cast<T*>(partial + 2 * p.row_blocks * p.pstride);
+    const norm::BnScratch scratch = norm::bn_scratch(ws.as<double>(), p);
+    double* partial = scratch.partial;
+    // μ, γ·invstd, β of type T, at the line phase of y's rows (see norm::line_phase).
+    T* coef = static_cast<T*>(scratch.coef) + norm::line_phase(y.data, sizeof(T));
     py::gil_scoped_release nogil;
     if (training && p.outer * p.inner == 0) {
       // An empty batch (as torch.nn.functional.batch_norm): empty output, running statistics
@@ -131,21 +132,23 @@ void bn_backward(py::handle dy_, py::handle x_, py::handle mean_, py::handle inv
 
   with_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
-    double* partial = ws.as<double>();
-    T* coef = reinterpret_cast<T*>(partial + 2 * p.row_blocks * p.pstride);  // as in bn_forward
+    const norm::BnScratch scratch = norm::bn_scratch(ws.as<double>(), p);
+    double* partial = scratch.partial;
+    T* coef = static_cast<T*>(scratch.coef);
     const T* x = static_cast<const T*>(in.x.data());
     py::gil_scoped_release nogil;
     if (training) {  // gradient through μ_B and σ²_B: reductions first, then dx
+      const int64_t phase = norm::line_phase(dx.data, sizeof(T));
       NNDL_DISPATCH(bn_backward_reduce<T>)(partial, nullptr, dy.as<T>(), x, mean.as<T>(), nullptr, p);
       NNDL_DISPATCH(bn_backward_finalize<T>)(dgamma.as<T>(), dbeta.as<T>(), coef, partial, gamma.as<T>(),
-                                             mean.as<T>(), invstd.as<T>(), p);
-      NNDL_DISPATCH(bn_backward_dx<T>)(dx.as<T>(), dy.as<T>(), x, coef, p);
+                                             mean.as<T>(), invstd.as<T>(), p, phase);
+      NNDL_DISPATCH(bn_backward_dx<T>)(dx.as<T>(), dy.as<T>(), x, coef, p, phase);
     } else {  // fixed statistics: dx = dy·γ·invstd, written in the reduction pass
       for (int64_t c = 0; c < p.channels; ++c)
         coef[c] = T((gamma.data ? double(gamma.as<T>()[c]) : 1.0) * double(invstd.as<T>()[c]));
       NNDL_DISPATCH(bn_backward_reduce<T>)(partial, dx.as<T>(), dy.as<T>(), x, mean.as<T>(), coef, p);
       NNDL_DISPATCH(bn_backward_finalize<T>)(dgamma.as<T>(), dbeta.as<T>(), nullptr, partial, gamma.as<T>(),
-                                             mean.as<T>(), invstd.as<T>(), p);
+                                             mean.as<T>(), invstd.as<T>(), p, 0);
     }
   });
 }

@@ -39,8 +39,18 @@ constexpr int64_t kApplyBlock = int64_t{1} << 14;
 // kPack: the dx pass's four per-channel coefficients (A, B, K, μ) are packed by blocks of
 // kPack channels -- A[c0:c0+16], B[...], K[...], μ[...] side by side, 256 bytes per block in
 // float32 -- so a row's pass reads them as one sequential stream, not as four arrays whose
-// lines share L1 sets with the rows' own lines.
+// lines share L1 sets with the rows' own lines. Channel c sits in slot j = c + phase (the
+// rows' line_phase, norm_plan.hpp) of the 64-byte aligned coefficient region: block
+// boundaries fall where the rows' cache lines begin, so the loads of a full block and of
+// the rows' elements it serves are all whole lines or all split alike.
 constexpr int64_t kPack = 16;
+
+// The packed A of channel c; B, K, μ follow at kPack, 2·kPack, 3·kPack.
+template <class T>
+T* packed(T* coef, int64_t c, int64_t phase) {
+  const int64_t j = c + phase;
+  return coef + (j / kPack) * 4 * kPack + j % kPack;
+}
 
 int64_t numel(const BnPlan& p) { return p.outer * p.channels * p.inner; }
 
@@ -299,11 +309,10 @@ void reduce_rows(double* partial, T* dx, const T* dy, const T* x, const T* mean,
 // --- dx = (x − μ)·B + dy·A + K ----------------------------------------------------------------
 
 template <bool kStream, class T>
-void dx_planes(T* dx, const T* dy, const T* x, const T* coef, const BnPlan& p) {
+void dx_planes(T* dx, const T* dy, const T* x, const T* coef, const BnPlan& p, int64_t phase) {
   const int64_t C = p.channels, S = p.inner;
   for_each_piece<kStream>(p, [&](int64_t plane, int64_t s0, int64_t s1) {
-    const int64_t c = plane % C;
-    const T* q = coef + (c / kPack) * 4 * kPack + c % kPack;  // see kPack
+    const T* q = packed(coef, plane % C, phase);
     const T A = q[0], B = q[kPack], K = q[2 * kPack], mu = q[3 * kPack];
     const T* NNDL_RESTRICT xs = x + plane * S + s0;
     const T* NNDL_RESTRICT gs = dy + plane * S + s0;
@@ -319,18 +328,28 @@ void dx_planes(T* dx, const T* dy, const T* x, const T* coef, const BnPlan& p) {
 // Ordinary stores even for large outputs: streaming dx measured 1.2x slower at (8192, 1024)
 // float32 (see streams()).
 template <class T>
-void dx_rows(T* dx, const T* dy, const T* x, const T* coef, const BnPlan& p) {
+void dx_rows(T* dx, const T* dy, const T* x, const T* coef, const BnPlan& p, int64_t phase) {
   const int64_t C = p.channels;
+  // dx[c] for the channels [c0, c1) of the block at q, whose slot 0 is channel j0 − phase
+  const auto block = [&](T* NNDL_RESTRICT dr, const T* NNDL_RESTRICT xr, const T* NNDL_RESTRICT gr,
+                         const T* NNDL_RESTRICT q, int64_t c0, int64_t c1, int64_t l0) {
+#pragma omp simd
+    for (int64_t c = c0; c < c1; ++c) {
+      const int64_t l = l0 + (c - c0);
+      dr[c] = (xr[c] - q[3 * kPack + l]) * q[kPack + l] + gr[c] * q[l] + q[2 * kPack + l];
+    }
+  };
   for_each_row<false>(p, [&](int64_t r) {
     const T* NNDL_RESTRICT xr = x + r * C;
     const T* NNDL_RESTRICT gr = dy + r * C;
     T* NNDL_RESTRICT dr = dx + r * C;
-    for (int64_t c0 = 0; c0 < C; c0 += kPack) {  // coefficients packed by kPack channels
-      const T* NNDL_RESTRICT q = coef + c0 * 4;
-      const int64_t n = min64(kPack, C - c0);
-#pragma omp simd
-      for (int64_t l = 0; l < n; ++l)
-        dr[c0 + l] = (xr[c0 + l] - q[3 * kPack + l]) * q[kPack + l] + gr[c0 + l] * q[l] + q[2 * kPack + l];
+    for (int64_t j0 = 0; j0 < C + phase; j0 += kPack) {  // slots j = c + phase, a block at a time
+      const T* NNDL_RESTRICT q = coef + j0 * 4;
+      const int64_t c0 = j0 - phase, c1 = c0 + kPack;
+      if (c0 >= 0 && c1 <= C)
+        block(dr, xr, gr, q, c0, c0 + kPack, 0);  // the whole block: a constant trip count
+      else
+        block(dr, xr, gr, q, max64(c0, 0), min64(c1, C), max64(c0, 0) - c0);
     }
   });
 }
@@ -438,7 +457,7 @@ void bn_backward_reduce(double* partial, T* dx, const T* dy, const T* x, const T
 
 template <class T>
 void bn_backward_finalize(T* dgamma, T* dbeta, T* coef, const double* partial, const T* gamma,
-                          const T* mean, const T* invstd, const BnPlan& p) {
+                          const T* mean, const T* invstd, const BnPlan& p, int64_t phase) {
   const int64_t C = p.channels;
   const double m = double(p.outer * p.inner);
   const int64_t blocks = (C + kFinalizeBlock - 1) / kFinalizeBlock;  // as bn_stats_finalize
@@ -459,7 +478,7 @@ void bn_backward_finalize(T* dgamma, T* dbeta, T* coef, const double* partial, c
       if (dgamma) dgamma[c] = T(sdx[j] * is);  // ∂L/∂γ = Σ dy·x̂
       if (coef) {  // packed: see kPack
         const double A = (gamma ? double(gamma[c]) : 1.0) * is;
-        T* q = coef + (c / kPack) * 4 * kPack + c % kPack;
+        T* q = packed(coef, c, phase);
         q[0] = T(A);                                    // direct path
         q[kPack] = T(-A * is * is * (sdx[j] / m));      // through σ²_B
         q[2 * kPack] = T(-A * (sdy[j] / m));            // through μ_B
@@ -470,12 +489,12 @@ void bn_backward_finalize(T* dgamma, T* dbeta, T* coef, const double* partial, c
 }
 
 template <class T>
-void bn_backward_dx(T* dx, const T* dy, const T* x, const T* coef, const BnPlan& p) {
+void bn_backward_dx(T* dx, const T* dy, const T* x, const T* coef, const BnPlan& p, int64_t phase) {
   const bool st = streams<T>(p, 1);
   if (p.inner > 1)
-    st ? dx_planes<true>(dx, dy, x, coef, p) : dx_planes<false>(dx, dy, x, coef, p);
+    st ? dx_planes<true>(dx, dy, x, coef, p, phase) : dx_planes<false>(dx, dy, x, coef, p, phase);
   else
-    dx_rows(dx, dy, x, coef, p);
+    dx_rows(dx, dy, x, coef, p, phase);
 }
 
 #define NNDL_BN_INSTANTIATE(T)                                                                       \
@@ -485,8 +504,8 @@ void bn_backward_dx(T* dx, const T* dy, const T* x, const T* coef, const BnPlan&
   template void bn_apply(T*, const T*, const T*, const BnPlan&);                                     \
   template void bn_backward_reduce(double*, T*, const T*, const T*, const T*, const T*, const BnPlan&); \
   template void bn_backward_finalize(T*, T*, T*, const double*, const T*, const T*, const T*,         \
-                                     const BnPlan&);                                                 \
-  template void bn_backward_dx(T*, const T*, const T*, const T*, const BnPlan&);
+                                     const BnPlan&, int64_t);                                        \
+  template void bn_backward_dx(T*, const T*, const T*, const T*, const BnPlan&, int64_t);
 NNDL_BN_INSTANTIATE(float)
 NNDL_BN_INSTANTIATE(double)
 #undef NNDL_BN_INSTANTIATE

@@ -43,13 +43,14 @@ NNDL_DECLARE_KERNELS(
                           const T* scale, const norm::BnPlan& p);
 
   // dβ = Σdy, dγ = Σdy·(x − μ)·invstd (either may be null). With coef not null (training),
-  // the dx coefficients, packed by blocks of 16 channels (batch_norm.cpp, kPack):
+  // the dx coefficients, packed by blocks of 16 channels from slot `phase` (batch_norm.cpp,
+  // kPack; coef 64-byte aligned, phase = line_phase of the dx rows):
   //   A = γ·invstd,  B = −γ·invstd³·Σdy(x − μ)/m,  K = −A·Σdy/m,  μ = mean[c],  m = outer·inner.
   template <class T>
   void bn_backward_finalize(T* dgamma, T* dbeta, T* coef, const double* partial, const T* gamma,
-                            const T* mean, const T* invstd, const norm::BnPlan& p);
+                            const T* mean, const T* invstd, const norm::BnPlan& p, int64_t phase);
 
   // dx = (x − μ[c])·B[c] + dy·A[c] + K[c], coefficients as bn_backward_finalize packs them.
   template <class T>
-  void bn_backward_dx(T* dx, const T* dy, const T* x, const T* coef, const norm::BnPlan& p);
+  void bn_backward_dx(T* dx, const T* dy, const T* x, const T* coef, const norm::BnPlan& p, int64_t phase);
 )

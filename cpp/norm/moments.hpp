@@ -20,6 +20,7 @@ constexpr int64_t kStatsBlock = 4096;
 constexpr int64_t kSerialBelow = int64_t{1} << 15;
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
 // Terms per lane a row kernel may sum in the input's type T before adding the lane to its
 // double total: most of the work leaves double precision (half the vector width, plus

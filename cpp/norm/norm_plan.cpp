@@ -1,6 +1,7 @@
 #include "norm/norm_plan.hpp"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace nndl::norm {
 namespace {
@@ -43,7 +44,28 @@ BnPlan bn_plan(int64_t outer, int64_t channels, int64_t inner) {
   return p;
 }
 
-int64_t bn_workspace_doubles(const BnPlan& p) { return 2 * p.row_blocks * p.pstride + 4 * p.channels + 64; }
+namespace {
+constexpr int64_t kLine = 64;  // bytes
+// Doubles of the coefficient region: 4·C values of the input's type at most 8 bytes each,
+// shifted by a phase (< 16 elements) and padded to whole blocks of 16 channels.
+int64_t coef_doubles(const BnPlan& p) { return 4 * (p.channels + 2 * 16) + kLine / 8; }
+double* align_line(double* p) {
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  return reinterpret_cast<double*>((a + kLine - 1) / kLine * kLine);
+}
+}  // namespace
+
+int64_t bn_workspace_doubles(const BnPlan& p) { return kLine / 8 + 2 * p.row_blocks * p.pstride + coef_doubles(p); }
+
+BnScratch bn_scratch(double* workspace, const BnPlan& p) {
+  double* partial = align_line(workspace);
+  return {partial, align_line(partial + 2 * p.row_blocks * p.pstride)};
+}
+
+int64_t line_phase(const void* p, int64_t elem_size) {
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  return a % uintptr_t(elem_size) == 0 ? int64_t(a % kLine) / elem_size : 0;
+}
 
 LnPlan ln_plan(int64_t rows, int64_t d) {
   LnPlan p{};

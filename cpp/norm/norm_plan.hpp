@@ -37,8 +37,23 @@ int64_t padded_stride(int64_t n);
 BnPlan bn_plan(int64_t outer, int64_t channels, int64_t inner);
 
 // Doubles of scratch: partial[row_blocks][2][pstride], then room for per-channel coefficients
-// of the input's type: three arrays of C, or four packed by blocks of 16 (4·C + 64 doubles).
+// of the input's type (three arrays of C, or four packed by blocks of 16 channels, each
+// shifted by up to one cache line: see line_phase), each region from a 64-byte boundary.
 int64_t bn_workspace_doubles(const BnPlan& p);
+
+// The workspace's two regions (bn_workspace_doubles), each starting on a 64-byte boundary.
+struct BnScratch {
+  double* partial;
+  void* coef;
+};
+BnScratch bn_scratch(double* workspace, const BnPlan& p);
+
+// How many elements of `elem_size` bytes p lies past the last 64-byte boundary (0 when p is
+// not a multiple of elem_size). numpy puts a large array 16 bytes past a page boundary, so
+// the 64-byte vectors of a row pass then each straddle two cache lines; per-channel vectors
+// placed at the same phase straddle with them, rather than putting a second split load on
+// every step (measured, BN (8192, 1024) float32 backward: 1.1-1.2x).
+int64_t line_phase(const void* p, int64_t elem_size);
 
 // Layer norm sees x as (rows, D), statistics per row over D (the trailing dimensions).
 // The backward's dγ, dβ sum over rows: rows are cut into `chunks` fixed blocks, each
