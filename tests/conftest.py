@@ -45,6 +45,16 @@ def numeric_grad(f, a, h=1e-6):
     return g
 
 
+def at_phase(a: np.ndarray, k: int) -> np.ndarray:
+    """A copy of a whose data starts k elements past a 64-byte boundary (the kernels place
+    their per-channel / per-element vectors at the rows' offset from a cache line)."""
+    buf = np.empty(a.size + 64, a.dtype)
+    start = (-buf.ctypes.data % 64) // a.itemsize + k
+    out = buf[start : start + a.size].reshape(a.shape)
+    out[...] = a
+    return out
+
+
 def torch_or_skip():
     """The torch module, or a skip naming why (torch is an optional dependency)."""
     return pytest.importorskip("torch", reason="torch not installed: PyTorch parity not checked")

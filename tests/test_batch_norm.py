@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import numeric_grad, torch_or_skip
+from conftest import at_phase, numeric_grad, torch_or_skip
 
 import nndl_fast
 from nndl_fast.norm import BatchNorm, batch_norm_backward, batch_norm_forward, batch_norm_workspace
@@ -388,15 +388,6 @@ def test_streamed_large_output(rng, simd, shape, dtype, stream_above_16mib):
     np.testing.assert_allclose(y, ry, **tol)
     rdx, _, _ = ref.batch_norm_backward(dy, x, sm, si, gamma)
     np.testing.assert_allclose(dx, rdx, rtol=tol["rtol"] * 10, atol=tol["atol"] * 10)
-
-
-def at_phase(a: np.ndarray, k: int) -> np.ndarray:
-    """A copy of a whose data starts k elements past a 64-byte boundary."""
-    buf = np.empty(a.size + 64, a.dtype)
-    start = (-buf.ctypes.data % 64) // a.itemsize + k
-    out = buf[start : start + a.size].reshape(a.shape)
-    out[...] = a
-    return out
 
 
 # The per-channel coefficients follow the rows' offset from a cache line (norm::line_phase):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import numeric_grad, torch_or_skip
+from conftest import at_phase, numeric_grad, torch_or_skip
 
 import nndl_fast
 from nndl_fast.norm import LayerNorm, layer_norm_backward, layer_norm_forward, layer_norm_workspace
@@ -190,6 +190,30 @@ def test_streamed_large_output_equals_ordinary_path(rng, simd, nthreads, dtype, 
     tol = TOL[dtype]
     np.testing.assert_allclose(dg, rdg, rtol=tol["rtol"] * 10, atol=tol["atol"] * np.sqrt(rows) * 10)
     np.testing.assert_allclose(db, rdb, rtol=tol["rtol"] * 10, atol=tol["atol"] * np.sqrt(rows) * 10)
+
+
+# γ and β are copied to the rows' offset from a cache line when theirs differs: the results
+# must not depend on where x, dy, γ, β, the outputs or the workspace start.
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,norm", [((37, 1024), (1024,)), ((29, 35), (35,)), ((3, 4, 5, 6), (5, 6))])
+def test_results_do_not_depend_on_array_alignment(rng, simd, shape, norm, dtype):
+    x, gamma, beta = make(rng, shape, norm, dtype)
+    dy = rng.standard_normal(shape).astype(dtype)
+    ws0 = layer_norm_workspace(shape, norm)
+
+    def run(kx, kg, ky):
+        xk, out, dx = at_phase(x, kx), at_phase(np.zeros(shape, dtype), ky), at_phase(np.zeros(shape, dtype), kx)
+        g, b = at_phase(gamma, kg), at_phase(beta, (kg + 1) % 16)
+        y, sm, sr = layer_norm_forward(xk, norm, g, b, out=out)
+        ws = at_phase(ws0, kg % 8)
+        dx, dg, db = layer_norm_backward(at_phase(dy, ky), xk, sm, sr, norm, g, dx=dx, workspace=ws)
+        return y, sm, sr, dx, dg, db
+
+    lanes = 64 // np.dtype(dtype).itemsize
+    want = run(0, 0, 0)
+    for k in range(1, lanes):
+        for got, exp in zip(run(k, (5 * k) % lanes, (3 * k) % lanes), want):
+            np.testing.assert_array_equal(got, exp)
 
 
 def test_every_simd_target_matches_baseline(rng):

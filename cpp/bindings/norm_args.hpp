@@ -1,10 +1,12 @@
 // Argument checks shared by the batch-norm and layer-norm bindings (built on arrays.hpp).
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "bindings/arrays.hpp"
+#include "norm/norm_plan.hpp"
 
 namespace nndl::bind {
 
@@ -52,6 +54,22 @@ inline NormArg workspace_arg(py::handle obj, int64_t doubles, OverlapCheck& over
   out.data = const_cast<void*>(out.array.data());
   overlap.add(out.data, static_cast<int64_t>(out.array.nbytes()), true, "workspace");
   return out;
+}
+
+// The n elements at p, starting `phase` elements past a 64-byte boundary (norm::line_phase):
+// p itself when it already does (or is null), else a copy in `storage`. Row passes combine
+// per-element parameters (γ, β) with every row; at the rows' phase a vector load of them
+// splits across cache lines together with the row's, not on steps of its own (measured,
+// layer norm (8192, 1024) float32 forward: 1.08x with γ, β at x's phase rather than 16
+// bytes off it).
+template <class T>
+const T* at_line_phase(const T* p, int64_t n, int64_t phase, std::vector<T>& storage) {
+  if (p == nullptr || norm::line_phase(p, sizeof(T)) == phase) return p;
+  constexpr int64_t kLine = 64 / int64_t(sizeof(T));
+  storage.resize(static_cast<size_t>(n + 2 * kLine));
+  T* at = storage.data() + (kLine - norm::line_phase(storage.data(), sizeof(T))) % kLine + phase;
+  std::copy(p, p + n, at);
+  return at;
 }
 
 inline std::vector<int64_t> shape_of(const py::array& a) {

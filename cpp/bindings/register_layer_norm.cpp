@@ -1,6 +1,7 @@
 // nndl_fast._core layer norm: forward and backward into caller-given outputs. Checks of eps
 // and of normalized_shape live in python/nndl_fast/norm/layer_norm.py.
 #include <string>
+#include <vector>
 
 #include "bindings/norm_args.hpp"
 #include "bindings/register.hpp"
@@ -53,8 +54,11 @@ void ln_forward(py::handle x_, int64_t normalized_ndim, py::handle gamma_, py::h
   with_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
     py::gil_scoped_release nogil;
+    const int64_t d = in.plan.d, phase = norm::line_phase(y.data, sizeof(T));
+    std::vector<T> g_copy, b_copy;
     NNDL_DISPATCH(ln_forward<T>)(y.as<T>(), mean.as<T>(), rstd.as<T>(), static_cast<const T*>(in.x.data()),
-                                 gamma.as<T>(), beta.as<T>(), eps, in.plan);
+                                 at_line_phase(gamma.as<T>(), d, phase, g_copy),
+                                 at_line_phase(beta.as<T>(), d, phase, b_copy), eps, in.plan);
   });
 }
 
@@ -80,8 +84,10 @@ void ln_backward(py::handle dy_, py::handle x_, py::handle mean_, py::handle rst
   with_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
     py::gil_scoped_release nogil;
+    std::vector<T> g_copy;
+    const T* g = at_line_phase(gamma.as<T>(), in.plan.d, norm::line_phase(dx.data, sizeof(T)), g_copy);
     NNDL_DISPATCH(ln_backward<T>)(dx.as<T>(), ws.as<double>(), dy.as<T>(), static_cast<const T*>(in.x.data()),
-                                  mean.as<T>(), rstd.as<T>(), gamma.as<T>(), in.plan);
+                                  mean.as<T>(), rstd.as<T>(), g, in.plan);
     if (want_params) NNDL_DISPATCH(ln_backward_finalize<T>)(dgamma.as<T>(), dbeta.as<T>(), ws.as<double>(), in.plan);
   });
 }
