@@ -12,8 +12,9 @@ from nndl_fast.norm import BatchNorm, batch_norm_backward, batch_norm_forward, b
 from nndl_fast.reference import batch_norm as ref
 
 # (shape, channels_last): (N, C), (N, C, spatial...), channels-last; odd sizes; C > 256
-# (several channel blocks); planes longer than one statistics block; rows layouts long
-# enough that a task merges several cache tiles.
+# (several channel blocks); planes longer than one statistics block; planes so few and long
+# that they are cut into pieces (1 x 2 planes of 70001); rows layouts long enough that a
+# task merges several cache tiles.
 LAYOUTS = [
     ((7, 5), False),
     ((6, 3, 5, 7), False),
@@ -22,6 +23,7 @@ LAYOUTS = [
     ((9, 1), False),
     ((5, 1, 3, 3), False),
     ((2, 2, 4099), False),
+    ((1, 2, 70001), False),
     ((3, 2, 5, 300), True),
     ((2100, 256), False),
     ((40, 513), False),

@@ -19,11 +19,11 @@
 #include "simd/dispatch.hpp"
 
 NNDL_DECLARE_KERNELS(
-  // partial: [row_blocks][2][p.pstride] doubles (mean, M2 of each (row block, channel)).
+  // partial: [p.blocks][2][p.pstride] doubles (mean, M2 of each (partial block, channel)).
   template <class T>  // float, double
   void bn_stats(double* partial, const T* x, const norm::BnPlan& p);
 
-  // Merges partial in row-block order. Writes save_mean, save_invstd (C) and the apply
+  // Merges partial in block order. Writes save_mean, save_invstd (C) and the apply
   // coefficients coef[0][c] = μ, coef[1][c] = γ·invstd, coef[2][c] = β (rounded to T once,
   // so the element passes read them directly). When running_mean
   // is not null: running ← (1 − f)·running + f·batch, the variance unbiased (·n/(n−1)) or not.
@@ -36,7 +36,7 @@ NNDL_DECLARE_KERNELS(
   template <class T>
   void bn_apply(T* y, const T* x, const T* coef, const norm::BnPlan& p);
 
-  // partial: [row_blocks][2][p.pstride] = (Σdy, Σdy·(x − mean)). If dx is not null, also writes
+  // partial: [p.blocks][2][p.pstride] = (Σdy, Σdy·(x − mean)). If dx is not null, also writes
   // dx = dy·scale[c] in the same pass (inference: no gradient through the statistics).
   template <class T>
   void bn_backward_reduce(double* partial, T* dx, const T* dy, const T* x, const T* mean,

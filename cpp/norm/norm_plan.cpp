@@ -9,6 +9,9 @@ namespace {
 constexpr int64_t kTargetTasks = 64;
 // Below this many rows a row block is not worth its own partial (rows layout).
 constexpr int64_t kMinRowsPerBlock = 32;
+// Planes are cut into pieces of at least this many elements (and a multiple of it), when
+// they are too few for kTargetTasks: each piece costs a partial and a merge.
+constexpr int64_t kMinPiece = int64_t{1} << 14;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 }  // namespace
@@ -40,6 +43,11 @@ BnPlan bn_plan(int64_t outer, int64_t channels, int64_t inner) {
   want_row_blocks = std::max<int64_t>(1, std::min(want_row_blocks, outer));
   p.rows_per_block = std::max<int64_t>(1, ceil_div(outer, want_row_blocks));
   p.row_blocks = outer == 0 ? 0 : ceil_div(outer, p.rows_per_block);
+  const int64_t want_pieces = std::min(ceil_div(kTargetTasks, std::max<int64_t>(p.row_blocks * p.chan_blocks, 1)),
+                                       inner / kMinPiece);
+  p.piece_len = want_pieces > 1 ? ceil_div(ceil_div(inner, want_pieces), kMinPiece) * kMinPiece : inner;
+  p.pieces = ceil_div(inner, p.piece_len);
+  p.blocks = p.row_blocks * p.pieces;
   p.pstride = padded_stride(channels);
   return p;
 }
@@ -55,11 +63,11 @@ double* align_line(double* p) {
 }
 }  // namespace
 
-int64_t bn_workspace_doubles(const BnPlan& p) { return kLine / 8 + 2 * p.row_blocks * p.pstride + coef_doubles(p); }
+int64_t bn_workspace_doubles(const BnPlan& p) { return kLine / 8 + 2 * p.blocks * p.pstride + coef_doubles(p); }
 
 BnScratch bn_scratch(double* workspace, const BnPlan& p) {
   double* partial = align_line(workspace);
-  return {partial, align_line(partial + 2 * p.row_blocks * p.pstride)};
+  return {partial, align_line(partial + 2 * p.blocks * p.pstride)};
 }
 
 int64_t line_phase(const void* p, int64_t elem_size) {

@@ -12,9 +12,11 @@ namespace nndl::norm {
 //   (N, C)              -> (N, C, 1)
 //   (N, C, spatial...)  -> (N, C, prod(spatial))
 //   (N, spatial..., C)  -> (N * prod(spatial), C, 1)     channels-last
-// A task is (row block, channel block): it reads x[r0:r1, c0:c1, :] in memory order.
-// inner > 1 ("planes"): each contiguous plane x[r, c, :] gives a mean and M2, merged into
-//   the task's per-channel partials; channel blocks split the work only when rows are few.
+// A task is (row block, channel block, piece): it reads x[r0:r1, c0:c1, s0:s1] in memory order.
+// inner > 1 ("planes"): each contiguous plane x[r, c, :] (or its piece) gives a mean and M2,
+//   merged into the task's per-channel partials; channel blocks split the work only when
+//   rows are few, and pieces of the planes only when rows x channel blocks are still too
+//   few to keep the cores busy (a batch of one image of three channels).
 // inner == 1 ("rows"): whole rows (up to kBnChanBlock channels) per task, accumulated
 //   across rows into per-channel vectors.
 constexpr int64_t kBnChanBlock = 2048;
@@ -23,6 +25,8 @@ struct BnPlan {
   int64_t outer, channels, inner;
   int64_t rows_per_block, row_blocks;  // the reduction axis `outer`, in fixed blocks
   int64_t chan_block, chan_blocks;     // channels per task
+  int64_t piece_len, pieces;           // the axis `inner`, in fixed pieces (1 unless few planes)
+  int64_t blocks;                      // partial blocks: row_blocks x pieces, row block outer
   // Doubles between partial[rb][0] and partial[rb][1]: C rounded up to 512, plus 8, so the
   // two vectors a task updates side by side never sit a multiple of 4 KiB apart (which
   // would make every load of one falsely wait on the store to the other: "4K aliasing").
@@ -36,7 +40,7 @@ int64_t padded_stride(int64_t n);
 
 BnPlan bn_plan(int64_t outer, int64_t channels, int64_t inner);
 
-// Doubles of scratch: partial[row_blocks][2][pstride], then room for per-channel coefficients
+// Doubles of scratch: partial[blocks][2][pstride], then room for per-channel coefficients
 // of the input's type (three arrays of C, or four packed by blocks of 16 channels, each
 // shifted by up to one cache line: see line_phase), each region from a 64-byte boundary.
 int64_t bn_workspace_doubles(const BnPlan& p);
