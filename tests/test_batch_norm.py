@@ -14,7 +14,8 @@ from nndl_fast.reference import batch_norm as ref
 # (shape, channels_last): (N, C), (N, C, spatial...), channels-last; odd sizes; C > 256
 # (several channel blocks); planes longer than one statistics block; planes so few and long
 # that they are cut into pieces (1 x 2 planes of 70001); rows layouts long enough that a
-# task merges several cache tiles.
+# task merges several cache tiles; rows of few channels, folded 4, 8 and 32 rows to one
+# (norm_plan.hpp, BnPlan::fold).
 LAYOUTS = [
     ((7, 5), False),
     ((6, 3, 5, 7), False),
@@ -27,6 +28,9 @@ LAYOUTS = [
     ((3, 2, 5, 300), True),
     ((2100, 256), False),
     ((40, 513), False),
+    ((256, 3), False),
+    ((6, 100, 5), True),
+    ((8, 16, 16, 16), True),
 ]
 IDS = [f"{'x'.join(map(str, s))}{'-cl' if cl else ''}" for s, cl in LAYOUTS]
 TOL = {np.float32: dict(rtol=2e-5, atol=2e-5), np.float64: dict(rtol=1e-11, atol=1e-11)}
@@ -115,8 +119,8 @@ def test_no_affine_and_partial_affine(rng, shape, cl, affine):
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
 @pytest.mark.parametrize(
     "shape,cl",
-    [((5, 3), False), ((3, 2, 2, 3), False), ((2, 3, 2, 3), True)],
-    ids=["NC", "NCHW", "NHWC"],
+    [((5, 3), False), ((3, 2, 2, 3), False), ((2, 3, 2, 3), True), ((128, 2), False)],
+    ids=["NC", "NCHW", "NHWC", "NC-folded"],
 )
 def test_backward_matches_finite_differences(rng, shape, cl, training):
     x, gamma, beta, rm, rv = make(rng, shape, cl, np.float64)
@@ -343,6 +347,7 @@ def test_bad_inputs_raise_clear_errors_and_modify_nothing(rng):
         ((300, 700), False),
         ((1, 3, 40000), False),
         ((100, 3000), False),
+        ((64, 20, 20, 3), True),
     ],
 )
 def test_one_and_two_threads_bitwise_equal(rng, simd, shape, cl):
@@ -396,7 +401,8 @@ def test_streamed_large_output(rng, simd, shape, dtype, stream_above_16mib):
 # the results must not depend on where x, dy, the outputs or the workspace start.
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(
-    "shape,cl", [((37, 1024), False), ((29, 35), False), ((3, 5, 40), False), ((4, 3, 5, 19), True)]
+    "shape,cl",
+    [((37, 1024), False), ((29, 35), False), ((3, 5, 40), False), ((4, 3, 5, 19), True), ((8, 16, 16, 5), True)],
 )
 def test_results_do_not_depend_on_array_alignment(rng, simd, shape, cl, dtype):
     x, gamma, beta, rm, rv = make(rng, shape, cl, dtype)

@@ -44,7 +44,7 @@ BnInput bn_input(py::handle obj, const char* name, bool channels_last) {
   in.dtype = dtype_of(in.x, name);
   in.shape = shape_of(in.x);
   in.plan = plan_for(in.shape, channels_last, name);
-  in.per_channel = {in.plan.channels};
+  in.per_channel = {in.plan.channels / in.plan.fold};  // the input's channels (see BnPlan::fold)
   in.channel_what = std::string("(C,) with C = ") + name +
                     (in.shape.size() > 2 && channels_last ? ".shape[-1] (channels_last)" : ".shape[1]");
   return in;
@@ -71,7 +71,7 @@ void bn_forward(py::handle x_, py::handle gamma_, py::handle beta_, py::handle r
     throw py::value_error("running_mean and running_var must be given together (or both None)");
   NormArg smean = norm_arg(save_mean_, "save_mean", dt, "x", pc, what, true, false, ov);
   NormArg sinv = norm_arg(save_invstd_, "save_invstd", dt, "x", pc, what, true, false, ov);
-  const int64_t m = p.outer * p.inner;
+  const int64_t m = p.outer * p.fold * p.inner;
   if (training && m == 1)
     throw py::value_error("Expected more than 1 value per channel when training, got input of shape " +
                           shape_str(in.shape));
@@ -85,10 +85,11 @@ void bn_forward(py::handle x_, py::handle gamma_, py::handle beta_, py::handle r
     // μ, γ·invstd, β of type T, at the line phase of y's rows (see norm::line_phase).
     T* coef = static_cast<T*>(scratch.coef) + norm::line_phase(y.data, sizeof(T));
     py::gil_scoped_release nogil;
-    if (training && p.outer * p.inner == 0) {
+    const int64_t C = pc[0], W = p.channels;  // the input's channels, the kernels' (W = C·fold)
+    if (training && m == 0) {
       // An empty batch (as torch.nn.functional.batch_norm): empty output, running statistics
       // untouched, no statistics to save (zeros).
-      for (int64_t c = 0; c < p.channels; ++c) smean.as<T>()[c] = T(0), sinv.as<T>()[c] = T(0);
+      for (int64_t c = 0; c < C; ++c) smean.as<T>()[c] = T(0), sinv.as<T>()[c] = T(0);
       return;
     }
     if (training) {
@@ -96,14 +97,15 @@ void bn_forward(py::handle x_, py::handle gamma_, py::handle beta_, py::handle r
       NNDL_DISPATCH(bn_stats_finalize<T>)(smean.as<T>(), sinv.as<T>(), coef, rmean.as<T>(), rvar.as<T>(), partial,
                                           gamma.as<T>(), beta.as<T>(), eps, factor, unbiased, p);
     } else {  // population statistics (the running averages), no reduction
-      const int64_t C = p.channels;
       for (int64_t c = 0; c < C; ++c) {
         const double invstd = 1.0 / std::sqrt(double(rvar.as<T>()[c]) + eps);
         smean.as<T>()[c] = rmean.as<T>()[c];
         sinv.as<T>()[c] = T(invstd);
-        coef[c] = rmean.as<T>()[c];
-        coef[C + c] = T((gamma.data ? double(gamma.as<T>()[c]) : 1.0) * invstd);
-        coef[2 * C + c] = beta.data ? beta.as<T>()[c] : T(0);
+        for (int64_t w = c; w < W; w += C) {  // every kernel channel of input channel c
+          coef[w] = rmean.as<T>()[c];
+          coef[W + w] = T((gamma.data ? double(gamma.as<T>()[c]) : 1.0) * invstd);
+          coef[2 * W + w] = beta.data ? beta.as<T>()[c] : T(0);
+        }
       }
     }
     NNDL_DISPATCH(bn_apply<T>)(y.as<T>(), static_cast<const T*>(in.x.data()), coef, p);
@@ -137,16 +139,21 @@ void bn_backward(py::handle dy_, py::handle x_, py::handle mean_, py::handle inv
     T* coef = static_cast<T*>(scratch.coef);
     const T* x = static_cast<const T*>(in.x.data());
     py::gil_scoped_release nogil;
+    // The reduction pass reads μ per kernel channel: fold copies of it (see BnPlan::fold).
+    const int64_t C = pc[0], W = p.channels;
+    std::vector<T> mean_w;
+    for (int64_t w = 0; p.fold > 1 && w < W; ++w) mean_w.push_back(mean.as<T>()[w % C]);
+    const T* mu = p.fold > 1 ? mean_w.data() : mean.as<T>();
     if (training) {  // gradient through μ_B and σ²_B: reductions first, then dx
       const int64_t phase = norm::line_phase(dx.data, sizeof(T));
-      NNDL_DISPATCH(bn_backward_reduce<T>)(partial, nullptr, dy.as<T>(), x, mean.as<T>(), nullptr, p);
+      NNDL_DISPATCH(bn_backward_reduce<T>)(partial, nullptr, dy.as<T>(), x, mu, nullptr, p);
       NNDL_DISPATCH(bn_backward_finalize<T>)(dgamma.as<T>(), dbeta.as<T>(), coef, partial, gamma.as<T>(),
                                              mean.as<T>(), invstd.as<T>(), p, phase);
       NNDL_DISPATCH(bn_backward_dx<T>)(dx.as<T>(), dy.as<T>(), x, coef, p, phase);
     } else {  // fixed statistics: dx = dy·γ·invstd, written in the reduction pass
-      for (int64_t c = 0; c < p.channels; ++c)
-        coef[c] = T((gamma.data ? double(gamma.as<T>()[c]) : 1.0) * double(invstd.as<T>()[c]));
-      NNDL_DISPATCH(bn_backward_reduce<T>)(partial, dx.as<T>(), dy.as<T>(), x, mean.as<T>(), coef, p);
+      for (int64_t w = 0; w < W; ++w)
+        coef[w] = T((gamma.data ? double(gamma.as<T>()[w % C]) : 1.0) * double(invstd.as<T>()[w % C]));
+      NNDL_DISPATCH(bn_backward_reduce<T>)(partial, dx.as<T>(), dy.as<T>(), x, mu, coef, p);
       NNDL_DISPATCH(bn_backward_finalize<T>)(dgamma.as<T>(), dbeta.as<T>(), nullptr, partial, gamma.as<T>(),
                                              mean.as<T>(), invstd.as<T>(), p, 0);
     }

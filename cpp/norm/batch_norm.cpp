@@ -400,8 +400,8 @@ template <class T>
 void bn_stats_finalize(T* save_mean, T* save_invstd, T* coef, T* running_mean, T* running_var,
                        const double* partial, const T* gamma, const T* beta, double eps, double factor,
                        bool unbiased, const BnPlan& p) {
-  const int64_t C = p.channels;
-  const double n = double(p.outer * p.inner);
+  const int64_t W = p.channels, C = W / p.fold;  // the kernels' channels, the input's (see BnPlan)
+  const double n = double(p.outer * p.fold * p.inner);
   const int64_t blocks = (C + kFinalizeBlock - 1) / kFinalizeBlock;
 #pragma omp parallel for schedule(static) if (blocks > 1 && p.blocks * C > kSerialBelow)
   for (int64_t k = 0; k < blocks; ++k) {
@@ -409,20 +409,24 @@ void bn_stats_finalize(T* save_mean, T* save_invstd, T* coef, T* running_mean, T
     double mean[kFinalizeBlock] = {}, m2[kFinalizeBlock] = {};
     for (int64_t b = 0; b < p.blocks; ++b) {
       const double nb = block_count(p, b);
-      const double* NNDL_RESTRICT mb = partial + (2 * b) * p.pstride + c0;
+      for (int64_t g = 0; g < p.fold; ++g) {
+        const double* NNDL_RESTRICT mb = partial + (2 * b) * p.pstride + g * C + c0;
 #pragma omp simd
-      for (int64_t c = 0; c < cn; ++c) mean[c] += nb * mb[c];
+        for (int64_t c = 0; c < cn; ++c) mean[c] += nb * mb[c];
+      }
     }
 #pragma omp simd
     for (int64_t c = 0; c < cn; ++c) mean[c] /= n;
     for (int64_t b = 0; b < p.blocks; ++b) {
       const double nb = block_count(p, b);
-      const double* NNDL_RESTRICT mb = partial + (2 * b) * p.pstride + c0;
-      const double* NNDL_RESTRICT qb = partial + (2 * b + 1) * p.pstride + c0;
+      for (int64_t g = 0; g < p.fold; ++g) {
+        const double* NNDL_RESTRICT mb = partial + (2 * b) * p.pstride + g * C + c0;
+        const double* NNDL_RESTRICT qb = partial + (2 * b + 1) * p.pstride + g * C + c0;
 #pragma omp simd
-      for (int64_t c = 0; c < cn; ++c) {
-        const double d = mb[c] - mean[c];
-        m2[c] += qb[c] + nb * (d * d);
+        for (int64_t c = 0; c < cn; ++c) {
+          const double d = mb[c] - mean[c];
+          m2[c] += qb[c] + nb * (d * d);
+        }
       }
     }
     for (int64_t j = 0; j < cn; ++j) {
@@ -431,9 +435,11 @@ void bn_stats_finalize(T* save_mean, T* save_invstd, T* coef, T* running_mean, T
       const double invstd = 1.0 / std::sqrt(var + eps);
       save_mean[c] = T(mean[j]);
       save_invstd[c] = T(invstd);
-      coef[c] = T(mean[j]);  // the μ every pass (and the backward) subtracts
-      coef[C + c] = T((gamma ? double(gamma[c]) : 1.0) * invstd);
-      coef[2 * C + c] = beta ? beta[c] : T(0);
+      for (int64_t w = c; w < W; w += C) {  // every kernel channel of input channel c
+        coef[w] = T(mean[j]);  // the μ every pass (and the backward) subtracts
+        coef[W + w] = T((gamma ? double(gamma[c]) : 1.0) * invstd);
+        coef[2 * W + w] = beta ? beta[c] : T(0);
+      }
       if (running_mean) {
         const double batch_var = unbiased ? m2[j] / (n - 1) : var;
         running_mean[c] = T((1.0 - factor) * double(running_mean[c]) + factor * mean[j]);
@@ -466,31 +472,34 @@ void bn_backward_reduce(double* partial, T* dx, const T* dy, const T* x, const T
 template <class T>
 void bn_backward_finalize(T* dgamma, T* dbeta, T* coef, const double* partial, const T* gamma,
                           const T* mean, const T* invstd, const BnPlan& p, int64_t phase) {
-  const int64_t C = p.channels;
-  const double m = double(p.outer * p.inner);
-  const int64_t blocks = (C + kFinalizeBlock - 1) / kFinalizeBlock;  // as bn_stats_finalize
+  const int64_t W = p.channels, C = W / p.fold;  // as bn_stats_finalize
+  const double m = double(p.outer * p.fold * p.inner);
+  const int64_t blocks = (C + kFinalizeBlock - 1) / kFinalizeBlock;
 #pragma omp parallel for schedule(static) if (blocks > 1 && p.blocks * C > kSerialBelow)
   for (int64_t k = 0; k < blocks; ++k) {
     const int64_t c0 = k * kFinalizeBlock, cn = min64(kFinalizeBlock, C - c0);
     double sdy[kFinalizeBlock] = {}, sdx[kFinalizeBlock] = {};
-    for (int64_t b = 0; b < p.blocks; ++b) {  // fixed order
-      const double* NNDL_RESTRICT pdy = partial + (2 * b) * p.pstride + c0;
-      const double* NNDL_RESTRICT pdx = partial + (2 * b + 1) * p.pstride + c0;
+    for (int64_t b = 0; b < p.blocks; ++b)  // fixed order
+      for (int64_t g = 0; g < p.fold; ++g) {
+        const double* NNDL_RESTRICT pdy = partial + (2 * b) * p.pstride + g * C + c0;
+        const double* NNDL_RESTRICT pdx = partial + (2 * b + 1) * p.pstride + g * C + c0;
 #pragma omp simd
-      for (int64_t c = 0; c < cn; ++c) sdy[c] += pdy[c], sdx[c] += pdx[c];
-    }
+        for (int64_t c = 0; c < cn; ++c) sdy[c] += pdy[c], sdx[c] += pdx[c];
+      }
     for (int64_t j = 0; j < cn; ++j) {
       const int64_t c = c0 + j;
       const double is = double(invstd[c]);
       if (dbeta) dbeta[c] = T(sdy[j]);         // ∂L/∂β = Σ dy
       if (dgamma) dgamma[c] = T(sdx[j] * is);  // ∂L/∂γ = Σ dy·x̂
-      if (coef) {  // packed: see kPack
+      if (coef) {  // packed (see kPack), for every kernel channel of input channel c
         const double A = (gamma ? double(gamma[c]) : 1.0) * is;
-        T* q = packed(coef, c, phase);
-        q[0] = T(A);                                    // direct path
-        q[kPack] = T(-A * is * is * (sdx[j] / m));      // through σ²_B
-        q[2 * kPack] = T(-A * (sdy[j] / m));            // through μ_B
-        q[3 * kPack] = mean[c];
+        for (int64_t w = c; w < W; w += C) {
+          T* q = packed(coef, w, phase);
+          q[0] = T(A);                                // direct path
+          q[kPack] = T(-A * is * is * (sdx[j] / m));  // through σ²_B
+          q[2 * kPack] = T(-A * (sdy[j] / m));        // through μ_B
+          q[3 * kPack] = mean[c];
+        }
       }
     }
   }

@@ -9,6 +9,12 @@ namespace {
 constexpr int64_t kTargetTasks = 64;
 // Below this many rows a row block is not worth its own partial (rows layout).
 constexpr int64_t kMinRowsPerBlock = 32;
+// Rows layout: inputs with fewer channels than kFoldBelow are seen as wide rows of `fold`
+// consecutive rows (a power of two dividing the rows), up to kFoldWidth elements, with at
+// least kFoldMinRows wide rows left to split into tasks. Measured, channels-last float32,
+// 2 threads, against no fold: C = 3 forward 6.5x, backward 4.1x; C = 32 forward 1.34x,
+// backward 1.03x; C = 16 level; C = 64 folded 8 rows: backward 0.85x (hence below 64).
+constexpr int64_t kFoldBelow = 64, kFoldWidth = 512, kFoldMinRows = 64;
 // Planes are cut into pieces of at least this many elements (and a multiple of it), when
 // they are too few for kTargetTasks: each piece costs a partial and a merge.
 constexpr int64_t kMinPiece = int64_t{1} << 14;
@@ -21,6 +27,11 @@ int64_t padded_stride(int64_t n) { return ceil_div(std::max<int64_t>(n, 1), 512)
 BnPlan bn_plan(int64_t outer, int64_t channels, int64_t inner) {
   if (inner == 0) outer = 0, inner = 1;  // an empty spatial extent: nothing to read or write
   BnPlan p{};
+  p.fold = 1;
+  if (inner == 1 && channels > 0 && channels < kFoldBelow)
+    while (2 * p.fold * channels <= kFoldWidth && outer % (2 * p.fold) == 0 && outer / (2 * p.fold) >= kFoldMinRows)
+      p.fold *= 2;
+  outer /= p.fold, channels *= p.fold;
   p.outer = outer;
   p.channels = channels;
   p.inner = inner;

@@ -22,7 +22,12 @@ namespace nndl::norm {
 constexpr int64_t kBnChanBlock = 2048;
 
 struct BnPlan {
-  int64_t outer, channels, inner;
+  // The kernels' view. With few channels (rows layout only), `fold` consecutive rows of the
+  // input make one row here: channels = fold x the input's channels, outer = rows / fold,
+  // and kernel channel w is the input's channel w mod (channels / fold). The row passes
+  // then run at full vector width instead of a few elements per row; the finalizes merge
+  // the fold copies of each channel (and write the per-channel coefficients fold times).
+  int64_t outer, channels, inner, fold;
   int64_t rows_per_block, row_blocks;  // the reduction axis `outer`, in fixed blocks
   int64_t chan_block, chan_blocks;     // channels per task
   int64_t piece_len, pieces;           // the axis `inner`, in fixed pieces (1 unless few planes)
