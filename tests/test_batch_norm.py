@@ -14,7 +14,7 @@ from nndl_fast.reference import batch_norm as ref
 # (shape, channels_last): (N, C), (N, C, spatial...), channels-last; odd sizes; C > 256
 # (several channel blocks); planes longer than one statistics block; planes so few and long
 # that they are cut into pieces (1 x 2 planes of 70001); rows layouts long enough that a
-# task merges several cache tiles; rows of few channels, folded 4, 8 and 32 rows to one
+# task merges several cache tiles; rows of few channels, folded 4, 8 and 16 rows to one
 # (norm_plan.hpp, BnPlan::fold).
 LAYOUTS = [
     ((7, 5), False),

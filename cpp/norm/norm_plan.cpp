@@ -11,10 +11,11 @@ constexpr int64_t kTargetTasks = 64;
 constexpr int64_t kMinRowsPerBlock = 32;
 // Rows layout: inputs with fewer channels than kFoldBelow are seen as wide rows of `fold`
 // consecutive rows (a power of two dividing the rows), up to kFoldWidth elements, with at
-// least kFoldMinRows wide rows left to split into tasks. Measured, channels-last float32,
-// 2 threads, against no fold: C = 3 forward 6.5x, backward 4.1x; C = 32 forward 1.34x,
-// backward 1.03x; C = 16 level; C = 64 folded 8 rows: backward 0.85x (hence below 64).
-constexpr int64_t kFoldBelow = 64, kFoldWidth = 512, kFoldMinRows = 64;
+// least kFoldMinRows wide rows left to split into tasks. Measured, (32, 112, 112, C)
+// channels-last float32, 2 threads, fwd+bwd against no fold: C = 3 5.4x, C = 16 1.74x,
+// C = 32 1.10x (forward 1.51x). Rows of 512 were 0.85-0.98x of rows of 256 (backward), and
+// folding C = 64 made the backward 0.92-0.95x (forward 1.22x), hence 64 stays unfolded.
+constexpr int64_t kFoldBelow = 64, kFoldWidth = 256, kFoldMinRows = 64;
 // Planes are cut into pieces of at least this many elements (and a multiple of it), when
 // they are too few for kTargetTasks: each piece costs a partial and a merge.
 constexpr int64_t kMinPiece = int64_t{1} << 14;

@@ -58,12 +58,14 @@ from ..reference import batch_norm as ref_bn
 from ..reference import layer_norm as ref_ln
 from .harness import Bench, time_interleaved
 
-BN_CASES = [(64, 256, 28, 28), (8192, 1024)]
+# BN: NCHW, (N, C), and channels-last (N, H, W, C) with few channels (rows folded, see
+# norm_plan.hpp; torch gets the same memory as a channels_last tensor).
+BN_CASES = [((64, 256, 28, 28), False), ((8192, 1024), False), ((32, 112, 112, 32), True)]
 LN_CASES = [(8192, 1024), (65536, 768)]
 
 
-def _case(shape: tuple[int, ...]) -> str:
-    return "x".join(map(str, shape))
+def _case(shape: tuple[int, ...], channels_last: bool = False) -> str:
+    return "x".join(map(str, shape)) + (" NHWC" if channels_last else "")
 
 
 def _placed(shape: tuple[int, ...], slot: int) -> np.ndarray:
@@ -93,13 +95,15 @@ def _filled(shape: tuple[int, ...], slot: int, values: np.ndarray) -> np.ndarray
 
 def run_bn(bench: Bench, torch: Any, children: dict | None = None) -> None:
     rng = np.random.default_rng(0)
-    for shape in BN_CASES:
-        _bn_case(bench, torch, rng, shape, children or {})
+    for shape, cl in BN_CASES:
+        _bn_case(bench, torch, rng, shape, cl, children or {})
 
 
-def _bn_setup(rng: np.random.Generator, shape: tuple[int, ...]) -> dict[str, Any]:
-    """Inputs of a BN training step of `shape` and our fwd / bwd into preallocated buffers."""
-    c = shape[1]
+def _bn_setup(rng: np.random.Generator, shape: tuple[int, ...], cl: bool) -> dict[str, Any]:
+    """Inputs of a BN training step of `shape` (channels last if cl) and our fwd / bwd into
+    preallocated buffers; x_t, dy_t: the (N, C, ...) views torch reads (channels_last
+    strides if cl)."""
+    c = shape[-1] if cl else shape[1]
     x = _filled(shape, 0, rng.standard_normal(shape, dtype=np.float32) + 1.0)
     dy = _filled(shape, 1, rng.standard_normal(shape, dtype=np.float32))
     gamma = rng.uniform(0.5, 1.5, c).astype(np.float32)
@@ -108,38 +112,43 @@ def _bn_setup(rng: np.random.Generator, shape: tuple[int, ...]) -> dict[str, Any
     y, dx = _placed(shape, 2), _placed(shape, 3)
     sm, si = np.empty(c, np.float32), np.empty(c, np.float32)
     dg, db = np.empty(c, np.float32), np.empty(c, np.float32)
-    ws = batch_norm_workspace(shape)
+    ws = batch_norm_workspace(shape, channels_last=cl)
 
     def fwd() -> None:
-        batch_norm_forward(x, gamma, beta, rm, rv, out=y, save_mean=sm, save_invstd=si, workspace=ws)
+        batch_norm_forward(x, gamma, beta, rm, rv, out=y, save_mean=sm, save_invstd=si, workspace=ws,
+                           channels_last=cl)
 
     def bwd() -> None:
-        batch_norm_backward(dy, x, sm, si, gamma, dx=dx, dgamma=dg, dbeta=db, workspace=ws)
+        batch_norm_backward(dy, x, sm, si, gamma, dx=dx, dgamma=dg, dbeta=db, workspace=ws, channels_last=cl)
 
-    return {"x": x, "dy": dy, "gamma": gamma, "beta": beta, "rm": rm, "rv": rv, "fwd": fwd, "bwd": bwd}
+    def nchw(a: np.ndarray) -> np.ndarray:
+        return np.moveaxis(a, -1, 1) if cl else a
+
+    return {"x": x, "dy": dy, "x_t": nchw(x), "dy_t": nchw(dy), "gamma": gamma, "beta": beta, "rm": rm, "rv": rv,
+            "fwd": fwd, "bwd": bwd}
 
 
 def _bn_case(
-    bench: Bench, torch: Any, rng: np.random.Generator, shape: tuple[int, ...], children: dict
+    bench: Bench, torch: Any, rng: np.random.Generator, shape: tuple[int, ...], cl: bool, children: dict
 ) -> None:
-    s = _bn_setup(rng, shape)
+    s = _bn_setup(rng, shape, cl)
     x, dy, gamma, beta, rm, rv = (s[k] for k in ("x", "dy", "gamma", "beta", "rm", "rv"))
     fwd, bwd = s["fwd"], s["bwd"]
     n = x.nbytes
-    case = _case(shape)
+    case = _case(shape, cl)
 
     def fwd_bwd_alloc():
-        f = batch_norm_forward(x, gamma, beta, rm, rv)
-        batch_norm_backward(dy, x, f.save_mean, f.save_invstd, gamma)
+        f = batch_norm_forward(x, gamma, beta, rm, rv, channels_last=cl)
+        batch_norm_backward(dy, x, f.save_mean, f.save_invstd, gamma, channels_last=cl)
 
     def ref():
-        _, mu, inv, _, _ = ref_bn.batch_norm_forward(x, gamma, beta, rm, rv)
-        ref_bn.batch_norm_backward(dy, x, mu, inv, gamma)
+        _, mu, inv, _, _ = ref_bn.batch_norm_forward(x, gamma, beta, rm, rv, channels_last=cl)
+        ref_bn.batch_norm_backward(dy, x, mu, inv, gamma, channels_last=cl)
 
     _our_rows(bench, "bn", case, fwd, bwd, fwd_bwd_alloc, ref, fwd_bytes=3 * n, bwd_bytes=5 * n)
     if torch is None:
         return
-    tx, tdy = torch.from_numpy(x), torch.from_numpy(dy)
+    tx, tdy = torch.from_numpy(s["x_t"]), torch.from_numpy(s["dy_t"])
     tg, tb = torch.from_numpy(gamma), torch.from_numpy(beta)
     trm, trv = torch.from_numpy(rm.copy()), torch.from_numpy(rv.copy())
     aten = torch.ops.aten
@@ -264,14 +273,16 @@ def _torch_child(bench: Bench, kernels: list[str], env_extra: dict[str, str]) ->
         return {}
 
 
-def _steps(torch: Any, kernel: str, shape: tuple[int, ...]) -> tuple[Callable[[], None], Callable[[], None]]:
-    """(ours, torch's) training fwd+bwd of `kernel` on the same random data of `shape`:
-    ours into preallocated buffers, torch's aten ops allocating their outputs."""
+def _steps(torch: Any, kernel: str, shape: tuple[int, ...],
+           cl: bool = False) -> tuple[Callable[[], None], Callable[[], None]]:
+    """(ours, torch's) training fwd+bwd of `kernel` on the same random data of `shape`
+    (BN: channels last if cl): ours into preallocated buffers, torch's aten ops allocating
+    their outputs."""
     aten = torch.ops.aten
     rng = np.random.default_rng(2)
     if kernel == "bn_train":
-        s = _bn_setup(rng, shape)
-        x, dy, g, b = (torch.from_numpy(s[k]) for k in ("x", "dy", "gamma", "beta"))
+        s = _bn_setup(rng, shape, cl)
+        x, dy, g, b = (torch.from_numpy(s[k]) for k in ("x_t", "dy_t", "gamma", "beta"))
         rm, rv = torch.from_numpy(s["rm"].copy()), torch.from_numpy(s["rv"].copy())
 
         def t_step() -> None:
@@ -314,8 +325,8 @@ def _child_main(args: dict) -> None:
         aten.native_batch_norm(small, None, None, None, None, True, 0.1, 1e-5)
         aten.native_layer_norm(small, [2], None, None, 1e-5)
         for kernel in args["kernels"]:
-            for shape in BN_CASES if kernel == "bn_train" else LN_CASES:
-                ours, t_step = _steps(torch, kernel, shape)
+            for shape, cl in BN_CASES if kernel == "bn_train" else [(s, False) for s in LN_CASES]:
+                ours, t_step = _steps(torch, kernel, shape, cl)
                 t0 = time.perf_counter()
                 t_step()
                 first = time.perf_counter() - t0
@@ -323,7 +334,7 @@ def _child_main(args: dict) -> None:
                 t_ours, t_torch, t_triad = time_interleaved(
                     [ours, t_step, triad], seconds_per_round=[per_round, per_round, 0.1 / args["repeats"]],
                     repeats=args["repeats"])
-                res[f"{kernel} {_case(shape)}"] = {"first": first, "steady": t_torch, "ours": t_ours,
+                res[f"{kernel} {_case(shape, cl)}"] = {"first": first, "steady": t_torch, "ours": t_ours,
                                                    "triad_gbps": 12 * n / t_triad / 1e9}
     print(json.dumps(res))
 
