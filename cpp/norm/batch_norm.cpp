@@ -336,7 +336,8 @@ void dx_planes(T* dx, const T* dy, const T* x, const T* coef, const BnPlan& p, i
 template <class T>
 void dx_rows(T* dx, const T* dy, const T* x, const T* coef, const BnPlan& p, int64_t phase) {
   const int64_t C = p.channels;
-  // dx[c] for the channels [c0, c1) of the block at q, whose slot 0 is channel j0 − phase
+  // dx[c] for the channels [c0, c1), whose coefficients sit in slots l0, l0 + 1, ... of the
+  // packed block at q
   const auto block = [&](T* NNDL_RESTRICT dr, const T* NNDL_RESTRICT xr, const T* NNDL_RESTRICT gr,
                          const T* NNDL_RESTRICT q, int64_t c0, int64_t c1, int64_t l0) {
 #pragma omp simd
