@@ -188,26 +188,51 @@ def test_out_buffers(rng):
     np.testing.assert_array_equal(grad_out, local_response_norm_backward(x, x))
 
 
-def test_nonfinite_input_documented_behaviour():
+# β = 0.75 takes square roots; any other β exp(−β ln d) with libm's pow for d outside its
+# range (an infinite or NaN window, |β ln d| > 700).
+@pytest.mark.parametrize("beta", [0.75, 0.6])
+def test_nonfinite_input_documented_behaviour(beta):
     """A NaN at channel c poisons the running sum at that position: channels c − hi on are
     NaN there, earlier channels and every other position are untouched."""
     x = np.ones((1, 12, 3))
     x[0, 6, 1] = np.nan
-    y = local_response_norm(x, size=5)  # chapter: hi = 2
+    y = local_response_norm(x, size=5, beta=beta)  # chapter: hi = 2
     assert np.isfinite(y[0, :4, 1]).all() and np.isnan(y[0, 4:, 1]).all()
     assert np.isfinite(y[0, :, [0, 2]]).all()
 
 
-def test_infinite_input_documented_behaviour():
+@pytest.mark.parametrize("beta", [0.75, 0.6])
+def test_infinite_input_documented_behaviour(beta):
     """An Inf at channel c: 0 in the other channels whose window holds it, NaN at c and
     in every channel after the window."""
     x = np.ones((1, 12, 3))
     x[0, 6, 1] = np.inf
-    y = local_response_norm(x, size=5)  # chapter: channels 4..8 hold channel 6
+    y = local_response_norm(x, size=5, beta=beta)  # chapter: channels 4..8 hold channel 6
     assert np.isfinite(y[0, :4, 1]).all() and (y[0, :4, 1] > 0).all()
     np.testing.assert_array_equal(y[0, [4, 5, 7, 8], 1], 0.0)
     assert np.isnan(y[0, 6, 1]) and np.isnan(y[0, 9:, 1]).all()
     assert np.isfinite(y[0, :, [0, 2]]).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_powers_beyond_double_range_match_reference(dtype):
+    """d^{−β} under e^{−700} (huge windows, large β): libm's pow, as the reference. The
+    float32 backward is left out: it forms d^{−β}/d in float, which underflows for windows
+    this large (a float32 range limit, not one of the power)."""
+    x = np.full((1, 4, 3), 1e18 if dtype == np.float32 else 1e150, dtype)
+    x[0, :, 0] = 1.5
+    x[0, 1, 2] = 1e-30
+    for beta in (0.6, 3.7, 11.0):
+        hp = {"size": 3, "alpha": 1.0, "beta": beta, "k": 1.0}
+        with np.errstate(over="ignore", under="ignore"):  # the reference's d^β overflows to inf
+            want = ref.local_response_norm(x.astype(np.float64), **hp)
+        got = local_response_norm(x, **hp)
+        np.testing.assert_allclose(got, want.astype(dtype), rtol=1e-6 if dtype == np.float32 else 1e-12, atol=0)
+        if dtype == np.float64:
+            grad_y = np.ones_like(x)
+            with np.errstate(over="ignore", under="ignore"):
+                want_g = ref.local_response_norm_backward(grad_y, x, **hp)
+            np.testing.assert_allclose(local_response_norm_backward(grad_y, x, **hp), want_g, rtol=1e-11, atol=0)
 
 
 # -- bad input: a clear error naming the argument, nothing written -----------------------

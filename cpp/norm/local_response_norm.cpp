@@ -3,9 +3,11 @@
 
 #include <omp.h>
 
+#include <cfloat>
 #include <cmath>
 
 #include "simd/kernel.hpp"
+#include "simd/vmath.hpp"
 
 namespace nndl::NNDL_TARGET {
 namespace {
@@ -15,17 +17,32 @@ using norm::LrnParams;
 using norm::LrnPower;
 constexpr int64_t kParallelMin = int64_t{1} << 15;  // fewer elements: one thread, no fork
 
-// d^{−β} for d ≥ k > 0, from d and inv_d = 1/d, in the element type U: the window sum
-// is kept in double, but the power of a float32 input is taken in float (its sqrt and
-// div are twice as fast, and the result is rounded to float32 anyway). The backward needs
-// 1/d too, so one division serves both.
+// d^{−β} for d ≥ k > 0 (dd: d in double; inv_d = 1/d in the element type U). The special
+// powers are taken in U from inv_d: for float32 its sqrt and div are twice as fast, and the
+// result is rounded to float32 anyway; the backward needs 1/d too, so one division serves
+// both. Any other β: exp(−β·ln d) in double by vlog / vexp, which vectorise (std::pow does
+// not: it was 7x slower than β = 3/4), valid while d lies in the PowRange of β; the few d
+// outside it are redone with std::pow after the loop.
 template <LrnPower P, class U>
-inline U inv_pow(U d, U inv_d, U beta) {
+inline U inv_pow(double dd, U inv_d, double beta) {
   if constexpr (P == LrnPower::half) return std::sqrt(inv_d);
   else if constexpr (P == LrnPower::three_quarters) return std::sqrt(inv_d) * std::sqrt(std::sqrt(inv_d));
   else if constexpr (P == LrnPower::one) return inv_d;
-  else return std::pow(d, -beta);
+  else return U(vexp<U>(-beta * vlog<U>(dd)));
 }
+
+// Where vexp(−β·vlog(d)) holds: d normal and finite, and |β·ln d| ≤ 700 (vexp's domain).
+// Outside it -- d = 0 when k = 0, an overflowed or NaN window, a power beyond double's
+// range -- std::pow gives the IEEE answer (inf, 0, NaN).
+struct PowRange {
+  double lo, hi;
+  explicit PowRange(double beta) {
+    const double b = std::fabs(beta);
+    lo = b > 0 ? std::fmax(std::exp(-700.0 / b), DBL_MIN) : DBL_MIN;
+    hi = b > 0 ? std::fmin(std::exp(700.0 / b), DBL_MAX) : DBL_MAX;
+  }
+  bool holds(double d) const { return d >= lo && d <= hi; }  // false for NaN
+};
 
 // acc += x², acc −= x² over one row of a block.
 template <class T>
@@ -58,12 +75,21 @@ inline void prime(double* acc, const T* xb, const LrnParams& p, int64_t C, int64
 // large squares have left the window; NaN passes through the clamp).
 inline double denom(double acc, double k, double alpha) { return k + alpha * (acc < 0.0 ? 0.0 : acc); }
 
+// How many of the block's window sums give a d outside the range (a vectorised count, so
+// the scalar pass that redoes them runs only when there are any).
+inline int64_t count_outside(const double* acc, double k, double alpha, const PowRange& range, int64_t len) {
+  int64_t n = 0;
+#pragma omp simd reduction(+ : n)
+  for (int64_t i = 0; i < len; ++i) n += range.holds(denom(acc[i], k, alpha)) ? 0 : 1;
+  return n;
+}
+
 template <class T, LrnPower P>
 void forward_impl(T* y, const T* x, const LrnParams& p, int64_t N, int64_t C, int64_t S) {
   const int64_t blocks = (S + kLrnBlock - 1) / kLrnBlock;
   const int64_t tasks = N * blocks;
-  const double k = p.k, alpha = p.alpha;
-  const T beta = T(p.beta);
+  const double k = p.k, alpha = p.alpha, beta = p.beta;
+  const PowRange range(beta);
 #pragma omp parallel for schedule(dynamic) if (tasks > 1 && N * C * S >= kParallelMin)
   for (int64_t t = 0; t < tasks; ++t) {
     const int64_t b = t / blocks, s0 = (t % blocks) * kLrnBlock;
@@ -78,9 +104,15 @@ void forward_impl(T* y, const T* x, const LrnParams& p, int64_t N, int64_t C, in
       T* NNDL_RESTRICT yc = yb + c * S;
 #pragma omp simd
       for (int64_t i = 0; i < len; ++i) {
-        const T d = T(denom(acc[i], k, alpha));
-        yc[i] = xc[i] * inv_pow<P>(d, T(1) / d, beta);  // y_p = x_p·d_p^{−β}
+        const double dd = denom(acc[i], k, alpha);
+        yc[i] = xc[i] * inv_pow<P>(dd, T(1) / T(dd), beta);  // y_p = x_p·d_p^{−β}
       }
+      if constexpr (P == LrnPower::general)
+        if (count_outside(acc, k, alpha, range, len) > 0)
+          for (int64_t i = 0; i < len; ++i) {
+            const double dd = denom(acc[i], k, alpha);
+            if (!range.holds(dd)) yc[i] = xc[i] * T(std::pow(dd, -beta));
+          }
     }
   }
 }
@@ -98,9 +130,9 @@ void backward_impl(T* grad_x, double* scratch, const T* grad_y, const T* x, cons
   const int64_t blocks = (S + kLrnBlock - 1) / kLrnBlock;
   const int64_t tasks = N * blocks;
   const int64_t ring = p.lo + p.hi + 2;  // L + 1 rows
-  const double k = p.k, alpha = p.alpha;
-  const T beta = T(p.beta);
+  const double k = p.k, alpha = p.alpha, beta = p.beta;
   const double two_alpha_beta = 2.0 * alpha * beta;
+  const PowRange range(beta);
 #pragma omp parallel if (tasks > 1 && N * C * S >= kParallelMin)
   {
     // Rows of d^{−β} and r, kept in T (they are computed in T): half the ring traffic for float32.
@@ -127,13 +159,25 @@ void backward_impl(T* grad_x, double* scratch, const T* grad_y, const T* x, cons
           T* NNDL_RESTRICT r = ring_r + (lead % ring) * kLrnBlock;
 #pragma omp simd
           for (int64_t i = 0; i < len; ++i) {
-            const T d = T(denom(acc[i], k, alpha));
-            const T inv_d = T(1) / d;
-            const T iv = inv_pow<P>(d, inv_d, beta);
+            const double dd = denom(acc[i], k, alpha);
+            const T inv_d = T(1) / T(dd);
+            const T iv = inv_pow<P>(dd, inv_d, beta);
             const T r_ = gyc[i] * xc[i] * (iv * inv_d);  // r_p = ∂L/∂y_p · y_p / d_p
             inv[i] = iv;
             r[i] = r_;
-            R[i] += double(r_);
+            if constexpr (P != LrnPower::general) R[i] += double(r_);
+          }
+          if constexpr (P == LrnPower::general) {  // d outside the range: std::pow (see inv_pow)
+            if (count_outside(acc, k, alpha, range, len) > 0)
+              for (int64_t i = 0; i < len; ++i) {
+                const double dd = denom(acc[i], k, alpha);
+                if (range.holds(dd)) continue;
+                const T inv_d = T(1) / T(dd), iv = T(std::pow(dd, -beta));
+                inv[i] = iv;
+                r[i] = gyc[i] * xc[i] * (iv * inv_d);
+              }
+#pragma omp simd
+            for (int64_t i = 0; i < len; ++i) R[i] += double(r[i]);
           }
         }
         const int64_t q = lead - p.lo;

@@ -104,15 +104,17 @@ def _wn(bench: Bench, torch: Any, shape: tuple[int, ...]) -> None:
             )
 
 
-def _lrn(bench: Bench, torch: Any, shape: tuple[int, ...]) -> None:
+def _lrn(bench: Bench, torch: Any, shape: tuple[int, ...], beta: float = 0.75) -> None:
+    """AlexNet's hyper-parameters (β = 3/4: square roots); another β takes the general
+    power (exp(−β ln d)), a case of its own."""
     rng = np.random.default_rng(1)
     x = rng.standard_normal(shape, dtype=np.float32)
     dy = rng.standard_normal(shape, dtype=np.float32)
     y, dx = np.empty_like(x), np.empty_like(x)
     n = x.size
-    case = "x".join(map(str, shape)) + " f32"
-    # AlexNet hyper-parameters; torch rows use torch's convention (α/n), same cost.
-    hp: dict[str, Any] = {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 2.0}
+    case = "x".join(map(str, shape)) + " f32" + ("" if beta == 0.75 else f" β={beta}")
+    # torch rows use torch's convention (α/n), same cost.
+    hp: dict[str, Any] = {"size": 5, "alpha": 1e-4, "beta": beta, "k": 2.0}
     if bench.wants("lrn_fwd"):
         bench.measure(
             "lrn_fwd",
@@ -139,7 +141,7 @@ def _lrn(bench: Bench, torch: Any, shape: tuple[int, ...]) -> None:
                 "lrn_fwd",
                 case,
                 "torch F.lrn",
-                lambda: F.local_response_norm(tx, 5, 1e-4, 0.75, 2.0),
+                lambda: F.local_response_norm(tx, 5, 1e-4, beta, 2.0),
                 nbytes=8 * n,
                 limit="copy",
             )
@@ -171,7 +173,7 @@ def _lrn(bench: Bench, torch: Any, shape: tuple[int, ...]) -> None:
 
             def torch_autograd() -> None:
                 tx.grad = None
-                F.local_response_norm(tx, 5, 1e-4, 0.75, 2.0).backward(tdy)
+                F.local_response_norm(tx, 5, 1e-4, beta, 2.0).backward(tdy)
 
             bench.measure(
                 "lrn_fwd+bwd", case, "torch autograd", torch_autograd, nbytes=20 * n, limit="triad"
@@ -183,3 +185,5 @@ def run(bench: Bench, torch: Any) -> None:
         _wn(bench, torch, wn_shape)
     for lrn_shape in LRN_QUICK if bench.quick else LRN_CASES:
         _lrn(bench, torch, lrn_shape)
+    if not bench.quick:
+        _lrn(bench, torch, LRN_CASES[0], beta=0.6)
