@@ -464,8 +464,8 @@ def test_preallocated_outputs_are_used(rng):
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
 @pytest.mark.parametrize(
     "shape,cl",
-    [((16, 5), False), ((4, 3, 6, 5), False), ((4, 6, 5, 3), True)],
-    ids=["NC", "NCHW", "NHWC"],
+    [((16, 5), False), ((4, 3, 6, 5), False), ((4, 6, 5, 3), True), ((8, 8, 8, 16), True), ((1, 3, 200, 200), False)],
+    ids=["NC", "NCHW", "NHWC", "NHWC-folded", "NCHW-pieces"],
 )
 def test_torch_parity(rng, shape, cl, training, dtype):
     torch = torch_or_skip()
