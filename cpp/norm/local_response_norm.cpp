@@ -32,8 +32,8 @@ inline U inv_pow(double dd, U inv_d, double beta) {
 }
 
 // Where vexp(−β·vlog(d)) holds: d normal and finite, and |β·ln d| ≤ 700 (vexp's domain).
-// Outside it -- d = 0 when k = 0, an overflowed or NaN window, a power beyond double's
-// range -- std::pow gives the IEEE answer (inf, 0, NaN).
+// Outside it -- a window that overflowed or holds a NaN, a power beyond double's range --
+// std::pow gives the IEEE answer (0, inf, NaN).
 struct PowRange {
   double lo, hi;
   explicit PowRange(double beta) {

@@ -21,6 +21,15 @@ constexpr int64_t kFoldBelow = 64, kFoldWidth = 256, kFoldMinRows = 64;
 constexpr int64_t kMinPiece = int64_t{1} << 14;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+constexpr int64_t kLine = 64;  // bytes
+// Doubles of the coefficient region: 4·C values of the input's type at most 8 bytes each,
+// shifted by a phase (< 16 elements) and padded to whole blocks of 16 channels.
+int64_t coef_doubles(const BnPlan& p) { return 4 * (p.channels + 2 * 16) + kLine / 8; }
+double* align_line(double* p) {
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  return reinterpret_cast<double*>((a + kLine - 1) / kLine * kLine);
+}
 }  // namespace
 
 int64_t padded_stride(int64_t n) { return ceil_div(std::max<int64_t>(n, 1), 512) * 512 + 8; }
@@ -63,17 +72,6 @@ BnPlan bn_plan(int64_t outer, int64_t channels, int64_t inner) {
   p.pstride = padded_stride(channels);
   return p;
 }
-
-namespace {
-constexpr int64_t kLine = 64;  // bytes
-// Doubles of the coefficient region: 4·C values of the input's type at most 8 bytes each,
-// shifted by a phase (< 16 elements) and padded to whole blocks of 16 channels.
-int64_t coef_doubles(const BnPlan& p) { return 4 * (p.channels + 2 * 16) + kLine / 8; }
-double* align_line(double* p) {
-  const auto a = reinterpret_cast<uintptr_t>(p);
-  return reinterpret_cast<double*>((a + kLine - 1) / kLine * kLine);
-}
-}  // namespace
 
 int64_t bn_workspace_doubles(const BnPlan& p) { return kLine / 8 + 2 * p.blocks * p.pstride + coef_doubles(p); }
 

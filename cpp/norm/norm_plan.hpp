@@ -32,7 +32,7 @@ struct BnPlan {
   int64_t chan_block, chan_blocks;     // channels per task
   int64_t piece_len, pieces;           // the axis `inner`, in fixed pieces (1 unless few planes)
   int64_t blocks;                      // partial blocks: row_blocks x pieces, row block outer
-  // Doubles between partial[rb][0] and partial[rb][1]: C rounded up to 512, plus 8, so the
+  // Doubles between partial[b][0] and partial[b][1]: C rounded up to 512, plus 8, so the
   // two vectors a task updates side by side never sit a multiple of 4 KiB apart (which
   // would make every load of one falsely wait on the store to the other: "4K aliasing").
   int64_t pstride;
