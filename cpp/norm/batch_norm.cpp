@@ -72,19 +72,27 @@ Task task_of(const BnPlan& p, int64_t t) {
   return k;
 }
 
+// body(task, partial[b][0] + c0, partial[b][1] + c0) for every task (its two per-channel
+// partial vectors), in one parallel loop: the reduction passes below.
+template <class Body>
+void for_each_task(double* partial, const BnPlan& p, const Body& body) {
+  const int64_t tasks = p.blocks * p.chan_blocks;
+#pragma omp parallel for schedule(static) if (tasks > 1 && numel(p) > kSerialBelow)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const Task k = task_of(p, t);
+    body(k, partial + (2 * k.b) * p.pstride + k.c0, partial + (2 * k.b + 1) * p.pstride + k.c0);
+  }
+}
+
 // --- statistics: partial[b][0][c] = mean, partial[b][1][c] = M2 ---------------------------
 
 // (outer, C, inner > 1): each contiguous plane x[r, c, s0:s1] (in memory order) gives its
 // mean and M2, merged (Chan) into the task's per-channel partials.
 template <class T>
 void stats_planes(double* partial, const T* x, const BnPlan& p) {
-  const int64_t C = p.channels, S = p.inner, tasks = p.blocks * p.chan_blocks;
-#pragma omp parallel for schedule(static) if (tasks > 1 && numel(p) > kSerialBelow)
-  for (int64_t t = 0; t < tasks; ++t) {
-    const Task k = task_of(p, t);
+  const int64_t C = p.channels, S = p.inner;
+  for_each_task(partial, p, [&](const Task& k, double* NNDL_RESTRICT mean, double* NNDL_RESTRICT m2) {
     const int64_t len = k.s1 - k.s0;
-    double* NNDL_RESTRICT mean = partial + (2 * k.b) * p.pstride + k.c0;
-    double* NNDL_RESTRICT m2 = partial + (2 * k.b + 1) * p.pstride + k.c0;
     const T* xs = x + k.s0;
     double na = 0;
     for (int64_t r = k.r0; r < k.r1; ++r) {
@@ -98,7 +106,7 @@ void stats_planes(double* partial, const T* x, const BnPlan& p) {
       }
       na += double(len);
     }
-  }
+  });
 }
 
 // (outer, C, 1): one pass over the task's rows, accumulating per channel, in double,
@@ -109,13 +117,9 @@ void stats_planes(double* partial, const T* x, const BnPlan& p) {
 // read and written once per group.
 template <class T>
 void stats_rows(double* partial, const T* x, const BnPlan& p) {
-  const int64_t C = p.channels, tasks = p.blocks * p.chan_blocks;
-#pragma omp parallel for schedule(static) if (tasks > 1 && numel(p) > kSerialBelow)
-  for (int64_t t = 0; t < tasks; ++t) {
-    const Task k = task_of(p, t);
+  const int64_t C = p.channels;
+  for_each_task(partial, p, [&](const Task& k, double* NNDL_RESTRICT mean, double* NNDL_RESTRICT m2) {
     const int64_t cn = k.cn;
-    double* NNDL_RESTRICT mean = partial + (2 * k.b) * p.pstride + k.c0;
-    double* NNDL_RESTRICT m2 = partial + (2 * k.b + 1) * p.pstride + k.c0;
     T shift[kBnChanBlock];
     const T* NNDL_RESTRICT first = x + k.r0 * C + k.c0;
     for (int64_t c = 0; c < cn; ++c) shift[c] = first[c], mean[c] = 0, m2[c] = 0;
@@ -155,7 +159,7 @@ void stats_rows(double* partial, const T* x, const BnPlan& p) {
       const double q = m2[c] - s1 * (s1 / n);
       m2[c] = q > 0 ? q : 0;  // rounding can leave −ulp for a constant channel
     }
-  }
+  });
 }
 
 // --- y = (x − μ)·a + b ----------------------------------------------------------------------
@@ -231,13 +235,9 @@ void apply_rows(T* y, const T* x, const T* coef, const BnPlan& p) {
 template <class T, bool kDx>
 void reduce_planes(double* partial, T* dx, const T* dy, const T* x, const T* mean, const T* scale,
                    const BnPlan& p) {
-  const int64_t C = p.channels, S = p.inner, tasks = p.blocks * p.chan_blocks;
-#pragma omp parallel for schedule(static) if (tasks > 1 && numel(p) > kSerialBelow)
-  for (int64_t t = 0; t < tasks; ++t) {
-    const Task k = task_of(p, t);
+  const int64_t C = p.channels, S = p.inner;
+  for_each_task(partial, p, [&](const Task& k, double* NNDL_RESTRICT out_dy, double* NNDL_RESTRICT out_dx) {
     const int64_t len = k.s1 - k.s0;
-    double* NNDL_RESTRICT out_dy = partial + (2 * k.b) * p.pstride + k.c0;
-    double* NNDL_RESTRICT out_dx = partial + (2 * k.b + 1) * p.pstride + k.c0;
     for (int64_t c = 0; c < k.cn; ++c) out_dy[c] = 0, out_dx[c] = 0;
     for (int64_t r = k.r0; r < k.r1; ++r)
       for (int64_t c = 0; c < k.cn; ++c) {
@@ -266,19 +266,15 @@ void reduce_planes(double* partial, T* dx, const T* dy, const T* x, const T* mea
         out_dy[c] += sum_lanes(sdy);
         out_dx[c] += sum_lanes(sdx);
       }
-  }
+  });
 }
 
 template <class T, bool kDx>
 void reduce_rows(double* partial, T* dx, const T* dy, const T* x, const T* mean, const T* scale,
                  const BnPlan& p) {
-  const int64_t C = p.channels, tasks = p.blocks * p.chan_blocks;
-#pragma omp parallel for schedule(static) if (tasks > 1 && numel(p) > kSerialBelow)
-  for (int64_t t = 0; t < tasks; ++t) {
-    const Task k = task_of(p, t);
+  const int64_t C = p.channels;
+  for_each_task(partial, p, [&](const Task& k, double* NNDL_RESTRICT sdy, double* NNDL_RESTRICT sdx) {
     const int64_t c0 = k.c0, cn = k.cn;
-    double* NNDL_RESTRICT sdy = partial + (2 * k.b) * p.pstride + c0;
-    double* NNDL_RESTRICT sdx = partial + (2 * k.b + 1) * p.pstride + c0;
     const T* NNDL_RESTRICT mu = mean + c0;
     const T* NNDL_RESTRICT a = scale ? scale + c0 : nullptr;
     alignas(64) T ady[kBnChanBlock], adx[kBnChanBlock];
@@ -309,7 +305,7 @@ void reduce_rows(double* partial, T* dx, const T* dy, const T* x, const T* mean,
         }
       }
     }
-  }
+  });
 }
 
 // --- dx = (x − μ)·B + dy·A + K ----------------------------------------------------------------
