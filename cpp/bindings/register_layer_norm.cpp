@@ -15,6 +15,7 @@ struct LnInput {
   py::array x;
   DType dtype;
   std::vector<int64_t> shape, lead, trail;
+  std::string trail_what, lead_what;  // the shapes the per-element and per-row arguments need
   norm::LnPlan plan;
 };
 
@@ -34,6 +35,8 @@ LnInput ln_input(py::handle obj, int64_t normalized_ndim) {
   for (int64_t v : in.trail) d *= v;
   if (d == 0 && rows > 0) throw py::value_error("layer norm over an empty normalized_shape " + shape_str(in.trail));
   in.plan = norm::ln_plan(rows, d);
+  in.trail_what = "normalized_shape = x.shape[-" + std::to_string(normalized_ndim) + ":]";
+  in.lead_what = "x.shape[:-" + std::to_string(normalized_ndim) + "] (one per row)";
   return in;
 }
 
@@ -43,8 +46,8 @@ void ln_forward(py::handle x_, int64_t normalized_ndim, py::handle gamma_, py::h
   OverlapCheck ov;
   ov.add(in.x.data(), static_cast<int64_t>(in.x.nbytes()), false, "x");
   const DType dt = in.dtype;
-  const std::string tw = "normalized_shape = x.shape[-" + std::to_string(normalized_ndim) + ":]";
-  const std::string lw = "x.shape[:-" + std::to_string(normalized_ndim) + "] (one per row)";
+  const std::string& tw = in.trail_what;
+  const std::string& lw = in.lead_what;
   NormArg y = norm_arg(y_, "out", dt, "x", in.shape, "the shape of x", true, false, ov);
   NormArg gamma = norm_arg(gamma_, "gamma", dt, "x", in.trail, tw, false, true, ov);
   NormArg beta = norm_arg(beta_, "beta", dt, "x", in.trail, tw, false, true, ov);
@@ -68,8 +71,8 @@ void ln_backward(py::handle dy_, py::handle x_, py::handle mean_, py::handle rst
   OverlapCheck ov;
   ov.add(in.x.data(), static_cast<int64_t>(in.x.nbytes()), false, "x");
   const DType dt = in.dtype;
-  const std::string tw = "normalized_shape = x.shape[-" + std::to_string(normalized_ndim) + ":]";
-  const std::string lw = "x.shape[:-" + std::to_string(normalized_ndim) + "] (one per row)";
+  const std::string& tw = in.trail_what;
+  const std::string& lw = in.lead_what;
   NormArg dy = norm_arg(dy_, "dy", dt, "x", in.shape, "the shape of x", false, false, ov);
   NormArg mean = norm_arg(mean_, "save_mean", dt, "x", in.lead, lw, false, false, ov);
   NormArg rstd = norm_arg(rstd_, "save_rstd", dt, "x", in.lead, lw, false, false, ov);
