@@ -1,6 +1,7 @@
 // Natural log and exp in double, written so that `#pragma omp simd` loops calling them
 // vectorise (libm's log, exp and pow keep a loop scalar: GCC maps them to vector versions
-// only under -ffast-math). Plain +, ·, / and integer bit moves, no FMA contraction and no
+// only when IEEE semantics are relaxed, which the build never does). Plain +, ·, / and
+// integer bit moves, no FMA contraction and no
 // conversion instruction missing before AVX-512: they vectorise on every target and give
 // the same bits on every target. The caller sends arguments outside their domains to libm.
 //
