@@ -383,6 +383,28 @@ inline double block_count(const BnPlan& p, int64_t b) {
                 (min64(s0 + p.piece_len, p.inner) - s0));
 }
 
+// body(c0, cn) for every block [c0, c0 + cn) of the input's channels, in parallel (the
+// finalizes: a block's channels merge their partials together, independently of the others).
+template <class Body>
+void for_each_channel_block(const BnPlan& p, const Body& body) {
+  const int64_t C = p.channels / p.fold, blocks = (C + kFinalizeBlock - 1) / kFinalizeBlock;
+#pragma omp parallel for schedule(static) if (blocks > 1 && p.blocks * C > kSerialBelow)
+  for (int64_t k = 0; k < blocks; ++k) body(k * kFinalizeBlock, min64(kFinalizeBlock, C - k * kFinalizeBlock));
+}
+
+// body(n_b, partial[b][0] + w0, partial[b][1] + w0) with w0 = g·C + c0, for every partial
+// block b and fold copy g (see BnPlan::fold) of the input's channels from c0, in that fixed
+// order: the order of the merge, so the result does not depend on the thread count.
+template <class Body>
+void for_each_partial(const double* partial, const BnPlan& p, int64_t c0, const Body& body) {
+  const int64_t C = p.channels / p.fold;
+  for (int64_t b = 0; b < p.blocks; ++b) {
+    const double nb = block_count(p, b);
+    for (int64_t g = 0; g < p.fold; ++g)
+      body(nb, partial + (2 * b) * p.pstride + g * C + c0, partial + (2 * b + 1) * p.pstride + g * C + c0);
+  }
+}
+
 }  // namespace
 
 template <class T>
@@ -399,33 +421,21 @@ void bn_stats_finalize(T* save_mean, T* save_invstd, T* coef, T* running_mean, T
                        bool unbiased, const BnPlan& p) {
   const int64_t W = p.channels, C = W / p.fold;  // the kernels' channels, the input's (see BnPlan)
   const double n = double(p.outer * p.fold * p.inner);
-  const int64_t blocks = (C + kFinalizeBlock - 1) / kFinalizeBlock;
-#pragma omp parallel for schedule(static) if (blocks > 1 && p.blocks * C > kSerialBelow)
-  for (int64_t k = 0; k < blocks; ++k) {
-    const int64_t c0 = k * kFinalizeBlock, cn = min64(kFinalizeBlock, C - c0);
+  for_each_channel_block(p, [&](int64_t c0, int64_t cn) {
     double mean[kFinalizeBlock] = {}, m2[kFinalizeBlock] = {};
-    for (int64_t b = 0; b < p.blocks; ++b) {
-      const double nb = block_count(p, b);
-      for (int64_t g = 0; g < p.fold; ++g) {
-        const double* NNDL_RESTRICT mb = partial + (2 * b) * p.pstride + g * C + c0;
+    for_each_partial(partial, p, c0, [&](double nb, const double* NNDL_RESTRICT mb, const double*) {
 #pragma omp simd
-        for (int64_t c = 0; c < cn; ++c) mean[c] += nb * mb[c];
-      }
-    }
+      for (int64_t c = 0; c < cn; ++c) mean[c] += nb * mb[c];
+    });
 #pragma omp simd
     for (int64_t c = 0; c < cn; ++c) mean[c] /= n;
-    for (int64_t b = 0; b < p.blocks; ++b) {
-      const double nb = block_count(p, b);
-      for (int64_t g = 0; g < p.fold; ++g) {
-        const double* NNDL_RESTRICT mb = partial + (2 * b) * p.pstride + g * C + c0;
-        const double* NNDL_RESTRICT qb = partial + (2 * b + 1) * p.pstride + g * C + c0;
+    for_each_partial(partial, p, c0, [&](double nb, const double* NNDL_RESTRICT mb, const double* NNDL_RESTRICT qb) {
 #pragma omp simd
-        for (int64_t c = 0; c < cn; ++c) {
-          const double d = mb[c] - mean[c];
-          m2[c] += qb[c] + nb * (d * d);
-        }
+      for (int64_t c = 0; c < cn; ++c) {
+        const double d = mb[c] - mean[c];
+        m2[c] += qb[c] + nb * (d * d);
       }
-    }
+    });
     for (int64_t j = 0; j < cn; ++j) {
       const int64_t c = c0 + j;
       const double var = m2[j] / n;  // σ²_B, biased (1.45)
@@ -443,7 +453,7 @@ void bn_stats_finalize(T* save_mean, T* save_invstd, T* coef, T* running_mean, T
         running_var[c] = T((1.0 - factor) * double(running_var[c]) + factor * batch_var);
       }
     }
-  }
+  });
 }
 
 template <class T>
@@ -471,18 +481,12 @@ void bn_backward_finalize(T* dgamma, T* dbeta, T* coef, const double* partial, c
                           const T* mean, const T* invstd, const BnPlan& p, int64_t phase) {
   const int64_t W = p.channels, C = W / p.fold;  // as bn_stats_finalize
   const double m = double(p.outer * p.fold * p.inner);
-  const int64_t blocks = (C + kFinalizeBlock - 1) / kFinalizeBlock;
-#pragma omp parallel for schedule(static) if (blocks > 1 && p.blocks * C > kSerialBelow)
-  for (int64_t k = 0; k < blocks; ++k) {
-    const int64_t c0 = k * kFinalizeBlock, cn = min64(kFinalizeBlock, C - c0);
+  for_each_channel_block(p, [&](int64_t c0, int64_t cn) {
     double sdy[kFinalizeBlock] = {}, sdx[kFinalizeBlock] = {};
-    for (int64_t b = 0; b < p.blocks; ++b)  // fixed order
-      for (int64_t g = 0; g < p.fold; ++g) {
-        const double* NNDL_RESTRICT pdy = partial + (2 * b) * p.pstride + g * C + c0;
-        const double* NNDL_RESTRICT pdx = partial + (2 * b + 1) * p.pstride + g * C + c0;
+    for_each_partial(partial, p, c0, [&](double, const double* NNDL_RESTRICT pdy, const double* NNDL_RESTRICT pdx) {
 #pragma omp simd
-        for (int64_t c = 0; c < cn; ++c) sdy[c] += pdy[c], sdx[c] += pdx[c];
-      }
+      for (int64_t c = 0; c < cn; ++c) sdy[c] += pdy[c], sdx[c] += pdx[c];
+    });
     for (int64_t j = 0; j < cn; ++j) {
       const int64_t c = c0 + j;
       const double is = double(invstd[c]);
@@ -499,7 +503,7 @@ void bn_backward_finalize(T* dgamma, T* dbeta, T* coef, const double* partial, c
         }
       }
     }
-  }
+  });
 }
 
 template <class T>
