@@ -236,17 +236,17 @@ def test_rejected_backward_writes_nothing():
     g = np.ones(4, np.float64)
     out_v = np.full((4, 3), 7.0)
     out_g = np.full(4, 7.0)
-    with pytest.raises(ValueError, match=r"\bgrad_w\b"):
+    with pytest.raises(ValueError, match=r"\bdy\b"):
         weight_norm_backward(np.ones((4, 2)), v, g, out_v=out_v, out_g=out_g)
-    with pytest.raises(TypeError, match=r"\bgrad_w\b"):
+    with pytest.raises(TypeError, match=r"\bdy\b"):
         weight_norm_backward(np.ones((4, 3), np.float32), v, g, out_v=out_v, out_g=out_g)
-    with pytest.raises(ValueError, match=r"\bout_g\b"):
+    with pytest.raises(ValueError, match=r"\bdg\b"):
         weight_norm_backward(v, v, g, out_v=out_v, out_g=np.full(3, 7.0))
-    with pytest.raises(ValueError, match=r"out_v.*shares memory|shares memory.*out_v"):
+    with pytest.raises(ValueError, match=r"dv.*shares memory|shares memory.*dv"):
         weight_norm_backward(v, v, g, out_v=v, out_g=out_g)
     ro = np.full(4, 7.0)
     ro.flags.writeable = False
-    with pytest.raises(ValueError, match=r"\bout_g\b"):
+    with pytest.raises(ValueError, match=r"\bdg\b"):
         weight_norm_backward(v, v, g, out_v=out_v, out_g=ro)
     assert (out_v == 7.0).all() and (out_g == 7.0).all()
 

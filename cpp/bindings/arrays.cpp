@@ -25,14 +25,6 @@ std::string dtype_str(const py::array& a) { return py::str(a.dtype()).cast<std::
 
 }  // namespace
 
-std::string shape_str(const std::vector<int64_t>& shape) {
-  std::ostringstream s;
-  s << "(";
-  for (size_t d = 0; d < shape.size(); ++d) s << (d ? ", " : "") << shape[d];
-  s << (shape.size() == 1 ? ",)" : ")");
-  return s.str();
-}
-
 void require_shape(const py::array& a, const std::vector<int64_t>& shape, const std::string& name,
                    const std::string& what) {
   bool same = a.ndim() == static_cast<py::ssize_t>(shape.size());
@@ -40,12 +32,6 @@ void require_shape(const py::array& a, const std::vector<int64_t>& shape, const 
   if (!same)
     throw py::value_error(name + " has shape " + shape_str(a) + " but must have shape " + shape_str(shape) +
                           ": " + what);
-}
-
-std::string describe(py::handle obj) {
-  if (py::isinstance<py::array>(obj))
-    return "numpy.ndarray of " + dtype_str(py::reinterpret_borrow<py::array>(obj));
-  return py::str(py::type::handle_of(obj).attr("__name__")).cast<std::string>();
 }
 
 DType dtype_of(const py::array& a, const std::string& name) {

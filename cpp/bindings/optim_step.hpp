@@ -4,7 +4,7 @@
 
 #include <vector>
 
-#include "bindings/arrays.hpp"
+#include "bindings/args.hpp"
 #include "optim/tensor_lists.hpp"
 #include "reduce/nonfinite.hpp"
 
@@ -20,15 +20,17 @@ inline optim::GradTerms grad_terms(const py::tuple& terms) {
 // args = params, grads, then up to three state lists. Returns false, touching nothing,
 // when skip_nonfinite is set and a gradient holds NaN or Inf.
 template <class Launch>
-bool optim_step(const std::vector<ListArg>& args, bool skip_nonfinite, const Launch& launch) {
-  const CheckedLists lists = check_lists(args);
+bool optim_step(const std::vector<ListSpec>& specs, bool skip_nonfinite, const Launch& launch) {
+  Args args;
+  const Lists lists = args.lists(specs);
+  args.check_overlap();
   const ChunkPlan plan(lists.numel.data(), static_cast<int64_t>(lists.numel.size()));
   return with_dtype(lists.dtype, [&](auto tag) -> bool {
     using T = decltype(tag);
     optim::TensorLists<T> t{};
     t.param = typed<T>(lists.ptrs[0]);
     t.grad = reinterpret_cast<const T* const*>(lists.ptrs[1].data());
-    for (size_t j = 2; j < args.size(); ++j) t.state[j - 2] = lists.present[j] ? typed<T>(lists.ptrs[j]) : nullptr;
+    for (size_t j = 2; j < specs.size(); ++j) t.state[j - 2] = lists.present[j] ? typed<T>(lists.ptrs[j]) : nullptr;
     t.numel = lists.numel.data();
     t.count = static_cast<int64_t>(lists.numel.size());
     t.plan = plan.view();

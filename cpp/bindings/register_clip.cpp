@@ -1,10 +1,10 @@
 // nndl_fast._core gradient clipping: global norm, clip by norm, clip by value, over a list
 // of arrays in one call each. Ranges (max_norm >= 0, norm_type > 0, lo <= hi) are checked in
-// python/nndl_fast/clip.py; arrays are checked here by check_lists.
+// python/nndl_fast/clip.py; arrays are checked here by Args (bindings/args.hpp).
 #include <cmath>
 #include <vector>
 
-#include "bindings/arrays.hpp"
+#include "bindings/args.hpp"
 #include "bindings/register.hpp"
 #include "clip/clip.hpp"
 
@@ -27,7 +27,7 @@ clip::Rule rule_of(const std::string& rule) {
 
 // The norm of every array of `lists` (list 0), with the GIL released. Partials: one per chunk.
 template <class T>
-double global_norm_of(const CheckedLists& lists, const ChunkPlan& plan, clip::NormKind kind, double p) {
+double global_norm_of(const Lists& lists, const ChunkPlan& plan, clip::NormKind kind, double p) {
   const ChunkView view = plan.view();
   std::vector<double> partials(static_cast<size_t>(view.count));
   NNDL_DISPATCH(norm_partials<T>)(partials.data(), reinterpret_cast<const T* const*>(lists.ptrs[0].data()),
@@ -42,7 +42,9 @@ void register_clip(py::module_& m) {
       "clip_global_norm",
       [](py::handle grads, double norm_type) {
         const clip::NormKind kind = norm_kind(norm_type);
-        const CheckedLists lists = check_lists({{"grads", grads, false}});
+        Args args;
+        const Lists lists = args.lists({{"grads", grads, false}});
+        args.check_overlap();
         const ChunkPlan plan(lists.numel.data(), static_cast<int64_t>(lists.numel.size()));
         return with_dtype(lists.dtype, [&](auto tag) {
           py::gil_scoped_release nogil;
@@ -57,7 +59,9 @@ void register_clip(py::module_& m) {
          bool error_if_nonfinite) {
         const clip::NormKind kind = norm_kind(norm_type);
         const clip::Rule r = rule_of(rule);
-        const CheckedLists lists = check_lists({{"grads", grads, true}});
+        Args args;
+        const Lists lists = args.lists({{"grads", grads, true}});
+        args.check_overlap();
         const ChunkPlan plan(lists.numel.data(), static_cast<int64_t>(lists.numel.size()));
         double total = 0.0;
         bool applied = false;
@@ -81,7 +85,9 @@ void register_clip(py::module_& m) {
   m.def(
       "clip_grad_value",
       [](py::handle grads, double lo, double hi) {
-        const CheckedLists lists = check_lists({{"grads", grads, true}});
+        Args args;
+        const Lists lists = args.lists({{"grads", grads, true}});
+        args.check_overlap();
         const ChunkPlan plan(lists.numel.data(), static_cast<int64_t>(lists.numel.size()));
         with_dtype(lists.dtype, [&](auto tag) {
           using T = decltype(tag);

@@ -23,13 +23,17 @@ void register_optim(py::module_& m) {
   m.def(
       "check_step_lists",
       [](py::handle params, py::handle grads) {
-        check_lists({{"params", params, true}, {"grads", grads, false}});
+        Args args;
+        args.lists({{"params", params, true}, {"grads", grads, false}});
+        args.check_overlap();
       },
       py::arg("params"), py::arg("grads"), "Run the argument checks of a step without updating anything.");
   m.def(
       "any_nonfinite",
       [](py::handle grads) {
-        const CheckedLists lists = check_lists({{"grads", grads, false}});
+        Args args;
+        const Lists lists = args.lists({{"grads", grads, false}});
+        args.check_overlap();
         const ChunkPlan plan(lists.numel.data(), static_cast<int64_t>(lists.numel.size()));
         return with_dtype(lists.dtype, [&](auto tag) {
           using T = decltype(tag);

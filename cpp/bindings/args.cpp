@@ -1,0 +1,311 @@
+#include "bindings/args.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <sstream>
+
+namespace nndl::bind {
+namespace {
+
+constexpr int kNpyFloat = 11, kNpyDouble = 12;  // NumPy type numbers of float32, float64
+constexpr int kNpyAligned = 0x0100;             // NPY_ARRAY_ALIGNED
+
+std::vector<int64_t> dims_of(const py::array& a) {
+  std::vector<int64_t> s(static_cast<size_t>(a.ndim()));
+  for (py::ssize_t d = 0; d < a.ndim(); ++d) s[static_cast<size_t>(d)] = a.shape(d);
+  return s;
+}
+
+bool same_shape(const py::array& a, const py::array& b) {
+  if (a.ndim() != b.ndim()) return false;
+  for (py::ssize_t d = 0; d < a.ndim(); ++d)
+    if (a.shape(d) != b.shape(d)) return false;
+  return true;
+}
+
+std::string dtype_str(const py::array& a) { return py::str(a.dtype()).cast<std::string>(); }
+
+const char* dtype_name(DType d) { return d == DType::f32 ? "float32" : "float64"; }
+
+std::string indexed(const char* name, size_t k) { return std::string(name) + "[" + std::to_string(k) + "]"; }
+
+// A torch tensor (anything with .detach() and .numpy()) as the NumPy view of its memory;
+// anything else unchanged, for the checks to reject with their message.
+py::object as_array_view(py::handle obj, const std::string& name) {
+  if (py::isinstance<py::array>(obj) || !py::hasattr(obj, "detach") || !py::hasattr(obj, "numpy"))
+    return py::reinterpret_borrow<py::object>(obj);
+  try {
+    return obj.attr("detach")().attr("numpy")();
+  } catch (py::error_already_set& e) {
+    throw py::type_error(name + " could not be viewed as a NumPy array: " + std::string(e.what()));
+  }
+}
+
+// The layout checks every array gets, whatever its spec.
+void require_layout(const py::array& a, const std::string& name, bool written) {
+  if (!(a.flags() & py::array::c_style))
+    throw py::value_error(name + " must be C-contiguous (a copy would not receive the update); "
+                                 "pass np.ascontiguousarray(...) and keep that array");
+  if (!(a.flags() & kNpyAligned))
+    throw py::value_error(name + " is not aligned to its itemsize (" + std::to_string(a.itemsize()) +
+                          " bytes); pass np.require(..., requirements='A') and keep that array");
+  if (written && !a.writeable()) throw py::value_error(name + " is read-only but is updated in place");
+}
+
+// The common case of a list item, without building any message: an array that passes every
+// check. Any failure falls back to the slow path, which names the exact problem.
+bool passes(const py::array& a, int type_num, bool written, const py::array* ref) {
+  const int flags = a.flags();
+  if (!(flags & py::array::c_style) || !(flags & kNpyAligned) || (written && !a.writeable())) return false;
+  const py::dtype dt = a.dtype();
+  if (dt.num() != type_num || dt.byteorder() == '>') return false;
+  return !ref || same_shape(a, *ref);
+}
+
+// A new tuple holding a reference to every item: later mutation of the caller's list (by a
+// callback during the check, or another thread while the GIL is released) cannot free them.
+py::tuple snapshot(py::handle seq, const char* name) {
+  if (!py::isinstance<py::list>(seq) && !py::isinstance<py::tuple>(seq))
+    throw py::type_error(std::string(name) + " must be a list of arrays, got " + describe(seq));
+  return py::reinterpret_steal<py::tuple>(PySequence_Tuple(seq.ptr()));
+}
+
+}  // namespace
+
+Spec Spec::optional() const {
+  Spec s = *this;
+  s.none_ok = true;
+  return s;
+}
+Spec Spec::shape(std::vector<int64_t> d, std::string what) const {
+  Spec s = *this;
+  s.has_shape = true;
+  s.dims = std::move(d);
+  s.shape_what = std::move(what);
+  return s;
+}
+Spec Spec::ndim_at_least(int64_t n, std::string layout) const {
+  Spec s = *this;
+  s.min_ndim = n;
+  s.ndim_what = std::move(layout);
+  return s;
+}
+Spec Spec::float64() const {
+  Spec s = *this;
+  s.dtype = DTypeRule::f64;
+  return s;
+}
+Spec Spec::bytes() const {
+  Spec s = *this;
+  s.dtype = DTypeRule::u8;
+  return s;
+}
+Spec Spec::may_be(std::string other) const {
+  Spec s = *this;
+  s.alias_of = std::move(other);
+  return s;
+}
+
+std::vector<int64_t> Arg::shape() const { return present() ? dims_of(array_) : std::vector<int64_t>{}; }
+
+std::string shape_str(const std::vector<int64_t>& shape) {
+  std::ostringstream s;
+  s << "(";
+  for (size_t d = 0; d < shape.size(); ++d) s << (d ? ", " : "") << shape[d];
+  s << (shape.size() == 1 ? ",)" : ")");
+  return s.str();
+}
+
+std::string describe(py::handle obj) {
+  if (py::isinstance<py::array>(obj))
+    return "numpy.ndarray of " + dtype_str(py::reinterpret_borrow<py::array>(obj));
+  return py::str(py::type::handle_of(obj).attr("__name__")).cast<std::string>();
+}
+
+int64_t checked_numel(const std::vector<int64_t>& dims, const std::string& name) {
+  int64_t n = 1;
+  for (int64_t d : dims)
+    if (d < 0) throw py::value_error(name + " has a negative size in " + shape_str(dims));
+  for (int64_t d : dims) {
+    if (d == 0) return 0;
+    if (n > std::numeric_limits<int64_t>::max() / d)
+      throw py::value_error(name + " " + shape_str(dims) + " has more elements than fit in int64");
+    n *= d;
+  }
+  return n;
+}
+
+py::array Args::view(py::handle obj, const std::string& name) {
+  py::object v = as_array_view(obj, name);
+  if (!py::isinstance<py::array>(v)) throw py::type_error(name + " must be a numpy.ndarray, got " + describe(v));
+  owned_.push_back(v);
+  return py::reinterpret_borrow<py::array>(v);
+}
+
+void Args::require_dtype(const py::array& a, DTypeRule rule, const std::string& name) {
+  const py::dtype dt = a.dtype();
+  if (rule == DTypeRule::u8) {
+    if (!dt.equal(py::dtype::of<uint8_t>()))
+      throw py::type_error(name + " must be a numpy.ndarray of uint8, got " + describe(a));
+    return;
+  }
+  // dtype equality includes byte order: the kernels read the raw bits natively.
+  DType got;
+  if (dt.equal(py::dtype::of<float>()))
+    got = DType::f32;
+  else if (dt.equal(py::dtype::of<double>()))
+    got = DType::f64;
+  else
+    throw py::type_error(name + " must be float32 or float64 (native byte order), got " + dtype_str(a));
+  if (rule == DTypeRule::f64) {
+    if (got != DType::f64) throw py::type_error(name + " must be float64, got " + dtype_str(a));
+    return;
+  }
+  if (!have_dtype_) {
+    have_dtype_ = true;
+    dtype_ = got;
+    dtype_from_ = name;
+  } else if (got != dtype_) {
+    throw py::type_error(name + " has dtype " + dtype_str(a) + " but " + dtype_from_ + " has " +
+                         dtype_name(dtype_) + ": all arrays of one call share a dtype");
+  }
+}
+
+Arg Args::array(py::handle obj, const Spec& spec) {
+  if (obj.is_none()) {
+    if (spec.none_ok) return Arg{};
+    throw py::type_error(spec.name + " must be a numpy.ndarray, got None");
+  }
+  py::array a = view(obj, spec.name);
+  require_dtype(a, spec.dtype, spec.name);
+  require_layout(a, spec.name, spec.written);
+  if (a.ndim() < spec.min_ndim)
+    throw py::value_error(spec.name + " must have at least " + std::to_string(spec.min_ndim) + " dimensions " +
+                          spec.ndim_what + ", got shape " + shape_str(dims_of(a)));
+  if (spec.has_shape && dims_of(a) != spec.dims)
+    throw py::value_error(spec.name + " has shape " + shape_str(dims_of(a)) + " but must have shape " +
+                          shape_str(spec.dims) + ": " + spec.shape_what);
+  bool in_place = false;
+  if (!spec.alias_of.empty())
+    for (const auto& [other, data] : named_)
+      if (other == spec.alias_of && data == a.data()) in_place = true;
+  // An argument that is exactly its allowed alias (same start, and so same shape and dtype,
+  // checked above) is not a second range: the kernel reads and writes it element by element.
+  if (!in_place) add_range(a.data(), static_cast<int64_t>(a.nbytes()), spec.written, spec.name);
+  named_.emplace_back(spec.name, a.data());
+  return Arg(a);
+}
+
+Arg Args::workspace(py::handle obj, int64_t doubles) {
+  if (obj.is_none()) {
+    py::array fresh = py::array_t<double>(static_cast<py::ssize_t>(doubles > 0 ? doubles : 1));
+    owned_.push_back(fresh);
+    return Arg(fresh);
+  }
+  Arg ws = array(obj, out("workspace").float64());
+  if (ws.ndim() != 1 || ws.size() < doubles)
+    throw py::value_error("workspace must be a 1-D float64 array of at least " + std::to_string(doubles) +
+                          " elements for this shape, got shape " + shape_str(ws.shape()));
+  return ws;
+}
+
+Lists Args::lists(const std::vector<ListSpec>& specs) {
+  Lists out;
+  out.ptrs.resize(specs.size());
+  out.present.resize(specs.size());
+  // Snapshot every list before any callback (a tensor's .detach()) can run.
+  std::vector<py::tuple> snaps(specs.size());
+  for (size_t j = 0; j < specs.size(); ++j) {
+    if (specs[j].none_ok && specs[j].list.is_none()) continue;
+    snaps[j] = snapshot(specs[j].list, specs[j].name);
+    owned_.push_back(snaps[j]);
+    out.present[j] = true;
+  }
+  const char* first = specs.at(0).name;
+  if (!out.present[0]) throw py::type_error(std::string(first) + " must be a list of arrays, got None");
+  const size_t count = snaps[0].size();
+  if (count == 0) throw py::value_error(std::string(first) + " is an empty list");
+  for (size_t j = 1; j < specs.size(); ++j)
+    if (out.present[j] && snaps[j].size() != count)
+      throw py::value_error(std::string(specs[j].name) + " has " + std::to_string(snaps[j].size()) +
+                            " arrays but " + first + " has " + std::to_string(count));
+
+  std::vector<py::array> ref(count);  // arrays of the first list, fixing shapes
+  out.numel.resize(count);
+  int type_num = 0;
+  for (size_t j = 0; j < specs.size(); ++j) {
+    if (!out.present[j]) continue;
+    const ListSpec& spec = specs[j];
+    out.ptrs[j].resize(count);
+    for (size_t k = 0; k < count; ++k) {
+      py::handle obj = snaps[j][k];
+      if (!py::isinstance<py::array>(obj)) {
+        owned_.push_back(as_array_view(obj, indexed(spec.name, k)));
+        obj = owned_.back();
+      }
+      const py::array* shape_ref = j ? &ref[k] : nullptr;
+      const bool fast = type_num != 0 && py::isinstance<py::array>(obj) &&
+                        passes(py::reinterpret_borrow<py::array>(obj), type_num, spec.written, shape_ref);
+      if (!fast) {  // slow path: raise the precise error
+        const std::string name = indexed(spec.name, k);
+        if (!py::isinstance<py::array>(obj)) throw py::type_error(name + " must be a numpy.ndarray, got " + describe(obj));
+        auto a = py::reinterpret_borrow<py::array>(obj);
+        require_dtype(a, DTypeRule::call, name);
+        require_layout(a, name, spec.written);
+        if (shape_ref && !same_shape(a, *shape_ref))
+          throw py::value_error(name + " has shape " + shape_str(dims_of(a)) + " but " + indexed(first, k) +
+                                " has shape " + shape_str(dims_of(*shape_ref)));
+        type_num = dtype_ == DType::f32 ? kNpyFloat : kNpyDouble;
+      }
+      auto a = py::reinterpret_borrow<py::array>(obj);
+      if (j == 0) {
+        ref[k] = a;
+        out.numel[k] = static_cast<int64_t>(a.size());
+      }
+      out.ptrs[j][k] = const_cast<void*>(a.data());
+      add_range(a.data(), static_cast<int64_t>(a.nbytes()), spec.written, spec.name, static_cast<int64_t>(k));
+    }
+  }
+  out.dtype = dtype_;
+  return out;
+}
+
+void Args::add_range(const void* data, int64_t bytes, bool written, std::string label, int64_t index) {
+  if (bytes <= 0) return;  // an empty array aliases nothing
+  auto b = reinterpret_cast<uintptr_t>(data);
+  ranges_.push_back({b, b + static_cast<uintptr_t>(bytes), written, std::move(label), index});
+}
+
+void Args::add_range(const void* data, int64_t bytes, bool written, const char* list_name, int64_t index) {
+  if (bytes <= 0) return;
+  auto b = reinterpret_cast<uintptr_t>(data);
+  ranges_.push_back({b, b + static_cast<uintptr_t>(bytes), written, {}, index, list_name});
+}
+
+std::string Args::Range::describe() const {
+  return list_name ? indexed(list_name, static_cast<size_t>(index)) : label;
+}
+
+void Args::check_overlap() const {
+  std::vector<const Range*> order;
+  order.reserve(ranges_.size());
+  for (const Range& r : ranges_) order.push_back(&r);
+  std::sort(order.begin(), order.end(), [](const Range* a, const Range* b) { return a->begin < b->begin; });
+  // Sweep in address order; `open` is the range reaching furthest so far (written ones preferred).
+  const Range* open_any = nullptr;
+  const Range* open_written = nullptr;
+  for (const Range* r : order) {
+    const Range* clash = nullptr;
+    if (open_written && open_written->end > r->begin)
+      clash = open_written;
+    else if (r->written && open_any && open_any->end > r->begin)
+      clash = open_any;
+    if (clash)
+      throw py::value_error(r->describe() + " shares memory with " + clash->describe() +
+                            ", and one of them is updated in place");
+    if (!open_any || r->end > open_any->end) open_any = r;
+    if (r->written && (!open_written || r->end > open_written->end)) open_written = r;
+  }
+}
+
+}  // namespace nndl::bind

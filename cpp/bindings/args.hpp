@@ -1,0 +1,171 @@
+// The one place where arguments crossing into C++ are checked (the argument-spec helper).
+//
+// A binding describes each array argument with a Spec (name, dtype rule, shape rule, written
+// or read, optional, may-alias) and hands it to one Args object:
+//
+//     Args args;
+//     Arg x  = args.array(x_,  in("x"));                                  // fixes the call's dtype
+//     Arg y  = args.array(y_,  out("out").shape(x.shape(), "the shape of x"));
+//     Arg g  = args.array(g_,  in("gamma").optional().shape({C}, "(C,) with C = x.shape[1]"));
+//     args.check_overlap();                                               // after the last argument
+//
+// Every failure raises TypeError (not an array, wrong dtype) or ValueError (layout, alignment,
+// shape, read-only, aliasing, list lengths) naming the argument, before any kernel runs, so a
+// rejected call changes nothing. Nothing is converted or copied: a buffer updated in place must
+// be the caller's own memory. A torch CPU tensor is accepted wherever an array is, viewed
+// zero-copy through .detach().numpy().
+//
+// Args owns a reference to every array it checked (and a snapshot of every list), so a caller
+// that empties its lists from another thread while the GIL is released, or a .detach() that
+// mutates them during the check, cannot free memory a kernel is using. Keep the Args object
+// alive until the kernel returns (it lives on the binding's stack).
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace nndl::bind {
+
+namespace py = pybind11;
+
+enum class DType { f32, f64 };
+
+// What dtype an argument must have.
+enum class DTypeRule {
+  call,  // float32 or float64, the same for every `call` argument of one call (the first fixes it)
+  f64,   // always float64 (workspaces)
+  u8,    // packed bit masks
+};
+
+struct Spec {
+  std::string name;
+  bool written = false;    // updated in place: must be writeable, and no other argument may overlap it
+  bool none_ok = false;    // None accepted: the Arg is absent (data() == nullptr)
+  DTypeRule dtype = DTypeRule::call;
+  bool has_shape = false;  // exact shape required
+  std::vector<int64_t> dims;
+  std::string shape_what;  // where the shape comes from, for the message
+  int64_t min_ndim = 0;
+  std::string ndim_what;
+  std::string alias_of;    // may be exactly this argument (in place); any other overlap is rejected
+
+  Spec optional() const;
+  Spec shape(std::vector<int64_t> d, std::string what) const;
+  Spec ndim_at_least(int64_t n, std::string layout) const;
+  Spec float64() const;
+  Spec bytes() const;
+  Spec may_be(std::string other) const;
+};
+
+inline Spec in(std::string name) {
+  Spec s;
+  s.name = std::move(name);
+  return s;
+}
+inline Spec out(std::string name) {
+  Spec s = in(std::move(name));
+  s.written = true;
+  return s;
+}
+
+// A checked array argument (or an absent optional one).
+class Arg {
+ public:
+  Arg() = default;
+  explicit Arg(py::array a) : array_(std::move(a)) {}
+  bool present() const { return array_.ptr() != nullptr; }
+  void* data() const { return present() ? const_cast<void*>(array_.data()) : nullptr; }
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(data());
+  }
+  const py::array& array() const { return array_; }
+  std::vector<int64_t> shape() const;
+  int64_t ndim() const { return present() ? static_cast<int64_t>(array_.ndim()) : 0; }
+  int64_t dim(int64_t d) const { return static_cast<int64_t>(array_.shape(static_cast<py::ssize_t>(d))); }
+  int64_t size() const { return present() ? static_cast<int64_t>(array_.size()) : 0; }
+  int64_t nbytes() const { return present() ? static_cast<int64_t>(array_.nbytes()) : 0; }
+
+ private:
+  py::array array_;
+};
+
+// One list argument of a multi-tensor call: params, grads, state lists.
+struct ListSpec {
+  const char* name;
+  py::handle list;  // a list or tuple of arrays (or torch tensors); None only when none_ok
+  bool written;
+  bool none_ok = false;
+};
+
+// ptrs[j][k] is tensor k of list j (empty for an absent optional list).
+struct Lists {
+  DType dtype;
+  std::vector<std::vector<void*>> ptrs;
+  std::vector<int64_t> numel;
+  std::vector<bool> present;
+};
+
+class Args {
+ public:
+  // Checks one array argument against `spec` and keeps a reference to it.
+  Arg array(py::handle obj, const Spec& spec);
+  // Lists of arrays, checked together: the first list fixes count, dtype and shapes; every
+  // array of every list is distinct memory from every other when one side is written.
+  Lists lists(const std::vector<ListSpec>& specs);
+  // A float64 scratch buffer of at least `doubles` elements: the caller's (so a training loop
+  // allocates nothing per step) or, for None, a fresh one.
+  Arg workspace(py::handle obj, int64_t doubles);
+  // Rejects overlapping memory between the arguments checked so far when one side is written.
+  void check_overlap() const;
+  // The dtype of the call's float arrays (the first `call` argument fixed it).
+  DType dtype() const { return dtype_; }
+
+ private:
+  struct Range {
+    uintptr_t begin, end;
+    bool written;
+    std::string label;
+    int64_t index = -1;
+    const char* list_name = nullptr;  // list items are labelled name[index] only if an error is raised
+    std::string describe() const;
+  };
+  void add_range(const void* data, int64_t bytes, bool written, std::string label, int64_t index = -1);
+  void add_range(const void* data, int64_t bytes, bool written, const char* list_name, int64_t index);
+  py::array view(py::handle obj, const std::string& name);
+  void require_dtype(const py::array& a, DTypeRule rule, const std::string& name);
+
+  std::vector<py::object> owned_;
+  std::vector<Range> ranges_;
+  std::vector<std::pair<std::string, const void*>> named_;  // for may_be
+  bool have_dtype_ = false;
+  DType dtype_ = DType::f32;
+  std::string dtype_from_;
+};
+
+// "numpy.ndarray of float64", "list", …
+std::string describe(py::handle obj);
+std::string shape_str(const std::vector<int64_t>& shape);
+
+// The product of `dims` as a count of elements: ValueError naming `name` for a negative size
+// or a product that does not fit in int64.
+int64_t checked_numel(const std::vector<int64_t>& dims, const std::string& name);
+
+template <class T>
+T* const* typed(const std::vector<void*>& v) {
+  return reinterpret_cast<T* const*>(v.data());
+}
+
+// Calls fn(float{}) or fn(double{}) for the checked dtype.
+template <class Fn>
+decltype(auto) with_dtype(DType d, Fn&& fn) {
+  if (d == DType::f32) return fn(float{});
+  return fn(double{});
+}
+
+}  // namespace nndl::bind
