@@ -51,7 +51,6 @@ void register_runtime(py::module_& m) {
     set_num_threads(n);  // range checked in nndl_fast/_runtime.py
   }, py::arg("n"));
   m.def("get_num_threads", &num_threads, "Threads the next kernel started from this thread uses.");
-  m.def("thread_limit", &thread_limit, "The largest count set_num_threads accepts.");
   m.def("last_level_cache_bytes", &last_level_cache_bytes);
   m.def("get_stream_threshold", &stream_threshold_bytes,
         "Outputs larger than this many bytes are written with streaming stores (norm kernels).");

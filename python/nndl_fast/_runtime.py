@@ -55,7 +55,7 @@ def set_num_threads(n: int) -> None:
     Results do not depend on the count. In a child forked after kernels ran threads, the
     count is 1 and raising it is a RuntimeError (libgomp's workers did not survive the fork).
     """
-    _core.set_num_threads(_checks.integer("n", n, 1, int(_core.thread_limit())))
+    _core.set_num_threads(_checks.integer("n", n, 1, int(_core.build_info()["thread_limit"])))
 
 
 @contextlib.contextmanager
@@ -71,7 +71,7 @@ def simd_target(name: str) -> Iterator[None]:
 
 @contextlib.contextmanager
 def threads(n: int) -> Iterator[None]:
-    """Run a block with n OpenMP threads, then restore the previous count."""
+    """Run a block with n threads (process-wide, see :func:`set_num_threads`), then restore the count."""
     previous = get_num_threads()
     set_num_threads(n)
     try:
