@@ -1,13 +1,12 @@
 // nndl_fast._core local response normalisation (1.56): forward and backward into
 // caller-given outputs. Hyper-parameters are range-checked, and the convention (window,
 // α or α/n) resolved, in python/nndl_fast/norm/local_response_norm.py.
-#include <omp.h>
-
 #include <vector>
 
 #include "bindings/arrays.hpp"
 #include "bindings/register.hpp"
 #include "norm/local_response_norm.hpp"
+#include "parallel.hpp"
 
 namespace nndl::bind {
 
@@ -79,7 +78,8 @@ void register_local_response_norm(py::module_& m) {
         const py::array xa = checked_array(x, "x", false);
         const DType dt = dtype_of(xa, "x");
         const Shape3 sh = shape3(xa, "x");
-        const norm::LrnParams p = params(lo, hi, k, alpha, beta, sh.c);
+        norm::LrnParams p = params(lo, hi, k, alpha, beta, sh.c);
+        p.threads = nndl::num_threads();
         const py::array gya = checked_array(grad_y, "grad_y", false, &xa, "x");
         require_dtype(gya, dt, "grad_y", "x");
         py::array gxa = checked_array(out, "out", true, &xa, "x");
@@ -89,7 +89,7 @@ void register_local_response_norm(py::module_& m) {
         add(o, gya, false, "grad_y");
         add(o, gxa, true, "out");
         o.check();
-        std::vector<double> scratch(static_cast<size_t>(norm::lrn_backward_scratch(p) * omp_get_max_threads()));
+        std::vector<double> scratch(static_cast<size_t>(norm::lrn_backward_scratch(p) * p.threads));
         with_dtype(dt, [&](auto tag) {
           using T = decltype(tag);
           py::gil_scoped_release nogil;

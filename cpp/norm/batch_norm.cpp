@@ -77,7 +77,7 @@ Task task_of(const BnPlan& p, int64_t t) {
 template <class Body>
 void for_each_task(double* partial, const BnPlan& p, const Body& body) {
   const int64_t tasks = p.blocks * p.chan_blocks;
-#pragma omp parallel for schedule(static) if (tasks > 1 && numel(p) > kSerialBelow)
+#pragma omp parallel for num_threads(::nndl::num_threads()) schedule(static) if (tasks > 1 && numel(p) > kSerialBelow)
   for (int64_t t = 0; t < tasks; ++t) {
     const Task k = task_of(p, t);
     body(k, partial + (2 * k.b) * p.pstride + k.c0, partial + (2 * k.b + 1) * p.pstride + k.c0);
@@ -175,7 +175,7 @@ template <bool kStream, class Body>
 void for_each_piece(const BnPlan& p, const Body& body) {
   const int64_t S = p.inner;
   const int64_t pieces = (S + kApplyBlock - 1) / kApplyBlock, units = p.outer * p.channels * pieces;
-#pragma omp parallel if (units > 1 && numel(p) > kSerialBelow)
+#pragma omp parallel num_threads(::nndl::num_threads()) if (units > 1 && numel(p) > kSerialBelow)
   {
 #pragma omp for schedule(static)
     for (int64_t u = 0; u < units; ++u) {
@@ -191,7 +191,7 @@ void for_each_row(const BnPlan& p, const Body& body) {
   const int64_t C = p.channels;
   const int64_t rows = C >= kApplyBlock ? 1 : kApplyBlock / C;  // rows per unit
   const int64_t units = (p.outer + rows - 1) / rows;
-#pragma omp parallel if (units > 1 && numel(p) > kSerialBelow)
+#pragma omp parallel num_threads(::nndl::num_threads()) if (units > 1 && numel(p) > kSerialBelow)
   {
 #pragma omp for schedule(static)
     for (int64_t u = 0; u < units; ++u)
@@ -388,7 +388,7 @@ inline double block_count(const BnPlan& p, int64_t b) {
 template <class Body>
 void for_each_channel_block(const BnPlan& p, const Body& body) {
   const int64_t C = p.channels / p.fold, blocks = (C + kFinalizeBlock - 1) / kFinalizeBlock;
-#pragma omp parallel for schedule(static) if (blocks > 1 && p.blocks * C > kSerialBelow)
+#pragma omp parallel for num_threads(::nndl::num_threads()) schedule(static) if (blocks > 1 && p.blocks * C > kSerialBelow)
   for (int64_t k = 0; k < blocks; ++k) body(k * kFinalizeBlock, min64(kFinalizeBlock, C - k * kFinalizeBlock));
 }
 

@@ -15,7 +15,7 @@ template <bool kStream, class T, bool kGamma, bool kBeta>
 void forward_impl(T* y, T* mean, T* rstd, const T* x, const T* gamma, const T* beta, double eps,
                   const LnPlan& p) {
   const int64_t D = p.d;
-#pragma omp parallel if (p.rows > 1 && p.rows * D > kSerialBelow)
+#pragma omp parallel num_threads(::nndl::num_threads()) if (p.rows > 1 && p.rows * D > kSerialBelow)
   {
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < p.rows; ++r) {
@@ -151,7 +151,7 @@ void backward_impl(T* dx, double* partial, const T* dy, const T* x, const T* mea
                    const T* gamma, const LnPlan& p) {
   const int64_t D = p.d;
   constexpr bool kScratch = kPartial && sizeof(T) < sizeof(double);
-#pragma omp parallel if (p.chunks > 1 && p.rows * D > kSerialBelow)
+#pragma omp parallel num_threads(::nndl::num_threads()) if (p.chunks > 1 && p.rows * D > kSerialBelow)
   {
 #pragma omp for schedule(static)
   for (int64_t k = 0; k < p.chunks; ++k) {
@@ -251,7 +251,7 @@ void ln_backward_finalize(T* dgamma, T* dbeta, const double* partial, const LnPl
   // Column blocks in parallel; each column sums its chunks in chunk order (thread-count
   // independent), reading the partials row by row within the block.
   constexpr int64_t kCols = 512;
-#pragma omp parallel for schedule(static) if (p.chunks * D > kSerialBelow)
+#pragma omp parallel for num_threads(::nndl::num_threads()) schedule(static) if (p.chunks * D > kSerialBelow)
   for (int64_t j0 = 0; j0 < D; j0 += kCols) {
     const int64_t n = min64(kCols, D - j0);
     double sg[kCols], sb[kCols];

@@ -90,7 +90,7 @@ void forward_impl(T* y, const T* x, const LrnParams& p, int64_t N, int64_t C, in
   const int64_t tasks = N * blocks;
   const double k = p.k, alpha = p.alpha, beta = p.beta;
   const PowRange range(beta);
-#pragma omp parallel for schedule(dynamic) if (tasks > 1 && N * C * S >= kParallelMin)
+#pragma omp parallel for num_threads(::nndl::num_threads()) schedule(dynamic) if (tasks > 1 && N * C * S >= kParallelMin)
   for (int64_t t = 0; t < tasks; ++t) {
     const int64_t b = t / blocks, s0 = (t % blocks) * kLrnBlock;
     const int64_t len = S - s0 < kLrnBlock ? S - s0 : kLrnBlock;
@@ -133,7 +133,7 @@ void backward_impl(T* grad_x, double* scratch, const T* grad_y, const T* x, cons
   const double k = p.k, alpha = p.alpha, beta = p.beta;
   const double two_alpha_beta = 2.0 * alpha * beta;
   const PowRange range(beta);
-#pragma omp parallel if (tasks > 1 && N * C * S >= kParallelMin)
+#pragma omp parallel num_threads(p.threads) if (tasks > 1 && N * C * S >= kParallelMin)
   {
     // Rows of d^{−β} and r, kept in T (they are computed in T): half the ring traffic for float32.
     T* ring_inv = reinterpret_cast<T*>(scratch + omp_get_thread_num() * norm::lrn_backward_scratch(p));

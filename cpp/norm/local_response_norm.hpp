@@ -32,6 +32,7 @@ struct LrnParams {
   int64_t lo, hi;  // window [p − lo, p + hi]
   double k, alpha, beta;  // alpha already divided by n for the torch convention
   LrnPower power;
+  int threads = 1;  // backward's team: its scratch holds this many rings
 };
 
 // Doubles of scratch lrn_backward needs per OpenMP thread (a ring of window rows of T,
@@ -47,7 +48,7 @@ NNDL_DECLARE_KERNELS(
 
   // grad_x_q = grad_y_q · d_q^{−β} − 2αβ · x_q · Σ_{p = q−hi}^{q+lo} grad_y_p · y_p / d_p.
   // grad_x, grad_y, x: (n, c, s); scratch: lrn_backward_scratch(p) doubles per thread
-  // (omp_get_max_threads() threads).
+  // (p.threads threads).
   template <class T>  // float, double
   void lrn_backward(T* grad_x, double* scratch, const T* grad_y, const T* x, const norm::LrnParams& p,
                     int64_t n, int64_t c, int64_t s);

@@ -103,7 +103,7 @@ void weight_norm_forward(T* w, double* partial, const T* v, const T* g, int64_t 
   const bool parallel = rows * cols >= kParallelMin;
   if (nch == 1) {
     // Each row whole by one thread: read for ‖v_i‖, then again (from cache) to write W_i.
-#pragma omp parallel for schedule(dynamic, rows_per_grab(rows)) if (parallel)
+#pragma omp parallel for num_threads(::nndl::num_threads()) schedule(dynamic, rows_per_grab(rows)) if (parallel)
     for (int64_t r = 0; r < rows; ++r) {
       const T* vr = v + r * cols;
       scale(w + r * cols, vr, double(g[r]) / std::sqrt(sum_sq(vr, cols)), cols);
@@ -111,7 +111,7 @@ void weight_norm_forward(T* w, double* partial, const T* v, const T* g, int64_t 
     return;
   }
   const int64_t tasks = rows * nch;
-#pragma omp parallel if (parallel)
+#pragma omp parallel num_threads(::nndl::num_threads()) if (parallel)
   {
 #pragma omp for schedule(dynamic)
     for (int64_t t = 0; t < tasks; ++t) {
@@ -137,7 +137,7 @@ void weight_norm_backward(T* grad_v, T* grad_g, double* partial, const T* grad_w
   const int64_t nch = chunks_of(cols);
   const bool parallel = rows * cols >= kParallelMin;
   if (nch == 1) {
-#pragma omp parallel for schedule(dynamic, rows_per_grab(rows)) if (parallel)
+#pragma omp parallel for num_threads(::nndl::num_threads()) schedule(dynamic, rows_per_grab(rows)) if (parallel)
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t off = r * cols;
       double ss, dot;
@@ -151,7 +151,7 @@ void weight_norm_backward(T* grad_v, T* grad_g, double* partial, const T* grad_w
   const int64_t tasks = rows * nch;
   double* part_ss = partial;
   double* part_dot = partial + tasks;
-#pragma omp parallel if (parallel)
+#pragma omp parallel num_threads(::nndl::num_threads()) if (parallel)
   {
 #pragma omp for schedule(dynamic)
     for (int64_t t = 0; t < tasks; ++t) {
