@@ -336,3 +336,14 @@ def test_negative_window_rejected_by_the_compiled_call():
     with pytest.raises(ValueError, match=r"\blo\b"):
         nndl_fast._core.local_response_norm_backward(out, x, x.copy(), -1, 2, 1.0, 0.1, 0.75)
     assert (out == 7.0).all()
+
+
+def test_torch_tensors_accepted(rng):
+    torch = pytest.importorskip("torch", reason="torch not installed: tensor inputs not checked")
+    x = rng.standard_normal((2, 5, 7)).astype(np.float32)
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+    np.testing.assert_array_equal(local_response_norm(torch.from_numpy(x)), local_response_norm(x))
+    np.testing.assert_array_equal(
+        local_response_norm_backward(torch.from_numpy(dy), torch.from_numpy(x)),
+        local_response_norm_backward(dy, x),
+    )

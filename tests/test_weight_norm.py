@@ -364,3 +364,14 @@ def test_failed_first_backward_leaves_no_uninitialised_gradients(rng):
     np.testing.assert_array_equal(dg, before[1])
     again = wn.backward(dy)
     assert isinstance(again, WeightNormBackward) and again.dv is dv
+
+
+def test_torch_tensors_accepted(rng):
+    torch = pytest.importorskip("torch", reason="torch not installed: tensor inputs not checked")
+    v, g, dy = make(rng, (5, 4), np.float32)
+    w = weight_norm(torch.from_numpy(v), torch.from_numpy(g))
+    np.testing.assert_array_equal(w, weight_norm(v, g))
+    dv, dg = weight_norm_backward(torch.from_numpy(dy), torch.from_numpy(v), torch.from_numpy(g))
+    want = weight_norm_backward(dy, v, g)
+    np.testing.assert_array_equal(dv, want.dv)
+    np.testing.assert_array_equal(dg, want.dg)

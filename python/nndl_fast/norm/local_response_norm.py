@@ -82,7 +82,10 @@ def _window(
 def _empty_like(a: Any) -> np.ndarray:
     if isinstance(a, np.ndarray):
         return np.empty(a.shape, a.dtype)  # C-contiguous whatever a's order
-    return np.empty(0)  # placeholder: the compiled checks reject `a` itself first
+    try:
+        return np.empty_like(a, order="C")  # a torch tensor, through its NumPy view
+    except (TypeError, ValueError):
+        return np.empty(0)  # placeholder: the compiled checks reject `a` itself first
 
 
 def local_response_norm(

@@ -67,15 +67,19 @@ def _rows_view(a: Any, rows: int) -> Any:
 
 
 def _empty_like(a: Any) -> np.ndarray:
-    # C-contiguous even for a Fortran-ordered `a`; a placeholder when `a` is not an array
-    # (the compiled checks reject `a` itself first).
+    """C-contiguous even for a Fortran-ordered `a`; for a torch tensor, through its NumPy
+    view; a placeholder when `a` is no array (the compiled checks reject `a` itself first)."""
     if isinstance(a, np.ndarray):
         return np.empty(a.shape, a.dtype)
-    return np.empty(0)
+    try:
+        return np.empty_like(a, order="C")
+    except (TypeError, ValueError):
+        return np.empty(0)
 
 
 def _num_rows(v: Any) -> int:
-    return v.shape[0] if isinstance(v, np.ndarray) and v.ndim >= 1 else 0
+    shape = getattr(v, "shape", ())
+    return int(shape[0]) if len(shape) >= 1 else 0
 
 
 def weight_norm(v: np.ndarray, g: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
