@@ -78,7 +78,7 @@ def _empty_like(a: Any) -> np.ndarray:
 
 
 def _num_rows(v: Any) -> int:
-    shape = getattr(v, "shape", ())
+    shape: Any = getattr(v, "shape", ())
     return int(shape[0]) if len(shape) >= 1 else 0
 
 
