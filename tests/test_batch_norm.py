@@ -149,7 +149,8 @@ def test_momentum_conventions_and_cumulative_average(rng):
     mu, var_u = x.mean(0), x.var(0, ddof=1)
     for kw, f in [
         ({"momentum": 0.1}, 0.1),
-        ({"momentum": 0.99, "momentum_convention": "keras"}, 0.01),
+        ({"momentum": 0.99, "convention": "keras"}, 0.01),
+        ({"momentum": 0.1, "convention": "torch"}, 0.1),
         ({"momentum": None, "num_batches_tracked": 4}, 0.25),
     ]:
         a, b = rm.copy(), rv.copy()
@@ -303,10 +304,10 @@ def test_bad_inputs_raise_clear_errors_and_modify_nothing(rng):
         batch_norm_forward(x, np.ones(4, np.float32), beta, rm, rv)
     with pytest.raises(ValueError, match="at least 2 dimensions"):
         batch_norm_forward(x.reshape(-1))
-    with pytest.raises(ValueError, match=r"out has shape"):
-        batch_norm_forward(x, gamma, beta, rm, rv, out=np.empty((6, 3, 5), np.float32))
-    with pytest.raises(ValueError, match="out shares memory with x"):
-        batch_norm_forward(x, gamma, beta, rm, rv, out=x)
+    with pytest.raises(ValueError, match=r"out\[0\] has shape"):
+        batch_norm_forward(x, gamma, beta, rm, rv, out=(np.empty((6, 3, 5), np.float32), None, None))
+    with pytest.raises(ValueError, match=r"out\[0\] shares memory with x"):
+        batch_norm_forward(x, gamma, beta, rm, rv, out=(x, None, None))
     ro = rv.copy()
     ro.flags.writeable = False
     with pytest.raises(ValueError, match="running_var is read-only"):
@@ -315,8 +316,8 @@ def test_bad_inputs_raise_clear_errors_and_modify_nothing(rng):
         batch_norm_forward(x, gamma, beta, rm, None)
     with pytest.raises(ValueError, match="momentum must be"):
         batch_norm_forward(x, gamma, beta, rm, rv, momentum=1.5)
-    with pytest.raises(ValueError, match="momentum_convention"):
-        batch_norm_forward(x, gamma, beta, rm, rv, momentum_convention="tf")
+    with pytest.raises(ValueError, match="convention"):
+        batch_norm_forward(x, gamma, beta, rm, rv, convention="tf")
     with pytest.raises(ValueError, match="eps must be"):
         batch_norm_forward(x, gamma, beta, rm, rv, eps=-1.0)
     with pytest.raises(ValueError, match="workspace must be"):
@@ -329,9 +330,9 @@ def test_bad_inputs_raise_clear_errors_and_modify_nothing(rng):
         batch_norm_backward(x[:3], x, sm, si, gamma)
     with pytest.raises(TypeError, match="dy has dtype float64"):
         batch_norm_backward(x.astype(np.float64), x, sm, si, gamma)
-    with pytest.raises(ValueError, match="dx shares memory with dy"):
+    with pytest.raises(ValueError, match=r"out\[0\] shares memory with dy"):
         dy = x.copy()
-        batch_norm_backward(dy, x, sm, si, gamma, dx=dy)
+        batch_norm_backward(dy, x, sm, si, gamma, out=(dy, None, None))
 
 
 # --- determinism ---------------------------------------------------------------------------
@@ -414,12 +415,14 @@ def test_results_do_not_depend_on_array_alignment(rng, simd, shape, cl, dtype):
         out, dx = at_phase(np.zeros(shape, dtype), ky), at_phase(np.zeros(shape, dtype), (ky + 5) % 16)
         ws = at_phase(ws0, kws)
         xk = at_phase(x, kx)
-        y, sm, si = batch_norm_forward(xk, gamma, beta, a, b, out=out, workspace=ws, channels_last=cl)
+        y, sm, si = batch_norm_forward(xk, gamma, beta, a, b, out=(out, None, None), workspace=ws, channels_last=cl)
         dx, dg, db = batch_norm_backward(
-            at_phase(dy, (kx + 3) % 16), xk, sm, si, gamma, dx=dx, workspace=ws, channels_last=cl
+            at_phase(dy, (kx + 3) % 16), xk, sm, si, gamma, out=(dx, None, None), workspace=ws, channels_last=cl
         )
-        ey, _, _ = batch_norm_forward(xk, gamma, beta, a, b, out=out, training=False, channels_last=cl)
-        edx, _, _ = batch_norm_backward(dy, xk, sm, si, gamma, dx=dx.copy(), training=False, channels_last=cl)
+        ey, _, _ = batch_norm_forward(xk, gamma, beta, a, b, out=(out, None, None), training=False, channels_last=cl)
+        edx, _, _ = batch_norm_backward(
+            dy, xk, sm, si, gamma, out=(dx.copy(), None, None), training=False, channels_last=cl
+        )
         return y.copy(), sm, si, a, b, dx, dg, db, ey.copy(), edx
 
     lanes = 64 // np.dtype(dtype).itemsize
@@ -448,12 +451,10 @@ def test_preallocated_outputs_are_used(rng):
     x, gamma, beta, rm, rv = make(rng, shape, False, np.float32)
     out, sm, si = np.empty_like(x), np.empty(4, np.float32), np.empty(4, np.float32)
     ws = batch_norm_workspace(shape)
-    res = batch_norm_forward(
-        x, gamma, beta, rm, rv, out=out, save_mean=sm, save_invstd=si, workspace=ws
-    )
-    assert res.y is out and res.save_mean is sm and res.save_invstd is si
+    res = batch_norm_forward(x, gamma, beta, rm, rv, out=(out, sm, si), workspace=ws)
+    assert res.y is out and res.save_mean is sm and res.save_rstd is si
     dx, dg, db = np.empty_like(x), np.empty(4, np.float32), np.empty(4, np.float32)
-    got = batch_norm_backward(x, x, sm, si, gamma, dx=dx, dgamma=dg, dbeta=db, workspace=ws)
+    got = batch_norm_backward(x, x, sm, si, gamma, out=(dx, dg, db), workspace=ws)
     assert got.dx is dx and got.dgamma is dg and got.dbeta is db
 
 
