@@ -297,3 +297,57 @@ def test_layernorm_object_state_dict_and_torch(rng):
     tln = torch.nn.LayerNorm((3, 4), dtype=torch.float64)
     tln.load_state_dict({k: torch.tensor(v) for k, v in ln.state_dict().items()})
     np.testing.assert_allclose(tln(torch.tensor(x)).detach().numpy(), y, rtol=1e-10, atol=1e-10)
+
+
+# --- hardening (issue 10) ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", ["6", b"6", 6.0, (6.0,), True])
+def test_normalized_shape_is_not_coerced(rng, bad):
+    x, gamma, beta = make(rng, (4, 6), (6,), np.float32)
+    with pytest.raises(TypeError, match="normalized_shape"):
+        layer_norm_forward(x, bad)
+    with pytest.raises(TypeError, match="normalized_shape"):
+        LayerNorm(bad)
+
+
+def test_non_number_eps_is_a_type_error(rng):
+    x, _, _ = make(rng, (4, 6), (6,), np.float32)
+    with pytest.raises(TypeError, match="eps"):
+        layer_norm_forward(x, 6, eps="1e-5")
+
+
+def test_workspace_size_rejects_overflow_and_negative_sizes():
+    with pytest.raises(ValueError, match="shape"):
+        layer_norm_workspace((2**62, 2**62), 2**62)
+    with pytest.raises(ValueError, match="shape"):
+        layer_norm_workspace((-1, 6), 6)
+    with pytest.raises(ValueError, match="shape.*workspace larger than fits in int64"):
+        layer_norm_workspace((1, 2**62), 2**62)
+
+
+def test_layer_norm_layer_backward_takes_out(rng):
+    ln = LayerNorm(6, dtype=np.float64)
+    x = rng.standard_normal((5, 6))
+    ln(x)
+    dx = np.empty_like(x)
+    assert ln.backward(np.ones_like(x), out=dx) is dx
+
+
+def test_param_grads_false_refuses_their_outputs(rng):
+    x, gamma, _ = make(rng, (4, 6), (6,), np.float32)
+    _, sm, sr = layer_norm_forward(x, 6, gamma)
+    with pytest.raises(ValueError, match="param_grads"):
+        layer_norm_backward(x, x, sm, sr, 6, gamma, param_grads=False, out=(None, np.empty(6, np.float32), None))
+    dx, dg, db = layer_norm_backward(x, x, sm, sr, 6, gamma, param_grads=False)
+    assert dg is None and db is None and dx.shape == x.shape
+
+
+def test_load_state_dict_is_all_or_nothing():
+    ln = LayerNorm(4, dtype=np.float64)
+    before = ln.state_dict()
+    with pytest.raises(TypeError, match="bias"):
+        ln.load_state_dict({"weight": np.full(4, 7.0), "bias": np.array(["a", "b", "c", "d"])})
+    after = ln.state_dict()
+    for k in before:
+        np.testing.assert_array_equal(after[k], before[k], err_msg=k)
