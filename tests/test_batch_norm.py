@@ -642,6 +642,12 @@ def test_non_number_hyper_parameters_are_type_errors(rng, bad):
     np.testing.assert_array_equal(rm, rm0)
 
 
+def test_unknown_convention_is_rejected_in_inference_too(rng):
+    x, gamma, beta, rm, rv = make(rng, (6, 3), False, np.float32)
+    with pytest.raises(ValueError, match="convention"):
+        batch_norm_forward(x, gamma, beta, rm, rv, training=False, convention="tf")
+
+
 def test_chapter_convention_is_torchs_running_average(rng):
     x, gamma, beta, rm, rv = make(rng, (16, 4), False, np.float64)
     runs = {}

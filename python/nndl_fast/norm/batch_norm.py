@@ -127,6 +127,7 @@ def batch_norm_forward(
     """
     training = _checks.flag("training", training)
     eps = check_eps(eps)
+    _checks.convention(convention, _CONVENTIONS)  # checked in inference too, where unused
     factor = _running_factor(momentum, convention, num_batches_tracked) if training else 0.0
     unbiased = _checks.flag("unbiased_running_var", unbiased_running_var)
     cl = _checks.flag("channels_last", channels_last)
