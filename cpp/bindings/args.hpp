@@ -77,8 +77,9 @@ inline Spec out(std::string name) {
 class Arg {
  public:
   Arg() = default;
-  explicit Arg(py::array a) : array_(std::move(a)) {}
-  bool present() const { return array_.ptr() != nullptr; }
+  explicit Arg(py::array a) : array_(std::move(a)), present_(true) {}
+  // (A default py::array is a real, empty array, not a null handle: presence is kept apart.)
+  bool present() const { return present_; }
   void* data() const { return present() ? const_cast<void*>(array_.data()) : nullptr; }
   template <class T>
   T* as() const {
@@ -93,6 +94,7 @@ class Arg {
 
  private:
   py::array array_;
+  bool present_ = false;
 };
 
 // One list argument of a multi-tensor call: params, grads, state lists.
