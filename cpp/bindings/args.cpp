@@ -210,6 +210,15 @@ Arg Args::array(py::handle obj, const Spec& spec) {
   return Arg(a);
 }
 
+Arg Args::output(py::handle obj, const Spec& spec) {
+  if (!obj.is_none()) return array(obj, spec);
+  std::vector<py::ssize_t> shape(spec.dims.begin(), spec.dims.end());
+  py::array fresh = dtype_ == DType::f32 ? py::array(py::array_t<float>(shape)) : py::array(py::array_t<double>(shape));
+  owned_.push_back(fresh);
+  named_.emplace_back(spec.name, fresh.data());  // fresh memory overlaps nothing: no range
+  return Arg(fresh);
+}
+
 Arg Args::workspace(py::handle obj, int64_t doubles) {
   if (obj.is_none()) {
     py::array fresh = py::array_t<double>(static_cast<py::ssize_t>(doubles > 0 ? doubles : 1));

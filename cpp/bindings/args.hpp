@@ -124,6 +124,10 @@ class Args {
   // Lists of arrays, checked together: the first list fixes count, dtype and shapes; every
   // array of every list is distinct memory from every other when one side is written.
   Lists lists(const std::vector<ListSpec>& specs);
+  // A result the caller may preallocate: None gives a fresh C-contiguous array of the spec's
+  // shape (spec.shape(...) required) and the call's dtype (fixed by an earlier argument);
+  // anything else is checked as array() checks it.
+  Arg output(py::handle obj, const Spec& spec);
   // A float64 scratch buffer of at least `doubles` elements: the caller's (so a training loop
   // allocates nothing per step) or, for None, a fresh one.
   Arg workspace(py::handle obj, int64_t doubles);

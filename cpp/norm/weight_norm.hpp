@@ -7,7 +7,7 @@
 // ‖v_i‖² and dy_i · v_i are accumulated in double, in 16 fixed lanes combined in a
 // fixed order, so the result is bitwise identical for every thread count and SIMD target.
 // Per-row coefficients are computed in double and rounded once to T; the elementwise
-// products are in T (widening every element to double cost 25% in cache, for ≤ 1 ulp).
+// products are in T (widening every element to double costs time in cache, for ≤ 1 ulp).
 // A row longer than kWeightNormChunk is cut into fixed chunks whose partial sums are
 // combined in chunk order; shorter rows are done by one thread in one sweep (the second
 // touch of the row hits the cache), so W costs one read of v and one write.
