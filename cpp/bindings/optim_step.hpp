@@ -10,13 +10,6 @@
 
 namespace nndl::bind {
 
-// terms = (scale, l2, l1, l1_eps, decay), see optim/tensor_lists.hpp.
-inline optim::GradTerms grad_terms(const py::tuple& terms) {
-  if (py::len(terms) != 5) throw py::value_error("terms must be (scale, l2, l1, l1_eps, decay)");
-  return {terms[0].cast<double>(), terms[1].cast<double>(), terms[2].cast<double>(),
-          terms[3].cast<double>(), terms[4].cast<double>()};
-}
-
 // args = params, grads, then up to three state lists. Returns false, touching nothing,
 // when skip_nonfinite is set and a gradient holds NaN or Inf.
 template <class Launch>
