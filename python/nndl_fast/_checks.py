@@ -58,7 +58,7 @@ def integer(name: str, value: Any, lo: int | None = None, hi: int | None = None)
 
 def flag(name: str, value: Any) -> bool:
     """A bool (or NumPy bool); 0/1 and strings are refused, as they usually hide a mistake."""
-    if type(value).__name__ == "bool_" or isinstance(value, bool):
+    if isinstance(value, bool) or (type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_")):
         return bool(value)
     raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
 
