@@ -347,3 +347,45 @@ def test_clip_rejects_strings_for_numbers_changing_nothing(call, exc, match):
     with pytest.raises(exc, match=match):
         call(g)
     assert np.all(g[0] == 3.0)
+
+
+def test_hyper_parameter_list_edited_in_place_is_checked_again():
+    p = [np.zeros(3)]
+    opt = O.Adam(p, betas=[0.9, 0.99])
+    opt.step([np.ones(3)])
+    opt.param_groups[0]["betas"][1] = 1.0  # the same list object, edited
+    before = p[0].copy()
+    with pytest.raises(ValueError, match=r"betas\[1\] must be in"):
+        opt.step([np.ones(3)])
+    assert np.array_equal(p[0], before)
+
+
+def test_a_new_state_dict_for_a_parameter_is_used_and_tracked():
+    p = [np.zeros(3)]
+    opt = O.SGD(p, lr=1.0, momentum=0.5)
+    opt.step([np.ones(3)])
+    opt.state[0] = {"momentum_buffer": np.full(3, 10.0)}
+    opt.step([np.zeros(3)])  # Δθ = 0.5·10 − 0 = 5
+    assert np.array_equal(p[0], np.full(3, -1.0 + 5.0))
+    opt.state[0]["momentum_buffer"] = np.full(3, 2.0)  # an edit of the new dict is seen too
+    opt.step([np.zeros(3)])
+    assert np.array_equal(p[0], np.full(3, 4.0 + 1.0))
+
+
+def test_kernel_coefficients_cross_by_name():
+    from nndl_fast import _core
+
+    p, g, m, v = ([np.zeros(3)] for _ in range(4))
+    terms = {"scale": 1.0, "l2": 0.0, "l1": 0.0, "l1_eps": 1e-8, "decay": 1.0}
+    coeffs = {"beta1": 0.9, "beta2": 0.99, "c_m": 0.1, "c_g": 0.0, "c2": 1.0, "eps_in": 1e-8, "eps_out": 0.0}
+    bad = {**coeffs, "c_n": coeffs["c_m"]}
+    del bad["c_m"]
+    with pytest.raises(ValueError, match="coeffs lacks 'c_m'"):
+        _core.adam_step(p, g, m, v, None, terms, bad)
+    with pytest.raises(ValueError, match="terms must have exactly the keys scale, l2, l1, l1_eps, decay"):
+        _core.adam_step(p, g, m, v, None, {**terms, "l3": 0.0}, coeffs)
+    with pytest.raises(TypeError, match=r"coeffs\['c2'\] must be a float"):
+        _core.adam_step(p, g, m, v, None, terms, {**coeffs, "c2": "1"})
+    assert not p[0].any()
+    assert _core.adam_step(p, [np.ones(3)], m, v, None, terms=terms, coeffs=coeffs)
+    assert p[0].all()

@@ -1,10 +1,12 @@
 // nndl_fast._core optimizer steps: one call updates a whole list of tensors in place.
 //
-// Every step takes the lists (params, grads, the rule's state lists) and two named structs:
-// `terms` (GradTerms: the gradient terms shared by every rule) and `coeffs` (the rule's
-// per-call coefficients, e.g. AdamCoeffs). The coefficients are computed once per call, in
-// double, by the rule's module in python/nndl_fast/optim/ (which carries the formula); the
-// header beside each kernel (cpp/optim/<rule>.hpp) says how the kernel uses each field.
+// Every step takes the lists (params, grads, the rule's state lists, None for an absent
+// optional one) and two records of named numbers: `terms` (GradTerms: the gradient terms
+// shared by every rule) and `coeffs` (the rule's per-call coefficients, e.g. AdamCoeffs), as
+// dicts read field by field by name (read_fields, bindings/optim_step.hpp). The coefficients
+// are computed once per call, in double, by the rule's module in python/nndl_fast/optim/
+// (which carries the formula); the header beside each kernel (cpp/optim/<rule>.hpp) says how
+// the kernel uses each field.
 // A step returns True, or False when skip_nonfinite found NaN/Inf and changed nothing.
 #include <deque>
 #include <string>
@@ -28,87 +30,65 @@ namespace nndl::bind {
 
 namespace {
 
-// The keyword-only tail every step shares: terms, coeffs, skip_nonfinite.
-#define NNDL_STEP_KWARGS py::kw_only(), py::arg("terms"), py::arg("coeffs"), py::arg("skip_nonfinite") = false
+// The positional tail every step shares: terms, coeffs, skip_nonfinite (also accepted by name).
+#define NNDL_STEP_TAIL py::arg("terms"), py::arg("coeffs"), py::arg("skip_nonfinite") = false
 
-void bind_coefficient_structs(py::module_& m) {
-  py::class_<optim::GradTerms>(m, "GradTerms",
-                               "g' = scale*g + l2*theta + l1*theta/sqrt(theta^2 + l1_eps); theta <- decay*theta "
-                               "(see nndl_fast.optim).")
-      .def(py::init([](double scale, double l2, double l1, double l1_eps, double decay) {
-             return optim::GradTerms{scale, l2, l1, l1_eps, decay};
-           }),
-           py::kw_only(), py::arg("scale") = 1.0, py::arg("l2") = 0.0, py::arg("l1") = 0.0,
-           py::arg("l1_eps") = 1e-8, py::arg("decay") = 1.0)
-      .def_readonly("scale", &optim::GradTerms::scale)
-      .def_readonly("l2", &optim::GradTerms::l2)
-      .def_readonly("l1", &optim::GradTerms::l1)
-      .def_readonly("l1_eps", &optim::GradTerms::l1_eps)
-      .def_readonly("decay", &optim::GradTerms::decay);
+// Each rule's coefficient fields, by name (optim/<rule>.hpp says what each one does). The
+// presence flags (momentum, amsgrad, use_momentum, centered) are not fields: the step sets
+// them from the state lists it is given, so they cannot disagree.
+template <class S, size_t N>
+S coeffs_of(py::handle obj, const std::array<Field<S>, N>& fields) {
+  return read_fields(obj, "coeffs", fields);
+}
 
-  // The presence flags (momentum, amsgrad, use_momentum, centered) are not fields: the step
-  // sets them from the state lists it is given, so they cannot disagree.
-  py::class_<optim::SgdCoeffs>(m, "SgdCoeffs", "u <- a*u + c*g'; theta <- decay*theta + s*u [+ n*g'] (optim/sgd.hpp).")
-      .def(py::init([](double lr, double a, double c, double s, double n, bool nesterov) {
-             return optim::SgdCoeffs{lr, false, a, c, s, n, nesterov};
-           }),
-           py::kw_only(), py::arg("lr"), py::arg("a") = 0.0, py::arg("c") = 0.0, py::arg("s") = 0.0,
-           py::arg("n") = 0.0, py::arg("nesterov") = false)
-      .def_readonly("lr", &optim::SgdCoeffs::lr)
-      .def_readonly("a", &optim::SgdCoeffs::a)
-      .def_readonly("c", &optim::SgdCoeffs::c)
-      .def_readonly("s", &optim::SgdCoeffs::s)
-      .def_readonly("n", &optim::SgdCoeffs::n)
-      .def_readonly("nesterov", &optim::SgdCoeffs::nesterov);
+optim::SgdCoeffs sgd_coeffs(py::handle obj) {
+  using S = optim::SgdCoeffs;
+  static const std::array<Field<S>, 6> f{{{"lr", &S::lr},
+                                          {"a", &S::a},
+                                          {"c", &S::c},
+                                          {"s", &S::s},
+                                          {"n", &S::n},
+                                          {"nesterov", nullptr, &S::nesterov}}};
+  return coeffs_of(obj, f);
+}
 
-  py::class_<optim::AdagradCoeffs>(m, "AdagradCoeffs", "theta <- decay*theta - lr*g'/(sqrt(G + eps_in) + eps_out).")
-      .def(py::init([](double lr, double eps_in, double eps_out) { return optim::AdagradCoeffs{lr, eps_in, eps_out}; }),
-           py::kw_only(), py::arg("lr"), py::arg("eps_in"), py::arg("eps_out"))
-      .def_readonly("lr", &optim::AdagradCoeffs::lr)
-      .def_readonly("eps_in", &optim::AdagradCoeffs::eps_in)
-      .def_readonly("eps_out", &optim::AdagradCoeffs::eps_out);
+optim::AdagradCoeffs adagrad_coeffs(py::handle obj) {
+  using S = optim::AdagradCoeffs;
+  static const std::array<Field<S>, 3> f{{{"lr", &S::lr}, {"eps_in", &S::eps_in}, {"eps_out", &S::eps_out}}};
+  return coeffs_of(obj, f);
+}
 
-  py::class_<optim::RmspropCoeffs>(m, "RmspropCoeffs", "See optim/rmsprop.hpp.")
-      .def(py::init([](double lr, double beta, double eps_in, double eps_out, double momentum) {
-             return optim::RmspropCoeffs{lr, beta, eps_in, eps_out, momentum, false, false};
-           }),
-           py::kw_only(), py::arg("lr"), py::arg("beta"), py::arg("eps_in"), py::arg("eps_out"),
-           py::arg("momentum") = 0.0)
-      .def_readonly("lr", &optim::RmspropCoeffs::lr)
-      .def_readonly("beta", &optim::RmspropCoeffs::beta)
-      .def_readonly("eps_in", &optim::RmspropCoeffs::eps_in)
-      .def_readonly("eps_out", &optim::RmspropCoeffs::eps_out)
-      .def_readonly("momentum", &optim::RmspropCoeffs::momentum);
+optim::RmspropCoeffs rmsprop_coeffs(py::handle obj) {
+  using S = optim::RmspropCoeffs;
+  static const std::array<Field<S>, 5> f{{{"lr", &S::lr},
+                                          {"beta", &S::beta},
+                                          {"eps_in", &S::eps_in},
+                                          {"eps_out", &S::eps_out},
+                                          {"momentum", &S::momentum}}};
+  return coeffs_of(obj, f);
+}
 
-  py::class_<optim::AdadeltaCoeffs>(m, "AdadeltaCoeffs", "See optim/adadelta.hpp.")
-      .def(py::init([](double lr, double rho, double eps) { return optim::AdadeltaCoeffs{lr, rho, eps}; }),
-           py::kw_only(), py::arg("lr"), py::arg("rho"), py::arg("eps"))
-      .def_readonly("lr", &optim::AdadeltaCoeffs::lr)
-      .def_readonly("rho", &optim::AdadeltaCoeffs::rho)
-      .def_readonly("eps", &optim::AdadeltaCoeffs::eps);
+optim::AdadeltaCoeffs adadelta_coeffs(py::handle obj) {
+  using S = optim::AdadeltaCoeffs;
+  static const std::array<Field<S>, 3> f{{{"lr", &S::lr}, {"rho", &S::rho}, {"eps", &S::eps}}};
+  return coeffs_of(obj, f);
+}
 
-  py::class_<optim::AdamCoeffs>(m, "AdamCoeffs",
-                                "theta <- decay*theta - (c_m*m + c_g*g')/(sqrt(v*c2 + eps_in) + eps_out) "
-                                "(optim/adam.hpp); c_g != 0 is Nadam's term.")
-      .def(py::init([](double beta1, double beta2, double c_m, double c_g, double c2, double eps_in, double eps_out) {
-             return optim::AdamCoeffs{beta1, beta2, c_m, c_g, c2, eps_in, eps_out, false, c_g != 0.0};
-           }),
-           py::kw_only(), py::arg("beta1"), py::arg("beta2"), py::arg("c_m"), py::arg("c_g") = 0.0, py::arg("c2"),
-           py::arg("eps_in"), py::arg("eps_out"))
-      .def_readonly("beta1", &optim::AdamCoeffs::beta1)
-      .def_readonly("beta2", &optim::AdamCoeffs::beta2)
-      .def_readonly("c_m", &optim::AdamCoeffs::c_m)
-      .def_readonly("c_g", &optim::AdamCoeffs::c_g)
-      .def_readonly("c2", &optim::AdamCoeffs::c2)
-      .def_readonly("eps_in", &optim::AdamCoeffs::eps_in)
-      .def_readonly("eps_out", &optim::AdamCoeffs::eps_out);
+optim::AdamCoeffs adam_coeffs(py::handle obj) {
+  using S = optim::AdamCoeffs;
+  static const std::array<Field<S>, 7> f{{{"beta1", &S::beta1},
+                                          {"beta2", &S::beta2},
+                                          {"c_m", &S::c_m},
+                                          {"c_g", &S::c_g},
+                                          {"c2", &S::c2},
+                                          {"eps_in", &S::eps_in},
+                                          {"eps_out", &S::eps_out}}};
+  return coeffs_of(obj, f);
 }
 
 }  // namespace
 
 void register_optim(py::module_& m) {
-  bind_coefficient_structs(m);
-
   m.def(
       "check_step_groups",
       [](const py::list& groups) {
@@ -150,65 +130,76 @@ void register_optim(py::module_& m) {
 
   m.def(
       "sgd_step",
-      [](py::handle params, py::handle grads, py::handle buf, const optim::GradTerms& terms,
-         optim::SgdCoeffs co, bool skip_nonfinite) {
+      [](py::handle params, py::handle grads, py::handle buf, py::handle terms, py::handle coeffs,
+         bool skip_nonfinite) {
+        const optim::GradTerms gt = read_terms(terms);
+        optim::SgdCoeffs co = sgd_coeffs(coeffs);
         co.momentum = !buf.is_none();
         return optim_step({{"params", params, true}, {"grads", grads, false},
                            {"momentum_buffer", buf, true, /*none_ok=*/true}},
-                          skip_nonfinite, NNDL_LAUNCH(sgd_step, terms, co));
+                          skip_nonfinite, NNDL_LAUNCH(sgd_step, gt, co));
       },
-      py::arg("params"), py::arg("grads"), py::arg("momentum_buffer") = py::none(), NNDL_STEP_KWARGS,
+      py::arg("params"), py::arg("grads"), py::arg("momentum_buffer"), NNDL_STEP_TAIL,
       "SGD / momentum / Nesterov step (see nndl_fast.optim.SGD).");
 
   m.def(
       "adagrad_step",
-      [](py::handle params, py::handle grads, py::handle G, const optim::GradTerms& terms,
-         const optim::AdagradCoeffs& co, bool skip_nonfinite) {
+      [](py::handle params, py::handle grads, py::handle G, py::handle terms, py::handle coeffs,
+         bool skip_nonfinite) {
+        const optim::GradTerms gt = read_terms(terms);
+        const optim::AdagradCoeffs co = adagrad_coeffs(coeffs);
         return optim_step({{"params", params, true}, {"grads", grads, false}, {"sum", G, true}},
-                          skip_nonfinite, NNDL_LAUNCH(adagrad_step, terms, co));
+                          skip_nonfinite, NNDL_LAUNCH(adagrad_step, gt, co));
       },
-      py::arg("params"), py::arg("grads"), py::arg("sum"), NNDL_STEP_KWARGS,
+      py::arg("params"), py::arg("grads"), py::arg("sum"), NNDL_STEP_TAIL,
       "AdaGrad step (see nndl_fast.optim.AdaGrad).");
 
   m.def(
       "rmsprop_step",
       [](py::handle params, py::handle grads, py::handle G, py::handle buf, py::handle gbar,
-         const optim::GradTerms& terms, optim::RmspropCoeffs co, bool skip_nonfinite) {
+         py::handle terms, py::handle coeffs, bool skip_nonfinite) {
+        const optim::GradTerms gt = read_terms(terms);
+        optim::RmspropCoeffs co = rmsprop_coeffs(coeffs);
         co.use_momentum = !buf.is_none();
         co.centered = !gbar.is_none();
         return optim_step({{"params", params, true}, {"grads", grads, false}, {"square_avg", G, true},
                            {"momentum_buffer", buf, true, true}, {"grad_avg", gbar, true, true}},
-                          skip_nonfinite, NNDL_LAUNCH(rmsprop_step, terms, co));
+                          skip_nonfinite, NNDL_LAUNCH(rmsprop_step, gt, co));
       },
-      py::arg("params"), py::arg("grads"), py::arg("square_avg"), py::arg("momentum_buffer") = py::none(),
-      py::arg("grad_avg") = py::none(), NNDL_STEP_KWARGS, "RMSprop step (see nndl_fast.optim.RMSprop).");
+      py::arg("params"), py::arg("grads"), py::arg("square_avg"), py::arg("momentum_buffer"),
+      py::arg("grad_avg"), NNDL_STEP_TAIL, "RMSprop step (see nndl_fast.optim.RMSprop).");
 
   m.def(
       "adadelta_step",
-      [](py::handle params, py::handle grads, py::handle G, py::handle X, const optim::GradTerms& terms,
-         const optim::AdadeltaCoeffs& co, bool skip_nonfinite) {
+      [](py::handle params, py::handle grads, py::handle G, py::handle X, py::handle terms, py::handle coeffs,
+         bool skip_nonfinite) {
+        const optim::GradTerms gt = read_terms(terms);
+        const optim::AdadeltaCoeffs co = adadelta_coeffs(coeffs);
         return optim_step({{"params", params, true}, {"grads", grads, false}, {"square_avg", G, true},
                            {"acc_delta", X, true}},
-                          skip_nonfinite, NNDL_LAUNCH(adadelta_step, terms, co));
+                          skip_nonfinite, NNDL_LAUNCH(adadelta_step, gt, co));
       },
-      py::arg("params"), py::arg("grads"), py::arg("square_avg"), py::arg("acc_delta"), NNDL_STEP_KWARGS,
+      py::arg("params"), py::arg("grads"), py::arg("square_avg"), py::arg("acc_delta"), NNDL_STEP_TAIL,
       "AdaDelta step (see nndl_fast.optim.AdaDelta).");
 
   m.def(
       "adam_step",
       [](py::handle params, py::handle grads, py::handle m_, py::handle v, py::handle v_max,
-         const optim::GradTerms& terms, optim::AdamCoeffs co, bool skip_nonfinite) {
+         py::handle terms, py::handle coeffs, bool skip_nonfinite) {
+        const optim::GradTerms gt = read_terms(terms);
+        optim::AdamCoeffs co = adam_coeffs(coeffs);
         co.amsgrad = !v_max.is_none();
+        co.nesterov = co.c_g != 0.0;  // Nadam's term present
         return optim_step({{"params", params, true}, {"grads", grads, false}, {"exp_avg", m_, true},
                            {"exp_avg_sq", v, true}, {"max_exp_avg_sq", v_max, true, /*none_ok=*/true}},
-                          skip_nonfinite, NNDL_LAUNCH(adam_step, terms, co));
+                          skip_nonfinite, NNDL_LAUNCH(adam_step, gt, co));
       },
-      py::arg("params"), py::arg("grads"), py::arg("exp_avg"), py::arg("exp_avg_sq"),
-      py::arg("max_exp_avg_sq") = py::none(), NNDL_STEP_KWARGS,
+      py::arg("params"), py::arg("grads"), py::arg("exp_avg"), py::arg("exp_avg_sq"), py::arg("max_exp_avg_sq"),
+      NNDL_STEP_TAIL,
       "Adam / Nadam / AdamW step (see nndl_fast.optim.Adam).");
 }
 
-#undef NNDL_STEP_KWARGS
+#undef NNDL_STEP_TAIL
 #undef NNDL_LAUNCH
 
 }  // namespace nndl::bind

@@ -20,7 +20,7 @@ class AdadeltaRule(Rule):
 
     def coefficients(self, hp, t, lr, scalars):
         # G ← ρG + (1−ρ)g'² ; Δ = sqrt(X + ε)/sqrt(G + ε)·g' ; X ← ρX + (1−ρ)Δ² ; θ ← decay·θ − lr·Δ
-        return _core.AdadeltaCoeffs(lr=lr, rho=float(hp["rho"]), eps=float(hp["eps"])), {}
+        return {"lr": lr, "rho": float(hp["rho"]), "eps": float(hp["eps"])}, {}
 
     kernel = staticmethod(_core.adadelta_step)
 

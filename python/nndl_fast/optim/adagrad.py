@@ -30,7 +30,7 @@ class AdagradRule(Rule):
     def coefficients(self, hp, t, lr, scalars):
         # G ← G + g'² ;  θ ← decay·θ − lr·g' / (sqrt(G + eps_in) + eps_out)
         eps_in, eps_out = eps_split(float(hp["eps"]), hp["eps_inside_sqrt"])
-        return _core.AdagradCoeffs(lr=lr, eps_in=eps_in, eps_out=eps_out), {}
+        return {"lr": lr, "eps_in": eps_in, "eps_out": eps_out}, {}
 
     kernel = staticmethod(_core.adagrad_step)
 

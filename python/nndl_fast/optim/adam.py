@@ -29,7 +29,8 @@ class AdamRule(Rule):
         c_m = lr / (1.0 - beta1**t)  # α / (1 − β1ᵗ): M̂ (1.21) folded into the step size
         c2 = 1.0 / (1.0 - beta2**t)  # Ĝ = G / (1 − β2ᵗ) (1.22)
         eps_in, eps_out = eps_split(float(hp["eps"]), hp["eps_inside_sqrt"])
-        return _core.AdamCoeffs(beta1=beta1, beta2=beta2, c_m=c_m, c2=c2, eps_in=eps_in, eps_out=eps_out), {}
+        return {"beta1": beta1, "beta2": beta2, "c_m": c_m, "c_g": 0.0, "c2": c2,
+                "eps_in": eps_in, "eps_out": eps_out}, {}
 
     kernel = staticmethod(_core.adam_step)
 
@@ -45,6 +46,7 @@ class NadamRule(Rule):
                 "momentum_decay": 4e-3}
     state = ("exp_avg", "exp_avg_sq")
     scalars = {"mu_product": 1.0}  # Π_{i<t} μ_i, before step t
+    pad = (None,)  # Adam's kernel without max_exp_avg_sq
 
     def check(self, hp):
         check_common(hp)
@@ -66,8 +68,8 @@ class NadamRule(Rule):
         c_m = lr * mu_next / (1.0 - mu_product * mu_next)
         c2 = 1.0 / (1.0 - beta2**t)
         eps_in, eps_out = eps_split(float(hp["eps"]), hp["eps_inside_sqrt"])
-        coeffs = _core.AdamCoeffs(beta1=beta1, beta2=beta2, c_m=c_m, c_g=c_g, c2=c2, eps_in=eps_in, eps_out=eps_out)
-        return coeffs, {"mu_product": mu_product}
+        return {"beta1": beta1, "beta2": beta2, "c_m": c_m, "c_g": c_g, "c2": c2,
+                "eps_in": eps_in, "eps_out": eps_out}, {"mu_product": mu_product}
 
     kernel = staticmethod(_core.adam_step)
 

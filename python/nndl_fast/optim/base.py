@@ -17,14 +17,18 @@ Terms shared by every rule, applied in the same pass (the kernel sees g', not g)
   ``decay_scaled_by_lr=True``, d = 1 − α·w (torch's AdamW). In plain SGD this equals
   L2 with λ₂ = w/α (exercise 1-4); in Adam it does not.
 
-These cross into the kernel as one named struct, ``_core.GradTerms``; each rule's own
-coefficients cross as another (``_core.AdamCoeffs``, ...), built by the rule's module.
+These cross into the kernel as one record of named numbers, ``terms`` (the C++ GradTerms);
+each rule's own coefficients cross as another, ``coeffs`` (AdamCoeffs, ...), built by the
+rule's module: ``_core.adam_step(params, grads, exp_avg, exp_avg_sq, max_exp_avg_sq,
+terms, coeffs, skip_nonfinite)`` with ``coeffs = {"beta1": ..., "c_m": ..., ...}``. The
+binding reads each field by name and refuses a missing or unknown one.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import operator
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Union
@@ -92,13 +96,13 @@ def eps_split(eps: float, inside: bool) -> tuple[float, float]:
     return (eps, 0.0) if inside else (0.0, eps)
 
 
-def grad_terms(hp: Mapping[str, Any], lr: float, grad_scale: float) -> _core.GradTerms:
-    """The module docstring's s, λ₂, λ₁, ε₁ and d, for the kernel."""
+def grad_terms(hp: Mapping[str, Any], lr: float, grad_scale: float) -> dict[str, float]:
+    """The module docstring's s, λ₂, λ₁, ε₁ and d, named as the kernel's GradTerms."""
     scale = -grad_scale if hp["maximize"] else grad_scale
     w = hp["decoupled_weight_decay"]
     decay = 1.0 - (lr * w if hp["decay_scaled_by_lr"] else w)
-    return _core.GradTerms(scale=float(scale), l2=float(hp["weight_decay"]), l1=float(hp["l1"]),
-                           l1_eps=float(hp["l1_eps"]), decay=decay)
+    return {"scale": float(scale), "l2": float(hp["weight_decay"]), "l1": float(hp["l1"]),
+            "l1_eps": float(hp["l1_eps"]), "decay": decay}
 
 
 def hparams(kwargs: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
@@ -119,8 +123,8 @@ class Rule:
     ``state`` names the buffers in the kernel's order; ``needs`` says, for each optional
     one, which hyper-parameter setting needs it. ``scalars`` is scalar state with its value
     before the first step (Nadam's ``mu_product``). The launch is the same for every rule:
-    ``kernel(params, grads, *buffers, terms=GradTerms, coeffs=<the rule's struct>,
-    skip_nonfinite=...)``.
+    ``kernel(params, grads, *buffers, terms, coeffs, skip_nonfinite)`` (``pad`` fills the
+    kernel's buffer slots the rule never uses: Nadam runs Adam's kernel without amsgrad).
     """
 
     name: str
@@ -128,6 +132,7 @@ class Rule:
     state: tuple[str, ...]
     needs: dict[str, str] = {}
     scalars: dict[str, float] = {}
+    pad: tuple[None, ...] = ()
 
     def check(self, hp: Mapping[str, Any]) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -145,7 +150,7 @@ class Rule:
 
     def coefficients(self, hp: Mapping[str, Any], t: int, lr: float,
                      scalars: Mapping[str, float]) -> tuple[Any, dict[str, float]]:  # pragma: no cover
-        """(the kernel's coefficient struct, the scalar state after this step)."""
+        """(the kernel's coefficients by name, the scalar state after this step)."""
         raise NotImplementedError
 
     def check_scalar(self, where: str, name: str, value: Any) -> float:
@@ -156,7 +161,7 @@ class Rule:
         raise NotImplementedError
 
     def launch(self, params, grads, bufs, terms, coeffs, skip: bool) -> bool:
-        return bool(self.kernel(params, grads, *bufs, terms=terms, coeffs=coeffs, skip_nonfinite=skip))
+        return bool(self.kernel(params, grads, *bufs, *self.pad, terms, coeffs, skip))
 
 
 def _plan(rule: Rule, hp: Mapping[str, Any], t: int, scalars: Mapping[str, float]) -> tuple[float, Any, dict]:
@@ -186,6 +191,62 @@ def _as_array(x: Any) -> Any:
     return x
 
 
+class _TrackedDict(dict):
+    """A dict that counts its edits in a shared counter, so that ``step`` re-reads the state
+    lists only after a buffer was replaced or removed (``Optimizer.state`` and each of its
+    entries are such dicts; the arrays themselves are updated in place by the kernels)."""
+
+    def _touch(self) -> None:
+        edits = getattr(self, "_edits", None)  # absent while pickle restores the items
+        if edits is not None:
+            edits[0] += 1
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._touch()
+        if isinstance(value, dict) and not isinstance(value, _TrackedDict) and hasattr(self, "_edits"):
+            value = _tracked(value, self._edits)  # a parameter's new state dict is tracked too
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: Any) -> None:
+        self._touch()
+        super().__delitem__(key)
+
+    def pop(self, *args: Any) -> Any:
+        self._touch()
+        return super().pop(*args)
+
+    def popitem(self) -> Any:
+        self._touch()
+        return super().popitem()
+
+    def clear(self) -> None:
+        self._touch()
+        super().clear()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self._touch()
+        for k, v in dict(*args, **kwargs).items():
+            self[k] = v
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        self._touch()
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def __ior__(self, other: Any) -> _TrackedDict:
+        self.update(other)
+        return self
+
+
+def _tracked(d: Mapping[Any, Any], edits: list[int]) -> _TrackedDict:
+    t = _TrackedDict()
+    t._edits = edits  # type: ignore[attr-defined]
+    for k, v in d.items():
+        t[k] = v
+    return t
+
+
 class Optimizer:
     """Base class: parameter groups, state, ``step``, ``state_dict``.
 
@@ -212,11 +273,16 @@ class Optimizer:
         self.defaults = hparams(hyper, self._rule.defaults)
         self._rule.check(self.defaults)
         self.param_groups: list[dict[str, Any]] = []
-        self.state: dict[int, dict[str, np.ndarray]] = {}
+        self._edits = [0]  # edits of state (see _TrackedDict)
+        self.state: dict[int, dict[str, np.ndarray]] = _tracked({}, self._edits)
+        self._bufs: list[tuple[list[Any] | None, ...]] = []  # the state lists each group's kernel takes
+        self._bufs_seen: list[tuple[Any, int]] = []  # (state, edits) when _bufs[gi] was read
         self._group_steps: list[int] = []  # completed steps, per group
         self._group_scalars: list[dict[str, float]] = []  # scalar state (Nadam's μ product)
         self._buf_names: list[tuple[str | None, ...]] = []  # the buffers each group was built with
         self._counts: list[int] = []  # parameters per group
+        self._ranges: list[range] = []  # the indices in state of each group's parameters
+        self._checked_hp: list[tuple[tuple[str, ...], tuple[Any, ...]]] = []  # see _check_group
         self.last_grad_norm: float | None = None  # set by step(max_norm=...)
         self._lock = threading.Lock()
         params = list(params)
@@ -238,6 +304,15 @@ class Optimizer:
     # -- groups ----------------------------------------------------------------------
     def _list_name(self, gi: int, name: str, groups: int) -> str:
         return name if groups == 1 else f"param_groups[{gi}].{name}"
+
+    def _names_for(self, n: int) -> list[tuple[str, str, tuple[str, ...]]]:
+        """(params, grads, state lists) names of each of n groups in error messages, built once."""
+        cached = self.__dict__.get("_names_cache")
+        if cached is None or len(cached) != n:
+            cached = [(self._list_name(gi, "params", n), self._list_name(gi, "grads", n),
+                       tuple(self._list_name(gi, s, n) for s in self._rule.state)) for gi in range(n)]
+            self._names_cache = cached
+        return cached
 
     def add_param_group(self, param_group: Mapping[str, Any]) -> None:
         """Add a group ``{"params": [...], **hyper}``; missing hyper-parameters take the defaults.
@@ -266,6 +341,10 @@ class Optimizer:
             self._group_scalars.append(dict(self._rule.scalars))
             self._buf_names.append(self._rule.buffers(hp))
             self._counts.append(len(arrays))
+            self._ranges.append(range(first_index, first_index + len(arrays)))
+            self._checked_hp.append(((), ()))
+            self._bufs.append(())
+            self._bufs_seen.append((None, -1))
             for k, p in enumerate(arrays):
                 self.state[first_index + k] = {
                     name: np.full_like(p, self._rule.initial(name, hp))
@@ -274,41 +353,56 @@ class Optimizer:
                 }
 
     def _group_indices(self, gi: int) -> range:
-        start = sum(self._counts[:gi])
-        return range(start, start + self._counts[gi])
+        return self._ranges[gi]
 
-    def _checked_group(self, gi: int) -> tuple[dict[str, Any], tuple[list[Any] | None, ...]]:
-        """Group gi's hyper-parameters, checked again (they may have been edited), and the
-        state lists its kernel takes, read from ``state`` (a buffer may have been replaced)."""
-        hp = self.param_groups[gi]
+    def _check_group(self, gi: int, hp: Mapping[str, Any]) -> None:
+        """Check group gi's hyper-parameters and remember the objects that passed (a list is
+        copied, so that an edit in place shows), so that a step re-checks only what changed."""
         try:
+            if not isinstance(hp, dict):
+                raise TypeError(f"must be a dict, got {type(hp).__name__}")
             missing = sorted(set(self.defaults) - set(hp))
             if missing:
                 raise ValueError(f"lacks the hyper-parameter(s) {missing}")
             self._rule.check(hp)
-            if not isinstance(hp["params"], list) or len(hp["params"]) != self._counts[gi]:
-                raise ValueError(f"'params' must stay the list of {self._counts[gi]} arrays it was built "
-                                 "with; use add_param_group to add parameters")
+            if not isinstance(hp["params"], list):
+                raise TypeError(f"'params' must stay a list, got {type(hp['params']).__name__}")
         except (TypeError, ValueError) as e:
             raise type(e)(f"param_groups[{gi}]: {e}") from None
-        names = self._rule.buffers(hp)
-        if names != self._buf_names[gi]:
+        if self._rule.buffers(hp) != self._buf_names[gi]:
             raise ValueError(
                 f"param_groups[{gi}]: a hyper-parameter that decides the state buffers (momentum, "
                 "amsgrad, centered) changed after construction; build a new optimizer instead"
             )
-        idx = self._group_indices(gi)
-        bufs = []
-        for name in names:
-            if name is None:
-                bufs.append(None)
-                continue
-            try:
-                bufs.append([self.state[i][name] for i in idx])
-            except (KeyError, TypeError):
-                bad = next(i for i in idx if not isinstance(self.state.get(i), dict) or name not in self.state[i])
-                raise ValueError(f"state[{bad}] has no {name!r} buffer, which the rule needs") from None
-        return hp, tuple(bufs)
+        values = tuple(list(v) if type(v) is list and k != "params" else v for k, v in hp.items())
+        self._checked_hp[gi] = (tuple(hp), values)
+
+    def _checked_group(self, gi: int) -> tuple[dict[str, Any], tuple[list[Any] | None, ...]]:
+        """Group gi's hyper-parameters, checked again if edited since the last step, and the
+        state lists its kernel takes, read from ``state`` (a buffer may have been replaced)."""
+        hp = self.param_groups[gi]
+        keys, values = self._checked_hp[gi]
+        if not (type(hp) is dict and tuple(hp) == keys and all(map(operator.is_, hp.values(), values))):
+            self._check_group(gi, hp)
+        idx = self._ranges[gi]
+        if len(hp["params"]) != len(idx):
+            raise ValueError(f"param_groups[{gi}]: 'params' must stay the list of {len(idx)} arrays it was "
+                             "built with; use add_param_group to add parameters")
+        state = self.state
+        seen_state, seen_edits = self._bufs_seen[gi]
+        if seen_state is state and seen_edits == self._edits[0]:
+            return hp, self._bufs[gi]
+        try:
+            bufs = tuple(None if name is None else [state[i][name] for i in idx] for name in self._buf_names[gi])
+        except (KeyError, TypeError):
+            for name in self._buf_names[gi]:
+                for i in idx:
+                    if name is not None and (not isinstance(state.get(i), dict) or name not in state[i]):
+                        raise ValueError(f"state[{i}] has no {name!r} buffer, which the rule needs") from None
+            raise
+        if isinstance(state, _TrackedDict):  # otherwise (a dict set by the caller) read at every step
+            self._bufs[gi], self._bufs_seen[gi] = bufs, (state, self._edits[0])
+        return hp, bufs
 
     # -- step ------------------------------------------------------------------------
     def step(self, grads: Sequence[np.ndarray], *, grad_scale: float = 1.0, max_norm: float | None = None,
@@ -338,36 +432,41 @@ class Optimizer:
             convention = _checks.convention(convention)
         scale = _grad_scale(grad_scale, skip)
         groups = self.param_groups
+        if len(groups) != len(self._counts):
+            raise ValueError(f"param_groups has {len(groups)} groups, the optimizer {len(self._counts)}: "
+                             "use add_param_group to add one")
+        rule = self._rule
+        if len(groups) == 1 and max_norm is None:  # one kernel call, which checks every array first
+            hp, bufs = self._checked_group(0)
+            lr, coeffs, scalars = _plan(rule, hp, self._group_steps[0] + 1, self._group_scalars[0])
+            if scale is None or not rule.launch(hp["params"], grads, bufs, grad_terms(hp, lr, scale), coeffs, skip):
+                return False  # skipped: a non-finite grad_scale or gradient
+            self._group_steps[0] += 1
+            self._group_scalars[0] = scalars
+            return True
         checked = [self._checked_group(gi) for gi in range(len(groups))]
-        plans = [_plan(self._rule, hp, self._group_steps[gi] + 1, self._group_scalars[gi])
+        plans = [_plan(rule, hp, self._group_steps[gi] + 1, self._group_scalars[gi])
                  for gi, (hp, _) in enumerate(checked)]
         if scale is None:  # a non-finite grad_scale: skipped, as a non-finite gradient is
             return False
-        if len(groups) == 1 and max_norm is None:
-            per_group = [grads]  # the kernel checks every array before it writes anything
-        else:
-            # Several passes: check every array of every group first (overlap across groups
-            # included), so that a rejected call never leaves earlier groups updated.
-            per_group = [grads] if len(groups) == 1 else self._split(grads)
-            n = len(groups)
-            _core.check_step_groups([
-                [(self._list_name(gi, "params", n), hp["params"], True), (self._list_name(gi, "grads", n), g, False)]
-                + [(self._list_name(gi, name, n), b, True) for name, b in zip(self._rule.state, bufs)]
-                for gi, ((hp, bufs), g) in enumerate(zip(checked, per_group))
-            ])
-            if max_norm is not None:
-                total = _clip.global_norm_of_groups(per_group, norm_type) * abs(scale)
-                self.last_grad_norm = total
-                if not math.isfinite(total) and skip:
-                    return False
-                scale = scale * _clip.clip_coefficient(total, max_norm, convention=convention)
-            elif skip and any(_core.any_nonfinite(g) for g in per_group):
+        # Several passes (groups, or the norm pass first): check every array of every group
+        # first (overlap across groups included), so that a rejected call changes nothing.
+        per_group = [grads] if len(groups) == 1 else self._split(grads)
+        _core.check_step_groups([
+            [(pn, hp["params"], True), (gn, g, False), *zip(bn, bufs, (True,) * len(bufs))]
+            for (pn, gn, bn), (hp, bufs), g in zip(self._names_for(len(groups)), checked, per_group)
+        ])
+        if max_norm is not None:
+            total = _clip.global_norm_of_groups(per_group, norm_type) * abs(scale)
+            self.last_grad_norm = total
+            if not math.isfinite(total) and skip:
                 return False
-            skip = False  # checked above, for every group at once
+            scale = scale * _clip.clip_coefficient(total, max_norm, convention=convention)
+        elif skip and any(_core.any_nonfinite(g) for g in per_group):
+            return False
         for gi, ((hp, bufs), g, (lr, coeffs, scalars)) in enumerate(zip(checked, per_group, plans)):
             terms = grad_terms(hp, lr, scale)
-            if not self._rule.launch(hp["params"], g, bufs, terms, coeffs, skip):
-                return False
+            rule.launch(hp["params"], g, bufs, terms, coeffs, False)
             self._group_steps[gi] += 1
             self._group_scalars[gi] = scalars
         return True
@@ -470,9 +569,11 @@ class Optimizer:
             new_groups.append(hp)
             new_steps.append(steps.pop())
             new_scalars.append(scalars[0])
-        self.param_groups, self.state = new_groups, new_state
+        self.param_groups, self.state = new_groups, _tracked(new_state, self._edits)
+        self._bufs_seen = [(None, -1) for _ in new_groups]
         self._group_steps, self._group_scalars = new_steps, new_scalars
         self._buf_names = [self._rule.buffers(hp) for hp in new_groups]
+        self._checked_hp = [((), ()) for _ in new_groups]
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]

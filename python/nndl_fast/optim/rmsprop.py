@@ -30,8 +30,8 @@ class RmspropRule(Rule):
     def coefficients(self, hp, t, lr, scalars):
         # G ← βG + (1−β)g'² [ḡ ← βḡ + (1−β)g'] ; θ ← decay·θ − lr·g'/(sqrt(G̃ + eps_in) + eps_out)
         eps_in, eps_out = eps_split(float(hp["eps"]), hp["eps_inside_sqrt"])
-        return _core.RmspropCoeffs(lr=lr, beta=float(hp["beta"]), eps_in=eps_in, eps_out=eps_out,
-                                   momentum=float(hp["momentum"])), {}
+        return {"lr": lr, "beta": float(hp["beta"]), "eps_in": eps_in, "eps_out": eps_out,
+                "momentum": float(hp["momentum"])}, {}
 
     kernel = staticmethod(_core.rmsprop_step)
 

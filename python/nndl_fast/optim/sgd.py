@@ -32,7 +32,7 @@ class SgdRule(Rule):
         # u ← a·u + c·g' ;  θ ← decay·θ + s·u [+ n·g']   (cpp/optim/sgd.hpp)
         mu = float(hp["momentum"])
         if mu == 0.0:
-            return _core.SgdCoeffs(lr=lr), {}  # θ ← decay·θ − α g'  (1.3)
+            return {"lr": lr, "a": 0.0, "c": 0.0, "s": 0.0, "n": 0.0, "nesterov": False}, {}  # θ ← decay·θ − α g' (1.3)
         nesterov = bool(hp["nesterov"])
         if hp["convention"] == "chapter":
             # Δθ ← ρΔθ − α g' ; θ ← θ + Δθ  (1.15); Nesterov on look-ahead parameters (1.18)
@@ -41,7 +41,7 @@ class SgdRule(Rule):
             # torch: b ← μ b + (1 − dampening) g' (b = g' at the first step) ; θ ← θ − α (b | g' + μ b)
             a, c = (0.0, 1.0) if t == 1 else (mu, 1.0 - float(hp["dampening"]))
             s, n = (-lr * mu, -lr) if nesterov else (-lr, 0.0)
-        return _core.SgdCoeffs(lr=lr, a=a, c=c, s=s, n=n, nesterov=nesterov), {}
+        return {"lr": lr, "a": a, "c": c, "s": s, "n": n, "nesterov": nesterov}, {}
 
     kernel = staticmethod(_core.sgd_step)
 
