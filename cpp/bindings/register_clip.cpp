@@ -78,7 +78,7 @@ void register_clip(py::module_& m) {
         });
         return py::make_tuple(total, applied);
       },
-      py::arg("grads"), py::arg("max_norm"), py::arg("norm_type"), py::kw_only(), py::arg("convention"),
+      py::arg("grads"), py::arg("max_norm"), py::arg("norm_type"), py::arg("convention"),
       py::arg("error_if_nonfinite"),
       "Clip a list of arrays by their global norm in place; returns (total_norm, applied).");
 
@@ -102,7 +102,7 @@ void register_clip(py::module_& m) {
       [](double total_norm, double max_norm, const std::string& convention) {
         return clip::clip_coefficient(total_norm, max_norm, convention_of(convention));
       },
-      py::arg("total_norm"), py::arg("max_norm"), py::kw_only(), py::arg("convention"),
+      py::arg("total_norm"), py::arg("max_norm"), py::arg("convention"),
       "The factor clip by norm multiplies the gradients with (1.25, or torch's convention).");
 }
 

@@ -110,7 +110,7 @@ def clip_coefficient(total_norm: float, max_norm: float, *, convention: str = "c
     b = check_max_norm(max_norm)
     if isinstance(total_norm, bool) or not isinstance(total_norm, numbers.Real):
         raise TypeError(f"total_norm must be a real number, got {type(total_norm).__name__}")
-    return float(_core.clip_coefficient(float(total_norm), b, convention=convention))
+    return float(_core.clip_coefficient(float(total_norm), b, convention))
 
 
 def clip_grad_norm_(
@@ -136,7 +136,7 @@ def clip_grad_norm_(
     gs = _as_list(grads)
     if not gs:
         return 0.0
-    total, applied = _core.clip_grad_norm(gs, b, p, convention=convention, error_if_nonfinite=error)
+    total, applied = _core.clip_grad_norm(gs, b, p, convention, error)
     if not applied:
         raise RuntimeError(
             f"The total norm of order {p} of the gradients is non-finite ({total}), so they "
