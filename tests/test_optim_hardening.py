@@ -51,7 +51,7 @@ EDITS = {
     "lr='0.1'": ("lr", "0.1", TypeError, "lr must be a real number"),
     "lr=None": ("lr", None, TypeError, "lr must be a real number"),
     "lr=schedule<0": ("lr", lambda t: -1.0, ValueError, "lr schedule's value at step 2"),
-    "lr=schedule-None": ("lr", lambda t: None, TypeError, "lr schedule returned NoneType"),
+    "lr=schedule-None": ("lr", lambda t: None, TypeError, "step 2 must be a real number, got NoneType"),
     "lr=overflowing-schedule": ("lr", schedules.ExponentialDecay(1e-3, beta=1e200), ValueError,
                                 "overflows at step t=2"),
     "eps=-1": ("eps", -1.0, ValueError, "eps must be in"),
@@ -311,6 +311,8 @@ def test_infinite_momentum_is_rejected(momentum):
 def test_schedule_overflow_is_a_value_error_naming_the_schedule():
     with pytest.raises(ValueError, match=r"ExponentialDecay\(lr0=0.001, beta=10.0.*overflows at step t=400"):
         schedules.ExponentialDecay(1e-3, beta=10)(400)
+    with pytest.raises(ValueError, match=r"InverseTimeDecay\(.*overflows at step t=1000"):
+        schedules.InverseTimeDecay(1e-3)(10**400)
 
 
 # ---- 16: schedules take NumPy scalars ------------------------------------------------------------

@@ -46,10 +46,9 @@ class Schedule:
 
     def _value(self, t: int, formula: Callable[[float], float]) -> float:
         """formula(τ), refused with a ValueError naming the schedule when it does not fit in a float."""
-        tau = self.tau(t)
         try:
-            value = formula(tau)
-        except OverflowError:
+            value = formula(self.tau(t))
+        except OverflowError:  # from t / k with a huge t, or from β^τ
             value = math.inf
         if not math.isfinite(value):
             raise ValueError(f"{self!r} overflows at step t={t}: the learning rate does not fit in a float")
