@@ -333,7 +333,7 @@ class Optimizer:
         with self._lock:
             groups = [g["params"] for g in self.param_groups] + [arrays]
             _check_step_groups([[(self._list_name(gi, "params", len(groups)), g, True)]
-                                     for gi, g in enumerate(groups)])
+                                for gi, g in enumerate(groups)])
             hp["params"] = arrays
             first_index = sum(self._counts)
             self.param_groups.append(hp)
