@@ -29,6 +29,22 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(20261126)
 
 
+def several_simd_targets(targets: list[str] = SIMD_TARGETS) -> pytest.MarkDecorator:
+    """For a test comparing each SIMD target with baseline: on a CPU with baseline only it would
+    compare baseline with itself, so it skips, saying why."""
+    reason = f"this CPU runs only {targets}: no other SIMD target to compare with baseline"
+    return pytest.mark.skipif(len(targets) < 2, reason=reason)
+
+
+def assert_close(ours: np.ndarray, want: np.ndarray, dtype: type, scale: float | None = None) -> None:
+    """Equal to rounding of the dtype: rtol, plus an absolute slack of rtol·scale (default: the
+    largest |want|) for entries that cancel to ~0."""
+    rtol = 1e-12 if dtype == np.float64 else 2e-6
+    if scale is None:
+        scale = float(np.max(np.abs(want))) if want.size else 1.0
+    np.testing.assert_allclose(ours, want, rtol=rtol, atol=rtol * scale)
+
+
 def numeric_grad(f, a, h=1e-6):
     """Central differences of the scalar f() with respect to every element of a (changed in
     place and restored): the finite-difference check of the backward kernels, in float64."""

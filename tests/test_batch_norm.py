@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import at_phase, numeric_grad, torch_or_skip
+from conftest import at_phase, numeric_grad, several_simd_targets, torch_or_skip
 
 import nndl_fast
 from nndl_fast.norm import BatchNorm, batch_norm_backward, batch_norm_forward, batch_norm_workspace
@@ -429,6 +429,7 @@ def test_results_do_not_depend_on_array_alignment(rng, simd, shape, cl, dtype):
             np.testing.assert_array_equal(got, exp)
 
 
+@several_simd_targets()
 def test_every_simd_target_matches_baseline(rng):
     shape = (8, 5, 33, 7)
     x, gamma, beta, rm, rv = make(rng, shape, False, np.float32)
