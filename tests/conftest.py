@@ -11,6 +11,21 @@ SIMD_TARGETS = nndl_fast.available_simd_targets()
 THREAD_COUNTS = [1, 2]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """test_optim's parity test takes its large sizes (1e6+ elements, seconds per case) on the last
+    SIMD target with 2 threads only: those cases are slow. (The other slow tests say so themselves.)"""
+    for item in items:
+        params = getattr(item, "callspec", None)
+        if (
+            item.name.startswith("test_parity_with_reference[")
+            and item.path.name == "test_optim.py"
+            and params is not None
+            and params.params.get("simd") == SIMD_TARGETS[-1]
+            and params.params.get("nthreads") == 2
+        ):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(params=SIMD_TARGETS)
 def simd(request: pytest.FixtureRequest):
     """Each test using this runs once per SIMD target this CPU has."""

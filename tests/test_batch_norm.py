@@ -371,6 +371,7 @@ def test_one_and_two_threads_bitwise_equal(rng, simd, shape, cl):
     [((4099, 1031), np.float32), ((3, 7, 200003), np.float32), ((2051, 1031), np.float64)],
     ids=["rows-f32", "planes-f32", "rows-f64"],
 )
+@pytest.mark.slow
 def test_streamed_large_output(rng, simd, shape, dtype, stream_above_16mib):
     x, gamma, beta, rm, rv = make(rng, shape, False, dtype)
     assert x.nbytes >= 1 << 24  # the streaming path

@@ -15,6 +15,7 @@ def run(args: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow  # a minute from a cold cache (a fresh clone)
 def test_mypy_is_clean():
     pytest.importorskip("mypy", reason="mypy not installed (pip install '.[test]')")
     out = run([sys.executable, "-m", "mypy", "--cache-dir", str(ROOT / "build" / "mypy-cache")])
