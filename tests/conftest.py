@@ -11,6 +11,21 @@ SIMD_TARGETS = nndl_fast.available_simd_targets()
 THREAD_COUNTS = [1, 2]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """test_optim's parity test takes its large sizes (1e6+ elements, seconds per case) on the last
+    SIMD target with 2 threads only: those cases are slow. (The other slow tests say so themselves.)"""
+    for item in items:
+        params = getattr(item, "callspec", None)
+        if (
+            item.name.startswith("test_parity_with_reference[")
+            and item.path.name == "test_optim.py"
+            and params is not None
+            and params.params.get("simd") == SIMD_TARGETS[-1]
+            and params.params.get("nthreads") == 2
+        ):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(params=SIMD_TARGETS)
 def simd(request: pytest.FixtureRequest):
     """Each test using this runs once per SIMD target this CPU has."""
@@ -27,6 +42,22 @@ def nthreads(request: pytest.FixtureRequest):
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(20261126)
+
+
+def several_simd_targets(targets: list[str] = SIMD_TARGETS) -> pytest.MarkDecorator:
+    """For a test comparing each SIMD target with baseline: on a CPU with baseline only it would
+    compare baseline with itself, so it skips, saying why."""
+    reason = f"this CPU runs only {targets}: no other SIMD target to compare with baseline"
+    return pytest.mark.skipif(len(targets) < 2, reason=reason)
+
+
+def assert_close(ours: np.ndarray, want: np.ndarray, dtype: type, scale: float | None = None) -> None:
+    """Equal to rounding of the dtype: rtol, plus an absolute slack of rtol·scale (default: the
+    largest |want|) for entries that cancel to ~0."""
+    rtol = 1e-12 if dtype == np.float64 else 2e-6
+    if scale is None:
+        scale = float(np.max(np.abs(want))) if want.size else 1.0
+    np.testing.assert_allclose(ours, want, rtol=rtol, atol=rtol * scale)
 
 
 def numeric_grad(f, a, h=1e-6):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import at_phase, numeric_grad, torch_or_skip
+from conftest import at_phase, numeric_grad, several_simd_targets, torch_or_skip
 
 import nndl_fast
 from nndl_fast.norm import BatchNorm, batch_norm_backward, batch_norm_forward, batch_norm_workspace
@@ -372,6 +372,7 @@ def test_one_and_two_threads_bitwise_equal(rng, simd, shape, cl):
     [((4099, 1031), np.float32), ((3, 7, 200003), np.float32), ((2051, 1031), np.float64)],
     ids=["rows-f32", "planes-f32", "rows-f64"],
 )
+@pytest.mark.slow
 def test_streamed_large_output(rng, simd, shape, dtype, stream_above_16mib):
     x, gamma, beta, rm, rv = make(rng, shape, False, dtype)
     assert x.nbytes >= 1 << 24  # the streaming path
@@ -432,6 +433,7 @@ def test_results_do_not_depend_on_array_alignment(rng, simd, shape, cl, dtype):
             np.testing.assert_array_equal(got, exp)
 
 
+@several_simd_targets()
 def test_every_simd_target_matches_baseline(rng):
     shape = (8, 5, 33, 7)
     x, gamma, beta, rm, rv = make(rng, shape, False, np.float32)

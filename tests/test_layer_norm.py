@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import at_phase, numeric_grad, torch_or_skip
+from conftest import at_phase, numeric_grad, several_simd_targets, torch_or_skip
 
 import nndl_fast
 from nndl_fast.norm import LayerNorm, layer_norm_backward, layer_norm_forward, layer_norm_workspace
@@ -216,6 +216,7 @@ def test_results_do_not_depend_on_array_alignment(rng, simd, shape, norm, dtype)
             np.testing.assert_array_equal(got, exp)
 
 
+@several_simd_targets()
 def test_every_simd_target_matches_baseline(rng):
     x, gamma, beta = make(rng, (37, 300), (300,), np.float32)
     dy = rng.standard_normal(x.shape).astype(np.float32)

@@ -7,6 +7,7 @@ import pickle
 
 import numpy as np
 import pytest
+from conftest import assert_close, numeric_grad
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,17 +19,6 @@ DTYPES = [np.float32, np.float64]
 # (rows, ...): single element, odd sizes, a conv kernel, a 1-D v (rows of one element),
 # rows longer than one 32Ki-column chunk (the chunked path), enough work for 2 threads.
 SHAPES = [(1, 1), (7, 13), (5, 3, 3, 3), (4099,), (33, 1), (3, 70001), (64, 4099)]
-
-
-def assert_close(
-    ours: np.ndarray, want: np.ndarray, dtype: type, scale: float | None = None
-) -> None:
-    """rtol, plus an absolute slack of rtol·scale (default: the largest |want|) for
-    entries that cancel to ~0."""
-    rtol = 1e-12 if dtype == np.float64 else 2e-6
-    if scale is None:
-        scale = float(np.max(np.abs(want))) if want.size else 1.0
-    np.testing.assert_allclose(ours, want, rtol=rtol, atol=rtol * scale)
 
 
 def make(rng: np.random.Generator, shape: tuple[int, ...], dtype: type):
@@ -111,23 +101,12 @@ def test_finite_differences(rng):
     """Every backward term in float64: L = Σ R ⊙ W, so ∂L/∂W = R."""
     v, g, r = make(rng, (3, 4, 2), np.float64)
 
-    def loss(v_: np.ndarray, g_: np.ndarray) -> float:
-        return float(np.sum(r * weight_norm(v_, g_)))
+    def loss() -> float:
+        return float(np.sum(r * weight_norm(v, g)))
 
     dv, dg = weight_norm_backward(r, v, g)
-    h = 1e-6
-    for idx in np.ndindex(v.shape):
-        vp, vm = v.copy(), v.copy()
-        vp[idx] += h
-        vm[idx] -= h
-        assert dv[idx] == pytest.approx(
-            (loss(vp, g) - loss(vm, g)) / (2 * h), rel=1e-6, abs=1e-8
-        )
-    for i in range(g.size):
-        gp, gm = g.copy(), g.copy()
-        gp[i] += h
-        gm[i] -= h
-        assert dg[i] == pytest.approx((loss(v, gp) - loss(v, gm)) / (2 * h), rel=1e-6, abs=1e-8)
+    np.testing.assert_allclose(dv, numeric_grad(loss, v), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dg, numeric_grad(loss, g), rtol=1e-6, atol=1e-8)
 
 
 def test_gradient_is_orthogonal_to_v(rng):

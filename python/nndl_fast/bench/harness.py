@@ -43,6 +43,18 @@ class Record:
     simd: str
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # This row's time over the case's nndl_fast row's (or ``extra["vs_seconds"]``): how many
+    # times faster nndl_fast is than this row; 1 on nndl_fast's own row, < 1 where it is slower.
+    nndl_fast_times_faster: float | None = None
+
+
+# What the JSON's less obvious record keys mean (written beside the records).
+RECORD_KEYS = {
+    "nndl_fast_times_faster": "this row's seconds / the nndl_fast row's seconds in the same case (or in the same "
+    "subprocess, extra.vs_seconds): nndl_fast is this many times faster than this row; 1 on nndl_fast's own row, "
+    "below 1 where this row is faster",
+    "fraction_of_limit": "gbps / extra.limit_gbps, the bandwidth probe named by limit, timed in the same rounds",
+}
 
 
 def _calibrate(fn: Callable[[], object], seconds_per_round: float) -> int:
@@ -224,16 +236,19 @@ class Bench:
             )
             self.records.append(rec)
             out.append(rec)
-            print(format_row(rec, self._baseline_seconds(rec)), flush=True)
+        for rec in out:
+            ours = self._ours_seconds(rec)
+            rec.nndl_fast_times_faster = None if ours is None else rec.seconds / ours
+            print(format_row(rec), flush=True)
         return out
 
-    def _baseline_seconds(self, rec: Record) -> float | None:
-        """The speed-up column's reference: the record's own ``vs_seconds`` (a time measured
-        beside it in a subprocess), else the seconds of this (kernel, case)'s first record."""
+    def _ours_seconds(self, rec: Record) -> float | None:
+        """What the row is compared with: its own ``vs_seconds`` (nndl_fast timed beside it in a
+        subprocess), else the seconds of this (kernel, case)'s first nndl_fast record."""
         if "vs_seconds" in rec.extra:
             return float(rec.extra["vs_seconds"])
         for r in self.records:
-            if r.kernel == rec.kernel and r.case == rec.case:
+            if r.kernel == rec.kernel and r.case == rec.case and r.impl.startswith("nndl_fast"):
                 return r.seconds
         return None
 
@@ -241,7 +256,12 @@ class Bench:
     def to_json(self, path: str, meta: dict[str, Any]) -> None:
         with open(path, "w") as f:
             json.dump(
-                {"meta": meta, "probes_gbps": self.probe_gbps, "records": [asdict(r) for r in self.records]},
+                {
+                    "meta": meta,
+                    "probes_gbps": self.probe_gbps,
+                    "record_keys": RECORD_KEYS,
+                    "records": [asdict(r) for r in self.records],
+                },
                 f,
                 indent=1,
             )
@@ -254,7 +274,7 @@ class Bench:
             import matplotlib.pyplot as plt
         except ImportError as e:  # optional extra: pip install nndl_fast[plot]
             raise SystemExit(f"--plot needs matplotlib (pip install 'nndl_fast[plot]'): {e}") from e
-        labels = [f"{r.kernel} {r.case} [{r.impl}]" for r in self.records]
+        labels = [plot_label(r) for r in self.records]
         fig, ax = plt.subplots(figsize=(10, 0.28 * len(labels) + 1.5))
         family = {"nndl_fast": "tab:blue", "numpy": "tab:gray", "torch": "tab:orange"}
         colors = [family.get(r.impl.split()[0], "tab:green") for r in self.records]
@@ -264,14 +284,15 @@ class Bench:
         for name, gbps in self.probe_gbps.items():
             ax.axvline(gbps, linestyle="--", linewidth=0.8)
             ax.text(gbps, -0.8, name, fontsize=7)
-        ax.set_xlabel("effective GB/s (minimal bytes / time)")
+        ax.set_xlabel("effective GB/s (minimal bytes / time); each label: how many times faster nndl_fast is")
         fig.tight_layout()
         fig.savefig(path, dpi=120)
 
 
+FASTER = "nndl_fast is Nx faster"
 HEADER = (
     f"{'kernel':<14} {'case':<26} {'impl':<22} {'time':>10} {'GB/s':>8} {'limit':>8} "
-    f"{'% limit':>8} {'speed-up':>9}"
+    f"{'% limit':>8} {FASTER:>{len(FASTER)}}"
 )
 
 
@@ -281,10 +302,21 @@ def format_time(seconds: float) -> str:
     return f"{seconds * 1e3:.3f} ms"
 
 
-def format_row(rec: Record, first_seconds: float | None) -> str:
-    """speed-up: this row's time over its reference (ours: see Bench._baseline_seconds)."""
-    speedup = "" if first_seconds is None else f"{rec.seconds / first_seconds:.2f}x"
+def format_times_faster(rec: Record) -> str:
+    return "" if rec.nndl_fast_times_faster is None else f"{rec.nndl_fast_times_faster:.2f}x"
+
+
+def format_row(rec: Record) -> str:
+    """The last column: how many times faster nndl_fast is than this row (Record.nndl_fast_times_faster)."""
     return (
         f"{rec.kernel:<14} {rec.case:<26} {rec.impl:<22} {format_time(rec.seconds):>10} "
-        f"{rec.gbps:8.1f} {rec.limit:>8} {100 * rec.fraction_of_limit:7.1f}% {speedup:>9}"
+        f"{rec.gbps:8.1f} {rec.limit:>8} {100 * rec.fraction_of_limit:7.1f}% {format_times_faster(rec):>{len(FASTER)}}"
     )
+
+
+def plot_label(rec: Record) -> str:
+    """A chart bar's label: the row, and how many times faster nndl_fast is than it."""
+    label = f"{rec.kernel} {rec.case} [{rec.impl}]"
+    if rec.nndl_fast_times_faster is None or rec.impl.startswith("nndl_fast"):
+        return label
+    return f"{label}: nndl_fast {format_times_faster(rec)} faster"

@@ -21,7 +21,7 @@ Modes (in the note):
                 steady-state calls do not fault (torch's best case on this machine).
                 Each subprocess times torch, ours ("nndl_fast fresh proc" / "nndl_fast
                 tuned proc", out=) and its own triad probe in the same interleaved rounds:
-                a torch row's speed-up is against our row above it, its % limit against
+                a torch row's "nndl_fast is Nx faster" is against our row above it, its % limit against
                 that probe, so the ratio holds while the machine's bandwidth drifts.
   "1st call"    the first full-size fwd+bwd call in the fresh subprocess (after a tiny
                 warm-up op, so thread-pool start-up is not counted): one sample, noisy.
@@ -234,7 +234,7 @@ TUNED_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(1 << 40)}
 
 def _add_child_rows(bench: Bench, children: dict, kernel: str, case: str, nbytes: int) -> None:
     # Each subprocess timed ours and torch's steady state interleaved with its own triad
-    # probe: a torch row's speed-up is against ours from those same rounds.
+    # probe: a torch row's "nndl_fast is Nx faster" is against ours from those same rounds.
     for mode, label, note in (
         ("fresh", "fresh proc", "subprocess, default allocator (an ordinary process)"),
         ("tuned", "tuned alloc", "subprocess, MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2^40"),
@@ -245,7 +245,7 @@ def _add_child_rows(bench: Bench, children: dict, kernel: str, case: str, nbytes
         bench.add(kernel, case, f"nndl_fast {label.split()[0]} proc", res["ours"], nbytes=nbytes, limit="triad",
                   limit_gbps=res["triad_gbps"], note=f"fwd+bwd, out=, in the {mode} subprocess")
         bench.add(kernel, case, f"torch aten {label}", res["steady"], nbytes=nbytes, limit="triad",
-                  limit_gbps=res["triad_gbps"], vs_seconds=res["ours"], note=f"{note}; speed-up vs the row above")
+                  limit_gbps=res["triad_gbps"], vs_seconds=res["ours"], note=f"{note}; compared with the row above")
         if mode == "fresh":
             bench.add(kernel, case, "torch aten 1st call", res["first"], nbytes=nbytes, limit="triad",
                       note="first fwd+bwd call of the fresh subprocess (one sample)")
