@@ -149,7 +149,8 @@ def test_momentum_conventions_and_cumulative_average(rng):
     mu, var_u = x.mean(0), x.var(0, ddof=1)
     for kw, f in [
         ({"momentum": 0.1}, 0.1),
-        ({"momentum": 0.99, "momentum_convention": "keras"}, 0.01),
+        ({"momentum": 0.99, "convention": "keras"}, 0.01),
+        ({"momentum": 0.1, "convention": "torch"}, 0.1),
         ({"momentum": None, "num_batches_tracked": 4}, 0.25),
     ]:
         a, b = rm.copy(), rv.copy()
@@ -303,10 +304,10 @@ def test_bad_inputs_raise_clear_errors_and_modify_nothing(rng):
         batch_norm_forward(x, np.ones(4, np.float32), beta, rm, rv)
     with pytest.raises(ValueError, match="at least 2 dimensions"):
         batch_norm_forward(x.reshape(-1))
-    with pytest.raises(ValueError, match=r"out has shape"):
-        batch_norm_forward(x, gamma, beta, rm, rv, out=np.empty((6, 3, 5), np.float32))
-    with pytest.raises(ValueError, match="out shares memory with x"):
-        batch_norm_forward(x, gamma, beta, rm, rv, out=x)
+    with pytest.raises(ValueError, match=r"out\[0\] has shape"):
+        batch_norm_forward(x, gamma, beta, rm, rv, out=(np.empty((6, 3, 5), np.float32), None, None))
+    with pytest.raises(ValueError, match=r"out\[0\] shares memory with x"):
+        batch_norm_forward(x, gamma, beta, rm, rv, out=(x, None, None))
     ro = rv.copy()
     ro.flags.writeable = False
     with pytest.raises(ValueError, match="running_var is read-only"):
@@ -315,8 +316,8 @@ def test_bad_inputs_raise_clear_errors_and_modify_nothing(rng):
         batch_norm_forward(x, gamma, beta, rm, None)
     with pytest.raises(ValueError, match="momentum must be"):
         batch_norm_forward(x, gamma, beta, rm, rv, momentum=1.5)
-    with pytest.raises(ValueError, match="momentum_convention"):
-        batch_norm_forward(x, gamma, beta, rm, rv, momentum_convention="tf")
+    with pytest.raises(ValueError, match="convention"):
+        batch_norm_forward(x, gamma, beta, rm, rv, convention="tf")
     with pytest.raises(ValueError, match="eps must be"):
         batch_norm_forward(x, gamma, beta, rm, rv, eps=-1.0)
     with pytest.raises(ValueError, match="workspace must be"):
@@ -329,9 +330,9 @@ def test_bad_inputs_raise_clear_errors_and_modify_nothing(rng):
         batch_norm_backward(x[:3], x, sm, si, gamma)
     with pytest.raises(TypeError, match="dy has dtype float64"):
         batch_norm_backward(x.astype(np.float64), x, sm, si, gamma)
-    with pytest.raises(ValueError, match="dx shares memory with dy"):
+    with pytest.raises(ValueError, match=r"out\[0\] shares memory with dy"):
         dy = x.copy()
-        batch_norm_backward(dy, x, sm, si, gamma, dx=dy)
+        batch_norm_backward(dy, x, sm, si, gamma, out=(dy, None, None))
 
 
 # --- determinism ---------------------------------------------------------------------------
@@ -414,12 +415,14 @@ def test_results_do_not_depend_on_array_alignment(rng, simd, shape, cl, dtype):
         out, dx = at_phase(np.zeros(shape, dtype), ky), at_phase(np.zeros(shape, dtype), (ky + 5) % 16)
         ws = at_phase(ws0, kws)
         xk = at_phase(x, kx)
-        y, sm, si = batch_norm_forward(xk, gamma, beta, a, b, out=out, workspace=ws, channels_last=cl)
+        y, sm, si = batch_norm_forward(xk, gamma, beta, a, b, out=(out, None, None), workspace=ws, channels_last=cl)
         dx, dg, db = batch_norm_backward(
-            at_phase(dy, (kx + 3) % 16), xk, sm, si, gamma, dx=dx, workspace=ws, channels_last=cl
+            at_phase(dy, (kx + 3) % 16), xk, sm, si, gamma, out=(dx, None, None), workspace=ws, channels_last=cl
         )
-        ey, _, _ = batch_norm_forward(xk, gamma, beta, a, b, out=out, training=False, channels_last=cl)
-        edx, _, _ = batch_norm_backward(dy, xk, sm, si, gamma, dx=dx.copy(), training=False, channels_last=cl)
+        ey, _, _ = batch_norm_forward(xk, gamma, beta, a, b, out=(out, None, None), training=False, channels_last=cl)
+        edx, _, _ = batch_norm_backward(
+            dy, xk, sm, si, gamma, out=(dx.copy(), None, None), training=False, channels_last=cl
+        )
         return y.copy(), sm, si, a, b, dx, dg, db, ey.copy(), edx
 
     lanes = 64 // np.dtype(dtype).itemsize
@@ -448,12 +451,10 @@ def test_preallocated_outputs_are_used(rng):
     x, gamma, beta, rm, rv = make(rng, shape, False, np.float32)
     out, sm, si = np.empty_like(x), np.empty(4, np.float32), np.empty(4, np.float32)
     ws = batch_norm_workspace(shape)
-    res = batch_norm_forward(
-        x, gamma, beta, rm, rv, out=out, save_mean=sm, save_invstd=si, workspace=ws
-    )
-    assert res.y is out and res.save_mean is sm and res.save_invstd is si
+    res = batch_norm_forward(x, gamma, beta, rm, rv, out=(out, sm, si), workspace=ws)
+    assert res.y is out and res.save_mean is sm and res.save_rstd is si
     dx, dg, db = np.empty_like(x), np.empty(4, np.float32), np.empty(4, np.float32)
-    got = batch_norm_backward(x, x, sm, si, gamma, dx=dx, dgamma=dg, dbeta=db, workspace=ws)
+    got = batch_norm_backward(x, x, sm, si, gamma, out=(dx, dg, db), workspace=ws)
     assert got.dx is dx and got.dgamma is dg and got.dbeta is db
 
 
@@ -576,3 +577,125 @@ def test_object_eval_backward_and_errors(rng):
     with pytest.raises(ValueError, match="Expected more than 1 value"):
         bn(np.ones((1, 2)))
     assert bn.num_batches_tracked == n  # a rejected batch is not counted
+
+
+# --- hardening (issue 10) ------------------------------------------------------------------
+
+
+_ZERO_CHANNELS = """
+import numpy as np
+from nndl_fast.norm import BatchNorm, batch_norm_backward, batch_norm_forward
+e = np.empty(0, np.float32)
+for shape, cl in [((4, 0), False), ((4, 5, 0), True), ((4, 0, 5), False)]:
+    x = np.ones(shape, np.float32)
+    y, sm, sr = batch_norm_forward(x, channels_last=cl)
+    assert y.shape == shape and sm.shape == sr.shape == (0,), (shape, y.shape, sm.shape)
+    y, sm, sr = batch_norm_forward(x, None, None, e, e, training=False, channels_last=cl)
+    assert y.shape == shape and sm.shape == (0,)
+    dx, dg, db = batch_norm_backward(x, x, e, e, channels_last=cl)
+    assert dx.shape == shape and dg.shape == db.shape == (0,)
+    dx, dg, db = batch_norm_backward(x, x, e, e, training=False, channels_last=cl)
+    assert dx.shape == shape
+print("ok")
+"""
+
+
+def test_zero_channels_give_empty_results_not_a_crash():
+    # Before the fix (4, 0), (4, 5, 0) channels-last, eval and backward divided by zero
+    # (SIGFPE): run in a child so that a crash fails this test instead of the suite.
+    import os
+    import subprocess
+    import sys
+
+    res = subprocess.run(
+        [sys.executable, "-c", _ZERO_CHANNELS],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert res.returncode == 0 and res.stdout.strip() == "ok", (res.returncode, res.stderr[-2000:])
+
+
+@pytest.mark.parametrize(
+    "shape,what",
+    [((2**62, 2**62), "int64"), ((2**31, 2**31, 2**31, 2), "int64"), ((-1, 3), "shape"), ((3, -2, 4), "shape")],
+)
+def test_workspace_size_rejects_overflow_and_negative_sizes(shape, what):
+    with pytest.raises(ValueError, match="shape") as e:
+        batch_norm_workspace(shape)
+    assert what in str(e.value)
+
+
+def test_workspace_size_rejects_a_workspace_too_large_for_int64():
+    # The element count fits in int64, but the per-channel partials of so many channels do not.
+    with pytest.raises(ValueError, match="shape.*workspace larger than fits in int64"):
+        batch_norm_workspace((2, 2**61))
+
+
+@pytest.mark.parametrize("bad", [{"eps": "1e-5"}, {"eps": None}, {"momentum": "0.1"}, {"training": 1}])
+def test_non_number_hyper_parameters_are_type_errors(rng, bad):
+    x, gamma, beta, rm, rv = make(rng, (6, 3), False, np.float32)
+    rm0 = rm.copy()
+    with pytest.raises(TypeError, match=next(iter(bad))):
+        batch_norm_forward(x, gamma, beta, rm, rv, **bad)
+    np.testing.assert_array_equal(rm, rm0)
+
+
+def test_unknown_convention_is_rejected_in_inference_too(rng):
+    x, gamma, beta, rm, rv = make(rng, (6, 3), False, np.float32)
+    with pytest.raises(ValueError, match="convention"):
+        batch_norm_forward(x, gamma, beta, rm, rv, training=False, convention="tf")
+
+
+def test_chapter_convention_is_torchs_running_average(rng):
+    x, gamma, beta, rm, rv = make(rng, (16, 4), False, np.float64)
+    runs = {}
+    for conv in ("chapter", "torch"):
+        a, b = rm.copy(), rv.copy()
+        batch_norm_forward(x, gamma, beta, a, b, convention=conv, momentum=0.3)
+        runs[conv] = (a, b)
+    for u, v in zip(runs["chapter"], runs["torch"]):
+        np.testing.assert_array_equal(u, v)
+    a, b = rm.copy(), rv.copy()
+    batch_norm_forward(x, gamma, beta, a, b, momentum=0.3)  # the default is "chapter"
+    np.testing.assert_array_equal(a, runs["chapter"][0])
+
+
+def test_out_must_be_a_tuple_with_one_entry_per_result(rng):
+    x, gamma, beta, _, _ = make(rng, (6, 3), False, np.float32)
+    with pytest.raises(TypeError, match="out must be None or a tuple"):
+        batch_norm_forward(x, gamma, beta, out=np.empty_like(x))
+    with pytest.raises(ValueError, match="out must have 3 entries"):
+        batch_norm_forward(x, gamma, beta, out=(np.empty_like(x),))
+    _, sm, sr = batch_norm_forward(x, gamma, beta)
+    dx = np.empty_like(x)
+    res = batch_norm_backward(x, x, sm, sr, gamma, out=(dx, None, None))
+    assert res.dx is dx and res.dgamma.shape == (3,)
+
+
+def test_batch_norm_layer_backward_takes_out(rng):
+    bn = BatchNorm(3, dtype=np.float64)
+    x = rng.standard_normal((5, 3))
+    bn(x)
+    dx = np.empty_like(x)
+    assert bn.backward(np.ones_like(x), out=dx) is dx
+
+
+@pytest.mark.parametrize(
+    "bad_key,bad_value",
+    [("num_batches_tracked", "seven"), ("running_var", np.array(["a", "b", "c"])), ("running_mean", [1j, 2j, 3j])],
+)
+def test_load_state_dict_is_all_or_nothing(rng, bad_key, bad_value):
+    bn = BatchNorm(3, dtype=np.float64)
+    bn(rng.standard_normal((8, 3)))
+    before = bn.state_dict()
+    state = {k: (v + 1 if isinstance(v, np.ndarray) else v + 5) for k, v in before.items()}
+    state[bad_key] = bad_value
+    with pytest.raises((TypeError, ValueError)) as e:
+        bn.load_state_dict(state)
+    after = bn.state_dict()
+    assert after.keys() == before.keys()
+    for k in before:
+        np.testing.assert_array_equal(after[k], before[k], err_msg=k)
+    assert bad_key in str(e.value)

@@ -18,7 +18,7 @@ from nndl_fast.reference import dropout as R
 
 SIZES = [1, 7, 63, 64, 65, 4099, 100_003]
 KEEPS = [0.1, 0.5, 0.9, 1.0]
-MODES = ["chapter", "inverted"]
+CONVENTIONS = ["chapter", "torch"]
 DTYPES = [np.float32, np.float64]
 
 # Random123's kat_vectors: counter (4 words), key (2 words) -> Philox4x32-10 output.
@@ -60,16 +60,16 @@ def test_mask_matches_reference_on_every_target(simd, nthreads, n, keep):
     np.testing.assert_array_equal(packed, np.packbits(got))  # numpy.packbits's default bit order
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("convention", CONVENTIONS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", [7, 65, 100_003])
-def test_forward_matches_reference_bitwise(simd, nthreads, rng, mode, dtype, n):
+def test_forward_matches_reference_bitwise(simd, nthreads, rng, convention, dtype, n):
     x = rng.standard_normal((n,)).astype(dtype)
     x[:3] = [np.inf, np.nan, -2.0]
     keep = 0.7
     mask = np.empty(D.packed_size(n), np.uint8)
-    y = D.dropout(x, keep_prob=keep, mode=mode, seed=99, offset=3, mask_out=mask)
-    y_ref, m_ref = R.dropout(x, keep, mode, True, 99, 3)
+    y = D.dropout(x, keep_prob=keep, convention=convention, seed=99, offset=3, mask_out=mask)
+    y_ref, m_ref = R.dropout(x, keep, convention, True, 99, 3)
     assert y.dtype == dtype
     np.testing.assert_array_equal(y, y_ref)
     assert (np.signbit(y) == np.signbit(y_ref)).all()  # −0 for dropped negatives, as x·0
@@ -83,7 +83,7 @@ def test_same_mask_for_every_target_and_thread_count(rng):
         for n in (1, 2):
             with nndl_fast.simd_target(target), nndl_fast.threads(n):
                 mask = np.empty(D.packed_size(x.size), np.uint8)
-                y = D.dropout(x, drop_prob=0.3, mode="inverted", seed=5, offset=11, mask_out=mask)
+                y = D.dropout(x, drop_prob=0.3, convention="torch", seed=5, offset=11, mask_out=mask)
                 results.append((y, mask))
     for y, mask in results[1:]:
         np.testing.assert_array_equal(y, results[0][0])
@@ -94,17 +94,17 @@ def test_documented_exact_outputs():
     x = np.array([1.0, -2.0, 3.0, 4.0, -5.0, 6.0, 7.0, 8.0], np.float32)
     m = D.dropout_mask(8, keep_prob=0.5, seed=42)
     chapter = D.dropout(x, keep_prob=0.5, seed=42)
-    inverted = D.dropout(x, keep_prob=0.5, mode="inverted", seed=42)
+    inverted = D.dropout(x, keep_prob=0.5, convention="torch", seed=42)
     np.testing.assert_array_equal(chapter, np.where(m, x, 0))  # m ⊙ x
     np.testing.assert_array_equal(inverted, np.where(m, 2 * x, 0))  # m ⊙ x / p
-    np.testing.assert_array_equal(D.dropout(x, drop_prob=0.5, mode="inverted", seed=42), inverted)
+    np.testing.assert_array_equal(D.dropout(x, drop_prob=0.5, convention="torch", seed=42), inverted)
     np.testing.assert_array_equal(D.dropout(x, keep_prob=0.5, training=False), 0.5 * x)  # p·x
-    assert D.dropout(x, keep_prob=0.5, mode="inverted", training=False) is x  # identity
+    assert D.dropout(x, keep_prob=0.5, convention="torch", training=False) is x  # identity
     out = np.empty_like(x)
-    assert D.dropout(x, keep_prob=0.5, mode="inverted", training=False, out=out) is out
+    assert D.dropout(x, keep_prob=0.5, convention="torch", training=False, out=out) is out
     np.testing.assert_array_equal(out, x)
     np.testing.assert_array_equal(D.dropout(x, keep_prob=1.0, seed=1), x)  # p = 1 keeps all
-    np.testing.assert_array_equal(D.dropout(x, keep_prob=1.0, mode="inverted", seed=1), x)
+    np.testing.assert_array_equal(D.dropout(x, keep_prob=1.0, convention="torch", seed=1), x)
 
 
 def test_in_place(rng):
@@ -168,55 +168,55 @@ def test_independence_across_seeds_and_offsets():
 
 
 @pytest.mark.parametrize("keep", [0.3, 0.75])
-def test_chapter_and_inverted_have_the_same_expectation(keep):
-    # E[train] = test in each mode: chapter E[m ⊙ x] = p·x, inverted E[m ⊙ x / p] = x.
+def test_chapter_and_torch_have_the_same_expectation(keep):
+    # E[train] = test in each convention: chapter E[m ⊙ x] = p·x, torch E[m ⊙ x / p] = x.
     rng = np.random.default_rng(1)
     x = rng.uniform(0.5, 2.0, 2000)
     calls = 400
-    for mode, test_out in [("chapter", keep * x), ("inverted", x)]:
+    for convention, test_out in [("chapter", keep * x), ("torch", x)]:
         total = np.zeros_like(x)
         for off in range(calls):
-            total += D.dropout(x, keep_prob=keep, mode=mode, seed=8, offset=off)
+            total += D.dropout(x, keep_prob=keep, convention=convention, seed=8, offset=off)
         mean = total / calls
-        s = 1.0 if mode == "chapter" else 1.0 / keep
+        s = 1.0 if convention == "chapter" else 1.0 / keep
         sigma = x * s * math.sqrt(keep * (1 - keep) / calls)
         z = (mean - test_out) / sigma
         assert abs(z.mean()) < 4 / math.sqrt(x.size)  # averaged over the 2000 units
         assert np.abs(z).max() < 5.5
-    # the same draw in both modes: inverted = chapter / p
+    # the same draw in both conventions: torch = chapter / p
     c = D.dropout(x, keep_prob=keep, seed=3)
-    i = D.dropout(x, keep_prob=keep, mode="inverted", seed=3)
+    i = D.dropout(x, keep_prob=keep, convention="torch", seed=3)
     np.testing.assert_allclose(i, c / keep, rtol=1e-15)
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("convention", CONVENTIONS)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_backward_from_mask_and_from_seed(simd, nthreads, rng, mode, dtype):
+def test_backward_from_mask_and_from_seed(simd, nthreads, rng, convention, dtype):
     x = rng.standard_normal((33, 101)).astype(dtype)
     g = rng.standard_normal(x.shape).astype(dtype)
     mask = np.empty(D.packed_size(x.size), np.uint8)
-    D.dropout(x, keep_prob=0.6, mode=mode, seed=17, offset=4, mask_out=mask)
+    D.dropout(x, keep_prob=0.6, convention=convention, seed=17, offset=4, mask_out=mask)
     m = np.unpackbits(mask, count=x.size).astype(bool).reshape(x.shape)
-    expected = R.dropout_backward(g, m, 0.6, mode)
+    expected = R.dropout_backward(g, m, 0.6, convention)
     np.testing.assert_array_equal(
-        D.dropout_backward(g, keep_prob=0.6, mode=mode, mask=mask), expected
+        D.dropout_backward(g, keep_prob=0.6, convention=convention, mask=mask), expected
     )
     np.testing.assert_array_equal(
-        D.dropout_backward(g, keep_prob=0.6, mode=mode, seed=17, offset=4), expected
+        D.dropout_backward(g, keep_prob=0.6, convention=convention, seed=17, offset=4), expected
     )
     np.testing.assert_array_equal(
-        D.dropout_backward(g, keep_prob=0.6, mode=mode, training=False),
-        R.dropout_backward(g, None, 0.6, mode),
+        D.dropout_backward(g, keep_prob=0.6, convention=convention, training=False),
+        R.dropout_backward(g, None, 0.6, convention),
     )
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_backward_finite_differences(rng, mode):
+@pytest.mark.parametrize("convention", CONVENTIONS)
+def test_backward_finite_differences(rng, convention):
     # L = Σ w ⊙ dropout(x); the mask is fixed by (seed, offset), so central differences in
     # float64 check ∂L/∂x = dropout_backward(w).
     x = rng.standard_normal(50)
     w = rng.standard_normal(50)
-    kw = {"keep_prob": 0.5, "mode": mode, "seed": 4, "offset": 9}
+    kw = {"keep_prob": 0.5, "convention": convention, "seed": 4, "offset": 9}
     grad = D.dropout_backward(w, **kw)
     h = 1e-6
     for i in range(50):
@@ -227,17 +227,17 @@ def test_backward_finite_differences(rng, mode):
 
 
 @pytest.mark.parametrize("layout", ["TNF", "NTF"])
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("convention", CONVENTIONS)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_variational_mask_constant_over_time(simd, nthreads, rng, layout, mode, dtype):
+def test_variational_mask_constant_over_time(simd, nthreads, rng, layout, convention, dtype):
     T, N, F = 9, 5, 37
     shape = (T, N, F) if layout == "TNF" else (N, T, F)
     x = rng.standard_normal(shape).astype(dtype)
     mask = np.empty(D.packed_size(N * F), np.uint8)
     y = D.variational_dropout(
-        x, keep_prob=0.5, mode=mode, layout=layout, seed=1, offset=2, mask_out=mask
+        x, keep_prob=0.5, convention=convention, layout=layout, seed=1, offset=2, mask_out=mask
     )
-    y_ref, m_ref = R.variational_dropout(x, 0.5, mode, layout, 1, 2)
+    y_ref, m_ref = R.variational_dropout(x, 0.5, convention, layout, 1, 2)
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_array_equal(
         np.unpackbits(mask, count=N * F).astype(bool).reshape(N, F), m_ref
@@ -250,16 +250,16 @@ def test_variational_mask_constant_over_time(simd, nthreads, rng, layout, mode, 
     # the (n, f) mask is the same in both layouts
     other = "NTF" if layout == "TNF" else "TNF"
     y2 = D.variational_dropout(
-        np.swapaxes(x, 0, 1).copy(), keep_prob=0.5, mode=mode, layout=other, seed=1, offset=2
+        np.swapaxes(x, 0, 1).copy(), keep_prob=0.5, convention=convention, layout=other, seed=1, offset=2
     )
     np.testing.assert_array_equal(np.swapaxes(y2, 0, 1), y)
     # backward from the mask and from (seed, offset)
     g = rng.standard_normal(shape).astype(dtype)
-    gm = D.variational_dropout_backward(g, keep_prob=0.5, mode=mode, layout=layout, mask=mask)
+    gm = D.variational_dropout_backward(g, keep_prob=0.5, convention=convention, layout=layout, mask=mask)
     gs = D.variational_dropout_backward(
-        g, keep_prob=0.5, mode=mode, layout=layout, seed=1, offset=2
+        g, keep_prob=0.5, convention=convention, layout=layout, seed=1, offset=2
     )
-    np.testing.assert_array_equal(gm, R.variational_dropout(g, 0.5, mode, layout, 1, 2)[0])
+    np.testing.assert_array_equal(gm, R.variational_dropout(g, 0.5, convention, layout, 1, 2)[0])
     np.testing.assert_array_equal(gs, gm)
 
 
@@ -279,7 +279,7 @@ def test_dropconnect_masks_the_weight(rng):
 
 
 def test_dropout_layer_train_eval_offsets_and_state(rng):
-    layer = D.Dropout(keep_prob=0.5, mode="inverted", seed=77)
+    layer = D.Dropout(keep_prob=0.5, convention="torch", seed=77)
     x = rng.standard_normal((8, 300))
     y0 = layer(x)
     assert layer.offset == 1
@@ -287,7 +287,7 @@ def test_dropout_layer_train_eval_offsets_and_state(rng):
     assert layer.offset == 2
     assert not np.array_equal(y0 == 0, y1 == 0)  # a fresh mask per call
     np.testing.assert_array_equal(
-        y1, D.dropout(x, keep_prob=0.5, mode="inverted", seed=77, offset=1)
+        y1, D.dropout(x, keep_prob=0.5, convention="torch", seed=77, offset=1)
     )
     g = rng.standard_normal(x.shape)
     np.testing.assert_array_equal(layer.backward(g), np.where(y1 != 0, 2 * g, 0))
@@ -320,14 +320,14 @@ def test_torch_conventions_match():
     torch = torch_or_skip()
     x = np.random.default_rng(0).standard_normal(200_000).astype(np.float32)
     t = torch.nn.functional.dropout(torch.from_numpy(x), p=0.2, training=True).numpy()
-    ours = D.dropout(x, drop_prob=0.2, mode="inverted", seed=1)
+    ours = D.dropout(x, drop_prob=0.2, convention="torch", seed=1)
     kept_t, kept_o = t != 0, ours != 0
     np.testing.assert_allclose(t[kept_t], x[kept_t] / np.float32(0.8), rtol=2e-7)
     np.testing.assert_allclose(ours[kept_o], x[kept_o] / np.float32(0.8), rtol=2e-7)
     assert abs(kept_t.mean() - kept_o.mean()) < 8 * math.sqrt(0.16 / x.size)
     np.testing.assert_array_equal(
         torch.nn.functional.dropout(torch.from_numpy(x), p=0.2, training=False).numpy(),
-        D.dropout(x, drop_prob=0.2, mode="inverted", training=False),
+        D.dropout(x, drop_prob=0.2, convention="torch", training=False),
     )
 
 
@@ -345,7 +345,8 @@ def test_bad_input_clear_errors_nothing_modified(rng):
         ({"keep_prob": "0.5"}, TypeError, "keep_prob"),
         ({}, TypeError, "exactly one of keep_prob"),
         ({"keep_prob": 0.5, "drop_prob": 0.5}, TypeError, "exactly one of keep_prob"),
-        ({"keep_prob": 0.5, "mode": "torch"}, ValueError, "mode must be"),
+        ({"keep_prob": 0.5, "convention": "inverted"}, ValueError, "convention must be"),
+        ({"keep_prob": 0.5, "convention": None}, TypeError, "convention must be"),
         ({"keep_prob": 0.5, "seed": -1}, ValueError, "seed"),
         ({"keep_prob": 0.5, "seed": 2**64}, ValueError, "seed"),
         ({"keep_prob": 0.5, "seed": 1.5}, TypeError, "seed"),
@@ -358,9 +359,9 @@ def test_bad_input_clear_errors_nothing_modified(rng):
     with pytest.raises(TypeError, match="seed= is required in training"):
         D.dropout_mask(10, keep_prob=0.5)
     with pytest.raises(TypeError, match="must be float32 or float64"):
-        D.dropout(np.arange(5), keep_prob=0.5)
+        D.dropout(np.arange(5), keep_prob=0.5, seed=0)
     with pytest.raises(TypeError, match="x must be a numpy.ndarray"):
-        D.dropout([1.0, 2.0], keep_prob=0.5)
+        D.dropout([1.0, 2.0], keep_prob=0.5, seed=0)
     with pytest.raises(ValueError, match="out has shape"):
         D.dropout(x, keep_prob=0.5, seed=0, out=np.empty(99, np.float32))
     with pytest.raises(TypeError, match="out has dtype float64"):
@@ -374,7 +375,7 @@ def test_bad_input_clear_errors_nothing_modified(rng):
     with pytest.raises(ValueError, match="shares memory"):
         big = np.zeros(150, np.float32)
         D.dropout(big[:100], keep_prob=0.5, seed=0, out=big[50:])
-    with pytest.raises(ValueError, match=r"mask_out must have shape \(13,\)"):
+    with pytest.raises(ValueError, match=r"mask_out has shape \(12,\) but must have shape \(13,\)"):
         D.dropout(x, keep_prob=0.5, seed=0, out=out, mask_out=np.empty(12, np.uint8))
     with pytest.raises(TypeError, match="mask_out must be a numpy.ndarray of uint8"):
         D.dropout(x, keep_prob=0.5, seed=0, out=out, mask_out=np.empty(13, np.int8))
@@ -386,9 +387,9 @@ def test_bad_input_clear_errors_nothing_modified(rng):
         D.dropout(x, keep_prob=0.5, training=False, mask_out=np.empty(13, np.uint8))
     with pytest.raises(TypeError, match="exactly one of mask= .* or seed="):
         D.dropout_backward(x, keep_prob=0.5)
-    with pytest.raises(ValueError, match=r"mask must have shape \(13,\)"):
+    with pytest.raises(ValueError, match=r"mask has shape \(14,\) but must have shape \(13,\)"):
         D.dropout_backward(x, keep_prob=0.5, mask=np.empty(14, np.uint8), out=out)
-    with pytest.raises(ValueError, match="x must be 3-D"):
+    with pytest.raises(ValueError, match=r"x must have 3 dimensions \(T, N, F\)"):
         D.variational_dropout(x, keep_prob=0.5, seed=1, out=out)
     with pytest.raises(ValueError, match="layout must be"):
         D.variational_dropout(x.reshape(2, 5, 10), keep_prob=0.5, layout="NCT")
@@ -412,11 +413,11 @@ def test_read_only_inputs_and_empty_arrays(rng):
 
 def test_variational_layer_eval_and_test_time_outputs(rng):
     x = rng.standard_normal((4, 3, 5))
-    for mode, expected in [("chapter", 0.25 * x), ("inverted", x)]:
-        layer = D.Dropout(keep_prob=0.25, mode=mode, variational="TNF", seed=3).eval()
+    for convention, expected in [("chapter", 0.25 * x), ("torch", x)]:
+        layer = D.Dropout(keep_prob=0.25, convention=convention, variational="TNF", seed=3).eval()
         np.testing.assert_array_equal(layer(x), expected)
         np.testing.assert_array_equal(
-            D.variational_dropout(x, keep_prob=0.25, mode=mode, training=False), expected
+            D.variational_dropout(x, keep_prob=0.25, convention=convention, training=False), expected
         )
         np.testing.assert_array_equal(layer.backward(x), expected)
 
@@ -431,3 +432,131 @@ def test_variational_layer_eval_and_test_time_outputs(rng):
 def test_mask_parity_generated(n, keep, seed, offset):
     got = D.dropout_mask(n, keep_prob=keep, seed=seed, offset=offset)
     np.testing.assert_array_equal(got, R.mask(n, keep, seed, offset))
+
+
+# -- issue 10: rejected calls change nothing, lenient coercions refused --------------------
+
+
+@pytest.mark.parametrize("store_mask", [False, True])
+@pytest.mark.parametrize("variational", [None, "TNF"])
+def test_failed_forward_keeps_what_backward_uses(rng, store_mask, variational):
+    shape = (4, 3, 50) if variational else (4, 50)
+    layer = D.Dropout(keep_prob=0.5, seed=3, store_mask=store_mask, variational=variational)
+    x, g = rng.standard_normal(shape), rng.standard_normal(shape)
+    layer(x)
+    want = layer.backward(g)
+    assert not np.array_equal(want, g)  # a training gradient, not the eval one
+    layer.eval()
+    with pytest.raises(ValueError, match=r"\bout\b"):
+        layer(x, out=np.empty((3, 50)))
+    np.testing.assert_array_equal(layer.backward(g), want)  # still the last training mask
+    layer.train()
+    with pytest.raises(TypeError, match=r"\bx\b"):
+        layer(x.astype(np.int64))
+    np.testing.assert_array_equal(layer.backward(g), want)
+    assert layer.offset == 1  # the failed training forward did not advance the stream
+    layer.eval()
+    layer(x)
+    np.testing.assert_array_equal(layer.backward(g), 0.5 * g)  # a successful eval forward
+
+
+def _bad_state_cases():
+    return [
+        ("variational", "bogus", ValueError),
+        ("variational", 3, TypeError),
+        ("keep_prob", 0.0, ValueError),
+        ("keep_prob", "0.5", TypeError),
+        ("convention", "inverted", ValueError),
+        ("seed", -1, ValueError),
+        ("seed", 2**64, ValueError),
+        ("offset", 1.5, TypeError),
+        ("training", "yes", TypeError),
+    ]
+
+
+@pytest.mark.parametrize("key, value, exc", _bad_state_cases(), ids=lambda v: str(v))
+def test_load_state_dict_rejects_every_bad_key_atomically(rng, key, value, exc):
+    layer = D.Dropout(keep_prob=0.5, seed=3)
+    x = rng.standard_normal(40)
+    layer(x)
+    before, want = layer.state_dict(), layer.backward(x)
+    other = D.Dropout(keep_prob=0.9, convention="torch", variational="NTF", seed=8, offset=4)
+    with pytest.raises(exc, match=rf"state\['{key}'\]"):
+        layer.load_state_dict({**other.state_dict(), key: value})
+    assert layer.state_dict() == before
+    np.testing.assert_array_equal(layer.backward(x), want)
+
+
+def test_load_state_dict_rejects_missing_and_unknown_keys():
+    layer = D.Dropout(keep_prob=0.5, seed=3)
+    before = layer.state_dict()
+    state = D.Dropout(keep_prob=0.9, seed=8).state_dict()
+    with pytest.raises(ValueError, match=r"missing \['offset'\]"):
+        layer.load_state_dict({k: v for k, v in state.items() if k != "offset"})
+    with pytest.raises(ValueError, match=r"unknown \['mode'\]"):
+        layer.load_state_dict({**state, "mode": "chapter"})
+    with pytest.raises(TypeError, match="state must be a dict"):
+        layer.load_state_dict([("seed", 1)])
+    assert layer.state_dict() == before
+    layer.load_state_dict(state)
+    assert layer.state_dict() == state
+
+
+@pytest.mark.parametrize(
+    "shape, exc",
+    [("12", TypeError), ((2.5, 3), TypeError), ((2, "3"), TypeError), (-1, ValueError),
+     ((3, -2), ValueError), (2.0, TypeError), (None, TypeError)],
+    ids=str,
+)
+def test_dropout_mask_refuses_lenient_shapes(shape, exc):
+    with pytest.raises(exc, match="shape"):
+        D.dropout_mask(shape, keep_prob=0.5, seed=0)
+
+
+def test_dropout_mask_accepts_numpy_integers():
+    got = D.dropout_mask((np.int64(3), np.uint8(5)), keep_prob=0.5, seed=4)
+    np.testing.assert_array_equal(got, D.dropout_mask((3, 5), keep_prob=0.5, seed=4))
+
+
+def test_packed_size_checks_its_argument():
+    assert [D.packed_size(n) for n in (0, 1, 8, 9, np.int64(17))] == [0, 1, 1, 2, 3]
+    with pytest.raises(ValueError, match=r"\bn\b"):
+        D.packed_size(-5)
+    for bad in ("8", 8.0, True, None):
+        with pytest.raises(TypeError, match=r"\bn\b"):
+            D.packed_size(bad)
+
+
+def test_backward_errors_name_dy(rng):
+    dy = rng.standard_normal(10).astype(np.float32)
+    with pytest.raises(TypeError, match=r"\bdy\b"):
+        D.dropout_backward(dy.astype(np.int32), keep_prob=0.5, seed=1)
+    with pytest.raises(TypeError, match=r"\bdy\b"):
+        D.dropout_backward([1.0], keep_prob=0.5, training=False)
+    with pytest.raises(ValueError, match=r"dy must have 3 dimensions"):
+        D.variational_dropout_backward(dy, keep_prob=0.5, seed=1)
+    with pytest.raises(TypeError, match=r"out has dtype float64"):
+        D.dropout_backward(dy, keep_prob=0.5, seed=1, out=np.empty(10))
+
+
+def test_torch_tensors_accepted_zero_copy():
+    torch = torch_or_skip()
+    x = torch.arange(1.0, 11.0, dtype=torch.float32)
+    y = D.dropout(x, keep_prob=0.5, seed=2)
+    np.testing.assert_array_equal(y, D.dropout(x.numpy(), keep_prob=0.5, seed=2))
+    D.dropout(x, keep_prob=0.5, seed=2, out=x)  # in place, into the tensor's memory
+    np.testing.assert_array_equal(x.numpy(), y)
+
+
+def test_flags_and_layouts_are_checked():
+    x = np.ones(8)
+    with pytest.raises(TypeError, match="training"):
+        D.dropout(x, keep_prob=0.5, seed=0, training=1)
+    with pytest.raises(TypeError, match="packed"):
+        D.dropout_mask(8, keep_prob=0.5, seed=0, packed="yes")
+    with pytest.raises(TypeError, match="layout"):
+        D.variational_dropout(x.reshape(2, 2, 2), keep_prob=0.5, seed=0, layout=None)
+    with pytest.raises(ValueError, match="variational"):
+        D.Dropout(keep_prob=0.5, variational="bogus")
+    with pytest.raises(TypeError, match="store_mask"):
+        D.Dropout(keep_prob=0.5, store_mask=1)

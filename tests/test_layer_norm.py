@@ -142,8 +142,8 @@ def test_bad_inputs_raise_clear_errors(rng):
         layer_norm_forward(x, ())
     with pytest.raises(ValueError, match="eps must be"):
         layer_norm_forward(x, 6, eps=float("nan"))
-    with pytest.raises(ValueError, match="out shares memory with x"):
-        layer_norm_forward(x, 6, out=x)
+    with pytest.raises(ValueError, match=r"out\[0\] shares memory with x"):
+        layer_norm_forward(x, 6, out=(x, None, None))
     _, sm, sr = layer_norm_forward(x, 6)
     with pytest.raises(ValueError, match=r"save_mean has shape"):
         layer_norm_backward(x, x, sm[:2], sr, 6)
@@ -204,9 +204,9 @@ def test_results_do_not_depend_on_array_alignment(rng, simd, shape, norm, dtype)
     def run(kx, kg, ky):
         xk, out, dx = at_phase(x, kx), at_phase(np.zeros(shape, dtype), ky), at_phase(np.zeros(shape, dtype), kx)
         g, b = at_phase(gamma, kg), at_phase(beta, (kg + 1) % 16)
-        y, sm, sr = layer_norm_forward(xk, norm, g, b, out=out)
+        y, sm, sr = layer_norm_forward(xk, norm, g, b, out=(out, None, None))
         ws = at_phase(ws0, kg % 8)
-        dx, dg, db = layer_norm_backward(at_phase(dy, ky), xk, sm, sr, norm, g, dx=dx, workspace=ws)
+        dx, dg, db = layer_norm_backward(at_phase(dy, ky), xk, sm, sr, norm, g, out=(dx, None, None), workspace=ws)
         return y, sm, sr, dx, dg, db
 
     lanes = 64 // np.dtype(dtype).itemsize
@@ -232,7 +232,7 @@ def test_every_simd_target_matches_baseline(rng):
 def test_preallocated_outputs_are_used(rng):
     x, gamma, beta = make(rng, (8, 12), (12,), np.float32)
     out, sm, sr = np.empty_like(x), np.empty(8, np.float32), np.empty(8, np.float32)
-    res = layer_norm_forward(x, 12, gamma, beta, out=out, save_mean=sm, save_rstd=sr)
+    res = layer_norm_forward(x, 12, gamma, beta, out=(out, sm, sr))
     assert res.y is out and res.save_mean is sm and res.save_rstd is sr
     dx, dg, db = np.empty_like(x), np.empty(12, np.float32), np.empty(12, np.float32)
     got = layer_norm_backward(
@@ -242,9 +242,7 @@ def test_preallocated_outputs_are_used(rng):
         sr,
         12,
         gamma,
-        dx=dx,
-        dgamma=dg,
-        dbeta=db,
+        out=(dx, dg, db),
         workspace=layer_norm_workspace(x.shape, 12),
     )
     assert got.dx is dx and got.dgamma is dg and got.dbeta is db
@@ -299,3 +297,57 @@ def test_layernorm_object_state_dict_and_torch(rng):
     tln = torch.nn.LayerNorm((3, 4), dtype=torch.float64)
     tln.load_state_dict({k: torch.tensor(v) for k, v in ln.state_dict().items()})
     np.testing.assert_allclose(tln(torch.tensor(x)).detach().numpy(), y, rtol=1e-10, atol=1e-10)
+
+
+# --- hardening (issue 10) ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", ["6", b"6", 6.0, (6.0,), True])
+def test_normalized_shape_is_not_coerced(rng, bad):
+    x, gamma, beta = make(rng, (4, 6), (6,), np.float32)
+    with pytest.raises(TypeError, match="normalized_shape"):
+        layer_norm_forward(x, bad)
+    with pytest.raises(TypeError, match="normalized_shape"):
+        LayerNorm(bad)
+
+
+def test_non_number_eps_is_a_type_error(rng):
+    x, _, _ = make(rng, (4, 6), (6,), np.float32)
+    with pytest.raises(TypeError, match="eps"):
+        layer_norm_forward(x, 6, eps="1e-5")
+
+
+def test_workspace_size_rejects_overflow_and_negative_sizes():
+    with pytest.raises(ValueError, match="shape"):
+        layer_norm_workspace((2**62, 2**62), 2**62)
+    with pytest.raises(ValueError, match="shape"):
+        layer_norm_workspace((-1, 6), 6)
+    with pytest.raises(ValueError, match="shape.*workspace larger than fits in int64"):
+        layer_norm_workspace((1, 2**62), 2**62)
+
+
+def test_layer_norm_layer_backward_takes_out(rng):
+    ln = LayerNorm(6, dtype=np.float64)
+    x = rng.standard_normal((5, 6))
+    ln(x)
+    dx = np.empty_like(x)
+    assert ln.backward(np.ones_like(x), out=dx) is dx
+
+
+def test_param_grads_false_refuses_their_outputs(rng):
+    x, gamma, _ = make(rng, (4, 6), (6,), np.float32)
+    _, sm, sr = layer_norm_forward(x, 6, gamma)
+    with pytest.raises(ValueError, match="param_grads"):
+        layer_norm_backward(x, x, sm, sr, 6, gamma, param_grads=False, out=(None, np.empty(6, np.float32), None))
+    dx, dg, db = layer_norm_backward(x, x, sm, sr, 6, gamma, param_grads=False)
+    assert dg is None and db is None and dx.shape == x.shape
+
+
+def test_load_state_dict_is_all_or_nothing():
+    ln = LayerNorm(4, dtype=np.float64)
+    before = ln.state_dict()
+    with pytest.raises(TypeError, match="bias"):
+        ln.load_state_dict({"weight": np.full(4, 7.0), "bias": np.array(["a", "b", "c", "d"])})
+    after = ln.state_dict()
+    for k in before:
+        np.testing.assert_array_equal(after[k], before[k], err_msg=k)

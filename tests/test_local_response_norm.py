@@ -40,16 +40,16 @@ def assert_close(ours: np.ndarray, want: np.ndarray, dtype: type, scale: float) 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 def test_parity_with_reference(simd, nthreads, rng, shape, dtype, convention):
     x = (3 * rng.standard_normal(shape)).astype(dtype)
-    grad_y = rng.standard_normal(shape).astype(dtype)
+    dy = rng.standard_normal(shape).astype(dtype)
     for size, alpha, beta, k in HYPER:
         hp = {"size": size, "alpha": alpha, "beta": beta, "k": k, "convention": convention}
         y = local_response_norm(x, **hp)
         assert y.dtype == dtype and y.shape == shape
         assert_close(y, ref.local_response_norm(x, **hp), dtype, scale=float(np.max(np.abs(x))))
-        grad_x = local_response_norm_backward(grad_y, x, **hp)
-        assert grad_x.dtype == dtype and grad_x.shape == shape
-        want = ref.local_response_norm_backward(grad_y, x, **hp)
-        assert_close(grad_x, want, dtype, scale=float(np.max(np.abs(want))))
+        dx = local_response_norm_backward(dy, x, **hp)
+        assert dx.dtype == dtype and dx.shape == shape
+        want = ref.local_response_norm_backward(dy, x, **hp)
+        assert_close(dx, want, dtype, scale=float(np.max(np.abs(want))))
 
 
 def test_huge_window_equals_whole_channel_range(rng):
@@ -93,7 +93,7 @@ def test_beta_zero_is_identity(rng):
 def test_bitwise_equal_across_threads_and_targets(rng, dtype, hyper):
     size, alpha, beta, k = hyper
     x = (3 * rng.standard_normal((5, 16, 37, 41))).astype(dtype)
-    grad_y = rng.standard_normal(x.shape).astype(dtype)
+    dy = rng.standard_normal(x.shape).astype(dtype)
     results = []
     for target in nndl_fast.available_simd_targets():
         for n in (1, 2):
@@ -101,7 +101,7 @@ def test_bitwise_equal_across_threads_and_targets(rng, dtype, hyper):
                 results.append(
                     (
                         local_response_norm(x, size, alpha, beta, k),
-                        local_response_norm_backward(grad_y, x, size, alpha, beta, k),
+                        local_response_norm_backward(dy, x, size, alpha, beta, k),
                     )
                 )
     for other in results[1:]:
@@ -119,7 +119,7 @@ def test_finite_differences(rng, convention, hyper):
     hp = {"size": size, "alpha": alpha, "beta": beta, "k": k, "convention": convention}
     x = rng.standard_normal((2, 7, 3))
     r = rng.standard_normal(x.shape)
-    grad_x = local_response_norm_backward(r, x, **hp)
+    dx = local_response_norm_backward(r, x, **hp)
     h = 1e-6
     for idx in np.ndindex(x.shape):
         xp, xm = x.copy(), x.copy()
@@ -128,7 +128,7 @@ def test_finite_differences(rng, convention, hyper):
         fd = (
             np.sum(r * local_response_norm(xp, **hp)) - np.sum(r * local_response_norm(xm, **hp))
         ) / (2 * h)
-        assert grad_x[idx] == pytest.approx(fd, rel=1e-6, abs=1e-8)
+        assert dx[idx] == pytest.approx(fd, rel=1e-6, abs=1e-8)
 
 
 def test_conventions_differ_as_documented(rng):
@@ -157,25 +157,25 @@ def test_torch_parity(rng, dtype, size):
     torch = pytest.importorskip("torch", reason="torch not installed: PyTorch parity not checked")
     F = torch.nn.functional
     x = (3 * rng.standard_normal((3, 10, 7, 5))).astype(dtype)
-    grad_y = rng.standard_normal(x.shape).astype(dtype)
+    dy = rng.standard_normal(x.shape).astype(dtype)
     alpha, beta, k = 0.05, 0.75, 1.0
     # torch convention: F.local_response_norm(x, size, alpha, beta, k) exactly.
     tx = torch.from_numpy(x.copy()).requires_grad_(True)
     ty = F.local_response_norm(tx, size, alpha, beta, k)
-    ty.backward(torch.from_numpy(grad_y))
+    ty.backward(torch.from_numpy(dy))
     y = local_response_norm(x, size, alpha, beta, k, convention="torch")
     assert_close(y, ty.detach().numpy(), dtype, scale=float(np.max(np.abs(x))))
-    grad_x = local_response_norm_backward(grad_y, x, size, alpha, beta, k, convention="torch")
-    assert_close(grad_x, tx.grad.numpy(), dtype, scale=float(np.max(np.abs(tx.grad.numpy()))))
+    dx = local_response_norm_backward(dy, x, size, alpha, beta, k, convention="torch")
+    assert_close(dx, tx.grad.numpy(), dtype, scale=float(np.max(np.abs(tx.grad.numpy()))))
     # chapter convention: torch with the window of 2⌊n/2⌋ + 1 channels and α scaled by it.
     width = 2 * (size // 2) + 1
     tx = torch.from_numpy(x.copy()).requires_grad_(True)
     ty = F.local_response_norm(tx, width, alpha * width, beta, k)
-    ty.backward(torch.from_numpy(grad_y))
+    ty.backward(torch.from_numpy(dy))
     y = local_response_norm(x, size, alpha, beta, k, convention="chapter")
     assert_close(y, ty.detach().numpy(), dtype, scale=float(np.max(np.abs(x))))
-    grad_x = local_response_norm_backward(grad_y, x, size, alpha, beta, k, convention="chapter")
-    assert_close(grad_x, tx.grad.numpy(), dtype, scale=float(np.max(np.abs(tx.grad.numpy()))))
+    dx = local_response_norm_backward(dy, x, size, alpha, beta, k, convention="chapter")
+    assert_close(dx, tx.grad.numpy(), dtype, scale=float(np.max(np.abs(tx.grad.numpy()))))
 
 
 def test_out_buffers(rng):
@@ -183,9 +183,9 @@ def test_out_buffers(rng):
     out = np.empty_like(x)
     assert local_response_norm(x, out=out) is out
     np.testing.assert_array_equal(out, local_response_norm(x))
-    grad_out = np.empty_like(x)
-    assert local_response_norm_backward(x, x, out=grad_out) is grad_out
-    np.testing.assert_array_equal(grad_out, local_response_norm_backward(x, x))
+    dx_out = np.empty_like(x)
+    assert local_response_norm_backward(x, x, out=dx_out) is dx_out
+    np.testing.assert_array_equal(dx_out, local_response_norm_backward(x, x))
 
 
 # β = 0.75 takes square roots; any other β exp(−β ln d) with libm's pow for d outside its
@@ -229,10 +229,10 @@ def test_powers_beyond_double_range_match_reference(dtype):
         got = local_response_norm(x, **hp)
         np.testing.assert_allclose(got, want.astype(dtype), rtol=1e-6 if dtype == np.float32 else 1e-12, atol=0)
         if dtype == np.float64:
-            grad_y = np.ones_like(x)
+            dy = np.ones_like(x)
             with np.errstate(over="ignore", under="ignore"):
-                want_g = ref.local_response_norm_backward(grad_y, x, **hp)
-            np.testing.assert_allclose(local_response_norm_backward(grad_y, x, **hp), want_g, rtol=1e-11, atol=0)
+                want_g = ref.local_response_norm_backward(dy, x, **hp)
+            np.testing.assert_allclose(local_response_norm_backward(dy, x, **hp), want_g, rtol=1e-11, atol=0)
 
 
 # -- bad input: a clear error naming the argument, nothing written -----------------------
@@ -265,9 +265,9 @@ def _bad_cases():
         ("beta negative", lambda: fwd(x, beta=-0.5), ValueError, "beta"),
         ("beta inf", lambda: fwd(x, beta=float("inf")), ValueError, "beta"),
         ("convention", lambda: fwd(x, convention="pytorch"), ValueError, "convention"),
-        ("grad_y shape", lambda: bwd(np.ones((2, 4, 2), np.float32), x), ValueError, "grad_y"),
-        ("grad_y dtype", lambda: bwd(np.ones((2, 4, 3)), x), TypeError, "grad_y"),
-        ("bwd out is grad_y", lambda: bwd(ro.copy(), x, out=x), ValueError, "out"),
+        ("dy shape", lambda: bwd(np.ones((2, 4, 2), np.float32), x), ValueError, "dy"),
+        ("dy dtype", lambda: bwd(np.ones((2, 4, 3)), x), TypeError, "dy"),
+        ("bwd out is dy", lambda: bwd(ro.copy(), x, out=x), ValueError, "out"),
         ("bwd convention", lambda: bwd(x, x, convention="Chapter"), ValueError, "convention"),
     ]
 
@@ -284,9 +284,9 @@ def test_rejected_call_writes_nothing():
     out = np.full_like(x, 7.0)
     with pytest.raises(ValueError, match=r"\bsize\b"):
         local_response_norm(x, size=-1, out=out)
-    with pytest.raises(ValueError, match=r"\bgrad_y\b"):
+    with pytest.raises(ValueError, match=r"\bdy\b"):
         local_response_norm_backward(np.ones((2, 4, 4)), x, out=out)
-    with pytest.raises(ValueError, match=r"\bgrad_y\b.*shares memory|shares memory.*\bgrad_y\b"):
+    with pytest.raises(ValueError, match=r"\bdy\b.*shares memory|shares memory.*\bdy\b"):
         local_response_norm_backward(out, x, out=out)
     assert (out == 7.0).all()
 
@@ -304,7 +304,7 @@ def test_rejected_call_writes_nothing():
 def test_random_shapes_match_reference(n, c, s, size, beta, convention, seed):
     rng = np.random.default_rng(seed)
     x = 2 * rng.standard_normal((n, c, s))
-    grad_y = rng.standard_normal(x.shape)
+    dy = rng.standard_normal(x.shape)
     hp = {"size": size, "alpha": 0.05, "beta": beta, "k": 1.0, "convention": convention}
     assert_close(
         local_response_norm(x, **hp),
@@ -312,10 +312,38 @@ def test_random_shapes_match_reference(n, c, s, size, beta, convention, seed):
         np.float64,
         scale=float(np.max(np.abs(x))),
     )
-    want = ref.local_response_norm_backward(grad_y, x, **hp)
+    want = ref.local_response_norm_backward(dy, x, **hp)
     assert_close(
-        local_response_norm_backward(grad_y, x, **hp),
+        local_response_norm_backward(dy, x, **hp),
         want,
         np.float64,
         scale=float(np.max(np.abs(want))),
+    )
+
+
+def test_compiled_names_follow_the_glossary():
+    """_core spells the concept as the module does (docs/conventions.md): no lrn_ prefix."""
+    core = nndl_fast._core
+    assert hasattr(core, "local_response_norm_forward")
+    assert hasattr(core, "local_response_norm_backward")
+    assert not [name for name in dir(core) if name.startswith("lrn_")]
+
+
+def test_negative_window_rejected_by_the_compiled_call():
+    """The compiled call guards its scratch ring itself (a direct _core call skips Python)."""
+    x = np.ones((2, 4, 3))
+    out = np.full_like(x, 7.0)
+    with pytest.raises(ValueError, match=r"\blo\b"):
+        nndl_fast._core.local_response_norm_backward(out, x, x.copy(), -1, 2, 1.0, 0.1, 0.75)
+    assert (out == 7.0).all()
+
+
+def test_torch_tensors_accepted(rng):
+    torch = pytest.importorskip("torch", reason="torch not installed: tensor inputs not checked")
+    x = rng.standard_normal((2, 5, 7)).astype(np.float32)
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+    np.testing.assert_array_equal(local_response_norm(torch.from_numpy(x)), local_response_norm(x))
+    np.testing.assert_array_equal(
+        local_response_norm_backward(torch.from_numpy(dy), torch.from_numpy(x)),
+        local_response_norm_backward(dy, x),
     )

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -53,10 +54,33 @@ def test_environment_variable_with_a_bad_name_fails_loudly():
 def test_threads():
     with nndl_fast.threads(1):
         assert nndl_fast.get_num_threads() == 1
-    with pytest.raises(ValueError, match="num_threads must be >= 1"):
-        nndl_fast.set_num_threads(0)
-    with pytest.raises(TypeError, match="n must be an int"):
-        nndl_fast.set_num_threads(1.5)
+
+
+def test_set_num_threads_is_capped_and_typed():
+    """100 000 used to be accepted, then crash the next kernel (SIGSEGV) or exit the process."""
+    limit = nndl_fast.build_info()["thread_limit"]
+    assert limit == 4 * nndl_fast.build_info()["num_procs"]
+    before = nndl_fast.get_num_threads()
+    for bad in (0, -1, limit + 1, 100_000):
+        with pytest.raises(ValueError, match=rf"n must be in \[1, {limit}\]"):
+            nndl_fast.set_num_threads(bad)
+    for bad in (1.5, True, "2", None):
+        with pytest.raises(TypeError, match="n must be an integer"):
+            nndl_fast.set_num_threads(bad)
+    assert nndl_fast.get_num_threads() == before
+    with nndl_fast.threads(np.int64(limit)):
+        assert nndl_fast.get_num_threads() == limit
+
+
+def test_set_num_threads_is_process_wide():
+    """OpenMP's own setting is per calling thread: another Python thread used not to see it."""
+    seen: list[int] = []
+    n = 3 if nndl_fast.get_num_threads() != 3 else 2
+    with nndl_fast.threads(n):
+        worker = threading.Thread(target=lambda: seen.append(nndl_fast.get_num_threads()))
+        worker.start()
+        worker.join()
+    assert seen == [n]
 
 
 def test_threadpoolctl_sees_and_limits_our_openmp():
@@ -84,3 +108,97 @@ def test_harness_records_and_json(tmp_path):
     assert {"kernel", "case", "impl", "seconds", "bytes", "gbps", "fraction_of_limit"} <= set(doc["records"][0])
     assert x[0] > 0  # the probe ran: x = 1·x + 1 each call
     assert time_call(lambda: None, min_seconds=0.001, repeats=2) >= 0
+
+
+# A child forked after a parallel kernel used to hang forever in its first parallel kernel.
+# The script runs in its own interpreter with a timeout, so a regression cannot hang the suite.
+FORK_SCRIPT = """
+import multiprocessing as mp
+import numpy as np
+import nndl_fast
+from nndl_fast import optim
+
+def adam_once():
+    rng = np.random.default_rng(1)
+    p, g = (rng.standard_normal(1 << 20).astype(np.float32) for _ in range(2))
+    optim.adam([p], [g], [np.zeros_like(p)], [np.zeros_like(p)], step=1, lr=1e-3)
+    return p
+
+def child(queue):
+    threads = nndl_fast.get_num_threads()
+    try:
+        nndl_fast.set_num_threads(2)
+        raised = ""
+    except RuntimeError as e:
+        raised = str(e)
+    queue.put((adam_once().tobytes(), threads, raised))
+
+nndl_fast.set_num_threads(2)
+parent = adam_once()  # 1 Mi elements: a parallel region with 2 threads
+ctx = mp.get_context("fork")
+queue = ctx.Queue()
+proc = ctx.Process(target=child, args=(queue,))
+proc.start()
+data, threads, raised = queue.get(timeout=30)
+proc.join(timeout=30)
+assert proc.exitcode == 0, proc.exitcode
+assert data == parent.tobytes(), "the child's result differs from the parent's"
+assert threads == 1, threads
+assert "forked" in raised, raised
+print("ok")
+"""
+
+
+def test_a_child_forked_after_a_parallel_kernel_runs_kernels():
+    out = run_python(FORK_SCRIPT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+# libgomp starts its worker threads at the first region with more than one thread, so a call
+# that opens no region leaves the process with its one thread.
+SMALL_WORK_SCRIPT = """
+import os
+import numpy as np
+import nndl_fast
+from nndl_fast import clip, optim
+
+def os_threads():
+    return len(os.listdir("/proc/self/task"))
+
+nndl_fast.set_num_threads(2)
+before = os_threads()  # the interpreter's, OpenBLAS's
+rng = np.random.default_rng(0)
+for n in (({size}),):
+    ps = [rng.standard_normal(k).astype(np.float32) for k in n]
+    gs = [rng.standard_normal(k).astype(np.float32) for k in n]
+    optim.adam(ps, gs, [np.zeros_like(p) for p in ps], [np.zeros_like(p) for p in ps], step=1,
+               lr=1e-3, skip_nonfinite=True)
+    clip.clip_grad_norm_(gs, 1.0)
+print(os_threads() - before)
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")
+@pytest.mark.parametrize(("sizes", "workers"), [("3, 5, 20_000, 20_000", 0), ("1 << 17, 1 << 17", 1)])
+def test_small_work_opens_no_parallel_region(sizes, workers):
+    """Four chunks, but fewer elements than two threads' worth: one thread does it all."""
+    out = run_python(SMALL_WORK_SCRIPT.format(size=sizes), OMP_NUM_THREADS="2")
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) == workers
+
+
+@pytest.mark.parametrize(("env", "shown"), [
+    ({}, "GOMP_SPINCOUNT = '0'"),
+    ({"OMP_WAIT_POLICY": "ACTIVE"}, "OMP_WAIT_POLICY = 'ACTIVE'"),
+    ({"GOMP_SPINCOUNT": "1M"}, "GOMP_SPINCOUNT = '1000000'"),
+])
+def test_threads_wait_passively_unless_the_user_chose(env, shown):
+    """libgomp prints the policy it read at load (OMP_DISPLAY_ENV)."""
+    env = {"OMP_DISPLAY_ENV": "VERBOSE", **env}
+    clean = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    out = subprocess.run([sys.executable, "-c", "import os, nndl_fast; print(os.environ.get('OMP_WAIT_POLICY'))"],
+                         capture_output=True, text=True, env={**clean, **env}, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert shown in out.stderr
+    assert out.stdout.strip() == env.get("OMP_WAIT_POLICY", "None")  # not handed on to children

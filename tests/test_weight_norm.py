@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import nndl_fast
-from nndl_fast.norm import WeightNorm, weight_norm, weight_norm_backward
+from nndl_fast.norm import WeightNorm, WeightNormBackward, weight_norm, weight_norm_backward
 from nndl_fast.reference import weight_norm as ref
 
 DTYPES = [np.float32, np.float64]
@@ -34,65 +34,77 @@ def assert_close(
 def make(rng: np.random.Generator, shape: tuple[int, ...], dtype: type):
     v = rng.standard_normal(shape).astype(dtype)
     g = rng.standard_normal(shape[0]).astype(dtype)
-    grad_w = rng.standard_normal(shape).astype(dtype)
-    return v, g, grad_w
+    dy = rng.standard_normal(shape).astype(dtype)
+    return v, g, dy
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 def test_parity_with_reference(simd, nthreads, rng, shape, dtype):
-    v, g, grad_w = make(rng, shape, dtype)
+    v, g, dy = make(rng, shape, dtype)
     w = weight_norm(v, g)
     assert w.dtype == dtype and w.shape == shape
     assert_close(w, ref.weight_norm(v, g), dtype)
-    grad_v, grad_g = weight_norm_backward(grad_w, v, g)
-    want_v, want_g = ref.weight_norm_backward(grad_w, v, g)
-    assert grad_v.dtype == dtype and grad_v.shape == shape and grad_g.shape == g.shape
+    dv, dg = weight_norm_backward(dy, v, g)
+    want_v, want_g = ref.weight_norm_backward(dy, v, g)
+    assert dv.dtype == dtype and dv.shape == shape and dg.shape == g.shape
     # ∂L/∂v = (g/‖v‖)(∂L/∂W − projection): its terms have the size of |g/‖v‖|·|∂L/∂W|
     norms = np.sqrt(np.sum(v.reshape(shape[0], -1).astype(np.float64) ** 2, axis=1))
     assert_close(
-        grad_v, want_v, dtype, scale=float(np.max(np.abs(g) / norms) * np.max(np.abs(grad_w)))
+        dv, want_v, dtype, scale=float(np.max(np.abs(g) / norms) * np.max(np.abs(dy)))
     )
-    assert_close(grad_g, want_g, dtype, scale=float(np.max(np.abs(grad_w)) * np.sqrt(v[0].size)))
+    assert_close(dg, want_g, dtype, scale=float(np.max(np.abs(dy)) * np.sqrt(v[0].size)))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(64, 4099), (3, 70001), (5, 100_003)], ids=str)
 def test_bitwise_equal_across_threads_and_targets(rng, shape, dtype):
-    v, g, grad_w = make(rng, shape, dtype)
+    v, g, dy = make(rng, shape, dtype)
     results = []
     for target in nndl_fast.available_simd_targets():
         for n in (1, 2):
             with nndl_fast.simd_target(target), nndl_fast.threads(n):
-                results.append((weight_norm(v, g), *weight_norm_backward(grad_w, v, g)))
+                results.append((weight_norm(v, g), *weight_norm_backward(dy, v, g)))
     for other in results[1:]:
         for a, b in zip(results[0], other):
             np.testing.assert_array_equal(a, b)
 
 
 def test_out_buffers_are_filled_and_returned(rng):
-    v, g, grad_w = make(rng, (6, 5), np.float64)
+    v, g, dy = make(rng, (6, 5), np.float64)
     out = np.empty_like(v)
     assert weight_norm(v, g, out=out) is out
     np.testing.assert_allclose(out, ref.weight_norm(v, g), rtol=1e-13)
-    out_v, out_g = np.empty_like(v), np.empty_like(g)
-    rv, rg = weight_norm_backward(grad_w, v, g, out_v=out_v, out_g=out_g)
-    assert rv is out_v and rg is out_g
-    want_v, want_g = ref.weight_norm_backward(grad_w, v, g)
-    np.testing.assert_allclose(out_v, want_v, rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(out_g, want_g, rtol=1e-12, atol=1e-15)
+    dv, dg = np.empty_like(v), np.empty_like(g)
+    result = weight_norm_backward(dy, v, g, out=(dv, dg))
+    assert isinstance(result, WeightNormBackward)
+    assert result.dv is dv and result.dg is dg
+    want_v, want_g = ref.weight_norm_backward(dy, v, g)
+    np.testing.assert_allclose(dv, want_v, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(dg, want_g, rtol=1e-12, atol=1e-15)
+    # either entry None: that one is allocated
+    only_dg = weight_norm_backward(dy, v, g, out=(None, dg))
+    assert only_dg.dg is dg and only_dg.dv is not dv
+    np.testing.assert_array_equal(only_dg.dv, dv)
+    only_dv = weight_norm_backward(dy, v, g, out=[dv, None])
+    assert only_dv.dv is dv
+    np.testing.assert_array_equal(only_dv.dg, dg)
+    with pytest.raises(TypeError, match=r"\bout\b"):
+        weight_norm_backward(dy, v, g, out=dv)
+    with pytest.raises(ValueError, match=r"\bout\b"):
+        weight_norm_backward(dy, v, g, out=(dv, dg, dg))
 
 
 def test_torch_shaped_gain(rng):
     """g of torch's shape (out, 1, 1, 1) gives the same W, and ∂L/∂g in that shape."""
-    v, g, grad_w = make(rng, (4, 3, 2, 2), np.float64)
+    v, g, dy = make(rng, (4, 3, 2, 2), np.float64)
     g4 = g.reshape(4, 1, 1, 1).copy()
     np.testing.assert_array_equal(weight_norm(v, g4), weight_norm(v, g))
-    grad_v4, grad_g4 = weight_norm_backward(grad_w, v, g4)
-    grad_v, grad_g = weight_norm_backward(grad_w, v, g)
-    assert grad_g4.shape == (4, 1, 1, 1)
-    np.testing.assert_array_equal(grad_v4, grad_v)
-    np.testing.assert_array_equal(grad_g4.reshape(4), grad_g)
+    dv4, dg4 = weight_norm_backward(dy, v, g4)
+    dv, dg = weight_norm_backward(dy, v, g)
+    assert dg4.shape == (4, 1, 1, 1)
+    np.testing.assert_array_equal(dv4, dv)
+    np.testing.assert_array_equal(dg4.reshape(4), dg)
 
 
 def test_finite_differences(rng):
@@ -102,65 +114,65 @@ def test_finite_differences(rng):
     def loss(v_: np.ndarray, g_: np.ndarray) -> float:
         return float(np.sum(r * weight_norm(v_, g_)))
 
-    grad_v, grad_g = weight_norm_backward(r, v, g)
+    dv, dg = weight_norm_backward(r, v, g)
     h = 1e-6
     for idx in np.ndindex(v.shape):
         vp, vm = v.copy(), v.copy()
         vp[idx] += h
         vm[idx] -= h
-        assert grad_v[idx] == pytest.approx(
+        assert dv[idx] == pytest.approx(
             (loss(vp, g) - loss(vm, g)) / (2 * h), rel=1e-6, abs=1e-8
         )
     for i in range(g.size):
         gp, gm = g.copy(), g.copy()
         gp[i] += h
         gm[i] -= h
-        assert grad_g[i] == pytest.approx((loss(v, gp) - loss(v, gm)) / (2 * h), rel=1e-6, abs=1e-8)
+        assert dg[i] == pytest.approx((loss(v, gp) - loss(v, gm)) / (2 * h), rel=1e-6, abs=1e-8)
 
 
 def test_gradient_is_orthogonal_to_v(rng):
     """∂L/∂v_i ⟂ v_i: changing only ‖v_i‖ does not change W (the reparametrisation's point)."""
-    v, g, grad_w = make(rng, (9, 31), np.float64)
-    grad_v, _ = weight_norm_backward(grad_w, v, g)
-    np.testing.assert_allclose(np.sum(grad_v * v, axis=1), 0.0, atol=1e-12)
+    v, g, dy = make(rng, (9, 31), np.float64)
+    dv, _ = weight_norm_backward(dy, v, g)
+    np.testing.assert_allclose(np.sum(dv * v, axis=1), 0.0, atol=1e-12)
 
 
 def test_zero_row_gives_nan_like_torch(rng):
     """Documented: ‖v_i‖ = 0 gives NaN in W_i, ∂L/∂g_i and ∂L/∂v_i; other rows unaffected."""
-    v, g, grad_w = make(rng, (4, 6), np.float32)
+    v, g, dy = make(rng, (4, 6), np.float32)
     v[2] = 0.0
     w = weight_norm(v, g)
     assert np.isnan(w[2]).all()
     np.testing.assert_allclose(w[[0, 1, 3]], ref.weight_norm(v[[0, 1, 3]], g[[0, 1, 3]]), rtol=2e-6)
-    grad_v, grad_g = weight_norm_backward(grad_w, v, g)
-    assert np.isnan(grad_g[2]) and np.isnan(grad_v[2]).all()
-    assert np.isfinite(grad_g[[0, 1, 3]]).all() and np.isfinite(grad_v[[0, 1, 3]]).all()
+    dv, dg = weight_norm_backward(dy, v, g)
+    assert np.isnan(dg[2]) and np.isnan(dv[2]).all()
+    assert np.isfinite(dg[[0, 1, 3]]).all() and np.isfinite(dv[[0, 1, 3]]).all()
 
 
 def test_empty_inputs():
     """No rows: empty results. Rows of no elements: ‖v_i‖ = 0, so ∂L/∂g_i is NaN (documented)."""
     v, g = np.ones((0, 3)), np.ones(0)
     assert weight_norm(v, g).shape == (0, 3)
-    grad_v, grad_g = weight_norm_backward(v, v, g)
-    assert grad_v.shape == (0, 3) and grad_g.shape == (0,)
+    dv, dg = weight_norm_backward(v, v, g)
+    assert dv.shape == (0, 3) and dg.shape == (0,)
     v, g = np.ones((3, 0)), np.ones(3)
     assert weight_norm(v, g).shape == (3, 0)
-    grad_v, grad_g = weight_norm_backward(v, v, g)
-    assert grad_v.shape == (3, 0) and np.isnan(grad_g).all()
+    dv, dg = weight_norm_backward(v, v, g)
+    assert dv.shape == (3, 0) and np.isnan(dg).all()
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_torch_parity(rng, dtype):
     torch = pytest.importorskip("torch", reason="torch not installed: PyTorch parity not checked")
-    v, g, grad_w = make(rng, (8, 5, 3, 3), dtype)
+    v, g, dy = make(rng, (8, 5, 3, 3), dtype)
     tv = torch.from_numpy(v.copy()).requires_grad_(True)
     tg = torch.from_numpy(g.reshape(8, 1, 1, 1).copy()).requires_grad_(True)
     tw = torch._weight_norm(tv, tg, 0)
-    tw.backward(torch.from_numpy(grad_w))
+    tw.backward(torch.from_numpy(dy))
     assert_close(weight_norm(v, g), tw.detach().numpy(), dtype)
-    grad_v, grad_g = weight_norm_backward(grad_w, v, g)
-    assert_close(grad_v, tv.grad.numpy(), dtype)
-    assert_close(grad_g, tg.grad.numpy().reshape(8), dtype)
+    dv, dg = weight_norm_backward(dy, v, g)
+    assert_close(dv, tv.grad.numpy(), dtype)
+    assert_close(dg, tg.grad.numpy().reshape(8), dtype)
 
 
 def test_torch_parametrization_parity(rng):
@@ -179,10 +191,10 @@ def test_torch_parametrization_parity(rng):
     np.testing.assert_allclose(wn.weight(), lin.weight.detach().numpy(), rtol=1e-13, atol=1e-15)
     x = torch.from_numpy(rng.standard_normal((3, 7)))
     lin(x).square().sum().backward()
-    grad_w = (2 * (x @ lin.weight.T + lin.bias)).T @ x  # ∂/∂W Σ (xWᵀ + b)²
-    grad_v, grad_g = wn.backward(grad_w.detach().numpy())
-    np.testing.assert_allclose(grad_v, v_t.grad.numpy(), rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(grad_g, g_t.grad.numpy().reshape(5), rtol=1e-12, atol=1e-13)
+    dy = (2 * (x @ lin.weight.T + lin.bias)).T @ x  # ∂/∂W Σ (xWᵀ + b)²
+    dv, dg = wn.backward(dy.detach().numpy())
+    np.testing.assert_allclose(dv, v_t.grad.numpy(), rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(dg, g_t.grad.numpy().reshape(5), rtol=1e-12, atol=1e-13)
 
 
 # -- bad input: a clear error naming the argument, nothing written -----------------------
@@ -234,21 +246,21 @@ def test_bad_forward_input(case):
 def test_rejected_backward_writes_nothing():
     v = np.ones((4, 3), np.float64)
     g = np.ones(4, np.float64)
-    out_v = np.full((4, 3), 7.0)
-    out_g = np.full(4, 7.0)
+    dv = np.full((4, 3), 7.0)
+    dg = np.full(4, 7.0)
     with pytest.raises(ValueError, match=r"\bdy\b"):
-        weight_norm_backward(np.ones((4, 2)), v, g, out_v=out_v, out_g=out_g)
+        weight_norm_backward(np.ones((4, 2)), v, g, out=(dv, dg))
     with pytest.raises(TypeError, match=r"\bdy\b"):
-        weight_norm_backward(np.ones((4, 3), np.float32), v, g, out_v=out_v, out_g=out_g)
+        weight_norm_backward(np.ones((4, 3), np.float32), v, g, out=(dv, dg))
     with pytest.raises(ValueError, match=r"\bdg\b"):
-        weight_norm_backward(v, v, g, out_v=out_v, out_g=np.full(3, 7.0))
+        weight_norm_backward(v, v, g, out=(dv, np.full(3, 7.0)))
     with pytest.raises(ValueError, match=r"dv.*shares memory|shares memory.*dv"):
-        weight_norm_backward(v, v, g, out_v=v, out_g=out_g)
+        weight_norm_backward(v, v, g, out=(v, dg))
     ro = np.full(4, 7.0)
     ro.flags.writeable = False
     with pytest.raises(ValueError, match=r"\bdg\b"):
-        weight_norm_backward(v, v, g, out_v=out_v, out_g=ro)
-    assert (out_v == 7.0).all() and (out_g == 7.0).all()
+        weight_norm_backward(v, v, g, out=(dv, ro))
+    assert (dv == 7.0).all() and (dg == 7.0).all()
 
 
 # -- the WeightNorm object --------------------------------------------------------------
@@ -259,12 +271,12 @@ def test_weightnorm_object(rng):
     wn = WeightNorm.from_weight(w0)
     np.testing.assert_allclose(wn.weight(), w0, rtol=1e-6, atol=1e-7)  # g = ‖v‖ at the start
     assert wn.v is not w0  # copied
-    grad_w = rng.standard_normal(w0.shape).astype(np.float32)
-    grad_v, grad_g = wn.backward(grad_w)
-    assert grad_v is wn.grad_v and grad_g is wn.grad_g
-    want_v, want_g = ref.weight_norm_backward(grad_w, wn.v, wn.g)
-    assert_close(grad_v, want_v, np.float32)
-    assert_close(grad_g, want_g, np.float32)
+    dy = rng.standard_normal(w0.shape).astype(np.float32)
+    dv, dg = wn.backward(dy)
+    assert dv is wn.dv and dg is wn.dg
+    want_v, want_g = ref.weight_norm_backward(dy, wn.v, wn.g)
+    assert_close(dv, want_v, np.float32)
+    assert_close(dg, want_g, np.float32)
     with pytest.raises(TypeError, match=r"\bv\b"):
         WeightNorm(np.ones((2, 2), np.int64))
     with pytest.raises(ValueError, match=r"\bg\b"):
@@ -277,9 +289,9 @@ def test_state_dict_roundtrip_resumes_bitwise(rng):
     targets = [rng.standard_normal((5, 4)) for _ in range(6)]
 
     def step(wn: WeightNorm, target: np.ndarray) -> None:
-        grad_v, grad_g = wn.backward(wn.weight() - target)
-        wn.v -= 0.1 * grad_v
-        wn.g -= 0.1 * grad_g
+        dv, dg = wn.backward(wn.weight() - target)
+        wn.v -= 0.1 * dv
+        wn.g -= 0.1 * dg
 
     straight = WeightNorm.from_weight(w0)
     for t in targets:
@@ -305,8 +317,10 @@ def test_load_state_dict_rejects_mismatch_and_changes_nothing():
         wn.load_state_dict({"v": np.zeros((3, 2)), "g": np.zeros(4)})
     with pytest.raises(TypeError, match="'v'"):
         wn.load_state_dict({"v": np.zeros((3, 2), np.float32), "g": np.zeros(3)})
-    with pytest.raises(KeyError):
+    with pytest.raises(ValueError, match=r"missing \['g'\]"):
         wn.load_state_dict({"v": np.zeros((3, 2))})
+    with pytest.raises(ValueError, match=r"unknown \['w'\]"):
+        wn.load_state_dict({"v": np.zeros((3, 2)), "g": np.zeros(3), "w": np.zeros(3)})
     assert (wn.v == 1.0).all() and (wn.g == 1.0).all()
 
 
@@ -317,14 +331,47 @@ def test_load_state_dict_rejects_mismatch_and_changes_nothing():
 )
 def test_random_shapes_match_reference(shape, seed):
     rng = np.random.default_rng(seed)
-    v, g, grad_w = make(rng, shape, np.float64)
+    v, g, dy = make(rng, shape, np.float64)
     assert_close(weight_norm(v, g), ref.weight_norm(v, g), np.float64)
-    grad_v, grad_g = weight_norm_backward(grad_w, v, g)
-    want_v, want_g = ref.weight_norm_backward(grad_w, v, g)
+    dv, dg = weight_norm_backward(dy, v, g)
+    want_v, want_g = ref.weight_norm_backward(dy, v, g)
     norms = np.sqrt(np.sum(v.reshape(shape[0], -1) ** 2, axis=1))
     assert_close(
-        grad_v, want_v, np.float64, scale=float(np.max(np.abs(g) / norms) * np.max(np.abs(grad_w)))
+        dv, want_v, np.float64, scale=float(np.max(np.abs(g) / norms) * np.max(np.abs(dy)))
     )
     assert_close(
-        grad_g, want_g, np.float64, scale=float(np.max(np.abs(grad_w)) * np.sqrt(v[0].size))
+        dg, want_g, np.float64, scale=float(np.max(np.abs(dy)) * np.sqrt(v[0].size))
     )
+
+
+def test_failed_first_backward_leaves_no_uninitialised_gradients(rng):
+    """A rejected first backward keeps dv, dg None (no garbage buffers for an optimizer to
+    apply); a rejected later one leaves the previous gradients as they were."""
+    wn = WeightNorm(rng.standard_normal((4, 3)))
+    with pytest.raises(ValueError, match=r"\bdy\b"):
+        wn.backward(np.ones((4, 2)))
+    with pytest.raises(TypeError, match=r"\bdy\b"):
+        wn.backward(np.ones((4, 3), np.float32))
+    assert wn.dv is None and wn.dg is None
+    dy = rng.standard_normal((4, 3))
+    dv, dg = wn.backward(dy)
+    assert wn.dv is dv and wn.dg is dg
+    before = dv.copy(), dg.copy()
+    with pytest.raises(ValueError, match=r"\bdy\b"):
+        wn.backward(np.ones(3))
+    assert wn.dv is dv and wn.dg is dg
+    np.testing.assert_array_equal(dv, before[0])
+    np.testing.assert_array_equal(dg, before[1])
+    again = wn.backward(dy)
+    assert isinstance(again, WeightNormBackward) and again.dv is dv
+
+
+def test_torch_tensors_accepted(rng):
+    torch = pytest.importorskip("torch", reason="torch not installed: tensor inputs not checked")
+    v, g, dy = make(rng, (5, 4), np.float32)
+    w = weight_norm(torch.from_numpy(v), torch.from_numpy(g))
+    np.testing.assert_array_equal(w, weight_norm(v, g))
+    dv, dg = weight_norm_backward(torch.from_numpy(dy), torch.from_numpy(v), torch.from_numpy(g))
+    want = weight_norm_backward(dy, v, g)
+    np.testing.assert_array_equal(dv, want.dv)
+    np.testing.assert_array_equal(dg, want.dg)

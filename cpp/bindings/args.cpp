@@ -90,6 +90,16 @@ Spec Spec::ndim_at_least(int64_t n, std::string layout) const {
   s.ndim_what = std::move(layout);
   return s;
 }
+Spec Spec::ndim(int64_t n, std::string layout) const {
+  Spec s = ndim_at_least(n, std::move(layout));
+  s.max_ndim = n;
+  return s;
+}
+Spec Spec::float32() const {
+  Spec s = *this;
+  s.dtype = DTypeRule::f32;
+  return s;
+}
 Spec Spec::float64() const {
   Spec s = *this;
   s.dtype = DTypeRule::f64;
@@ -157,8 +167,9 @@ void Args::require_dtype(const py::array& a, DTypeRule rule, const std::string& 
     got = DType::f64;
   else
     throw py::type_error(name + " must be float32 or float64 (native byte order), got " + dtype_str(a));
-  if (rule == DTypeRule::f64) {
-    if (got != DType::f64) throw py::type_error(name + " must be float64, got " + dtype_str(a));
+  if (rule == DTypeRule::f64 || rule == DTypeRule::f32) {
+    const DType want = rule == DTypeRule::f64 ? DType::f64 : DType::f32;
+    if (got != want) throw py::type_error(name + " must be " + dtype_name(want) + ", got " + dtype_str(a));
     return;
   }
   if (!have_dtype_) {
@@ -179,6 +190,9 @@ Arg Args::array(py::handle obj, const Spec& spec) {
   py::array a = view(obj, spec.name);
   require_dtype(a, spec.dtype, spec.name);
   require_layout(a, spec.name, spec.written);
+  if (spec.max_ndim == spec.min_ndim && a.ndim() != spec.min_ndim)
+    throw py::value_error(spec.name + " must have " + std::to_string(spec.min_ndim) + " dimensions " +
+                          spec.ndim_what + ", got shape " + shape_str(dims_of(a)));
   if (a.ndim() < spec.min_ndim)
     throw py::value_error(spec.name + " must have at least " + std::to_string(spec.min_ndim) + " dimensions " +
                           spec.ndim_what + ", got shape " + shape_str(dims_of(a)));
@@ -194,6 +208,15 @@ Arg Args::array(py::handle obj, const Spec& spec) {
   if (!in_place) add_range(a.data(), static_cast<int64_t>(a.nbytes()), spec.written, spec.name);
   named_.emplace_back(spec.name, a.data());
   return Arg(a);
+}
+
+Arg Args::output(py::handle obj, const Spec& spec) {
+  if (!obj.is_none()) return array(obj, spec);
+  std::vector<py::ssize_t> shape(spec.dims.begin(), spec.dims.end());
+  py::array fresh = dtype_ == DType::f32 ? py::array(py::array_t<float>(shape)) : py::array(py::array_t<double>(shape));
+  owned_.push_back(fresh);
+  named_.emplace_back(spec.name, fresh.data());  // fresh memory overlaps nothing: no range
+  return Arg(fresh);
 }
 
 Arg Args::workspace(py::handle obj, int64_t doubles) {

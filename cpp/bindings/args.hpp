@@ -39,6 +39,7 @@ enum class DType { f32, f64 };
 enum class DTypeRule {
   call,  // float32 or float64, the same for every `call` argument of one call (the first fixes it)
   f64,   // always float64 (workspaces)
+  f32,   // always float32 (the bandwidth probes)
   u8,    // packed bit masks
 };
 
@@ -51,13 +52,16 @@ struct Spec {
   std::vector<int64_t> dims;
   std::string shape_what;  // where the shape comes from, for the message
   int64_t min_ndim = 0;
+  int64_t max_ndim = -1;   // -1: no upper bound
   std::string ndim_what;
   std::string alias_of;    // may be exactly this argument (in place); any other overlap is rejected
 
   Spec optional() const;
   Spec shape(std::vector<int64_t> d, std::string what) const;
   Spec ndim_at_least(int64_t n, std::string layout) const;
+  Spec ndim(int64_t n, std::string layout) const;  // exactly n dimensions
   Spec float64() const;
+  Spec float32() const;
   Spec bytes() const;
   Spec may_be(std::string other) const;
 };
@@ -77,8 +81,9 @@ inline Spec out(std::string name) {
 class Arg {
  public:
   Arg() = default;
-  explicit Arg(py::array a) : array_(std::move(a)) {}
-  bool present() const { return array_.ptr() != nullptr; }
+  explicit Arg(py::array a) : array_(std::move(a)), present_(true) {}
+  // (A default py::array is a real empty array, not a null handle: presence is kept apart.)
+  bool present() const { return present_; }
   void* data() const { return present() ? const_cast<void*>(array_.data()) : nullptr; }
   template <class T>
   T* as() const {
@@ -93,6 +98,7 @@ class Arg {
 
  private:
   py::array array_;
+  bool present_ = false;
 };
 
 // One list argument of a multi-tensor call: params, grads, state lists.
@@ -118,6 +124,10 @@ class Args {
   // Lists of arrays, checked together: the first list fixes count, dtype and shapes; every
   // array of every list is distinct memory from every other when one side is written.
   Lists lists(const std::vector<ListSpec>& specs);
+  // A result the caller may preallocate: None gives a fresh C-contiguous array of the spec's
+  // shape (spec.shape(...) required) and the call's dtype (fixed by an earlier argument);
+  // anything else is checked as array() checks it.
+  Arg output(py::handle obj, const Spec& spec);
   // A float64 scratch buffer of at least `doubles` elements: the caller's (so a training loop
   // allocates nothing per step) or, for None, a fresh one.
   Arg workspace(py::handle obj, int64_t doubles);

@@ -1,114 +1,115 @@
-// nndl_fast._core layer norm: forward and backward into caller-given outputs. Checks of eps
-// and of normalized_shape live in python/nndl_fast/norm/layer_norm.py.
+// nndl_fast._core layer norm: forward and backward into caller-given or fresh outputs. eps and
+// normalized_shape are checked in python/nndl_fast/norm/layer_norm.py; the drivers are in
+// norm/layer_norm.hpp.
 #include <string>
 #include <vector>
 
-#include "bindings/norm_args.hpp"
+#include <pybind11/stl.h>
+
+#include "bindings/args.hpp"
 #include "bindings/register.hpp"
 #include "norm/layer_norm.hpp"
 
 namespace nndl::bind {
 namespace {
 
-// x: (*lead, *trail) with len(trail) = normalized_ndim; seen as (rows, D).
+// x: (*lead, *normalized_shape), seen as (rows, D); x checked, and what the per-element and
+// per-row arguments must look like.
 struct LnInput {
-  py::array x;
-  DType dtype;
-  std::vector<int64_t> shape, lead, trail;
-  std::string trail_what, lead_what;  // the shapes the per-element and per-row arguments need
+  Arg x;
+  std::vector<int64_t> lead, trail;
+  std::string trail_what, lead_what;
   norm::LnPlan plan;
 };
 
-LnInput ln_input(py::handle obj, int64_t normalized_ndim) {
-  LnInput in;
-  in.x = checked_array(obj, "x", false);
-  in.dtype = dtype_of(in.x, "x");
-  in.shape = shape_of(in.x);
-  const int64_t nd = static_cast<int64_t>(in.shape.size());
-  if (normalized_ndim < 1 || normalized_ndim > nd)
-    throw py::value_error("normalized_shape has " + std::to_string(normalized_ndim) +
-                          " dimensions but x has shape " + shape_str(in.shape));
-  in.lead.assign(in.shape.begin(), in.shape.end() - normalized_ndim);
-  in.trail.assign(in.shape.end() - normalized_ndim, in.shape.end());
-  int64_t rows = 1, d = 1;
-  for (int64_t v : in.lead) rows *= v;
-  for (int64_t v : in.trail) d *= v;
-  if (d == 0 && rows > 0) throw py::value_error("layer norm over an empty normalized_shape " + shape_str(in.trail));
-  in.plan = norm::ln_plan(rows, d);
-  in.trail_what = "normalized_shape = x.shape[-" + std::to_string(normalized_ndim) + ":]";
-  in.lead_what = "x.shape[:-" + std::to_string(normalized_ndim) + "] (one per row)";
-  return in;
+LnInput ln_input(Args& args, py::handle x_, const std::vector<int64_t>& normalized_shape) {
+  LnInput b;
+  const int64_t k = static_cast<int64_t>(normalized_shape.size());
+  b.x = args.array(x_, in("x").ndim_at_least(k, "(..., *normalized_shape)"));
+  const std::vector<int64_t> shape = b.x.shape();
+  b.lead.assign(shape.begin(), shape.end() - k);
+  b.trail.assign(shape.end() - k, shape.end());
+  if (b.trail != normalized_shape)
+    throw py::value_error("x has shape " + shape_str(shape) + ", whose trailing dimensions must equal "
+                          "normalized_shape " + shape_str(normalized_shape));
+  b.plan = norm::ln_plan_of_shape(shape.data(), b.x.ndim(), k);
+  b.trail_what = "normalized_shape = x.shape[-" + std::to_string(k) + ":]";
+  b.lead_what = "x.shape[:-" + std::to_string(k) + "] (one per row)";
+  return b;
 }
 
-void ln_forward(py::handle x_, int64_t normalized_ndim, py::handle gamma_, py::handle beta_, py::handle y_,
-                py::handle mean_, py::handle rstd_, double eps) {
-  const LnInput in = ln_input(x_, normalized_ndim);
-  OverlapCheck ov;
-  ov.add(in.x.data(), static_cast<int64_t>(in.x.nbytes()), false, "x");
-  const DType dt = in.dtype;
-  const std::string& tw = in.trail_what;
-  const std::string& lw = in.lead_what;
-  NormArg y = norm_arg(y_, "out", dt, "x", in.shape, "the shape of x", true, false, ov);
-  NormArg gamma = norm_arg(gamma_, "gamma", dt, "x", in.trail, tw, false, true, ov);
-  NormArg beta = norm_arg(beta_, "beta", dt, "x", in.trail, tw, false, true, ov);
-  NormArg mean = norm_arg(mean_, "save_mean", dt, "x", in.lead, lw, true, false, ov);
-  NormArg rstd = norm_arg(rstd_, "save_rstd", dt, "x", in.lead, lw, true, false, ov);
-  ov.check();
-  with_dtype(dt, [&](auto tag) {
+py::tuple layer_norm_forward(py::handle x_, const std::vector<int64_t>& normalized_shape, py::handle gamma_,
+                             py::handle beta_, py::handle y_, py::handle save_mean_, py::handle save_rstd_,
+                             double eps) {
+  Args args;
+  const LnInput b = ln_input(args, x_, normalized_shape);
+  const Arg gamma = args.array(gamma_, in("gamma").optional().shape(b.trail, b.trail_what));
+  const Arg beta = args.array(beta_, in("beta").optional().shape(b.trail, b.trail_what));
+  const Arg y = args.output(y_, out("out[0]").shape(b.x.shape(), "the shape of x"));
+  const Arg mean = args.output(save_mean_, out("out[1]").shape(b.lead, b.lead_what));
+  const Arg rstd = args.output(save_rstd_, out("out[2]").shape(b.lead, b.lead_what));
+  args.check_overlap();
+  with_dtype(args.dtype(), [&](auto tag) {
     using T = decltype(tag);
     py::gil_scoped_release nogil;
-    const int64_t d = in.plan.d, phase = norm::line_phase(y.data, sizeof(T));
-    std::vector<T> g_copy, b_copy;
-    NNDL_DISPATCH(ln_forward<T>)(y.as<T>(), mean.as<T>(), rstd.as<T>(), static_cast<const T*>(in.x.data()),
-                                 at_line_phase(gamma.as<T>(), d, phase, g_copy),
-                                 at_line_phase(beta.as<T>(), d, phase, b_copy), eps, in.plan);
+    norm::layer_norm_forward<T>(y.as<T>(), mean.as<T>(), rstd.as<T>(), b.x.as<T>(), gamma.as<T>(), beta.as<T>(), eps,
+                                b.plan);
   });
+  return py::make_tuple(y.array(), mean.array(), rstd.array());
 }
 
-void ln_backward(py::handle dy_, py::handle x_, py::handle mean_, py::handle rstd_, int64_t normalized_ndim,
-                 py::handle gamma_, py::handle dx_, py::handle dgamma_, py::handle dbeta_, py::handle workspace_) {
-  const LnInput in = ln_input(x_, normalized_ndim);
-  OverlapCheck ov;
-  ov.add(in.x.data(), static_cast<int64_t>(in.x.nbytes()), false, "x");
-  const DType dt = in.dtype;
-  const std::string& tw = in.trail_what;
-  const std::string& lw = in.lead_what;
-  NormArg dy = norm_arg(dy_, "dy", dt, "x", in.shape, "the shape of x", false, false, ov);
-  NormArg mean = norm_arg(mean_, "save_mean", dt, "x", in.lead, lw, false, false, ov);
-  NormArg rstd = norm_arg(rstd_, "save_rstd", dt, "x", in.lead, lw, false, false, ov);
-  NormArg gamma = norm_arg(gamma_, "gamma", dt, "x", in.trail, tw, false, true, ov);
-  NormArg dx = norm_arg(dx_, "dx", dt, "x", in.shape, "the shape of x", true, false, ov);
-  NormArg dgamma = norm_arg(dgamma_, "dgamma", dt, "x", in.trail, tw, true, true, ov);
-  NormArg dbeta = norm_arg(dbeta_, "dbeta", dt, "x", in.trail, tw, true, true, ov);
-  const bool want_params = dgamma.data || dbeta.data;
-  NormArg ws;
-  if (want_params) ws = workspace_arg(workspace_, norm::ln_workspace_doubles(in.plan), ov);
-  ov.check();
-  with_dtype(dt, [&](auto tag) {
+py::tuple layer_norm_backward(py::handle dy_, py::handle x_, py::handle save_mean_, py::handle save_rstd_,
+                              const std::vector<int64_t>& normalized_shape, py::handle gamma_, py::handle dx_,
+                              py::handle dgamma_, py::handle dbeta_, py::handle workspace_, bool param_grads) {
+  Args args;
+  const LnInput b = ln_input(args, x_, normalized_shape);
+  const Arg dy = args.array(dy_, in("dy").shape(b.x.shape(), "the shape of x"));
+  const Arg mean = args.array(save_mean_, in("save_mean").shape(b.lead, b.lead_what));
+  const Arg rstd = args.array(save_rstd_, in("save_rstd").shape(b.lead, b.lead_what));
+  const Arg gamma = args.array(gamma_, in("gamma").optional().shape(b.trail, b.trail_what));
+  const Arg dx = args.output(dx_, out("out[0]").shape(b.x.shape(), "the shape of x"));
+  Arg dgamma, dbeta, ws;
+  if (param_grads) {
+    dgamma = args.output(dgamma_, out("out[1]").shape(b.trail, b.trail_what));
+    dbeta = args.output(dbeta_, out("out[2]").shape(b.trail, b.trail_what));
+    ws = args.workspace(workspace_, norm::ln_workspace_doubles(b.plan));
+  }
+  args.check_overlap();
+  with_dtype(args.dtype(), [&](auto tag) {
     using T = decltype(tag);
     py::gil_scoped_release nogil;
-    std::vector<T> g_copy;
-    const T* g = at_line_phase(gamma.as<T>(), in.plan.d, norm::line_phase(dx.data, sizeof(T)), g_copy);
-    NNDL_DISPATCH(ln_backward<T>)(dx.as<T>(), ws.as<double>(), dy.as<T>(), static_cast<const T*>(in.x.data()),
-                                  mean.as<T>(), rstd.as<T>(), g, in.plan);
-    if (want_params) NNDL_DISPATCH(ln_backward_finalize<T>)(dgamma.as<T>(), dbeta.as<T>(), ws.as<double>(), in.plan);
+    norm::layer_norm_backward<T>(dx.as<T>(), dgamma.as<T>(), dbeta.as<T>(), dy.as<T>(), b.x.as<T>(), mean.as<T>(),
+                                 rstd.as<T>(), gamma.as<T>(), ws.as<double>(), b.plan);
   });
+  return py::make_tuple(dx.array(), param_grads ? py::object(dgamma.array()) : py::none(),
+                        param_grads ? py::object(dbeta.array()) : py::none());
+}
+
+int64_t layer_norm_workspace_size(const std::vector<int64_t>& shape, int64_t normalized_ndim) {
+  if (normalized_ndim < 1 || normalized_ndim > static_cast<int64_t>(shape.size()))
+    throw py::value_error("normalized_shape has " + std::to_string(normalized_ndim) + " dimensions but shape is " +
+                          shape_str(shape));
+  checked_numel(shape, "shape");
+  const int64_t doubles =
+      norm::ln_workspace_doubles(norm::ln_plan_of_shape(shape.data(), int64_t(shape.size()), normalized_ndim));
+  if (doubles < 0) throw py::value_error("shape " + shape_str(shape) + " needs a workspace larger than fits in int64");
+  return doubles;
 }
 
 }  // namespace
 
 void register_layer_norm(py::module_& m) {
-  m.def("ln_forward", &ln_forward, py::arg("x"), py::arg("normalized_ndim"), py::arg("gamma"), py::arg("beta"),
-        py::arg("out"), py::arg("save_mean"), py::arg("save_rstd"), py::arg("eps"),
-        "Layer-norm forward into out, save_mean, save_rstd (see nndl_fast.norm.layer_norm_forward).");
-  m.def("ln_backward", &ln_backward, py::arg("dy"), py::arg("x"), py::arg("save_mean"), py::arg("save_rstd"),
-        py::arg("normalized_ndim"), py::arg("gamma"), py::arg("dx"), py::arg("dgamma"), py::arg("dbeta"),
-        py::arg("workspace"),
-        "Layer-norm backward into dx, dgamma, dbeta (see nndl_fast.norm.layer_norm_backward).");
-  m.def(
-      "ln_workspace_size",
-      [](int64_t rows, int64_t d) { return norm::ln_workspace_doubles(norm::ln_plan(rows, d)); },
-      py::arg("rows"), py::arg("d"), "float64 elements of the layer-norm backward's workspace.");
+  m.def("layer_norm_forward", &layer_norm_forward, py::arg("x"), py::arg("normalized_shape"), py::arg("gamma"),
+        py::arg("beta"), py::arg("out"), py::arg("save_mean"), py::arg("save_rstd"), py::arg("eps"),
+        "Layer-norm forward into out, save_mean, save_rstd (None: fresh); returns them "
+        "(see nndl_fast.norm.layer_norm_forward).");
+  m.def("layer_norm_backward", &layer_norm_backward, py::arg("dy"), py::arg("x"), py::arg("save_mean"),
+        py::arg("save_rstd"), py::arg("normalized_shape"), py::arg("gamma"), py::arg("dx"), py::arg("dgamma"),
+        py::arg("dbeta"), py::arg("workspace"), py::arg("param_grads"),
+        "Layer-norm backward into dx and (param_grads) dgamma, dbeta (None: fresh); returns them "
+        "(see nndl_fast.norm.layer_norm_backward).");
+  m.def("layer_norm_workspace_size", &layer_norm_workspace_size, py::arg("shape"), py::arg("normalized_ndim"),
+        "float64 elements of the layer-norm backward's workspace for an x of this shape.");
 }
 
 }  // namespace nndl::bind

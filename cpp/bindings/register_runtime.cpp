@@ -6,12 +6,14 @@
 
 #include "bindings/register.hpp"
 #include "cache.hpp"
+#include "parallel.hpp"
 #include "simd/dispatch.hpp"
 
 namespace nndl::bind {
 namespace py = pybind11;
 
 void register_runtime(py::module_& m) {
+  init_threads();
   m.def("build_info", [] {
     py::list available;
     for (Target t : available_targets()) available.append(target_name(t));
@@ -21,7 +23,8 @@ void register_runtime(py::module_& m) {
     d["compiled_targets"] = py::str(NNDL_COMPILED_TARGETS).attr("split")(",");
     d["available_targets"] = available;
     d["selected_target"] = target_name(selected_target());
-    d["max_threads"] = omp_get_max_threads();
+    d["num_threads"] = num_threads();
+    d["thread_limit"] = thread_limit();
     d["num_procs"] = omp_get_num_procs();
     d["last_level_cache_bytes"] = last_level_cache_bytes();
     return d;
@@ -40,10 +43,14 @@ void register_runtime(py::module_& m) {
     }
   });
   m.def("set_num_threads", [](int n) {
-    if (n < 1) throw py::value_error("num_threads must be >= 1, got " + std::to_string(n));
-    omp_set_num_threads(n);
-  });
-  m.def("get_num_threads", [] { return omp_get_max_threads(); });
+    if (n > 1 && forked_after_threads())
+      throw std::runtime_error(
+          "set_num_threads(n > 1) in a process forked after nndl_fast ran threads: libgomp's worker "
+          "threads do not survive fork, and a parallel kernel would wait for them forever; start "
+          "workers with the 'spawn' or 'forkserver' method to use threads in them");
+    set_num_threads(n);  // range checked in nndl_fast/_runtime.py
+  }, py::arg("n"));
+  m.def("get_num_threads", &num_threads, "Threads the next kernel started from this thread uses.");
   m.def("last_level_cache_bytes", &last_level_cache_bytes);
   m.def("get_stream_threshold", &stream_threshold_bytes,
         "Outputs larger than this many bytes are written with streaming stores (norm kernels).");

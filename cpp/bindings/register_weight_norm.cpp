@@ -1,10 +1,9 @@
 // nndl_fast._core weight normalisation (1.55): forward and backward into caller-given outputs.
-// The public API (allocation, torch-style g shapes) is python/nndl_fast/norm/weight_norm.py.
-#include <vector>
-
+// The public API (allocation, torch-style g shapes) is python/nndl_fast/norm/weight_norm.py;
+// arrays are checked here, by Args; cpp/norm/weight_norm_driver.hpp runs the call.
 #include "bindings/args.hpp"
 #include "bindings/register.hpp"
-#include "norm/weight_norm.hpp"
+#include "norm/weight_norm_driver.hpp"
 
 namespace nndl::bind {
 
@@ -21,10 +20,6 @@ RowsCols rows_cols(const Arg& v) {
   return {v.dim(0), cols};
 }
 
-int64_t chunks(int64_t cols) {
-  return cols <= norm::kWeightNormChunk ? 1 : (cols + norm::kWeightNormChunk - 1) / norm::kWeightNormChunk;
-}
-
 const char* const kGainWhat = "one gain per row of v (v.shape[0])";
 
 }  // namespace
@@ -39,12 +34,10 @@ void register_weight_norm(py::module_& m) {
         const Arg w = args.array(out_, out("out").shape(v.shape(), "the shape of v"));
         args.check_overlap();
         const RowsCols rc = rows_cols(v);
-        const int64_t nch = chunks(rc.cols);
-        std::vector<double> partial(nch > 1 ? static_cast<size_t>(rc.rows * nch) : 0);
         with_dtype(args.dtype(), [&](auto tag) {
           using T = decltype(tag);
           py::gil_scoped_release nogil;
-          NNDL_DISPATCH(weight_norm_forward<T>)(w.as<T>(), partial.data(), v.as<T>(), g.as<T>(), rc.rows, rc.cols);
+          norm::weight_norm_forward<T>(w.as<T>(), v.as<T>(), g.as<T>(), rc.rows, rc.cols);
         });
       },
       py::arg("out"), py::arg("v"), py::arg("g"), "out = g_i v_i / ||v_i|| per row (see nndl_fast.norm.weight_norm).");
@@ -60,13 +53,10 @@ void register_weight_norm(py::module_& m) {
         const Arg dg = args.array(dg_, out("dg").shape(g.shape(), "the shape of g"));
         args.check_overlap();
         const RowsCols rc = rows_cols(v);
-        const int64_t nch = chunks(rc.cols);
-        std::vector<double> partial(nch > 1 ? static_cast<size_t>(2 * rc.rows * nch) : 0);
         with_dtype(args.dtype(), [&](auto tag) {
           using T = decltype(tag);
           py::gil_scoped_release nogil;
-          NNDL_DISPATCH(weight_norm_backward<T>)(dv.as<T>(), dg.as<T>(), partial.data(), dy.as<T>(), v.as<T>(),
-                                                 g.as<T>(), rc.rows, rc.cols);
+          norm::weight_norm_backward<T>(dv.as<T>(), dg.as<T>(), dy.as<T>(), v.as<T>(), g.as<T>(), rc.rows, rc.cols);
         });
       },
       py::arg("dv"), py::arg("dg"), py::arg("dy"), py::arg("v"), py::arg("g"),

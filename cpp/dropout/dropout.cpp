@@ -142,7 +142,7 @@ void forward_impl(T* y, uint8_t* mask, const T* x, int64_t n, const dropout::Str
   const BlockGenerator gen(s);
   const T sv = T(scale);
   const int64_t full = n / kBlock;
-#pragma omp parallel for schedule(static) if (full >= kParallelBlocks)
+#pragma omp parallel for num_threads(::nndl::num_threads()) schedule(static) if (full >= kParallelBlocks)
   for (int64_t b = 0; b < full; ++b) {
     const uint64_t bits = gen.bits(b);
     if constexpr (kMask) store_mask(mask + 8 * b, bits, 8);
@@ -174,7 +174,7 @@ template <class T>
 void dropout_apply_mask(T* y, const T* x, const uint8_t* mask, int64_t n, double scale) {
   const T sv = T(scale);
   const int64_t full = n / kBlock;
-#pragma omp parallel for schedule(static) if (full >= kParallelBlocks)
+#pragma omp parallel for num_threads(::nndl::num_threads()) schedule(static) if (full >= kParallelBlocks)
   for (int64_t b = 0; b < full; ++b) apply_block(y + kBlock * b, x + kBlock * b, load_mask(mask + 8 * b, 8), sv);
   const int64_t rest = n - full * kBlock;
   if (rest > 0)
@@ -184,7 +184,7 @@ void dropout_apply_mask(T* y, const T* x, const uint8_t* mask, int64_t n, double
 template <class T>
 void mul_rows(T* y, const T* x, const T* mult, int64_t A, int64_t B, int64_t C) {
   const int64_t rows = A * B;
-#pragma omp parallel for schedule(static) if (rows * C >= kParallelBlocks * kBlock)
+#pragma omp parallel for num_threads(::nndl::num_threads()) schedule(static) if (rows * C >= kParallelBlocks * kBlock)
   for (int64_t r = 0; r < rows; ++r) {
     const T* m = mult + (r / B) * C;
     const T* xr = x + r * C;

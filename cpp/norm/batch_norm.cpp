@@ -1,17 +1,35 @@
-// Batch-norm kernels (1.43–1.48). See norm/batch_norm.hpp for the split into passes and
-// norm/norm_plan.hpp for the fixed tasks that make every reduction thread-count independent.
+// Batch-norm kernels (1.43–1.48): plan -> statistics -> finalize -> apply, and the backward's
+// reduce -> finalize -> dx. The driver that chains them is batch_norm_driver.cpp; the tasks
+// that make every reduction thread-count independent are in norm/norm_plan.hpp, and the
+// workspace and coefficient layout in norm/batch_norm_layout.hpp.
+//
+// Passes over memory (|x| = x's bytes; per-channel arrays and partials are small):
+//   training forward   statistics  reads x                              |x|
+//                      finalize    partials -> μ, rstd, running stats, apply coefficients
+//                      apply       reads x, writes y = (x − μ)·a + β    2·|x|  (3·|x| in all)
+//   training backward  reduce      reads x, dy: Σdy, Σdy·(x − μ)        2·|x|
+//                      finalize    partials -> dγ, dβ, packed dx coefficients
+//                      dx          reads x, dy, writes dx               3·|x|  (5·|x| in all)
+//   inference forward  apply only (coefficients from the running statistics)     2·|x|
+//   inference backward reduce, writing dx = dy·γ·rstd in the same pass, finalize 3·|x|
+// Outputs larger than the last-level cache (y in both layouts, dx in the planes layout) are
+// written with streaming stores (norm/stream_store.hpp), so they are not read first.
 #include "norm/batch_norm.hpp"
 
 #include <cmath>
 
+#include "norm/batch_norm_layout.hpp"
 #include "norm/moments.hpp"
 #include "norm/stream_store.hpp"
 
 namespace nndl::NNDL_TARGET {
+
+// --- plan: the fixed tasks of the reduction passes, the units of the element-wise ones ----
 namespace {
 
 using norm::BnPlan;
 using norm::kBnChanBlock;
+using norm::kBnPack;
 
 // Rows layout, statistics: rows per update of the per-channel double accumulators (written
 // out in the loop). Within a group x − K, (x − K)² and their pairwise sums are taken in T, so
@@ -19,37 +37,26 @@ using norm::kBnChanBlock;
 constexpr int kRowGroup = 8;
 // Rows layout, backward: the passes that read x and dy go one row at a time (reduce_rows
 // into per-channel T accumulators that stay in the L1 cache, added to the task's double
-// partials every kFlushRows rows, so a T sum holds at most kFlushRows terms). Groups of rows
-// read in step, with rows of 4 KiB (C = 1024 float32), put 8-12 streams into one set of the
-// 12-way L1 cache: one row at a time measured 1.10x faster for (8192, 1024) float32. The
-// statistics pass reads x alone: its groups of kRowGroup rows measured 1.05x faster than
-// one row at a time.
+// partials every kFlushRows rows, so a T sum holds at most kFlushRows terms): groups of rows
+// read in step, with rows of 4 KiB, put 8-12 streams into one set of the 12-way L1 cache.
 constexpr int64_t kFlushRows = 16;
 
 // kPrefetch: the reduction passes (statistics; the backward's sums) prefetch the rows or
 // plane they read next, a line per line they read (prefetch_l2): read-only passes are held
-// back by how many misses a core keeps in flight, and the prefetches add more. Measured,
-// float32, 2 threads: statistics 1.07x at (8192, 1024) and 1.09x at (64, 256, 28, 28)
-// (forward), backward sums 1.11x at (8192, 1024). The passes that write (y, dx) measured
-// 0.84-0.89x with the same prefetches, and do without.
+// back by how many misses a core keeps in flight, and the prefetches add more. The passes
+// that write (y, dx) lose with the same prefetches, and do without.
 
 // Elements per unit of the element-wise passes (no reduction: any split gives equal results).
 constexpr int64_t kApplyBlock = int64_t{1} << 14;
 
-// kPack: the dx pass's four per-channel coefficients (A, B, K, μ) are packed by blocks of
-// kPack channels -- A[c0:c0+16], B[...], K[...], μ[...] side by side, 256 bytes per block in
-// float32 -- so a row's pass reads them as one sequential stream, not as four arrays whose
-// lines share L1 sets with the rows' own lines. Channel c sits in slot j = c + phase (the
-// rows' line_phase, norm_plan.hpp) of the 64-byte aligned coefficient region: block
-// boundaries fall where the rows' cache lines begin, so the loads of a full block and of
-// the rows' elements it serves are all whole lines or all split alike.
-constexpr int64_t kPack = 16;
-
-// The packed A of channel c; B, K, μ follow at kPack, 2·kPack, 3·kPack.
+// The packed A of channel c; B, K, μ follow at kBnPack, 2·kBnPack, 3·kBnPack (see
+// norm/batch_norm_layout.hpp: a row's dx pass reads them as one sequential stream, not as
+// four arrays whose lines share L1 sets with the rows' own; channel c sits in slot
+// j = c + phase, so block boundaries fall where the rows' cache lines begin).
 template <class T>
 T* packed(T* coef, int64_t c, int64_t phase) {
   const int64_t j = c + phase;
-  return coef + (j / kPack) * 4 * kPack + j % kPack;
+  return coef + (j / kBnPack) * norm::kBnPackedCoefs * kBnPack + j % kBnPack;
 }
 
 int64_t numel(const BnPlan& p) { return p.outer * p.channels * p.inner; }
@@ -77,14 +84,18 @@ Task task_of(const BnPlan& p, int64_t t) {
 template <class Body>
 void for_each_task(double* partial, const BnPlan& p, const Body& body) {
   const int64_t tasks = p.blocks * p.chan_blocks;
-#pragma omp parallel for schedule(static) if (tasks > 1 && numel(p) > kSerialBelow)
+#pragma omp parallel for num_threads(::nndl::num_threads()) schedule(static) if (tasks > 1 && numel(p) > kSerialBelow)
   for (int64_t t = 0; t < tasks; ++t) {
     const Task k = task_of(p, t);
     body(k, partial + (2 * k.b) * p.pstride + k.c0, partial + (2 * k.b + 1) * p.pstride + k.c0);
   }
 }
 
+}  // namespace
+
 // --- statistics: partial[b][0][c] = mean, partial[b][1][c] = M2 ---------------------------
+namespace {
+
 
 // (outer, C, inner > 1): each contiguous plane x[r, c, s0:s1] (in memory order) gives its
 // mean and M2, merged (Chan) into the task's per-channel partials.
@@ -162,7 +173,102 @@ void stats_rows(double* partial, const T* x, const BnPlan& p) {
   });
 }
 
-// --- y = (x − μ)·a + b ----------------------------------------------------------------------
+}  // namespace
+
+template <class T>
+void bn_stats(double* partial, const T* x, const BnPlan& p) {
+  if (p.inner > 1)
+    stats_planes(partial, x, p);
+  else
+    stats_rows(partial, x, p);
+}
+
+// --- finalize: partials -> μ, rstd, running statistics, apply coefficients ----------------
+namespace {
+
+// The partial blocks' (count n_b, mean m_b, M2_b) merged per channel as
+//   mean = Σ_b n_b·m_b / n,   M2 = Σ_b (M2_b + n_b·(m_b − mean)²)
+// (Chan's pairwise merge applied to all blocks at once: the deviations are taken from the
+// final mean, so it is as stable, and it needs no division per block). Channels go in
+// blocks of kFinalizeBlock, the partial blocks in a fixed order within each: the result does
+// not depend on the thread count.
+constexpr int64_t kFinalizeBlock = 256;
+
+// Elements per channel in partial block b (its row block's rows times its piece's length).
+inline double block_count(const BnPlan& p, int64_t b) {
+  const int64_t rb = b / p.pieces, s0 = (b % p.pieces) * p.piece_len;
+  return double((min64((rb + 1) * p.rows_per_block, p.outer) - rb * p.rows_per_block) *
+                (min64(s0 + p.piece_len, p.inner) - s0));
+}
+
+// body(c0, cn) for every block [c0, c0 + cn) of the input's channels, in parallel (the
+// finalizes: a block's channels merge their partials together, independently of the others).
+template <class Body>
+void for_each_channel_block(const BnPlan& p, const Body& body) {
+  const int64_t C = p.channels / p.fold, blocks = (C + kFinalizeBlock - 1) / kFinalizeBlock;
+#pragma omp parallel for num_threads(::nndl::num_threads()) schedule(static) if (blocks > 1 && p.blocks * C > kSerialBelow)
+  for (int64_t k = 0; k < blocks; ++k) body(k * kFinalizeBlock, min64(kFinalizeBlock, C - k * kFinalizeBlock));
+}
+
+// body(n_b, partial[b][0] + w0, partial[b][1] + w0) with w0 = g·C + c0, for every partial
+// block b and fold copy g (see BnPlan::fold) of the input's channels from c0, in that fixed
+// order: the order of the merge, so the result does not depend on the thread count.
+template <class Body>
+void for_each_partial(const double* partial, const BnPlan& p, int64_t c0, const Body& body) {
+  const int64_t C = p.channels / p.fold;
+  for (int64_t b = 0; b < p.blocks; ++b) {
+    const double nb = block_count(p, b);
+    for (int64_t g = 0; g < p.fold; ++g)
+      body(nb, partial + (2 * b) * p.pstride + g * C + c0, partial + (2 * b + 1) * p.pstride + g * C + c0);
+  }
+}
+
+}  // namespace
+
+template <class T>
+void bn_stats_finalize(T* save_mean, T* save_rstd, T* coef, T* running_mean, T* running_var,
+                       const double* partial, const T* gamma, const T* beta, double eps, double factor,
+                       bool unbiased, const BnPlan& p) {
+  const int64_t W = p.channels, C = W / p.fold;  // the kernels' channels, the input's (see BnPlan)
+  const double n = double(p.outer * p.fold * p.inner);
+  for_each_channel_block(p, [&](int64_t c0, int64_t cn) {
+    double mean[kFinalizeBlock] = {}, m2[kFinalizeBlock] = {};
+    for_each_partial(partial, p, c0, [&](double nb, const double* NNDL_RESTRICT mb, const double*) {
+#pragma omp simd
+      for (int64_t c = 0; c < cn; ++c) mean[c] += nb * mb[c];
+    });
+#pragma omp simd
+    for (int64_t c = 0; c < cn; ++c) mean[c] /= n;
+    for_each_partial(partial, p, c0, [&](double nb, const double* NNDL_RESTRICT mb, const double* NNDL_RESTRICT qb) {
+#pragma omp simd
+      for (int64_t c = 0; c < cn; ++c) {
+        const double d = mb[c] - mean[c];
+        m2[c] += qb[c] + nb * (d * d);
+      }
+    });
+    for (int64_t j = 0; j < cn; ++j) {
+      const int64_t c = c0 + j;
+      const double var = m2[j] / n;  // σ²_B, biased (1.45)
+      const double rstd = 1.0 / std::sqrt(var + eps);
+      save_mean[c] = T(mean[j]);
+      save_rstd[c] = T(rstd);
+      for (int64_t w = c; w < W; w += C) {  // every kernel channel of input channel c
+        coef[w] = T(mean[j]);  // the μ every pass (and the backward) subtracts
+        coef[W + w] = T((gamma ? double(gamma[c]) : 1.0) * rstd);
+        coef[2 * W + w] = beta ? beta[c] : T(0);
+      }
+      if (running_mean) {
+        const double batch_var = unbiased ? m2[j] / (n - 1) : var;
+        running_mean[c] = T((1.0 - factor) * double(running_mean[c]) + factor * mean[j]);
+        running_var[c] = T((1.0 - factor) * double(running_var[c]) + factor * batch_var);
+      }
+    }
+  });
+}
+
+// --- apply: y = (x − μ)·a + b --------------------------------------------------------------
+namespace {
+
 // With the large-mean inputs that defeat E[x²] − E[x]², x·a + (b − μ·a) would also lose the
 // low bits of x·a; subtracting μ first keeps them (the pass is memory-bound either way).
 
@@ -175,7 +281,7 @@ template <bool kStream, class Body>
 void for_each_piece(const BnPlan& p, const Body& body) {
   const int64_t S = p.inner;
   const int64_t pieces = (S + kApplyBlock - 1) / kApplyBlock, units = p.outer * p.channels * pieces;
-#pragma omp parallel if (units > 1 && numel(p) > kSerialBelow)
+#pragma omp parallel num_threads(::nndl::num_threads()) if (units > 1 && numel(p) > kSerialBelow)
   {
 #pragma omp for schedule(static)
     for (int64_t u = 0; u < units; ++u) {
@@ -191,7 +297,7 @@ void for_each_row(const BnPlan& p, const Body& body) {
   const int64_t C = p.channels;
   const int64_t rows = C >= kApplyBlock ? 1 : kApplyBlock / C;  // rows per unit
   const int64_t units = (p.outer + rows - 1) / rows;
-#pragma omp parallel if (units > 1 && numel(p) > kSerialBelow)
+#pragma omp parallel num_threads(::nndl::num_threads()) if (units > 1 && numel(p) > kSerialBelow)
   {
 #pragma omp for schedule(static)
     for (int64_t u = 0; u < units; ++u)
@@ -230,7 +336,29 @@ void apply_rows(T* y, const T* x, const T* coef, const BnPlan& p) {
   });
 }
 
-// --- backward reductions: partial[b][0][c] = Σdy, partial[b][1][c] = Σdy·(x − μ) ---------
+// Whether an element-wise pass writing p's whole output streams it (see norm/stream_store.hpp).
+// `arrays`: how many of p's arrays the pass touches, if the footprint decides (the apply
+// pass: x and y, which evict each other from the L3), else 1: the output's size (the dx
+// pass; the rows layout never streams dx).
+template <class T>
+bool streams(const BnPlan& p, int64_t arrays) {
+  return stream_output(arrays * numel(p) * int64_t(sizeof(T)));
+}
+
+}  // namespace
+
+template <class T>
+void bn_apply(T* y, const T* x, const T* coef, const BnPlan& p) {
+  const bool st = streams<T>(p, 2);
+  if (p.inner > 1)
+    st ? apply_planes<true>(y, x, coef, p) : apply_planes<false>(y, x, coef, p);
+  else
+    st ? apply_rows<true>(y, x, coef, p) : apply_rows<false>(y, x, coef, p);
+}
+
+// --- backward reduce: partial[b][0][c] = Σdy, partial[b][1][c] = Σdy·(x − μ) -------------
+namespace {
+
 
 template <class T, bool kDx>
 void reduce_planes(double* partial, T* dx, const T* dy, const T* x, const T* mean, const T* scale,
@@ -308,162 +436,7 @@ void reduce_rows(double* partial, T* dx, const T* dy, const T* x, const T* mean,
   });
 }
 
-// --- dx = (x − μ)·B + dy·A + K ----------------------------------------------------------------
-
-template <bool kStream, class T>
-void dx_planes(T* dx, const T* dy, const T* x, const T* coef, const BnPlan& p, int64_t phase) {
-  const int64_t C = p.channels, S = p.inner;
-  for_each_piece<kStream>(p, [&](int64_t plane, int64_t s0, int64_t s1) {
-    const T* q = packed(coef, plane % C, phase);
-    const T A = q[0], B = q[kPack], K = q[2 * kPack], mu = q[3 * kPack];
-    const T* NNDL_RESTRICT xs = x + plane * S + s0;
-    const T* NNDL_RESTRICT gs = dy + plane * S + s0;
-    write_out<kStream>(dx + plane * S + s0, s1 - s0, [&](T* NNDL_RESTRICT o, int64_t i0, int64_t len) {
-      const T* NNDL_RESTRICT xp = xs + i0;
-      const T* NNDL_RESTRICT gp = gs + i0;
-#pragma omp simd
-      for (int64_t s = 0; s < len; ++s) o[s] = (xp[s] - mu) * B + gp[s] * A + K;
-    });
-  });
-}
-
-// Ordinary stores even for large outputs: streaming dx measured 1.2x slower at (8192, 1024)
-// float32 (see streams()).
-template <class T>
-void dx_rows(T* dx, const T* dy, const T* x, const T* coef, const BnPlan& p, int64_t phase) {
-  const int64_t C = p.channels;
-  // dx[c] for the channels [c0, c1), whose coefficients sit in slots l0, l0 + 1, ... of the
-  // packed block at q
-  const auto block = [&](T* NNDL_RESTRICT dr, const T* NNDL_RESTRICT xr, const T* NNDL_RESTRICT gr,
-                         const T* NNDL_RESTRICT q, int64_t c0, int64_t c1, int64_t l0) {
-#pragma omp simd
-    for (int64_t c = c0; c < c1; ++c) {
-      const int64_t l = l0 + (c - c0);
-      dr[c] = (xr[c] - q[3 * kPack + l]) * q[kPack + l] + gr[c] * q[l] + q[2 * kPack + l];
-    }
-  };
-  for_each_row<false>(p, [&](int64_t r) {
-    const T* NNDL_RESTRICT xr = x + r * C;
-    const T* NNDL_RESTRICT gr = dy + r * C;
-    T* NNDL_RESTRICT dr = dx + r * C;
-    for (int64_t j0 = 0; j0 < C + phase; j0 += kPack) {  // slots j = c + phase, a block at a time
-      const T* NNDL_RESTRICT q = coef + j0 * 4;
-      const int64_t c0 = j0 - phase, c1 = c0 + kPack;
-      if (c0 >= 0 && c1 <= C)
-        block(dr, xr, gr, q, c0, c0 + kPack, 0);  // the whole block: a constant trip count
-      else
-        block(dr, xr, gr, q, max64(c0, 0), min64(c1, C), max64(c0, 0) - c0);
-    }
-  });
-}
-
-// Whether an element-wise pass writing p's whole output streams it (see norm/stream_store.hpp).
-// `arrays`: how many of p's arrays the pass touches, if the footprint decides (the apply
-// pass: x and y. Measured, (8192, 1024) float32 -- 32 MiB, the L3's size: streamed 1.2-1.4x
-// faster), else 1: the output's size (the dx pass: streaming its 32 MiB at that shape was
-// 1.2x slower, the rows layout then never streams dx).
-template <class T>
-bool streams(const BnPlan& p, int64_t arrays) {
-  return stream_output(arrays * numel(p) * int64_t(sizeof(T)));
-}
-
-// The partial blocks' (count n_b, mean m_b, M2_b) merged per channel as
-//   mean = Σ_b n_b·m_b / n,   M2 = Σ_b (M2_b + n_b·(m_b − mean)²)
-// (Chan's pairwise merge applied to all blocks at once: the deviations are taken from the
-// final mean, so it is as stable, and it needs no division per block). Channels go in
-// blocks of kFinalizeBlock, the partial blocks in a fixed order within each: the result does
-// not depend on the thread count. (Measured, (8192, 1024): 0.14 ms with a pairwise merge per
-// block on one thread, a tenth of the forward.)
-constexpr int64_t kFinalizeBlock = 256;
-
-// Elements per channel in partial block b (its row block's rows times its piece's length).
-inline double block_count(const BnPlan& p, int64_t b) {
-  const int64_t rb = b / p.pieces, s0 = (b % p.pieces) * p.piece_len;
-  return double((min64((rb + 1) * p.rows_per_block, p.outer) - rb * p.rows_per_block) *
-                (min64(s0 + p.piece_len, p.inner) - s0));
-}
-
-// body(c0, cn) for every block [c0, c0 + cn) of the input's channels, in parallel (the
-// finalizes: a block's channels merge their partials together, independently of the others).
-template <class Body>
-void for_each_channel_block(const BnPlan& p, const Body& body) {
-  const int64_t C = p.channels / p.fold, blocks = (C + kFinalizeBlock - 1) / kFinalizeBlock;
-#pragma omp parallel for schedule(static) if (blocks > 1 && p.blocks * C > kSerialBelow)
-  for (int64_t k = 0; k < blocks; ++k) body(k * kFinalizeBlock, min64(kFinalizeBlock, C - k * kFinalizeBlock));
-}
-
-// body(n_b, partial[b][0] + w0, partial[b][1] + w0) with w0 = g·C + c0, for every partial
-// block b and fold copy g (see BnPlan::fold) of the input's channels from c0, in that fixed
-// order: the order of the merge, so the result does not depend on the thread count.
-template <class Body>
-void for_each_partial(const double* partial, const BnPlan& p, int64_t c0, const Body& body) {
-  const int64_t C = p.channels / p.fold;
-  for (int64_t b = 0; b < p.blocks; ++b) {
-    const double nb = block_count(p, b);
-    for (int64_t g = 0; g < p.fold; ++g)
-      body(nb, partial + (2 * b) * p.pstride + g * C + c0, partial + (2 * b + 1) * p.pstride + g * C + c0);
-  }
-}
-
 }  // namespace
-
-template <class T>
-void bn_stats(double* partial, const T* x, const BnPlan& p) {
-  if (p.inner > 1)
-    stats_planes(partial, x, p);
-  else
-    stats_rows(partial, x, p);
-}
-
-template <class T>
-void bn_stats_finalize(T* save_mean, T* save_invstd, T* coef, T* running_mean, T* running_var,
-                       const double* partial, const T* gamma, const T* beta, double eps, double factor,
-                       bool unbiased, const BnPlan& p) {
-  const int64_t W = p.channels, C = W / p.fold;  // the kernels' channels, the input's (see BnPlan)
-  const double n = double(p.outer * p.fold * p.inner);
-  for_each_channel_block(p, [&](int64_t c0, int64_t cn) {
-    double mean[kFinalizeBlock] = {}, m2[kFinalizeBlock] = {};
-    for_each_partial(partial, p, c0, [&](double nb, const double* NNDL_RESTRICT mb, const double*) {
-#pragma omp simd
-      for (int64_t c = 0; c < cn; ++c) mean[c] += nb * mb[c];
-    });
-#pragma omp simd
-    for (int64_t c = 0; c < cn; ++c) mean[c] /= n;
-    for_each_partial(partial, p, c0, [&](double nb, const double* NNDL_RESTRICT mb, const double* NNDL_RESTRICT qb) {
-#pragma omp simd
-      for (int64_t c = 0; c < cn; ++c) {
-        const double d = mb[c] - mean[c];
-        m2[c] += qb[c] + nb * (d * d);
-      }
-    });
-    for (int64_t j = 0; j < cn; ++j) {
-      const int64_t c = c0 + j;
-      const double var = m2[j] / n;  // σ²_B, biased (1.45)
-      const double invstd = 1.0 / std::sqrt(var + eps);
-      save_mean[c] = T(mean[j]);
-      save_invstd[c] = T(invstd);
-      for (int64_t w = c; w < W; w += C) {  // every kernel channel of input channel c
-        coef[w] = T(mean[j]);  // the μ every pass (and the backward) subtracts
-        coef[W + w] = T((gamma ? double(gamma[c]) : 1.0) * invstd);
-        coef[2 * W + w] = beta ? beta[c] : T(0);
-      }
-      if (running_mean) {
-        const double batch_var = unbiased ? m2[j] / (n - 1) : var;
-        running_mean[c] = T((1.0 - factor) * double(running_mean[c]) + factor * mean[j]);
-        running_var[c] = T((1.0 - factor) * double(running_var[c]) + factor * batch_var);
-      }
-    }
-  });
-}
-
-template <class T>
-void bn_apply(T* y, const T* x, const T* coef, const BnPlan& p) {
-  const bool st = streams<T>(p, 2);
-  if (p.inner > 1)
-    st ? apply_planes<true>(y, x, coef, p) : apply_planes<false>(y, x, coef, p);
-  else
-    st ? apply_rows<true>(y, x, coef, p) : apply_rows<false>(y, x, coef, p);
-}
 
 template <class T>
 void bn_backward_reduce(double* partial, T* dx, const T* dy, const T* x, const T* mean, const T* scale,
@@ -476,9 +449,11 @@ void bn_backward_reduce(double* partial, T* dx, const T* dy, const T* x, const T
        : reduce_rows<T, false>(partial, dx, dy, x, mean, scale, p);
 }
 
+// --- backward finalize: dγ, dβ and the packed dx coefficients -----------------------------
+
 template <class T>
 void bn_backward_finalize(T* dgamma, T* dbeta, T* coef, const double* partial, const T* gamma,
-                          const T* mean, const T* invstd, const BnPlan& p, int64_t phase) {
+                          const T* mean, const T* rstd, const BnPlan& p, int64_t phase) {
   const int64_t W = p.channels, C = W / p.fold;  // as bn_stats_finalize
   const double m = double(p.outer * p.fold * p.inner);
   for_each_channel_block(p, [&](int64_t c0, int64_t cn) {
@@ -489,22 +464,75 @@ void bn_backward_finalize(T* dgamma, T* dbeta, T* coef, const double* partial, c
     });
     for (int64_t j = 0; j < cn; ++j) {
       const int64_t c = c0 + j;
-      const double is = double(invstd[c]);
+      const double is = double(rstd[c]);
       if (dbeta) dbeta[c] = T(sdy[j]);         // ∂L/∂β = Σ dy
       if (dgamma) dgamma[c] = T(sdx[j] * is);  // ∂L/∂γ = Σ dy·x̂
-      if (coef) {  // packed (see kPack), for every kernel channel of input channel c
+      if (coef) {  // packed (see kBnPack), for every kernel channel of input channel c
         const double A = (gamma ? double(gamma[c]) : 1.0) * is;
         for (int64_t w = c; w < W; w += C) {
           T* q = packed(coef, w, phase);
           q[0] = T(A);                                // direct path
-          q[kPack] = T(-A * is * is * (sdx[j] / m));  // through σ²_B
-          q[2 * kPack] = T(-A * (sdy[j] / m));        // through μ_B
-          q[3 * kPack] = mean[c];
+          q[kBnPack] = T(-A * is * is * (sdx[j] / m));  // through σ²_B
+          q[2 * kBnPack] = T(-A * (sdy[j] / m));        // through μ_B
+          q[3 * kBnPack] = mean[c];
         }
       }
     }
   });
 }
+
+// --- dx = (x − μ)·B + dy·A + K ------------------------------------------------------------
+namespace {
+
+
+template <bool kStream, class T>
+void dx_planes(T* dx, const T* dy, const T* x, const T* coef, const BnPlan& p, int64_t phase) {
+  const int64_t C = p.channels, S = p.inner;
+  for_each_piece<kStream>(p, [&](int64_t plane, int64_t s0, int64_t s1) {
+    const T* q = packed(coef, plane % C, phase);
+    const T A = q[0], B = q[kBnPack], K = q[2 * kBnPack], mu = q[3 * kBnPack];
+    const T* NNDL_RESTRICT xs = x + plane * S + s0;
+    const T* NNDL_RESTRICT gs = dy + plane * S + s0;
+    write_out<kStream>(dx + plane * S + s0, s1 - s0, [&](T* NNDL_RESTRICT o, int64_t i0, int64_t len) {
+      const T* NNDL_RESTRICT xp = xs + i0;
+      const T* NNDL_RESTRICT gp = gs + i0;
+#pragma omp simd
+      for (int64_t s = 0; s < len; ++s) o[s] = (xp[s] - mu) * B + gp[s] * A + K;
+    });
+  });
+}
+
+// Ordinary stores even for large outputs: streaming dx costs more than its read-for-ownership
+// saves at the shapes measured (see streams()).
+template <class T>
+void dx_rows(T* dx, const T* dy, const T* x, const T* coef, const BnPlan& p, int64_t phase) {
+  const int64_t C = p.channels;
+  // dx[c] for the channels [c0, c1), whose coefficients sit in slots l0, l0 + 1, ... of the
+  // packed block at q
+  const auto block = [&](T* NNDL_RESTRICT dr, const T* NNDL_RESTRICT xr, const T* NNDL_RESTRICT gr,
+                         const T* NNDL_RESTRICT q, int64_t c0, int64_t c1, int64_t l0) {
+#pragma omp simd
+    for (int64_t c = c0; c < c1; ++c) {
+      const int64_t l = l0 + (c - c0);
+      dr[c] = (xr[c] - q[3 * kBnPack + l]) * q[kBnPack + l] + gr[c] * q[l] + q[2 * kBnPack + l];
+    }
+  };
+  for_each_row<false>(p, [&](int64_t r) {
+    const T* NNDL_RESTRICT xr = x + r * C;
+    const T* NNDL_RESTRICT gr = dy + r * C;
+    T* NNDL_RESTRICT dr = dx + r * C;
+    for (int64_t j0 = 0; j0 < C + phase; j0 += kBnPack) {  // slots j = c + phase, a block at a time
+      const T* NNDL_RESTRICT q = coef + j0 * norm::kBnPackedCoefs;
+      const int64_t c0 = j0 - phase, c1 = c0 + kBnPack;
+      if (c0 >= 0 && c1 <= C)
+        block(dr, xr, gr, q, c0, c0 + kBnPack, 0);  // the whole block: a constant trip count
+      else
+        block(dr, xr, gr, q, max64(c0, 0), min64(c1, C), max64(c0, 0) - c0);
+    }
+  });
+}
+
+}  // namespace
 
 template <class T>
 void bn_backward_dx(T* dx, const T* dy, const T* x, const T* coef, const BnPlan& p, int64_t phase) {
@@ -514,6 +542,7 @@ void bn_backward_dx(T* dx, const T* dy, const T* x, const T* coef, const BnPlan&
   else
     dx_rows(dx, dy, x, coef, p, phase);
 }
+
 
 #define NNDL_BN_INSTANTIATE(T)                                                                       \
   template void bn_stats(double*, const T*, const BnPlan&);                                          \

@@ -15,7 +15,7 @@ template <bool kStream, class T, bool kGamma, bool kBeta>
 void forward_impl(T* y, T* mean, T* rstd, const T* x, const T* gamma, const T* beta, double eps,
                   const LnPlan& p) {
   const int64_t D = p.d;
-#pragma omp parallel if (p.rows > 1 && p.rows * D > kSerialBelow)
+#pragma omp parallel num_threads(::nndl::num_threads()) if (p.rows > 1 && p.rows * D > kSerialBelow)
   {
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < p.rows; ++r) {
@@ -58,8 +58,7 @@ void forward_impl(T* y, T* mean, T* rstd, const T* x, const T* gamma, const T* b
 // for kLaneRun terms per lane, then in double (see norm/moments.hpp); the dγ, dβ partials
 // in T for kFlushRows rows (see backward_impl), then in double. prefetch_next: the caller's
 // next R rows follow these; their x is prefetched during pass 1 and their dy during pass 2,
-// one line per 16 elements, so memory stays busy through both passes (measured: 9 % faster
-// than prefetching both in pass 1).
+// one line per 16 elements, so memory stays busy through both passes.
 template <int R, bool kStream, class T, bool kGamma, bool kPartial>
 inline void backward_rows(T* NNDL_RESTRICT dx, T* NNDL_RESTRICT pg, T* NNDL_RESTRICT pb,
                           const T* NNDL_RESTRICT dy, const T* NNDL_RESTRICT x, const T* mean, const T* rstd,
@@ -151,7 +150,7 @@ void backward_impl(T* dx, double* partial, const T* dy, const T* x, const T* mea
                    const T* gamma, const LnPlan& p) {
   const int64_t D = p.d;
   constexpr bool kScratch = kPartial && sizeof(T) < sizeof(double);
-#pragma omp parallel if (p.chunks > 1 && p.rows * D > kSerialBelow)
+#pragma omp parallel num_threads(::nndl::num_threads()) if (p.chunks > 1 && p.rows * D > kSerialBelow)
   {
 #pragma omp for schedule(static)
   for (int64_t k = 0; k < p.chunks; ++k) {
@@ -196,8 +195,6 @@ void backward_impl(T* dx, double* partial, const T* dy, const T* x, const T* mea
 // streaming stores (see norm/stream_store.hpp). Each pass reads its inputs once, so what
 // decides is whether all it touches fits in the cache: if not, an ordinarily stored output
 // is evicted before the next layer reads it, and only its read-for-ownership remains.
-// (Measured, (8192, 1024) float32 -- 32 MiB, the size of the L3 -- 2 threads: fwd+bwd
-// 10-20 % faster streamed.)
 template <class T>
 bool streams(const LnPlan& p, int64_t arrays) {
   return stream_output(arrays * p.rows * p.d * int64_t(sizeof(T)));
@@ -251,7 +248,7 @@ void ln_backward_finalize(T* dgamma, T* dbeta, const double* partial, const LnPl
   // Column blocks in parallel; each column sums its chunks in chunk order (thread-count
   // independent), reading the partials row by row within the block.
   constexpr int64_t kCols = 512;
-#pragma omp parallel for schedule(static) if (p.chunks * D > kSerialBelow)
+#pragma omp parallel for num_threads(::nndl::num_threads()) schedule(static) if (p.chunks * D > kSerialBelow)
   for (int64_t j0 = 0; j0 < D; j0 += kCols) {
     const int64_t n = min64(kCols, D - j0);
     double sg[kCols], sb[kCols];

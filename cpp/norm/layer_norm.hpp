@@ -2,7 +2,8 @@
 // Formulas and argument names: python/nndl_fast/norm/layer_norm.py. x is seen as (rows, D),
 // statistics per row over the D trailing elements; see norm/norm_plan.hpp for the tasks.
 // Outputs (y, dx) are written with streaming stores when a pass's footprint (inputs and
-// output) exceeds the last-level cache (norm/stream_store.hpp).
+// output) exceeds the last-level cache (norm/stream_store.hpp). The drivers at the end
+// (layer_norm_driver.cpp, compiled once) place γ, β and call the kernels.
 #pragma once
 
 #include <cstdint>
@@ -28,3 +29,19 @@ NNDL_DECLARE_KERNELS(
   template <class T>
   void ln_backward_finalize(T* dgamma, T* dbeta, const double* partial, const norm::LnPlan& p);
 )
+
+namespace nndl::norm {
+
+// y, save_mean, save_rstd (rows,) from x (p = ln_plan_of_shape(x's shape)); gamma, beta (D,)
+// may be null.
+template <class T>  // float, double
+void layer_norm_forward(T* y, T* save_mean, T* save_rstd, const T* x, const T* gamma, const T* beta, double eps,
+                        const LnPlan& p);
+
+// dx, and (workspace not null: ln_workspace_doubles(p) doubles) dgamma, dbeta, either of
+// which may be null; gamma may be null (γ = 1).
+template <class T>
+void layer_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* save_mean,
+                         const T* save_rstd, const T* gamma, double* workspace, const LnPlan& p);
+
+}  // namespace nndl::norm

@@ -6,6 +6,7 @@
 #include <cfloat>
 #include <cmath>
 
+#include "norm/moments.hpp"
 #include "simd/kernel.hpp"
 #include "simd/vmath.hpp"
 
@@ -15,13 +16,12 @@ namespace {
 using norm::kLrnBlock;
 using norm::LrnParams;
 using norm::LrnPower;
-constexpr int64_t kParallelMin = int64_t{1} << 15;  // fewer elements: one thread, no fork
 
 // d^{−β} for d ≥ k > 0 (dd: d in double; inv_d = 1/d in the element type U). The special
 // powers are taken in U from inv_d: for float32 its sqrt and div are twice as fast, and the
 // result is rounded to float32 anyway; the backward needs 1/d too, so one division serves
 // both. Any other β: exp(−β·ln d) in double by vlog / vexp, which vectorise (std::pow does
-// not: it was 7x slower than β = 3/4), valid while d lies in the PowRange of β; the few d
+// not: it runs far slower than β = 3/4), valid while d lies in the PowRange of β; the few d
 // outside it are redone with std::pow after the loop.
 template <LrnPower P, class U>
 inline U inv_pow(double dd, U inv_d, double beta) {
@@ -90,7 +90,7 @@ void forward_impl(T* y, const T* x, const LrnParams& p, int64_t N, int64_t C, in
   const int64_t tasks = N * blocks;
   const double k = p.k, alpha = p.alpha, beta = p.beta;
   const PowRange range(beta);
-#pragma omp parallel for schedule(dynamic) if (tasks > 1 && N * C * S >= kParallelMin)
+#pragma omp parallel for num_threads(::nndl::num_threads()) schedule(dynamic) if (tasks > 1 && N * C * S >= kSerialBelow)
   for (int64_t t = 0; t < tasks; ++t) {
     const int64_t b = t / blocks, s0 = (t % blocks) * kLrnBlock;
     const int64_t len = S - s0 < kLrnBlock ? S - s0 : kLrnBlock;
@@ -133,7 +133,7 @@ void backward_impl(T* grad_x, double* scratch, const T* grad_y, const T* x, cons
   const double k = p.k, alpha = p.alpha, beta = p.beta;
   const double two_alpha_beta = 2.0 * alpha * beta;
   const PowRange range(beta);
-#pragma omp parallel if (tasks > 1 && N * C * S >= kParallelMin)
+#pragma omp parallel num_threads(p.threads) if (tasks > 1 && N * C * S >= kSerialBelow)
   {
     // Rows of d^{−β} and r, kept in T (they are computed in T): half the ring traffic for float32.
     T* ring_inv = reinterpret_cast<T*>(scratch + omp_get_thread_num() * norm::lrn_backward_scratch(p));

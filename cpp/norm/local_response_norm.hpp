@@ -14,7 +14,7 @@
 // can be handed out dynamically (robust to a core shared with another process).
 //
 // The backward recomputes d from x (nothing is saved by the forward): it reads x and
-// grad_y and writes grad_x, the same bytes as a backward that would read a saved d.
+// dy = ∂L/∂y and writes dx, the same bytes as a backward that would read a saved d.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +32,7 @@ struct LrnParams {
   int64_t lo, hi;  // window [p − lo, p + hi]
   double k, alpha, beta;  // alpha already divided by n for the torch convention
   LrnPower power;
+  int threads = 1;  // backward's team: its scratch holds this many rings
 };
 
 // Doubles of scratch lrn_backward needs per OpenMP thread (a ring of window rows of T,
@@ -45,10 +46,10 @@ NNDL_DECLARE_KERNELS(
   template <class T>  // float, double
   void lrn_forward(T* y, const T* x, const norm::LrnParams& p, int64_t n, int64_t c, int64_t s);
 
-  // grad_x_q = grad_y_q · d_q^{−β} − 2αβ · x_q · Σ_{p = q−hi}^{q+lo} grad_y_p · y_p / d_p.
-  // grad_x, grad_y, x: (n, c, s); scratch: lrn_backward_scratch(p) doubles per thread
-  // (omp_get_max_threads() threads).
+  // dx_q = dy_q · d_q^{−β} − 2αβ · x_q · Σ_{p = q−hi}^{q+lo} dy_p · y_p / d_p.
+  // dx, dy, x: (n, c, s); scratch: lrn_backward_scratch(p) doubles per thread
+  // (p.threads threads).
   template <class T>  // float, double
-  void lrn_backward(T* grad_x, double* scratch, const T* grad_y, const T* x, const norm::LrnParams& p,
-                    int64_t n, int64_t c, int64_t s);
+  void lrn_backward(T* dx, double* scratch, const T* dy, const T* x, const norm::LrnParams& p, int64_t n,
+                    int64_t c, int64_t s);
 )

@@ -1,4 +1,4 @@
-// Helpers shared by the normalisation kernel files (included by kernel files only; every
+// Helpers and constants shared by the normalisation kernel files (included by kernel files only; every
 // name has internal linkage, so each SIMD target keeps its own copy).
 //
 // Sums use kLanes independent accumulators, lane l taking elements i ≡ l (mod kLanes),
@@ -13,10 +13,12 @@
 namespace nndl::NNDL_TARGET {
 namespace {
 
+// Fixed (not the vector width): the summation order never depends on the SIMD target.
 constexpr int kLanes = 16;
 // Elements per block_stats call; blocks are merged by Chan's formula.
 constexpr int64_t kStatsBlock = 4096;
-// Below this many elements a kernel runs on the calling thread (no parallel region).
+// Below this many elements every norm kernel (batch, layer, weight, local response) runs on
+// the calling thread: a parallel region's fork and join cost more than the work it splits.
 constexpr int64_t kSerialBelow = int64_t{1} << 15;
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }

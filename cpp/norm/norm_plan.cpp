@@ -1,7 +1,10 @@
 #include "norm/norm_plan.hpp"
 
+#include "norm/batch_norm_layout.hpp"
+
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 
 namespace nndl::norm {
 namespace {
@@ -11,10 +14,8 @@ constexpr int64_t kTargetTasks = 64;
 constexpr int64_t kMinRowsPerBlock = 32;
 // Rows layout: inputs with fewer channels than kFoldBelow are seen as wide rows of `fold`
 // consecutive rows (a power of two dividing the rows), up to kFoldWidth elements, with at
-// least kFoldMinRows wide rows left to split into tasks. Measured, (32, 112, 112, C)
-// channels-last float32, 2 threads, fwd+bwd against no fold: C = 3 5.4x, C = 16 1.74x,
-// C = 32 1.10x (forward 1.51x). Rows of 512 were 0.85-0.98x of rows of 256 (backward), and
-// folding C = 64 made the backward 0.92-0.95x (forward 1.22x), hence 64 stays unfolded.
+// least kFoldMinRows wide rows left to split into tasks: a few channels per row would leave
+// the vector units mostly idle (docs/performance-notes.md, "Batch norm", for the values).
 constexpr int64_t kFoldBelow = 64, kFoldWidth = 256, kFoldMinRows = 64;
 // Planes are cut into pieces of at least this many elements (and a multiple of it), when
 // they are too few for kTargetTasks: each piece costs a partial and a merge.
@@ -22,13 +23,17 @@ constexpr int64_t kMinPiece = int64_t{1} << 14;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-constexpr int64_t kLine = 64;  // bytes
-// Doubles of the coefficient region: 4·C values of the input's type at most 8 bytes each,
-// shifted by a phase (< 16 elements) and padded to whole blocks of 16 channels.
-int64_t coef_doubles(const BnPlan& p) { return 4 * (p.channels + 2 * 16) + kLine / 8; }
+constexpr int64_t kLineDoubles = kCacheLineBytes / int64_t(sizeof(double));
 double* align_line(double* p) {
   const auto a = reinterpret_cast<uintptr_t>(p);
-  return reinterpret_cast<double*>((a + kLine - 1) / kLine * kLine);
+  return reinterpret_cast<double*>((a + kCacheLineBytes - 1) / kCacheLineBytes * kCacheLineBytes);
+}
+
+// a·b + c, or -1 when it does not fit in int64 (a, b, c >= 0).
+int64_t mul_add_or_neg(int64_t a, int64_t b, int64_t c) {
+  int64_t r;
+  if (__builtin_mul_overflow(a, b, &r) || __builtin_add_overflow(r, c, &r)) return -1;
+  return r;
 }
 }  // namespace
 
@@ -73,7 +78,26 @@ BnPlan bn_plan(int64_t outer, int64_t channels, int64_t inner) {
   return p;
 }
 
-int64_t bn_workspace_doubles(const BnPlan& p) { return kLine / 8 + 2 * p.blocks * p.pstride + coef_doubles(p); }
+BnPlan bn_plan_of_shape(const int64_t* shape, int64_t ndim, bool channels_last) {
+  int64_t outer = shape[0], channels, inner = 1;
+  if (ndim == 2 || !channels_last) {
+    channels = shape[1];
+    for (int64_t d = 2; d < ndim; ++d) inner *= shape[d];
+  } else {
+    channels = shape[ndim - 1];
+    for (int64_t d = 1; d < ndim - 1; ++d) outer *= shape[d];
+  }
+  return bn_plan(outer, channels, inner);
+}
+
+int64_t bn_coef_elems(int64_t channels) { return kBnPackedCoefs * (channels + kMaxLinePhase + kBnPack); }
+
+int64_t bn_workspace_doubles(const BnPlan& p) {
+  // One line of padding before each region; the coefficients' elements are at most a double.
+  const int64_t coef = mul_add_or_neg(kBnPackedCoefs, p.channels + kMaxLinePhase + kBnPack, kLineDoubles);
+  const int64_t partial = mul_add_or_neg(2 * p.blocks, p.pstride, kLineDoubles);
+  return coef < 0 || partial < 0 || partial > std::numeric_limits<int64_t>::max() - coef ? -1 : partial + coef;
+}
 
 BnScratch bn_scratch(double* workspace, const BnPlan& p) {
   double* partial = align_line(workspace);
@@ -82,7 +106,7 @@ BnScratch bn_scratch(double* workspace, const BnPlan& p) {
 
 int64_t line_phase(const void* p, int64_t elem_size) {
   const auto a = reinterpret_cast<uintptr_t>(p);
-  return a % uintptr_t(elem_size) == 0 ? int64_t(a % kLine) / elem_size : 0;
+  return a % uintptr_t(elem_size) == 0 ? int64_t(a % kCacheLineBytes) / elem_size : 0;
 }
 
 LnPlan ln_plan(int64_t rows, int64_t d) {
@@ -98,7 +122,14 @@ LnPlan ln_plan(int64_t rows, int64_t d) {
   return p;
 }
 
+LnPlan ln_plan_of_shape(const int64_t* shape, int64_t ndim, int64_t normalized_ndim) {
+  int64_t rows = 1, d = 1;
+  for (int64_t k = 0; k < ndim - normalized_ndim; ++k) rows *= shape[k];
+  for (int64_t k = ndim - normalized_ndim; k < ndim; ++k) d *= shape[k];
+  return ln_plan(rows, d);
+}
+
 // The double partials, then room for 2·pstride float32 per chunk (see layer_norm.cpp).
-int64_t ln_workspace_doubles(const LnPlan& p) { return 3 * p.chunks * p.pstride; }
+int64_t ln_workspace_doubles(const LnPlan& p) { return mul_add_or_neg(3 * p.chunks, p.pstride, 0); }
 
 }  // namespace nndl::norm

@@ -44,24 +44,16 @@ struct BnPlan {
 int64_t padded_stride(int64_t n);
 
 BnPlan bn_plan(int64_t outer, int64_t channels, int64_t inner);
+// The plan of an x of `shape` (ndim >= 2): (N, C, ...) or, channels_last, (N, ..., C).
+BnPlan bn_plan_of_shape(const int64_t* shape, int64_t ndim, bool channels_last);
 
-// Doubles of scratch: partial[blocks][2][pstride], then room for per-channel coefficients
-// of the input's type (three arrays of C, or four packed by blocks of 16 channels, each
-// shifted by up to one cache line: see line_phase), each region from a 64-byte boundary.
-int64_t bn_workspace_doubles(const BnPlan& p);
+// Bytes per cache line (x86-64 and the common AArch64 cores).
+constexpr int64_t kCacheLineBytes = 64;
 
-// The workspace's two regions (bn_workspace_doubles), each starting on a 64-byte boundary.
-struct BnScratch {
-  double* partial;
-  void* coef;
-};
-BnScratch bn_scratch(double* workspace, const BnPlan& p);
-
-// How many elements of `elem_size` bytes p lies past the last 64-byte boundary (0 when p is
-// not a multiple of elem_size). numpy puts a large array 16 bytes past a page boundary, so
-// the 64-byte vectors of a row pass then each straddle two cache lines; per-channel vectors
-// placed at the same phase straddle with them, rather than putting a second split load on
-// every step (measured, BN (8192, 1024) float32 backward: 1.1-1.2x).
+// How many elements of `elem_size` bytes p lies past the last cache-line boundary (0 when p
+// is not a multiple of elem_size). numpy puts a large array 16 bytes past a page boundary, so
+// the vectors of a row pass then each straddle two cache lines; per-channel vectors placed
+// at the same phase straddle with them, rather than putting a second split load on every step.
 int64_t line_phase(const void* p, int64_t elem_size);
 
 // Layer norm sees x as (rows, D), statistics per row over D (the trailing dimensions).
@@ -74,6 +66,9 @@ struct LnPlan {
 };
 
 LnPlan ln_plan(int64_t rows, int64_t d);
+// The plan of an x of `shape` normalised over its last `normalized_ndim` dimensions.
+LnPlan ln_plan_of_shape(const int64_t* shape, int64_t ndim, int64_t normalized_ndim);
+// Doubles of the backward's workspace; -1 when that count does not fit in int64.
 int64_t ln_workspace_doubles(const LnPlan& p);
 
 }  // namespace nndl::norm

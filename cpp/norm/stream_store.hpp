@@ -29,7 +29,7 @@ namespace nndl::NNDL_TARGET {
 namespace {
 
 // A pass streams its output when the bytes it decides by (the output alone, or the pass's
-// whole footprint: each caller says which, with its measurement) exceed the last-level cache.
+// whole footprint: each caller says which) exceed the last-level cache.
 inline bool stream_output(int64_t bytes) { return bytes > stream_threshold_bytes(); }
 
 #if defined(__AVX512F__)

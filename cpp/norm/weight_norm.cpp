@@ -3,23 +3,16 @@
 
 #include <cmath>
 
+#include "norm/moments.hpp"
 #include "simd/kernel.hpp"
 
 namespace nndl::NNDL_TARGET {
 namespace {
 
 using norm::kWeightNormChunk;
-constexpr int kLanes = 16;                      // fixed: the summation order never depends on the target
-constexpr int64_t kParallelMin = int64_t{1} << 15;  // fewer elements: one thread, no fork
-
-// Lane j holds the sum over i ≡ j (mod 16); the 16 lanes are then added pairwise
-// (j + 8, j + 4, j + 2, j + 1). Every target vectorises the 16-wide body with its own
-// width but performs the same additions, so the result is the same bits everywhere.
-inline double fold(double* lane) {
-  for (int w = kLanes / 2; w > 0; w /= 2)
-    for (int j = 0; j < w; ++j) lane[j] += lane[j + w];
-  return lane[0];
-}
+// Lane j holds the sum over i ≡ j (mod kLanes), the lanes then added pairwise by sum_lanes
+// (norm/moments.hpp). Every target vectorises the kLanes-wide body with its own width but
+// performs the same additions, so the result is the same bits everywhere.
 
 // Σ v[i]² over [0, n), in double.
 template <class T>
@@ -31,7 +24,7 @@ double sum_sq(const T* NNDL_RESTRICT v, int64_t n) {
     for (int j = 0; j < kLanes; ++j) lane[j] += double(v[i + j]) * double(v[i + j]);
   }
   for (int j = 0; i + j < n; ++j) lane[j] += double(v[i + j]) * double(v[i + j]);
-  return fold(lane);
+  return sum_lanes(lane);
 }
 
 // Σ v[i]² and Σ dw[i]·v[i] over [0, n), in double, in one sweep.
@@ -52,8 +45,8 @@ void sum_sq_dot(double* ss, double* dot, const T* NNDL_RESTRICT dw, const T* NND
     lane_ss[j] += vj * vj;
     lane_dot[j] += double(dw[i + j]) * vj;
   }
-  *ss = fold(lane_ss);
-  *dot = fold(lane_dot);
+  *ss = sum_lanes(lane_ss);
+  *dot = sum_lanes(lane_dot);
 }
 
 // W = c · v with c = g_i / ‖v_i‖ computed in double and rounded once to T; the product
@@ -100,10 +93,10 @@ inline int64_t chunks_of(int64_t cols) {
 template <class T>
 void weight_norm_forward(T* w, double* partial, const T* v, const T* g, int64_t rows, int64_t cols) {
   const int64_t nch = chunks_of(cols);
-  const bool parallel = rows * cols >= kParallelMin;
+  const bool parallel = rows * cols >= kSerialBelow;
   if (nch == 1) {
     // Each row whole by one thread: read for ‖v_i‖, then again (from cache) to write W_i.
-#pragma omp parallel for schedule(dynamic, rows_per_grab(rows)) if (parallel)
+#pragma omp parallel for num_threads(::nndl::num_threads()) schedule(dynamic, rows_per_grab(rows)) if (parallel)
     for (int64_t r = 0; r < rows; ++r) {
       const T* vr = v + r * cols;
       scale(w + r * cols, vr, double(g[r]) / std::sqrt(sum_sq(vr, cols)), cols);
@@ -111,7 +104,7 @@ void weight_norm_forward(T* w, double* partial, const T* v, const T* g, int64_t 
     return;
   }
   const int64_t tasks = rows * nch;
-#pragma omp parallel if (parallel)
+#pragma omp parallel num_threads(::nndl::num_threads()) if (parallel)
   {
 #pragma omp for schedule(dynamic)
     for (int64_t t = 0; t < tasks; ++t) {
@@ -135,9 +128,9 @@ template <class T>
 void weight_norm_backward(T* grad_v, T* grad_g, double* partial, const T* grad_w, const T* v, const T* g,
                           int64_t rows, int64_t cols) {
   const int64_t nch = chunks_of(cols);
-  const bool parallel = rows * cols >= kParallelMin;
+  const bool parallel = rows * cols >= kSerialBelow;
   if (nch == 1) {
-#pragma omp parallel for schedule(dynamic, rows_per_grab(rows)) if (parallel)
+#pragma omp parallel for num_threads(::nndl::num_threads()) schedule(dynamic, rows_per_grab(rows)) if (parallel)
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t off = r * cols;
       double ss, dot;
@@ -151,7 +144,7 @@ void weight_norm_backward(T* grad_v, T* grad_g, double* partial, const T* grad_w
   const int64_t tasks = rows * nch;
   double* part_ss = partial;
   double* part_dot = partial + tasks;
-#pragma omp parallel if (parallel)
+#pragma omp parallel num_threads(::nndl::num_threads()) if (parallel)
   {
 #pragma omp for schedule(dynamic)
     for (int64_t t = 0; t < tasks; ++t) {

@@ -1,20 +1,20 @@
 // Weight normalisation (1.55): W_i = g_i · v_i / ‖v_i‖, one row i per output unit.
 // Formulas, argument map and the PyTorch difference: python/nndl_fast/norm/weight_norm.py.
 //
-// v, W, grad_W, grad_v: (rows, cols), C-contiguous, row i = output unit i (torch dim=0);
-// g, grad_g: (rows,).
+// v, W, dy = ∂L/∂W, dv: (rows, cols), C-contiguous, row i = output unit i (torch dim=0);
+// g, dg: (rows,).
 //
-// ‖v_i‖² and grad_W_i · v_i are accumulated in double, in 16 fixed lanes combined in a
+// ‖v_i‖² and dy_i · v_i are accumulated in double, in 16 fixed lanes combined in a
 // fixed order, so the result is bitwise identical for every thread count and SIMD target.
 // Per-row coefficients are computed in double and rounded once to T; the elementwise
-// products are in T (widening every element to double cost 25% in cache, for ≤ 1 ulp).
+// products are in T (widening every element to double costs time in cache, for ≤ 1 ulp).
 // A row longer than kWeightNormChunk is cut into fixed chunks whose partial sums are
 // combined in chunk order; shorter rows are done by one thread in one sweep (the second
 // touch of the row hits the cache), so W costs one read of v and one write.
 // Tasks (rows, or row chunks) are independent, so they are handed out dynamically: on a
 // machine where another process holds a core, the other thread takes over the remaining
 // rows instead of waiting, and the results do not depend on who computed what.
-// A zero row (‖v_i‖ = 0) gives NaN in W_i, grad_g_i and grad_v_i (0/0, as torch does).
+// A zero row (‖v_i‖ = 0) gives NaN in W_i, dg_i and dv_i (0/0, as torch does).
 #pragma once
 
 #include <cstdint>
@@ -31,9 +31,9 @@ NNDL_DECLARE_KERNELS(
   template <class T>  // float, double
   void weight_norm_forward(T* w, double* partial, const T* v, const T* g, int64_t rows, int64_t cols);
 
-  // grad_g_i = grad_W_i · v̂_i,  grad_v_i = (g_i/‖v_i‖)(grad_W_i − grad_g_i · v̂_i),  v̂_i = v_i/‖v_i‖.
+  // dg_i = dy_i · v̂_i,  dv_i = (g_i/‖v_i‖)(dy_i − dg_i · v̂_i),  v̂_i = v_i/‖v_i‖.
   // `partial` is scratch of 2·rows·ceil(cols / kWeightNormChunk) doubles (null if one chunk).
   template <class T>  // float, double
-  void weight_norm_backward(T* grad_v, T* grad_g, double* partial, const T* grad_w, const T* v,
-                            const T* g, int64_t rows, int64_t cols);
+  void weight_norm_backward(T* dv, T* dg, double* partial, const T* dy, const T* v, const T* g,
+                            int64_t rows, int64_t cols);
 )

@@ -1,5 +1,6 @@
 #include "simd/dispatch.hpp"
 
+#include <atomic>
 #include <cstdlib>
 #include <stdexcept>
 
@@ -47,7 +48,7 @@ Target best_target() {
   return best;
 }
 
-Target g_selected = best_target();
+std::atomic<Target> g_selected{best_target()};
 
 }  // namespace
 
@@ -71,13 +72,13 @@ std::vector<Target> available_targets() {
   return out;
 }
 
-Target selected_target() { return g_selected; }
+Target selected_target() { return g_selected.load(std::memory_order_relaxed); }
 
 void set_target(const std::string& name) {
   Target t = parse(name);
   if (!cpu_supports(t))
     throw std::invalid_argument("SIMD target '" + name + "' is not supported by this CPU");
-  g_selected = t;
+  g_selected.store(t, std::memory_order_relaxed);
 }
 
 }  // namespace nndl

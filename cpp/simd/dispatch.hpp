@@ -22,7 +22,9 @@ const char* target_name(Target t);
 // Targets both compiled into this module and supported by this CPU and OS, best last.
 std::vector<Target> available_targets();
 // The target kernels run with: the best available, unless NNDL_FAST_SIMD names
-// another at import, or set_target() was called.
+// another at import, or set_target() was called. Process-wide and atomic: a kernel launched
+// while another thread calls set_target() runs entirely on the old or the new target; a call
+// that launches several kernels (batch norm) may run them on different targets.
 Target selected_target();
 // Throws std::invalid_argument for an unknown or unavailable name.
 void set_target(const std::string& name);
@@ -35,11 +37,16 @@ void set_target(const std::string& name);
   namespace nndl::baseline { __VA_ARGS__ }      \
   namespace nndl::avx2 { __VA_ARGS__ }          \
   namespace nndl::avx512 { __VA_ARGS__ }
+namespace nndl {
+// One read of the target per launch, so a concurrent set_target() cannot mix two choices.
+template <class F>
+inline F pick(Target t, F avx512, F avx2, F baseline) {
+  return t == Target::avx512 ? avx512 : t == Target::avx2 ? avx2 : baseline;
+}
+}  // namespace nndl
 // NNDL_DISPATCH(adam_step)(args...) -> nndl::<selected>::adam_step(args...)
-#define NNDL_DISPATCH(fn)                                                   \
-  (::nndl::selected_target() == ::nndl::Target::avx512 ? &::nndl::avx512::fn \
-   : ::nndl::selected_target() == ::nndl::Target::avx2 ? &::nndl::avx2::fn   \
-                                                        : &::nndl::baseline::fn)
+#define NNDL_DISPATCH(fn) \
+  (::nndl::pick(::nndl::selected_target(), &::nndl::avx512::fn, &::nndl::avx2::fn, &::nndl::baseline::fn))
 #else
 #define NNDL_DECLARE_KERNELS(...) namespace nndl::baseline { __VA_ARGS__ }
 #define NNDL_DISPATCH(fn) (&::nndl::baseline::fn)

@@ -41,7 +41,7 @@ inline void prefetch_l2(const T* p, int64_t n) {
 // body(tensor, begin, end) for every chunk, in one parallel region.
 template <class Body>
 inline void for_each_chunk(const ChunkView& plan, const Body& body) {
-#pragma omp parallel for schedule(static) if (plan.parallel)
+#pragma omp parallel for num_threads(plan.threads) schedule(static) if (plan.threads > 1)
   for (int64_t c = 0; c < plan.count; ++c) {
     const Chunk& ch = plan.chunks[c];
     body(ch.tensor, ch.begin, ch.end);

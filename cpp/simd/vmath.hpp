@@ -37,7 +37,7 @@ inline double vlog(double x) {
   e -= 4503599627370496.0 + 1023.0;
   const double s = (m - 1.0) / (m + 1.0), s2 = s * s, s4 = s2 * s2;
   // Σ_j s2^j/(2j + 3) by Estrin's scheme: a few short dependency chains instead of one
-  // deep one, so that a core overlaps several elements (1.5x faster than Horner's rule).
+  // deep one, so that a core overlaps several elements (faster than Horner's rule).
   const double a0 = 1.0 / 3 + s2 * (1.0 / 5), a1 = 1.0 / 7 + s2 * (1.0 / 9);
   double q;
   if constexpr (sizeof(R) == sizeof(float)) {

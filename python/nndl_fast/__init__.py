@@ -16,8 +16,18 @@ from __future__ import annotations
 
 import os as _os
 
-from . import _core, clip, dropout, norm, optim, reference, schedules
-from ._runtime import (
+# Threads wait passively (sleep) at the end of a parallel region unless the user chose a wait
+# policy: a busy-wait for a peer that a busy machine has descheduled costs far more than the
+# wake-up. libgomp reads this once, when it loads (with _core, below); README "SIMD and threads".
+_PASSIVE_WAIT = not {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} & set(_os.environ)
+if _PASSIVE_WAIT:
+    _os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+
+from . import _core, clip, dropout, norm, optim, reference, schedules  # noqa: E402
+
+if _PASSIVE_WAIT:
+    del _os.environ["OMP_WAIT_POLICY"]  # read by now: do not hand it to child processes
+from ._runtime import (  # noqa: E402
     available_simd_targets,
     build_info,
     get_num_threads,

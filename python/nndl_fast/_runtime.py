@@ -6,14 +6,13 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from . import _core
+from . import _checks, _core
 
 
 def build_info() -> dict[str, Any]:
-    """Compiler, OpenMP version, compiled / available / selected SIMD targets, threads."""
-    info: dict[str, Any] = dict(_core.build_info())
-    info["num_threads"] = info.pop("max_threads")
-    return info
+    """Compiler, OpenMP version, compiled / available / selected SIMD targets, threads
+    (``num_threads``, and ``thread_limit``: the most :func:`set_num_threads` accepts)."""
+    return dict(_core.build_info())
 
 
 def available_simd_targets() -> list[str]:
@@ -29,21 +28,34 @@ def get_simd_target() -> str:
 def set_simd_target(name: str) -> None:
     """Force a SIMD target (ValueError if unknown or unsupported here).
 
-    The environment variable ``NNDL_FAST_SIMD`` does the same at import.
+    The environment variable ``NNDL_FAST_SIMD`` does the same at import. The setting is
+    process-wide. It is safe to change while other threads run kernels: each kernel launch
+    reads it once, so it runs wholly on the old or the new target (a call that chains several
+    kernels, such as batch norm, may straddle the change; the targets differ by rounding only
+    in the normalisation kernels).
     """
     _core.set_simd_target(name)
 
 
 def get_num_threads() -> int:
-    """OpenMP threads the kernels use (threadpoolctl sees and sets the same number)."""
+    """Threads the next kernel called from this thread uses (see :func:`set_num_threads`)."""
     return int(_core.get_num_threads())
 
 
 def set_num_threads(n: int) -> None:
-    """Set the OpenMP thread count (results do not depend on it)."""
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"n must be an int, got {type(n).__name__}")
-    _core.set_num_threads(n)
+    """Set the number of OpenMP threads every kernel uses, process-wide (as ``torch``'s).
+
+    1 <= n <= ``build_info()["thread_limit"]``, which is 4 per processor: these kernels are
+    memory-bound, so more threads than that only add context switches, and libgomp aborts or
+    crashes when tens of thousands cannot be created. TypeError for a non-integer.
+
+    The default is ``OMP_NUM_THREADS``, or the number of processors. The count is shared by
+    every Python thread (OpenMP's own setting is per thread). threadpoolctl's limits change
+    the OpenMP setting of the thread that sets them, and win in that thread while they last.
+    Results do not depend on the count. In a child forked after kernels ran threads, the
+    count is 1 and raising it is a RuntimeError (libgomp's workers did not survive the fork).
+    """
+    _core.set_num_threads(_checks.integer("n", n, 1, int(_core.build_info()["thread_limit"])))
 
 
 @contextlib.contextmanager
@@ -59,7 +71,7 @@ def simd_target(name: str) -> Iterator[None]:
 
 @contextlib.contextmanager
 def threads(n: int) -> Iterator[None]:
-    """Run a block with n OpenMP threads, then restore the previous count."""
+    """Run a block with n threads (process-wide, see :func:`set_num_threads`), then restore the count."""
     previous = get_num_threads()
     set_num_threads(n)
     try:

@@ -1,14 +1,14 @@
 r"""Dropout (section 1.7.4 of the chapter, equation 1.65), variational dropout and DropConnect.
 
-Two conventions, chosen by ``mode`` and named so they cannot be confused:
+Two conventions, chosen by ``convention=`` (docs/conventions.md):
 
-``mode="chapter"`` (the default; equation 1.65), with p the probability of **keeping** a unit,
+``convention="chapter"`` (the default; equation 1.65), with p the probability of **keeping** a unit,
 
 .. math::
    y = \begin{cases} m \odot x & \text{training}, \quad m_i \sim \mathrm{Bernoulli}(p) \\
                      p\, x     & \text{test} \end{cases}
 
-``mode="inverted"`` (inverted dropout: what ``torch.nn.functional.dropout`` computes),
+``convention="torch"`` (inverted dropout: what ``torch.nn.functional.dropout`` computes),
 
 .. math::
    y = \begin{cases} m \odot x / p & \text{training} \\ x & \text{test} \end{cases}
@@ -18,9 +18,9 @@ is the keep probability throughout: where its text later calls p the "丢弃率"
 values near 1 for input units, the keep probability is what is meant.) PyTorch's ``p`` is
 the **drop** probability 1 − p: pass ``drop_prob=`` to give it that way. Symbols →
 arguments: p → ``keep_prob`` (or 1 − ``drop_prob``; exactly one of the two, by keyword),
-m → the mask (``mask_out=`` to store it, ``mask=`` to reuse it), x → ``x``.
+m → the mask (``mask_out=`` to store it, ``mask=`` to reuse it), x → ``x``, ∂L/∂y → ``dy``.
 
-The output is computed as y = x·(m·s) with s = 1 (chapter) or 1/p (inverted), so a
+The output is computed as y = x·(m·s) with s = 1 (chapter) or 1/p (torch), so a
 dropped NaN or ±Inf gives NaN and a dropped negative number −0, exactly as PyTorch's
 ``x * mask``.
 
@@ -55,12 +55,11 @@ sequence with one (seed, offset) and the masked matrix reused for all steps.
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any
 
 import numpy as np
 
-from . import _core
+from . import _checks, _core
 
 __all__ = [
     "Dropout",
@@ -74,9 +73,10 @@ __all__ = [
     "variational_dropout_backward",
 ]
 
-_MODES = ("chapter", "inverted")
+_CONVENTIONS = ("chapter", "torch")
 _LAYOUTS = ("TNF", "NTF")
 _ALL_KEPT = 0xFFFFFFFF  # threshold with which every element is kept (test-time passes)
+_U64_MAX = 2**64 - 1
 
 
 # -- hyper-parameters, checked once -----------------------------------------------------
@@ -87,17 +87,9 @@ def _keep_prob(keep_prob: Any, drop_prob: Any) -> float:
             "give exactly one of keep_prob= (the chapter's p, probability of keeping a unit) "
             "or drop_prob= (torch's p, probability of dropping it)"
         )
-    name, value = ("keep_prob", keep_prob) if keep_prob is not None else ("drop_prob", drop_prob)
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    v = float(value)
     if keep_prob is not None:
-        if not (0.0 < v <= 1.0):
-            raise ValueError(f"keep_prob must be in (0, 1], got {value!r}")
-        return v
-    if not (0.0 <= v < 1.0):
-        raise ValueError(f"drop_prob must be in [0, 1), got {value!r}")
-    return 1.0 - v
+        return _checks.real("keep_prob", keep_prob, 0.0, 1.0, lo_open=True)
+    return 1.0 - _checks.real("drop_prob", drop_prob, 0.0, 1.0, hi_open=True)
 
 
 def _threshold(keep: float) -> int:
@@ -106,26 +98,16 @@ def _threshold(keep: float) -> int:
     return min(max(t, 1), 2**32) - 1
 
 
-def _check_mode(mode: str) -> None:
-    if mode not in _MODES:
-        raise ValueError(f"mode must be 'chapter' or 'inverted', got {mode!r}")
+def _train_scale(keep: float, convention: str) -> float:
+    return 1.0 if convention == "chapter" else 1.0 / keep  # m ⊙ x  or  m ⊙ x / p
 
 
-def _train_scale(keep: float, mode: str) -> float:
-    return 1.0 if mode == "chapter" else 1.0 / keep  # m ⊙ x  or  m ⊙ x / p
+def _test_scale(keep: float, convention: str) -> float:
+    return keep if convention == "chapter" else 1.0  # p·x  or  x
 
 
-def _test_scale(keep: float, mode: str) -> float:
-    return keep if mode == "chapter" else 1.0  # p·x  or  x
-
-
-def _u64(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int in [0, 2**64), got {type(value).__name__}")
-    v = int(value)
-    if not 0 <= v < 2**64:
-        raise ValueError(f"{name} must be in [0, 2**64), got {v}")
-    return v
+def _u64(name: str, value: Any) -> int:
+    return _checks.integer(name, value, 0, _U64_MAX)
 
 
 def _stream(seed: Any, offset: Any) -> tuple[int, int]:
@@ -136,24 +118,39 @@ def _stream(seed: Any, offset: Any) -> tuple[int, int]:
             "seed= is required in training (and a new offset= per call, or the same mask is "
             "drawn again); the Dropout layer keeps and advances its own (seed, offset)"
         )
-    return _u64(seed, "seed"), _u64(offset, "offset")
+    return _u64("seed", seed), _u64("offset", offset)
 
 
-def _check_array(x: Any, name: str) -> np.ndarray:
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
-    if x.dtype not in (np.float32, np.float64):
-        raise TypeError(f"{name} must be float32 or float64, got {x.dtype}")
-    return x
+def _layout(layout: Any) -> bool:
+    """True for (N, T, F)."""
+    return _checks.choice("layout", layout, _LAYOUTS) == "NTF"
 
 
-def _out_for(x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
-    return np.empty_like(x, order="C") if out is None else out
+def _mask_source(mask: Any, seed: Any, offset: Any) -> tuple[int, int]:
+    """Exactly one of mask= / seed= in a training backward; the (seed, offset) to pass."""
+    if (mask is None) == (seed is None):
+        raise TypeError("give exactly one of mask= (the forward's packed mask) or seed= (to regenerate it)")
+    if mask is not None:
+        return 0, 0
+    return _u64("seed", seed), _u64("offset", offset)
+
+
+def _out_for(x: Any, out: np.ndarray | None) -> Any:
+    """The caller's buffer, or a fresh C-ordered one like x. The compiled call checks both:
+    for an x it rejects, the fresh buffer is a placeholder it never reaches."""
+    if out is not None:
+        return out
+    if isinstance(x, np.ndarray):
+        return np.empty(x.shape, x.dtype)
+    try:
+        return np.empty_like(x, order="C")  # a torch tensor, through its NumPy view
+    except (TypeError, ValueError):
+        return np.empty(0)
 
 
 def packed_size(n: int) -> int:
     """Bytes of the packed mask of n elements: ⌈n/8⌉."""
-    return (int(n) + 7) // 8
+    return (_checks.integer("n", n, 0) + 7) // 8
 
 
 def philox4x32_10(counter: Any, key: Any) -> tuple[int, int, int, int]:
@@ -167,7 +164,7 @@ def dropout(
     *,
     keep_prob: float | None = None,
     drop_prob: float | None = None,
-    mode: str = "chapter",
+    convention: str = "chapter",
     training: bool = True,
     seed: int | None = None,
     offset: int = 0,
@@ -180,67 +177,52 @@ def dropout(
     offset (or use :class:`Dropout`, which does).
     ``mask_out`` (uint8, shape (packed_size(x.size),)) receives the packed mask. ``out`` may
     be x itself (in place). At test time (``training=False``) y = p·x (chapter) or y = x
-    (inverted; x itself is returned when ``out`` is None, as PyTorch does).
+    (torch; x itself, unchecked and uncopied, when ``out`` is None, as PyTorch returns it).
     """
     keep = _keep_prob(keep_prob, drop_prob)
-    _check_mode(mode)
-    x = _check_array(x, "x")
-    if not training:
+    convention = _checks.convention(convention, _CONVENTIONS)
+    if not _checks.flag("training", training):
         if mask_out is not None:
             raise ValueError("mask_out: no mask is drawn at test time (training=False)")
-        if mode == "inverted" and out is None:
+        if convention == "torch" and out is None:
             return x  # identity: no copy, as torch
         y = _out_for(x, out)
-        _core.dropout_forward(x, y, None, 0, 0, _ALL_KEPT, _test_scale(keep, mode))
+        _core.dropout_forward(x, y, None, 0, 0, _ALL_KEPT, _test_scale(keep, convention))
         return y
     seed, offset = _stream(seed, offset)
     y = _out_for(x, out)
-    _core.dropout_forward(x, y, mask_out, seed, offset, _threshold(keep), _train_scale(keep, mode))
+    _core.dropout_forward(x, y, mask_out, seed, offset, _threshold(keep), _train_scale(keep, convention))
     return y
 
 
 def dropout_backward(
-    grad_out: np.ndarray,
+    dy: np.ndarray,
     *,
     keep_prob: float | None = None,
     drop_prob: float | None = None,
-    mode: str = "chapter",
+    convention: str = "chapter",
     training: bool = True,
     mask: np.ndarray | None = None,
     seed: int | None = None,
     offset: int = 0,
     out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """∂L/∂x = m ⊙ ∂L/∂y · s (training) or ∂L/∂y · (p or 1) (test), with s as in the forward.
+    """∂L/∂x = m ⊙ dy · s (training) or dy · (p or 1) (test), with s as in the forward.
 
-    The mask comes from the forward's packed ``mask`` or is regenerated from its
-    (``seed``, ``offset``): give exactly one of the two in training.
+    ``dy`` is ∂L/∂y. The mask comes from the forward's packed ``mask`` or is regenerated
+    from its (``seed``, ``offset``): give exactly one of the two in training. ``out`` may be
+    dy itself (in place).
     """
     keep = _keep_prob(keep_prob, drop_prob)
-    _check_mode(mode)
-    grad_out = _check_array(grad_out, "grad_out")
-    if not training:
-        g = _out_for(grad_out, out)
-        _core.dropout_forward(grad_out, g, None, 0, 0, _ALL_KEPT, _test_scale(keep, mode))
-        return g
-    if (mask is None) == (seed is None):
-        raise TypeError(
-            "give exactly one of mask= (the forward's packed mask) or seed= (to regenerate it)"
-        )
-    g = _out_for(grad_out, out)
-    if mask is not None:
-        _core.dropout_apply_mask(grad_out, g, mask, _train_scale(keep, mode))
-    else:
-        _core.dropout_forward(
-            grad_out,
-            g,
-            None,
-            _u64(seed, "seed"),
-            _u64(offset, "offset"),
-            _threshold(keep),
-            _train_scale(keep, mode),
-        )
-    return g
+    convention = _checks.convention(convention, _CONVENTIONS)
+    if not _checks.flag("training", training):
+        dx = _out_for(dy, out)
+        _core.dropout_backward(dy, dx, None, 0, 0, _ALL_KEPT, _test_scale(keep, convention))
+        return dx
+    seed_, offset_ = _mask_source(mask, seed, offset)
+    dx = _out_for(dy, out)
+    _core.dropout_backward(dy, dx, mask, seed_, offset_, _threshold(keep), _train_scale(keep, convention))
+    return dx
 
 
 def dropout_mask(
@@ -254,17 +236,10 @@ def dropout_mask(
 ) -> np.ndarray:
     """The mask m that :func:`dropout` draws for an array of this shape: bool array, or packed."""
     keep = _keep_prob(keep_prob, drop_prob)
-    # int is a registered numbers.Integral, so (int, Integral) tests exactly what Integral does;
-    # listing int lets mypy narrow the else branch to the tuple.
-    shape_t = (
-        (int(shape),)
-        if isinstance(shape, (int, numbers.Integral))
-        else tuple(int(s) for s in shape)
-    )
-    if any(s < 0 for s in shape_t):
-        raise ValueError(f"shape must be non-negative, got {shape_t}")
-    n = math.prod(shape_t)
+    shape_t = _checks.shape("shape", shape)
+    packed = _checks.flag("packed", packed)
     seed, offset = _stream(seed, offset)
+    n = math.prod(shape_t)
     bits = np.empty(packed_size(n), np.uint8)
     _core.dropout_mask(bits, n, seed, offset, _threshold(keep))
     if packed:
@@ -272,18 +247,12 @@ def dropout_mask(
     return np.unpackbits(bits, count=n).astype(bool).reshape(shape_t)
 
 
-def _check_layout(layout: str) -> bool:
-    if layout not in _LAYOUTS:
-        raise ValueError(f"layout must be 'TNF' or 'NTF', got {layout!r}")
-    return layout == "NTF"
-
-
 def variational_dropout(
     x: np.ndarray,
     *,
     keep_prob: float | None = None,
     drop_prob: float | None = None,
-    mode: str = "chapter",
+    convention: str = "chapter",
     layout: str = "TNF",
     training: bool = True,
     seed: int | None = None,
@@ -294,30 +263,31 @@ def variational_dropout(
     """Variational dropout: one mask per (sample n, feature f), shared by every time step t.
 
     x is (T, N, F) for ``layout="TNF"`` or (N, T, F) for ``"NTF"``; y[.., n, .., f] =
-    x·m[n, f]·s. ``mask_out`` (uint8, packed_size(N·F) bytes) receives the N×F mask.
+    x·m[n, f]·s. ``mask_out`` (uint8, packed_size(N·F) bytes) receives the N×F mask. At
+    test time y = p·x (chapter) or a copy of x (torch; into ``out`` when given).
     """
     keep = _keep_prob(keep_prob, drop_prob)
-    _check_mode(mode)
-    ntf = _check_layout(layout)
-    x = _check_array(x, "x")
-    if not training:
-        if x.ndim != 3:
-            raise ValueError(f"x must be 3-D ({layout}), got {x.ndim}-D")
-        return dropout(x, keep_prob=keep, mode=mode, training=False, out=out, mask_out=mask_out)
-    seed, offset = _stream(seed, offset)
+    convention = _checks.convention(convention, _CONVENTIONS)
+    ntf = _layout(layout)
     y = _out_for(x, out)
-    _core.variational_dropout(
-        x, y, None, mask_out, ntf, seed, offset, _threshold(keep), _train_scale(keep, mode)
+    if not _checks.flag("training", training):
+        if mask_out is not None:
+            raise ValueError("mask_out: no mask is drawn at test time (training=False)")
+        _core.variational_dropout_forward(x, y, None, ntf, 0, 0, _ALL_KEPT, _test_scale(keep, convention))
+        return y
+    seed, offset = _stream(seed, offset)
+    _core.variational_dropout_forward(
+        x, y, mask_out, ntf, seed, offset, _threshold(keep), _train_scale(keep, convention)
     )
     return y
 
 
 def variational_dropout_backward(
-    grad_out: np.ndarray,
+    dy: np.ndarray,
     *,
     keep_prob: float | None = None,
     drop_prob: float | None = None,
-    mode: str = "chapter",
+    convention: str = "chapter",
     layout: str = "TNF",
     training: bool = True,
     mask: np.ndarray | None = None,
@@ -325,31 +295,21 @@ def variational_dropout_backward(
     offset: int = 0,
     out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """∂L/∂x of :func:`variational_dropout`, from its packed N×F ``mask`` or its (seed, offset)."""
+    """∂L/∂x of :func:`variational_dropout` from ∂L/∂y = ``dy``, with its packed N×F
+    ``mask`` or its (seed, offset)."""
     keep = _keep_prob(keep_prob, drop_prob)
-    _check_mode(mode)
-    ntf = _check_layout(layout)
-    grad_out = _check_array(grad_out, "grad_out")
-    if not training:
-        return dropout_backward(grad_out, keep_prob=keep, mode=mode, training=False, out=out)
-    if (mask is None) == (seed is None):
-        raise TypeError(
-            "give exactly one of mask= (the forward's packed mask) or seed= (to regenerate it)"
-        )
-    g = _out_for(grad_out, out)
-    s = 0 if seed is None else _u64(seed, "seed")
-    _core.variational_dropout(
-        grad_out,
-        g,
-        mask,
-        None,
-        ntf,
-        s,
-        _u64(offset, "offset"),
-        _threshold(keep),
-        _train_scale(keep, mode),
+    convention = _checks.convention(convention, _CONVENTIONS)
+    ntf = _layout(layout)
+    if not _checks.flag("training", training):
+        dx = _out_for(dy, out)
+        _core.variational_dropout_backward(dy, dx, None, ntf, 0, 0, _ALL_KEPT, _test_scale(keep, convention))
+        return dx
+    seed_, offset_ = _mask_source(mask, seed, offset)
+    dx = _out_for(dy, out)
+    _core.variational_dropout_backward(
+        dy, dx, mask, ntf, seed_, offset_, _threshold(keep), _train_scale(keep, convention)
     )
-    return g
+    return dx
 
 
 def dropconnect(
@@ -357,26 +317,26 @@ def dropconnect(
     *,
     keep_prob: float | None = None,
     drop_prob: float | None = None,
-    mode: str = "chapter",
+    convention: str = "chapter",
     training: bool = True,
     seed: int | None = None,
     offset: int = 0,
     out: np.ndarray | None = None,
     mask_out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """DropConnect: the masked weight matrix M ⊙ W (· 1/p inverted; p·W at test, chapter).
+    """DropConnect: the masked weight matrix M ⊙ W (· 1/p for torch; p·W at test, chapter).
 
     A layer then computes x @ W_masked.T; the gradient of W is :func:`dropout_backward`
     of the gradient of W_masked, with the same mask or (seed, offset).
     """
-    w = _check_array(weight, "weight")
-    if w.ndim != 2:
-        raise ValueError(f"weight must be a 2-D matrix (out_features, in_features), got {w.ndim}-D")
+    ndim = getattr(weight, "ndim", None)
+    if isinstance(ndim, int) and ndim != 2:
+        raise ValueError(f"weight must be a 2-D matrix (out_features, in_features), got {ndim}-D")
     return dropout(
-        w,
+        weight,
         keep_prob=keep_prob,
         drop_prob=drop_prob,
-        mode=mode,
+        convention=convention,
         training=training,
         seed=seed,
         offset=offset,
@@ -395,58 +355,76 @@ class Dropout:
     the packed mask, 1 bit per element, is kept and used). ``variational="TNF"`` or
     ``"NTF"`` makes it variational dropout over sequences. ``seed=None`` draws a seed from
     the operating system. See the module docstring for the formulas.
+
+    A rejected call changes nothing: a forward that raises leaves the offset and what
+    :meth:`backward` uses (the last successful forward's mask, or its test-time scaling) as
+    they were; :meth:`load_state_dict` checks every key before it assigns any.
     """
+
+    _STATE_KEYS = ("keep_prob", "convention", "variational", "seed", "offset", "training")
 
     def __init__(
         self,
         *,
         keep_prob: float | None = None,
         drop_prob: float | None = None,
-        mode: str = "chapter",
+        convention: str = "chapter",
         variational: str | None = None,
         seed: int | None = None,
         offset: int = 0,
         store_mask: bool = False,
     ) -> None:
-        self.keep_prob = _keep_prob(keep_prob, drop_prob)
-        _check_mode(mode)
+        keep = _keep_prob(keep_prob, drop_prob)
+        convention = _checks.convention(convention, _CONVENTIONS)
         if variational is not None:
-            _check_layout(variational)
-        self.mode = mode
-        self.variational = variational
+            _checks.choice("variational", variational, _LAYOUTS)
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
-        self.seed = _u64(seed, "seed")
-        self.offset = _u64(offset, "offset")
-        self.store_mask = bool(store_mask)
+        seed, offset = _u64("seed", seed), _u64("offset", offset)
+        store_mask = _checks.flag("store_mask", store_mask)
+        self.keep_prob = keep
+        self.convention = convention
+        self.variational = variational
+        self.seed, self.offset = seed, offset
+        self.store_mask = store_mask
         self.training = True
-        self._last_offset: int | None = None
+        # What backward() uses: the last successful forward's mode, offset and stored mask.
         self._last_training = True
+        self._last_offset: int | None = None
         self._mask: np.ndarray | None = None
 
     def train(self, mode: bool = True) -> Dropout:
-        self.training = bool(mode)
+        self.training = _checks.flag("mode", mode)
         return self
 
     def eval(self) -> Dropout:
         return self.train(False)
 
     def _kw(self) -> dict[str, Any]:
-        return {"keep_prob": self.keep_prob, "mode": self.mode}
+        return {"keep_prob": self.keep_prob, "convention": self.convention}
+
+    def _mask_buffer(self, x: Any) -> np.ndarray:
+        """A packed mask for x's elements (or its N·F); empty when x has no usable shape,
+        which the compiled call then rejects by name before writing anything."""
+        shape = tuple(getattr(x, "shape", ()))
+        if self.variational is None:
+            n = math.prod(shape)
+        elif len(shape) == 3:
+            n = shape[1] * shape[2] if self.variational == "TNF" else shape[0] * shape[2]
+        else:
+            n = 0
+        return np.empty(packed_size(int(n)), np.uint8)
 
     def forward(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        self._last_training = self.training
-        self._mask = None
         if not self.training:
-            fn = dropout if self.variational is None else variational_dropout
-            extra: dict[str, Any] = {} if self.variational is None else {"layout": self.variational}
-            return fn(x, training=False, out=out, **self._kw(), **extra)
-        x = _check_array(x, "x")
+            if self.variational is None:
+                y = dropout(x, training=False, out=out, **self._kw())
+            else:
+                y = variational_dropout(x, layout=self.variational, training=False, out=out, **self._kw())
+            self._last_training, self._mask = False, None
+            return y
         offset = self.offset
-        mask = None
-        if self.store_mask:
-            n = x.size if self.variational is None else self._nf(x)
-            mask = np.empty(packed_size(n), np.uint8)
+        mask = self._mask_buffer(x) if self.store_mask else None
         if self.variational is None:
             y = dropout(x, seed=self.seed, offset=offset, out=out, mask_out=mask, **self._kw())
         else:
@@ -459,42 +437,31 @@ class Dropout:
                 mask_out=mask,
                 **self._kw(),
             )
-        self._last_offset, self._mask = offset, mask
+        self._last_training, self._last_offset, self._mask = True, offset, mask
         self.offset = offset + 1
         return y
 
     __call__ = forward
 
-    def _nf(self, x: np.ndarray) -> int:
-        if x.ndim != 3:
-            raise ValueError(f"x must be 3-D ({self.variational}), got {x.ndim}-D")
-        return (
-            int(x.shape[1] * x.shape[2])
-            if self.variational == "TNF"
-            else int(x.shape[0] * x.shape[2])
-        )
-
-    def backward(self, grad_out: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """∂L/∂x for the last forward (its mask regenerated, or the stored one)."""
+    def backward(self, dy: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """∂L/∂x for ∂L/∂y = ``dy`` of the last forward (its mask regenerated, or the stored one)."""
         if not self._last_training:
-            return dropout_backward(grad_out, training=False, out=out, **self._kw())
+            if self.variational is None:
+                return dropout_backward(dy, training=False, out=out, **self._kw())
+            return variational_dropout_backward(dy, layout=self.variational, training=False, out=out, **self._kw())
         if self._last_offset is None:
             raise RuntimeError("backward() before any training forward()")
         src: dict[str, Any] = (
-            {"mask": self._mask}
-            if self._mask is not None
-            else {"seed": self.seed, "offset": self._last_offset}
+            {"mask": self._mask} if self._mask is not None else {"seed": self.seed, "offset": self._last_offset}
         )
         if self.variational is None:
-            return dropout_backward(grad_out, out=out, **src, **self._kw())
-        return variational_dropout_backward(
-            grad_out, layout=self.variational, out=out, **src, **self._kw()
-        )
+            return dropout_backward(dy, out=out, **src, **self._kw())
+        return variational_dropout_backward(dy, layout=self.variational, out=out, **src, **self._kw())
 
     def state_dict(self) -> dict[str, Any]:
         return {
             "keep_prob": self.keep_prob,
-            "mode": self.mode,
+            "convention": self.convention,
             "variational": self.variational,
             "seed": self.seed,
             "offset": self.offset,
@@ -502,18 +469,32 @@ class Dropout:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        _check_mode(state["mode"])
-        self.keep_prob = _keep_prob(state["keep_prob"], None)
-        self.mode = state["mode"]
-        self.variational = state["variational"]
-        self.seed = _u64(state["seed"], "seed")
-        self.offset = _u64(state["offset"], "offset")
-        self.training = bool(state["training"])
-        self._last_offset, self._mask = None, None
+        """Restores a :meth:`state_dict`; checks every key first, so a rejected state changes
+        nothing. The next backward needs a new training forward."""
+        if not isinstance(state, dict):
+            raise TypeError(f"state must be a dict, got {type(state).__name__}")
+        missing = [k for k in self._STATE_KEYS if k not in state]
+        unknown = sorted(str(k) for k in state if k not in self._STATE_KEYS)
+        if missing or unknown:
+            raise ValueError(
+                f"state must have exactly the keys {list(self._STATE_KEYS)} of "
+                f"Dropout.state_dict(); missing {missing}, unknown {unknown}"
+            )
+        keep = _checks.real("state['keep_prob']", state["keep_prob"], 0.0, 1.0, lo_open=True)
+        convention = _checks.choice("state['convention']", state["convention"], _CONVENTIONS)
+        variational = state["variational"]
+        if variational is not None:
+            _checks.choice("state['variational']", variational, _LAYOUTS)
+        seed = _u64("state['seed']", state["seed"])
+        offset = _u64("state['offset']", state["offset"])
+        training = _checks.flag("state['training']", state["training"])
+        self.keep_prob, self.convention, self.variational = keep, convention, variational
+        self.seed, self.offset, self.training = seed, offset, training
+        self._last_training, self._last_offset, self._mask = True, None, None
 
     def __repr__(self) -> str:
         return (
-            f"Dropout(keep_prob={self.keep_prob}, mode={self.mode!r}, "
+            f"Dropout(keep_prob={self.keep_prob}, convention={self.convention!r}, "
             f"variational={self.variational!r}, seed={self.seed}, offset={self.offset}, "
             f"training={self.training})"
         )

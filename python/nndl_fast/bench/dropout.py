@@ -31,7 +31,7 @@ def run(bench: Bench, torch: Any) -> None:
 
         def ours() -> None:
             dropout.dropout(
-                x, keep_prob=keep, mode="inverted", seed=1, offset=offset[0], out=y, mask_out=mask
+                x, keep_prob=keep, convention="torch", seed=1, offset=offset[0], out=y, mask_out=mask
             )
             offset[0] += 1
 
@@ -79,14 +79,14 @@ def run(bench: Bench, torch: Any) -> None:
             )
         bench.flush()  # time the forward rows now: the backward block reuses these names
     if bench.wants("dropout_bwd"):
-        g = rng.standard_normal(n, dtype=np.float32)
-        gx = np.empty_like(g)
-        dropout.dropout(x, keep_prob=keep, mode="inverted", seed=1, out=y, mask_out=mask)
+        dy = rng.standard_normal(n, dtype=np.float32)
+        dx = np.empty_like(dy)
+        dropout.dropout(x, keep_prob=keep, convention="torch", seed=1, out=y, mask_out=mask)
         bench.measure(
             "dropout_bwd",
             case,
             "nndl_fast from mask",
-            lambda: dropout.dropout_backward(g, keep_prob=keep, mode="inverted", mask=mask, out=gx),
+            lambda: dropout.dropout_backward(dy, keep_prob=keep, convention="torch", mask=mask, out=dx),
             nbytes=fwd_bytes,
             limit="copy",
         )
@@ -95,7 +95,7 @@ def run(bench: Bench, torch: Any) -> None:
             case,
             "nndl_fast from seed",
             lambda: dropout.dropout_backward(
-                g, keep_prob=keep, mode="inverted", seed=1, offset=0, out=gx
+                dy, keep_prob=keep, convention="torch", seed=1, offset=0, out=dx
             ),
             nbytes=8 * n,
             limit="copy",
@@ -105,8 +105,8 @@ def run(bench: Bench, torch: Any) -> None:
         scale = np.float32(1.0 / keep)
 
         def numpy_bwd() -> None:
-            np.multiply(g, m, out=gx)
-            np.multiply(gx, scale, out=gx)
+            np.multiply(dy, m, out=dx)
+            np.multiply(dx, scale, out=dx)
 
         bench.measure(
             "dropout_bwd", case, "numpy (bool mask)", numpy_bwd, nbytes=9 * n, limit="copy"

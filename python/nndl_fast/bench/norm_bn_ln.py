@@ -75,9 +75,8 @@ def _placed(shape: tuple[int, ...], slot: int) -> np.ndarray:
 
     With MALLOC_MMAP_MAX_=0 (the tuned torch process) numpy's arrays land on the heap next
     to one another instead, and the relative placement of a pass's inputs and output changes
-    its speed here by up to 1.7x (measured: BN forward, (8192, 1024), the same build, only
-    y's placement changed). Placing the case's big arrays the same way in both processes
-    keeps that out of the comparison.
+    its speed here noticeably (docs/performance-notes.md, "Batch norm"). Placing the case's
+    big arrays the same way in both processes keeps that out of the comparison.
     """
     nbytes = int(np.prod(shape)) * 4
     align = 2 << 20
@@ -115,11 +114,10 @@ def _bn_setup(rng: np.random.Generator, shape: tuple[int, ...], cl: bool) -> dic
     ws = batch_norm_workspace(shape, channels_last=cl)
 
     def fwd() -> None:
-        batch_norm_forward(x, gamma, beta, rm, rv, out=y, save_mean=sm, save_invstd=si, workspace=ws,
-                           channels_last=cl)
+        batch_norm_forward(x, gamma, beta, rm, rv, out=(y, sm, si), workspace=ws, channels_last=cl)
 
     def bwd() -> None:
-        batch_norm_backward(dy, x, sm, si, gamma, dx=dx, dgamma=dg, dbeta=db, workspace=ws, channels_last=cl)
+        batch_norm_backward(dy, x, sm, si, gamma, out=(dx, dg, db), workspace=ws, channels_last=cl)
 
     def nchw(a: np.ndarray) -> np.ndarray:
         return np.moveaxis(a, -1, 1) if cl else a
@@ -139,7 +137,7 @@ def _bn_case(
 
     def fwd_bwd_alloc():
         f = batch_norm_forward(x, gamma, beta, rm, rv, channels_last=cl)
-        batch_norm_backward(dy, x, f.save_mean, f.save_invstd, gamma, channels_last=cl)
+        batch_norm_backward(dy, x, f.save_mean, f.save_rstd, gamma, channels_last=cl)
 
     def ref():
         _, mu, inv, _, _ = ref_bn.batch_norm_forward(x, gamma, beta, rm, rv, channels_last=cl)
@@ -184,10 +182,10 @@ def _ln_setup(rng: np.random.Generator, shape: tuple[int, ...]) -> dict[str, Any
     ws = layer_norm_workspace(shape, d)
 
     def fwd() -> None:
-        layer_norm_forward(x, d, gamma, beta, out=y, save_mean=sm, save_rstd=sr)
+        layer_norm_forward(x, d, gamma, beta, out=(y, sm, sr))
 
     def bwd() -> None:
-        layer_norm_backward(dy, x, sm, sr, d, gamma, dx=dx, dgamma=dg, dbeta=db, workspace=ws)
+        layer_norm_backward(dy, x, sm, sr, d, gamma, out=(dx, dg, db), workspace=ws)
 
     return {"x": x, "dy": dy, "gamma": gamma, "beta": beta, "fwd": fwd, "bwd": bwd}
 

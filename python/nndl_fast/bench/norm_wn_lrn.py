@@ -7,7 +7,7 @@ Kernels: ``wn_fwd`` (W from v, g), ``wn_fwd+bwd`` (W, then ∂L/∂v and ∂L/�
 ``F.local_response_norm``, backward through autograd).
 
 Minimal bytes per float32 element: forward reads the input once and writes the output
-once (8 B, limit = STREAM copy); forward + backward adds reading ∂L/∂W (or ∂L/∂y) and the
+once (8 B, limit = STREAM copy); forward + backward adds reading ∂L/∂W (or ∂L/∂y), ``dy``, and the
 input again and writing the gradient (12 B more, 20 B in all; limit = triad).
 """
 
@@ -36,7 +36,7 @@ def _wn(bench: Bench, torch: Any, shape: tuple[int, ...]) -> None:
     rng = np.random.default_rng(0)
     v = rng.standard_normal(shape, dtype=np.float32)
     g = rng.standard_normal(shape[0], dtype=np.float32)
-    dw = rng.standard_normal(shape, dtype=np.float32)
+    dy = rng.standard_normal(shape, dtype=np.float32)
     w = np.empty_like(v)
     dv, dg = np.empty_like(v), np.empty_like(g)
     n = v.size
@@ -74,11 +74,11 @@ def _wn(bench: Bench, torch: Any, shape: tuple[int, ...]) -> None:
 
         def ours() -> None:
             weight_norm(v, g, out=w)
-            weight_norm_backward(dw, v, g, out_v=dv, out_g=dg)
+            weight_norm_backward(dy, v, g, out=(dv, dg))
 
         def numpy_ref() -> None:
             ref_wn.weight_norm(v, g)
-            ref_wn.weight_norm_backward(dw, v, g)
+            ref_wn.weight_norm_backward(dy, v, g)
 
         bench.measure("wn_fwd+bwd", case, "nndl_fast", ours, nbytes=20 * n, limit="triad")
         bench.measure(
@@ -93,11 +93,11 @@ def _wn(bench: Bench, torch: Any, shape: tuple[int, ...]) -> None:
         if torch is not None:
             tv = torch.from_numpy(v).clone().requires_grad_(True)
             tg = torch.from_numpy(g).reshape(-1, *([1] * (v.ndim - 1))).clone().requires_grad_(True)
-            tdw = torch.from_numpy(dw)
+            tdy = torch.from_numpy(dy)
 
             def torch_autograd() -> None:
                 tv.grad = tg.grad = None
-                torch._weight_norm(tv, tg, 0).backward(tdw)
+                torch._weight_norm(tv, tg, 0).backward(tdy)
 
             bench.measure(
                 "wn_fwd+bwd", case, "torch autograd", torch_autograd, nbytes=20 * n, limit="triad"

@@ -23,7 +23,7 @@ from .layer_norm import (
     layer_norm_workspace,
 )
 from .local_response_norm import local_response_norm, local_response_norm_backward
-from .weight_norm import WeightNorm, weight_norm, weight_norm_backward
+from .weight_norm import WeightNorm, WeightNormBackward, weight_norm, weight_norm_backward
 
 __all__ = [
     "BatchNorm",
@@ -33,6 +33,7 @@ __all__ = [
     "LayerNormBackward",
     "LayerNormForward",
     "WeightNorm",
+    "WeightNormBackward",
     "batch_norm_backward",
     "batch_norm_forward",
     "batch_norm_workspace",

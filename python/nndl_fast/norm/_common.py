@@ -1,35 +1,49 @@
-"""Small helpers shared by the normalisation modules (argument checks done in Python)."""
+"""Small helpers shared by the batch-norm and layer-norm modules."""
 
 from __future__ import annotations
 
-import numbers
+from typing import Any
 
 import numpy as np
 
-
-def require_ndarray(a: object, name: str) -> np.ndarray:
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
-    return a
+from .. import _checks
 
 
-def check_eps(eps: float) -> float:
-    if (
-        isinstance(eps, bool)
-        or not isinstance(eps, numbers.Real)
-        or not (eps >= 0.0)
-        or eps == float("inf")
-    ):
-        raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
-    return float(eps)
+def out_entries(out: Any, fields: tuple[str, ...]) -> tuple[Any, ...]:
+    """The entries of ``out=`` for a call with several results (docs/conventions.md): None, or
+    a tuple (or list) with one entry per result in the order of ``fields``, None meaning
+    "allocate this one". The arrays themselves are checked by the compiled call."""
+    if out is None:
+        return (None,) * len(fields)
+    if not isinstance(out, (tuple, list)):
+        raise TypeError(
+            f"out must be None or a tuple ({', '.join(fields)}) of arrays or None, "
+            f"got {type(out).__name__}"
+        )
+    if len(out) != len(fields):
+        raise ValueError(
+            f"out must have {len(fields)} entries ({', '.join(fields)}), got {len(out)}"
+        )
+    return tuple(out)
 
 
-def out_or_new(out: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """The caller's buffer (checked later, in the compiled call) or a fresh one."""
-    return np.empty(shape, dtype) if out is None else out
+def check_eps(eps: Any) -> float:
+    """ε added to the variance: a finite number >= 0."""
+    return _checks.real("eps", eps, 0.0)
 
 
-def kernel_dtype(x: np.ndarray) -> np.dtype:
-    """dtype for fresh outputs: x's when the kernels take it, else float64 (the call then
-    rejects x with a TypeError naming it, before anything is written)."""
-    return x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+def checked_buffers(state: dict, want: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """state[k] as copies of want[k]'s shape and dtype (from a same-kind cast), for every k:
+    all checked before the caller assigns any (copies: a value that is a view of another
+    buffer cannot change under the assignment)."""
+    values = {}
+    for k, buf in want.items():
+        v = np.asarray(state[k])
+        if v.shape != buf.shape:
+            raise ValueError(f"state_dict[{k!r}] has shape {v.shape}, expected {buf.shape}")
+        if not np.can_cast(v.dtype, buf.dtype, casting="same_kind"):
+            raise TypeError(
+                f"state_dict[{k!r}] has dtype {v.dtype}, which does not cast to {buf.dtype}"
+            )
+        values[k] = v.astype(buf.dtype, casting="same_kind", copy=True)
+    return values

@@ -10,7 +10,7 @@ For each feature (channel) c, over the m = N·prod(spatial) values z of a mini-b
     \quad(1.46\text{–}1.48)
 
 Symbols → arguments: z → ``x``; γ → ``gamma``; β → ``beta``; ε → ``eps``; μ_B, 1/sqrt(σ²_B + ε)
-→ ``save_mean``, ``save_invstd`` (returned by the forward, read by the backward).
+→ ``save_mean``, ``save_rstd`` (returned by the forward, read by the backward).
 
 Layouts: ``x`` of shape (N, C), (N, C, spatial...) or, with ``channels_last=True``,
 (N, spatial..., C). float32 or float64, C-contiguous; per-channel arrays have shape (C,).
@@ -20,42 +20,43 @@ Inference uses population statistics, kept as moving averages during training
 
     running ← (1 − f)·running + f·batch,   the batch variance taken unbiased (σ²_B·m/(m − 1))
 
-with f = ``momentum`` (``momentum_convention="torch"``, default, m = 0.1), f = 1 − ``momentum``
-(``"keras"``: Keras' momentum 0.99 weighs the old value), or f = 1/t for a cumulative
-average over the t batches seen (``momentum=None``, as torch). ``unbiased_running_var=False``
-keeps the biased σ²_B instead (as Keras).
+with f chosen by ``convention=``: ``"chapter"`` (default) and ``"torch"``, f = ``momentum``
+(0.1) -- the chapter gives no formula for the running averages, so its preset is the original
+paper's, which is torch's; ``"keras"``, f = 1 − ``momentum`` (Keras' momentum 0.99 weighs the
+old value). ``momentum=None`` gives f = 1/t, a cumulative average over the t batches seen (as
+torch). ``unbiased_running_var=False`` keeps the biased σ²_B instead (as Keras).
 
 Backward (training): the gradient flows through μ_B and σ²_B as well as through x directly:
 
     dβ = Σ dy,   dγ = Σ dy ⊙ x̂,
-    dx = γ·invstd·(dy − mean(dy) − x̂ ⊙ mean(dy ⊙ x̂))
+    dx = γ·rstd·(dy − mean(dy) − x̂ ⊙ mean(dy ⊙ x̂))
 
-Backward (inference): statistics are constants, dx = dy ⊙ γ·invstd.
+Backward (inference): statistics are constants, dx = dy ⊙ γ·rstd.
 
 PyTorch: the same numbers as ``torch.nn.functional.batch_norm`` / ``aten.native_batch_norm``
 (ε = 1e-5, momentum 0.1, unbiased running variance, biased normalisation). Differences:
 the names γ/β (torch: weight/bias) and the Keras convention offered by name. As torch: one
 value per channel in training raises ``ValueError('Expected more than 1 value per channel
 when training ...')``; an empty batch gives an empty output and leaves the running
-statistics untouched (save_mean and save_invstd are then zeros).
+statistics untouched (save_mean and save_rstd are then zeros). An input with no channels
+(C = 0) gives empty results.
 
 How it is computed: statistics in one pass over x, in double — per block, sums of d = x − K
 and d² around a sample K of that block (so a large common offset, 1e4 ± 1, cancels exactly
 in x − K; never E[x²] − E[x]²), blocks merged by Chan's formula in a fixed order, so results
 are bitwise identical for any thread count. The output pass is y = (x − μ)·a + β with
-a = γ·invstd precomputed per channel (μ subtracted first keeps the low bits at large means).
+a = γ·rstd precomputed per channel (μ subtracted first keeps the low bits at large means).
 The training backward is one fused pass for Σdy and Σdy·(x − μ), then one pass for dx.
 """
 
 from __future__ import annotations
 
-import numbers
-from typing import NamedTuple, cast
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from .. import _core
-from ._common import check_eps, kernel_dtype, out_or_new, require_ndarray
+from .. import _checks, _core
+from ._common import check_eps, checked_buffers, out_entries
 
 __all__ = [
     "BatchNorm",
@@ -66,13 +67,13 @@ __all__ = [
     "batch_norm_workspace",
 ]
 
-_CONVENTIONS = ("torch", "keras")
+_CONVENTIONS = ("chapter", "torch", "keras")
 
 
 class BatchNormForward(NamedTuple):
     y: np.ndarray
     save_mean: np.ndarray  # μ used (batch mean, or running mean in inference)
-    save_invstd: np.ndarray  # 1/sqrt(σ² + ε) used
+    save_rstd: np.ndarray  # 1/sqrt(σ² + ε) used
 
 
 class BatchNormBackward(NamedTuple):
@@ -81,47 +82,20 @@ class BatchNormBackward(NamedTuple):
     dbeta: np.ndarray
 
 
-def _channels(x: np.ndarray, channels_last: bool) -> int:
-    if x.ndim < 2:
-        raise ValueError(
-            f"x must have at least 2 dimensions, (N, C, ...) or (N, ..., C); got shape {x.shape}"
-        )
-    return int(x.shape[-1] if (channels_last and x.ndim > 2) else x.shape[1])
-
-
 def batch_norm_workspace(shape: tuple[int, ...], *, channels_last: bool = False) -> np.ndarray:
     """A float64 scratch buffer for ``workspace=`` (pass it to every call of that shape)."""
-    return np.empty(max(1, _core.bn_workspace_size(list(shape), bool(channels_last))))
+    dims = _checks.shape("shape", shape)
+    cl = _checks.flag("channels_last", channels_last)
+    return np.empty(max(1, _core.batch_norm_workspace_size(list(dims), cl)))
 
 
-def _running_factor(
-    momentum: object, momentum_convention: str, num_batches_tracked: object
-) -> float:
-    # object: this validates whatever the caller passed, so nothing is assumed of the types.
-    if momentum_convention not in _CONVENTIONS:
-        raise ValueError(
-            f"momentum_convention must be one of {_CONVENTIONS}, got {momentum_convention!r}"
-        )
+def _running_factor(momentum: Any, convention: Any, num_batches_tracked: Any) -> float:
+    """f of running ← (1 − f)·running + f·batch (see the module docstring)."""
+    convention = _checks.convention(convention, _CONVENTIONS)
     if momentum is None:
-        if (
-            isinstance(num_batches_tracked, bool)
-            or not isinstance(num_batches_tracked, numbers.Integral)
-            or num_batches_tracked < 1
-        ):
-            raise ValueError(
-                "momentum=None (cumulative average) needs num_batches_tracked >= 1, "
-                "the number of batches including this one"
-            )
-        return 1.0 / float(num_batches_tracked)
-    if (
-        isinstance(momentum, bool)
-        or not isinstance(momentum, numbers.Real)
-        # cast: typeshed's numbers.Real has no __ge__, so float <= Real does not type-check;
-        # comparing the value itself (not float(momentum)) keeps the check exact.
-        or not (0.0 <= cast(float, momentum) <= 1.0)
-    ):
-        raise ValueError(f"momentum must be a number in [0, 1] or None, got {momentum!r}")
-    return float(momentum) if momentum_convention == "torch" else 1.0 - float(momentum)
+        return 1.0 / _checks.integer("num_batches_tracked", num_batches_tracked, 1)
+    m = _checks.real("momentum", momentum, 0.0, 1.0)
+    return 1.0 - m if convention == "keras" else m
 
 
 def batch_norm_forward(
@@ -133,14 +107,12 @@ def batch_norm_forward(
     *,
     training: bool = True,
     momentum: float | None = 0.1,
-    momentum_convention: str = "torch",
+    convention: str = "chapter",
     num_batches_tracked: int | None = None,
     unbiased_running_var: bool = True,
     eps: float = 1e-5,
     channels_last: bool = False,
-    out: np.ndarray | None = None,
-    save_mean: np.ndarray | None = None,
-    save_invstd: np.ndarray | None = None,
+    out: tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None] | None = None,
     workspace: np.ndarray | None = None,
 ) -> BatchNormForward:
     """Batch-norm forward (1.44–1.48); see the module docstring for the formulas.
@@ -148,84 +120,55 @@ def batch_norm_forward(
     training=True: batch statistics; ``running_mean`` / ``running_var`` (both or neither)
     are updated in place in the same call. training=False: ``running_mean`` / ``running_var``
     are required and used as μ and σ².
-    ``out``, ``save_mean``, ``save_invstd``, ``workspace`` (:func:`batch_norm_workspace`):
-    optional preallocated buffers, so that a training loop allocates nothing per step.
-    Returns (y, save_mean, save_invstd); pass the last two to :func:`batch_norm_backward`.
+    ``out=(y, save_mean, save_rstd)`` (entries may be None) and ``workspace``
+    (:func:`batch_norm_workspace`): preallocated buffers, so that a training loop allocates
+    nothing per step. Returns (y, save_mean, save_rstd); pass the last two to
+    :func:`batch_norm_backward`.
     """
-    require_ndarray(x, "x")
+    training = _checks.flag("training", training)
     eps = check_eps(eps)
-    factor = (
-        _running_factor(momentum, momentum_convention, num_batches_tracked) if training else 0.0
-    )
+    _checks.convention(convention, _CONVENTIONS)  # checked in inference too, where unused
+    factor = _running_factor(momentum, convention, num_batches_tracked) if training else 0.0
+    unbiased = _checks.flag("unbiased_running_var", unbiased_running_var)
+    cl = _checks.flag("channels_last", channels_last)
     if not training and (running_mean is None or running_var is None):
         raise ValueError(
             "training=False normalises with running_mean and running_var: both are required"
         )
-    c = _channels(x, channels_last)
-    dt = kernel_dtype(x)
-    y = out_or_new(out, x.shape, dt)
-    sm = out_or_new(save_mean, (c,), dt)
-    si = out_or_new(save_invstd, (c,), dt)
-    _core.bn_forward(
-        x,
-        gamma,
-        beta,
-        running_mean,
-        running_var,
-        y,
-        sm,
-        si,
-        workspace,
-        bool(channels_last),
-        bool(training),
-        eps,
-        factor,
-        bool(unbiased_running_var),
+    y, sm, sr = out_entries(out, BatchNormForward._fields)
+    res = _core.batch_norm_forward(
+        x, gamma, beta, running_mean, running_var, y, sm, sr, workspace, cl, training, eps,
+        factor, unbiased,
     )
-    return BatchNormForward(y, sm, si)
+    return BatchNormForward(*res)
 
 
 def batch_norm_backward(
     dy: np.ndarray,
     x: np.ndarray,
     save_mean: np.ndarray,
-    save_invstd: np.ndarray,
+    save_rstd: np.ndarray,
     gamma: np.ndarray | None = None,
     *,
     training: bool = True,
     channels_last: bool = False,
-    dx: np.ndarray | None = None,
-    dgamma: np.ndarray | None = None,
-    dbeta: np.ndarray | None = None,
+    out: tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None] | None = None,
     workspace: np.ndarray | None = None,
 ) -> BatchNormBackward:
-    """Batch-norm backward: (dx, dγ, dβ) from dy and the forward's saved μ and invstd.
+    """Batch-norm backward: (dx, dγ, dβ) from dy and the forward's saved μ and rstd.
 
     training=True: the gradient flows through μ_B and σ²_B (two passes: fused reductions
-    Σdy and Σdy·(x − μ), then dx). training=False: statistics are constants, dx = dy·γ·invstd
+    Σdy and Σdy·(x − μ), then dx). training=False: statistics are constants, dx = dy·γ·rstd
     (one pass, reductions fused with it). dγ, dβ are always returned (γ = 1 when None).
+    ``out=(dx, dgamma, dbeta)``: preallocated results (entries may be None).
     """
-    require_ndarray(x, "x")
-    require_ndarray(dy, "dy")
-    c = _channels(x, channels_last)
-    dt = kernel_dtype(x)
-    dxo = out_or_new(dx, x.shape, dt)
-    dg = out_or_new(dgamma, (c,), dt)
-    db = out_or_new(dbeta, (c,), dt)
-    _core.bn_backward(
-        dy,
-        x,
-        save_mean,
-        save_invstd,
-        gamma,
-        dxo,
-        dg,
-        db,
-        workspace,
-        bool(channels_last),
-        bool(training),
+    training = _checks.flag("training", training)
+    cl = _checks.flag("channels_last", channels_last)
+    dx, dg, db = out_entries(out, BatchNormBackward._fields)
+    res = _core.batch_norm_backward(
+        dy, x, save_mean, save_rstd, gamma, dx, dg, db, workspace, cl, training
     )
-    return BatchNormBackward(dxo, dg, db)
+    return BatchNormBackward(*res)
 
 
 class BatchNorm:
@@ -233,14 +176,15 @@ class BatchNorm:
 
     Parameters follow ``torch.nn.BatchNorm*d`` (see the module docstring for the formulas):
     ``num_features`` C; ``eps`` (1e-5); ``momentum`` (0.1, or None for a cumulative average);
-    ``momentum_convention`` ("torch": momentum weighs the batch; "keras": it weighs the old
-    value, use momentum=0.99, eps=1e-3 for Keras' defaults); ``affine`` (learn γ, β);
-    ``track_running_stats``; ``unbiased_running_var``; ``channels_last``; ``dtype``.
+    ``convention`` ("chapter", the default, and "torch": momentum weighs the batch; "keras":
+    it weighs the old value, use momentum=0.99, eps=1e-3 for Keras' defaults); ``affine``
+    (learn γ, β); ``track_running_stats``; ``unbiased_running_var``; ``channels_last``;
+    ``dtype``.
 
     ``forward(x)`` uses batch statistics in training mode (``train()``, the default) and
     the running ones after ``eval()`` (unless track_running_stats=False). ``backward(dy)``
     returns dx and stores dγ, dβ in ``grad_gamma``, ``grad_beta``. Scratch and saved
-    statistics are kept per input shape; pass ``out=`` / ``dx=`` to reuse outputs too.
+    statistics are kept per input shape; pass ``out=`` to either to reuse its result array.
     """
 
     def __init__(
@@ -249,31 +193,26 @@ class BatchNorm:
         *,
         eps: float = 1e-5,
         momentum: float | None = 0.1,
-        momentum_convention: str = "torch",
+        convention: str = "chapter",
         affine: bool = True,
         track_running_stats: bool = True,
         unbiased_running_var: bool = True,
         channels_last: bool = False,
         dtype: type | np.dtype = np.float32,
     ) -> None:
-        # Checked as an object: for mypy an int cannot also be a numbers.Integral, which would
-        # make everything after this check unreachable (and its attributes untyped).
-        nf: object = num_features
-        if isinstance(nf, bool) or not isinstance(nf, numbers.Integral) or nf < 1:
-            raise ValueError(f"num_features must be an int >= 1, got {num_features!r}")
+        c = _checks.integer("num_features", num_features, 1)
         self.eps = check_eps(eps)
-        _running_factor(momentum, momentum_convention, 1)  # validates both
+        _running_factor(momentum, convention, 1)  # validates both
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
-        c = int(num_features)
         self.num_features = c
         self.momentum = momentum
-        self.momentum_convention = momentum_convention
-        self.affine = bool(affine)
-        self.track_running_stats = bool(track_running_stats)
-        self.unbiased_running_var = bool(unbiased_running_var)
-        self.channels_last = bool(channels_last)
+        self.convention = convention
+        self.affine = _checks.flag("affine", affine)
+        self.track_running_stats = _checks.flag("track_running_stats", track_running_stats)
+        self.unbiased_running_var = _checks.flag("unbiased_running_var", unbiased_running_var)
+        self.channels_last = _checks.flag("channels_last", channels_last)
         self.training = True
         self.gamma = np.ones(c, self.dtype) if self.affine else None
         self.beta = np.zeros(c, self.dtype) if self.affine else None
@@ -286,18 +225,23 @@ class BatchNorm:
             self.running_mean = self.running_var = None
         self.num_batches_tracked = 0
         self._save_mean = np.empty(c, self.dtype)
-        self._save_invstd = np.empty(c, self.dtype)
+        self._save_rstd = np.empty(c, self.dtype)
         self._workspace: dict[tuple[int, ...], np.ndarray] = {}
-        self._saved: tuple[np.ndarray, bool] | None = None
+        self._saved: tuple[Any, bool] | None = None
 
     def train(self, mode: bool = True) -> BatchNorm:
-        self.training = bool(mode)
+        self.training = _checks.flag("mode", mode)
         return self
 
     def eval(self) -> BatchNorm:
         return self.train(False)
 
-    def _ws(self, shape: tuple[int, ...]) -> np.ndarray:
+    def _ws(self, x: Any) -> np.ndarray | None:
+        """The workspace kept for x's shape (None, a fresh one, when x has no usable shape:
+        the call then rejects x)."""
+        shape = getattr(x, "shape", None)
+        if not isinstance(shape, tuple) or len(shape) < 2:
+            return None
         ws = self._workspace.get(shape)
         if ws is None:
             ws = self._workspace[shape] = batch_norm_workspace(
@@ -306,42 +250,35 @@ class BatchNorm:
         return ws
 
     def forward(self, x: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
-        require_ndarray(x, "x")
+        """y for x (``out``: a preallocated y)."""
         batch_stats = self.training or not self.track_running_stats
-        factor_momentum = self.momentum
         update = self.training and self.track_running_stats
+        res = batch_norm_forward(
+            x,
+            self.gamma,
+            self.beta,
+            self.running_mean if (update or not batch_stats) else None,
+            self.running_var if (update or not batch_stats) else None,
+            training=batch_stats,
+            momentum=self.momentum,
+            convention=self.convention,
+            num_batches_tracked=self.num_batches_tracked + 1 if update else 1,
+            unbiased_running_var=self.unbiased_running_var,
+            eps=self.eps,
+            channels_last=self.channels_last,
+            out=(out, self._save_mean, self._save_rstd),
+            workspace=self._ws(x),
+        )
         if update:
             self.num_batches_tracked += 1
-        try:
-            res = batch_norm_forward(
-                x,
-                self.gamma,
-                self.beta,
-                self.running_mean if (update or not batch_stats) else None,
-                self.running_var if (update or not batch_stats) else None,
-                training=batch_stats,
-                momentum=factor_momentum,
-                momentum_convention=self.momentum_convention,
-                num_batches_tracked=max(self.num_batches_tracked, 1),
-                unbiased_running_var=self.unbiased_running_var,
-                eps=self.eps,
-                channels_last=self.channels_last,
-                out=out,
-                save_mean=self._save_mean,
-                save_invstd=self._save_invstd,
-                workspace=self._ws(x.shape) if x.ndim >= 2 else None,
-            )
-        except Exception:
-            if update:
-                self.num_batches_tracked -= 1
-            raise
         self._saved = (x, batch_stats)
         return res.y
 
     __call__ = forward
 
-    def backward(self, dy: np.ndarray, *, dx: np.ndarray | None = None) -> np.ndarray:
-        """dx for the last forward's input; dγ, dβ go to grad_gamma, grad_beta."""
+    def backward(self, dy: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+        """dx for the last forward's input (``out``: a preallocated dx); dγ, dβ go to
+        grad_gamma, grad_beta."""
         if self._saved is None:
             raise RuntimeError("backward() needs a forward() first")
         x, batch_stats = self._saved
@@ -349,14 +286,12 @@ class BatchNorm:
             dy,
             x,
             self._save_mean,
-            self._save_invstd,
+            self._save_rstd,
             self.gamma,
             training=batch_stats,
             channels_last=self.channels_last,
-            dx=dx,
-            dgamma=self.grad_gamma,
-            dbeta=self.grad_beta,
-            workspace=self._ws(x.shape),
+            out=(out, self.grad_gamma, self.grad_beta),
+            workspace=self._ws(x),
         )
         return res.dx
 
@@ -376,7 +311,8 @@ class BatchNorm:
         return sd
 
     def load_state_dict(self, state: dict) -> None:
-        """Copies values into the existing buffers (checked first: nothing changes on error)."""
+        """Copies values into the existing buffers. Every key is checked before anything is
+        assigned: a failing load changes nothing."""
         want = {
             k: v
             for k, v in (
@@ -390,11 +326,14 @@ class BatchNorm:
         keys = set(want) | ({"num_batches_tracked"} if self.track_running_stats else set())
         if set(state) != keys:
             raise ValueError(f"state_dict keys {sorted(state)} do not match {sorted(keys)}")
+        values = checked_buffers(state, want)
+        nbt = (
+            _checks.integer("state_dict['num_batches_tracked']", state["num_batches_tracked"], 0)
+            if self.track_running_stats
+            else 0
+        )
         for k, buf in want.items():
-            v = np.asarray(state[k])
-            if v.shape != buf.shape:
-                raise ValueError(f"state_dict[{k!r}] has shape {v.shape}, expected {buf.shape}")
-        for k, buf in want.items():
-            np.copyto(buf, np.asarray(state[k]), casting="same_kind")
+            np.copyto(buf, values[k])
         if self.track_running_stats:
-            self.num_batches_tracked = int(state["num_batches_tracked"])
+            self.num_batches_tracked = nbt
+

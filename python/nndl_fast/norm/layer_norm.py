@@ -35,13 +35,12 @@ count).
 
 from __future__ import annotations
 
-import numbers
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from .. import _core
-from ._common import check_eps, kernel_dtype, out_or_new, require_ndarray
+from .. import _checks, _core
+from ._common import check_eps, checked_buffers, out_entries
 
 __all__ = [
     "LayerNorm",
@@ -65,49 +64,21 @@ class LayerNormBackward(NamedTuple):
     dbeta: np.ndarray | None
 
 
-def _normalized(normalized_shape: int | tuple[int, ...]) -> tuple[int, ...]:
-    # int is a registered numbers.Integral, so (int, Integral) tests exactly what Integral does;
-    # listing int keeps the first branch reachable for mypy.
-    if isinstance(normalized_shape, (int, numbers.Integral)) and not isinstance(
-        normalized_shape, bool
-    ):
-        shape: tuple[int, ...] = (int(normalized_shape),)
-    else:
-        try:
-            # ignore: a bool lands here on purpose; iterating it raises the TypeError below.
-            shape = tuple(int(s) for s in normalized_shape)  # type: ignore[union-attr]
-        except TypeError:
-            raise TypeError(
-                f"normalized_shape must be an int or a tuple of ints, got {normalized_shape!r}"
-            ) from None
+def _normalized(normalized_shape: Any) -> tuple[int, ...]:
+    """normalized_shape as a non-empty tuple of sizes >= 1 (an int is a 1-tuple)."""
+    shape = _checks.shape("normalized_shape", normalized_shape)
     if not shape or any(s < 1 for s in shape):
         raise ValueError(f"normalized_shape must be non-empty with sizes >= 1, got {shape}")
     return shape
-
-
-def _split(x: np.ndarray, norm: tuple[int, ...]) -> tuple[int, ...]:
-    k = len(norm)
-    if x.ndim < k or tuple(x.shape[x.ndim - k :]) != norm:
-        raise ValueError(
-            f"x has shape {x.shape}, whose trailing dimensions must equal normalized_shape {norm}"
-        )
-    return tuple(x.shape[: x.ndim - k])
 
 
 def layer_norm_workspace(
     x_shape: tuple[int, ...], normalized_shape: int | tuple[int, ...]
 ) -> np.ndarray:
     """A float64 scratch buffer for the backward's ``workspace=`` (dγ, dβ partials)."""
+    shape = _checks.shape("shape", x_shape)
     norm = _normalized(normalized_shape)
-    lead = x_shape[: len(x_shape) - len(norm)]
-    return np.empty(
-        max(
-            1,
-            _core.ln_workspace_size(
-                int(np.prod(lead, dtype=np.int64)), int(np.prod(norm, dtype=np.int64))
-            ),
-        )
-    )
+    return np.empty(max(1, _core.layer_norm_workspace_size(list(shape), len(norm))))
 
 
 def layer_norm_forward(
@@ -117,21 +88,16 @@ def layer_norm_forward(
     beta: np.ndarray | None = None,
     *,
     eps: float = 1e-5,
-    out: np.ndarray | None = None,
-    save_mean: np.ndarray | None = None,
-    save_rstd: np.ndarray | None = None,
+    out: tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None] | None = None,
 ) -> LayerNormForward:
-    """Layer-norm forward (1.50–1.52); returns (y, save_mean, save_rstd)."""
-    require_ndarray(x, "x")
+    """Layer-norm forward (1.50–1.52); returns (y, save_mean, save_rstd).
+
+    ``out=(y, save_mean, save_rstd)``: preallocated results (entries may be None).
+    """
     eps = check_eps(eps)
     norm = _normalized(normalized_shape)
-    lead = _split(x, norm)
-    dt = kernel_dtype(x)
-    y = out_or_new(out, x.shape, dt)
-    sm = out_or_new(save_mean, lead, dt)
-    sr = out_or_new(save_rstd, lead, dt)
-    _core.ln_forward(x, len(norm), gamma, beta, y, sm, sr, eps)
-    return LayerNormForward(y, sm, sr)
+    y, sm, sr = out_entries(out, LayerNormForward._fields)
+    return LayerNormForward(*_core.layer_norm_forward(x, list(norm), gamma, beta, y, sm, sr, eps))
 
 
 def layer_norm_backward(
@@ -143,33 +109,33 @@ def layer_norm_backward(
     gamma: np.ndarray | None = None,
     *,
     param_grads: bool = True,
-    dx: np.ndarray | None = None,
-    dgamma: np.ndarray | None = None,
-    dbeta: np.ndarray | None = None,
+    out: tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None] | None = None,
     workspace: np.ndarray | None = None,
 ) -> LayerNormBackward:
     """Layer-norm backward: (dx, dγ, dβ); dγ, dβ are None when ``param_grads`` is False.
 
     One pass per row: Σg and Σg·x̂ then dx with the row in cache; dγ, dβ accumulated in the
-    same pass into per-chunk partials merged in a fixed order.
+    same pass into per-chunk partials merged in a fixed order. ``out=(dx, dgamma, dbeta)``:
+    preallocated results (entries may be None; dgamma, dbeta must be None without
+    param_grads).
     """
-    require_ndarray(x, "x")
-    require_ndarray(dy, "dy")
     norm = _normalized(normalized_shape)
-    _split(x, norm)
-    dt = kernel_dtype(x)
-    dxo = out_or_new(dx, x.shape, dt)
-    dg = out_or_new(dgamma, norm, dt) if param_grads else None
-    db = out_or_new(dbeta, norm, dt) if param_grads else None
-    _core.ln_backward(dy, x, save_mean, save_rstd, len(norm), gamma, dxo, dg, db, workspace)
-    return LayerNormBackward(dxo, dg, db)
+    param_grads = _checks.flag("param_grads", param_grads)
+    dx, dg, db = out_entries(out, LayerNormBackward._fields)
+    if not param_grads and (dg is not None or db is not None):
+        raise ValueError("out[1] and out[2] must be None when param_grads is False")
+    res = _core.layer_norm_backward(
+        dy, x, save_mean, save_rstd, list(norm), gamma, dx, dg, db, workspace, param_grads
+    )
+    return LayerNormBackward(*res)
 
 
 class LayerNorm:
     """A layer-norm layer with learnable γ (``gamma``, ones) and β (``beta``, zeros) of shape
     ``normalized_shape`` (``elementwise_affine=False``: neither; ``bias=False``: no β), as
     ``torch.nn.LayerNorm``. ``forward(x)`` / ``backward(dy)`` (dγ, dβ in ``grad_gamma``,
-    ``grad_beta``); ``state_dict`` under torch's names (weight, bias)."""
+    ``grad_beta``; ``out=``: a preallocated y / dx); ``state_dict`` under torch's names
+    (weight, bias)."""
 
     def __init__(
         self,
@@ -182,39 +148,38 @@ class LayerNorm:
     ) -> None:
         self.normalized_shape = _normalized(normalized_shape)
         self.eps = check_eps(eps)
+        affine = _checks.flag("elementwise_affine", elementwise_affine)
+        with_bias = _checks.flag("bias", bias)
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
         shp = self.normalized_shape
-        self.gamma = np.ones(shp, self.dtype) if elementwise_affine else None
-        self.beta = np.zeros(shp, self.dtype) if (elementwise_affine and bias) else None
+        self.gamma = np.ones(shp, self.dtype) if affine else None
+        self.beta = np.zeros(shp, self.dtype) if (affine and with_bias) else None
         self.grad_gamma = np.zeros(shp, self.dtype) if self.gamma is not None else None
         self.grad_beta = np.zeros(shp, self.dtype) if self.beta is not None else None
         self._saved: LayerNormForward | None = None
-        self._x: np.ndarray | None = None
+        self._x: Any = None
         self._workspace: dict[tuple[int, ...], np.ndarray] = {}
 
     def forward(self, x: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
         res = layer_norm_forward(
-            x, self.normalized_shape, self.gamma, self.beta, eps=self.eps, out=out
+            x, self.normalized_shape, self.gamma, self.beta, eps=self.eps, out=(out, None, None)
         )
         self._saved, self._x = res, x
         return res.y
 
     __call__ = forward
 
-    def backward(self, dy: np.ndarray, *, dx: np.ndarray | None = None) -> np.ndarray:
+    def backward(self, dy: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+        """dx for the last forward's input (``out``: a preallocated dx)."""
         if self._saved is None or self._x is None:
             raise RuntimeError("backward() needs a forward() first")
         x = self._x
         ws = self._workspace.get(x.shape)
         if ws is None:
             ws = self._workspace[x.shape] = layer_norm_workspace(x.shape, self.normalized_shape)
-        scratch_g = (
-            self.grad_gamma
-            if self.grad_gamma is not None
-            else np.empty(self.normalized_shape, self.dtype)
-        )
+        param_grads = self.gamma is not None
         res = layer_norm_backward(
             dy,
             x,
@@ -222,10 +187,8 @@ class LayerNorm:
             self._saved.save_rstd,
             self.normalized_shape,
             self.gamma,
-            param_grads=self.gamma is not None,
-            dx=dx,
-            dgamma=scratch_g if self.gamma is not None else None,
-            dbeta=self.grad_beta,
+            param_grads=param_grads,
+            out=(out, self.grad_gamma, self.grad_beta) if param_grads else (out, None, None),
             workspace=ws,
         )
         return res.dx
@@ -239,12 +202,11 @@ class LayerNorm:
         return sd
 
     def load_state_dict(self, state: dict) -> None:
+        """Copies values into the existing buffers. Every key is checked before anything is
+        assigned: a failing load changes nothing."""
         want = {k: v for k, v in (("weight", self.gamma), ("bias", self.beta)) if v is not None}
         if set(state) != set(want):
             raise ValueError(f"state_dict keys {sorted(state)} do not match {sorted(want)}")
+        values = checked_buffers(state, want)
         for k, buf in want.items():
-            got = np.asarray(state[k]).shape
-            if got != buf.shape:
-                raise ValueError(f"state_dict[{k!r}] has shape {got}, expected {buf.shape}")
-        for k, buf in want.items():
-            np.copyto(buf, np.asarray(state[k]), casting="same_kind")
+            np.copyto(buf, values[k])

@@ -15,7 +15,8 @@ and the backward pass (every d_p whose window holds channel q depends on x_q):
         - 2a\beta\, x_q \sum_{p=q-hi}^{q+lo} \frac{\partial L}{\partial y_p}\,\frac{y_p}{d_p}
 
 Symbol → argument: n → ``size``, k → ``k``, α → ``alpha``, β → ``beta``, P (the chapter's
-channel count) → x.shape[1]; channels are 0-based here, 1-based in the chapter.
+channel count) → x.shape[1], ∂L/∂y → ``dy``; channels are 0-based here, 1-based in the
+chapter.
 Defaults are AlexNet's: n = 5, k = 2, α = 1e-4 (the chapter's "10e-4" is a typo), β = 0.75.
 
 ``convention`` says how n turns into the window and a:
@@ -48,13 +49,11 @@ torch: the finite values).
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any
 
 import numpy as np
 
-from .. import _core
+from .. import _checks, _core
 
 __all__ = ["local_response_norm", "local_response_norm_backward"]
 
@@ -65,43 +64,28 @@ def _window(
     size: Any, alpha: Any, beta: Any, k: Any, convention: Any
 ) -> tuple[int, int, float, float, float]:
     """Range checks, then (lo, hi, a, beta, k) for the kernel."""
-    if isinstance(size, bool) or not isinstance(size, numbers.Integral):
-        raise TypeError(f"size must be an int, got {type(size).__name__}")
-    size = int(size)
-    if size < 1:
-        raise ValueError(f"size (n, channels in the window) must be >= 1, got {size}")
-    values = {}
-    for name, value in (("alpha", alpha), ("beta", beta), ("k", k)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-        value = float(value)
-        if not math.isfinite(value):
-            raise ValueError(f"{name} must be finite, got {value}")
-        values[name] = value
-    if values["k"] <= 0.0:
-        raise ValueError(
-            f"k must be > 0 (it keeps the denominator k + a·Σx² away from 0), got {values['k']}"
-        )
-    if values["alpha"] < 0.0:
-        raise ValueError(f"alpha must be >= 0, got {values['alpha']}")
-    if values["beta"] < 0.0:
-        raise ValueError(f"beta must be >= 0, got {values['beta']}")
-    if convention == "chapter":
-        lo, hi, a = size // 2, size // 2, values["alpha"]
-    elif convention == "torch":
-        lo, hi, a = size // 2, (size - 1) // 2, values["alpha"] / size
+    size = _checks.integer("size", size, 1)
+    alpha = _checks.real("alpha", alpha, 0.0)
+    beta = _checks.real("beta", beta, 0.0)
+    # k > 0 keeps the denominator k + a·Σx² away from 0.
+    k = _checks.real("k", k, 0.0, lo_open=True)
+    if _checks.convention(convention, CONVENTIONS) == "chapter":
+        lo, hi, a = size // 2, size // 2, alpha
     else:
-        raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
+        lo, hi, a = size // 2, (size - 1) // 2, alpha / size
     # A window wider than the channels is clipped at both ends: cap what crosses into C++
     # (which caps again at C − 1) so that any Python int fits an int64.
     cap = 2**40
-    return min(lo, cap), min(hi, cap), a, values["beta"], values["k"]
+    return min(lo, cap), min(hi, cap), a, beta, k
 
 
 def _empty_like(a: Any) -> np.ndarray:
     if isinstance(a, np.ndarray):
         return np.empty(a.shape, a.dtype)  # C-contiguous whatever a's order
-    return np.empty(0)  # placeholder: the compiled checks reject `a` itself first
+    try:
+        return np.empty_like(a, order="C")  # a torch tensor, through its NumPy view
+    except (TypeError, ValueError):
+        return np.empty(0)  # placeholder: the compiled checks reject `a` itself first
 
 
 def local_response_norm(
@@ -123,12 +107,12 @@ def local_response_norm(
     lo, hi, a, beta_, k_ = _window(size, alpha, beta, k, convention)
     if out is None:
         out = _empty_like(x)
-    _core.lrn_forward(out, x, lo, hi, k_, a, beta_)
+    _core.local_response_norm_forward(out, x, lo, hi, k_, a, beta_)
     return out
 
 
 def local_response_norm_backward(
-    grad_y: np.ndarray,
+    dy: np.ndarray,
     x: np.ndarray,
     size: int = 5,
     alpha: float = 1e-4,
@@ -138,12 +122,12 @@ def local_response_norm_backward(
     convention: str = "chapter",
     out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """∂L/∂x from ∂L/∂y = ``grad_y`` and the forward's input ``x`` (same hyper-parameters).
+    """∂L/∂x from ∂L/∂y = ``dy`` and the forward's input ``x`` (same hyper-parameters).
 
     out: optional preallocated result (shape and dtype of x), returned.
     """
     lo, hi, a, beta_, k_ = _window(size, alpha, beta, k, convention)
     if out is None:
         out = _empty_like(x)
-    _core.lrn_backward(out, grad_y, x, lo, hi, k_, a, beta_)
+    _core.local_response_norm_backward(out, dy, x, lo, hi, k_, a, beta_)
     return out

@@ -16,7 +16,8 @@ and the backward pass, with :math:`\hat v_i = v_i / \lVert v_i \rVert`:
 
 Symbol → argument: v_i → ``v[i]`` (row i = everything after the first axis, so a
 convolution kernel (out, in, kh, kw) has rows of in·kh·kw), g_i → ``g[i]``,
-W → the result (shaped like v), ∂L/∂W → ``grad_w``.
+W → the result (shaped like v), ∂L/∂W → ``dy``; ∂L/∂v, ∂L/∂g → ``dv``, ``dg``
+(:class:`WeightNormBackward`).
 
 PyTorch: the same formula as ``torch.nn.utils.parametrizations.weight_norm(module,
 dim=0)`` / ``torch._weight_norm(v, g, 0)``. torch stores g with shape (out, 1, ..., 1);
@@ -36,13 +37,20 @@ and ∂L/∂v_i (0/0), as torch does; nothing raises. A v with rows of no elemen
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .. import _core
 
-__all__ = ["WeightNorm", "weight_norm", "weight_norm_backward"]
+__all__ = ["WeightNorm", "WeightNormBackward", "weight_norm", "weight_norm_backward"]
+
+
+class WeightNormBackward(NamedTuple):
+    """Result of :func:`weight_norm_backward`: ∂L/∂v (shaped like v) and ∂L/∂g (like g)."""
+
+    dv: np.ndarray
+    dg: np.ndarray
 
 
 def _rows_view(a: Any, rows: int) -> Any:
@@ -59,15 +67,19 @@ def _rows_view(a: Any, rows: int) -> Any:
 
 
 def _empty_like(a: Any) -> np.ndarray:
-    # C-contiguous even for a Fortran-ordered `a`; a placeholder when `a` is not an array
-    # (the compiled checks reject `a` itself first).
+    """C-contiguous even for a Fortran-ordered `a`; for a torch tensor, through its NumPy
+    view; a placeholder when `a` is no array (the compiled checks reject `a` itself first)."""
     if isinstance(a, np.ndarray):
         return np.empty(a.shape, a.dtype)
-    return np.empty(0)
+    try:
+        return np.empty_like(a, order="C")
+    except (TypeError, ValueError):
+        return np.empty(0)
 
 
 def _num_rows(v: Any) -> int:
-    return v.shape[0] if isinstance(v, np.ndarray) and v.ndim >= 1 else 0
+    shape: Any = getattr(v, "shape", ())
+    return int(shape[0]) if len(shape) >= 1 else 0
 
 
 def weight_norm(v: np.ndarray, g: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
@@ -84,24 +96,36 @@ def weight_norm(v: np.ndarray, g: np.ndarray, *, out: np.ndarray | None = None) 
 
 
 def weight_norm_backward(
-    grad_w: np.ndarray,
+    dy: np.ndarray,
     v: np.ndarray,
     g: np.ndarray,
     *,
-    out_v: np.ndarray | None = None,
-    out_g: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(∂L/∂v, ∂L/∂g) from ∂L/∂W = ``grad_w`` (see the module docstring).
+    out: tuple[np.ndarray | None, np.ndarray | None] | None = None,
+) -> WeightNormBackward:
+    """(∂L/∂v, ∂L/∂g) from ∂L/∂W = ``dy`` (see the module docstring).
 
-    ∂L/∂v is shaped like v, ∂L/∂g like g. out_v / out_g: optional preallocated results.
+    ∂L/∂v is shaped like v, ∂L/∂g like g. ``out``: optional preallocated (dv, dg), either
+    entry None to allocate that one; written in place and returned.
     """
+    dv, dg = _outs(out)
     rows = _num_rows(v)
-    if out_v is None:
-        out_v = _empty_like(v)
-    if out_g is None:
-        out_g = _empty_like(g)
-    _core.weight_norm_backward(out_v, _rows_view(out_g, rows), grad_w, v, _rows_view(g, rows))
-    return out_v, out_g
+    if dv is None:
+        dv = _empty_like(v)
+    if dg is None:
+        dg = _empty_like(g)
+    _core.weight_norm_backward(dv, _rows_view(dg, rows), dy, v, _rows_view(g, rows))
+    return WeightNormBackward(dv, dg)
+
+
+def _outs(out: Any) -> tuple[Any, Any]:
+    """``out=`` of the backward: None, or a pair (dv, dg) whose entries may be None."""
+    if out is None:
+        return None, None
+    if not isinstance(out, (tuple, list)):
+        raise TypeError(f"out must be a tuple (dv, dg) or None, got {type(out).__name__}")
+    if len(out) != 2:
+        raise ValueError(f"out must be a pair (dv, dg), got {len(out)} entries")
+    return out[0], out[1]
 
 
 def _row_norms(v: np.ndarray) -> np.ndarray:
@@ -116,8 +140,9 @@ class WeightNorm:
     omitted, g_i = ‖v_i‖, so that W equals v at the start (torch's initialisation).
     ``WeightNorm.from_weight(w)`` is the same from an existing weight.
 
-    ``weight()`` computes W (eq. 1.55); ``backward(grad_w)`` computes and stores
-    ``grad_v`` and ``grad_g`` for an optimizer to apply to ``v`` and ``g`` in place.
+    ``weight()`` computes W (eq. 1.55); ``backward(dy)`` computes and stores ``dv`` and
+    ``dg`` for an optimizer to apply to ``v`` and ``g`` in place (both None until the first
+    backward succeeds; a rejected backward changes neither).
     ``state_dict()`` / ``load_state_dict()`` round-trip v and g bitwise.
     """
 
@@ -138,8 +163,8 @@ class WeightNorm:
             if g.size != self.v.shape[0] or g.shape[:1] != self.v.shape[:1]:
                 raise ValueError(f"g has shape {g.shape} but must have shape ({self.v.shape[0]},)")
             self.g = np.array(g.reshape(self.v.shape[0]), order="C", copy=True)
-        self.grad_v: np.ndarray | None = None
-        self.grad_g: np.ndarray | None = None
+        self.dv: np.ndarray | None = None
+        self.dg: np.ndarray | None = None
 
     @classmethod
     def from_weight(cls, w: np.ndarray) -> WeightNorm:
@@ -150,12 +175,16 @@ class WeightNorm:
         """W = g_i v_i / ‖v_i‖ (eq. 1.55)."""
         return weight_norm(self.v, self.g, out=out)
 
-    def backward(self, grad_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Stores and returns (grad_v, grad_g) for ∂L/∂W = grad_w; reuses their buffers."""
-        if self.grad_v is None or self.grad_g is None:
-            self.grad_v = np.empty_like(self.v)
-            self.grad_g = np.empty_like(self.g)
-        return weight_norm_backward(grad_w, self.v, self.g, out_v=self.grad_v, out_g=self.grad_g)
+    def backward(self, dy: np.ndarray) -> WeightNormBackward:
+        """Stores and returns (dv, dg) for ∂L/∂W = dy; reuses their buffers after the first."""
+        if self.dv is None or self.dg is None:
+            # Fresh buffers are kept only once the call has checked dy and filled them.
+            result = weight_norm_backward(
+                dy, self.v, self.g, out=(np.empty_like(self.v), np.empty_like(self.g))
+            )
+            self.dv, self.dg = result
+            return result
+        return weight_norm_backward(dy, self.v, self.g, out=(self.dv, self.dg))
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Copies of v and g."""
@@ -166,9 +195,15 @@ class WeightNorm:
 
         Checks everything first: a rejected state changes nothing.
         """
-        missing = {"v", "g"} - set(state)
-        if missing:
-            raise KeyError(f"state is missing {sorted(missing)}")
+        if not isinstance(state, dict):
+            raise TypeError(f"state must be a dict, got {type(state).__name__}")
+        missing = sorted({"v", "g"} - set(state))
+        unknown = sorted(str(k) for k in set(state) - {"v", "g"})
+        if missing or unknown:
+            raise ValueError(
+                "state must have exactly the keys ['v', 'g'] of WeightNorm.state_dict(); "
+                f"missing {missing}, unknown {unknown}"
+            )
         for name in ("v", "g"):
             mine, theirs = getattr(self, name), np.asarray(state[name])
             if theirs.shape != mine.shape:

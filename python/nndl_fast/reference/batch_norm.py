@@ -34,7 +34,7 @@ def batch_norm_forward(
     channels_last=False,
     unbiased=True,
 ):
-    """Returns (y, mean, invstd, new_running_mean, new_running_var), all float64.
+    """Returns (y, mean, rstd, new_running_mean, new_running_var), all float64.
 
     training:  μ_B = mean(x)            (1.44)
                σ²_B = mean((x − μ_B)²)  (1.45, biased)
@@ -61,13 +61,13 @@ def batch_norm_forward(
     else:
         mu = np.asarray(running_mean, np.float64)
         var = np.asarray(running_var, np.float64)
-    invstd = 1.0 / np.sqrt(var + eps)
-    x_hat = (x - _bcast(mu, x, ax)) * _bcast(invstd, x, ax)
+    rstd = 1.0 / np.sqrt(var + eps)
+    x_hat = (x - _bcast(mu, x, ax)) * _bcast(rstd, x, ax)
     y = _bcast(gamma, x, ax) * x_hat + _bcast(beta, x, ax)
-    return y, mu, invstd, new_rm, new_rv
+    return y, mu, rstd, new_rm, new_rv
 
 
-def batch_norm_backward(dy, x, mean, invstd, gamma=None, *, training=True, channels_last=False):
+def batch_norm_backward(dy, x, mean, rstd, gamma=None, *, training=True, channels_last=False):
     """Returns (dx, dgamma, dbeta) by the chain rule through (1.44)–(1.48), float64.
 
     dβ = Σ dy,  dγ = Σ dy ⊙ x̂,  dx̂ = dy ⊙ γ.
@@ -85,14 +85,14 @@ def batch_norm_backward(dy, x, mean, invstd, gamma=None, *, training=True, chann
     m = x.size // c if c else 0
     gamma = np.ones(c) if gamma is None else np.asarray(gamma, np.float64)
     xmu = x - _bcast(mean, x, ax)
-    inv = _bcast(invstd, x, ax)
+    inv = _bcast(rstd, x, ax)
     x_hat = xmu * inv
     dbeta = dy.sum(axis=red)
     dgamma = (dy * x_hat).sum(axis=red)
     dx_hat = dy * _bcast(gamma, x, ax)
     if not training:
         return dx_hat * inv, dgamma, dbeta
-    dvar = (dx_hat * xmu).sum(axis=red) * -0.5 * np.asarray(invstd, np.float64) ** 3
+    dvar = (dx_hat * xmu).sum(axis=red) * -0.5 * np.asarray(rstd, np.float64) ** 3
     dmu = (dx_hat * -inv).sum(axis=red) + dvar * (-2.0 * xmu).mean(axis=red)
     dx = dx_hat * inv + _bcast(dvar, x, ax) * 2.0 * xmu / m + _bcast(dmu, x, ax) / m
     return dx, dgamma, dbeta

@@ -66,35 +66,37 @@ def mask(n: int, keep: float, seed: int, offset: int) -> np.ndarray:
     return uniform_words(n, seed, offset) <= np.uint32(threshold(keep))
 
 
-def dropout(x: np.ndarray, keep: float, mode: str, training: bool, seed: int, offset: int):
-    """(1.65): training y = m ⊙ x (chapter) or m ⊙ x / p (inverted); test y = p·x or x.
+def dropout(x: np.ndarray, keep: float, convention: str, training: bool, seed: int, offset: int):
+    """(1.65): training y = m ⊙ x (chapter) or m ⊙ x / p (torch); test y = p·x or x.
 
     Returns (y, m) — m is None at test time. y = x·(m·s) in x's dtype, s rounded once.
     """
     if not training:
-        return x * x.dtype.type(keep if mode == "chapter" else 1.0), None
+        return x * x.dtype.type(keep if convention == "chapter" else 1.0), None
     m = mask(x.size, keep, seed, offset).reshape(x.shape)
-    s = x.dtype.type(1.0 if mode == "chapter" else 1.0 / keep)
+    s = x.dtype.type(1.0 if convention == "chapter" else 1.0 / keep)
     with np.errstate(invalid="ignore"):  # a dropped ±Inf gives NaN (Inf·0), as the kernel
         return x * np.where(m, s, x.dtype.type(0)), m
 
 
 def dropout_backward(
-    grad_out: np.ndarray, m: np.ndarray | None, keep: float, mode: str
+    dy: np.ndarray, m: np.ndarray | None, keep: float, convention: str
 ) -> np.ndarray:
-    """∂L/∂x = ∂L/∂y · m · s in training; ∂L/∂y · (p or 1) at test time (m is None)."""
-    t = grad_out.dtype.type
+    """∂L/∂x = dy · m · s in training; dy · (p or 1) at test time (m is None); dy = ∂L/∂y."""
+    t = dy.dtype.type
     if m is None:
-        return grad_out * t(keep if mode == "chapter" else 1.0)
+        return dy * t(keep if convention == "chapter" else 1.0)
     with np.errstate(invalid="ignore"):
-        return grad_out * np.where(m, t(1.0 if mode == "chapter" else 1.0 / keep), t(0))
+        return dy * np.where(m, t(1.0 if convention == "chapter" else 1.0 / keep), t(0))
 
 
-def variational_dropout(x: np.ndarray, keep: float, mode: str, layout: str, seed: int, offset: int):
+def variational_dropout(
+    x: np.ndarray, keep: float, convention: str, layout: str, seed: int, offset: int
+):
     """One mask m[n, f] for all t: y[t, n, f] (TNF) or y[n, t, f] (NTF) = x·m[n, f]·s."""
     n_, f_ = (x.shape[1], x.shape[2]) if layout == "TNF" else (x.shape[0], x.shape[2])
     m = mask(n_ * f_, keep, seed, offset).reshape(n_, f_)
-    s = x.dtype.type(1.0 if mode == "chapter" else 1.0 / keep)
+    s = x.dtype.type(1.0 if convention == "chapter" else 1.0 / keep)
     mult = np.where(m, s, x.dtype.type(0))
     with np.errstate(invalid="ignore"):
         y = x * (mult[None, :, :] if layout == "TNF" else mult[:, None, :])

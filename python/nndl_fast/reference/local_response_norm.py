@@ -3,7 +3,7 @@
 
     d_p = k + a · Σ_{j = max(0, p−lo)}^{min(C−1, p+hi)} (x_j)²
     y_p = x_p / d_p^β                                                     (1.56)
-    ∂L/∂x_q = ∂L/∂y_q · d_q^{−β} − 2aβ · x_q · Σ_{p = q−hi}^{q+lo} ∂L/∂y_p · y_p / d_p
+    dx_q = dy_q · d_q^{−β} − 2aβ · x_q · Σ_{p = q−hi}^{q+lo} dy_p · y_p / d_p     (dy = ∂L/∂y)
 
 over the channel axis 1 of x (N, C, spatial...); the window and a by convention:
     "chapter": lo = hi = ⌊n/2⌋, a = α                         (eq. 1.56)
@@ -52,7 +52,7 @@ def local_response_norm(
 
 
 def local_response_norm_backward(
-    grad_y: np.ndarray,
+    dy: np.ndarray,
     x: np.ndarray,
     size: int = 5,
     alpha: float = 1e-4,
@@ -60,16 +60,16 @@ def local_response_norm_backward(
     k: float = 2.0,
     convention: str = "chapter",
 ) -> np.ndarray:
-    """∂L/∂x from ∂L/∂y, in float64."""
+    """dx = ∂L/∂x from dy = ∂L/∂y, in float64."""
     x = np.asarray(x, dtype=np.float64)
-    grad_y = np.asarray(grad_y, dtype=np.float64)
+    dy = np.asarray(dy, dtype=np.float64)
     lo, hi, a = window(size, alpha, convention)
     channels = x.shape[1]
     d = _denominator(x, lo, hi, a, k)
     y = x / d**beta
-    r = grad_y * y / d  # ∂L/∂y_p · y_p / d_p
-    grad_x = grad_y * d ** (-beta)  # direct term
+    r = dy * y / d  # dy_p · y_p / d_p
+    dx = dy * d ** (-beta)  # direct term
     for q in range(channels):
         p0, p1 = max(0, q - hi), min(channels - 1, q + lo)  # every p whose window holds q
-        grad_x[:, q] -= 2 * a * beta * x[:, q] * np.sum(r[:, p0 : p1 + 1], axis=1)
-    return grad_x
+        dx[:, q] -= 2 * a * beta * x[:, q] * np.sum(r[:, p0 : p1 + 1], axis=1)
+    return dx

@@ -2,8 +2,8 @@
 
     W_i = g_i · v_i / ‖v_i‖                                   (1.55), row i = v[i]
     v̂_i = v_i / ‖v_i‖
-    ∂L/∂g_i = ∂L/∂W_i · v̂_i
-    ∂L/∂v_i = (g_i / ‖v_i‖) · (∂L/∂W_i − (∂L/∂W_i · v̂_i) v̂_i)
+    dg_i = dy_i · v̂_i                                         dy = ∂L/∂W, dg = ∂L/∂g
+    dv_i = (g_i / ‖v_i‖) · (dy_i − dg_i v̂_i)                 dv = ∂L/∂v
 
 A zero row (‖v_i‖ = 0) gives NaN, as 0/0 does.
 """
@@ -32,17 +32,17 @@ def weight_norm(v: np.ndarray, g: np.ndarray) -> np.ndarray:
 
 
 def weight_norm_backward(
-    grad_w: np.ndarray, v: np.ndarray, g: np.ndarray
+    dy: np.ndarray, v: np.ndarray, g: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(∂L/∂v shaped like v, ∂L/∂g of shape (rows,)), in float64."""
+    """(dv shaped like v, dg of shape (rows,)) from dy = ∂L/∂W, in float64."""
     v = np.asarray(v, dtype=np.float64)
     rows = v.shape[0]
     v2 = _rows(v, rows)
-    dw = _rows(grad_w, rows)
+    dy2 = _rows(dy, rows)
     g = np.asarray(g, dtype=np.float64).reshape(rows)
     with np.errstate(divide="ignore", invalid="ignore"):
         norm = np.sqrt(np.sum(v2 * v2, axis=1))  # ‖v_i‖
         v_hat = v2 / norm[:, None]  # v̂_i
-        grad_g = np.sum(dw * v_hat, axis=1)  # ∂L/∂W_i · v̂_i
-        grad_v = (g / norm)[:, None] * (dw - grad_g[:, None] * v_hat)
-    return grad_v.reshape(v.shape), grad_g
+        dg = np.sum(dy2 * v_hat, axis=1)  # dy_i · v̂_i
+        dv = (g / norm)[:, None] * (dy2 - dg[:, None] * v_hat)
+    return dv.reshape(v.shape), dg
