@@ -52,23 +52,23 @@ def test_global_norm_bitwise_same_for_any_threads_and_target(rng, p):
     assert len(results) == 1, results
 
 
-@pytest.mark.parametrize("rule", ["chapter", "torch"])
+@pytest.mark.parametrize("convention", ["chapter", "torch"])
 @pytest.mark.parametrize("p", NORMS)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_clip_grad_norm_matches_reference(simd, nthreads, rng, rule, p, dtype):
+def test_clip_grad_norm_matches_reference(simd, nthreads, rng, convention, p, dtype):
     grads = make_grads(rng, dtype)
     expected = [g.copy() for g in grads]
     total_ref = ref.global_norm(expected, p)
     max_norm = 0.25 * total_ref
-    assert ref.clip_grad_norm_(expected, max_norm, p, rule=rule) == total_ref
-    total = clip.clip_grad_norm_(grads, max_norm, p, rule=rule)
+    assert ref.clip_grad_norm_(expected, max_norm, p, convention=convention) == total_ref
+    total = clip.clip_grad_norm_(grads, max_norm, p, convention=convention)
     assert total == pytest.approx(total_ref, rel=1e-10)
     for g, e in zip(grads, expected):
         assert g.dtype == dtype
         np.testing.assert_allclose(g, e, rtol=rtol(dtype), atol=0)
     # after clipping the norm is b (chapter) or b·‖g‖/(‖g‖ + 1e-6) (torch)
     after = ref.global_norm(grads, p)
-    want = max_norm if rule == "chapter" else max_norm * total_ref / (total_ref + 1e-6)
+    want = max_norm if convention == "chapter" else max_norm * total_ref / (total_ref + 1e-6)
     assert after == pytest.approx(want, rel=1e-5 if dtype == np.float32 else 1e-12)
 
 
@@ -76,8 +76,8 @@ def test_norm_below_max_leaves_arrays_bitwise_unchanged(rng):
     grads = make_grads(rng, np.float32)
     before = [g.copy() for g in grads]
     total = clip.global_norm(grads)
-    for rule in ("chapter", "torch"):
-        assert clip.clip_grad_norm_(grads, 2 * total, rule=rule) == total
+    for convention in ("chapter", "torch"):
+        assert clip.clip_grad_norm_(grads, 2 * total, convention=convention) == total
         for g, b in zip(grads, before):
             np.testing.assert_array_equal(g, b)
 
@@ -89,31 +89,32 @@ def test_chapter_rule_is_exact_threshold():
     assert clip.clip_grad_norm_(g, 2.5) == 5.0
     np.testing.assert_array_equal(g[0], [1.5, 2.0])  # exactly b/‖g‖ = 0.5
     g = [np.array([3.0, 4.0])]
-    clip.clip_grad_norm_(g, 2.5, rule="torch")
+    clip.clip_grad_norm_(g, 2.5, convention="torch")
     np.testing.assert_allclose(g[0], np.array([3.0, 4.0]) * 2.5 / (5.0 + 1e-6), rtol=1e-15)
 
 
-def test_clip_coefficient_rules():
+def test_clip_coefficient_conventions():
     assert clip.clip_coefficient(10.0, 2.0) == 0.2
     assert clip.clip_coefficient(1.0, 2.0) == 1.0
     assert clip.clip_coefficient(2.0, 2.0) == 1.0
-    assert clip.clip_coefficient(10.0, 2.0, rule="torch") == 2.0 / (10.0 + 1e-6)
-    assert clip.clip_coefficient(2.0, 2.0, rule="torch") == 2.0 / (2.0 + 1e-6)  # < 1: scales
-    assert clip.clip_coefficient(1.0, 2.0, rule="torch") == 1.0
-    assert clip.clip_coefficient(0.0, 1.0, rule="torch") == 1.0
+    assert clip.clip_coefficient(10.0, 2.0, convention="torch") == 2.0 / (10.0 + 1e-6)
+    assert clip.clip_coefficient(2.0, 2.0, convention="torch") == 2.0 / (2.0 + 1e-6)  # < 1: scales
+    assert clip.clip_coefficient(1.0, 2.0, convention="torch") == 1.0
+    assert clip.clip_coefficient(0.0, 1.0, convention="torch") == 1.0
     assert clip.clip_coefficient(math.inf, 1.0) == 0.0
     assert clip.clip_coefficient(math.nan, 1.0) == 1.0  # NaN > b is false
-    assert math.isnan(clip.clip_coefficient(math.nan, 1.0, rule="torch"))
+    assert math.isnan(clip.clip_coefficient(math.nan, 1.0, convention="torch"))
     for total, b in [(3.0, 1.0), (0.5, 1.0), (7.0, 0.0)]:
-        for rule in ("chapter", "torch"):
-            assert clip.clip_coefficient(total, b, rule) == ref.clip_coefficient(total, b, rule)
+        for convention in ("chapter", "torch"):
+            want = ref.clip_coefficient(total, b, convention=convention)
+            assert clip.clip_coefficient(total, b, convention=convention) == want
 
 
 def test_zero_gradients(simd):
     grads = [np.zeros(5, np.float32), np.zeros((2, 3), np.float32)]
-    for rule in ("chapter", "torch"):
-        assert clip.clip_grad_norm_(grads, 1.0, rule=rule) == 0.0
-        assert clip.clip_grad_norm_(grads, 0.0, rule=rule) == 0.0
+    for convention in ("chapter", "torch"):
+        assert clip.clip_grad_norm_(grads, 1.0, convention=convention) == 0.0
+        assert clip.clip_grad_norm_(grads, 0.0, convention=convention) == 0.0
         for g in grads:
             assert not g.any() and not np.signbit(g).any()
     for p in NORMS:
@@ -123,8 +124,8 @@ def test_zero_gradients(simd):
 def test_infinite_max_norm_never_clips(rng):
     grads = make_grads(rng, np.float32)
     before = [g.copy() for g in grads]
-    for rule in ("chapter", "torch"):
-        assert clip.clip_grad_norm_(grads, math.inf, rule=rule) == clip.global_norm(before)
+    for convention in ("chapter", "torch"):
+        assert clip.clip_grad_norm_(grads, math.inf, convention=convention) == clip.global_norm(before)
         for g, b in zip(grads, before):
             np.testing.assert_array_equal(g, b)
 
@@ -160,7 +161,7 @@ def test_nonfinite_with_error_raises_and_modifies_nothing(rng, bad, p):
 
 
 @pytest.mark.parametrize("p", NORMS)
-def test_nonfinite_without_error_follows_the_rules(rng, p):
+def test_nonfinite_without_error_follows_the_conventions(rng, p):
     # NaN: chapter leaves the arrays alone (NaN > b is false); torch makes everything NaN.
     grads = make_grads(rng, np.float64)
     grads[1][3] = np.nan
@@ -168,13 +169,13 @@ def test_nonfinite_without_error_follows_the_rules(rng, p):
     assert math.isnan(clip.clip_grad_norm_(grads, 1.0, p))
     for g, b in zip(grads, before):
         np.testing.assert_array_equal(g, b)
-    assert math.isnan(clip.clip_grad_norm_(grads, 1.0, p, rule="torch"))
+    assert math.isnan(clip.clip_grad_norm_(grads, 1.0, p, convention="torch"))
     assert all(np.isnan(g).all() for g in grads)
-    # Inf: c = 0 in both rules, finite entries become 0 and the Inf entry NaN (0·Inf).
-    for rule in ("chapter", "torch"):
+    # Inf: c = 0 in both conventions, finite entries become 0 and the Inf entry NaN (0·Inf).
+    for convention in ("chapter", "torch"):
         grads = make_grads(rng, np.float64)
         grads[1][3] = np.inf
-        assert clip.clip_grad_norm_(grads, 1.0, p, rule=rule) == math.inf
+        assert clip.clip_grad_norm_(grads, 1.0, p, convention=convention) == math.inf
         assert math.isnan(grads[1][3])
         grads[1][3] = 0.0
         assert all((g == 0).all() for g in grads)
@@ -193,7 +194,7 @@ def test_torch_parity(rng):
                 prm.grad = torch.from_numpy(g.copy())
             max_norm = 0.3 * ref.global_norm(grads, p)
             t_total = torch.nn.utils.clip_grad_norm_(params, max_norm, norm_type=p)
-            total = clip.clip_grad_norm_(grads, max_norm, p, rule="torch")
+            total = clip.clip_grad_norm_(grads, max_norm, p, convention="torch")
             assert total == pytest.approx(float(t_total), rel=rtol(dtype) * 10)
             for g, prm in zip(grads, params):
                 np.testing.assert_allclose(g, prm.grad.numpy(), rtol=rtol(dtype) * 10, atol=0)
@@ -253,8 +254,8 @@ def test_bad_input_clear_errors_nothing_modified(rng):
         clip.clip_grad_norm_([good], 1.0, norm_type=0)
     with pytest.raises(ValueError, match="norm_type"):
         clip.global_norm([good], -math.inf)
-    with pytest.raises(ValueError, match="rule"):
-        clip.clip_grad_norm_([good], 0.1, rule="keras")
+    with pytest.raises(ValueError, match="convention must be one of"):
+        clip.clip_grad_norm_([good], 0.1, convention="keras")
     with pytest.raises(TypeError, match="grads"):
         clip.clip_grad_norm_(3.0, 0.1)
     with pytest.raises(ValueError, match="lower must be <= upper"):

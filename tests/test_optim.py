@@ -30,9 +30,9 @@ CASES = [
     (O.SGD, {"lr": 0.05, "maximize": True, "decoupled_weight_decay": 0.01, "decay_scaled_by_lr": True}),
     (O.Momentum, {"lr": 0.05}),
     (O.Momentum, {"lr": schedules.ExponentialDecay(0.05, 0.9)}),
-    (O.Momentum, {"lr": 0.05, "momentum_form": "torch", "dampening": 0.1}),
+    (O.Momentum, {"lr": 0.05, "convention": "torch", "dampening": 0.1}),
     (O.Nesterov, {"lr": 0.05}),
-    (O.Nesterov, {"lr": 0.05, "momentum_form": "torch", "weight_decay": 0.01}),
+    (O.Nesterov, {"lr": 0.05, "convention": "torch", "weight_decay": 0.01}),
     (O.AdaGrad, {}),
     (O.AdaGrad, {"eps_inside_sqrt": False, "lr_decay": 0.01, "initial_accumulator_value": 0.1}),
     (O.RMSprop, {}),
@@ -286,13 +286,13 @@ def test_chapter_momentum_equals_torch_form_at_constant_lr_only():
     for nesterov in (False, True):
         chapter, torch_form = [p0.copy()], [p0.copy()]
         run_ours(O.SGD, {"lr": 0.05, "momentum": 0.9, "nesterov": nesterov}, chapter, grads)
-        run_ours(O.SGD, {"lr": 0.05, "momentum": 0.9, "nesterov": nesterov, "momentum_form": "torch"},
+        run_ours(O.SGD, {"lr": 0.05, "momentum": 0.9, "nesterov": nesterov, "convention": "torch"},
                  torch_form, grads)
         np.testing.assert_allclose(chapter[0], torch_form[0], rtol=1e-12, atol=1e-12)
     sched = schedules.ExponentialDecay(0.05, 0.8)
     chapter, torch_form = [p0.copy()], [p0.copy()]
     run_ours(O.Momentum, {"lr": sched}, chapter, grads)
-    run_ours(O.Momentum, {"lr": sched, "momentum_form": "torch"}, torch_form, grads)
+    run_ours(O.Momentum, {"lr": sched, "convention": "torch"}, torch_form, grads)
     assert np.max(np.abs(chapter[0] - torch_form[0])) > 1e-4
 
 
@@ -303,7 +303,7 @@ def test_schedules_follow_equations():
     assert schedules.NaturalExpDecay(0.1, 0.96)(t) == pytest.approx(0.1 * np.exp(-0.96 * 7))
     assert schedules.InverseSqrtDecay(0.1)(4) == pytest.approx(0.05)
     assert schedules.ExponentialDecay(0.1, 0.5, decay_steps=10, staircase=True)(19) == pytest.approx(0.05)
-    with pytest.raises(ValueError, match="t is the 1-based step"):
+    with pytest.raises(ValueError, match=r"t \(the 1-based step\) must be in \[1, inf\]"):
         schedules.InverseSqrtDecay(0.1)(0)
     with pytest.raises(ValueError, match="decay_steps"):
         schedules.ExponentialDecay(0.1, 0.5, decay_steps=0)
@@ -396,7 +396,7 @@ def test_functional_rejects_bad_state_before_touching_anything():
         O.adam(p, g, [p[0], np.zeros(3)], [np.zeros(5), np.zeros(3)], step=1)
     with pytest.raises(ValueError, match="params is an empty list"):
         O.adam([], [], [], [], step=1)
-    with pytest.raises(ValueError, match="step must be an int >= 1"):
+    with pytest.raises(ValueError, match=r"step must be in \[1, inf\]"):
         O.adam(p, g, m, [np.zeros(5), np.zeros(3)], step=0)
     assert all(not x.any() for x in p + m)
 
@@ -412,13 +412,13 @@ def test_functional_rejects_bad_state_before_touching_anything():
         (O.SGD, {"momentum": -0.5}, "momentum must be in"),
         (O.SGD, {"momentum": 0.9, "dampening": 0.1}, "dampening exists only"),
         (O.SGD, {"nesterov": True}, "nesterov requires momentum"),
-        (O.SGD, {"momentum_form": "keras"}, "momentum_form must be"),
+        (O.SGD, {"convention": "keras"}, "convention must be"),
         (O.RMSprop, {"beta": 1.5}, "beta must be in"),
         (O.AdaDelta, {"rho": 1.0}, "rho must be in"),
         (O.AdaGrad, {"lr_decay": -1.0}, "lr_decay must be in"),
         (O.Nadam, {"momentum_decay": -1.0}, "momentum_decay must be in"),
         (O.AdamW, {"weight_decay": 2.0}, "decoupled_weight_decay must be in"),
-        (O.Adam, {"lr": "fast"}, "lr must be a number"),
+        (O.Adam, {"lr": "fast"}, "lr must be a real number"),
         (O.Adam, {"bogus": 1}, "unexpected hyper-parameter"),
     ],
 )
@@ -441,7 +441,7 @@ def test_bad_params():
     with pytest.raises(TypeError, match="share a dtype"):
         O.Adam([np.zeros(3), np.zeros(3, np.float32)])
     a = np.zeros(3)
-    with pytest.raises(ValueError, match="more than one place"):
+    with pytest.raises(ValueError, match=r"params\[1\] shares memory with params\[0\]"):
         O.Adam([a, a])
 
 
@@ -469,9 +469,9 @@ def test_empty_tensor_and_torch_tensor_params():
 TORCH_CASES = [
     ("SGD", {"lr": 0.05}, O.SGD, {"lr": 0.05}),
     ("SGD", {"lr": 0.05, "momentum": 0.9, "dampening": 0.1, "weight_decay": 0.01}, O.SGD,
-     {"lr": 0.05, "momentum": 0.9, "dampening": 0.1, "weight_decay": 0.01, "momentum_form": "torch"}),
+     {"lr": 0.05, "momentum": 0.9, "dampening": 0.1, "weight_decay": 0.01, "convention": "torch"}),
     ("SGD", {"lr": 0.05, "momentum": 0.9, "nesterov": True, "maximize": True}, O.SGD,
-     {"lr": 0.05, "momentum": 0.9, "nesterov": True, "momentum_form": "torch", "maximize": True}),
+     {"lr": 0.05, "momentum": 0.9, "nesterov": True, "convention": "torch", "maximize": True}),
     ("Adagrad", {"lr": 0.05, "lr_decay": 0.01, "initial_accumulator_value": 0.1, "weight_decay": 0.01},
      O.AdaGrad, {"lr": 0.05, "lr_decay": 0.01, "initial_accumulator_value": 0.1, "weight_decay": 0.01,
                  "eps_inside_sqrt": False}),
@@ -540,9 +540,9 @@ def test_any_list_of_shapes_matches_reference(shapes, case, dtype):
 
 # ---- fused clipping --------------------------------------------------------------------------
 @pytest.mark.parametrize("norm_type", [1.0, 2.0, "inf"])
-@pytest.mark.parametrize("clip_rule", ["chapter", "torch"])
+@pytest.mark.parametrize("convention", ["chapter", "torch"])
 @pytest.mark.parametrize(("cls", "hp"), [CASES[0], CASES[15], CASES[11]], ids=["SGD", "Adam", "RMSprop"])
-def test_fused_clip_step_equals_clip_then_step(cls, hp, norm_type, clip_rule):
+def test_fused_clip_step_equals_clip_then_step(cls, hp, norm_type, convention):
     from nndl_fast import clip
 
     params0, grads = make_problem([7, 4099, 30_001], np.float32, seed=12, steps=6)
@@ -550,9 +550,9 @@ def test_fused_clip_step_equals_clip_then_step(cls, hp, norm_type, clip_rule):
     opt_f, opt_s = cls(fused, **hp), cls(separate, **hp)
     for t, g in enumerate(grads):
         max_norm = [1.0, 1e6][t % 2]  # clipping and not clipping
-        assert opt_f.step(g, max_norm=max_norm, norm_type=norm_type, clip_rule=clip_rule)
+        assert opt_f.step(g, max_norm=max_norm, norm_type=norm_type, convention=convention)
         g_copy = [x.copy() for x in g]
-        total = clip.clip_grad_norm_(g_copy, max_norm, norm_type=norm_type, rule=clip_rule)
+        total = clip.clip_grad_norm_(g_copy, max_norm, norm_type=norm_type, convention=convention)
         opt_s.step(g_copy)
         assert opt_f.last_grad_norm == total
         for a, b in zip(fused, separate):

@@ -252,13 +252,13 @@ def test_rejected_backward_writes_nothing():
         weight_norm_backward(np.ones((4, 2)), v, g, out=(dv, dg))
     with pytest.raises(TypeError, match=r"\bdy\b"):
         weight_norm_backward(np.ones((4, 3), np.float32), v, g, out=(dv, dg))
-    with pytest.raises(ValueError, match=r"\bdg\b"):
+    with pytest.raises(ValueError, match=r"out\[1\]"):
         weight_norm_backward(v, v, g, out=(dv, np.full(3, 7.0)))
-    with pytest.raises(ValueError, match=r"dv.*shares memory|shares memory.*dv"):
+    with pytest.raises(ValueError, match=r"out\[0\].*shares memory|shares memory.*out\[0\]"):
         weight_norm_backward(v, v, g, out=(v, dg))
     ro = np.full(4, 7.0)
     ro.flags.writeable = False
-    with pytest.raises(ValueError, match=r"\bdg\b"):
+    with pytest.raises(ValueError, match=r"out\[1\]"):
         weight_norm_backward(v, v, g, out=(dv, ro))
     assert (dv == 7.0).all() and (dg == 7.0).all()
 

@@ -133,6 +133,9 @@ class Args {
   Arg workspace(py::handle obj, int64_t doubles);
   // Rejects overlapping memory between the arguments checked so far when one side is written.
   void check_overlap() const;
+  // Lets the next argument fix a new dtype: independent groups (an optimizer's param groups)
+  // checked in one Args, so that check_overlap() covers all of them.
+  void next_dtype() { have_dtype_ = false; }
   // The dtype of the call's float arrays (the first `call` argument fixed it).
   DType dtype() const { return dtype_; }
 

@@ -2,6 +2,9 @@
 // the GIL, run the optional non-finite guard, then the rule's kernel.
 #pragma once
 
+#include <array>
+#include <cstddef>
+#include <string>
 #include <vector>
 
 #include "bindings/args.hpp"
@@ -10,11 +13,65 @@
 
 namespace nndl::bind {
 
-// terms = (scale, l2, l1, l1_eps, decay), see optim/tensor_lists.hpp.
-inline optim::GradTerms grad_terms(const py::tuple& terms) {
-  if (py::len(terms) != 5) throw py::value_error("terms must be (scale, l2, l1, l1_eps, decay)");
-  return {terms[0].cast<double>(), terms[1].cast<double>(), terms[2].cast<double>(),
-          terms[3].cast<double>(), terms[4].cast<double>()};
+// One field of a coefficient struct, by the name Python gives it: a number or a flag.
+template <class S>
+struct Field {
+  const char* name;
+  double S::*number = nullptr;
+  bool S::*flag = nullptr;
+};
+
+// A coefficient struct read by name from the dict Python builds ({"c_m": ..., "c2": ...}).
+// Every field must be present, and nothing else: a misspelt or missing name is an error, so
+// the Python side and the C++ struct cannot drift apart silently. (A dict, not a bound class:
+// building two pybind11 objects per step cost more than the step's own overhead.)
+template <class S, size_t N>
+S read_fields(py::handle obj, const char* arg, const std::array<Field<S>, N>& fields) {
+  static const std::array<PyObject*, N> keys = [&] {  // interned once, kept for the module's life
+    std::array<PyObject*, N> k{};
+    for (size_t i = 0; i < N; ++i) k[i] = PyUnicode_InternFromString(fields[i].name);
+    return k;
+  }();
+  auto expected = [&] {
+    std::string s;
+    for (const Field<S>& f : fields) s += (s.empty() ? "" : ", ") + std::string(f.name);
+    return s;
+  };
+  if (!PyDict_Check(obj.ptr()))
+    throw py::type_error(std::string(arg) + " must be a dict with the keys " + expected() + ", got " + describe(obj));
+  if (PyDict_GET_SIZE(obj.ptr()) != static_cast<Py_ssize_t>(N))
+    throw py::value_error(std::string(arg) + " must have exactly the keys " + expected() + ", got " +
+                          py::str(py::reinterpret_borrow<py::dict>(obj).attr("keys")()).cast<std::string>());
+  S s{};
+  for (size_t i = 0; i < N; ++i) {
+    PyObject* v = PyDict_GetItemWithError(obj.ptr(), keys[i]);
+    if (v == nullptr) {
+      if (PyErr_Occurred()) throw py::error_already_set();
+      throw py::value_error(std::string(arg) + " lacks '" + fields[i].name + "' (keys: " + expected() + ")");
+    }
+    auto where = [&] { return std::string(arg) + "['" + fields[i].name + "']"; };
+    if (fields[i].flag) {
+      if (!PyBool_Check(v)) throw py::type_error(where() + " must be a bool, got " + describe(v));
+      s.*(fields[i].flag) = v == Py_True;
+    } else {
+      if (!PyFloat_Check(v) && !PyLong_Check(v)) throw py::type_error(where() + " must be a float, got " + describe(v));
+      const double d = PyFloat_AsDouble(v);
+      if (d == -1.0 && PyErr_Occurred()) throw py::error_already_set();
+      s.*(fields[i].number) = d;
+    }
+  }
+  return s;
+}
+
+// terms = {scale, l2, l1, l1_eps, decay}: the gradient terms of optim/tensor_lists.hpp.
+inline optim::GradTerms read_terms(py::handle obj) {
+  using G = optim::GradTerms;
+  static const std::array<Field<G>, 5> fields{{{"scale", &G::scale},
+                                               {"l2", &G::l2},
+                                               {"l1", &G::l1},
+                                               {"l1_eps", &G::l1_eps},
+                                               {"decay", &G::decay}}};
+  return read_fields(obj, "terms", fields);
 }
 
 // args = params, grads, then up to three state lists. Returns false, touching nothing,

@@ -19,10 +19,10 @@ clip::NormKind norm_kind(double p) {
   return clip::NormKind::lp;
 }
 
-clip::Rule rule_of(const std::string& rule) {
-  if (rule == "chapter") return clip::Rule::chapter;
-  if (rule == "torch") return clip::Rule::torch;
-  throw py::value_error("rule must be 'chapter' or 'torch', got '" + rule + "'");
+clip::Convention convention_of(const std::string& convention) {
+  if (convention == "chapter") return clip::Convention::chapter;
+  if (convention == "torch") return clip::Convention::torch;
+  throw py::value_error("convention must be 'chapter' or 'torch', got '" + convention + "'");
 }
 
 // The norm of every array of `lists` (list 0), with the GIL released. Partials: one per chunk.
@@ -55,10 +55,10 @@ void register_clip(py::module_& m) {
 
   m.def(
       "clip_grad_norm",
-      [](py::handle grads, double max_norm, double norm_type, const std::string& rule,
+      [](py::handle grads, double max_norm, double norm_type, const std::string& convention,
          bool error_if_nonfinite) {
         const clip::NormKind kind = norm_kind(norm_type);
-        const clip::Rule r = rule_of(rule);
+        const clip::Convention conv = convention_of(convention);
         Args args;
         const Lists lists = args.lists({{"grads", grads, true}});
         args.check_overlap();
@@ -71,14 +71,14 @@ void register_clip(py::module_& m) {
           total = global_norm_of<T>(lists, plan, kind, norm_type);
           // Refused: nothing is written, the caller raises.
           if (error_if_nonfinite && !std::isfinite(total)) return;
-          const double coef = clip::clip_coefficient(total, max_norm, r);
+          const double coef = clip::clip_coefficient(total, max_norm, conv);
           if (coef != 1.0)  // c = 1 changes no bit: skip the read-write pass
             NNDL_DISPATCH(scale_inplace<T>)(typed<T>(lists.ptrs[0]), plan.view(), coef);
           applied = true;
         });
         return py::make_tuple(total, applied);
       },
-      py::arg("grads"), py::arg("max_norm"), py::arg("norm_type"), py::arg("rule"),
+      py::arg("grads"), py::arg("max_norm"), py::arg("norm_type"), py::arg("convention"),
       py::arg("error_if_nonfinite"),
       "Clip a list of arrays by their global norm in place; returns (total_norm, applied).");
 
@@ -99,11 +99,11 @@ void register_clip(py::module_& m) {
 
   m.def(
       "clip_coefficient",
-      [](double total_norm, double max_norm, const std::string& rule) {
-        return clip::clip_coefficient(total_norm, max_norm, rule_of(rule));
+      [](double total_norm, double max_norm, const std::string& convention) {
+        return clip::clip_coefficient(total_norm, max_norm, convention_of(convention));
       },
-      py::arg("total_norm"), py::arg("max_norm"), py::arg("rule"),
-      "The factor clip by norm multiplies the gradients with (1.25, or torch's rule).");
+      py::arg("total_norm"), py::arg("max_norm"), py::arg("convention"),
+      "The factor clip by norm multiplies the gradients with (1.25, or torch's convention).");
 }
 
 }  // namespace nndl::bind

@@ -1,7 +1,16 @@
 // nndl_fast._core optimizer steps: one call updates a whole list of tensors in place.
-// Hyper-parameters are range-checked in python/nndl_fast/optim.py; coefficients
-// (bias corrections, schedules, conventions) arrive precomputed, in double.
-// Every step returns True, or False when skip_nonfinite found NaN/Inf and changed nothing.
+//
+// Every step takes the lists (params, grads, the rule's state lists, None for an absent
+// optional one) and two records of named numbers: `terms` (GradTerms: the gradient terms
+// shared by every rule) and `coeffs` (the rule's per-call coefficients, e.g. AdamCoeffs), as
+// dicts read field by field by name (read_fields, bindings/optim_step.hpp). The coefficients
+// are computed once per call, in double, by the rule's module in python/nndl_fast/optim/
+// (which carries the formula); the header beside each kernel (cpp/optim/<rule>.hpp) says how
+// the kernel uses each field.
+// A step returns True, or False when skip_nonfinite found NaN/Inf and changed nothing.
+#include <deque>
+#include <string>
+
 #include "bindings/optim_step.hpp"
 #include "bindings/register.hpp"
 #include "optim/adadelta.hpp"
@@ -13,21 +22,96 @@
 namespace nndl::bind {
 
 // NNDL_DISPATCH(kernel<T>) for the lists' dtype.
-#define NNDL_LAUNCH(kernel, ...)                                  \
-  [&](const auto& t) {                                            \
-    using T = typename std::decay_t<decltype(t)>::value_type;     \
-    NNDL_DISPATCH(kernel<T>)(t, __VA_ARGS__);                     \
+#define NNDL_LAUNCH(kernel, ...)                              \
+  [&](const auto& t) {                                        \
+    using T = typename std::decay_t<decltype(t)>::value_type; \
+    NNDL_DISPATCH(kernel<T>)(t, __VA_ARGS__);                 \
   }
+
+namespace {
+
+// The positional tail every step shares: terms, coeffs, skip_nonfinite (also accepted by name).
+#define NNDL_STEP_TAIL py::arg("terms"), py::arg("coeffs"), py::arg("skip_nonfinite") = false
+
+// Each rule's coefficient fields, by name (optim/<rule>.hpp says what each one does). The
+// presence flags (momentum, amsgrad, use_momentum, centered) are not fields: the step sets
+// them from the state lists it is given, so they cannot disagree.
+template <class S, size_t N>
+S coeffs_of(py::handle obj, const std::array<Field<S>, N>& fields) {
+  return read_fields(obj, "coeffs", fields);
+}
+
+optim::SgdCoeffs sgd_coeffs(py::handle obj) {
+  using S = optim::SgdCoeffs;
+  static const std::array<Field<S>, 6> f{{{"lr", &S::lr},
+                                          {"a", &S::a},
+                                          {"c", &S::c},
+                                          {"s", &S::s},
+                                          {"n", &S::n},
+                                          {"nesterov", nullptr, &S::nesterov}}};
+  return coeffs_of(obj, f);
+}
+
+optim::AdagradCoeffs adagrad_coeffs(py::handle obj) {
+  using S = optim::AdagradCoeffs;
+  static const std::array<Field<S>, 3> f{{{"lr", &S::lr}, {"eps_in", &S::eps_in}, {"eps_out", &S::eps_out}}};
+  return coeffs_of(obj, f);
+}
+
+optim::RmspropCoeffs rmsprop_coeffs(py::handle obj) {
+  using S = optim::RmspropCoeffs;
+  static const std::array<Field<S>, 5> f{{{"lr", &S::lr},
+                                          {"beta", &S::beta},
+                                          {"eps_in", &S::eps_in},
+                                          {"eps_out", &S::eps_out},
+                                          {"momentum", &S::momentum}}};
+  return coeffs_of(obj, f);
+}
+
+optim::AdadeltaCoeffs adadelta_coeffs(py::handle obj) {
+  using S = optim::AdadeltaCoeffs;
+  static const std::array<Field<S>, 3> f{{{"lr", &S::lr}, {"rho", &S::rho}, {"eps", &S::eps}}};
+  return coeffs_of(obj, f);
+}
+
+optim::AdamCoeffs adam_coeffs(py::handle obj) {
+  using S = optim::AdamCoeffs;
+  static const std::array<Field<S>, 7> f{{{"beta1", &S::beta1},
+                                          {"beta2", &S::beta2},
+                                          {"c_m", &S::c_m},
+                                          {"c_g", &S::c_g},
+                                          {"c2", &S::c2},
+                                          {"eps_in", &S::eps_in},
+                                          {"eps_out", &S::eps_out}}};
+  return coeffs_of(obj, f);
+}
+
+}  // namespace
 
 void register_optim(py::module_& m) {
   m.def(
-      "check_step_lists",
-      [](py::handle params, py::handle grads) {
+      "check_step_groups",
+      [](const py::list& groups) {
+        // names outlive the ListSpecs that point into them (a deque never moves its strings)
+        std::deque<std::string> names;
+        std::vector<ListSpec> specs;
         Args args;
-        args.lists({{"params", params, true}, {"grads", grads, false}});
-        args.check_overlap();
+        for (py::handle group : groups) {
+          specs.clear();
+          for (py::handle item : group) {
+            const auto spec = item.cast<py::tuple>();
+            names.push_back(spec[0].cast<std::string>());
+            specs.push_back({names.back().c_str(), spec[1], spec[2].cast<bool>(), /*none_ok=*/true});
+          }
+          args.next_dtype();  // each group has its own dtype
+          args.lists(specs);
+        }
+        args.check_overlap();  // across every group
       },
-      py::arg("params"), py::arg("grads"), "Run the argument checks of a step without updating anything.");
+      py::arg("groups"),
+      "Run the array checks of several steps at once, overlap included across them, updating nothing.\n"
+      "groups: a list of lists of (name, list of arrays or None, written) tuples; each group's first\n"
+      "list fixes its count, shapes and dtype.");
   m.def(
       "any_nonfinite",
       [](py::handle grads) {
@@ -46,74 +130,76 @@ void register_optim(py::module_& m) {
 
   m.def(
       "sgd_step",
-      [](py::handle params, py::handle grads, py::handle buf, const py::tuple& terms, double lr,
-         double a, double c, double s, double n, bool nesterov, bool skip_nonfinite) {
-        const optim::SgdCoeffs co{lr, !buf.is_none(), a, c, s, n, nesterov};
-        const optim::GradTerms gt = grad_terms(terms);
+      [](py::handle params, py::handle grads, py::handle buf, py::handle terms, py::handle coeffs,
+         bool skip_nonfinite) {
+        const optim::GradTerms gt = read_terms(terms);
+        optim::SgdCoeffs co = sgd_coeffs(coeffs);
+        co.momentum = !buf.is_none();
         return optim_step({{"params", params, true}, {"grads", grads, false},
-                           {"momentum_buffer", buf, true, /*optional=*/true}},
+                           {"momentum_buffer", buf, true, /*none_ok=*/true}},
                           skip_nonfinite, NNDL_LAUNCH(sgd_step, gt, co));
       },
-      py::arg("params"), py::arg("grads"), py::arg("momentum_buffer"), py::arg("terms"), py::arg("lr"), py::arg("a"),
-      py::arg("c"), py::arg("s"), py::arg("n"), py::arg("nesterov"), py::arg("skip_nonfinite"),
+      py::arg("params"), py::arg("grads"), py::arg("momentum_buffer"), NNDL_STEP_TAIL,
       "SGD / momentum / Nesterov step (see nndl_fast.optim.SGD).");
 
   m.def(
       "adagrad_step",
-      [](py::handle params, py::handle grads, py::handle G, const py::tuple& terms, double lr,
-         double eps_in, double eps_out, bool skip_nonfinite) {
-        const optim::AdagradCoeffs co{lr, eps_in, eps_out};
-        const optim::GradTerms gt = grad_terms(terms);
+      [](py::handle params, py::handle grads, py::handle G, py::handle terms, py::handle coeffs,
+         bool skip_nonfinite) {
+        const optim::GradTerms gt = read_terms(terms);
+        const optim::AdagradCoeffs co = adagrad_coeffs(coeffs);
         return optim_step({{"params", params, true}, {"grads", grads, false}, {"sum", G, true}},
                           skip_nonfinite, NNDL_LAUNCH(adagrad_step, gt, co));
       },
-      py::arg("params"), py::arg("grads"), py::arg("sum"), py::arg("terms"), py::arg("lr"), py::arg("eps_in"),
-      py::arg("eps_out"), py::arg("skip_nonfinite"), "AdaGrad step (see nndl_fast.optim.AdaGrad).");
+      py::arg("params"), py::arg("grads"), py::arg("sum"), NNDL_STEP_TAIL,
+      "AdaGrad step (see nndl_fast.optim.AdaGrad).");
 
   m.def(
       "rmsprop_step",
       [](py::handle params, py::handle grads, py::handle G, py::handle buf, py::handle gbar,
-         const py::tuple& terms, double lr, double beta, double eps_in, double eps_out, double momentum,
-         bool skip_nonfinite) {
-        const optim::RmspropCoeffs co{lr, beta, eps_in, eps_out, momentum, !buf.is_none(), !gbar.is_none()};
-        const optim::GradTerms gt = grad_terms(terms);
+         py::handle terms, py::handle coeffs, bool skip_nonfinite) {
+        const optim::GradTerms gt = read_terms(terms);
+        optim::RmspropCoeffs co = rmsprop_coeffs(coeffs);
+        co.use_momentum = !buf.is_none();
+        co.centered = !gbar.is_none();
         return optim_step({{"params", params, true}, {"grads", grads, false}, {"square_avg", G, true},
                            {"momentum_buffer", buf, true, true}, {"grad_avg", gbar, true, true}},
                           skip_nonfinite, NNDL_LAUNCH(rmsprop_step, gt, co));
       },
-      py::arg("params"), py::arg("grads"), py::arg("square_avg"), py::arg("momentum_buffer"), py::arg("grad_avg"),
-      py::arg("terms"), py::arg("lr"), py::arg("beta"), py::arg("eps_in"), py::arg("eps_out"), py::arg("momentum"),
-      py::arg("skip_nonfinite"), "RMSprop step (see nndl_fast.optim.RMSprop).");
+      py::arg("params"), py::arg("grads"), py::arg("square_avg"), py::arg("momentum_buffer"),
+      py::arg("grad_avg"), NNDL_STEP_TAIL, "RMSprop step (see nndl_fast.optim.RMSprop).");
 
   m.def(
       "adadelta_step",
-      [](py::handle params, py::handle grads, py::handle G, py::handle X, const py::tuple& terms,
-         double lr, double rho, double eps, bool skip_nonfinite) {
-        const optim::AdadeltaCoeffs co{lr, rho, eps};
-        const optim::GradTerms gt = grad_terms(terms);
+      [](py::handle params, py::handle grads, py::handle G, py::handle X, py::handle terms, py::handle coeffs,
+         bool skip_nonfinite) {
+        const optim::GradTerms gt = read_terms(terms);
+        const optim::AdadeltaCoeffs co = adadelta_coeffs(coeffs);
         return optim_step({{"params", params, true}, {"grads", grads, false}, {"square_avg", G, true},
                            {"acc_delta", X, true}},
                           skip_nonfinite, NNDL_LAUNCH(adadelta_step, gt, co));
       },
-      py::arg("params"), py::arg("grads"), py::arg("square_avg"), py::arg("acc_delta"), py::arg("terms"), py::arg("lr"),
-      py::arg("rho"), py::arg("eps"), py::arg("skip_nonfinite"), "AdaDelta step (see nndl_fast.optim.AdaDelta).");
+      py::arg("params"), py::arg("grads"), py::arg("square_avg"), py::arg("acc_delta"), NNDL_STEP_TAIL,
+      "AdaDelta step (see nndl_fast.optim.AdaDelta).");
 
   m.def(
       "adam_step",
       [](py::handle params, py::handle grads, py::handle m_, py::handle v, py::handle v_max,
-         const py::tuple& terms, double beta1, double beta2, double c_m, double c_g, double c2,
-         double eps_in, double eps_out, bool skip_nonfinite) {
-        const optim::AdamCoeffs co{beta1, beta2, c_m, c_g, c2, eps_in, eps_out, !v_max.is_none(), c_g != 0.0};
-        const optim::GradTerms gt = grad_terms(terms);
+         py::handle terms, py::handle coeffs, bool skip_nonfinite) {
+        const optim::GradTerms gt = read_terms(terms);
+        optim::AdamCoeffs co = adam_coeffs(coeffs);
+        co.amsgrad = !v_max.is_none();
+        co.nesterov = co.c_g != 0.0;  // Nadam's term present
         return optim_step({{"params", params, true}, {"grads", grads, false}, {"exp_avg", m_, true},
-                           {"exp_avg_sq", v, true}, {"max_exp_avg_sq", v_max, true, /*optional=*/true}},
+                           {"exp_avg_sq", v, true}, {"max_exp_avg_sq", v_max, true, /*none_ok=*/true}},
                           skip_nonfinite, NNDL_LAUNCH(adam_step, gt, co));
       },
       py::arg("params"), py::arg("grads"), py::arg("exp_avg"), py::arg("exp_avg_sq"), py::arg("max_exp_avg_sq"),
-      py::arg("terms"), py::arg("beta1"), py::arg("beta2"), py::arg("c_m"), py::arg("c_g"), py::arg("c2"),
-      py::arg("eps_in"), py::arg("eps_out"), py::arg("skip_nonfinite"), "Adam / Nadam / AdamW step (see nndl_fast.optim.Adam).");
+      NNDL_STEP_TAIL,
+      "Adam / Nadam / AdamW step (see nndl_fast.optim.Adam).");
 }
 
+#undef NNDL_STEP_TAIL
 #undef NNDL_LAUNCH
 
 }  // namespace nndl::bind

@@ -49,8 +49,8 @@ void register_weight_norm(py::module_& m) {
         const Arg v = args.array(v_, in("v").ndim_at_least(1, "(out_features, ...)"));
         const Arg g = args.array(g_, in("g").shape({v.dim(0)}, kGainWhat));
         const Arg dy = args.array(dy_, in("dy").shape(v.shape(), "the shape of v"));
-        const Arg dv = args.array(dv_, out("dv").shape(v.shape(), "the shape of v"));
-        const Arg dg = args.array(dg_, out("dg").shape(g.shape(), "the shape of g"));
+        const Arg dv = args.array(dv_, out("out[0]").shape(v.shape(), "the shape of v"));
+        const Arg dg = args.array(dg_, out("out[1]").shape(g.shape(), "the shape of g"));
         args.check_overlap();
         const RowsCols rc = rows_cols(v);
         with_dtype(args.dtype(), [&](auto tag) {

@@ -20,13 +20,13 @@ enum class NormKind : int { l1 = 0, l2 = 1, linf = 2, lp = 3 };
 // Accumulator lanes per chunk (fixed, independent of the vector width).
 constexpr int kNormLanes = 16;
 
-// Coefficient rules for clip by norm, computed once in double.
+// The conventions of clip by norm's coefficient, computed once in double.
 //   chapter (1.25, fixed): c = b/‖g‖ if ‖g‖ > b, else 1   (a NaN norm compares false: c = 1)
 //   torch:                 c = min(b/(‖g‖ + 1e-6), 1)     (a NaN norm gives c = NaN, as torch)
-enum class Rule : int { chapter = 0, torch = 1 };
+enum class Convention : int { chapter = 0, torch = 1 };
 
-inline double clip_coefficient(double total_norm, double max_norm, Rule rule) {
-  if (rule == Rule::chapter) return total_norm > max_norm ? max_norm / total_norm : 1.0;
+inline double clip_coefficient(double total_norm, double max_norm, Convention convention) {
+  if (convention == Convention::chapter) return total_norm > max_norm ? max_norm / total_norm : 1.0;
   const double c = max_norm / (total_norm + 1e-6);
   return c < 1.0 || c != c ? c : 1.0;  // torch.clamp(c, max=1.0) keeps a NaN
 }

@@ -1,4 +1,4 @@
-// AdaDelta (1.13–1.14). Formulas: python/nndl_fast/optim.py, class AdaDelta.
+// AdaDelta (1.13–1.14). Formulas: python/nndl_fast/optim/adadelta.py, class AdaDelta.
 // State: state[0] = G (mean g²), state[1] = ΔX² (mean Δθ²).
 #pragma once
 

@@ -1,4 +1,4 @@
-// AdaGrad (1.8–1.9). Formulas: python/nndl_fast/optim.py, class AdaGrad. State: state[0] = G.
+// AdaGrad (1.8–1.9). Formulas: python/nndl_fast/optim/adagrad.py, class AdaGrad. State: state[0] = G.
 #pragma once
 
 #include "optim/tensor_lists.hpp"

@@ -1,5 +1,5 @@
 // Adam (1.19–1.23), Nadam (Dozat 2016) and AdamW (1.64 / Loshchilov & Hutter): one kernel.
-// Formulas: python/nndl_fast/optim.py, class Adam. State: state[0] = M (m), state[1] = G (v),
+// Formulas: python/nndl_fast/optim/adam.py, class Adam. State: state[0] = M (m), state[1] = G (v),
 // state[2] = max G (v_max, amsgrad only).
 #pragma once
 
@@ -8,7 +8,7 @@
 
 namespace nndl::optim {
 
-// Per call, in double (bias corrections folded in by the Python layer):
+// Per call, in double (the bias corrections folded in by AdamRule.coefficients, optim/adam.py):
 //   m ← β1·m + (1−β1)·g'       v ← β2·v + (1−β2)·g'²      [amsgrad: v_max ← max(v_max, v)]
 //   d = sqrt(v̂·c2 + eps_in) + eps_out                       (v̂ = v_max or v)
 //   θ ← decay·θ − (c_m·m + c_g·g') / d

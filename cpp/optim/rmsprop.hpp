@@ -1,5 +1,5 @@
 // RMSprop (1.10–1.12), with torch's centered and momentum options.
-// Formulas: python/nndl_fast/optim.py, class RMSprop.
+// Formulas: python/nndl_fast/optim/rmsprop.py, class RMSprop.
 // State: state[0] = G, state[1] = momentum buffer (momentum only), state[2] = mean g (centered only).
 #pragma once
 

@@ -1,5 +1,5 @@
 // SGD (1.3) with the momentum (1.15) and Nesterov (1.16–1.18) variants: one kernel.
-// Formulas: python/nndl_fast/optim.py, classes SGD, Momentum, Nesterov.
+// Formulas: python/nndl_fast/optim/sgd.py, classes SGD, Momentum, Nesterov.
 // State: state[0] = the momentum buffer (Δθ in the chapter's form, b in torch's); unused
 // without momentum.
 #pragma once
@@ -13,7 +13,7 @@ namespace nndl::optim {
 //   plain:     θ ← decay·θ − lr·g'
 //   momentum:  u ← a·u + c·g' ;  θ ← decay·θ + s·u [+ n·g' with nesterov]
 // Chapter form:  a = ρ, c = −α, s = 1            (Δθ_t = ρΔθ_{t−1} − α g_t, (1.15))
-//   Nesterov:    s = ρ, n = −α on the look-ahead parameters (see optim.py, Nesterov)
+//   Nesterov:    s = ρ, n = −α on the look-ahead parameters (see optim/sgd.py, Nesterov)
 // Torch form:    a = μ, c = 1 − dampening, s = −α (first step: a = 0, c = 1);  nesterov: s = −αμ, n = −α
 struct SgdCoeffs {
   double lr;

@@ -20,7 +20,7 @@ struct TensorLists {
   ChunkView plan;
 };
 
-// The gradient the update rule sees, and the decoupled decay of θ (python/nndl_fast/optim.py
+// The gradient the update rule sees, and the decoupled decay of θ (python/nndl_fast/optim/base.py
 // documents each term with its equation):
 //   g' = scale·g + l2·θ + l1·θ/sqrt(θ² + l1_eps)    (1.59, 1.62, 1.63; scale: loss scaling,
 //                                                    clip coefficient, −1 for maximize)

@@ -31,9 +31,12 @@ def real(
 
     ``finite=False`` lets ±inf through when the interval includes it.
     """
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if type(value) is float:  # the common case, without the slower ABC check below
+        v = value
+    elif isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    v = float(value)
+    else:
+        v = float(value)
     if math.isnan(v) or (finite and math.isinf(v)):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     below = v <= lo if lo_open else v < lo
@@ -58,7 +61,9 @@ def integer(name: str, value: Any, lo: int | None = None, hi: int | None = None)
 
 def flag(name: str, value: Any) -> bool:
     """A bool (or NumPy bool); 0/1 and strings are refused, as they usually hide a mistake."""
-    if type(value).__name__ == "bool_" or isinstance(value, bool):
+    if value is True or value is False:
+        return value
+    if type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_"):  # NumPy 2 and 1
         return bool(value)
     raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
 

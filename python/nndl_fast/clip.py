@@ -11,17 +11,17 @@ of them together, :math:`\|g\|_p = (\sum_k \sum_i |g_{k,i}|^p)^{1/p}`
 
 .. math::
    c = \begin{cases} b / \|g\| & \text{if } \|g\| > b \\ 1 & \text{otherwise} \end{cases}
-   \qquad g \leftarrow c\, g \qquad \text{(rule="chapter", the default)}
+   \qquad g \leftarrow c\, g \qquad \text{(convention="chapter", the default)}
 
 PyTorch's ``torch.nn.utils.clip_grad_norm_`` uses instead
-:math:`c = \min(b / (\|g\| + 10^{-6}), 1)` (``rule="torch"``): it scales by slightly less
-than b/‖g‖ and always multiplies. Both rules return the norm *before* clipping.
+:math:`c = \min(b / (\|g\| + 10^{-6}), 1)` (``convention="torch"``): it scales by slightly
+less than b/‖g‖ and always multiplies. Both conventions return the norm *before* clipping.
 
 Symbols → arguments: g → ``grads`` (a list of float32 or float64 arrays, updated in
 place), b → ``max_norm``, p → ``norm_type``, a, b of 1.24 → ``lower``, ``upper``.
 
 Non-finite gradients: with ``error_if_nonfinite=True`` a NaN or ±Inf total norm raises
-RuntimeError and leaves every array untouched. Otherwise the rule decides, exactly as
+RuntimeError and leaves every array untouched. Otherwise the convention decides, exactly as
 written: chapter — a NaN norm fails the test ‖g‖ > b, so nothing is scaled; an Inf norm
 gives c = 0 (finite entries become 0, infinite ones NaN); torch — a NaN norm gives c = NaN
 (every entry becomes NaN), an Inf norm c = 0, as PyTorch does.
@@ -37,17 +37,15 @@ pass, so the gradients are read twice and never written) is built from
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-from . import _core
+from . import _checks, _core
 
 __all__ = ["clip_coefficient", "clip_grad_norm_", "clip_grad_value_", "global_norm", "global_norm_of_groups"]
-
-_RULES = ("chapter", "torch")
-
 
 def _as_list(grads: Any) -> list[Any]:
     """A single array or any iterable of arrays, as a list (what torch accepts)."""
@@ -58,19 +56,18 @@ def _as_list(grads: Any) -> list[Any]:
     return list(grads)
 
 
-def _norm_type(norm_type: Any) -> float:
-    try:
-        p = float(norm_type)
-    except (TypeError, ValueError):
-        raise TypeError(f"norm_type must be a number or 'inf', got {norm_type!r}") from None
-    if not (p > 0.0):
-        raise ValueError(f"norm_type must be > 0 (1, 2, inf or any p > 0), got {norm_type!r}")
-    return p
+def check_norm_type(norm_type: Any) -> float:
+    """p of the norm: a number > 0, inf, or the string 'inf' (as torch accepts)."""
+    if isinstance(norm_type, str):
+        if norm_type.lower() not in ("inf", "+inf", "infinity"):
+            raise ValueError(f"norm_type must be a number > 0 or 'inf', got {norm_type!r}")
+        return math.inf
+    return _checks.real("norm_type", norm_type, 0.0, lo_open=True, finite=False)
 
 
-def _check_rule(rule: str) -> None:
-    if rule not in _RULES:
-        raise ValueError(f"rule must be 'chapter' or 'torch', got {rule!r}")
+def check_max_norm(max_norm: Any) -> float:
+    """b of clip by norm: a number >= 0; +inf is allowed (never clips)."""
+    return _checks.real("max_norm", max_norm, 0.0, finite=False)
 
 
 def global_norm(grads: Any, norm_type: float | str = 2.0) -> float:
@@ -79,7 +76,7 @@ def global_norm(grads: Any, norm_type: float | str = 2.0) -> float:
     p = 1, 2, ∞ (``float('inf')`` or ``'inf'``) or any p > 0. Accumulated in double;
     an empty list has norm 0. A NaN anywhere gives NaN; an Inf (and no NaN) gives Inf.
     """
-    p = _norm_type(norm_type)
+    p = check_norm_type(norm_type)
     gs = _as_list(grads)
     if not gs:
         return 0.0
@@ -92,7 +89,7 @@ def global_norm_of_groups(groups: Sequence[Sequence[Any]], norm_type: float | st
     Each list's norm is computed as :func:`global_norm`; they are combined in list order
     ((Σ nᵢᵖ)^{1/p}, or the max for p = ∞), so the result is as deterministic as theirs.
     """
-    p = _norm_type(norm_type)
+    p = check_norm_type(norm_type)
     norms = [global_norm(g, p) for g in groups]
     if len(norms) == 1:
         return norms[0]
@@ -101,25 +98,19 @@ def global_norm_of_groups(groups: Sequence[Sequence[Any]], norm_type: float | st
     return math.fsum(n**p for n in norms) ** (1.0 / p)
 
 
-def clip_coefficient(total_norm: float, max_norm: float, rule: str = "chapter") -> float:
+def clip_coefficient(total_norm: float, max_norm: float, *, convention: str = "chapter") -> float:
     r"""The factor c of clip by norm (1.25), computed in double.
 
-    ``rule="chapter"``: c = b/‖g‖ when ‖g‖ > b, else 1. ``rule="torch"``:
+    ``convention="chapter"``: c = b/‖g‖ when ‖g‖ > b, else 1. ``convention="torch"``:
     c = min(b/(‖g‖ + 1e-6), 1). Multiplying the gradients by c (for instance through an
-    optimizer's gradient scale) clips them.
+    optimizer's gradient scale) clips them. ``total_norm`` may be NaN or inf (see the
+    module docstring for what each convention then gives).
     """
-    _check_rule(rule)
-    _check_max_norm(max_norm)
-    return float(_core.clip_coefficient(float(total_norm), float(max_norm), rule))
-
-
-def _check_max_norm(max_norm: float) -> None:
-    if isinstance(max_norm, bool) or not isinstance(
-        max_norm, (int, float, np.floating, np.integer)
-    ):
-        raise TypeError(f"max_norm must be a number, got {type(max_norm).__name__}")
-    if not (max_norm >= 0.0):  # NaN and negatives; +inf is allowed (never clips)
-        raise ValueError(f"max_norm must be >= 0, got {max_norm!r}")
+    convention = _checks.convention(convention)
+    b = check_max_norm(max_norm)
+    if isinstance(total_norm, bool) or not isinstance(total_norm, numbers.Real):
+        raise TypeError(f"total_norm must be a real number, got {type(total_norm).__name__}")
+    return float(_core.clip_coefficient(float(total_norm), b, convention))
 
 
 def clip_grad_norm_(
@@ -128,23 +119,24 @@ def clip_grad_norm_(
     norm_type: float | str = 2.0,
     error_if_nonfinite: bool = False,
     *,
-    rule: str = "chapter",
+    convention: str = "chapter",
 ) -> float:
     r"""Clip a list of arrays in place by their global norm (1.25); return the norm before.
 
     Same call shape as ``torch.nn.utils.clip_grad_norm_`` (arrays instead of parameters);
-    ``rule`` selects the chapter's coefficient (default) or PyTorch's (see the module
+    ``convention`` selects the chapter's coefficient (default) or PyTorch's (see the module
     docstring). One read-only pass computes the norm; a read-write pass scales only when
     c ≠ 1. Raises RuntimeError, touching nothing, when ``error_if_nonfinite`` and the norm
     is NaN or Inf.
     """
-    _check_max_norm(max_norm)
-    p = _norm_type(norm_type)
-    _check_rule(rule)
+    b = check_max_norm(max_norm)
+    p = check_norm_type(norm_type)
+    convention = _checks.convention(convention)
+    error = _checks.flag("error_if_nonfinite", error_if_nonfinite)
     gs = _as_list(grads)
     if not gs:
         return 0.0
-    total, applied = _core.clip_grad_norm(gs, float(max_norm), p, rule, bool(error_if_nonfinite))
+    total, applied = _core.clip_grad_norm(gs, b, p, convention, error)
     if not applied:
         raise RuntimeError(
             f"The total norm of order {p} of the gradients is non-finite ({total}), so they "
@@ -169,14 +161,13 @@ def clip_grad_value_(
     if clip_value is not None:
         if lower is not None or upper is not None:
             raise TypeError("pass either clip_value or lower/upper, not both")
-        if not (float(clip_value) >= 0.0):
-            raise ValueError(f"clip_value must be >= 0, got {clip_value!r}")
-        lo, hi = -float(clip_value), float(clip_value)
+        c = _checks.real("clip_value", clip_value, 0.0, finite=False)
+        lo, hi = -c, c
     else:
         if lower is None and upper is None:
             raise TypeError("clip_grad_value_ needs clip_value, or lower and/or upper")
-        lo = -math.inf if lower is None else float(lower)
-        hi = math.inf if upper is None else float(upper)
+        lo = -math.inf if lower is None else _checks.real("lower", lower, finite=False)
+        hi = math.inf if upper is None else _checks.real("upper", upper, finite=False)
         if not (lo <= hi):
             raise ValueError(f"lower must be <= upper, got lower={lower!r}, upper={upper!r}")
     gs = _as_list(grads)

@@ -15,12 +15,17 @@ class                         α_t                                     equation
 
 β = 0.96 is the chapter's example value. ``staircase=True`` uses ⌊τ⌋ (decay per whole
 block of k steps). The classes are plain and picklable, so an optimizer's state_dict
-holding one pickles.
+holding one pickles. Arguments may be Python or NumPy numbers. A value that does not fit
+in a float (``ExponentialDecay(1e-3, beta=10)(400)``) raises ValueError naming the
+schedule and the step.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+
+from . import _checks
 
 __all__ = ["ExponentialDecay", "InverseSqrtDecay", "InverseTimeDecay", "NaturalExpDecay", "Schedule"]
 
@@ -29,19 +34,25 @@ class Schedule:
     """Base: checks α₀ ≥ 0, β ≥ 0, decay_steps ≥ 1 and t ≥ 1."""
 
     def __init__(self, lr0: float, beta: float = 0.96, decay_steps: int = 1, staircase: bool = False) -> None:
-        if not (isinstance(lr0, (int, float)) and lr0 >= 0):
-            raise ValueError(f"lr0 must be a number >= 0, got {lr0!r}")
-        if not (isinstance(beta, (int, float)) and beta >= 0):
-            raise ValueError(f"beta must be a number >= 0, got {beta!r}")
-        if not (isinstance(decay_steps, int) and decay_steps >= 1):
-            raise ValueError(f"decay_steps must be an int >= 1, got {decay_steps!r}")
-        self.lr0, self.beta, self.decay_steps, self.staircase = float(lr0), float(beta), decay_steps, staircase
+        self.lr0 = _checks.real("lr0", lr0, 0.0)
+        self.beta = _checks.real("beta", beta, 0.0)
+        self.decay_steps = _checks.integer("decay_steps", decay_steps, 1)
+        self.staircase = _checks.flag("staircase", staircase)
 
     def tau(self, t: int) -> float:
-        if t < 1:
-            raise ValueError(f"t is the 1-based step, got {t}")
-        tau = t / self.decay_steps
+        """τ = t / k (⌊t / k⌋ with staircase) for the 1-based step t."""
+        tau = _checks.integer("t (the 1-based step)", t, 1) / self.decay_steps
         return float(math.floor(tau)) if self.staircase else tau
+
+    def _value(self, t: int, formula: Callable[[float], float]) -> float:
+        """formula(τ), refused with a ValueError naming the schedule when it does not fit in a float."""
+        try:
+            value = formula(self.tau(t))
+        except OverflowError:  # from t / k with a huge t, or from β^τ
+            value = math.inf
+        if not math.isfinite(value):
+            raise ValueError(f"{self!r} overflows at step t={t}: the learning rate does not fit in a float")
+        return value
 
     def __call__(self, t: int) -> float:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -58,21 +69,21 @@ class InverseTimeDecay(Schedule):
     """α_t = α₀ / (1 + β τ)  (1.5)."""
 
     def __call__(self, t: int) -> float:
-        return self.lr0 / (1.0 + self.beta * self.tau(t))
+        return self._value(t, lambda tau: self.lr0 / (1.0 + self.beta * tau))
 
 
 class ExponentialDecay(Schedule):
     """α_t = α₀ β^τ  (1.6); β < 1 decays."""
 
     def __call__(self, t: int) -> float:
-        return self.lr0 * self.beta ** self.tau(t)
+        return self._value(t, lambda tau: self.lr0 * self.beta**tau)
 
 
 class NaturalExpDecay(Schedule):
     """α_t = α₀ exp(−β τ)  (1.7)."""
 
     def __call__(self, t: int) -> float:
-        return self.lr0 * math.exp(-self.beta * self.tau(t))
+        return self._value(t, lambda tau: self.lr0 * math.exp(-self.beta * tau))
 
 
 class InverseSqrtDecay(Schedule):
@@ -82,7 +93,7 @@ class InverseSqrtDecay(Schedule):
         super().__init__(lr0)
 
     def __call__(self, t: int) -> float:
-        return self.lr0 / math.sqrt(self.tau(t))
+        return self._value(t, lambda tau: self.lr0 / math.sqrt(tau))
 
     def __repr__(self) -> str:
         return f"InverseSqrtDecay(lr0={self.lr0})"

@@ -28,9 +28,9 @@ def global_norm(grads: Sequence[np.ndarray], norm_type: float = 2.0) -> float:
     return float(np.sum(np.abs(g) ** p) ** (1.0 / p))
 
 
-def clip_coefficient(total_norm: float, max_norm: float, rule: str = "chapter") -> float:
+def clip_coefficient(total_norm: float, max_norm: float, *, convention: str = "chapter") -> float:
     """chapter (1.25): b/‖g‖ if ‖g‖ > b else 1; torch: min(b/(‖g‖ + 1e-6), 1), NaN kept."""
-    if rule == "chapter":
+    if convention == "chapter":
         return max_norm / total_norm if total_norm > max_norm else 1.0
     c = max_norm / (total_norm + 1e-6)
     return c if (c < 1.0 or math.isnan(c)) else 1.0
@@ -42,12 +42,12 @@ def clip_grad_norm_(
     norm_type: float = 2.0,
     error_if_nonfinite: bool = False,
     *,
-    rule: str = "chapter",
+    convention: str = "chapter",
 ) -> float:
     total = global_norm(grads, norm_type)
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError("non-finite total norm")
-    c = clip_coefficient(total, max_norm, rule)
+    c = clip_coefficient(total, max_norm, convention=convention)
     for g in grads:
         g[...] = g.dtype.type(c) * g  # g ← c·g
     return total

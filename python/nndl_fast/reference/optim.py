@@ -45,7 +45,7 @@ def sgd(theta, g, state, t, hp, grad_scale=1.0):
     rho = hp["momentum"]
     if rho == 0:
         return theta - lr * g  # (1.3)
-    if hp["momentum_form"] == "chapter":
+    if hp["convention"] == "chapter":
         delta = rho * state["momentum_buffer"] - lr * g  # Δθ_t = ρΔθ_{t−1} − α g_t  (1.15)
         state["momentum_buffer"] = delta
         if hp["nesterov"]:

@@ -1,0 +1,64 @@
+r"""AdaGrad (1.8–1.9; Duchi et al. 2011)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import _checks, _core
+from .base import COMMON_DOC, LR, Optimizer, Rule, check_common, eps_split, functional
+
+
+class AdagradRule(Rule):
+    name = "adagrad"
+    defaults = {"lr": 1e-2, "eps": 1e-10, "eps_inside_sqrt": True, "lr_decay": 0.0,
+                "initial_accumulator_value": 0.0}
+    state = ("sum",)
+
+    def check(self, hp):
+        check_common(hp)
+        _checks.real("eps", hp["eps"], 0.0)
+        _checks.flag("eps_inside_sqrt", hp["eps_inside_sqrt"])
+        _checks.real("lr_decay", hp["lr_decay"], 0.0)
+        _checks.real("initial_accumulator_value", hp["initial_accumulator_value"], 0.0)
+
+    def initial(self, name, hp):
+        return float(hp["initial_accumulator_value"])
+
+    def step_lr(self, hp, t, lr):
+        return lr / (1.0 + (t - 1) * float(hp["lr_decay"]))  # torch's lr_decay
+
+    def coefficients(self, hp, t, lr, scalars):
+        # G ← G + g'² ;  θ ← decay·θ − lr·g' / (sqrt(G + eps_in) + eps_out)
+        eps_in, eps_out = eps_split(float(hp["eps"]), hp["eps_inside_sqrt"])
+        return {"lr": lr, "eps_in": eps_in, "eps_out": eps_out}, {}
+
+    kernel = staticmethod(_core.adagrad_step)
+
+
+ADAGRAD_RULE = AdagradRule()
+
+
+class AdaGrad(Optimizer):
+    r"""AdaGrad (1.8–1.9; Duchi et al. 2011).
+
+    .. math::
+
+        G_t = G_{t-1} + g_t \odot g_t \quad (1.8)\qquad
+        \theta_t = \theta_{t-1} - \frac{\alpha}{\sqrt{G_t + \epsilon}} \odot g_t \quad (1.9)
+
+    Symbols → arguments: α ``lr`` (the chapter gives no value; torch's 0.01), ε ``eps``
+    (1e-10, in the chapter's range 1e-7…1e-10), G state ``sum``. torch differences:
+    ε outside the root (``eps_inside_sqrt=False``), ``lr_decay`` (α/(1 + (t−1)·lr_decay)),
+    ``initial_accumulator_value`` (G₀); all available here.
+    """
+
+    _rule = ADAGRAD_RULE
+
+    def __init__(self, params, lr: LR = 1e-2, eps: float = 1e-10, eps_inside_sqrt: bool = True,
+                 lr_decay: float = 0.0, initial_accumulator_value: float = 0.0, **common: Any) -> None:
+        super().__init__(params, lr=lr, eps=eps, eps_inside_sqrt=eps_inside_sqrt, lr_decay=lr_decay,
+                         initial_accumulator_value=initial_accumulator_value, **common)
+
+
+AdaGrad.__doc__ = (AdaGrad.__doc__ or "") + COMMON_DOC
+adagrad = functional(ADAGRAD_RULE, "AdaGrad")

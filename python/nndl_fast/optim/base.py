@@ -1,0 +1,655 @@
+r"""What every update rule shares: the gradient terms, the rule interface, the Optimizer
+base class and the builder of the functional forms.
+
+Terms shared by every rule, applied in the same pass (the kernel sees g', not g):
+
+.. math::
+
+    g' = s\,g + \lambda_2\,\theta + \lambda_1\,\theta/\sqrt{\theta^2 + \epsilon_1}
+    \qquad \theta \leftarrow d\,\theta \text{ before the update}
+
+* ``grad_scale`` s (a ``step`` argument): loss-scaling inverse or a clip coefficient;
+  ``maximize=True`` flips its sign (ascent), as torch's ``maximize``.
+* ``weight_decay`` λ₂: L2 regularisation (1.59), torch's ``weight_decay=`` of SGD/Adam.
+* ``l1`` λ₁ with ``l1_eps`` ε₁: the smooth ℓ1 penalty (1.62); with ``weight_decay`` this
+  is the elastic net (1.63).
+* ``decoupled_weight_decay`` w: weight decay (1.64), d = 1 − w; with
+  ``decay_scaled_by_lr=True``, d = 1 − α·w (torch's AdamW). In plain SGD this equals
+  L2 with λ₂ = w/α (exercise 1-4); in Adam it does not.
+
+These cross into the kernel as one record of named numbers, ``terms`` (the C++ GradTerms);
+each rule's own coefficients cross as another, ``coeffs`` (AdamCoeffs, ...), built by the
+rule's module: ``_core.adam_step(params, grads, exp_avg, exp_avg_sq, max_exp_avg_sq,
+terms, coeffs, skip_nonfinite)`` with ``coeffs = {"beta1": ..., "c_m": ..., ...}``. The
+binding reads each field by name and refuses a missing or unknown one.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import operator
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Union
+
+import numpy as np
+
+from .. import _checks, _core
+from .. import clip as _clip
+
+LR = Union[float, Callable[[int], float]]  # a number or a schedule of the 1-based step
+
+# New in _core with this module; the ignore goes once the integrator regenerates _core.pyi.
+_check_step_groups: Callable[[list[Any]], None] = _core.check_step_groups  # type: ignore[attr-defined]
+
+COMMON_DEFAULTS: dict[str, Any] = {
+    "weight_decay": 0.0,
+    "l1": 0.0,
+    "l1_eps": 1e-8,
+    "decoupled_weight_decay": 0.0,
+    "decay_scaled_by_lr": False,
+    "maximize": False,
+}
+
+COMMON_DOC = """
+    Common options (:mod:`nndl_fast.optim.base`): ``weight_decay`` (L2, 1.59), ``l1``/``l1_eps``
+    (smooth ℓ1, 1.62; elastic net 1.63 with ``weight_decay``), ``decoupled_weight_decay``
+    and ``decay_scaled_by_lr`` (1.64), ``maximize``."""
+
+
+# --------------------------------------------------------------------------------------
+# Hyper-parameter checks shared by the rules (all through _checks)
+# --------------------------------------------------------------------------------------
+def check_lr(lr: Any) -> None:
+    """A number α >= 0, or a callable of the step (evaluated, and checked, at each step)."""
+    if not callable(lr):
+        _checks.real("lr", lr, 0.0)
+
+
+def lr_at(lr: Any, t: int) -> float:
+    """α_t: the number, or the schedule's value at step t, which must be a finite number >= 0."""
+    if not callable(lr):
+        return float(lr)
+    return _checks.real(f"the lr schedule's value at step {t}", lr(t), 0.0)
+
+
+def check_betas(betas: Any) -> None:
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    _checks.real("betas[0]", betas[0], 0.0, 1.0, hi_open=True)
+    _checks.real("betas[1]", betas[1], 0.0, 1.0, hi_open=True)
+
+
+def check_common(hp: Mapping[str, Any]) -> None:
+    check_lr(hp["lr"])
+    _checks.real("weight_decay", hp["weight_decay"], 0.0)
+    _checks.real("l1", hp["l1"], 0.0)
+    _checks.real("l1_eps", hp["l1_eps"], 0.0, lo_open=True)
+    _checks.real("decoupled_weight_decay", hp["decoupled_weight_decay"], 0.0, 1.0)
+    _checks.flag("maximize", hp["maximize"])
+    _checks.flag("decay_scaled_by_lr", hp["decay_scaled_by_lr"])
+
+
+def eps_split(eps: float, inside: bool) -> tuple[float, float]:
+    """(ε inside the root, ε outside): the chapter's sqrt(G + ε) or torch's sqrt(G) + ε."""
+    return (eps, 0.0) if inside else (0.0, eps)
+
+
+def grad_terms(hp: Mapping[str, Any], lr: float, grad_scale: float) -> dict[str, float]:
+    """The module docstring's s, λ₂, λ₁, ε₁ and d, named as the kernel's GradTerms."""
+    scale = -grad_scale if hp["maximize"] else grad_scale
+    w = hp["decoupled_weight_decay"]
+    decay = 1.0 - (lr * w if hp["decay_scaled_by_lr"] else w)
+    return {"scale": float(scale), "l2": float(hp["weight_decay"]), "l1": float(hp["l1"]),
+            "l1_eps": float(hp["l1_eps"]), "decay": decay}
+
+
+def hparams(kwargs: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = set(kwargs) - set(defaults) - set(COMMON_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unexpected hyper-parameter(s): {', '.join(sorted(unknown))}")
+    hp = {**COMMON_DEFAULTS, **defaults}
+    hp.update(kwargs)
+    return hp
+
+
+# --------------------------------------------------------------------------------------
+# The rule interface: one subclass per rule, in the rule's module
+# --------------------------------------------------------------------------------------
+class Rule:
+    """A rule's defaults, checks, state buffers, coefficients and kernel.
+
+    ``state`` names the buffers in the kernel's order; ``needs`` says, for each optional
+    one, which hyper-parameter setting needs it. ``scalars`` is scalar state with its value
+    before the first step (Nadam's ``mu_product``). The launch is the same for every rule:
+    ``kernel(params, grads, *buffers, terms, coeffs, skip_nonfinite)`` (``pad`` fills the
+    kernel's buffer slots the rule never uses: Nadam runs Adam's kernel without amsgrad).
+    """
+
+    name: str
+    defaults: dict[str, Any]
+    state: tuple[str, ...]
+    needs: dict[str, str] = {}
+    scalars: dict[str, float] = {}
+    pad: tuple[None, ...] = ()
+
+    def check(self, hp: Mapping[str, Any]) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def buffers(self, hp: Mapping[str, Any]) -> tuple[str | None, ...]:
+        """The state buffers the kernel takes with these hyper-parameters (None: absent)."""
+        return self.state
+
+    def initial(self, name: str, hp: Mapping[str, Any]) -> float:
+        return 0.0
+
+    def step_lr(self, hp: Mapping[str, Any], t: int, lr: float) -> float:
+        """The learning rate of step t given α_t (AdaGrad's lr_decay changes it)."""
+        return lr
+
+    def coefficients(self, hp: Mapping[str, Any], t: int, lr: float,
+                     scalars: Mapping[str, float]) -> tuple[Any, dict[str, float]]:  # pragma: no cover
+        """(the kernel's coefficients by name, the scalar state after this step)."""
+        raise NotImplementedError
+
+    def check_scalar(self, where: str, name: str, value: Any) -> float:
+        """A saved or passed-in value of the scalar state ``name``, checked."""
+        return _checks.real(where, value)
+
+    def kernel(self, *args: Any, **kwargs: Any) -> bool:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def launch(self, params, grads, bufs, terms, coeffs, skip: bool) -> bool:
+        return bool(self.kernel(params, grads, *bufs, *self.pad, terms, coeffs, skip))
+
+
+def _plan(rule: Rule, hp: Mapping[str, Any], t: int, scalars: Mapping[str, float]) -> tuple[float, Any, dict]:
+    """Everything of step t but the gradient scale, computed (and checked) before any kernel runs."""
+    lr = rule.step_lr(hp, t, lr_at(hp["lr"], t))
+    coeffs, new_scalars = rule.coefficients(hp, t, lr, scalars)
+    return lr, coeffs, new_scalars
+
+
+def _grad_scale(grad_scale: Any, skip: bool) -> float | None:
+    """The gradient scale as a float; None when it is NaN or ±inf and skip_nonfinite skips the step."""
+    try:
+        return _checks.real("grad_scale", grad_scale)
+    except ValueError:  # without bounds, only a non-finite value
+        if skip:
+            return None
+        raise
+
+
+# --------------------------------------------------------------------------------------
+# The optimizer base class
+# --------------------------------------------------------------------------------------
+def _as_array(x: Any) -> Any:
+    """A torch CPU tensor as a zero-copy NumPy view (the arrays themselves are checked in C++)."""
+    if not isinstance(x, np.ndarray) and hasattr(x, "detach") and hasattr(x, "numpy"):
+        return x.detach().numpy()
+    return x
+
+
+class _TrackedDict(dict):
+    """A dict that counts its edits in a shared counter, so that ``step`` re-reads the state
+    lists only after a buffer was replaced or removed (``Optimizer.state`` and each of its
+    entries are such dicts; the arrays themselves are updated in place by the kernels)."""
+
+    def _touch(self) -> None:
+        edits = getattr(self, "_edits", None)  # absent while pickle restores the items
+        if edits is not None:
+            edits[0] += 1
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._touch()
+        if isinstance(value, dict) and not isinstance(value, _TrackedDict) and hasattr(self, "_edits"):
+            value = _tracked(value, self._edits)  # a parameter's new state dict is tracked too
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: Any) -> None:
+        self._touch()
+        super().__delitem__(key)
+
+    def pop(self, *args: Any) -> Any:
+        self._touch()
+        return super().pop(*args)
+
+    def popitem(self) -> Any:
+        self._touch()
+        return super().popitem()
+
+    def clear(self) -> None:
+        self._touch()
+        super().clear()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self._touch()
+        for k, v in dict(*args, **kwargs).items():
+            self[k] = v
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        self._touch()
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def __ior__(self, other: Any) -> _TrackedDict:  # type: ignore[misc,override]
+        self.update(other)
+        return self
+
+
+def _tracked(d: Mapping[Any, Any], edits: list[int]) -> _TrackedDict:
+    t = _TrackedDict()
+    t._edits = edits  # type: ignore[attr-defined]
+    for k, v in d.items():
+        t[k] = v
+    return t
+
+
+class Optimizer:
+    """Base class: parameter groups, state, ``step``, ``state_dict``.
+
+    ``params`` is a list of arrays, or a list of dicts ``{"params": [...], **hyper}``
+    whose hyper-parameters override the constructor's for that group (torch's param
+    groups). ``step(grads)`` takes the gradients aligned with the parameters, flattened
+    over the groups in order. State buffers are created at construction, as zeros (or the
+    rule's initial value) of each parameter's shape and dtype, and are exposed as
+    ``optimizer.state[i][name]`` for the i-th parameter.
+
+    Edits between steps: a group's hyper-parameters (``lr``, ``betas``, ...) may be changed
+    in ``param_groups``, as with torch; every step checks them all again, and evaluates every
+    schedule, before any kernel runs. A buffer in ``state`` may be replaced by another array
+    of the parameter's shape and dtype: ``step`` always uses what ``state`` holds.
+
+    Threads: ``step``, ``add_param_group``, ``state_dict`` and ``load_state_dict`` hold the
+    optimizer's lock, so one optimizer shared by several threads applies every step, one
+    after the other (the kernels themselves run in parallel).
+    """
+
+    _rule: Rule
+
+    def __init__(self, params: Iterable[Any], **hyper: Any) -> None:
+        self.defaults = hparams(hyper, self._rule.defaults)
+        self._rule.check(self.defaults)
+        self.param_groups: list[dict[str, Any]] = []
+        self._edits = [0]  # edits of state (see _TrackedDict)
+        self.state: dict[int, dict[str, np.ndarray]] = _tracked({}, self._edits)
+        self._bufs: list[tuple[list[Any] | None, ...]] = []  # the state lists each group's kernel takes
+        self._bufs_seen: list[tuple[Any, int]] = []  # (state, edits) when _bufs[gi] was read
+        self._group_steps: list[int] = []  # completed steps, per group
+        self._group_scalars: list[dict[str, float]] = []  # scalar state (Nadam's μ product)
+        self._buf_names: list[tuple[str | None, ...]] = []  # the buffers each group was built with
+        self._counts: list[int] = []  # parameters per group
+        self._ranges: list[range] = []  # the indices in state of each group's parameters
+        self._checked_hp: list[tuple[tuple[str, ...], tuple[Any, ...]]] = []  # see _check_group
+        self.last_grad_norm: float | None = None  # set by step(max_norm=...)
+        self._lock = threading.Lock()
+        params = list(params)
+        if not params:
+            raise ValueError("params is an empty list")
+        groups = params if isinstance(params[0], Mapping) else [{"params": params}]
+        for g in groups:
+            self.add_param_group(g)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    # -- groups ----------------------------------------------------------------------
+    def _list_name(self, gi: int, name: str, groups: int) -> str:
+        return name if groups == 1 else f"param_groups[{gi}].{name}"
+
+    def _names_for(self, n: int) -> list[tuple[str, str, tuple[str, ...]]]:
+        """(params, grads, state lists) names of each of n groups in error messages, built once."""
+        cached = self.__dict__.get("_names_cache")
+        if cached is None or len(cached) != n:
+            cached = [(self._list_name(gi, "params", n), self._list_name(gi, "grads", n),
+                       tuple(self._list_name(gi, s, n) for s in self._rule.state)) for gi in range(n)]
+            self._names_cache = cached
+        return cached
+
+    def add_param_group(self, param_group: Mapping[str, Any]) -> None:
+        """Add a group ``{"params": [...], **hyper}``; missing hyper-parameters take the defaults.
+
+        Its parameters may not share memory with each other nor with another group's.
+        """
+        if not isinstance(param_group, Mapping) or "params" not in param_group:
+            raise TypeError("param_group must be a dict with a 'params' list")
+        raw = param_group["params"]
+        raw = [raw] if isinstance(raw, np.ndarray) else list(raw)
+        arrays = [_as_array(p) for p in raw]
+        hp = dict(self.defaults)
+        hp.update({k: v for k, v in param_group.items() if k != "params"})
+        unknown = set(hp) - set(self.defaults)
+        if unknown:
+            raise TypeError(f"unexpected hyper-parameter(s) in param_group: {', '.join(sorted(unknown))}")
+        self._rule.check(hp)
+        with self._lock:
+            groups = [g["params"] for g in self.param_groups] + [arrays]
+            _check_step_groups([[(self._list_name(gi, "params", len(groups)), g, True)]
+                                for gi, g in enumerate(groups)])
+            hp["params"] = arrays
+            first_index = sum(self._counts)
+            self.param_groups.append(hp)
+            self._group_steps.append(0)
+            self._group_scalars.append(dict(self._rule.scalars))
+            self._buf_names.append(self._rule.buffers(hp))
+            self._counts.append(len(arrays))
+            self._ranges.append(range(first_index, first_index + len(arrays)))
+            self._checked_hp.append(((), ()))
+            self._bufs.append(())
+            self._bufs_seen.append((None, -1))
+            for k, p in enumerate(arrays):
+                self.state[first_index + k] = {
+                    name: np.full_like(p, self._rule.initial(name, hp))
+                    for name in self._rule.buffers(hp)
+                    if name is not None
+                }
+
+    def _group_indices(self, gi: int) -> range:
+        return self._ranges[gi]
+
+    def _check_group(self, gi: int, hp: Mapping[str, Any]) -> None:
+        """Check group gi's hyper-parameters and remember the objects that passed (a list is
+        copied, so that an edit in place shows), so that a step re-checks only what changed."""
+        try:
+            if not isinstance(hp, dict):
+                raise TypeError(f"must be a dict, got {type(hp).__name__}")
+            missing = sorted(set(self.defaults) - set(hp))
+            if missing:
+                raise ValueError(f"lacks the hyper-parameter(s) {missing}")
+            self._rule.check(hp)
+            if not isinstance(hp["params"], list):
+                raise TypeError(f"'params' must stay a list, got {type(hp['params']).__name__}")
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"param_groups[{gi}]: {e}") from None
+        if self._rule.buffers(hp) != self._buf_names[gi]:
+            raise ValueError(
+                f"param_groups[{gi}]: a hyper-parameter that decides the state buffers (momentum, "
+                "amsgrad, centered) changed after construction; build a new optimizer instead"
+            )
+        values = tuple(list(v) if type(v) is list and k != "params" else v for k, v in hp.items())
+        self._checked_hp[gi] = (tuple(hp), values)
+
+    def _checked_group(self, gi: int) -> tuple[dict[str, Any], tuple[list[Any] | None, ...]]:
+        """Group gi's hyper-parameters, checked again if edited since the last step, and the
+        state lists its kernel takes, read from ``state`` (a buffer may have been replaced)."""
+        hp = self.param_groups[gi]
+        keys, values = self._checked_hp[gi]
+        if not (type(hp) is dict and tuple(hp) == keys and all(map(operator.is_, hp.values(), values))):
+            self._check_group(gi, hp)
+        idx = self._ranges[gi]
+        if len(hp["params"]) != len(idx):
+            raise ValueError(f"param_groups[{gi}]: 'params' must stay the list of {len(idx)} arrays it was "
+                             "built with; use add_param_group to add parameters")
+        state = self.state
+        seen_state, seen_edits = self._bufs_seen[gi]
+        if seen_state is state and seen_edits == self._edits[0]:
+            return hp, self._bufs[gi]
+        try:
+            bufs = tuple(None if name is None else [state[i][name] for i in idx] for name in self._buf_names[gi])
+        except (KeyError, TypeError):
+            for name in self._buf_names[gi]:
+                for i in idx:
+                    if name is not None and (not isinstance(state.get(i), dict) or name not in state[i]):
+                        raise ValueError(f"state[{i}] has no {name!r} buffer, which the rule needs") from None
+            raise
+        if isinstance(state, _TrackedDict):  # otherwise (a dict set by the caller) read at every step
+            self._bufs[gi], self._bufs_seen[gi] = bufs, (state, self._edits[0])
+        return hp, bufs
+
+    # -- step ------------------------------------------------------------------------
+    def step(self, grads: Sequence[np.ndarray], *, grad_scale: float = 1.0, max_norm: float | None = None,
+             norm_type: float | str = 2.0, convention: str = "chapter", skip_nonfinite: bool = False) -> bool:
+        """Apply one update with ``grads`` (aligned with the parameters).
+
+        ``grad_scale`` multiplies every gradient inside the same pass (loss scaling, a clip
+        coefficient). ``max_norm`` clips by the global norm first (1.25; see
+        :func:`nndl_fast.clip.clip_grad_norm_` for ``norm_type`` and ``convention``), fused:
+        one read-only pass computes ‖grad_scale·g‖, and the clip coefficient joins
+        grad_scale inside the update pass, so the gradients are never written. The norm
+        is kept in ``last_grad_norm``. With ``skip_nonfinite``, a NaN/Inf anywhere (in a
+        gradient or in ``grad_scale``) skips the whole step and returns False (with
+        ``max_norm`` the norm pass detects it at no extra cost).
+
+        Bad input raises before anything is modified: every group's hyper-parameters and
+        schedule, every array of every group, then the kernels run.
+        """
+        with self._lock:
+            return self._step(grads, grad_scale, max_norm, norm_type, convention, skip_nonfinite)
+
+    def _step(self, grads, grad_scale, max_norm, norm_type, convention, skip_nonfinite) -> bool:
+        skip = _checks.flag("skip_nonfinite", skip_nonfinite)
+        if max_norm is not None:
+            max_norm = _clip.check_max_norm(max_norm)
+            norm_type = _clip.check_norm_type(norm_type)
+            convention = _checks.convention(convention)
+        scale = _grad_scale(grad_scale, skip)
+        groups = self.param_groups
+        if len(groups) != len(self._counts):
+            raise ValueError(f"param_groups has {len(groups)} groups, the optimizer {len(self._counts)}: "
+                             "use add_param_group to add one")
+        rule = self._rule
+        if len(groups) == 1 and max_norm is None:  # one kernel call, which checks every array first
+            hp, bufs = self._checked_group(0)
+            lr, coeffs, scalars = _plan(rule, hp, self._group_steps[0] + 1, self._group_scalars[0])
+            if scale is None or not rule.launch(hp["params"], grads, bufs, grad_terms(hp, lr, scale), coeffs, skip):
+                return False  # skipped: a non-finite grad_scale or gradient
+            self._group_steps[0] += 1
+            self._group_scalars[0] = scalars
+            return True
+        checked = [self._checked_group(gi) for gi in range(len(groups))]
+        plans = [_plan(rule, hp, self._group_steps[gi] + 1, self._group_scalars[gi])
+                 for gi, (hp, _) in enumerate(checked)]
+        if scale is None:  # a non-finite grad_scale: skipped, as a non-finite gradient is
+            return False
+        # Several passes (groups, or the norm pass first): check every array of every group
+        # first (overlap across groups included), so that a rejected call changes nothing.
+        per_group = [grads] if len(groups) == 1 else self._split(grads)
+        _check_step_groups([
+            [(pn, hp["params"], True), (gn, g, False), *zip(bn, bufs, (True,) * len(bufs))]
+            for (pn, gn, bn), (hp, bufs), g in zip(self._names_for(len(groups)), checked, per_group)
+        ])
+        if max_norm is not None:
+            total = _clip.global_norm_of_groups(per_group, norm_type) * abs(scale)
+            self.last_grad_norm = total
+            if not math.isfinite(total) and skip:
+                return False
+            scale = scale * _clip.clip_coefficient(total, max_norm, convention=convention)
+        elif skip and any(_core.any_nonfinite(g) for g in per_group):
+            return False
+        for gi, ((hp, bufs), g, (lr, coeffs, scalars)) in enumerate(zip(checked, per_group, plans)):
+            terms = grad_terms(hp, lr, scale)
+            rule.launch(hp["params"], g, bufs, terms, coeffs, False)
+            self._group_steps[gi] += 1
+            self._group_scalars[gi] = scalars
+        return True
+
+    def _split(self, grads: Sequence[np.ndarray]) -> list[list[np.ndarray]]:
+        if not isinstance(grads, (list, tuple)):
+            raise TypeError(f"grads must be a list of arrays, got {type(grads).__name__}")
+        total = sum(self._counts)
+        if len(grads) != total:
+            raise ValueError(f"grads has {len(grads)} arrays but the optimizer has {total} parameters")
+        out, start = [], 0
+        for n in self._counts:
+            out.append(list(grads[start:start + n]))
+            start += n
+        return out
+
+    # -- state -----------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """A deep copy: ``{"state": {i: {"step": t, name: array}}, "param_groups": [...]}``.
+
+        Parameters appear by index, as in torch. Learning-rate callables are kept as
+        they are (they must be picklable to pickle the dict).
+        """
+        with self._lock:
+            state: dict[int, dict[str, Any]] = {}
+            groups = []
+            for gi, g in enumerate(self.param_groups):
+                idx = list(self._group_indices(gi))
+                for i in idx:
+                    state[i] = {"step": self._group_steps[gi], **self._group_scalars[gi],
+                                **{k: np.array(v, copy=True) for k, v in self.state[i].items()}}
+                groups.append({**{k: copy.copy(v) for k, v in g.items() if k != "params"}, "params": idx})
+            return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore a ``state_dict()``; the resumed run is bitwise identical to an uninterrupted one.
+
+        Everything is checked before anything is changed: group count and sizes,
+        hyper-parameters, buffer names, shapes and dtypes, one step count (an int >= 0) per
+        group and the rule's scalar state. Errors name the offending key.
+        """
+        with self._lock:
+            self._load_state_dict(state_dict)
+
+    def _load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"state_dict must be a dict, got {type(state_dict).__name__}")
+        if set(state_dict) != {"state", "param_groups"}:
+            raise ValueError("state_dict must be a dict with keys 'state' and 'param_groups'")
+        groups, state = state_dict["param_groups"], state_dict["state"]
+        if not isinstance(groups, Sequence) or not isinstance(state, Mapping):
+            raise TypeError("state_dict['param_groups'] must be a list and state_dict['state'] a dict")
+        if len(groups) != len(self.param_groups):
+            raise ValueError(f"state_dict has {len(groups)} param groups, the optimizer {len(self.param_groups)}")
+        new_groups, new_state, new_steps, new_scalars = [], {}, [], []
+        for gi, (saved, mine) in enumerate(zip(groups, self.param_groups)):
+            where = f"state_dict['param_groups'][{gi}]"
+            if not isinstance(saved, Mapping) or "params" not in saved:
+                raise ValueError(f"{where} must be a dict with a 'params' list")
+            idx = list(self._group_indices(gi))
+            if len(saved["params"]) != len(idx):
+                raise ValueError(f"param group {gi} has {len(saved['params'])} params in state_dict, "
+                                 f"{len(idx)} in the optimizer")
+            hp = {k: v for k, v in saved.items() if k != "params"}
+            if set(hp) != set(self.defaults):
+                raise ValueError(f"{where} has hyper-parameters {sorted(hp)}, expected {sorted(self.defaults)}")
+            try:
+                self._rule.check(hp)
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"{where}: {e}") from None
+            names = [n for n in self._rule.buffers(hp) if n is not None]
+            steps, scalars = set(), []
+            for own_i, saved_i in zip(idx, saved["params"]):
+                entry = state.get(saved_i, state.get(str(saved_i)))
+                key = f"state_dict['state'][{saved_i!r}]"
+                if not isinstance(entry, Mapping):
+                    raise ValueError(f"{key} is missing: state_dict has no state for parameter {saved_i}")
+                p = mine["params"][own_i - idx[0]]
+                bufs = {}
+                for n in names:
+                    if n not in entry:
+                        raise ValueError(f"{key} lacks buffer {n!r}")
+                    b = np.asarray(entry[n])
+                    if b.shape != p.shape or b.dtype != p.dtype:
+                        raise ValueError(f"{key}[{n!r}] has shape {b.shape} and dtype {b.dtype}, "
+                                         f"the parameter {p.shape} and {p.dtype}")
+                    bufs[n] = np.array(b, order="C", copy=True)
+                for n in ("step", *self._rule.scalars):
+                    if n not in entry:
+                        raise ValueError(f"{key} lacks {n!r}")
+                new_state[own_i] = bufs
+                steps.add(_checks.integer(f"{key}['step']", entry["step"], 0))
+                scalars.append({n: self._rule.check_scalar(f"{key}[{n!r}]", n, entry[n])
+                                for n in self._rule.scalars})
+            if len(steps) != 1:
+                raise ValueError(f"parameters of group {gi} have different step counts {sorted(steps)}")
+            if any(s != scalars[0] for s in scalars):
+                raise ValueError(f"parameters of group {gi} have different scalar state")
+            hp["params"] = mine["params"]
+            new_groups.append(hp)
+            new_steps.append(steps.pop())
+            new_scalars.append(scalars[0])
+        self.param_groups, self.state = new_groups, _tracked(new_state, self._edits)
+        self._bufs_seen = [(None, -1) for _ in new_groups]
+        self._group_steps, self._group_scalars = new_steps, new_scalars
+        self._buf_names = [self._rule.buffers(hp) for hp in new_groups]
+        self._checked_hp = [((), ()) for _ in new_groups]
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for gi, g in enumerate(self.param_groups):
+            hp = ", ".join(f"{k}={v!r}" for k, v in g.items() if k != "params")
+            lines.append(f"  group {gi}: {len(g['params'])} params, {hp}")
+        return "\n".join(lines) + "\n)"
+
+
+# --------------------------------------------------------------------------------------
+# Functional forms: the same rule over the caller's own lists of arrays and state
+# --------------------------------------------------------------------------------------
+def functional(rule: Rule, cls_name: str) -> Callable[..., Any]:
+    """``<rule>(params, grads, *state, step, [scalar state], grad_scale=1.0,
+    skip_nonfinite=False, **hyper)``: one step of ``rule`` over the caller's lists.
+
+    The state lists are the rule's buffers in order (each may also be passed by name);
+    an optional one is given exactly when the hyper-parameters need it. Returns True
+    (False when skip_nonfinite found NaN/Inf, and nothing was modified); a rule with scalar
+    state (Nadam's ``mu_product``) returns ``(applied, *the scalar state to pass next time)``.
+    """
+    import inspect
+
+    names = rule.state
+
+    def step_fn(params, grads, *state, step, grad_scale=1.0, skip_nonfinite=False, **hyper):
+        if len(state) > len(names):
+            raise TypeError(f"{rule.name}() takes {len(names)} state lists ({', '.join(names)}), got {len(state)}")
+        bufs = list(state) + [None] * (len(names) - len(state))
+        for j, name in enumerate(names):
+            if name in hyper:
+                if j < len(state):
+                    raise TypeError(f"{rule.name}() got {name} both by position and by name")
+                bufs[j] = hyper.pop(name)
+        scalars = {}
+        for name in rule.scalars:
+            if name not in hyper:
+                raise TypeError(f"{rule.name}() needs the keyword argument {name} "
+                                f"({rule.scalars[name]!r} before the first step)")
+            scalars[name] = rule.check_scalar(name, name, hyper.pop(name))
+        t = _checks.integer("step", step, 1)
+        skip = _checks.flag("skip_nonfinite", skip_nonfinite)
+        hp = hparams(hyper, rule.defaults)
+        rule.check(hp)
+        for name, given, b in zip(names, rule.buffers(hp), bufs):
+            if (given is None) != (b is None):
+                raise ValueError(f"{name} must be given exactly when {rule.needs[name]}")
+        scale = _grad_scale(grad_scale, skip)
+        lr, coeffs, new_scalars = _plan(rule, hp, t, scalars)
+        if scale is None:
+            return (False, *scalars.values()) if rule.scalars else False
+        applied = rule.launch(params, grads, bufs, grad_terms(hp, lr, scale), coeffs, skip)
+        if rule.scalars:
+            return (applied, *(new_scalars if applied else scalars).values())
+        return applied
+
+    params = [inspect.Parameter("params", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+              inspect.Parameter("grads", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    for name in names:
+        default = None if name in rule.needs else inspect.Parameter.empty
+        params.append(inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default))
+    params.append(inspect.Parameter("step", inspect.Parameter.KEYWORD_ONLY, annotation=int))
+    params += [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, annotation=float) for n in rule.scalars]
+    params += [inspect.Parameter("grad_scale", inspect.Parameter.KEYWORD_ONLY, default=1.0),
+               inspect.Parameter("skip_nonfinite", inspect.Parameter.KEYWORD_ONLY, default=False),
+               inspect.Parameter("hyper", inspect.Parameter.VAR_KEYWORD)]
+    step_fn.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    step_fn.__name__ = step_fn.__qualname__ = rule.name
+    optional = ", ".join(f"``{n}`` when {w}" for n, w in rule.needs.items())
+    step_fn.__doc__ = (
+        f"{cls_name} (see :class:`{cls_name}`) over the caller's lists: ``step`` is the 1-based index of "
+        f"this update; the state lists are {', '.join(f'``{n}``' for n in names)}"
+        + (f" (given exactly as needed: {optional})" if optional else "") + "; hyper-parameters as the class. "
+        "Updates in place and returns True (False when ``skip_nonfinite`` found NaN/Inf and nothing changed)"
+        + (f"; returns ``(applied, {', '.join(rule.scalars)})`` instead, the value to pass next time"
+           if rule.scalars else "") + "."
+    )
+    return step_fn
+
