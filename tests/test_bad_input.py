@@ -71,7 +71,24 @@ def _adam_build(dtype):
 
 def _sgd_build(dtype):
     p, g = _lists(2, dtype, seeds=(1, 2))
-    return {"params": p, "grads": g, "momentum_buffers": [np.zeros_like(a) for a in p]}
+    return {"params": p, "grads": g, "momentum_buffer": [np.zeros_like(a) for a in p]}
+
+
+def _rmsprop_build(dtype):
+    p, g = _lists(2, dtype, seeds=(1, 2))
+    return {"params": p, "grads": g, "square_avg": [np.zeros_like(a) for a in p],
+            "momentum_buffer": [np.zeros_like(a) for a in p], "grad_avg": [np.zeros_like(a) for a in p]}
+
+
+def _adagrad_build(dtype):
+    p, g = _lists(2, dtype, seeds=(1, 2))
+    return {"params": p, "grads": g, "sum": [np.zeros_like(a) for a in p]}
+
+
+def _adadelta_build(dtype):
+    p, g = _lists(2, dtype, seeds=(1, 2))
+    return {"params": p, "grads": g, "square_avg": [np.zeros_like(a) for a in p],
+            "acc_delta": [np.zeros_like(a) for a in p]}
 
 
 def _bn_build(dtype):
@@ -155,11 +172,46 @@ ENTRIES = [
     Entry(
         "optim.sgd",
         _sgd_build,
-        lambda a, **h: optim.sgd(a["params"], a["grads"], a["momentum_buffers"], step=1,
-                                 **{"momentum": 0.9, **h}),
-        arrays=(("params", 0), ("grads", 2), ("momentum_buffers", 1)),
-        written=frozenset({"params", "momentum_buffers"}),
-        hyper={"lr": NOT_A_NUMBER + [-0.1], "momentum": NOT_A_NUMBER + [float("inf"), -0.5]},
+        lambda a, **h: optim.sgd(a["params"], a["grads"], a["momentum_buffer"], **{"step": 1, "momentum": 0.9, **h}),
+        arrays=(("params", 0), ("grads", 2), ("momentum_buffer", 1)),
+        written=frozenset({"params", "momentum_buffer"}),
+        hyper={"lr": NOT_A_NUMBER + [-0.1], "momentum": NOT_A_NUMBER + [float("inf"), -0.5],
+               "step": NOT_AN_INT + [0, -3], "convention": ["bogus", None]},
+    ),
+    Entry(
+        "optim.adagrad",
+        _adagrad_build,
+        lambda a, **h: optim.adagrad(a["params"], a["grads"], a["sum"], step=1, **h),
+        arrays=(("params", 2), ("grads", 1), ("sum", 0)),
+        written=frozenset({"params", "sum"}),
+        hyper={"lr": NOT_A_NUMBER + [-0.1], "eps": NOT_A_NUMBER + [-1.0]},
+    ),
+    Entry(
+        "optim.rmsprop",
+        _rmsprop_build,
+        lambda a, **h: optim.rmsprop(a["params"], a["grads"], a["square_avg"], a["momentum_buffer"], a["grad_avg"],
+                                     step=1, **{"momentum": 0.5, "centered": True, **h}),
+        arrays=(("params", 1), ("grads", 0), ("square_avg", 2), ("momentum_buffer", 1), ("grad_avg", 0)),
+        written=frozenset({"params", "square_avg", "momentum_buffer", "grad_avg"}),
+        hyper={"lr": NOT_A_NUMBER + [-0.1], "beta": NOT_A_NUMBER + [1.5, -0.1], "eps": NOT_A_NUMBER + [-1.0]},
+    ),
+    Entry(
+        "optim.adadelta",
+        _adadelta_build,
+        lambda a, **h: optim.adadelta(a["params"], a["grads"], a["square_avg"], a["acc_delta"], step=1, **h),
+        arrays=(("params", 1), ("grads", 0), ("square_avg", 2), ("acc_delta", 1)),
+        written=frozenset({"params", "square_avg", "acc_delta"}),
+        hyper={"rho": NOT_A_NUMBER + [1.5, -0.1], "eps": NOT_A_NUMBER + [-1.0]},
+    ),
+    Entry(
+        "optim.nadam",
+        _adam_build,
+        lambda a, **h: optim.nadam(a["params"], a["grads"], a["exp_avg"], a["exp_avg_sq"],
+                                   **{"step": 1, "mu_product": 1.0, **h}),
+        arrays=(("params", 0), ("grads", 1), ("exp_avg", 2), ("exp_avg_sq", 0)),
+        written=frozenset({"params", "exp_avg", "exp_avg_sq"}),
+        hyper={"mu_product": NOT_A_NUMBER + [-1.0, 1.5], "step": NOT_AN_INT + [0, -3],
+               "betas": [(0.9, 1.0), (0.9,), "ab", None, (float("nan"), 0.99)]},
     ),
     Entry(
         "clip.clip_grad_norm_",
@@ -194,7 +246,7 @@ ENTRIES = [
                                                out=(a["out[0]"], a["out[1]"], a["out[2]"]), **h),
         arrays=("x", "gamma", "beta", "running_mean", "running_var", "out[0]", "out[1]", "out[2]"),
         written=frozenset({"out[0]", "out[1]", "out[2]", "running_mean", "running_var"}),
-        optional=frozenset({"gamma", "beta", "out[0]", "out[1]", "out[2]"}),
+        optional=frozenset({"gamma", "beta", "out[0]", "out[1]", "out[2]", "momentum"}),
         hyper={"eps": NOT_A_NUMBER + [-1.0], "momentum": ["0.1", True, float("nan"), 1.5],
                "convention": ["bogus", None, 1], "training": ["yes", None]},
     ),
@@ -270,7 +322,7 @@ ENTRIES = [
                                        **{"keep_prob": 0.7, "seed": 3, **h}),
         arrays=("x", "out", "mask_out"),
         written=frozenset({"out", "mask_out"}),
-        optional=frozenset({"out", "mask_out"}),
+        optional=frozenset({"out", "mask_out", "drop_prob"}),
         may_alias=frozenset({("out", "x")}),
         hyper={"keep_prob": NOT_A_NUMBER + [0.0, 1.5, -0.2], "drop_prob": ["0.1", float("nan"), 1.0, -0.1],
                "seed": ["1", 1.5, -1, 2**64], "offset": ["0", 2.5, -1], "convention": ["inverted", None],
@@ -512,6 +564,8 @@ def test_torch_tensors_are_views(entry_name):
 
 # Hypothesis: any value of any type for any hyper-parameter is either a real number the entry
 # accepts, or rejected with TypeError/ValueError naming it, with nothing changed.
+FLAGS = {"training", "channels_last", "param_grads"}
+WORDS = {"convention", "layout"}
 _any_value = st.one_of(
     st.none(), st.booleans(), st.text(max_size=3), st.integers(-(10**20), 10**20),
     st.floats(allow_nan=True, allow_infinity=True), st.lists(st.floats(), max_size=2),
@@ -534,7 +588,16 @@ def test_any_hyper_parameter_value(case, value):
         assert hyper in str(e), f"{entry.name}: message does not name {hyper}: {e}"
         assert _snapshot(args) == before
         return
-    # Accepted: it must have been a real number (never a string, None, bool, list or NaN).
+    # Accepted: it must have been a real number (never a string, None, bool, list or NaN),
+    # or None where None is documented (momentum=None: a cumulative average).
+    if value is None and hyper in entry.optional:
+        return
+    if hyper in FLAGS:
+        assert isinstance(value, bool), f"{hyper}={value!r} accepted as a flag"
+        return
+    if hyper in WORDS:
+        assert isinstance(value, str), f"{hyper}={value!r} accepted"
+        return
     assert isinstance(value, (int, float)) and not isinstance(value, bool), f"{hyper}={value!r} accepted"
     assert value == value, f"{hyper}=nan accepted"
 
