@@ -93,6 +93,11 @@ def _running_factor(momentum: Any, convention: Any, num_batches_tracked: Any) ->
     """f of running ← (1 − f)·running + f·batch (see the module docstring)."""
     convention = _checks.convention(convention, _CONVENTIONS)
     if momentum is None:
+        if num_batches_tracked is None:
+            raise ValueError(
+                "momentum=None (a cumulative average) needs num_batches_tracked, the number of batches "
+                "including this one"
+            )
         return 1.0 / _checks.integer("num_batches_tracked", num_batches_tracked, 1)
     m = _checks.real("momentum", momentum, 0.0, 1.0)
     return 1.0 - m if convention == "keras" else m
