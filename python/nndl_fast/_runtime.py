@@ -34,7 +34,12 @@ def set_simd_target(name: str) -> None:
     kernels, such as batch norm, may straddle the change; the targets differ by rounding only
     in the normalisation kernels).
     """
-    _core.set_simd_target(name)
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, one of {_core.available_simd_targets()}, got {type(name).__name__}")
+    try:
+        _core.set_simd_target(name)
+    except ValueError as e:
+        raise ValueError(f"name: {e}") from None
 
 
 def get_num_threads() -> int:

@@ -110,6 +110,8 @@ def clip_coefficient(total_norm: float, max_norm: float, *, convention: str = "c
     b = check_max_norm(max_norm)
     if isinstance(total_norm, bool) or not isinstance(total_norm, numbers.Real):
         raise TypeError(f"total_norm must be a real number, got {type(total_norm).__name__}")
+    if total_norm < 0:
+        raise ValueError(f"total_norm must be >= 0 (a norm), or NaN/inf, got {total_norm!r}")
     return float(_core.clip_coefficient(float(total_norm), b, convention))
 
 

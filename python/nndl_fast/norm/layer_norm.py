@@ -76,8 +76,10 @@ def layer_norm_workspace(
     x_shape: tuple[int, ...], normalized_shape: int | tuple[int, ...]
 ) -> np.ndarray:
     """A float64 scratch buffer for the backward's ``workspace=`` (dγ, dβ partials)."""
-    shape = _checks.shape("shape", x_shape)
+    shape = _checks.shape("x_shape", x_shape)
     norm = _normalized(normalized_shape)
+    if len(norm) > len(shape) or shape[len(shape) - len(norm) :] != norm:
+        raise ValueError(f"normalized_shape {norm} must be the trailing dimensions of x_shape {shape}")
     return np.empty(max(1, _core.layer_norm_workspace_size(list(shape), len(norm))))
 
 

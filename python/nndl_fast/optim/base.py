@@ -520,7 +520,9 @@ class Optimizer:
         if not isinstance(groups, Sequence) or not isinstance(state, Mapping):
             raise TypeError("state_dict['param_groups'] must be a list and state_dict['state'] a dict")
         if len(groups) != len(self.param_groups):
-            raise ValueError(f"state_dict has {len(groups)} param groups, the optimizer {len(self.param_groups)}")
+            raise ValueError(
+                f"state_dict['param_groups'] has {len(groups)} groups, the optimizer {len(self.param_groups)}"
+            )
         new_groups, new_state, new_steps, new_scalars = [], {}, [], []
         for gi, (saved, mine) in enumerate(zip(groups, self.param_groups)):
             where = f"state_dict['param_groups'][{gi}]"
