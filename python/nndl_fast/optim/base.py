@@ -40,9 +40,6 @@ from .. import clip as _clip
 
 LR = Union[float, Callable[[int], float]]  # a number or a schedule of the 1-based step
 
-# New in _core with this module; the ignore goes once the integrator regenerates _core.pyi.
-_check_step_groups: Callable[[list[Any]], None] = _core.check_step_groups  # type: ignore[attr-defined]
-
 COMMON_DEFAULTS: dict[str, Any] = {
     "weight_decay": 0.0,
     "l1": 0.0,
@@ -332,7 +329,7 @@ class Optimizer:
         self._rule.check(hp)
         with self._lock:
             groups = [g["params"] for g in self.param_groups] + [arrays]
-            _check_step_groups([[(self._list_name(gi, "params", len(groups)), g, True)]
+            _core.check_step_groups([[(self._list_name(gi, "params", len(groups)), g, True)]
                                 for gi, g in enumerate(groups)])
             hp["params"] = arrays
             first_index = sum(self._counts)
@@ -452,7 +449,7 @@ class Optimizer:
         # Several passes (groups, or the norm pass first): check every array of every group
         # first (overlap across groups included), so that a rejected call changes nothing.
         per_group = [grads] if len(groups) == 1 else self._split(grads)
-        _check_step_groups([
+        _core.check_step_groups([
             [(pn, hp["params"], True), (gn, g, False), *zip(bn, bufs, (True,) * len(bufs))]
             for (pn, gn, bn), (hp, bufs), g in zip(self._names_for(len(groups)), checked, per_group)
         ])
