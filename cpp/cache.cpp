@@ -32,9 +32,7 @@ int64_t last_level_cache_bytes() {
   return bytes;
 }
 
-int64_t stream_threshold_bytes() {
-  return g_stream_threshold >= 0 ? g_stream_threshold : last_level_cache_bytes();
-}
+int64_t stream_threshold_bytes() { return g_stream_threshold >= 0 ? g_stream_threshold : last_level_cache_bytes(); }
 
 void set_stream_threshold_bytes(int64_t bytes) { g_stream_threshold = bytes; }
 

@@ -13,7 +13,7 @@ namespace {
 std::atomic<int> g_threads{1};
 std::atomic<bool> g_started{false};  // a count > 1 was handed out: libgomp may have workers
 std::atomic<bool> g_forked{false};
-int g_default = 0;                   // omp_get_max_threads() of a thread that never set it
+int g_default = 0;  // omp_get_max_threads() of a thread that never set it
 int g_limit = 1;
 
 void in_forked_child() {

@@ -68,8 +68,12 @@ def _lists(n, dtype, seeds=(0,), shapes=((7,), (3, 5), (1,))):
 
 def _adam_build(dtype):
     p, g = _lists(2, dtype, seeds=(1, 2))
-    return {"params": p, "grads": g, "exp_avg": [np.zeros_like(a) for a in p],
-            "exp_avg_sq": [np.zeros_like(a) for a in p]}
+    return {
+        "params": p,
+        "grads": g,
+        "exp_avg": [np.zeros_like(a) for a in p],
+        "exp_avg_sq": [np.zeros_like(a) for a in p],
+    }
 
 
 def _sgd_build(dtype):
@@ -79,8 +83,13 @@ def _sgd_build(dtype):
 
 def _rmsprop_build(dtype):
     p, g = _lists(2, dtype, seeds=(1, 2))
-    return {"params": p, "grads": g, "square_avg": [np.zeros_like(a) for a in p],
-            "momentum_buffer": [np.zeros_like(a) for a in p], "grad_avg": [np.zeros_like(a) for a in p]}
+    return {
+        "params": p,
+        "grads": g,
+        "square_avg": [np.zeros_like(a) for a in p],
+        "momentum_buffer": [np.zeros_like(a) for a in p],
+        "grad_avg": [np.zeros_like(a) for a in p],
+    }
 
 
 def _adagrad_build(dtype):
@@ -90,35 +99,68 @@ def _adagrad_build(dtype):
 
 def _adadelta_build(dtype):
     p, g = _lists(2, dtype, seeds=(1, 2))
-    return {"params": p, "grads": g, "square_avg": [np.zeros_like(a) for a in p],
-            "acc_delta": [np.zeros_like(a) for a in p]}
+    return {
+        "params": p,
+        "grads": g,
+        "square_avg": [np.zeros_like(a) for a in p],
+        "acc_delta": [np.zeros_like(a) for a in p],
+    }
 
 
 def _bn_build(dtype):
     x = _r(4, 3, 5, dtype=dtype)
-    return {"x": x, "gamma": _r(3, dtype=dtype, seed=3), "beta": _r(3, dtype=dtype, seed=4),
-            "running_mean": np.zeros(3, dtype), "running_var": np.ones(3, dtype),
-            "out[0]": np.zeros_like(x), "out[1]": np.zeros(3, dtype), "out[2]": np.zeros(3, dtype)}
+    return {
+        "x": x,
+        "gamma": _r(3, dtype=dtype, seed=3),
+        "beta": _r(3, dtype=dtype, seed=4),
+        "running_mean": np.zeros(3, dtype),
+        "running_var": np.ones(3, dtype),
+        "out[0]": np.zeros_like(x),
+        "out[1]": np.zeros(3, dtype),
+        "out[2]": np.zeros(3, dtype),
+    }
 
 
 def _bn_back_build(dtype):
     x, gamma = _r(4, 3, 5, dtype=dtype), _r(3, dtype=dtype, seed=3)
     f = norm.batch_norm_forward(x, gamma)
-    return {"dy": _r(4, 3, 5, dtype=dtype, seed=9), "x": x, "save_mean": f.save_mean, "save_rstd": f.save_rstd,
-            "gamma": gamma, "out[0]": np.zeros_like(x), "out[1]": np.zeros(3, dtype), "out[2]": np.zeros(3, dtype)}
+    return {
+        "dy": _r(4, 3, 5, dtype=dtype, seed=9),
+        "x": x,
+        "save_mean": f.save_mean,
+        "save_rstd": f.save_rstd,
+        "gamma": gamma,
+        "out[0]": np.zeros_like(x),
+        "out[1]": np.zeros(3, dtype),
+        "out[2]": np.zeros(3, dtype),
+    }
 
 
 def _ln_build(dtype):
     x = _r(4, 6, dtype=dtype)
-    return {"x": x, "gamma": _r(6, dtype=dtype, seed=3), "beta": _r(6, dtype=dtype, seed=4),
-            "out[0]": np.zeros_like(x), "out[1]": np.zeros(4, dtype), "out[2]": np.zeros(4, dtype)}
+    return {
+        "x": x,
+        "gamma": _r(6, dtype=dtype, seed=3),
+        "beta": _r(6, dtype=dtype, seed=4),
+        "out[0]": np.zeros_like(x),
+        "out[1]": np.zeros(4, dtype),
+        "out[2]": np.zeros(4, dtype),
+    }
 
 
 def _ln_back_build(dtype):
     x, gamma = _r(4, 6, dtype=dtype), _r(6, dtype=dtype, seed=3)
     f = norm.layer_norm_forward(x, 6, gamma)
-    return {"dy": _r(4, 6, dtype=dtype, seed=9), "x": x, "save_mean": f.save_mean, "save_rstd": f.save_rstd,
-            "gamma": gamma, "out[0]": np.zeros_like(x), "out[1]": np.zeros(6, dtype), "out[2]": np.zeros(6, dtype)}
+    return {
+        "dy": _r(4, 6, dtype=dtype, seed=9),
+        "x": x,
+        "save_mean": f.save_mean,
+        "save_rstd": f.save_rstd,
+        "gamma": gamma,
+        "out[0]": np.zeros_like(x),
+        "out[1]": np.zeros(6, dtype),
+        "out[2]": np.zeros(6, dtype),
+    }
 
 
 def _wn_build(dtype):
@@ -128,8 +170,13 @@ def _wn_build(dtype):
 
 def _wn_back_build(dtype):
     v = _r(4, 3, dtype=dtype)
-    return {"dy": _r(4, 3, dtype=dtype, seed=8), "v": v, "g": _r(4, dtype=dtype, seed=5),
-            "out[0]": np.zeros_like(v), "out[1]": np.zeros(4, dtype)}
+    return {
+        "dy": _r(4, 3, dtype=dtype, seed=8),
+        "v": v,
+        "g": _r(4, dtype=dtype, seed=5),
+        "out[0]": np.zeros_like(v),
+        "out[1]": np.zeros(4, dtype),
+    }
 
 
 def _lrn_build(dtype):
@@ -212,8 +259,12 @@ ENTRIES = [
         lambda a, **h: optim.adam(a["params"], a["grads"], a["exp_avg"], a["exp_avg_sq"], step=1, **h),
         arrays=(("params", 1), ("grads", 0), ("exp_avg", 2), ("exp_avg_sq", 1)),
         written=frozenset({"params", "exp_avg", "exp_avg_sq"}),
-        hyper={"lr": NOT_A_NUMBER + [-0.1, float("inf")], "eps": NOT_A_NUMBER + [-1.0],
-               "weight_decay": NOT_A_NUMBER + [-1.0], "grad_scale": NOT_A_NUMBER + [float("inf")]},
+        hyper={
+            "lr": NOT_A_NUMBER + [-0.1, float("inf")],
+            "eps": NOT_A_NUMBER + [-1.0],
+            "weight_decay": NOT_A_NUMBER + [-1.0],
+            "grad_scale": NOT_A_NUMBER + [float("inf")],
+        },
     ),
     Entry(
         "optim.sgd",
@@ -221,8 +272,12 @@ ENTRIES = [
         lambda a, **h: optim.sgd(a["params"], a["grads"], a["momentum_buffer"], **{"step": 1, "momentum": 0.9, **h}),
         arrays=(("params", 0), ("grads", 2), ("momentum_buffer", 1)),
         written=frozenset({"params", "momentum_buffer"}),
-        hyper={"lr": NOT_A_NUMBER + [-0.1], "momentum": NOT_A_NUMBER + [float("inf"), -0.5],
-               "step": NOT_AN_INT + [0, -3], "convention": ["bogus", None]},
+        hyper={
+            "lr": NOT_A_NUMBER + [-0.1],
+            "momentum": NOT_A_NUMBER + [float("inf"), -0.5],
+            "step": NOT_AN_INT + [0, -3],
+            "convention": ["bogus", None],
+        },
     ),
     Entry(
         "optim.adagrad",
@@ -235,8 +290,15 @@ ENTRIES = [
     Entry(
         "optim.rmsprop",
         _rmsprop_build,
-        lambda a, **h: optim.rmsprop(a["params"], a["grads"], a["square_avg"], a["momentum_buffer"], a["grad_avg"],
-                                     step=1, **{"momentum": 0.5, "centered": True, **h}),
+        lambda a, **h: optim.rmsprop(
+            a["params"],
+            a["grads"],
+            a["square_avg"],
+            a["momentum_buffer"],
+            a["grad_avg"],
+            step=1,
+            **{"momentum": 0.5, "centered": True, **h},
+        ),
         arrays=(("params", 1), ("grads", 0), ("square_avg", 2), ("momentum_buffer", 1), ("grad_avg", 0)),
         written=frozenset({"params", "square_avg", "momentum_buffer", "grad_avg"}),
         hyper={"lr": NOT_A_NUMBER + [-0.1], "beta": NOT_A_NUMBER + [1.5, -0.1], "eps": NOT_A_NUMBER + [-1.0]},
@@ -252,12 +314,16 @@ ENTRIES = [
     Entry(
         "optim.nadam",
         _adam_build,
-        lambda a, **h: optim.nadam(a["params"], a["grads"], a["exp_avg"], a["exp_avg_sq"],
-                                   **{"step": 1, "mu_product": 1.0, **h}),
+        lambda a, **h: optim.nadam(
+            a["params"], a["grads"], a["exp_avg"], a["exp_avg_sq"], **{"step": 1, "mu_product": 1.0, **h}
+        ),
         arrays=(("params", 0), ("grads", 1), ("exp_avg", 2), ("exp_avg_sq", 0)),
         written=frozenset({"params", "exp_avg", "exp_avg_sq"}),
-        hyper={"mu_product": NOT_A_NUMBER + [-1.0, 1.5], "step": NOT_AN_INT + [0, -3],
-               "betas": [(0.9, 1.0), (0.9,), "ab", None, (float("nan"), 0.99)]},
+        hyper={
+            "mu_product": NOT_A_NUMBER + [-1.0, 1.5],
+            "step": NOT_AN_INT + [0, -3],
+            "betas": [(0.9, 1.0), (0.9,), "ab", None, (float("nan"), 0.99)],
+        },
     ),
     Entry(
         "clip.clip_grad_norm_",
@@ -288,19 +354,37 @@ ENTRIES = [
     Entry(
         "norm.batch_norm_forward",
         _bn_build,
-        lambda a, **h: norm.batch_norm_forward(a["x"], a["gamma"], a["beta"], a["running_mean"], a["running_var"],
-                                               out=(a["out[0]"], a["out[1]"], a["out[2]"]), **h),
+        lambda a, **h: norm.batch_norm_forward(
+            a["x"],
+            a["gamma"],
+            a["beta"],
+            a["running_mean"],
+            a["running_var"],
+            out=(a["out[0]"], a["out[1]"], a["out[2]"]),
+            **h,
+        ),
         arrays=("x", "gamma", "beta", "running_mean", "running_var", "out[0]", "out[1]", "out[2]"),
         written=frozenset({"out[0]", "out[1]", "out[2]", "running_mean", "running_var"}),
         optional=frozenset({"gamma", "beta", "out[0]", "out[1]", "out[2]", "momentum"}),
-        hyper={"eps": NOT_A_NUMBER + [-1.0], "momentum": ["0.1", True, float("nan"), 1.5],
-               "convention": ["bogus", None, 1], "training": ["yes", None]},
+        hyper={
+            "eps": NOT_A_NUMBER + [-1.0],
+            "momentum": ["0.1", True, float("nan"), 1.5],
+            "convention": ["bogus", None, 1],
+            "training": ["yes", None],
+        },
     ),
     Entry(
         "norm.batch_norm_backward",
         _bn_back_build,
-        lambda a, **h: norm.batch_norm_backward(a["dy"], a["x"], a["save_mean"], a["save_rstd"], a["gamma"],
-                                                out=(a["out[0]"], a["out[1]"], a["out[2]"]), **h),
+        lambda a, **h: norm.batch_norm_backward(
+            a["dy"],
+            a["x"],
+            a["save_mean"],
+            a["save_rstd"],
+            a["gamma"],
+            out=(a["out[0]"], a["out[1]"], a["out[2]"]),
+            **h,
+        ),
         arrays=("dy", "x", "save_mean", "save_rstd", "gamma", "out[0]", "out[1]", "out[2]"),
         written=frozenset({"out[0]", "out[1]", "out[2]"}),
         optional=frozenset({"gamma", "out[0]", "out[1]", "out[2]"}),
@@ -309,8 +393,14 @@ ENTRIES = [
     Entry(
         "norm.layer_norm_forward",
         _ln_build,
-        lambda a, **h: norm.layer_norm_forward(a["x"], h.pop("normalized_shape", 6), a["gamma"], a["beta"],
-                                               out=(a["out[0]"], a["out[1]"], a["out[2]"]), **h),
+        lambda a, **h: norm.layer_norm_forward(
+            a["x"],
+            h.pop("normalized_shape", 6),
+            a["gamma"],
+            a["beta"],
+            out=(a["out[0]"], a["out[1]"], a["out[2]"]),
+            **h,
+        ),
         arrays=("x", "gamma", "beta", "out[0]", "out[1]", "out[2]"),
         written=frozenset({"out[0]", "out[1]", "out[2]"}),
         optional=frozenset({"gamma", "beta", "out[0]", "out[1]", "out[2]"}),
@@ -319,8 +409,16 @@ ENTRIES = [
     Entry(
         "norm.layer_norm_backward",
         _ln_back_build,
-        lambda a, **h: norm.layer_norm_backward(a["dy"], a["x"], a["save_mean"], a["save_rstd"], 6, a["gamma"],
-                                                out=(a["out[0]"], a["out[1]"], a["out[2]"]), **h),
+        lambda a, **h: norm.layer_norm_backward(
+            a["dy"],
+            a["x"],
+            a["save_mean"],
+            a["save_rstd"],
+            6,
+            a["gamma"],
+            out=(a["out[0]"], a["out[1]"], a["out[2]"]),
+            **h,
+        ),
         arrays=("dy", "x", "save_mean", "save_rstd", "gamma", "out[0]", "out[1]", "out[2]"),
         written=frozenset({"out[0]", "out[1]", "out[2]"}),
         optional=frozenset({"gamma", "out[0]", "out[1]", "out[2]"}),
@@ -349,8 +447,13 @@ ENTRIES = [
         arrays=("x", "out"),
         written=frozenset({"out"}),
         optional=frozenset({"out"}),
-        hyper={"size": NOT_AN_INT + [0, -3], "alpha": NOT_A_NUMBER, "beta": NOT_A_NUMBER, "k": NOT_A_NUMBER,
-               "convention": ["bogus", None]},
+        hyper={
+            "size": NOT_AN_INT + [0, -3],
+            "alpha": NOT_A_NUMBER,
+            "beta": NOT_A_NUMBER,
+            "k": NOT_A_NUMBER,
+            "convention": ["bogus", None],
+        },
     ),
     Entry(
         "norm.local_response_norm_backward",
@@ -364,15 +467,21 @@ ENTRIES = [
     Entry(
         "dropout.dropout",
         _drop_build,
-        lambda a, **h: dropout.dropout(a["x"], out=a["out"], mask_out=a["mask_out"],
-                                       **{"keep_prob": 0.7, "seed": 3, **h}),
+        lambda a, **h: dropout.dropout(
+            a["x"], out=a["out"], mask_out=a["mask_out"], **{"keep_prob": 0.7, "seed": 3, **h}
+        ),
         arrays=("x", "out", "mask_out"),
         written=frozenset({"out", "mask_out"}),
         optional=frozenset({"out", "mask_out", "drop_prob"}),
         may_alias=frozenset({("out", "x")}),
-        hyper={"keep_prob": NOT_A_NUMBER + [0.0, 1.5, -0.2], "drop_prob": ["0.1", float("nan"), 1.0, -0.1],
-               "seed": ["1", 1.5, -1, 2**64], "offset": ["0", 2.5, -1], "convention": ["inverted", None],
-               "training": ["yes", None]},
+        hyper={
+            "keep_prob": NOT_A_NUMBER + [0.0, 1.5, -0.2],
+            "drop_prob": ["0.1", float("nan"), 1.0, -0.1],
+            "seed": ["1", 1.5, -1, 2**64],
+            "offset": ["0", 2.5, -1],
+            "convention": ["inverted", None],
+            "training": ["yes", None],
+        },
     ),
     Entry(
         "dropout.dropout_backward",
@@ -401,16 +510,23 @@ ENTRIES = [
         arrays=(("grads", 2), ("grads", 0)),
         prepare={"group.": _adam_group_edit},
         optional=frozenset({"max_norm"}),  # None: no clipping
-        hyper={"grad_scale": NOT_A_NUMBER + [float("inf")], "max_norm": ["1", True, float("nan"), -1.0],
-               "group.lr": NOT_A_NUMBER + [-0.1, lambda t: -1.0], "group.betas": [(0.9, 1.0), None, "ab"],
-               "group.eps": NOT_A_NUMBER + [-1.0], "group.weight_decay": ["0", float("nan"), -1.0]},
+        hyper={
+            "grad_scale": NOT_A_NUMBER + [float("inf")],
+            "max_norm": ["1", True, float("nan"), -1.0],
+            "group.lr": NOT_A_NUMBER + [-0.1, lambda t: -1.0],
+            "group.betas": [(0.9, 1.0), None, "ab"],
+            "group.eps": NOT_A_NUMBER + [-1.0],
+            "group.weight_decay": ["0", float("nan"), -1.0],
+        },
     ),
     Entry(
         "optim.Adam.load_state_dict",
         _adam_obj_build,
         lambda a, **h: a["opt"].load_state_dict(_state_with(a["opt"], **h)),
-        hyper={"state": [None, "x", {0: {"step": -3}}, {0: {"step": "1"}}, {9: {}}],
-               "param_groups": [None, [], "x", [{"params": [0]}]]},
+        hyper={
+            "state": [None, "x", {0: {"step": -3}}, {0: {"step": "1"}}, {9: {}}],
+            "param_groups": [None, [], "x", [{"params": [0]}]],
+        },
     ),
     Entry(
         "norm.BatchNorm.forward",
@@ -433,8 +549,11 @@ ENTRIES = [
         "norm.BatchNorm.load_state_dict",
         _bn_obj_build,
         lambda a, **h: a["bn"].load_state_dict(_state_with(a["bn"], **h)),
-        hyper={"running_mean": [None, "x", np.zeros(4)],
-               "running_var": [None, np.zeros((3, 1))], "num_batches_tracked": [-1, "1", 1.5, None]},
+        hyper={
+            "running_mean": [None, "x", np.zeros(4)],
+            "running_var": [None, np.zeros((3, 1))],
+            "num_batches_tracked": [-1, "1", 1.5, None],
+        },
     ),
     Entry(
         "norm.LayerNorm.forward",
@@ -474,8 +593,13 @@ ENTRIES = [
         _drop_obj_build,
         lambda a, **h: a["layer"].load_state_dict(_state_with(a["layer"], **h)),
         optional=frozenset({"variational"}),  # None: an ordinary (not variational) dropout
-        hyper={"variational": ["bogus", 3], "convention": ["inverted", None], "keep_prob": [1.5, "x", None],
-               "seed": [-1, "1"], "offset": [-1, 2.5]},
+        hyper={
+            "variational": ["bogus", 3],
+            "convention": ["inverted", None],
+            "keep_prob": [1.5, "x", None],
+            "seed": [-1, "1"],
+            "offset": [-1, 2.5],
+        },
     ),
     Entry(
         "norm.WeightNorm.backward",
@@ -493,8 +617,11 @@ ENTRIES = [
         "dropout.dropout_mask",
         lambda dtype: {},
         lambda a, **h: dropout.dropout_mask(**{"shape": (3, 4), "keep_prob": 0.5, "seed": 1, **h}),
-        hyper={"shape": ["12", (2.5, 3), (-1, 3), None, 3.0], "keep_prob": NOT_A_NUMBER + [0.0, 2.0],
-               "packed": ["yes", None, 1]},
+        hyper={
+            "shape": ["12", (2.5, 3), (-1, 3), None, 3.0],
+            "keep_prob": NOT_A_NUMBER + [0.0, 2.0],
+            "packed": ["yes", None, 1],
+        },
     ),
     Entry(
         "dropout.packed_size",
@@ -518,15 +645,18 @@ ENTRIES = [
         "clip.clip_coefficient",
         lambda dtype: {},
         lambda a, **h: clip.clip_coefficient(**{"total_norm": 2.0, "max_norm": 1.0, **h}),
-        hyper={"total_norm": ["2", None, True, -1.0], "max_norm": NOT_A_NUMBER + [-1.0],
-               "convention": ["bogus", None]},
+        hyper={"total_norm": ["2", None, True, -1.0], "max_norm": NOT_A_NUMBER + [-1.0], "convention": ["bogus", None]},
     ),
     Entry(
         "schedules.ExponentialDecay",
         lambda dtype: {},
         lambda a, **h: schedules.ExponentialDecay(**{"lr0": 0.1, **h})(10),
-        hyper={"lr0": NOT_A_NUMBER + [-0.1], "beta": NOT_A_NUMBER + [-0.5], "decay_steps": NOT_AN_INT + [0, -1],
-               "staircase": ["yes", None]},
+        hyper={
+            "lr0": NOT_A_NUMBER + [-0.1],
+            "beta": NOT_A_NUMBER + [-0.5],
+            "decay_steps": NOT_AN_INT + [0, -1],
+            "staircase": ["yes", None],
+        },
     ),
     Entry(
         "schedules.InverseTimeDecay",
@@ -702,8 +832,10 @@ def test_bad_array(entry_name, where, mutation, dtype):
     if good.itemsize == 1 and mutation in ("byteswapped", "misaligned"):
         pytest.skip("a byte array has no byte order and is always aligned")
     bad = make(good)
-    if mutation in ("strided", "reversed", "broadcast") and bad.flags.c_contiguous and (
-        bad.flags.writeable or not _written(entry, where)
+    if (
+        mutation in ("strided", "reversed", "broadcast")
+        and bad.flags.c_contiguous
+        and (bad.flags.writeable or not _written(entry, where))
     ):
         pytest.skip(f"a {bad.shape} view is contiguous whatever its strides: nothing wrong to pass")
     _set(args, where, bad)
@@ -784,8 +916,10 @@ def test_bad_hyper_parameter(entry_name, hyper, value):
 
 
 def _map_arrays(args: dict, fn) -> dict:
-    return {k: [fn(a) for a in v] if isinstance(v, list) else fn(v) if isinstance(v, np.ndarray) else v
-            for k, v in args.items()}
+    return {
+        k: [fn(a) for a in v] if isinstance(v, list) else fn(v) if isinstance(v, np.ndarray) else v
+        for k, v in args.items()
+    }
 
 
 @pytest.mark.parametrize("entry_name", [e.name for e in ENTRIES])
@@ -811,8 +945,12 @@ FLAGS = {"training", "channels_last", "param_grads", "staircase", "packed"}
 WORDS = {"convention", "layout", "name", "variational"}
 SHAPES = {"shape", "x_shape", "normalized_shape"}
 _any_value = st.one_of(
-    st.none(), st.booleans(), st.text(max_size=3), st.integers(-(10**20), 10**20),
-    st.floats(allow_nan=True, allow_infinity=True), st.lists(st.floats(), max_size=2),
+    st.none(),
+    st.booleans(),
+    st.text(max_size=3),
+    st.integers(-(10**20), 10**20),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.lists(st.floats(), max_size=2),
 )
 
 

@@ -81,9 +81,7 @@ def test_inference_forward_and_backward_match_reference(rng, simd, nthreads, sha
     x, gamma, beta, rm, rv = make(rng, shape, cl, dtype)
     rm0, rv0 = rm.copy(), rv.copy()
     y, sm, si = batch_norm_forward(x, gamma, beta, rm, rv, training=False, channels_last=cl)
-    ry, rmu, rinv, _, _ = ref.batch_norm_forward(
-        x, gamma, beta, rm0, rv0, training=False, channels_last=cl
-    )
+    ry, rmu, rinv, _, _ = ref.batch_norm_forward(x, gamma, beta, rm0, rv0, training=False, channels_last=cl)
     tol = TOL[dtype]
     np.testing.assert_allclose(y, ry, **tol)
     np.testing.assert_array_equal(rm, rm0)  # inference never touches the running statistics
@@ -127,14 +125,10 @@ def test_backward_matches_finite_differences(rng, shape, cl, training):
     w = rng.standard_normal(shape)  # loss L = Σ w ⊙ y, so dL/dy = w
 
     def loss():
-        y, *_ = batch_norm_forward(
-            x, gamma, beta, rm.copy(), rv.copy(), training=training, channels_last=cl
-        )
+        y, *_ = batch_norm_forward(x, gamma, beta, rm.copy(), rv.copy(), training=training, channels_last=cl)
         return float((w * y).sum())
 
-    _, sm, si = batch_norm_forward(
-        x, gamma, beta, rm.copy(), rv.copy(), training=training, channels_last=cl
-    )
+    _, sm, si = batch_norm_forward(x, gamma, beta, rm.copy(), rv.copy(), training=training, channels_last=cl)
     dx, dg, db = batch_norm_backward(w, x, sm, si, gamma, training=training, channels_last=cl)
     np.testing.assert_allclose(dx, numeric_grad(loss, x), rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(dg, numeric_grad(loss, gamma), rtol=1e-6, atol=1e-7)
@@ -167,12 +161,8 @@ def test_cumulative_average_equals_mean_of_batches(rng):
     batches = [rng.standard_normal((8, 3)) * (i + 1) + i for i in range(4)]
     for xb in batches:
         bn(xb)
-    np.testing.assert_allclose(
-        bn.running_mean, np.mean([xb.mean(0) for xb in batches], 0), rtol=1e-12
-    )
-    np.testing.assert_allclose(
-        bn.running_var, np.mean([xb.var(0, ddof=1) for xb in batches], 0), rtol=1e-12
-    )
+    np.testing.assert_allclose(bn.running_mean, np.mean([xb.mean(0) for xb in batches], 0), rtol=1e-12)
+    np.testing.assert_allclose(bn.running_var, np.mean([xb.var(0, ddof=1) for xb in batches], 0), rtol=1e-12)
     assert bn.num_batches_tracked == 4
 
 
@@ -180,18 +170,14 @@ def test_track_running_stats_false_uses_batch_statistics_in_eval(rng):
     bn = BatchNorm(4, track_running_stats=False, dtype=np.float64).eval()
     x = rng.standard_normal((10, 4)) + 3
     y = bn(x)
-    np.testing.assert_allclose(
-        y, ref.batch_norm_forward(x, bn.gamma, bn.beta)[0], rtol=1e-12, atol=1e-12
-    )
+    np.testing.assert_allclose(y, ref.batch_norm_forward(x, bn.gamma, bn.beta)[0], rtol=1e-12, atol=1e-12)
     assert bn.running_mean is None and "running_mean" not in bn.state_dict()
 
 
 # --- hard inputs ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "shape,cl", [((4096, 3), False), ((8, 3, 64), False), ((8, 8, 8, 3), True)]
-)
+@pytest.mark.parametrize("shape,cl", [((4096, 3), False), ((8, 3, 64), False), ((8, 8, 8, 3), True)])
 def test_large_mean_offset_float32(rng, shape, cl):
     """1e4 ± 1 in float32: E[x²] − E[x]² (in float32) would lose every digit of σ²."""
     x = (1e4 + rng.standard_normal(shape)).astype(np.float32)
@@ -270,9 +256,7 @@ def test_empty_batch_like_torch_functional(shape):
     np.testing.assert_array_equal(db, 0)
     torch = pytest.importorskip("torch", reason="torch not installed: PyTorch parity not checked")
     trm, trv = torch.full((3,), 0.5), torch.full((3,), 2.0)
-    assert (
-        torch.nn.functional.batch_norm(torch.from_numpy(x), trm, trv, training=True).shape == shape
-    )
+    assert torch.nn.functional.batch_norm(torch.from_numpy(x), trm, trv, training=True).shape == shape
     np.testing.assert_array_equal(trm.numpy(), rm)
 
 
@@ -479,9 +463,7 @@ def test_torch_parity(rng, shape, cl, training, dtype):
     tx = torch.tensor(np.transpose(x, perm), requires_grad=True)
     tg, tb = torch.tensor(gamma, requires_grad=True), torch.tensor(beta, requires_grad=True)
     trm, trv = torch.tensor(rm), torch.tensor(rv)
-    ty = torch.nn.functional.batch_norm(
-        tx, trm, trv, tg, tb, training=training, momentum=0.1, eps=1e-5
-    )
+    ty = torch.nn.functional.batch_norm(tx, trm, trv, tg, tb, training=training, momentum=0.1, eps=1e-5)
     ty.backward(torch.tensor(np.transpose(dy, perm)))
 
     a, b = rm.copy(), rv.copy()
@@ -554,9 +536,7 @@ def test_object_eval_backward_and_errors(rng):
     bn.eval()
     y = bn(x)
     dx = bn.backward(np.ones_like(x))
-    np.testing.assert_allclose(
-        dx, np.broadcast_to(bn.gamma / np.sqrt(bn.running_var + 1e-5), x.shape), rtol=1e-12
-    )
+    np.testing.assert_allclose(dx, np.broadcast_to(bn.gamma / np.sqrt(bn.running_var + 1e-5), x.shape), rtol=1e-12)
     np.testing.assert_allclose(
         y,
         ref.batch_norm_forward(

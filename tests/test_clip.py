@@ -186,10 +186,7 @@ def test_torch_parity(rng):
     for p in NORMS:
         for dtype in DTYPES:
             grads = make_grads(rng, dtype)
-            params = [
-                torch.nn.Parameter(torch.zeros(g.shape, dtype=torch.from_numpy(g).dtype))
-                for g in grads
-            ]
+            params = [torch.nn.Parameter(torch.zeros(g.shape, dtype=torch.from_numpy(g).dtype)) for g in grads]
             for prm, g in zip(params, grads):
                 prm.grad = torch.from_numpy(g.copy())
             max_norm = 0.3 * ref.global_norm(grads, p)

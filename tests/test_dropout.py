@@ -198,9 +198,7 @@ def test_backward_from_mask_and_from_seed(simd, nthreads, rng, convention, dtype
     D.dropout(x, keep_prob=0.6, convention=convention, seed=17, offset=4, mask_out=mask)
     m = np.unpackbits(mask, count=x.size).astype(bool).reshape(x.shape)
     expected = R.dropout_backward(g, m, 0.6, convention)
-    np.testing.assert_array_equal(
-        D.dropout_backward(g, keep_prob=0.6, convention=convention, mask=mask), expected
-    )
+    np.testing.assert_array_equal(D.dropout_backward(g, keep_prob=0.6, convention=convention, mask=mask), expected)
     np.testing.assert_array_equal(
         D.dropout_backward(g, keep_prob=0.6, convention=convention, seed=17, offset=4), expected
     )
@@ -230,14 +228,10 @@ def test_variational_mask_constant_over_time(simd, nthreads, rng, layout, conven
     shape = (T, N, F) if layout == "TNF" else (N, T, F)
     x = rng.standard_normal(shape).astype(dtype)
     mask = np.empty(D.packed_size(N * F), np.uint8)
-    y = D.variational_dropout(
-        x, keep_prob=0.5, convention=convention, layout=layout, seed=1, offset=2, mask_out=mask
-    )
+    y = D.variational_dropout(x, keep_prob=0.5, convention=convention, layout=layout, seed=1, offset=2, mask_out=mask)
     y_ref, m_ref = R.variational_dropout(x, 0.5, convention, layout, 1, 2)
     np.testing.assert_array_equal(y, y_ref)
-    np.testing.assert_array_equal(
-        np.unpackbits(mask, count=N * F).astype(bool).reshape(N, F), m_ref
-    )
+    np.testing.assert_array_equal(np.unpackbits(mask, count=N * F).astype(bool).reshape(N, F), m_ref)
     dropped = (y == 0) & (x != 0)
     time_axis = 0 if layout == "TNF" else 1
     per_step = dropped.swapaxes(0, time_axis)  # (T, ..)
@@ -252,9 +246,7 @@ def test_variational_mask_constant_over_time(simd, nthreads, rng, layout, conven
     # backward from the mask and from (seed, offset)
     g = rng.standard_normal(shape).astype(dtype)
     gm = D.variational_dropout_backward(g, keep_prob=0.5, convention=convention, layout=layout, mask=mask)
-    gs = D.variational_dropout_backward(
-        g, keep_prob=0.5, convention=convention, layout=layout, seed=1, offset=2
-    )
+    gs = D.variational_dropout_backward(g, keep_prob=0.5, convention=convention, layout=layout, seed=1, offset=2)
     np.testing.assert_array_equal(gm, R.variational_dropout(g, 0.5, convention, layout, 1, 2)[0])
     np.testing.assert_array_equal(gs, gm)
 
@@ -282,9 +274,7 @@ def test_dropout_layer_train_eval_offsets_and_state(rng):
     y1 = layer(x)
     assert layer.offset == 2
     assert not np.array_equal(y0 == 0, y1 == 0)  # a fresh mask per call
-    np.testing.assert_array_equal(
-        y1, D.dropout(x, keep_prob=0.5, convention="torch", seed=77, offset=1)
-    )
+    np.testing.assert_array_equal(y1, D.dropout(x, keep_prob=0.5, convention="torch", seed=77, offset=1))
     g = rng.standard_normal(x.shape)
     np.testing.assert_array_equal(layer.backward(g), np.where(y1 != 0, 2 * g, 0))
     state = layer.state_dict()
@@ -301,15 +291,11 @@ def test_dropout_layer_train_eval_offsets_and_state(rng):
     var = D.Dropout(keep_prob=0.5, variational="NTF", seed=2)
     xs = rng.standard_normal((3, 6, 4))
     yv = var(xs)
-    np.testing.assert_array_equal(
-        yv, D.variational_dropout(xs, keep_prob=0.5, layout="NTF", seed=2)
-    )
+    np.testing.assert_array_equal(yv, D.variational_dropout(xs, keep_prob=0.5, layout="NTF", seed=2))
     np.testing.assert_array_equal(var.backward(xs), yv)
     with pytest.raises(RuntimeError, match="before any training forward"):
         D.Dropout(keep_prob=0.5).backward(g)
-    assert (
-        D.Dropout(keep_prob=0.5).seed != D.Dropout(keep_prob=0.5).seed
-    )  # seed=None: fresh entropy
+    assert D.Dropout(keep_prob=0.5).seed != D.Dropout(keep_prob=0.5).seed  # seed=None: fresh entropy
 
 
 def test_torch_conventions_match():
@@ -500,8 +486,15 @@ def test_load_state_dict_rejects_missing_and_unknown_keys():
 
 @pytest.mark.parametrize(
     "shape, exc",
-    [("12", TypeError), ((2.5, 3), TypeError), ((2, "3"), TypeError), (-1, ValueError),
-     ((3, -2), ValueError), (2.0, TypeError), (None, TypeError)],
+    [
+        ("12", TypeError),
+        ((2.5, 3), TypeError),
+        ((2, "3"), TypeError),
+        (-1, ValueError),
+        ((3, -2), ValueError),
+        (2.0, TypeError),
+        (None, TypeError),
+    ],
     ids=str,
 )
 def test_dropout_mask_refuses_lenient_shapes(shape, exc):

@@ -54,12 +54,8 @@ def test_forward_and_backward_match_reference(rng, simd, nthreads, shape, norm, 
     rdx, rdg, rdb = ref.layer_norm_backward(dy, x, sm, sr, len(norm), g)
     rows = x.size // int(np.prod(norm))
     np.testing.assert_allclose(dx, rdx, rtol=tol["rtol"] * 10, atol=tol["atol"] * 10)
-    np.testing.assert_allclose(
-        dg, rdg, rtol=tol["rtol"] * 10, atol=tol["atol"] * np.sqrt(rows) * 10
-    )
-    np.testing.assert_allclose(
-        db, rdb, rtol=tol["rtol"] * 10, atol=tol["atol"] * np.sqrt(rows) * 10
-    )
+    np.testing.assert_allclose(dg, rdg, rtol=tol["rtol"] * 10, atol=tol["atol"] * np.sqrt(rows) * 10)
+    np.testing.assert_allclose(db, rdb, rtol=tol["rtol"] * 10, atol=tol["atol"] * np.sqrt(rows) * 10)
     dx2, dg2, db2 = layer_norm_backward(dy, x, sm, sr, norm, g, param_grads=False)
     np.testing.assert_array_equal(dx2, dx)  # the dγ, dβ partials do not change dx
     assert dg2 is None and db2 is None
@@ -151,9 +147,7 @@ def test_bad_inputs_raise_clear_errors(rng):
         layer_norm_backward(x, x, sm, sr, 6, workspace=np.empty(1))
 
 
-@pytest.mark.parametrize(
-    "shape,norm", [((300, 700), (700,)), ((5000, 64), (64,)), ((2, 40000), (40000,))]
-)
+@pytest.mark.parametrize("shape,norm", [((300, 700), (700,)), ((5000, 64), (64,)), ((2, 40000), (40000,))])
 def test_one_and_two_threads_bitwise_equal(rng, simd, shape, norm):
     x, gamma, beta = make(rng, shape, norm, np.float32, offset=3.0)
     dy = rng.standard_normal(shape).astype(np.float32)

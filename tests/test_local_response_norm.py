@@ -54,9 +54,7 @@ def test_huge_window_equals_whole_channel_range(rng):
     for convention in CONVENTIONS:
         want = ref.local_response_norm(x, 13, 0.1, 0.75, 1.0, convention)
         a = 0.1 if convention == "chapter" else 0.1 / 13
-        np.testing.assert_allclose(
-            want, x / (1.0 + a * np.sum(x**2, axis=1, keepdims=True)) ** 0.75, rtol=1e-14
-        )
+        np.testing.assert_allclose(want, x / (1.0 + a * np.sum(x**2, axis=1, keepdims=True)) ** 0.75, rtol=1e-14)
         for size in (13, 10**9 + 1, 2**70 + 1):
             hp = {
                 "size": size,
@@ -67,9 +65,7 @@ def test_huge_window_equals_whole_channel_range(rng):
             }
             np.testing.assert_allclose(local_response_norm(x, **hp), want, rtol=1e-13)
             want_grad = ref.local_response_norm_backward(x, x, 13, 0.1, 0.75, 1.0, convention)
-            np.testing.assert_allclose(
-                local_response_norm_backward(x, x, **hp), want_grad, rtol=1e-12, atol=1e-14
-            )
+            np.testing.assert_allclose(local_response_norm_backward(x, x, **hp), want_grad, rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("shape", [(0, 3, 4), (2, 0, 4), (2, 3, 0), (0, 0)], ids=str)
@@ -106,9 +102,7 @@ def test_bitwise_equal_across_threads_and_targets(rng, dtype, hyper):
 
 
 @pytest.mark.parametrize("convention", CONVENTIONS)
-@pytest.mark.parametrize(
-    "hyper", [(5, 0.1, 0.75, 2.0), (4, 0.2, 0.6, 1.0), (2, 0.3, 0.5, 0.5)], ids=str
-)
+@pytest.mark.parametrize("hyper", [(5, 0.1, 0.75, 2.0), (4, 0.2, 0.6, 1.0), (2, 0.3, 0.5, 0.5)], ids=str)
 def test_finite_differences(rng, convention, hyper):
     """Every input's gradient in float64: L = Σ R ⊙ y, so ∂L/∂y = R."""
     size, alpha, beta, k = hyper

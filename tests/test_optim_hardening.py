@@ -52,8 +52,12 @@ EDITS = {
     "lr=None": ("lr", None, TypeError, "lr must be a real number"),
     "lr=schedule<0": ("lr", lambda t: -1.0, ValueError, "lr schedule's value at step 2"),
     "lr=schedule-None": ("lr", lambda t: None, TypeError, "step 2 must be a real number, got NoneType"),
-    "lr=overflowing-schedule": ("lr", schedules.ExponentialDecay(1e-3, beta=1e200), ValueError,
-                                "overflows at step t=2"),
+    "lr=overflowing-schedule": (
+        "lr",
+        schedules.ExponentialDecay(1e-3, beta=1e200),
+        ValueError,
+        "overflows at step t=2",
+    ),
     "eps=-1": ("eps", -1.0, ValueError, "eps must be in"),
     "betas=(0.9, 1.0)": ("betas", (0.9, 1.0), ValueError, r"betas\[1\] must be in"),
 }
@@ -100,8 +104,12 @@ def test_schedule_is_evaluated_for_every_group_before_any_runs():
 # ---- 8: a rejected step keeps last_grad_norm ----------------------------------------------------
 @pytest.mark.parametrize(
     ("kw", "exc"),
-    [({"max_norm": math.nan}, ValueError), ({"max_norm": -1.0}, ValueError), ({"max_norm": "1"}, TypeError),
-     ({"max_norm": 1.0, "convention": "keras"}, ValueError)],
+    [
+        ({"max_norm": math.nan}, ValueError),
+        ({"max_norm": -1.0}, ValueError),
+        ({"max_norm": "1"}, TypeError),
+        ({"max_norm": 1.0, "convention": "keras"}, ValueError),
+    ],
 )
 def test_rejected_step_keeps_last_grad_norm(kw, exc):
     p = [np.zeros(4)]
@@ -206,8 +214,9 @@ def test_optimizer_with_its_lock_still_pickles_and_copies():
 
 
 # ---- 13: grad_scale ---------------------------------------------------------------------------
-@pytest.mark.parametrize(("scale", "exc"), [(math.nan, ValueError), (math.inf, ValueError), ("2", TypeError),
-                                            (None, TypeError)])
+@pytest.mark.parametrize(
+    ("scale", "exc"), [(math.nan, ValueError), (math.inf, ValueError), ("2", TypeError), (None, TypeError)]
+)
 def test_bad_grad_scale_is_rejected(scale, exc):
     opt, params, grads = two_groups()
     before = snapshot(opt, params)
@@ -238,8 +247,10 @@ def test_nonfinite_grad_scale_is_skipped_by_the_guard(scale):
     assert not single[0].any() and one.state_dict()["state"][0]["step"] == 0
     m, v = [np.zeros(3)], [np.zeros(3)]
     assert O.adam(single, [np.ones(3)], m, v, step=1, grad_scale=scale, skip_nonfinite=True) is False
-    assert O.nadam(single, [np.ones(3)], m, v, step=1, mu_product=1.0, grad_scale=scale,
-                   skip_nonfinite=True) == (False, 1.0)
+    assert O.nadam(single, [np.ones(3)], m, v, step=1, mu_product=1.0, grad_scale=scale, skip_nonfinite=True) == (
+        False,
+        1.0,
+    )
     assert not single[0].any() and not m[0].any()
 
 
@@ -325,8 +336,9 @@ def test_schedules_accept_numpy_scalars(cls):
     assert schedules.InverseSqrtDecay(np.float64(0.1))(np.int32(4)) == 0.05
 
 
-@pytest.mark.parametrize(("kw", "exc"), [({"lr0": "0.1"}, TypeError), ({"decay_steps": 2.0}, TypeError),
-                                         ({"staircase": 1}, TypeError)])
+@pytest.mark.parametrize(
+    ("kw", "exc"), [({"lr0": "0.1"}, TypeError), ({"decay_steps": 2.0}, TypeError), ({"staircase": 1}, TypeError)]
+)
 def test_schedules_reject_bad_arguments_naming_them(kw, exc):
     args = {"lr0": 0.1, "beta": 0.9, **kw}
     with pytest.raises(exc, match=next(iter(kw))):
@@ -338,8 +350,11 @@ CLIP_CALLS = {
     "clip_value='0.5'": (lambda g: clip.clip_grad_value_(g, "0.5"), TypeError, "clip_value"),
     "lower='0'": (lambda g: clip.clip_grad_value_(g, lower="0", upper=1.0), TypeError, "lower"),
     "norm_type='2'": (lambda g: clip.clip_grad_norm_(g, 1.0, "2"), ValueError, "norm_type"),
-    "error_if_nonfinite='yes'": (lambda g: clip.clip_grad_norm_(g, 1.0, error_if_nonfinite="yes"), TypeError,
-                                 "error_if_nonfinite"),
+    "error_if_nonfinite='yes'": (
+        lambda g: clip.clip_grad_norm_(g, 1.0, error_if_nonfinite="yes"),
+        TypeError,
+        "error_if_nonfinite",
+    ),
 }
 
 

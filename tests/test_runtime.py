@@ -93,10 +93,15 @@ def test_harness_records_and_json(tmp_path):
     x = np.zeros(1 << 16, np.float32)
     bench = Bench(quick=True, threads=nndl_fast.get_num_threads())
     bench.probe_gbps = {"copy": 10.0, "triad": 10.0, "inplace": 10.0}
-    bench.measure("probe", "small", "nndl_fast", lambda: nndl_fast._core.stream_inplace(x, 1.0),
-                  nbytes=8 * x.size, min_seconds=0.01)
-    bench.measure("probe", "small", "numpy", lambda: np.multiply(x, 1.0, out=x), nbytes=8 * x.size,
-                  min_seconds=0.01)
+    bench.measure(
+        "probe",
+        "small",
+        "nndl_fast",
+        lambda: nndl_fast._core.stream_inplace(x, 1.0),
+        nbytes=8 * x.size,
+        min_seconds=0.01,
+    )
+    bench.measure("probe", "small", "numpy", lambda: np.multiply(x, 1.0, out=x), nbytes=8 * x.size, min_seconds=0.01)
     assert bench.records == []  # a case is timed when it is complete: its rows interleaved
     rec, rec_np = bench.flush()
     assert rec_np.impl == "numpy" and rec_np.seconds > 0
@@ -188,17 +193,25 @@ def test_small_work_opens_no_parallel_region(sizes, workers):
     assert int(out.stdout) == workers
 
 
-@pytest.mark.parametrize(("env", "shown"), [
-    ({}, "GOMP_SPINCOUNT = '0'"),
-    ({"OMP_WAIT_POLICY": "ACTIVE"}, "OMP_WAIT_POLICY = 'ACTIVE'"),
-    ({"GOMP_SPINCOUNT": "1M"}, "GOMP_SPINCOUNT = '1000000'"),
-])
+@pytest.mark.parametrize(
+    ("env", "shown"),
+    [
+        ({}, "GOMP_SPINCOUNT = '0'"),
+        ({"OMP_WAIT_POLICY": "ACTIVE"}, "OMP_WAIT_POLICY = 'ACTIVE'"),
+        ({"GOMP_SPINCOUNT": "1M"}, "GOMP_SPINCOUNT = '1000000'"),
+    ],
+)
 def test_threads_wait_passively_unless_the_user_chose(env, shown):
     """libgomp prints the policy it read at load (OMP_DISPLAY_ENV)."""
     env = {"OMP_DISPLAY_ENV": "VERBOSE", **env}
     clean = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
-    out = subprocess.run([sys.executable, "-c", "import os, nndl_fast; print(os.environ.get('OMP_WAIT_POLICY'))"],
-                         capture_output=True, text=True, env={**clean, **env}, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", "import os, nndl_fast; print(os.environ.get('OMP_WAIT_POLICY'))"],
+        capture_output=True,
+        text=True,
+        env={**clean, **env},
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert shown in out.stderr
     assert out.stdout.strip() == env.get("OMP_WAIT_POLICY", "None")  # not handed on to children

@@ -40,9 +40,7 @@ def test_parity_with_reference(simd, nthreads, rng, shape, dtype):
     assert dv.dtype == dtype and dv.shape == shape and dg.shape == g.shape
     # ∂L/∂v = (g/‖v‖)(∂L/∂W − projection): its terms have the size of |g/‖v‖|·|∂L/∂W|
     norms = np.sqrt(np.sum(v.reshape(shape[0], -1).astype(np.float64) ** 2, axis=1))
-    assert_close(
-        dv, want_v, dtype, scale=float(np.max(np.abs(g) / norms) * np.max(np.abs(dy)))
-    )
+    assert_close(dv, want_v, dtype, scale=float(np.max(np.abs(g) / norms) * np.max(np.abs(dy))))
     assert_close(dg, want_g, dtype, scale=float(np.max(np.abs(dy)) * np.sqrt(v[0].size)))
 
 
@@ -315,12 +313,8 @@ def test_random_shapes_match_reference(shape, seed):
     dv, dg = weight_norm_backward(dy, v, g)
     want_v, want_g = ref.weight_norm_backward(dy, v, g)
     norms = np.sqrt(np.sum(v.reshape(shape[0], -1) ** 2, axis=1))
-    assert_close(
-        dv, want_v, np.float64, scale=float(np.max(np.abs(g) / norms) * np.max(np.abs(dy)))
-    )
-    assert_close(
-        dg, want_g, np.float64, scale=float(np.max(np.abs(dy)) * np.sqrt(v[0].size))
-    )
+    assert_close(dv, want_v, np.float64, scale=float(np.max(np.abs(g) / norms) * np.max(np.abs(dy))))
+    assert_close(dg, want_g, np.float64, scale=float(np.max(np.abs(dy)) * np.sqrt(v[0].size)))
 
 
 def test_failed_first_backward_leaves_no_uninitialised_gradients(rng):

@@ -10,8 +10,8 @@ void stream_copy(float* NNDL_RESTRICT out, const float* NNDL_RESTRICT in, int64_
   for (int64_t i = 0; i < n; ++i) out[i] = in[i];
 }
 
-void stream_triad(float* NNDL_RESTRICT out, const float* NNDL_RESTRICT a,
-                  const float* NNDL_RESTRICT b, float s, int64_t n) {
+void stream_triad(float* NNDL_RESTRICT out, const float* NNDL_RESTRICT a, const float* NNDL_RESTRICT b, float s,
+                  int64_t n) {
 #pragma omp parallel for simd num_threads(::nndl::num_threads()) schedule(static)
   for (int64_t i = 0; i < n; ++i) out[i] = a[i] + s * b[i];
 }

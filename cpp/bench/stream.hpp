@@ -6,8 +6,8 @@
 
 #include "simd/dispatch.hpp"
 
-NNDL_DECLARE_KERNELS(
-  void stream_copy(float* out, const float* in, int64_t n);            // out = in
-  void stream_triad(float* out, const float* a, const float* b, float s, int64_t n);  // out = a + s·b
-  void stream_inplace(float* x, float s, int64_t n);                   // x = s·x + 1
+NNDL_DECLARE_KERNELS(void stream_copy(float* out, const float* in, int64_t n);  // out = in
+                     void stream_triad(float* out, const float* a, const float* b, float s,
+                                       int64_t n);                       // out = a + s·b
+                     void stream_inplace(float* x, float s, int64_t n);  // x = s·x + 1
 )

@@ -44,8 +44,9 @@ py::object as_array_view(py::handle obj, const std::string& name) {
 // The layout checks every array gets, whatever its spec.
 void require_layout(const py::array& a, const std::string& name, bool written) {
   if (!(a.flags() & py::array::c_style))
-    throw py::value_error(name + " must be C-contiguous (a copy would not receive the update); "
-                                 "pass np.ascontiguousarray(...) and keep that array");
+    throw py::value_error(name +
+                          " must be C-contiguous (a copy would not receive the update); "
+                          "pass np.ascontiguousarray(...) and keep that array");
   if (!(a.flags() & kNpyAligned))
     throw py::value_error(name + " is not aligned to its itemsize (" + std::to_string(a.itemsize()) +
                           " bytes); pass np.require(..., requirements='A') and keep that array");
@@ -127,8 +128,7 @@ std::string shape_str(const std::vector<int64_t>& shape) {
 }
 
 std::string describe(py::handle obj) {
-  if (py::isinstance<py::array>(obj))
-    return "numpy.ndarray of " + dtype_str(py::reinterpret_borrow<py::array>(obj));
+  if (py::isinstance<py::array>(obj)) return "numpy.ndarray of " + dtype_str(py::reinterpret_borrow<py::array>(obj));
   return py::str(py::type::handle_of(obj).attr("__name__")).cast<std::string>();
 }
 
@@ -177,8 +177,8 @@ void Args::require_dtype(const py::array& a, DTypeRule rule, const std::string& 
     dtype_ = got;
     dtype_from_ = name;
   } else if (got != dtype_) {
-    throw py::type_error(name + " has dtype " + dtype_str(a) + " but " + dtype_from_ + " has " +
-                         dtype_name(dtype_) + ": all arrays of one call share a dtype");
+    throw py::type_error(name + " has dtype " + dtype_str(a) + " but " + dtype_from_ + " has " + dtype_name(dtype_) +
+                         ": all arrays of one call share a dtype");
   }
 }
 
@@ -191,8 +191,8 @@ Arg Args::array(py::handle obj, const Spec& spec) {
   require_dtype(a, spec.dtype, spec.name);
   require_layout(a, spec.name, spec.written);
   if (spec.max_ndim == spec.min_ndim && a.ndim() != spec.min_ndim)
-    throw py::value_error(spec.name + " must have " + std::to_string(spec.min_ndim) + " dimensions " +
-                          spec.ndim_what + ", got shape " + shape_str(dims_of(a)));
+    throw py::value_error(spec.name + " must have " + std::to_string(spec.min_ndim) + " dimensions " + spec.ndim_what +
+                          ", got shape " + shape_str(dims_of(a)));
   if (a.ndim() < spec.min_ndim)
     throw py::value_error(spec.name + " must have at least " + std::to_string(spec.min_ndim) + " dimensions " +
                           spec.ndim_what + ", got shape " + shape_str(dims_of(a)));
@@ -250,8 +250,8 @@ Lists Args::lists(const std::vector<ListSpec>& specs) {
   if (count == 0) throw py::value_error(std::string(first) + " is an empty list");
   for (size_t j = 1; j < specs.size(); ++j)
     if (out.present[j] && snaps[j].size() != count)
-      throw py::value_error(std::string(specs[j].name) + " has " + std::to_string(snaps[j].size()) +
-                            " arrays but " + first + " has " + std::to_string(count));
+      throw py::value_error(std::string(specs[j].name) + " has " + std::to_string(snaps[j].size()) + " arrays but " +
+                            first + " has " + std::to_string(count));
 
   std::vector<py::array> ref(count);  // arrays of the first list, fixing shapes
   out.numel.resize(count);
@@ -271,7 +271,8 @@ Lists Args::lists(const std::vector<ListSpec>& specs) {
                         passes(py::reinterpret_borrow<py::array>(obj), type_num, spec.written, shape_ref);
       if (!fast) {  // slow path: raise the precise error
         const std::string name = indexed(spec.name, k);
-        if (!py::isinstance<py::array>(obj)) throw py::type_error(name + " must be a numpy.ndarray, got " + describe(obj));
+        if (!py::isinstance<py::array>(obj))
+          throw py::type_error(name + " must be a numpy.ndarray, got " + describe(obj));
         auto a = py::reinterpret_borrow<py::array>(obj);
         require_dtype(a, DTypeRule::call, name);
         require_layout(a, name, spec.written);
@@ -305,9 +306,7 @@ void Args::add_range(const void* data, int64_t bytes, bool written, const char* 
   ranges_.push_back({b, b + static_cast<uintptr_t>(bytes), written, {}, index, list_name});
 }
 
-std::string Args::Range::describe() const {
-  return list_name ? indexed(list_name, static_cast<size_t>(index)) : label;
-}
+std::string Args::Range::describe() const { return list_name ? indexed(list_name, static_cast<size_t>(index)) : label; }
 
 void Args::check_overlap() const {
   std::vector<const Range*> order;

@@ -45,16 +45,16 @@ enum class DTypeRule {
 
 struct Spec {
   std::string name;
-  bool written = false;    // updated in place: must be writeable, and no other argument may overlap it
-  bool none_ok = false;    // None accepted: the Arg is absent (data() == nullptr)
+  bool written = false;  // updated in place: must be writeable, and no other argument may overlap it
+  bool none_ok = false;  // None accepted: the Arg is absent (data() == nullptr)
   DTypeRule dtype = DTypeRule::call;
   bool has_shape = false;  // exact shape required
   std::vector<int64_t> dims;
   std::string shape_what;  // where the shape comes from, for the message
   int64_t min_ndim = 0;
-  int64_t max_ndim = -1;   // -1: no upper bound
+  int64_t max_ndim = -1;  // -1: no upper bound
   std::string ndim_what;
-  std::string alias_of;    // may be exactly this argument (in place); any other overlap is rejected
+  std::string alias_of;  // may be exactly this argument (in place); any other overlap is rejected
 
   Spec optional() const;
   Spec shape(std::vector<int64_t> d, std::string what) const;

@@ -17,8 +17,8 @@ namespace nndl::bind {
 template <class S>
 struct Field {
   const char* name;
-  double S::*number = nullptr;
-  bool S::*flag = nullptr;
+  double S::* number = nullptr;
+  bool S::* flag = nullptr;
 };
 
 // A coefficient struct read by name from the dict Python builds ({"c_m": ..., "c2": ...}).
@@ -66,11 +66,8 @@ S read_fields(py::handle obj, const char* arg, const std::array<Field<S>, N>& fi
 // terms = {scale, l2, l1, l1_eps, decay}: the gradient terms of optim/tensor_lists.hpp.
 inline optim::GradTerms read_terms(py::handle obj) {
   using G = optim::GradTerms;
-  static const std::array<Field<G>, 5> fields{{{"scale", &G::scale},
-                                               {"l2", &G::l2},
-                                               {"l1", &G::l1},
-                                               {"l1_eps", &G::l1_eps},
-                                               {"decay", &G::decay}}};
+  static const std::array<Field<G>, 5> fields{
+      {{"scale", &G::scale}, {"l2", &G::l2}, {"l1", &G::l1}, {"l1_eps", &G::l1_eps}, {"decay", &G::decay}}};
   return read_fields(obj, "terms", fields);
 }
 

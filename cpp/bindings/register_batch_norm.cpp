@@ -110,9 +110,9 @@ int64_t batch_norm_workspace_size(const std::vector<int64_t>& shape, bool channe
 
 void register_batch_norm(py::module_& m) {
   m.def("batch_norm_forward", &batch_norm_forward, py::arg("x"), py::arg("gamma"), py::arg("beta"),
-        py::arg("running_mean"), py::arg("running_var"), py::arg("out"), py::arg("save_mean"),
-        py::arg("save_rstd"), py::arg("workspace"), py::arg("channels_last"), py::arg("training"), py::arg("eps"),
-        py::arg("factor"), py::arg("unbiased"),
+        py::arg("running_mean"), py::arg("running_var"), py::arg("out"), py::arg("save_mean"), py::arg("save_rstd"),
+        py::arg("workspace"), py::arg("channels_last"), py::arg("training"), py::arg("eps"), py::arg("factor"),
+        py::arg("unbiased"),
         "Batch-norm forward into out, save_mean, save_rstd (None: fresh); returns them "
         "(see nndl_fast.norm.batch_norm_forward).");
   m.def("batch_norm_backward", &batch_norm_backward, py::arg("dy"), py::arg("x"), py::arg("save_mean"),

@@ -30,8 +30,8 @@ template <class T>
 double global_norm_of(const Lists& lists, const ChunkPlan& plan, clip::NormKind kind, double p) {
   const ChunkView view = plan.view();
   std::vector<double> partials(static_cast<size_t>(view.count));
-  NNDL_DISPATCH(norm_partials<T>)(partials.data(), reinterpret_cast<const T* const*>(lists.ptrs[0].data()),
-                                  view, kind, p);
+  NNDL_DISPATCH(norm_partials<T>)(partials.data(), reinterpret_cast<const T* const*>(lists.ptrs[0].data()), view, kind,
+                                  p);
   return clip::combine_partials(partials.data(), view.count, kind, p);
 }
 
@@ -55,8 +55,7 @@ void register_clip(py::module_& m) {
 
   m.def(
       "clip_grad_norm",
-      [](py::handle grads, double max_norm, double norm_type, const std::string& convention,
-         bool error_if_nonfinite) {
+      [](py::handle grads, double max_norm, double norm_type, const std::string& convention, bool error_if_nonfinite) {
         const clip::NormKind kind = norm_kind(norm_type);
         const clip::Convention conv = convention_of(convention);
         Args args;
@@ -78,8 +77,7 @@ void register_clip(py::module_& m) {
         });
         return py::make_tuple(total, applied);
       },
-      py::arg("grads"), py::arg("max_norm"), py::arg("norm_type"), py::arg("convention"),
-      py::arg("error_if_nonfinite"),
+      py::arg("grads"), py::arg("max_norm"), py::arg("norm_type"), py::arg("convention"), py::arg("error_if_nonfinite"),
       "Clip a list of arrays by their global norm in place; returns (total_norm, applied).");
 
   m.def(

@@ -97,15 +97,14 @@ void register_dropout(py::module_& m) {
         Args args;
         const Arg x = args.array(x_, in("x").ndim(3, layout(ntf)));
         const Arg y = args.array(out_, out("out").shape(x.shape(), std::string(kSameShape) + "x").may_be("x"));
-        const Arg mask =
-            args.array(mask_out_, mask_spec(out("mask_out").optional(), mask_elements(x, ntf), "N·F"));
+        const Arg mask = args.array(mask_out_, mask_spec(out("mask_out").optional(), mask_elements(x, ntf), "N·F"));
         args.check_overlap();
         const dropout::Stream s{seed, offset, threshold};
         with_dtype(args.dtype(), [&](auto tag) {
           using T = decltype(tag);
           py::gil_scoped_release nogil;
-          dropout::variational<T>(y.as<T>(), mask.as<uint8_t>(), false, x.as<T>(), x.dim(0), x.dim(1), x.dim(2),
-                                  ntf, s, scale);
+          dropout::variational<T>(y.as<T>(), mask.as<uint8_t>(), false, x.as<T>(), x.dim(0), x.dim(1), x.dim(2), ntf, s,
+                                  scale);
         });
       },
       py::arg("x"), py::arg("out"), py::arg("mask_out"), py::arg("ntf"), py::arg("seed"), py::arg("offset"),
@@ -127,8 +126,8 @@ void register_dropout(py::module_& m) {
         with_dtype(args.dtype(), [&](auto tag) {
           using T = decltype(tag);
           py::gil_scoped_release nogil;
-          dropout::variational<T>(dx.as<T>(), mp, mp != nullptr, dy.as<T>(), dy.dim(0), dy.dim(1), dy.dim(2), ntf,
-                                  s, scale);
+          dropout::variational<T>(dx.as<T>(), mp, mp != nullptr, dy.as<T>(), dy.dim(0), dy.dim(1), dy.dim(2), ntf, s,
+                                  scale);
         });
       },
       py::arg("dy"), py::arg("out"), py::arg("mask"), py::arg("ntf"), py::arg("seed"), py::arg("offset"),

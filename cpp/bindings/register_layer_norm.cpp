@@ -30,8 +30,10 @@ LnInput ln_input(Args& args, py::handle x_, const std::vector<int64_t>& normaliz
   b.lead.assign(shape.begin(), shape.end() - k);
   b.trail.assign(shape.end() - k, shape.end());
   if (b.trail != normalized_shape)
-    throw py::value_error("x has shape " + shape_str(shape) + ", whose trailing dimensions must equal "
-                          "normalized_shape " + shape_str(normalized_shape));
+    throw py::value_error("x has shape " + shape_str(shape) +
+                          ", whose trailing dimensions must equal "
+                          "normalized_shape " +
+                          shape_str(normalized_shape));
   b.plan = norm::ln_plan_of_shape(shape.data(), b.x.ndim(), k);
   b.trail_what = "normalized_shape = x.shape[-" + std::to_string(k) + ":]";
   b.lead_what = "x.shape[:-" + std::to_string(k) + "] (one per row)";

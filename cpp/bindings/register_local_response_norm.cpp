@@ -46,8 +46,7 @@ void register_local_response_norm(py::module_& m) {
 
   m.def(
       "local_response_norm_backward",
-      [](py::handle out_, py::handle dy_, py::handle x_, int64_t lo, int64_t hi, double k, double alpha,
-         double beta) {
+      [](py::handle out_, py::handle dy_, py::handle x_, int64_t lo, int64_t hi, double k, double alpha, double beta) {
         Args args;
         const Arg x = args.array(x_, in("x").ndim_at_least(2, kLayout));
         const Arg dy = args.array(dy_, in("dy").shape(x.shape(), "the shape of x"));

@@ -43,12 +43,8 @@ S coeffs_of(py::handle obj, const std::array<Field<S>, N>& fields) {
 
 optim::SgdCoeffs sgd_coeffs(py::handle obj) {
   using S = optim::SgdCoeffs;
-  static const std::array<Field<S>, 6> f{{{"lr", &S::lr},
-                                          {"a", &S::a},
-                                          {"c", &S::c},
-                                          {"s", &S::s},
-                                          {"n", &S::n},
-                                          {"nesterov", nullptr, &S::nesterov}}};
+  static const std::array<Field<S>, 6> f{
+      {{"lr", &S::lr}, {"a", &S::a}, {"c", &S::c}, {"s", &S::s}, {"n", &S::n}, {"nesterov", nullptr, &S::nesterov}}};
   return coeffs_of(obj, f);
 }
 
@@ -122,8 +118,7 @@ void register_optim(py::module_& m) {
         return with_dtype(lists.dtype, [&](auto tag) {
           using T = decltype(tag);
           py::gil_scoped_release nogil;
-          return NNDL_DISPATCH(any_nonfinite<T>)(reinterpret_cast<const T* const*>(lists.ptrs[0].data()),
-                                                 plan.view());
+          return NNDL_DISPATCH(any_nonfinite<T>)(reinterpret_cast<const T* const*>(lists.ptrs[0].data()), plan.view());
         });
       },
       py::arg("grads"), "True when any element of the listed arrays is NaN or Inf.");
@@ -135,39 +130,41 @@ void register_optim(py::module_& m) {
         const optim::GradTerms gt = read_terms(terms);
         optim::SgdCoeffs co = sgd_coeffs(coeffs);
         co.momentum = !buf.is_none();
-        return optim_step({{"params", params, true}, {"grads", grads, false},
-                           {"momentum_buffer", buf, true, /*none_ok=*/true}},
-                          skip_nonfinite, NNDL_LAUNCH(sgd_step, gt, co));
+        return optim_step(
+            {{"params", params, true}, {"grads", grads, false}, {"momentum_buffer", buf, true, /*none_ok=*/true}},
+            skip_nonfinite, NNDL_LAUNCH(sgd_step, gt, co));
       },
       py::arg("params"), py::arg("grads"), py::arg("momentum_buffer"), NNDL_STEP_TAIL,
       "SGD / momentum / Nesterov step (see nndl_fast.optim.SGD).");
 
   m.def(
       "adagrad_step",
-      [](py::handle params, py::handle grads, py::handle G, py::handle terms, py::handle coeffs,
-         bool skip_nonfinite) {
+      [](py::handle params, py::handle grads, py::handle G, py::handle terms, py::handle coeffs, bool skip_nonfinite) {
         const optim::GradTerms gt = read_terms(terms);
         const optim::AdagradCoeffs co = adagrad_coeffs(coeffs);
-        return optim_step({{"params", params, true}, {"grads", grads, false}, {"sum", G, true}},
-                          skip_nonfinite, NNDL_LAUNCH(adagrad_step, gt, co));
+        return optim_step({{"params", params, true}, {"grads", grads, false}, {"sum", G, true}}, skip_nonfinite,
+                          NNDL_LAUNCH(adagrad_step, gt, co));
       },
       py::arg("params"), py::arg("grads"), py::arg("sum"), NNDL_STEP_TAIL,
       "AdaGrad step (see nndl_fast.optim.AdaGrad).");
 
   m.def(
       "rmsprop_step",
-      [](py::handle params, py::handle grads, py::handle G, py::handle buf, py::handle gbar,
-         py::handle terms, py::handle coeffs, bool skip_nonfinite) {
+      [](py::handle params, py::handle grads, py::handle G, py::handle buf, py::handle gbar, py::handle terms,
+         py::handle coeffs, bool skip_nonfinite) {
         const optim::GradTerms gt = read_terms(terms);
         optim::RmspropCoeffs co = rmsprop_coeffs(coeffs);
         co.use_momentum = !buf.is_none();
         co.centered = !gbar.is_none();
-        return optim_step({{"params", params, true}, {"grads", grads, false}, {"square_avg", G, true},
-                           {"momentum_buffer", buf, true, true}, {"grad_avg", gbar, true, true}},
+        return optim_step({{"params", params, true},
+                           {"grads", grads, false},
+                           {"square_avg", G, true},
+                           {"momentum_buffer", buf, true, true},
+                           {"grad_avg", gbar, true, true}},
                           skip_nonfinite, NNDL_LAUNCH(rmsprop_step, gt, co));
       },
-      py::arg("params"), py::arg("grads"), py::arg("square_avg"), py::arg("momentum_buffer"),
-      py::arg("grad_avg"), NNDL_STEP_TAIL, "RMSprop step (see nndl_fast.optim.RMSprop).");
+      py::arg("params"), py::arg("grads"), py::arg("square_avg"), py::arg("momentum_buffer"), py::arg("grad_avg"),
+      NNDL_STEP_TAIL, "RMSprop step (see nndl_fast.optim.RMSprop).");
 
   m.def(
       "adadelta_step",
@@ -175,28 +172,30 @@ void register_optim(py::module_& m) {
          bool skip_nonfinite) {
         const optim::GradTerms gt = read_terms(terms);
         const optim::AdadeltaCoeffs co = adadelta_coeffs(coeffs);
-        return optim_step({{"params", params, true}, {"grads", grads, false}, {"square_avg", G, true},
-                           {"acc_delta", X, true}},
-                          skip_nonfinite, NNDL_LAUNCH(adadelta_step, gt, co));
+        return optim_step(
+            {{"params", params, true}, {"grads", grads, false}, {"square_avg", G, true}, {"acc_delta", X, true}},
+            skip_nonfinite, NNDL_LAUNCH(adadelta_step, gt, co));
       },
       py::arg("params"), py::arg("grads"), py::arg("square_avg"), py::arg("acc_delta"), NNDL_STEP_TAIL,
       "AdaDelta step (see nndl_fast.optim.AdaDelta).");
 
   m.def(
       "adam_step",
-      [](py::handle params, py::handle grads, py::handle m_, py::handle v, py::handle v_max,
-         py::handle terms, py::handle coeffs, bool skip_nonfinite) {
+      [](py::handle params, py::handle grads, py::handle m_, py::handle v, py::handle v_max, py::handle terms,
+         py::handle coeffs, bool skip_nonfinite) {
         const optim::GradTerms gt = read_terms(terms);
         optim::AdamCoeffs co = adam_coeffs(coeffs);
         co.amsgrad = !v_max.is_none();
         co.nesterov = co.c_g != 0.0;  // Nadam's term present
-        return optim_step({{"params", params, true}, {"grads", grads, false}, {"exp_avg", m_, true},
-                           {"exp_avg_sq", v, true}, {"max_exp_avg_sq", v_max, true, /*none_ok=*/true}},
+        return optim_step({{"params", params, true},
+                           {"grads", grads, false},
+                           {"exp_avg", m_, true},
+                           {"exp_avg_sq", v, true},
+                           {"max_exp_avg_sq", v_max, true, /*none_ok=*/true}},
                           skip_nonfinite, NNDL_LAUNCH(adam_step, gt, co));
       },
       py::arg("params"), py::arg("grads"), py::arg("exp_avg"), py::arg("exp_avg_sq"), py::arg("max_exp_avg_sq"),
-      NNDL_STEP_TAIL,
-      "Adam / Nadam / AdamW step (see nndl_fast.optim.Adam).");
+      NNDL_STEP_TAIL, "Adam / Nadam / AdamW step (see nndl_fast.optim.Adam).");
 }
 
 #undef NNDL_STEP_TAIL

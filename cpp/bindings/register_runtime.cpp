@@ -42,22 +42,28 @@ void register_runtime(py::module_& m) {
       throw py::value_error(e.what());
     }
   });
-  m.def("set_num_threads", [](int n) {
-    if (n > 1 && forked_after_threads())
-      throw std::runtime_error(
-          "set_num_threads(n > 1) in a process forked after nndl_fast ran threads: libgomp's worker "
-          "threads do not survive fork, and a parallel kernel would wait for them forever; start "
-          "workers with the 'spawn' or 'forkserver' method to use threads in them");
-    set_num_threads(n);  // range checked in nndl_fast/_runtime.py
-  }, py::arg("n"));
+  m.def(
+      "set_num_threads",
+      [](int n) {
+        if (n > 1 && forked_after_threads())
+          throw std::runtime_error(
+              "set_num_threads(n > 1) in a process forked after nndl_fast ran threads: libgomp's worker "
+              "threads do not survive fork, and a parallel kernel would wait for them forever; start "
+              "workers with the 'spawn' or 'forkserver' method to use threads in them");
+        set_num_threads(n);  // range checked in nndl_fast/_runtime.py
+      },
+      py::arg("n"));
   m.def("get_num_threads", &num_threads, "Threads the next kernel started from this thread uses.");
   m.def("last_level_cache_bytes", &last_level_cache_bytes);
   m.def("get_stream_threshold", &stream_threshold_bytes,
         "Outputs larger than this many bytes are written with streaming stores (norm kernels).");
-  m.def("set_stream_threshold", [](int64_t bytes) {
-    if (bytes < -1) throw py::value_error("bytes must be >= 0, or -1 for the cache size");
-    set_stream_threshold_bytes(bytes);
-  }, py::arg("bytes"), "Test hook: -1 restores the default (the last-level cache size).");
+  m.def(
+      "set_stream_threshold",
+      [](int64_t bytes) {
+        if (bytes < -1) throw py::value_error("bytes must be >= 0, or -1 for the cache size");
+        set_stream_threshold_bytes(bytes);
+      },
+      py::arg("bytes"), "Test hook: -1 restores the default (the last-level cache size).");
 }
 
 }  // namespace nndl::bind

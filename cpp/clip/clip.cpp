@@ -41,18 +41,24 @@ inline double max_abs(const T* NNDL_RESTRICT x, int64_t begin, int64_t end) {
 }  // namespace
 
 template <class T>
-void norm_partials(double* partials, const T* const* x, const ChunkView& plan, clip::NormKind kind,
-                   double p) {
+void norm_partials(double* partials, const T* const* x, const ChunkView& plan, clip::NormKind kind, double p) {
 #pragma omp parallel for num_threads(plan.threads) schedule(static) if (plan.threads > 1)
   for (int64_t c = 0; c < plan.count; ++c) {
     const Chunk& ch = plan.chunks[c];
     const T* xs = x[ch.tensor];
     double r;
     switch (kind) {
-      case clip::NormKind::l1: r = lane_sum(xs, ch.begin, ch.end, [](double v) { return std::fabs(v); }); break;
-      case clip::NormKind::l2: r = lane_sum(xs, ch.begin, ch.end, [](double v) { return v * v; }); break;
-      case clip::NormKind::linf: r = max_abs(xs, ch.begin, ch.end); break;
-      default: r = lane_sum(xs, ch.begin, ch.end, [p](double v) { return std::pow(std::fabs(v), p); });
+      case clip::NormKind::l1:
+        r = lane_sum(xs, ch.begin, ch.end, [](double v) { return std::fabs(v); });
+        break;
+      case clip::NormKind::l2:
+        r = lane_sum(xs, ch.begin, ch.end, [](double v) { return v * v; });
+        break;
+      case clip::NormKind::linf:
+        r = max_abs(xs, ch.begin, ch.end);
+        break;
+      default:
+        r = lane_sum(xs, ch.begin, ch.end, [p](double v) { return std::pow(std::fabs(v), p); });
     }
     partials[c] = r;
   }
@@ -76,8 +82,8 @@ void clip_value_inplace(T* const* x, const ChunkView& plan, double lo, double hi
 #pragma omp simd
     for (int64_t i = begin; i < end; ++i) {
       const T g = xs[i];
-      const T m = g > b ? b : g;    // min(g, b), NaN kept
-      xs[i] = m < a ? a : m;        // max(·, a), NaN kept
+      const T m = g > b ? b : g;  // min(g, b), NaN kept
+      xs[i] = m < a ? a : m;      // max(·, a), NaN kept
     }
   });
 }

@@ -34,20 +34,16 @@ inline double clip_coefficient(double total_norm, double max_norm, Convention co
 }  // namespace nndl::clip
 
 NNDL_DECLARE_KERNELS(
-  // partials[c] for chunk c of plan (x[k] has the tensor's elements):
-  //   l1: Σ|x|   l2: Σx²   lp: Σ|x|^p   linf: max|x| (NaN if any element is NaN)
-  template <class T>  // float, double
-  void norm_partials(double* partials, const T* const* x, const ChunkView& plan,
-                     clip::NormKind kind, double p);
+    // partials[c] for chunk c of plan (x[k] has the tensor's elements):
+    //   l1: Σ|x|   l2: Σx²   lp: Σ|x|^p   linf: max|x| (NaN if any element is NaN)
+    template <class T>  // float, double
+    void norm_partials(double* partials, const T* const* x, const ChunkView& plan, clip::NormKind kind, double p);
 
-  // x[k][i] ← coef · x[k][i] (coef rounded once to T)
-  template <class T>
-  void scale_inplace(T* const* x, const ChunkView& plan, double coef);
+    // x[k][i] ← coef · x[k][i] (coef rounded once to T)
+    template <class T> void scale_inplace(T* const* x, const ChunkView& plan, double coef);
 
-  // x[k][i] ← max(min(x[k][i], hi), lo)   (1.24); a NaN stays NaN
-  template <class T>
-  void clip_value_inplace(T* const* x, const ChunkView& plan, double lo, double hi);
-)
+    // x[k][i] ← max(min(x[k][i], hi), lo)   (1.24); a NaN stays NaN
+    template <class T> void clip_value_inplace(T* const* x, const ChunkView& plan, double lo, double hi);)
 
 namespace nndl::clip {
 

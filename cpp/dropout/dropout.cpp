@@ -20,12 +20,17 @@ struct BlockGenerator {
   rng::PhiloxKeySchedule keys;
 #endif
   explicit BlockGenerator(const dropout::Stream& s)
-      : key0(uint32_t(s.seed)), key1(uint32_t(s.seed >> 32)), off0(uint32_t(s.offset)),
-        off1(uint32_t(s.offset >> 32)), threshold(s.threshold)
+      : key0(uint32_t(s.seed)),
+        key1(uint32_t(s.seed >> 32)),
+        off0(uint32_t(s.offset)),
+        off1(uint32_t(s.offset >> 32)),
+        threshold(s.threshold)
 #if defined(__AVX512F__)
-        , keys(key0, key1)
+        ,
+        keys(key0, key1)
 #endif
-  {}
+  {
+  }
 
   inline uint64_t bits(int64_t b) const {
     const uint64_t j = uint64_t(b) * 16;  // a multiple of 16: lo32(j) + l never carries
@@ -44,9 +49,9 @@ struct BlockGenerator {
     const __m256i t = _mm256_xor_si256(_mm256_set1_epi32(int(threshold)), sign);
     uint64_t out = 0;
     for (int h = 0; h < 2; ++h) {
-      __m256i c[4] = {_mm256_add_epi32(_mm256_set1_epi32(int(j0 + 8u * uint32_t(h))),
-                                       _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)),
-                      _mm256_set1_epi32(int(j1)), _mm256_set1_epi32(int(off0)), _mm256_set1_epi32(int(off1))};
+      __m256i c[4] = {
+          _mm256_add_epi32(_mm256_set1_epi32(int(j0 + 8u * uint32_t(h))), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)),
+          _mm256_set1_epi32(int(j1)), _mm256_set1_epi32(int(off0)), _mm256_set1_epi32(int(off1))};
       rng::philox4x32_10_x8(c, key0, key1);
       for (int w = 0; w < 4; ++w) {
         const __m256i gt = _mm256_cmpgt_epi32(_mm256_xor_si256(c[w], sign), t);
@@ -194,9 +199,9 @@ void mul_rows(T* y, const T* x, const T* mult, int64_t A, int64_t B, int64_t C) 
   }
 }
 
-#define NNDL_DROPOUT_INSTANTIATE(T)                                                                  \
-  template void dropout_forward(T*, uint8_t*, const T*, int64_t, const dropout::Stream&, double);    \
-  template void dropout_apply_mask(T*, const T*, const uint8_t*, int64_t, double);                   \
+#define NNDL_DROPOUT_INSTANTIATE(T)                                                               \
+  template void dropout_forward(T*, uint8_t*, const T*, int64_t, const dropout::Stream&, double); \
+  template void dropout_apply_mask(T*, const T*, const uint8_t*, int64_t, double);                \
   template void mul_rows(T*, const T*, const T*, int64_t, int64_t, int64_t);
 NNDL_DROPOUT_INSTANTIATE(float)
 NNDL_DROPOUT_INSTANTIATE(double)

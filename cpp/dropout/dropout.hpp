@@ -33,20 +33,16 @@ inline int64_t packed_bytes(int64_t n) { return (n + 7) / 8; }
 }  // namespace nndl::dropout
 
 NNDL_DECLARE_KERNELS(
-  // y[i] = x[i]·(kept_i ? scale : 0); mask (optional, packed_bytes(n) bytes) ← kept bits.
-  // y may be x (in place). x, y: n elements of T = float or double.
-  template <class T>
-  void dropout_forward(T* y, uint8_t* mask, const T* x, int64_t n, const dropout::Stream& s,
-                       double scale);
+    // y[i] = x[i]·(kept_i ? scale : 0); mask (optional, packed_bytes(n) bytes) ← kept bits.
+    // y may be x (in place). x, y: n elements of T = float or double.
+    template <class T>
+    void dropout_forward(T* y, uint8_t* mask, const T* x, int64_t n, const dropout::Stream& s, double scale);
 
-  // mask ← the packed kept bits of n elements (packed_bytes(n) bytes)
-  void dropout_mask(uint8_t* mask, int64_t n, const dropout::Stream& s);
+    // mask ← the packed kept bits of n elements (packed_bytes(n) bytes)
+    void dropout_mask(uint8_t* mask, int64_t n, const dropout::Stream& s);
 
-  // y[i] = x[i]·(bit i of mask ? scale : 0)   (the backward from a stored mask; y may be x)
-  template <class T>
-  void dropout_apply_mask(T* y, const T* x, const uint8_t* mask, int64_t n, double scale);
+    // y[i] = x[i]·(bit i of mask ? scale : 0)   (the backward from a stored mask; y may be x)
+    template <class T> void dropout_apply_mask(T* y, const T* x, const uint8_t* mask, int64_t n, double scale);
 
-  // y[a, b, c] = x[a, b, c]·mult[a, c]   x, y: (A, B, C); mult: (A, C)   (variational dropout)
-  template <class T>
-  void mul_rows(T* y, const T* x, const T* mult, int64_t A, int64_t B, int64_t C);
-)
+    // y[a, b, c] = x[a, b, c]·mult[a, c]   x, y: (A, B, C); mult: (A, C)   (variational dropout)
+    template <class T> void mul_rows(T* y, const T* x, const T* mult, int64_t A, int64_t B, int64_t C);)

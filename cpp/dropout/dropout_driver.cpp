@@ -13,8 +13,8 @@ void backward(T* dx, const T* dy, const uint8_t* mask, int64_t n, const Stream& 
 }
 
 template <class T>
-void variational(T* y, uint8_t* mask, bool mask_given, const T* x, int64_t d0, int64_t d1, int64_t F,
-                 bool ntf, const Stream& s, double scale) {
+void variational(T* y, uint8_t* mask, bool mask_given, const T* x, int64_t d0, int64_t d1, int64_t F, bool ntf,
+                 const Stream& s, double scale) {
   const int64_t N = ntf ? d0 : d1, Tn = ntf ? d1 : d0;
   const int64_t nf = N * F;
   std::vector<uint8_t> scratch;
@@ -34,9 +34,8 @@ void variational(T* y, uint8_t* mask, bool mask_given, const T* x, int64_t d0, i
 
 template void backward(float*, const float*, const uint8_t*, int64_t, const Stream&, double);
 template void backward(double*, const double*, const uint8_t*, int64_t, const Stream&, double);
-template void variational(float*, uint8_t*, bool, const float*, int64_t, int64_t, int64_t, bool, const Stream&,
+template void variational(float*, uint8_t*, bool, const float*, int64_t, int64_t, int64_t, bool, const Stream&, double);
+template void variational(double*, uint8_t*, bool, const double*, int64_t, int64_t, int64_t, bool, const Stream&,
                           double);
-template void variational(double*, uint8_t*, bool, const double*, int64_t, int64_t, int64_t, bool,
-                          const Stream&, double);
 
 }  // namespace nndl::dropout

@@ -18,7 +18,7 @@ void backward(T* dx, const T* dy, const uint8_t* mask, int64_t n, const Stream& 
 // mask: packed_bytes(N·F) bytes, read when `mask_given`, else drawn from s into it (when not
 // null) or into scratch. y may be x (in place).
 template <class T>
-void variational(T* y, uint8_t* mask, bool mask_given, const T* x, int64_t d0, int64_t d1, int64_t F,
-                 bool ntf, const Stream& s, double scale);
+void variational(T* y, uint8_t* mask, bool mask_given, const T* x, int64_t d0, int64_t d1, int64_t F, bool ntf,
+                 const Stream& s, double scale);
 
 }  // namespace nndl::dropout

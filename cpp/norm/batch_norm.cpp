@@ -96,7 +96,6 @@ void for_each_task(double* partial, const BnPlan& p, const Body& body) {
 // --- statistics: partial[b][0][c] = mean, partial[b][1][c] = M2 ---------------------------
 namespace {
 
-
 // (outer, C, inner > 1): each contiguous plane x[r, c, s0:s1] (in memory order) gives its
 // mean and M2, merged (Chan) into the task's per-channel partials.
 template <class T>
@@ -110,7 +109,9 @@ void stats_planes(double* partial, const T* x, const BnPlan& p) {
       for (int64_t c = 0; c < k.cn; ++c) {
         double nc = na, mb, qb;
         // prefetched alongside: the task's next plane (see kPrefetch)
-        const T* next = c + 1 < k.cn ? xs + (r * C + k.c0 + c + 1) * S : r + 1 < k.r1 ? xs + ((r + 1) * C + k.c0) * S : nullptr;
+        const T* next = c + 1 < k.cn   ? xs + (r * C + k.c0 + c + 1) * S
+                        : r + 1 < k.r1 ? xs + ((r + 1) * C + k.c0) * S
+                                       : nullptr;
         row_stats(xs + (r * C + k.c0 + c) * S, len, mb, qb, next);
         if (na == 0) mean[c] = 0, m2[c] = 0;
         chan_merge(nc, mean[c], m2[c], double(len), mb, qb);
@@ -143,14 +144,14 @@ void stats_rows(double* partial, const T* x, const BnPlan& p) {
         if (ahead)
           for (int i = kRowGroup; i < 2 * kRowGroup; ++i) prefetch_l2(x0 + i * C + cb, kLanes);
 #pragma omp simd
-      for (int64_t c = cb; c < ce; ++c) {
-        const T k0 = shift[c];
-        const T d0 = x0[c] - k0, d1 = x0[c + C] - k0, d2 = x0[c + 2 * C] - k0, d3 = x0[c + 3 * C] - k0;
-        const T d4 = x0[c + 4 * C] - k0, d5 = x0[c + 5 * C] - k0, d6 = x0[c + 6 * C] - k0;
-        const T d7 = x0[c + 7 * C] - k0;
-        mean[c] += double(((d0 + d1) + (d2 + d3)) + ((d4 + d5) + (d6 + d7)));
-        m2[c] += double(((d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3)) + ((d4 * d4 + d5 * d5) + (d6 * d6 + d7 * d7)));
-      }
+        for (int64_t c = cb; c < ce; ++c) {
+          const T k0 = shift[c];
+          const T d0 = x0[c] - k0, d1 = x0[c + C] - k0, d2 = x0[c + 2 * C] - k0, d3 = x0[c + 3 * C] - k0;
+          const T d4 = x0[c + 4 * C] - k0, d5 = x0[c + 5 * C] - k0, d6 = x0[c + 6 * C] - k0;
+          const T d7 = x0[c + 7 * C] - k0;
+          mean[c] += double(((d0 + d1) + (d2 + d3)) + ((d4 + d5) + (d6 + d7)));
+          m2[c] += double(((d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3)) + ((d4 * d4 + d5 * d5) + (d6 * d6 + d7 * d7)));
+        }
       }
     }
     for (; r < k.r1; ++r) {
@@ -206,7 +207,8 @@ inline double block_count(const BnPlan& p, int64_t b) {
 template <class Body>
 void for_each_channel_block(const BnPlan& p, const Body& body) {
   const int64_t C = p.channels / p.fold, blocks = (C + kFinalizeBlock - 1) / kFinalizeBlock;
-#pragma omp parallel for num_threads(::nndl::num_threads()) schedule(static) if (blocks > 1 && p.blocks * C > kSerialBelow)
+#pragma omp parallel for num_threads(::nndl::num_threads()) \
+    schedule(static) if (blocks > 1 && p.blocks * C > kSerialBelow)
   for (int64_t k = 0; k < blocks; ++k) body(k * kFinalizeBlock, min64(kFinalizeBlock, C - k * kFinalizeBlock));
 }
 
@@ -226,9 +228,8 @@ void for_each_partial(const double* partial, const BnPlan& p, int64_t c0, const 
 }  // namespace
 
 template <class T>
-void bn_stats_finalize(T* save_mean, T* save_rstd, T* coef, T* running_mean, T* running_var,
-                       const double* partial, const T* gamma, const T* beta, double eps, double factor,
-                       bool unbiased, const BnPlan& p) {
+void bn_stats_finalize(T* save_mean, T* save_rstd, T* coef, T* running_mean, T* running_var, const double* partial,
+                       const T* gamma, const T* beta, double eps, double factor, bool unbiased, const BnPlan& p) {
   const int64_t W = p.channels, C = W / p.fold;  // the kernels' channels, the input's (see BnPlan)
   const double n = double(p.outer * p.fold * p.inner);
   for_each_channel_block(p, [&](int64_t c0, int64_t cn) {
@@ -253,7 +254,7 @@ void bn_stats_finalize(T* save_mean, T* save_rstd, T* coef, T* running_mean, T* 
       save_mean[c] = T(mean[j]);
       save_rstd[c] = T(rstd);
       for (int64_t w = c; w < W; w += C) {  // every kernel channel of input channel c
-        coef[w] = T(mean[j]);  // the μ every pass (and the backward) subtracts
+        coef[w] = T(mean[j]);               // the μ every pass (and the backward) subtracts
         coef[W + w] = T((gamma ? double(gamma[c]) : 1.0) * rstd);
         coef[2 * W + w] = beta ? beta[c] : T(0);
       }
@@ -359,10 +360,8 @@ void bn_apply(T* y, const T* x, const T* coef, const BnPlan& p) {
 // --- backward reduce: partial[b][0][c] = Σdy, partial[b][1][c] = Σdy·(x − μ) -------------
 namespace {
 
-
 template <class T, bool kDx>
-void reduce_planes(double* partial, T* dx, const T* dy, const T* x, const T* mean, const T* scale,
-                   const BnPlan& p) {
+void reduce_planes(double* partial, T* dx, const T* dy, const T* x, const T* mean, const T* scale, const BnPlan& p) {
   const int64_t C = p.channels, S = p.inner;
   for_each_task(partial, p, [&](const Task& k, double* NNDL_RESTRICT out_dy, double* NNDL_RESTRICT out_dx) {
     const int64_t len = k.s1 - k.s0;
@@ -398,8 +397,7 @@ void reduce_planes(double* partial, T* dx, const T* dy, const T* x, const T* mea
 }
 
 template <class T, bool kDx>
-void reduce_rows(double* partial, T* dx, const T* dy, const T* x, const T* mean, const T* scale,
-                 const BnPlan& p) {
+void reduce_rows(double* partial, T* dx, const T* dy, const T* x, const T* mean, const T* scale, const BnPlan& p) {
   const int64_t C = p.channels;
   for_each_task(partial, p, [&](const Task& k, double* NNDL_RESTRICT sdy, double* NNDL_RESTRICT sdx) {
     const int64_t c0 = k.c0, cn = k.cn;
@@ -452,8 +450,8 @@ void bn_backward_reduce(double* partial, T* dx, const T* dy, const T* x, const T
 // --- backward finalize: dγ, dβ and the packed dx coefficients -----------------------------
 
 template <class T>
-void bn_backward_finalize(T* dgamma, T* dbeta, T* coef, const double* partial, const T* gamma,
-                          const T* mean, const T* rstd, const BnPlan& p, int64_t phase) {
+void bn_backward_finalize(T* dgamma, T* dbeta, T* coef, const double* partial, const T* gamma, const T* mean,
+                          const T* rstd, const BnPlan& p, int64_t phase) {
   const int64_t W = p.channels, C = W / p.fold;  // as bn_stats_finalize
   const double m = double(p.outer * p.fold * p.inner);
   for_each_channel_block(p, [&](int64_t c0, int64_t cn) {
@@ -467,11 +465,11 @@ void bn_backward_finalize(T* dgamma, T* dbeta, T* coef, const double* partial, c
       const double is = double(rstd[c]);
       if (dbeta) dbeta[c] = T(sdy[j]);         // ∂L/∂β = Σ dy
       if (dgamma) dgamma[c] = T(sdx[j] * is);  // ∂L/∂γ = Σ dy·x̂
-      if (coef) {  // packed (see kBnPack), for every kernel channel of input channel c
+      if (coef) {                              // packed (see kBnPack), for every kernel channel of input channel c
         const double A = (gamma ? double(gamma[c]) : 1.0) * is;
         for (int64_t w = c; w < W; w += C) {
           T* q = packed(coef, w, phase);
-          q[0] = T(A);                                // direct path
+          q[0] = T(A);                                  // direct path
           q[kBnPack] = T(-A * is * is * (sdx[j] / m));  // through σ²_B
           q[2 * kBnPack] = T(-A * (sdy[j] / m));        // through μ_B
           q[3 * kBnPack] = mean[c];
@@ -483,7 +481,6 @@ void bn_backward_finalize(T* dgamma, T* dbeta, T* coef, const double* partial, c
 
 // --- dx = (x − μ)·B + dy·A + K ------------------------------------------------------------
 namespace {
-
 
 template <bool kStream, class T>
 void dx_planes(T* dx, const T* dy, const T* x, const T* coef, const BnPlan& p, int64_t phase) {
@@ -543,15 +540,13 @@ void bn_backward_dx(T* dx, const T* dy, const T* x, const T* coef, const BnPlan&
     dx_rows(dx, dy, x, coef, p, phase);
 }
 
-
-#define NNDL_BN_INSTANTIATE(T)                                                                       \
-  template void bn_stats(double*, const T*, const BnPlan&);                                          \
-  template void bn_stats_finalize(T*, T*, T*, T*, T*, const double*, const T*, const T*, double, double, \
-                                  bool, const BnPlan&);                                              \
-  template void bn_apply(T*, const T*, const T*, const BnPlan&);                                     \
-  template void bn_backward_reduce(double*, T*, const T*, const T*, const T*, const T*, const BnPlan&); \
-  template void bn_backward_finalize(T*, T*, T*, const double*, const T*, const T*, const T*,         \
-                                     const BnPlan&, int64_t);                                        \
+#define NNDL_BN_INSTANTIATE(T)                                                                                         \
+  template void bn_stats(double*, const T*, const BnPlan&);                                                            \
+  template void bn_stats_finalize(T*, T*, T*, T*, T*, const double*, const T*, const T*, double, double, bool,         \
+                                  const BnPlan&);                                                                      \
+  template void bn_apply(T*, const T*, const T*, const BnPlan&);                                                       \
+  template void bn_backward_reduce(double*, T*, const T*, const T*, const T*, const T*, const BnPlan&);                \
+  template void bn_backward_finalize(T*, T*, T*, const double*, const T*, const T*, const T*, const BnPlan&, int64_t); \
   template void bn_backward_dx(T*, const T*, const T*, const T*, const BnPlan&, int64_t);
 NNDL_BN_INSTANTIATE(float)
 NNDL_BN_INSTANTIATE(double)

@@ -32,9 +32,8 @@ void inference_coefficients(T* coef, T* save_mean, T* save_rstd, const T* runnin
 }  // namespace
 
 template <class T>
-void batch_norm_forward(T* y, T* save_mean, T* save_rstd, T* running_mean, T* running_var, const T* x,
-                        const T* gamma, const T* beta, double* workspace, const BnForwardOptions& o,
-                        const BnPlan& p) {
+void batch_norm_forward(T* y, T* save_mean, T* save_rstd, T* running_mean, T* running_var, const T* x, const T* gamma,
+                        const T* beta, double* workspace, const BnForwardOptions& o, const BnPlan& p) {
   const int64_t C = p.channels / p.fold;
   const BnScratch scratch = bn_scratch(workspace, p);
   // μ, γ·rstd, β at the line phase of y's rows (see line_phase).
@@ -47,15 +46,15 @@ void batch_norm_forward(T* y, T* save_mean, T* save_rstd, T* running_mean, T* ru
     for (int64_t c = 0; c < C; ++c) save_mean[c] = T(0), save_rstd[c] = T(0);
   } else {
     NNDL_DISPATCH(bn_stats<T>)(scratch.partial, x, p);
-    NNDL_DISPATCH(bn_stats_finalize<T>)(save_mean, save_rstd, coef, running_mean, running_var, scratch.partial,
-                                        gamma, beta, o.eps, o.factor, o.unbiased, p);
+    NNDL_DISPATCH(bn_stats_finalize<T>)(save_mean, save_rstd, coef, running_mean, running_var, scratch.partial, gamma,
+                                        beta, o.eps, o.factor, o.unbiased, p);
   }
   if (numel(p) > 0) NNDL_DISPATCH(bn_apply<T>)(y, x, coef, p);
 }
 
 template <class T>
-void batch_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* save_mean,
-                         const T* save_rstd, const T* gamma, double* workspace, bool training, const BnPlan& p) {
+void batch_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* save_mean, const T* save_rstd,
+                         const T* gamma, double* workspace, bool training, const BnPlan& p) {
   const int64_t W = p.channels, C = W / p.fold;
   if (numel(p) == 0) {  // sums over no elements
     for (int64_t c = 0; c < C; ++c) {
@@ -73,22 +72,19 @@ void batch_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, co
   if (training) {  // gradient through μ_B and σ²_B: reductions first, then dx
     const int64_t phase = line_phase(dx, sizeof(T));
     NNDL_DISPATCH(bn_backward_reduce<T>)(scratch.partial, nullptr, dy, x, mu, nullptr, p);
-    NNDL_DISPATCH(bn_backward_finalize<T>)(dgamma, dbeta, coef, scratch.partial, gamma, save_mean, save_rstd, p,
-                                           phase);
+    NNDL_DISPATCH(bn_backward_finalize<T>)(dgamma, dbeta, coef, scratch.partial, gamma, save_mean, save_rstd, p, phase);
     NNDL_DISPATCH(bn_backward_dx<T>)(dx, dy, x, coef, p, phase);
   } else {  // fixed statistics: dx = dy·γ·rstd, written in the reduction pass
-    for (int64_t w = 0; w < W; ++w)
-      coef[w] = T((gamma ? double(gamma[w % C]) : 1.0) * double(save_rstd[w % C]));
+    for (int64_t w = 0; w < W; ++w) coef[w] = T((gamma ? double(gamma[w % C]) : 1.0) * double(save_rstd[w % C]));
     NNDL_DISPATCH(bn_backward_reduce<T>)(scratch.partial, dx, dy, x, mu, coef, p);
-    NNDL_DISPATCH(bn_backward_finalize<T>)(dgamma, dbeta, nullptr, scratch.partial, gamma, save_mean, save_rstd,
-                                           p, 0);
+    NNDL_DISPATCH(bn_backward_finalize<T>)(dgamma, dbeta, nullptr, scratch.partial, gamma, save_mean, save_rstd, p, 0);
   }
 }
 
-#define NNDL_BN_DRIVERS(T)                                                                                  \
-  template void batch_norm_forward(T*, T*, T*, T*, T*, const T*, const T*, const T*, double*,                \
-                                   const BnForwardOptions&, const BnPlan&);                                 \
-  template void batch_norm_backward(T*, T*, T*, const T*, const T*, const T*, const T*, const T*, double*, bool, \
+#define NNDL_BN_DRIVERS(T)                                                                                             \
+  template void batch_norm_forward(T*, T*, T*, T*, T*, const T*, const T*, const T*, double*, const BnForwardOptions&, \
+                                   const BnPlan&);                                                                     \
+  template void batch_norm_backward(T*, T*, T*, const T*, const T*, const T*, const T*, const T*, double*, bool,       \
                                     const BnPlan&);
 NNDL_BN_DRIVERS(float)
 NNDL_BN_DRIVERS(double)

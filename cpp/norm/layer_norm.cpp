@@ -12,8 +12,7 @@ namespace {
 using norm::LnPlan;
 
 template <bool kStream, class T, bool kGamma, bool kBeta>
-void forward_impl(T* y, T* mean, T* rstd, const T* x, const T* gamma, const T* beta, double eps,
-                  const LnPlan& p) {
+void forward_impl(T* y, T* mean, T* rstd, const T* x, const T* gamma, const T* beta, double eps, const LnPlan& p) {
   const int64_t D = p.d;
 #pragma omp parallel num_threads(::nndl::num_threads()) if (p.rows > 1 && p.rows * D > kSerialBelow)
   {
@@ -60,9 +59,9 @@ void forward_impl(T* y, T* mean, T* rstd, const T* x, const T* gamma, const T* b
 // next R rows follow these; their x is prefetched during pass 1 and their dy during pass 2,
 // one line per 16 elements, so memory stays busy through both passes.
 template <int R, bool kStream, class T, bool kGamma, bool kPartial>
-inline void backward_rows(T* NNDL_RESTRICT dx, T* NNDL_RESTRICT pg, T* NNDL_RESTRICT pb,
-                          const T* NNDL_RESTRICT dy, const T* NNDL_RESTRICT x, const T* mean, const T* rstd,
-                          const T* NNDL_RESTRICT gamma, int64_t D, bool prefetch_next) {
+inline void backward_rows(T* NNDL_RESTRICT dx, T* NNDL_RESTRICT pg, T* NNDL_RESTRICT pb, const T* NNDL_RESTRICT dy,
+                          const T* NNDL_RESTRICT x, const T* mean, const T* rstd, const T* NNDL_RESTRICT gamma,
+                          int64_t D, bool prefetch_next) {
   T mu[R], rs[R];
   for (int q = 0; q < R; ++q) mu[q] = mean[q], rs[q] = rstd[q];
   double sg[R][kLanes] = {}, sgx[R][kLanes] = {};
@@ -146,48 +145,48 @@ constexpr int64_t kFlushRows = 32;
 // partial: [chunk][2][pstride] doubles, then (T = float) a T scratch of 2·pstride values per
 // chunk (see norm::ln_workspace_doubles). For T = double the rows add into the partials.
 template <bool kStream, class T, bool kGamma, bool kPartial>
-void backward_impl(T* dx, double* partial, const T* dy, const T* x, const T* mean, const T* rstd,
-                   const T* gamma, const LnPlan& p) {
+void backward_impl(T* dx, double* partial, const T* dy, const T* x, const T* mean, const T* rstd, const T* gamma,
+                   const LnPlan& p) {
   const int64_t D = p.d;
   constexpr bool kScratch = kPartial && sizeof(T) < sizeof(double);
 #pragma omp parallel num_threads(::nndl::num_threads()) if (p.chunks > 1 && p.rows * D > kSerialBelow)
   {
 #pragma omp for schedule(static)
-  for (int64_t k = 0; k < p.chunks; ++k) {
-    double* pg = kPartial ? partial + 2 * k * p.pstride : nullptr;
-    double* pb = kPartial ? pg + p.pstride : nullptr;
-    T* tg = nullptr;
-    T* tb = nullptr;
-    if constexpr (kScratch) {
-      tg = reinterpret_cast<T*>(partial + 2 * p.chunks * p.pstride + k * p.pstride);
-      tb = tg + p.pstride;
-      for (int64_t j = 0; j < D; ++j) pg[j] = 0, pb[j] = 0, tg[j] = 0, tb[j] = 0;
-    } else if constexpr (kPartial) {
-      tg = reinterpret_cast<T*>(pg), tb = reinterpret_cast<T*>(pb);
-      for (int64_t j = 0; j < D; ++j) pg[j] = 0, pb[j] = 0;
-    }
-    auto flush = [&] {
+    for (int64_t k = 0; k < p.chunks; ++k) {
+      double* pg = kPartial ? partial + 2 * k * p.pstride : nullptr;
+      double* pb = kPartial ? pg + p.pstride : nullptr;
+      T* tg = nullptr;
+      T* tb = nullptr;
       if constexpr (kScratch) {
-#pragma omp simd
-        for (int64_t j = 0; j < D; ++j) {
-          pg[j] += double(tg[j]), pb[j] += double(tb[j]);
-          tg[j] = T(0), tb[j] = T(0);
-        }
+        tg = reinterpret_cast<T*>(partial + 2 * p.chunks * p.pstride + k * p.pstride);
+        tb = tg + p.pstride;
+        for (int64_t j = 0; j < D; ++j) pg[j] = 0, pb[j] = 0, tg[j] = 0, tb[j] = 0;
+      } else if constexpr (kPartial) {
+        tg = reinterpret_cast<T*>(pg), tb = reinterpret_cast<T*>(pb);
+        for (int64_t j = 0; j < D; ++j) pg[j] = 0, pb[j] = 0;
       }
-    };
-    const int64_t r0 = k * p.rows_per_chunk, r1 = min64(r0 + p.rows_per_chunk, p.rows);
-    int64_t r = r0;
-    for (; r + kRows <= r1; r += kRows) {
-      backward_rows<kRows, kStream, T, kGamma, kPartial>(dx + r * D, tg, tb, dy + r * D, x + r * D, mean + r,
-                                                         rstd + r, gamma, D, r + 2 * kRows <= r1);
-      if ((r + kRows - r0) % kFlushRows == 0) flush();
+      auto flush = [&] {
+        if constexpr (kScratch) {
+#pragma omp simd
+          for (int64_t j = 0; j < D; ++j) {
+            pg[j] += double(tg[j]), pb[j] += double(tb[j]);
+            tg[j] = T(0), tb[j] = T(0);
+          }
+        }
+      };
+      const int64_t r0 = k * p.rows_per_chunk, r1 = min64(r0 + p.rows_per_chunk, p.rows);
+      int64_t r = r0;
+      for (; r + kRows <= r1; r += kRows) {
+        backward_rows<kRows, kStream, T, kGamma, kPartial>(dx + r * D, tg, tb, dy + r * D, x + r * D, mean + r,
+                                                           rstd + r, gamma, D, r + 2 * kRows <= r1);
+        if ((r + kRows - r0) % kFlushRows == 0) flush();
+      }
+      for (; r < r1; ++r)
+        backward_rows<1, kStream, T, kGamma, kPartial>(dx + r * D, tg, tb, dy + r * D, x + r * D, mean + r, rstd + r,
+                                                       gamma, D, r + 2 <= r1);
+      if ((r1 - r0) % kFlushRows != 0) flush();
     }
-    for (; r < r1; ++r)
-      backward_rows<1, kStream, T, kGamma, kPartial>(dx + r * D, tg, tb, dy + r * D, x + r * D, mean + r, rstd + r,
-                                                     gamma, D, r + 2 <= r1);
-    if ((r1 - r0) % kFlushRows != 0) flush();
-  }
-  if constexpr (kStream) stream_fence();
+    if constexpr (kStream) stream_fence();
   }
 }
 
@@ -201,8 +200,7 @@ bool streams(const LnPlan& p, int64_t arrays) {
 }
 
 template <bool kStream, class T>
-void ln_forward_as(T* y, T* mean, T* rstd, const T* x, const T* gamma, const T* beta, double eps,
-                   const LnPlan& p) {
+void ln_forward_as(T* y, T* mean, T* rstd, const T* x, const T* gamma, const T* beta, double eps, const LnPlan& p) {
   if (gamma && beta)
     forward_impl<kStream, T, true, true>(y, mean, rstd, x, gamma, beta, eps, p);
   else if (gamma)
@@ -214,8 +212,8 @@ void ln_forward_as(T* y, T* mean, T* rstd, const T* x, const T* gamma, const T* 
 }
 
 template <bool kStream, class T>
-void ln_backward_as(T* dx, double* partial, const T* dy, const T* x, const T* mean, const T* rstd,
-                    const T* gamma, const LnPlan& p) {
+void ln_backward_as(T* dx, double* partial, const T* dy, const T* x, const T* mean, const T* rstd, const T* gamma,
+                    const LnPlan& p) {
   if (gamma)
     partial ? backward_impl<kStream, T, true, true>(dx, partial, dy, x, mean, rstd, gamma, p)
             : backward_impl<kStream, T, true, false>(dx, partial, dy, x, mean, rstd, gamma, p);
@@ -227,17 +225,16 @@ void ln_backward_as(T* dx, double* partial, const T* dy, const T* x, const T* me
 }  // namespace
 
 template <class T>
-void ln_forward(T* y, T* mean, T* rstd, const T* x, const T* gamma, const T* beta, double eps,
-                const LnPlan& p) {
+void ln_forward(T* y, T* mean, T* rstd, const T* x, const T* gamma, const T* beta, double eps, const LnPlan& p) {
   streams<T>(p, 2) ? ln_forward_as<true>(y, mean, rstd, x, gamma, beta, eps, p)
-                : ln_forward_as<false>(y, mean, rstd, x, gamma, beta, eps, p);
+                   : ln_forward_as<false>(y, mean, rstd, x, gamma, beta, eps, p);
 }
 
 template <class T>
-void ln_backward(T* dx, double* partial, const T* dy, const T* x, const T* mean, const T* rstd,
-                 const T* gamma, const LnPlan& p) {
+void ln_backward(T* dx, double* partial, const T* dy, const T* x, const T* mean, const T* rstd, const T* gamma,
+                 const LnPlan& p) {
   streams<T>(p, 3) ? ln_backward_as<true>(dx, partial, dy, x, mean, rstd, gamma, p)
-                : ln_backward_as<false>(dx, partial, dy, x, mean, rstd, gamma, p);
+                   : ln_backward_as<false>(dx, partial, dy, x, mean, rstd, gamma, p);
 }
 
 template <class T>
@@ -266,10 +263,9 @@ void ln_backward_finalize(T* dgamma, T* dbeta, const double* partial, const LnPl
   }
 }
 
-#define NNDL_LN_INSTANTIATE(T)                                                                    \
-  template void ln_forward(T*, T*, T*, const T*, const T*, const T*, double, const LnPlan&);      \
-  template void ln_backward(T*, double*, const T*, const T*, const T*, const T*, const T*,        \
-                            const LnPlan&);                                                       \
+#define NNDL_LN_INSTANTIATE(T)                                                                             \
+  template void ln_forward(T*, T*, T*, const T*, const T*, const T*, double, const LnPlan&);               \
+  template void ln_backward(T*, double*, const T*, const T*, const T*, const T*, const T*, const LnPlan&); \
   template void ln_backward_finalize(T*, T*, const double*, const LnPlan&);
 NNDL_LN_INSTANTIATE(float)
 NNDL_LN_INSTANTIATE(double)

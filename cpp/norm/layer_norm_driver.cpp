@@ -34,17 +34,17 @@ void layer_norm_forward(T* y, T* save_mean, T* save_rstd, const T* x, const T* g
 }
 
 template <class T>
-void layer_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* save_mean,
-                         const T* save_rstd, const T* gamma, double* workspace, const LnPlan& p) {
+void layer_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* save_mean, const T* save_rstd,
+                         const T* gamma, double* workspace, const LnPlan& p) {
   std::vector<T> g_copy;
   const T* g = at_line_phase(gamma, p.d, line_phase(dx, sizeof(T)), g_copy);
   NNDL_DISPATCH(ln_backward<T>)(dx, workspace, dy, x, save_mean, save_rstd, g, p);
   if (workspace) NNDL_DISPATCH(ln_backward_finalize<T>)(dgamma, dbeta, workspace, p);
 }
 
-#define NNDL_LN_DRIVERS(T)                                                                                  \
-  template void layer_norm_forward(T*, T*, T*, const T*, const T*, const T*, double, const LnPlan&);         \
-  template void layer_norm_backward(T*, T*, T*, const T*, const T*, const T*, const T*, const T*, double*,   \
+#define NNDL_LN_DRIVERS(T)                                                                                 \
+  template void layer_norm_forward(T*, T*, T*, const T*, const T*, const T*, double, const LnPlan&);       \
+  template void layer_norm_backward(T*, T*, T*, const T*, const T*, const T*, const T*, const T*, double*, \
                                     const LnPlan&);
 NNDL_LN_DRIVERS(float)
 NNDL_LN_DRIVERS(double)

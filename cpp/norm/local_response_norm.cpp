@@ -25,10 +25,14 @@ using norm::LrnPower;
 // outside it are redone with std::pow after the loop.
 template <LrnPower P, class U>
 inline U inv_pow(double dd, U inv_d, double beta) {
-  if constexpr (P == LrnPower::half) return std::sqrt(inv_d);
-  else if constexpr (P == LrnPower::three_quarters) return std::sqrt(inv_d) * std::sqrt(std::sqrt(inv_d));
-  else if constexpr (P == LrnPower::one) return inv_d;
-  else return U(vexp<U>(-beta * vlog<U>(dd)));
+  if constexpr (P == LrnPower::half)
+    return std::sqrt(inv_d);
+  else if constexpr (P == LrnPower::three_quarters)
+    return std::sqrt(inv_d) * std::sqrt(std::sqrt(inv_d));
+  else if constexpr (P == LrnPower::one)
+    return inv_d;
+  else
+    return U(vexp<U>(-beta * vlog<U>(dd)));
 }
 
 // Where vexp(−β·vlog(d)) holds: d normal and finite, and |β·ln d| ≤ 700 (vexp's domain).
@@ -90,7 +94,8 @@ void forward_impl(T* y, const T* x, const LrnParams& p, int64_t N, int64_t C, in
   const int64_t tasks = N * blocks;
   const double k = p.k, alpha = p.alpha, beta = p.beta;
   const PowRange range(beta);
-#pragma omp parallel for num_threads(::nndl::num_threads()) schedule(dynamic) if (tasks > 1 && N * C * S >= kSerialBelow)
+#pragma omp parallel for num_threads(::nndl::num_threads()) \
+    schedule(dynamic) if (tasks > 1 && N * C * S >= kSerialBelow)
   for (int64_t t = 0; t < tasks; ++t) {
     const int64_t b = t / blocks, s0 = (t % blocks) * kLrnBlock;
     const int64_t len = S - s0 < kLrnBlock ? S - s0 : kLrnBlock;
@@ -125,8 +130,8 @@ void forward_impl(T* y, const T* x, const LrnParams& p, int64_t N, int64_t C, in
 // of L + 1 rows (L = lo + hi + 1), adds r_t to the running sum R, and finishes channel
 // q = t − lo once r_{q−hi−1} has left R.
 template <class T, LrnPower P>
-void backward_impl(T* grad_x, double* scratch, const T* grad_y, const T* x, const LrnParams& p, int64_t N,
-                   int64_t C, int64_t S) {
+void backward_impl(T* grad_x, double* scratch, const T* grad_y, const T* x, const LrnParams& p, int64_t N, int64_t C,
+                   int64_t S) {
   const int64_t blocks = (S + kLrnBlock - 1) / kLrnBlock;
   const int64_t tasks = N * blocks;
   const int64_t ring = p.lo + p.hi + 2;  // L + 1 rows
@@ -204,30 +209,35 @@ void backward_impl(T* grad_x, double* scratch, const T* grad_y, const T* x, cons
 template <class T>
 void lrn_forward(T* y, const T* x, const LrnParams& p, int64_t n, int64_t c, int64_t s) {
   switch (p.power) {  // settled here, outside the loops
-    case LrnPower::half: return forward_impl<T, LrnPower::half>(y, x, p, n, c, s);
-    case LrnPower::three_quarters: return forward_impl<T, LrnPower::three_quarters>(y, x, p, n, c, s);
-    case LrnPower::one: return forward_impl<T, LrnPower::one>(y, x, p, n, c, s);
-    default: return forward_impl<T, LrnPower::general>(y, x, p, n, c, s);
+    case LrnPower::half:
+      return forward_impl<T, LrnPower::half>(y, x, p, n, c, s);
+    case LrnPower::three_quarters:
+      return forward_impl<T, LrnPower::three_quarters>(y, x, p, n, c, s);
+    case LrnPower::one:
+      return forward_impl<T, LrnPower::one>(y, x, p, n, c, s);
+    default:
+      return forward_impl<T, LrnPower::general>(y, x, p, n, c, s);
   }
 }
 
 template <class T>
-void lrn_backward(T* grad_x, double* scratch, const T* grad_y, const T* x, const LrnParams& p, int64_t n,
-                  int64_t c, int64_t s) {
+void lrn_backward(T* grad_x, double* scratch, const T* grad_y, const T* x, const LrnParams& p, int64_t n, int64_t c,
+                  int64_t s) {
   switch (p.power) {
-    case LrnPower::half: return backward_impl<T, LrnPower::half>(grad_x, scratch, grad_y, x, p, n, c, s);
+    case LrnPower::half:
+      return backward_impl<T, LrnPower::half>(grad_x, scratch, grad_y, x, p, n, c, s);
     case LrnPower::three_quarters:
       return backward_impl<T, LrnPower::three_quarters>(grad_x, scratch, grad_y, x, p, n, c, s);
-    case LrnPower::one: return backward_impl<T, LrnPower::one>(grad_x, scratch, grad_y, x, p, n, c, s);
-    default: return backward_impl<T, LrnPower::general>(grad_x, scratch, grad_y, x, p, n, c, s);
+    case LrnPower::one:
+      return backward_impl<T, LrnPower::one>(grad_x, scratch, grad_y, x, p, n, c, s);
+    default:
+      return backward_impl<T, LrnPower::general>(grad_x, scratch, grad_y, x, p, n, c, s);
   }
 }
 
 template void lrn_forward(float*, const float*, const LrnParams&, int64_t, int64_t, int64_t);
 template void lrn_forward(double*, const double*, const LrnParams&, int64_t, int64_t, int64_t);
-template void lrn_backward(float*, double*, const float*, const float*, const LrnParams&, int64_t, int64_t,
-                           int64_t);
-template void lrn_backward(double*, double*, const double*, const double*, const LrnParams&, int64_t, int64_t,
-                           int64_t);
+template void lrn_backward(float*, double*, const float*, const float*, const LrnParams&, int64_t, int64_t, int64_t);
+template void lrn_backward(double*, double*, const double*, const double*, const LrnParams&, int64_t, int64_t, int64_t);
 
 }  // namespace nndl::NNDL_TARGET

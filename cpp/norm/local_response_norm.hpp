@@ -29,7 +29,7 @@ constexpr int64_t kLrnBlock = 256;  // spatial positions per task (a few KiB of 
 enum class LrnPower : int { general = 0, half = 1, three_quarters = 2, one = 3 };
 
 struct LrnParams {
-  int64_t lo, hi;  // window [p − lo, p + hi]
+  int64_t lo, hi;         // window [p − lo, p + hi]
   double k, alpha, beta;  // alpha already divided by n for the torch convention
   LrnPower power;
   int threads = 1;  // backward's team: its scratch holds this many rings
@@ -42,14 +42,13 @@ inline int64_t lrn_backward_scratch(const LrnParams& p) { return 2 * (p.lo + p.h
 }  // namespace nndl::norm
 
 NNDL_DECLARE_KERNELS(
-  // y = x · d^{−β}.  y, x: (n, c, s).
-  template <class T>  // float, double
-  void lrn_forward(T* y, const T* x, const norm::LrnParams& p, int64_t n, int64_t c, int64_t s);
+    // y = x · d^{−β}.  y, x: (n, c, s).
+    template <class T>  // float, double
+    void lrn_forward(T* y, const T* x, const norm::LrnParams& p, int64_t n, int64_t c, int64_t s);
 
-  // dx_q = dy_q · d_q^{−β} − 2αβ · x_q · Σ_{p = q−hi}^{q+lo} dy_p · y_p / d_p.
-  // dx, dy, x: (n, c, s); scratch: lrn_backward_scratch(p) doubles per thread
-  // (p.threads threads).
-  template <class T>  // float, double
-  void lrn_backward(T* dx, double* scratch, const T* dy, const T* x, const norm::LrnParams& p, int64_t n,
-                    int64_t c, int64_t s);
-)
+    // dx_q = dy_q · d_q^{−β} − 2αβ · x_q · Σ_{p = q−hi}^{q+lo} dy_p · y_p / d_p.
+    // dx, dy, x: (n, c, s); scratch: lrn_backward_scratch(p) doubles per thread
+    // (p.threads threads).
+    template <class T>  // float, double
+    void lrn_backward(T* dx, double* scratch, const T* dy, const T* x, const norm::LrnParams& p, int64_t n, int64_t c,
+                      int64_t s);)

@@ -36,8 +36,7 @@ void local_response_norm_forward(T* y, const T* x, const LrnWindow& w, int64_t n
 }
 
 template <class T>
-void local_response_norm_backward(T* dx, const T* dy, const T* x, const LrnWindow& w, int64_t n, int64_t c,
-                                  int64_t s) {
+void local_response_norm_backward(T* dx, const T* dy, const T* x, const LrnWindow& w, int64_t n, int64_t c, int64_t s) {
   const LrnParams p = params(w, c);
   std::vector<double> scratch(static_cast<size_t>(lrn_backward_scratch(p) * p.threads));
   NNDL_DISPATCH(lrn_backward<T>)(dx, scratch.data(), dy, x, p, n, c, s);
@@ -47,7 +46,7 @@ template void local_response_norm_forward(float*, const float*, const LrnWindow&
 template void local_response_norm_forward(double*, const double*, const LrnWindow&, int64_t, int64_t, int64_t);
 template void local_response_norm_backward(float*, const float*, const float*, const LrnWindow&, int64_t, int64_t,
                                            int64_t);
-template void local_response_norm_backward(double*, const double*, const double*, const LrnWindow&, int64_t,
-                                           int64_t, int64_t);
+template void local_response_norm_backward(double*, const double*, const double*, const LrnWindow&, int64_t, int64_t,
+                                           int64_t);
 
 }  // namespace nndl::norm

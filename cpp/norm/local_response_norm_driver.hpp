@@ -23,7 +23,6 @@ void local_response_norm_forward(T* y, const T* x, const LrnWindow& w, int64_t n
 
 // dx from dy and the forward's x (d recomputed from x).
 template <class T>
-void local_response_norm_backward(T* dx, const T* dy, const T* x, const LrnWindow& w, int64_t n, int64_t c,
-                                  int64_t s);
+void local_response_norm_backward(T* dx, const T* dy, const T* x, const LrnWindow& w, int64_t n, int64_t c, int64_t s);
 
 }  // namespace nndl::norm

@@ -69,8 +69,8 @@ BnPlan bn_plan(int64_t outer, int64_t channels, int64_t inner) {
   want_row_blocks = std::max<int64_t>(1, std::min(want_row_blocks, outer));
   p.rows_per_block = std::max<int64_t>(1, ceil_div(outer, want_row_blocks));
   p.row_blocks = outer == 0 ? 0 : ceil_div(outer, p.rows_per_block);
-  const int64_t want_pieces = std::min(ceil_div(kTargetTasks, std::max<int64_t>(p.row_blocks * p.chan_blocks, 1)),
-                                       inner / kMinPiece);
+  const int64_t want_pieces =
+      std::min(ceil_div(kTargetTasks, std::max<int64_t>(p.row_blocks * p.chan_blocks, 1)), inner / kMinPiece);
   p.piece_len = want_pieces > 1 ? ceil_div(ceil_div(inner, want_pieces), kMinPiece) * kMinPiece : inner;
   p.pieces = ceil_div(inner, p.piece_len);
   p.blocks = p.row_blocks * p.pieces;

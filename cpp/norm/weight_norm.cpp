@@ -61,8 +61,7 @@ void scale(T* NNDL_RESTRICT w, const T* NNDL_RESTRICT v, double c, int64_t n) {
 // grad_v = a · grad_W − b · v, with a = g/‖v‖ and b = a · grad_g/‖v‖ (coefficients in
 // double, rounded once to T; the elementwise part in T, as torch does).
 template <class T>
-void project(T* NNDL_RESTRICT dv, const T* NNDL_RESTRICT dw, const T* NNDL_RESTRICT v, double a, double b,
-             int64_t n) {
+void project(T* NNDL_RESTRICT dv, const T* NNDL_RESTRICT dw, const T* NNDL_RESTRICT v, double a, double b, int64_t n) {
   const T at = T(a), bt = T(b);
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) dv[i] = at * dw[i] - bt * v[i];
@@ -125,8 +124,8 @@ void weight_norm_forward(T* w, double* partial, const T* v, const T* g, int64_t 
 }
 
 template <class T>
-void weight_norm_backward(T* grad_v, T* grad_g, double* partial, const T* grad_w, const T* v, const T* g,
-                          int64_t rows, int64_t cols) {
+void weight_norm_backward(T* grad_v, T* grad_g, double* partial, const T* grad_w, const T* v, const T* g, int64_t rows,
+                          int64_t cols) {
   const int64_t nch = chunks_of(cols);
   const bool parallel = rows * cols >= kSerialBelow;
   if (nch == 1) {
@@ -171,9 +170,8 @@ void weight_norm_backward(T* grad_v, T* grad_g, double* partial, const T* grad_w
 
 template void weight_norm_forward(float*, double*, const float*, const float*, int64_t, int64_t);
 template void weight_norm_forward(double*, double*, const double*, const double*, int64_t, int64_t);
-template void weight_norm_backward(float*, float*, double*, const float*, const float*, const float*, int64_t,
+template void weight_norm_backward(float*, float*, double*, const float*, const float*, const float*, int64_t, int64_t);
+template void weight_norm_backward(double*, double*, double*, const double*, const double*, const double*, int64_t,
                                    int64_t);
-template void weight_norm_backward(double*, double*, double*, const double*, const double*, const double*,
-                                   int64_t, int64_t);
 
 }  // namespace nndl::NNDL_TARGET

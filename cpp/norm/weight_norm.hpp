@@ -26,14 +26,13 @@ constexpr int64_t kWeightNormChunk = int64_t{1} << 15;  // columns per task of a
 }  // namespace nndl::norm
 
 NNDL_DECLARE_KERNELS(
-  // W = g · v / ‖v‖ per row. `partial` is scratch of rows·ceil(cols / kWeightNormChunk)
-  // doubles (unused when cols <= kWeightNormChunk, may then be null).
-  template <class T>  // float, double
-  void weight_norm_forward(T* w, double* partial, const T* v, const T* g, int64_t rows, int64_t cols);
+    // W = g · v / ‖v‖ per row. `partial` is scratch of rows·ceil(cols / kWeightNormChunk)
+    // doubles (unused when cols <= kWeightNormChunk, may then be null).
+    template <class T>  // float, double
+    void weight_norm_forward(T* w, double* partial, const T* v, const T* g, int64_t rows, int64_t cols);
 
-  // dg_i = dy_i · v̂_i,  dv_i = (g_i/‖v_i‖)(dy_i − dg_i · v̂_i),  v̂_i = v_i/‖v_i‖.
-  // `partial` is scratch of 2·rows·ceil(cols / kWeightNormChunk) doubles (null if one chunk).
-  template <class T>  // float, double
-  void weight_norm_backward(T* dv, T* dg, double* partial, const T* dy, const T* v, const T* g,
-                            int64_t rows, int64_t cols);
-)
+    // dg_i = dy_i · v̂_i,  dv_i = (g_i/‖v_i‖)(dy_i − dg_i · v̂_i),  v̂_i = v_i/‖v_i‖.
+    // `partial` is scratch of 2·rows·ceil(cols / kWeightNormChunk) doubles (null if one chunk).
+    template <class T>  // float, double
+    void weight_norm_backward(T* dv, T* dg, double* partial, const T* dy, const T* v, const T* g, int64_t rows,
+                              int64_t cols);)

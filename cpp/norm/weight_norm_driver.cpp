@@ -28,7 +28,6 @@ void weight_norm_backward(T* dv, T* dg, const T* dy, const T* v, const T* g, int
 template void weight_norm_forward(float*, const float*, const float*, int64_t, int64_t);
 template void weight_norm_forward(double*, const double*, const double*, int64_t, int64_t);
 template void weight_norm_backward(float*, float*, const float*, const float*, const float*, int64_t, int64_t);
-template void weight_norm_backward(double*, double*, const double*, const double*, const double*, int64_t,
-                                   int64_t);
+template void weight_norm_backward(double*, double*, const double*, const double*, const double*, int64_t, int64_t);
 
 }  // namespace nndl::norm

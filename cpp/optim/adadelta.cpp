@@ -9,8 +9,7 @@ namespace nndl::NNDL_TARGET {
 namespace {
 
 template <class T, bool kRegularized>
-void adadelta_impl(const optim::TensorLists<T>& t, const optim::GradTerms& terms,
-                   const optim::AdadeltaCoeffs& c) {
+void adadelta_impl(const optim::TensorLists<T>& t, const optim::GradTerms& terms, const optim::AdadeltaCoeffs& c) {
   const GradCoeffs<T> gc(terms);
   const T lr = T(c.lr), rho = T(c.rho), one_minus_rho = T(1.0 - c.rho), eps = T(c.eps);
   for_each_chunk(t.plan, [&](int64_t k, int64_t begin, int64_t end) {
@@ -33,8 +32,7 @@ void adadelta_impl(const optim::TensorLists<T>& t, const optim::GradTerms& terms
 }  // namespace
 
 template <class T>
-void adadelta_step(const optim::TensorLists<T>& t, const optim::GradTerms& terms,
-                   const optim::AdadeltaCoeffs& c) {
+void adadelta_step(const optim::TensorLists<T>& t, const optim::GradTerms& terms, const optim::AdadeltaCoeffs& c) {
   terms.regularized() ? adadelta_impl<T, true>(t, terms, c) : adadelta_impl<T, false>(t, terms, c);
 }
 

@@ -14,8 +14,6 @@ struct AdadeltaCoeffs {
 
 }  // namespace nndl::optim
 
-NNDL_DECLARE_KERNELS(
-  template <class T>  // float, double
-  void adadelta_step(const optim::TensorLists<T>& t, const optim::GradTerms& terms,
-                     const optim::AdadeltaCoeffs& c);
-)
+NNDL_DECLARE_KERNELS(template <class T>  // float, double
+                     void adadelta_step(const optim::TensorLists<T>& t, const optim::GradTerms& terms,
+                                        const optim::AdadeltaCoeffs& c);)

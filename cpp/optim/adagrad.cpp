@@ -9,8 +9,7 @@ namespace nndl::NNDL_TARGET {
 namespace {
 
 template <class T, bool kRegularized>
-void adagrad_impl(const optim::TensorLists<T>& t, const optim::GradTerms& terms,
-                  const optim::AdagradCoeffs& c) {
+void adagrad_impl(const optim::TensorLists<T>& t, const optim::GradTerms& terms, const optim::AdagradCoeffs& c) {
   const GradCoeffs<T> gc(terms);
   const T lr = T(c.lr), eps_in = T(c.eps_in), eps_out = T(c.eps_out);
   for_each_chunk(t.plan, [&](int64_t k, int64_t begin, int64_t end) {
@@ -30,8 +29,7 @@ void adagrad_impl(const optim::TensorLists<T>& t, const optim::GradTerms& terms,
 }  // namespace
 
 template <class T>
-void adagrad_step(const optim::TensorLists<T>& t, const optim::GradTerms& terms,
-                  const optim::AdagradCoeffs& c) {
+void adagrad_step(const optim::TensorLists<T>& t, const optim::GradTerms& terms, const optim::AdagradCoeffs& c) {
   terms.regularized() ? adagrad_impl<T, true>(t, terms, c) : adagrad_impl<T, false>(t, terms, c);
 }
 

@@ -14,8 +14,6 @@ struct AdagradCoeffs {
 
 }  // namespace nndl::optim
 
-NNDL_DECLARE_KERNELS(
-  template <class T>  // float, double
-  void adagrad_step(const optim::TensorLists<T>& t, const optim::GradTerms& terms,
-                    const optim::AdagradCoeffs& c);
-)
+NNDL_DECLARE_KERNELS(template <class T>  // float, double
+                     void adagrad_step(const optim::TensorLists<T>& t, const optim::GradTerms& terms,
+                                       const optim::AdagradCoeffs& c);)

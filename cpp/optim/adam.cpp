@@ -10,8 +10,7 @@ namespace nndl::NNDL_TARGET {
 namespace {
 
 template <class T, bool kRegularized, bool kAmsgrad, bool kNesterov>
-void adam_impl(const optim::TensorLists<T>& t, const optim::GradTerms& terms,
-               const optim::AdamCoeffs& c) {
+void adam_impl(const optim::TensorLists<T>& t, const optim::GradTerms& terms, const optim::AdamCoeffs& c) {
   const GradCoeffs<T> gc(terms);
   const T beta1 = T(c.beta1), one_minus_beta1 = T(1.0 - c.beta1);
   const T beta2 = T(c.beta2), one_minus_beta2 = T(1.0 - c.beta2);
@@ -26,7 +25,7 @@ void adam_impl(const optim::TensorLists<T>& t, const optim::GradTerms& terms,
 #pragma omp simd
     for (int64_t i = begin; i < end; ++i) {
       const T g = gc.template grad<kRegularized>(grad[i], theta[i]);
-      const T mi = beta1 * m[i] + one_minus_beta1 * g;     // (1.19)
+      const T mi = beta1 * m[i] + one_minus_beta1 * g;      // (1.19)
       const T vi = beta2 * v[i] + one_minus_beta2 * g * g;  // (1.20)
       m[i] = mi;
       v[i] = vi;
@@ -36,7 +35,7 @@ void adam_impl(const optim::TensorLists<T>& t, const optim::GradTerms& terms,
         v_max[i] = v_used;
       }
       const T denom = std::sqrt(v_used * c2 + eps_in) + eps_out;  // sqrt(Ĝ + ε), (1.22–1.23)
-      T step = c_m * mi;                                           // α·M̂, (1.21)
+      T step = c_m * mi;                                          // α·M̂, (1.21)
       if constexpr (kNesterov) step = step + c_g * g;
       theta[i] = gc.decay * theta[i] - step / denom;
     }
@@ -46,8 +45,7 @@ void adam_impl(const optim::TensorLists<T>& t, const optim::GradTerms& terms,
 }  // namespace
 
 template <class T>
-void adam_step(const optim::TensorLists<T>& t, const optim::GradTerms& terms,
-               const optim::AdamCoeffs& c) {
+void adam_step(const optim::TensorLists<T>& t, const optim::GradTerms& terms, const optim::AdamCoeffs& c) {
   // Flags settled here, outside the hot loop: 2 x 2 x 2 instantiations.
   auto run = [&](auto reg, auto ams, auto nest) {
     adam_impl<T, decltype(reg)::value, decltype(ams)::value, decltype(nest)::value>(t, terms, c);
@@ -55,12 +53,9 @@ void adam_step(const optim::TensorLists<T>& t, const optim::GradTerms& terms,
   auto with_nest = [&](auto reg, auto ams) {
     c.nesterov ? run(reg, ams, std::true_type{}) : run(reg, ams, std::false_type{});
   };
-  auto with_ams = [&](auto reg) {
-    c.amsgrad ? with_nest(reg, std::true_type{}) : with_nest(reg, std::false_type{});
-  };
+  auto with_ams = [&](auto reg) { c.amsgrad ? with_nest(reg, std::true_type{}) : with_nest(reg, std::false_type{}); };
   terms.regularized() ? with_ams(std::true_type{}) : with_ams(std::false_type{});
 }
-
 
 template void adam_step(const optim::TensorLists<float>&, const optim::GradTerms&, const optim::AdamCoeffs&);
 template void adam_step(const optim::TensorLists<double>&, const optim::GradTerms&, const optim::AdamCoeffs&);

@@ -23,8 +23,6 @@ struct AdamCoeffs {
 
 }  // namespace nndl::optim
 
-NNDL_DECLARE_KERNELS(
-  template <class T>  // float, double
-  void adam_step(const optim::TensorLists<T>& t, const optim::GradTerms& terms,
-                 const optim::AdamCoeffs& c);
-)
+NNDL_DECLARE_KERNELS(template <class T>  // float, double
+                     void adam_step(const optim::TensorLists<T>& t, const optim::GradTerms& terms,
+                                    const optim::AdamCoeffs& c);)

@@ -10,8 +10,7 @@ namespace nndl::NNDL_TARGET {
 namespace {
 
 template <class T, bool kRegularized, bool kMomentum, bool kCentered>
-void rmsprop_impl(const optim::TensorLists<T>& t, const optim::GradTerms& terms,
-                  const optim::RmspropCoeffs& c) {
+void rmsprop_impl(const optim::TensorLists<T>& t, const optim::GradTerms& terms, const optim::RmspropCoeffs& c) {
   const GradCoeffs<T> gc(terms);
   const T lr = T(c.lr), beta = T(c.beta), one_minus_beta = T(1.0 - c.beta);
   const T eps_in = T(c.eps_in), eps_out = T(c.eps_out), mu = T(c.momentum);
@@ -47,8 +46,7 @@ void rmsprop_impl(const optim::TensorLists<T>& t, const optim::GradTerms& terms,
 }  // namespace
 
 template <class T>
-void rmsprop_step(const optim::TensorLists<T>& t, const optim::GradTerms& terms,
-                  const optim::RmspropCoeffs& c) {
+void rmsprop_step(const optim::TensorLists<T>& t, const optim::GradTerms& terms, const optim::RmspropCoeffs& c) {
   auto run = [&](auto reg, auto mom, auto cen) {
     rmsprop_impl<T, decltype(reg)::value, decltype(mom)::value, decltype(cen)::value>(t, terms, c);
   };

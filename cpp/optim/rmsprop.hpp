@@ -18,8 +18,6 @@ struct RmspropCoeffs {
 
 }  // namespace nndl::optim
 
-NNDL_DECLARE_KERNELS(
-  template <class T>  // float, double
-  void rmsprop_step(const optim::TensorLists<T>& t, const optim::GradTerms& terms,
-                    const optim::RmspropCoeffs& c);
-)
+NNDL_DECLARE_KERNELS(template <class T>  // float, double
+                     void rmsprop_step(const optim::TensorLists<T>& t, const optim::GradTerms& terms,
+                                       const optim::RmspropCoeffs& c);)

@@ -24,8 +24,6 @@ struct SgdCoeffs {
 
 }  // namespace nndl::optim
 
-NNDL_DECLARE_KERNELS(
-  template <class T>  // float, double
-  void sgd_step(const optim::TensorLists<T>& t, const optim::GradTerms& terms,
-                const optim::SgdCoeffs& c);
-)
+NNDL_DECLARE_KERNELS(template <class T>  // float, double
+                     void sgd_step(const optim::TensorLists<T>& t, const optim::GradTerms& terms,
+                                   const optim::SgdCoeffs& c);)

@@ -6,7 +6,5 @@
 #include "parallel.hpp"
 #include "simd/dispatch.hpp"
 
-NNDL_DECLARE_KERNELS(
-  template <class T>  // float, double
-  bool any_nonfinite(const T* const* x, const ChunkView& plan);
-)
+NNDL_DECLARE_KERNELS(template <class T>  // float, double
+                     bool any_nonfinite(const T* const* x, const ChunkView& plan);)

@@ -11,10 +11,10 @@ bool cpu_supports(Target t) {
 #if defined(NNDL_HAVE_X86_TARGETS) && (defined(__GNUC__) || defined(__clang__))
   // libgcc's checks include the OS's consent (XCR0) to save the wide registers.
   switch (t) {
-    case Target::baseline: return true;
+    case Target::baseline:
+      return true;
     case Target::avx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-             __builtin_cpu_supports("bmi2");
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2");
     case Target::avx512:
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
@@ -29,8 +29,7 @@ bool cpu_supports(Target t) {
 Target parse(const std::string& name) {
   for (Target t : {Target::baseline, Target::avx2, Target::avx512})
     if (name == target_name(t)) return t;
-  throw std::invalid_argument("unknown SIMD target '" + name +
-                              "' (expected one of: baseline, avx2, avx512)");
+  throw std::invalid_argument("unknown SIMD target '" + name + "' (expected one of: baseline, avx2, avx512)");
 }
 
 Target best_target() {
@@ -54,9 +53,12 @@ std::atomic<Target> g_selected{best_target()};
 
 const char* target_name(Target t) {
   switch (t) {
-    case Target::baseline: return "baseline";
-    case Target::avx2: return "avx2";
-    case Target::avx512: return "avx512";
+    case Target::baseline:
+      return "baseline";
+    case Target::avx2:
+      return "avx2";
+    case Target::avx512:
+      return "avx512";
   }
   return "?";
 }
@@ -76,8 +78,7 @@ Target selected_target() { return g_selected.load(std::memory_order_relaxed); }
 
 void set_target(const std::string& name) {
   Target t = parse(name);
-  if (!cpu_supports(t))
-    throw std::invalid_argument("SIMD target '" + name + "' is not supported by this CPU");
+  if (!cpu_supports(t)) throw std::invalid_argument("SIMD target '" + name + "' is not supported by this CPU");
   g_selected.store(t, std::memory_order_relaxed);
 }
 

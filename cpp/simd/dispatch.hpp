@@ -33,10 +33,16 @@ void set_target(const std::string& name);
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define NNDL_HAVE_X86_TARGETS 1
-#define NNDL_DECLARE_KERNELS(...)               \
-  namespace nndl::baseline { __VA_ARGS__ }      \
-  namespace nndl::avx2 { __VA_ARGS__ }          \
-  namespace nndl::avx512 { __VA_ARGS__ }
+#define NNDL_DECLARE_KERNELS(...) \
+  namespace nndl::baseline {      \
+  __VA_ARGS__                     \
+  }                               \
+  namespace nndl::avx2 {          \
+  __VA_ARGS__                     \
+  }                               \
+  namespace nndl::avx512 {        \
+  __VA_ARGS__                     \
+  }
 namespace nndl {
 // One read of the target per launch, so a concurrent set_target() cannot mix two choices.
 template <class F>
@@ -48,6 +54,9 @@ inline F pick(Target t, F avx512, F avx2, F baseline) {
 #define NNDL_DISPATCH(fn) \
   (::nndl::pick(::nndl::selected_target(), &::nndl::avx512::fn, &::nndl::avx2::fn, &::nndl::baseline::fn))
 #else
-#define NNDL_DECLARE_KERNELS(...) namespace nndl::baseline { __VA_ARGS__ }
+#define NNDL_DECLARE_KERNELS(...) \
+  namespace nndl::baseline {      \
+  __VA_ARGS__                     \
+  }
 #define NNDL_DISPATCH(fn) (&::nndl::baseline::fn)
 #endif

@@ -47,6 +47,7 @@ from . import _checks, _core
 
 __all__ = ["clip_coefficient", "clip_grad_norm_", "clip_grad_value_", "global_norm", "global_norm_of_groups"]
 
+
 def _as_list(grads: Any) -> list[Any]:
     """A single array or any iterable of arrays, as a list (what torch accepts)."""
     if isinstance(grads, np.ndarray):

@@ -58,8 +58,10 @@ class Schedule:
         raise NotImplementedError
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(lr0={self.lr0}, beta={self.beta}, decay_steps={self.decay_steps}, "
-                f"staircase={self.staircase})")
+        return (
+            f"{type(self).__name__}(lr0={self.lr0}, beta={self.beta}, decay_steps={self.decay_steps}, "
+            f"staircase={self.staircase})"
+        )
 
     def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and vars(self) == vars(other)

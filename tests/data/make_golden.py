@@ -33,8 +33,11 @@ def _add(cid, cls, hp, dtypes=(F32, F64), step_kw=None, sched=None):
 
 _add("sgd", "SGD", {"lr": 0.1})
 _add("sgd-terms", "SGD", {"lr": 0.05, "weight_decay": 0.01, "l1": 0.002, "decoupled_weight_decay": 0.001})
-_add("sgd-max-decay-lr", "SGD", {"lr": 0.05, "maximize": True, "decoupled_weight_decay": 0.01,
-                                 "decay_scaled_by_lr": True})
+_add(
+    "sgd-max-decay-lr",
+    "SGD",
+    {"lr": 0.05, "maximize": True, "decoupled_weight_decay": 0.01, "decay_scaled_by_lr": True},
+)
 _add("momentum", "Momentum", {"lr": 0.05})
 _add("momentum-sched", "Momentum", {}, sched=("ExponentialDecay", 0.05, 0.9))
 _add("momentum-torch", "Momentum", {"lr": 0.05, "convention": "torch", "dampening": 0.1})
@@ -43,33 +46,40 @@ _add("nesterov-torch", "Nesterov", {"lr": 0.05, "convention": "torch", "weight_d
 _add("adagrad", "AdaGrad", {})
 _add("adagrad-torch", "AdaGrad", {"eps_inside_sqrt": False, "lr_decay": 0.01, "initial_accumulator_value": 0.1})
 _add("rmsprop", "RMSprop", {})
-_add("rmsprop-centered-mom", "RMSprop", {"eps_inside_sqrt": False, "centered": True, "momentum": 0.9,
-                                         "beta": 0.99})
+_add("rmsprop-centered-mom", "RMSprop", {"eps_inside_sqrt": False, "centered": True, "momentum": 0.9, "beta": 0.99})
 _add("rmsprop-l1", "RMSprop", {"centered": True, "l1": 0.01}, dtypes=(F32,))
 _add("adadelta", "AdaDelta", {})
 _add("adadelta-wd", "AdaDelta", {"weight_decay": 0.01, "lr": 0.5}, dtypes=(F32,))
 _add("adam", "Adam", {})
-_add("adam-amsgrad", "Adam", {"eps_inside_sqrt": False, "betas": (0.9, 0.999), "amsgrad": True,
-                              "weight_decay": 0.01})
+_add("adam-amsgrad", "Adam", {"eps_inside_sqrt": False, "betas": (0.9, 0.999), "amsgrad": True, "weight_decay": 0.01})
 _add("adam-sched-max", "Adam", {"maximize": True, "l1": 1e-3}, dtypes=(F32,), sched=("InverseSqrtDecay", 1e-2))
 _add("adamw", "AdamW", {})
-_add("adamw-torch", "AdamW", {"weight_decay": 0.01, "decay_scaled_by_lr": True, "eps_inside_sqrt": False},
-     dtypes=(F32,))
+_add(
+    "adamw-torch", "AdamW", {"weight_decay": 0.01, "decay_scaled_by_lr": True, "eps_inside_sqrt": False}, dtypes=(F32,)
+)
 _add("nadam", "Nadam", {})
-_add("nadam-torch", "Nadam", {"eps_inside_sqrt": False, "weight_decay": 0.01, "momentum_decay": 0.0},
-     dtypes=(F32,))
+_add("nadam-torch", "Nadam", {"eps_inside_sqrt": False, "weight_decay": 0.01, "momentum_decay": 0.0}, dtypes=(F32,))
 _add("adam-scale", "Adam", {}, dtypes=(F32,), step_kw={"grad_scale": 0.25})
 # fused clipping: the norm pass, then the coefficient inside the update pass
 for p in (1.0, 2.0, "inf"):
     for conv in ("chapter", "torch"):
-        _add(f"sgd-clip-{p}-{conv}", "SGD", {"lr": 0.1}, dtypes=(F32,),
-             step_kw={"max_norm": 1.0, "norm_type": p, "convention": conv})
+        _add(
+            f"sgd-clip-{p}-{conv}",
+            "SGD",
+            {"lr": 0.1},
+            dtypes=(F32,),
+            step_kw={"max_norm": 1.0, "norm_type": p, "convention": conv},
+        )
 _add("adam-clip-scale", "Adam", {}, step_kw={"max_norm": 2.0, "grad_scale": 0.5, "convention": "torch"})
 _add("rmsprop-clip-noclip", "RMSprop", {}, dtypes=(F64,), step_kw={"max_norm": 1e6})
 _add("adam-skip", "Adam", {}, dtypes=(F32,), step_kw={"skip_nonfinite": True})
 
-CLIP_CASES = [(f"clip-{p}-{conv}-{dt}", p, conv, dt)
-              for p in (1.0, 2.0, 3.0, "inf") for conv in ("chapter", "torch") for dt in (F32, F64)]
+CLIP_CASES = [
+    (f"clip-{p}-{conv}-{dt}", p, conv, dt)
+    for p in (1.0, 2.0, 3.0, "inf")
+    for conv in ("chapter", "torch")
+    for dt in (F32, F64)
+]
 
 
 def _grads(dtype, seed, steps=STEPS, sizes=None):

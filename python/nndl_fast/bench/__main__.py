@@ -1,7 +1,7 @@
 """python -m nndl_fast.bench — the benchmark harness (see harness.py for what it measures).
 
-    python -m nndl_fast.bench --quick                 # all suites, < 2 minutes on 2 cores
-    python -m nndl_fast.bench --only adam --json out.json --plot out.png
+python -m nndl_fast.bench --quick                 # all suites, < 2 minutes on 2 cores
+python -m nndl_fast.bench --only adam --json out.json --plot out.png
 """
 
 from __future__ import annotations
@@ -28,11 +28,16 @@ def cpu_name() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m nndl_fast.bench", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m nndl_fast.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--quick", action="store_true", help="fewer sizes and repeats (< 2 min)")
-    ap.add_argument("--only", action="append", default=[],
-                    help="run only kernels whose name contains this (repeatable), e.g. adam, bn")
+    ap.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        help="run only kernels whose name contains this (repeatable), e.g. adam, bn",
+    )
     ap.add_argument("--threads", type=int, default=None, help="OpenMP threads (default: all cores)")
     ap.add_argument("--json", metavar="PATH", help="write one record per (kernel, case, impl)")
     ap.add_argument("--plot", metavar="PATH", help="write a PNG bar chart (needs matplotlib)")
@@ -61,8 +66,10 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         **info,
     }
-    print(f"# nndl_fast bench  {meta['date']}  {meta['cpu']}  threads={info['num_threads']}  "
-          f"simd={info['selected_target']}  torch={meta['torch']}")
+    print(
+        f"# nndl_fast bench  {meta['date']}  {meta['cpu']}  threads={info['num_threads']}  "
+        f"simd={info['selected_target']}  torch={meta['torch']}"
+    )
     probes = bench.measure_probes()
     print("# memory bandwidth probes (GB/s): " + "  ".join(f"{k} {v:.1f}" for k, v in probes.items()))
     print(HEADER)

@@ -18,9 +18,7 @@ from ..reference import clip as ref
 from .harness import Bench
 
 
-def _halving(
-    grads0: list[np.ndarray], clip_fn: Callable[[list[np.ndarray], float], object]
-) -> Callable[[], None]:
+def _halving(grads0: list[np.ndarray], clip_fn: Callable[[list[np.ndarray], float], object]) -> Callable[[], None]:
     """A call that clips grads to half their norm, so that every call scales (c = 0.5).
 
     Clipping converges (after one call the norm is at most b, and nothing more happens), so

@@ -30,9 +30,7 @@ def run(bench: Bench, torch: Any) -> None:
         offset = [0]
 
         def ours() -> None:
-            dropout.dropout(
-                x, keep_prob=keep, convention="torch", seed=1, offset=offset[0], out=y, mask_out=mask
-            )
+            dropout.dropout(x, keep_prob=keep, convention="torch", seed=1, offset=offset[0], out=y, mask_out=mask)
             offset[0] += 1
 
         bench.measure(
@@ -94,9 +92,7 @@ def run(bench: Bench, torch: Any) -> None:
             "dropout_bwd",
             case,
             "nndl_fast from seed",
-            lambda: dropout.dropout_backward(
-                dy, keep_prob=keep, convention="torch", seed=1, offset=0, out=dx
-            ),
+            lambda: dropout.dropout_backward(dy, keep_prob=keep, convention="torch", seed=1, offset=0, out=dx),
             nbytes=8 * n,
             limit="copy",
             note="mask regenerated, nothing stored",
@@ -108,6 +104,4 @@ def run(bench: Bench, torch: Any) -> None:
             np.multiply(dy, m, out=dx)
             np.multiply(dx, scale, out=dx)
 
-        bench.measure(
-            "dropout_bwd", case, "numpy (bool mask)", numpy_bwd, nbytes=9 * n, limit="copy"
-        )
+        bench.measure("dropout_bwd", case, "numpy (bool mask)", numpy_bwd, nbytes=9 * n, limit="copy")

@@ -147,8 +147,9 @@ class Bench:
         }
         min_seconds = 0.5 if self.quick else 2.0
         names = list(self._probes)
-        seconds = time_interleaved([self._probes[k][0] for k in names], seconds_per_round=[min_seconds / 5] * 3,
-                                   repeats=5)
+        seconds = time_interleaved(
+            [self._probes[k][0] for k in names], seconds_per_round=[min_seconds / 5] * 3, repeats=5
+        )
         self.probe_gbps = {k: self._probes[k][1] / t / 1e9 for k, t in zip(names, seconds)}
         return self.probe_gbps
 
@@ -167,8 +168,20 @@ class Bench:
         **extra: Any,
     ) -> None:
         """Queue fn for timing with the rest of its case (rows print when the case is timed)."""
-        self._queue(_Pending(kernel, case, impl, fn, float("nan"), int(nbytes), limit, note,
-                             self.min_seconds if min_seconds is None else min_seconds, extra))
+        self._queue(
+            _Pending(
+                kernel,
+                case,
+                impl,
+                fn,
+                float("nan"),
+                int(nbytes),
+                limit,
+                note,
+                self.min_seconds if min_seconds is None else min_seconds,
+                extra,
+            )
+        )
 
     def add(
         self,
@@ -215,7 +228,7 @@ class Bench:
         for p, t in zip(timed, seconds):
             p.seconds = t
         probe = dict(self.probe_gbps)
-        probe.update({k: self._probes[k][1] / t / 1e9 for k, t in zip(limits, seconds[len(timed):])})
+        probe.update({k: self._probes[k][1] / t / 1e9 for k, t in zip(limits, seconds[len(timed) :])})
         out = []
         for p in pending:
             gbps = p.nbytes / p.seconds / 1e9

@@ -83,7 +83,7 @@ def _placed(shape: tuple[int, ...], slot: int) -> np.ndarray:
     offset = align - 4096 * (slot + 1) + 16
     buf = np.empty(nbytes + 2 * align, np.uint8)
     start = (-buf.ctypes.data) % align + offset
-    return buf[start:start + nbytes].view(np.float32).reshape(shape)
+    return buf[start : start + nbytes].view(np.float32).reshape(shape)
 
 
 def _filled(shape: tuple[int, ...], slot: int, values: np.ndarray) -> np.ndarray:
@@ -122,8 +122,18 @@ def _bn_setup(rng: np.random.Generator, shape: tuple[int, ...], cl: bool) -> dic
     def nchw(a: np.ndarray) -> np.ndarray:
         return np.moveaxis(a, -1, 1) if cl else a
 
-    return {"x": x, "dy": dy, "x_t": nchw(x), "dy_t": nchw(dy), "gamma": gamma, "beta": beta, "rm": rm, "rv": rv,
-            "fwd": fwd, "bwd": bwd}
+    return {
+        "x": x,
+        "dy": dy,
+        "x_t": nchw(x),
+        "dy_t": nchw(dy),
+        "gamma": gamma,
+        "beta": beta,
+        "rm": rm,
+        "rv": rv,
+        "fwd": fwd,
+        "bwd": bwd,
+    }
 
 
 def _bn_case(
@@ -159,8 +169,17 @@ def _bn_case(
         _, m, s = saved["r"]
         aten.native_batch_norm_backward(tdy, tx, tg, trm, trv, m, s, True, 1e-5, [True, True, True])
 
-    _torch_rows(bench, children, "bn", case, t_fwd, t_bwd, fwd_bytes=3 * n, bwd_bytes=5 * n,
-                note="native_batch_norm(+_backward), alloc, this process")
+    _torch_rows(
+        bench,
+        children,
+        "bn",
+        case,
+        t_fwd,
+        t_bwd,
+        fwd_bytes=3 * n,
+        bwd_bytes=5 * n,
+        note="native_batch_norm(+_backward), alloc, this process",
+    )
 
 
 def run_ln(bench: Bench, torch: Any, children: dict | None = None) -> None:
@@ -190,9 +209,7 @@ def _ln_setup(rng: np.random.Generator, shape: tuple[int, ...]) -> dict[str, Any
     return {"x": x, "dy": dy, "gamma": gamma, "beta": beta, "fwd": fwd, "bwd": bwd}
 
 
-def _ln_case(
-    bench: Bench, torch: Any, rng: np.random.Generator, shape: tuple[int, ...], children: dict
-) -> None:
+def _ln_case(bench: Bench, torch: Any, rng: np.random.Generator, shape: tuple[int, ...], children: dict) -> None:
     d = shape[-1]
     s = _ln_setup(rng, shape)
     x, dy, gamma, beta = (s[k] for k in ("x", "dy", "gamma", "beta"))
@@ -223,8 +240,17 @@ def _ln_case(
         _, m, r = saved["r"]
         aten.native_layer_norm_backward(tdy, tx, [d], m, r, tg, tb, [True, True, True])
 
-    _torch_rows(bench, children, "ln", case, t_fwd, t_bwd, fwd_bytes=2 * n, bwd_bytes=3 * n,
-                note="native_layer_norm(+_backward), alloc, this process")
+    _torch_rows(
+        bench,
+        children,
+        "ln",
+        case,
+        t_fwd,
+        t_bwd,
+        fwd_bytes=2 * n,
+        bwd_bytes=3 * n,
+        note="native_layer_norm(+_backward), alloc, this process",
+    )
 
 
 # --- torch in subprocesses: a fresh ordinary process, and one with a tuned allocator -----
@@ -242,13 +268,37 @@ def _add_child_rows(bench: Bench, children: dict, kernel: str, case: str, nbytes
         res = children.get(mode, {}).get(f"{kernel} {case}")
         if not res:
             continue
-        bench.add(kernel, case, f"nndl_fast {label.split()[0]} proc", res["ours"], nbytes=nbytes, limit="triad",
-                  limit_gbps=res["triad_gbps"], note=f"fwd+bwd, out=, in the {mode} subprocess")
-        bench.add(kernel, case, f"torch aten {label}", res["steady"], nbytes=nbytes, limit="triad",
-                  limit_gbps=res["triad_gbps"], vs_seconds=res["ours"], note=f"{note}; compared with the row above")
+        bench.add(
+            kernel,
+            case,
+            f"nndl_fast {label.split()[0]} proc",
+            res["ours"],
+            nbytes=nbytes,
+            limit="triad",
+            limit_gbps=res["triad_gbps"],
+            note=f"fwd+bwd, out=, in the {mode} subprocess",
+        )
+        bench.add(
+            kernel,
+            case,
+            f"torch aten {label}",
+            res["steady"],
+            nbytes=nbytes,
+            limit="triad",
+            limit_gbps=res["triad_gbps"],
+            vs_seconds=res["ours"],
+            note=f"{note}; compared with the row above",
+        )
         if mode == "fresh":
-            bench.add(kernel, case, "torch aten 1st call", res["first"], nbytes=nbytes, limit="triad",
-                      note="first fwd+bwd call of the fresh subprocess (one sample)")
+            bench.add(
+                kernel,
+                case,
+                "torch aten 1st call",
+                res["first"],
+                nbytes=nbytes,
+                limit="triad",
+                note="first fwd+bwd call of the fresh subprocess (one sample)",
+            )
 
 
 def _torch_child(bench: Bench, kernels: list[str], env_extra: dict[str, str]) -> dict:
@@ -258,12 +308,15 @@ def _torch_child(bench: Bench, kernels: list[str], env_extra: dict[str, str]) ->
     pkg_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ, **env_extra)
     env["PYTHONPATH"] = os.pathsep.join([pkg_root, env.get("PYTHONPATH", "")])
-    args = {"kernels": kernels, "threads": bench.threads, "min_seconds": bench.min_seconds,
-            "repeats": bench.repeats}
+    args = {"kernels": kernels, "threads": bench.threads, "min_seconds": bench.min_seconds, "repeats": bench.repeats}
     try:
         out = subprocess.run(
             [sys.executable, "-m", "nndl_fast.bench.norm_bn_ln", json.dumps(args)],
-            env=env, capture_output=True, text=True, timeout=600, check=True,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=True,
         )
         return json.loads(out.stdout.strip().splitlines()[-1])
     except (subprocess.SubprocessError, OSError, ValueError, IndexError) as e:
@@ -271,8 +324,9 @@ def _torch_child(bench: Bench, kernels: list[str], env_extra: dict[str, str]) ->
         return {}
 
 
-def _steps(torch: Any, kernel: str, shape: tuple[int, ...],
-           cl: bool = False) -> tuple[Callable[[], None], Callable[[], None]]:
+def _steps(
+    torch: Any, kernel: str, shape: tuple[int, ...], cl: bool = False
+) -> tuple[Callable[[], None], Callable[[], None]]:
     """(ours, torch's) training fwd+bwd of `kernel` on the same random data of `shape`
     (BN: channels last if cl): ours into preallocated buffers, torch's aten ops allocating
     their outputs."""
@@ -330,16 +384,31 @@ def _child_main(args: dict) -> None:
                 first = time.perf_counter() - t0
                 per_round = args["min_seconds"] / args["repeats"]
                 t_ours, t_torch, t_triad = time_interleaved(
-                    [ours, t_step, triad], seconds_per_round=[per_round, per_round, 0.1 / args["repeats"]],
-                    repeats=args["repeats"])
-                res[f"{kernel} {_case(shape, cl)}"] = {"first": first, "steady": t_torch, "ours": t_ours,
-                                                   "triad_gbps": 12 * n / t_triad / 1e9}
+                    [ours, t_step, triad],
+                    seconds_per_round=[per_round, per_round, 0.1 / args["repeats"]],
+                    repeats=args["repeats"],
+                )
+                res[f"{kernel} {_case(shape, cl)}"] = {
+                    "first": first,
+                    "steady": t_torch,
+                    "ours": t_ours,
+                    "triad_gbps": 12 * n / t_triad / 1e9,
+                }
     print(json.dumps(res))
 
 
-def _our_rows(bench: Bench, prefix: str, case: str, fwd: Callable[[], None], bwd: Callable[[], None],
-              fwd_bwd_alloc: Callable[[], None], ref: Callable[[], None], *, fwd_bytes: int,
-              bwd_bytes: int) -> None:
+def _our_rows(
+    bench: Bench,
+    prefix: str,
+    case: str,
+    fwd: Callable[[], None],
+    bwd: Callable[[], None],
+    fwd_bwd_alloc: Callable[[], None],
+    ref: Callable[[], None],
+    *,
+    fwd_bytes: int,
+    bwd_bytes: int,
+) -> None:
     """Our rows of a case: fwd+bwd into out= buffers and with fresh outputs, then fwd, bwd;
     then the NumPy reference's fwd+bwd (float64; skipped in --quick)."""
 
@@ -348,30 +417,64 @@ def _our_rows(bench: Bench, prefix: str, case: str, fwd: Callable[[], None], bwd
         bwd()
 
     if bench.wants(f"{prefix}_train"):
-        bench.measure(f"{prefix}_train", case, "nndl_fast", fwd_bwd, nbytes=fwd_bytes + bwd_bytes, limit="triad",
-                      note="fwd+bwd, out= (preallocated)")
-        bench.measure(f"{prefix}_train", case, "nndl_fast alloc", fwd_bwd_alloc, nbytes=fwd_bytes + bwd_bytes,
-                      limit="triad", note="fwd+bwd, fresh outputs")
+        bench.measure(
+            f"{prefix}_train",
+            case,
+            "nndl_fast",
+            fwd_bwd,
+            nbytes=fwd_bytes + bwd_bytes,
+            limit="triad",
+            note="fwd+bwd, out= (preallocated)",
+        )
+        bench.measure(
+            f"{prefix}_train",
+            case,
+            "nndl_fast alloc",
+            fwd_bwd_alloc,
+            nbytes=fwd_bytes + bwd_bytes,
+            limit="triad",
+            note="fwd+bwd, fresh outputs",
+        )
     if bench.wants(f"{prefix}_fwd"):
         bench.measure(f"{prefix}_fwd", case, "nndl_fast", fwd, nbytes=fwd_bytes, limit="triad", note="out=")
     if bench.wants(f"{prefix}_bwd"):
         fwd()  # the saved statistics bwd reads
         bench.measure(f"{prefix}_bwd", case, "nndl_fast", bwd, nbytes=bwd_bytes, limit="triad", note="out=")
     if not bench.quick and bench.wants(f"{prefix}_train"):
-        bench.measure(f"{prefix}_train", case, "numpy ref (f64)", ref, nbytes=fwd_bytes + bwd_bytes, limit="triad",
-                      min_seconds=0.5, note="fwd+bwd")
+        bench.measure(
+            f"{prefix}_train",
+            case,
+            "numpy ref (f64)",
+            ref,
+            nbytes=fwd_bytes + bwd_bytes,
+            limit="triad",
+            min_seconds=0.5,
+            note="fwd+bwd",
+        )
 
 
-def _torch_rows(bench: Bench, children: dict, prefix: str, case: str, t_fwd: Callable[[], None],
-                t_bwd: Callable[[], None], *, fwd_bytes: int, bwd_bytes: int, note: str) -> None:
+def _torch_rows(
+    bench: Bench,
+    children: dict,
+    prefix: str,
+    case: str,
+    t_fwd: Callable[[], None],
+    t_bwd: Callable[[], None],
+    *,
+    fwd_bytes: int,
+    bwd_bytes: int,
+    note: str,
+) -> None:
     """torch's rows of a case: fwd+bwd (in process, and the subprocess rows), fwd, bwd."""
+
     def t_fwd_bwd() -> None:
         t_fwd()
         t_bwd()
 
     if bench.wants(f"{prefix}_train"):
-        bench.measure(f"{prefix}_train", case, "torch aten", t_fwd_bwd, nbytes=fwd_bytes + bwd_bytes,
-                      limit="triad", note=note)
+        bench.measure(
+            f"{prefix}_train", case, "torch aten", t_fwd_bwd, nbytes=fwd_bytes + bwd_bytes, limit="triad", note=note
+        )
         _add_child_rows(bench, children, f"{prefix}_train", case, fwd_bytes + bwd_bytes)
     if bench.wants(f"{prefix}_fwd"):
         bench.measure(f"{prefix}_fwd", case, "torch aten", t_fwd, nbytes=fwd_bytes, limit="triad", note="alloc")

@@ -99,9 +99,7 @@ def _wn(bench: Bench, torch: Any, shape: tuple[int, ...]) -> None:
                 tv.grad = tg.grad = None
                 torch._weight_norm(tv, tg, 0).backward(tdy)
 
-            bench.measure(
-                "wn_fwd+bwd", case, "torch autograd", torch_autograd, nbytes=20 * n, limit="triad"
-            )
+            bench.measure("wn_fwd+bwd", case, "torch autograd", torch_autograd, nbytes=20 * n, limit="triad")
 
 
 def _lrn(bench: Bench, torch: Any, shape: tuple[int, ...], beta: float = 0.75) -> None:
@@ -175,9 +173,7 @@ def _lrn(bench: Bench, torch: Any, shape: tuple[int, ...], beta: float = 0.75) -
                 tx.grad = None
                 F.local_response_norm(tx, 5, 1e-4, beta, 2.0).backward(tdy)
 
-            bench.measure(
-                "lrn_fwd+bwd", case, "torch autograd", torch_autograd, nbytes=20 * n, limit="triad"
-            )
+            bench.measure("lrn_fwd+bwd", case, "torch autograd", torch_autograd, nbytes=20 * n, limit="triad")
 
 
 def run(bench: Bench, torch: Any) -> None:

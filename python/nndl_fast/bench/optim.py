@@ -18,8 +18,15 @@ from .harness import Bench
 # (name, our class, kwargs, torch class name, torch kwargs, bytes per element, reference rule)
 RULES: list[tuple[str, type, dict[str, Any], str, dict[str, Any], int, str]] = [
     ("adam", O.Adam, {"betas": (0.9, 0.999), "eps_inside_sqrt": False}, "Adam", {}, 28, "adam"),
-    ("adamw", O.AdamW, {"betas": (0.9, 0.999), "eps_inside_sqrt": False, "weight_decay": 0.01,
-                        "decay_scaled_by_lr": True}, "AdamW", {"weight_decay": 0.01}, 28, "adam"),
+    (
+        "adamw",
+        O.AdamW,
+        {"betas": (0.9, 0.999), "eps_inside_sqrt": False, "weight_decay": 0.01, "decay_scaled_by_lr": True},
+        "AdamW",
+        {"weight_decay": 0.01},
+        28,
+        "adam",
+    ),
     ("sgd_momentum", O.SGD, {"momentum": 0.9, "convention": "torch"}, "SGD", {"momentum": 0.9}, 20, "sgd"),
     ("sgd", O.SGD, {}, "SGD", {}, 12, "sgd"),
     ("nesterov", O.Nesterov, {"convention": "torch"}, "SGD", {"momentum": 0.9, "nesterov": True}, 20, "sgd"),
@@ -41,8 +48,11 @@ def _problem(sizes: list[int], seed: int = 0) -> tuple[list[np.ndarray], list[np
 def _torch_impls(torch: Any, tname: str, tkw: dict[str, Any], params, grads):
     """(impl name, step callable) for torch's for-loop, foreach and fused paths (where they exist)."""
     out = []
-    for impl, flags in (("torch for-loop", {"foreach": False}), ("torch foreach", {"foreach": True}),
-                        ("torch fused", {"fused": True})):
+    for impl, flags in (
+        ("torch for-loop", {"foreach": False}),
+        ("torch foreach", {"foreach": True}),
+        ("torch fused", {"fused": True}),
+    ):
         tp = [torch.from_numpy(p.copy()).requires_grad_() for p in params]
         for t, g in zip(tp, grads):
             t.grad = torch.from_numpy(g.copy())
@@ -66,8 +76,9 @@ def _case_name(sizes: list[int]) -> str:
     return f"{len(sizes)} x {sizes[0]}"
 
 
-def _rows(bench: Bench, torch: Any, rule, sizes: list[int], *, reference: bool, torch_paths: tuple[str, ...],
-          note: str = "") -> None:
+def _rows(
+    bench: Bench, torch: Any, rule, sizes: list[int], *, reference: bool, torch_paths: tuple[str, ...], note: str = ""
+) -> None:
     name, cls, kw, tname, tkw, bpe, ref_rule = rule
     params, grads = _problem(sizes)
     nbytes = bpe * sum(sizes)
@@ -77,8 +88,10 @@ def _rows(bench: Bench, torch: Any, rule, sizes: list[int], *, reference: bool, 
     if reference and len(sizes) == 1:
         hp = {k: v for k, v in opt.param_groups[0].items() if k != "params"}
         theta = params[0].copy()
-        state: dict[str, Any] = {k: np.zeros_like(theta) for k in ("momentum_buffer", "exp_avg", "exp_avg_sq",
-                                                                   "sum", "square_avg", "acc_delta")}
+        state: dict[str, Any] = {
+            k: np.zeros_like(theta)
+            for k in ("momentum_buffer", "exp_avg", "exp_avg_sq", "sum", "square_avg", "acc_delta")
+        }
         state["mu_product"] = 1.0
         fn = R.RULES[ref_rule]
         bench.measure(name, case, "numpy reference", lambda: fn(theta, grads[0], state, 1, hp), nbytes=nbytes)
@@ -91,8 +104,14 @@ def _rows(bench: Bench, torch: Any, rule, sizes: list[int], *, reference: bool, 
         # multi-tensor cost is the ratio of these rows, free of the machine's bandwidth drift.
         one_p, one_g = _problem([sum(sizes)], seed=1)
         one = _ours(cls, kw, one_p)
-        bench.measure(name, case, "nndl_fast 1 tensor", lambda: one.step(one_g), nbytes=nbytes,
-                      note=f"1 x {sum(sizes)}: the single-tensor reference")
+        bench.measure(
+            name,
+            case,
+            "nndl_fast 1 tensor",
+            lambda: one.step(one_g),
+            nbytes=nbytes,
+            note=f"1 x {sum(sizes)}: the single-tensor reference",
+        )
         if torch is not None:
             for impl, step in _torch_impls(torch, tname, tkw, one_p, one_g):
                 if impl == "torch fused":
@@ -103,11 +122,17 @@ def _overhead_rows(bench: Bench, torch: Any) -> None:
     """Call overhead: a 1 000-element tensor, through the class and the functional form."""
     params, grads = _problem([1000])
     opt = _ours(O.Adam, {}, params)
-    bench.measure("adam", "1 x 1000 (overhead)", "nndl_fast", lambda: opt.step(grads), nbytes=28_000,
-                  note="class step()")
+    bench.measure(
+        "adam", "1 x 1000 (overhead)", "nndl_fast", lambda: opt.step(grads), nbytes=28_000, note="class step()"
+    )
     p, m, v = params[0].copy(), np.zeros(1000, np.float32), np.zeros(1000, np.float32)
-    bench.measure("adam", "1 x 1000 (overhead)", "nndl_fast functional",
-                  lambda: O.adam([p], grads, [m], [v], step=1), nbytes=28_000)
+    bench.measure(
+        "adam",
+        "1 x 1000 (overhead)",
+        "nndl_fast functional",
+        lambda: O.adam([p], grads, [m], [v], step=1),
+        nbytes=28_000,
+    )
     if torch is not None:
         for impl, step in _torch_impls(torch, "Adam", {}, params, grads):
             if impl == "torch fused":
@@ -121,8 +146,14 @@ def _clip_adam_rows(bench: Bench, torch: Any, adam_kw: dict[str, Any]) -> None:
     params, grads = _problem(sizes)
     opt = _ours(O.Adam, adam_kw, params)
     nbytes = 32 * sum(sizes)
-    bench.measure("clip_adam", "200 x 50000", "nndl_fast fused", lambda: opt.step(grads, max_norm=1.0),
-                  nbytes=nbytes, note="norm pass + one update pass")
+    bench.measure(
+        "clip_adam",
+        "200 x 50000",
+        "nndl_fast fused",
+        lambda: opt.step(grads, max_norm=1.0),
+        nbytes=nbytes,
+        note="norm pass + one update pass",
+    )
     if torch is not None:
         tp = [torch.from_numpy(p.copy()).requires_grad_() for p in params]
         for t, g in zip(tp, grads):
@@ -133,8 +164,14 @@ def _clip_adam_rows(bench: Bench, torch: Any, adam_kw: dict[str, Any]) -> None:
             torch.nn.utils.clip_grad_norm_(tp, 1.0)
             topt.step()
 
-        bench.measure("clip_adam", "200 x 50000", "torch clip + fused", torch_clip_adam, nbytes=nbytes,
-                      note="clip_grad_norm_ (foreach) then Adam(fused=True)")
+        bench.measure(
+            "clip_adam",
+            "200 x 50000",
+            "torch clip + fused",
+            torch_clip_adam,
+            nbytes=nbytes,
+            note="clip_grad_norm_ (foreach) then Adam(fused=True)",
+        )
 
 
 def run(bench: Bench, torch: Any) -> None:
@@ -146,8 +183,14 @@ def run(bench: Bench, torch: Any) -> None:
         if not bench.wants(name):
             continue
         for n in big:
-            _rows(bench, torch, by_name[name], [n], reference=n <= 10_000_000,
-                  torch_paths=all_paths if n <= 10_000_000 else ("fused",))
+            _rows(
+                bench,
+                torch,
+                by_name[name],
+                [n],
+                reference=n <= 10_000_000,
+                torch_paths=all_paths if n <= 10_000_000 else ("fused",),
+            )
     # Many tensors in one call (same bytes as 1 x 1e7): one parallel region vs one per tensor.
     if bench.wants("adam"):
         _rows(bench, torch, by_name["adam"], [20_000] * 500, reference=False, torch_paths=("foreach", "fused"))

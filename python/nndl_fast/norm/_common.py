@@ -17,13 +17,10 @@ def out_entries(out: Any, fields: tuple[str, ...]) -> tuple[Any, ...]:
         return (None,) * len(fields)
     if not isinstance(out, (tuple, list)):
         raise TypeError(
-            f"out must be None or a tuple ({', '.join(fields)}) of arrays or None, "
-            f"got {type(out).__name__}"
+            f"out must be None or a tuple ({', '.join(fields)}) of arrays or None, got {type(out).__name__}"
         )
     if len(out) != len(fields):
-        raise ValueError(
-            f"out must have {len(fields)} entries ({', '.join(fields)}), got {len(out)}"
-        )
+        raise ValueError(f"out must have {len(fields)} entries ({', '.join(fields)}), got {len(out)}")
     return tuple(out)
 
 
@@ -42,8 +39,6 @@ def checked_buffers(state: dict, want: dict[str, np.ndarray]) -> dict[str, np.nd
         if v.shape != buf.shape:
             raise ValueError(f"state_dict[{k!r}] has shape {v.shape}, expected {buf.shape}")
         if not np.can_cast(v.dtype, buf.dtype, casting="same_kind"):
-            raise TypeError(
-                f"state_dict[{k!r}] has dtype {v.dtype}, which does not cast to {buf.dtype}"
-            )
+            raise TypeError(f"state_dict[{k!r}] has dtype {v.dtype}, which does not cast to {buf.dtype}")
         values[k] = v.astype(buf.dtype, casting="same_kind", copy=True)
     return values

@@ -137,13 +137,23 @@ def batch_norm_forward(
     unbiased = _checks.flag("unbiased_running_var", unbiased_running_var)
     cl = _checks.flag("channels_last", channels_last)
     if not training and (running_mean is None or running_var is None):
-        raise ValueError(
-            "training=False normalises with running_mean and running_var: both are required"
-        )
+        raise ValueError("training=False normalises with running_mean and running_var: both are required")
     y, sm, sr = out_entries(out, BatchNormForward._fields)
     res = _core.batch_norm_forward(
-        x, gamma, beta, running_mean, running_var, y, sm, sr, workspace, cl, training, eps,
-        factor, unbiased,
+        x,
+        gamma,
+        beta,
+        running_mean,
+        running_var,
+        y,
+        sm,
+        sr,
+        workspace,
+        cl,
+        training,
+        eps,
+        factor,
+        unbiased,
     )
     return BatchNormForward(*res)
 
@@ -170,9 +180,7 @@ def batch_norm_backward(
     training = _checks.flag("training", training)
     cl = _checks.flag("channels_last", channels_last)
     dx, dg, db = out_entries(out, BatchNormBackward._fields)
-    res = _core.batch_norm_backward(
-        dy, x, save_mean, save_rstd, gamma, dx, dg, db, workspace, cl, training
-    )
+    res = _core.batch_norm_backward(dy, x, save_mean, save_rstd, gamma, dx, dg, db, workspace, cl, training)
     return BatchNormBackward(*res)
 
 
@@ -249,9 +257,7 @@ class BatchNorm:
             return None
         ws = self._workspace.get(shape)
         if ws is None:
-            ws = self._workspace[shape] = batch_norm_workspace(
-                shape, channels_last=self.channels_last
-            )
+            ws = self._workspace[shape] = batch_norm_workspace(shape, channels_last=self.channels_last)
         return ws
 
     def forward(self, x: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
@@ -341,4 +347,3 @@ class BatchNorm:
             np.copyto(buf, values[k])
         if self.track_running_stats:
             self.num_batches_tracked = nbt
-

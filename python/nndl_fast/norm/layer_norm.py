@@ -72,9 +72,7 @@ def _normalized(normalized_shape: Any) -> tuple[int, ...]:
     return shape
 
 
-def layer_norm_workspace(
-    x_shape: tuple[int, ...], normalized_shape: int | tuple[int, ...]
-) -> np.ndarray:
+def layer_norm_workspace(x_shape: tuple[int, ...], normalized_shape: int | tuple[int, ...]) -> np.ndarray:
     """A float64 scratch buffer for the backward's ``workspace=`` (dγ, dβ partials)."""
     shape = _checks.shape("x_shape", x_shape)
     norm = _normalized(normalized_shape)
@@ -126,9 +124,7 @@ def layer_norm_backward(
     dx, dg, db = out_entries(out, LayerNormBackward._fields)
     if not param_grads and (dg is not None or db is not None):
         raise ValueError("out[1] and out[2] must be None when param_grads is False")
-    res = _core.layer_norm_backward(
-        dy, x, save_mean, save_rstd, list(norm), gamma, dx, dg, db, workspace, param_grads
-    )
+    res = _core.layer_norm_backward(dy, x, save_mean, save_rstd, list(norm), gamma, dx, dg, db, workspace, param_grads)
     return LayerNormBackward(*res)
 
 
@@ -165,9 +161,7 @@ class LayerNorm:
         self._workspace: dict[tuple[int, ...], np.ndarray] = {}
 
     def forward(self, x: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
-        res = layer_norm_forward(
-            x, self.normalized_shape, self.gamma, self.beta, eps=self.eps, out=(out, None, None)
-        )
+        res = layer_norm_forward(x, self.normalized_shape, self.gamma, self.beta, eps=self.eps, out=(out, None, None))
         self._saved, self._x = res, x
         return res.y
 

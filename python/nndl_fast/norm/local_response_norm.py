@@ -60,9 +60,7 @@ __all__ = ["local_response_norm", "local_response_norm_backward"]
 CONVENTIONS = ("chapter", "torch")
 
 
-def _window(
-    size: Any, alpha: Any, beta: Any, k: Any, convention: Any
-) -> tuple[int, int, float, float, float]:
+def _window(size: Any, alpha: Any, beta: Any, k: Any, convention: Any) -> tuple[int, int, float, float, float]:
     """Range checks, then (lo, hi, a, beta, k) for the kernel."""
     size = _checks.integer("size", size, 1)
     alpha = _checks.real("alpha", alpha, 0.0)

@@ -56,12 +56,7 @@ class WeightNormBackward(NamedTuple):
 def _rows_view(a: Any, rows: int) -> Any:
     """g of torch's shape (rows, 1, ..., 1) as a (rows,) view; anything else unchanged
     (the compiled checks then name what is wrong with it)."""
-    if (
-        isinstance(a, np.ndarray)
-        and a.ndim > 1
-        and a.flags.c_contiguous
-        and a.shape == (rows,) + (1,) * (a.ndim - 1)
-    ):
+    if isinstance(a, np.ndarray) and a.ndim > 1 and a.flags.c_contiguous and a.shape == (rows,) + (1,) * (a.ndim - 1):
         return a.reshape(rows)  # a view: writes land in the caller's array
     return a
 
@@ -179,9 +174,7 @@ class WeightNorm:
         """Stores and returns (dv, dg) for ∂L/∂W = dy; reuses their buffers after the first."""
         if self.dv is None or self.dg is None:
             # Fresh buffers are kept only once the call has checked dy and filled them.
-            result = weight_norm_backward(
-                dy, self.v, self.g, out=(np.empty_like(self.v), np.empty_like(self.g))
-            )
+            result = weight_norm_backward(dy, self.v, self.g, out=(np.empty_like(self.v), np.empty_like(self.g)))
             self.dv, self.dg = result
             return result
         return weight_norm_backward(dy, self.v, self.g, out=(self.dv, self.dg))
@@ -207,13 +200,9 @@ class WeightNorm:
         for name in ("v", "g"):
             mine, theirs = getattr(self, name), np.asarray(state[name])
             if theirs.shape != mine.shape:
-                raise ValueError(
-                    f"state[{name!r}] has shape {theirs.shape} but {name} has {mine.shape}"
-                )
+                raise ValueError(f"state[{name!r}] has shape {theirs.shape} but {name} has {mine.shape}")
             if theirs.dtype != mine.dtype:
-                raise TypeError(
-                    f"state[{name!r}] has dtype {theirs.dtype} but {name} has {mine.dtype}"
-                )
+                raise TypeError(f"state[{name!r}] has dtype {theirs.dtype} but {name} has {mine.dtype}")
         np.copyto(self.v, state["v"])
         np.copyto(self.g, state["g"])
 

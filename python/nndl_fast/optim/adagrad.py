@@ -10,8 +10,7 @@ from .base import COMMON_DOC, LR, Optimizer, Rule, check_common, eps_split, func
 
 class AdagradRule(Rule):
     name = "adagrad"
-    defaults = {"lr": 1e-2, "eps": 1e-10, "eps_inside_sqrt": True, "lr_decay": 0.0,
-                "initial_accumulator_value": 0.0}
+    defaults = {"lr": 1e-2, "eps": 1e-10, "eps_inside_sqrt": True, "lr_decay": 0.0, "initial_accumulator_value": 0.0}
     state = ("sum",)
 
     def check(self, hp):
@@ -54,10 +53,25 @@ class AdaGrad(Optimizer):
 
     _rule = ADAGRAD_RULE
 
-    def __init__(self, params, lr: LR = 1e-2, eps: float = 1e-10, eps_inside_sqrt: bool = True,
-                 lr_decay: float = 0.0, initial_accumulator_value: float = 0.0, **common: Any) -> None:
-        super().__init__(params, lr=lr, eps=eps, eps_inside_sqrt=eps_inside_sqrt, lr_decay=lr_decay,
-                         initial_accumulator_value=initial_accumulator_value, **common)
+    def __init__(
+        self,
+        params,
+        lr: LR = 1e-2,
+        eps: float = 1e-10,
+        eps_inside_sqrt: bool = True,
+        lr_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        **common: Any,
+    ) -> None:
+        super().__init__(
+            params,
+            lr=lr,
+            eps=eps,
+            eps_inside_sqrt=eps_inside_sqrt,
+            lr_decay=lr_decay,
+            initial_accumulator_value=initial_accumulator_value,
+            **common,
+        )
 
 
 AdaGrad.__doc__ = (AdaGrad.__doc__ or "") + COMMON_DOC

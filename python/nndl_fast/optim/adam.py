@@ -29,8 +29,15 @@ class AdamRule(Rule):
         c_m = lr / (1.0 - beta1**t)  # α / (1 − β1ᵗ): M̂ (1.21) folded into the step size
         c2 = 1.0 / (1.0 - beta2**t)  # Ĝ = G / (1 − β2ᵗ) (1.22)
         eps_in, eps_out = eps_split(float(hp["eps"]), hp["eps_inside_sqrt"])
-        return {"beta1": beta1, "beta2": beta2, "c_m": c_m, "c_g": 0.0, "c2": c2,
-                "eps_in": eps_in, "eps_out": eps_out}, {}
+        return {
+            "beta1": beta1,
+            "beta2": beta2,
+            "c_m": c_m,
+            "c_g": 0.0,
+            "c2": c2,
+            "eps_in": eps_in,
+            "eps_out": eps_out,
+        }, {}
 
     kernel = staticmethod(_core.adam_step)
 
@@ -42,8 +49,7 @@ def _nadam_mu(beta1: float, momentum_decay: float, t: int) -> float:
 
 class NadamRule(Rule):
     name = "nadam"
-    defaults = {"lr": 2e-3, "betas": (0.9, 0.999), "eps": 1e-8, "eps_inside_sqrt": True,
-                "momentum_decay": 4e-3}
+    defaults = {"lr": 2e-3, "betas": (0.9, 0.999), "eps": 1e-8, "eps_inside_sqrt": True, "momentum_decay": 4e-3}
     state = ("exp_avg", "exp_avg_sq")
     scalars = {"mu_product": 1.0}  # Π_{i<t} μ_i, before step t
     pad = (None,)  # Adam's kernel without max_exp_avg_sq
@@ -68,8 +74,15 @@ class NadamRule(Rule):
         c_m = lr * mu_next / (1.0 - mu_product * mu_next)
         c2 = 1.0 / (1.0 - beta2**t)
         eps_in, eps_out = eps_split(float(hp["eps"]), hp["eps_inside_sqrt"])
-        return {"beta1": beta1, "beta2": beta2, "c_m": c_m, "c_g": c_g, "c2": c2,
-                "eps_in": eps_in, "eps_out": eps_out}, {"mu_product": mu_product}
+        return {
+            "beta1": beta1,
+            "beta2": beta2,
+            "c_m": c_m,
+            "c_g": c_g,
+            "c2": c2,
+            "eps_in": eps_in,
+            "eps_out": eps_out,
+        }, {"mu_product": mu_product}
 
     kernel = staticmethod(_core.adam_step)
 
@@ -105,10 +118,19 @@ class Adam(Optimizer):
 
     _rule = ADAM_RULE
 
-    def __init__(self, params, lr: LR = 1e-3, betas: tuple[float, float] = (0.9, 0.99), eps: float = 1e-8,
-                 eps_inside_sqrt: bool = True, amsgrad: bool = False, **common: Any) -> None:
-        super().__init__(params, lr=lr, betas=betas, eps=eps, eps_inside_sqrt=eps_inside_sqrt,
-                         amsgrad=amsgrad, **common)
+    def __init__(
+        self,
+        params,
+        lr: LR = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.99),
+        eps: float = 1e-8,
+        eps_inside_sqrt: bool = True,
+        amsgrad: bool = False,
+        **common: Any,
+    ) -> None:
+        super().__init__(
+            params, lr=lr, betas=betas, eps=eps, eps_inside_sqrt=eps_inside_sqrt, amsgrad=amsgrad, **common
+        )
 
 
 class AdamW(Adam):
@@ -122,12 +144,31 @@ class AdamW(Adam):
     weight_decay=0.01, decay_scaled_by_lr=True, eps_inside_sqrt=False)``.
     """
 
-    def __init__(self, params, lr: LR = 1e-3, betas: tuple[float, float] = (0.9, 0.99), eps: float = 1e-8,
-                 weight_decay: float = 5e-4, decay_scaled_by_lr: bool = False, eps_inside_sqrt: bool = True,
-                 amsgrad: bool = False, l2_weight_decay: float = 0.0, **common: Any) -> None:
-        super().__init__(params, lr=lr, betas=betas, eps=eps, eps_inside_sqrt=eps_inside_sqrt, amsgrad=amsgrad,
-                         decoupled_weight_decay=weight_decay, decay_scaled_by_lr=decay_scaled_by_lr,
-                         weight_decay=l2_weight_decay, **common)
+    def __init__(
+        self,
+        params,
+        lr: LR = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.99),
+        eps: float = 1e-8,
+        weight_decay: float = 5e-4,
+        decay_scaled_by_lr: bool = False,
+        eps_inside_sqrt: bool = True,
+        amsgrad: bool = False,
+        l2_weight_decay: float = 0.0,
+        **common: Any,
+    ) -> None:
+        super().__init__(
+            params,
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            eps_inside_sqrt=eps_inside_sqrt,
+            amsgrad=amsgrad,
+            decoupled_weight_decay=weight_decay,
+            decay_scaled_by_lr=decay_scaled_by_lr,
+            weight_decay=l2_weight_decay,
+            **common,
+        )
 
 
 class Nadam(Optimizer):
@@ -151,10 +192,25 @@ class Nadam(Optimizer):
 
     _rule = NADAM_RULE
 
-    def __init__(self, params, lr: LR = 2e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 eps_inside_sqrt: bool = True, momentum_decay: float = 4e-3, **common: Any) -> None:
-        super().__init__(params, lr=lr, betas=betas, eps=eps, eps_inside_sqrt=eps_inside_sqrt,
-                         momentum_decay=momentum_decay, **common)
+    def __init__(
+        self,
+        params,
+        lr: LR = 2e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        eps_inside_sqrt: bool = True,
+        momentum_decay: float = 4e-3,
+        **common: Any,
+    ) -> None:
+        super().__init__(
+            params,
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            eps_inside_sqrt=eps_inside_sqrt,
+            momentum_decay=momentum_decay,
+            **common,
+        )
 
 
 for _cls in (Adam, Nadam):

@@ -98,8 +98,13 @@ def grad_terms(hp: Mapping[str, Any], lr: float, grad_scale: float) -> dict[str,
     scale = -grad_scale if hp["maximize"] else grad_scale
     w = hp["decoupled_weight_decay"]
     decay = 1.0 - (lr * w if hp["decay_scaled_by_lr"] else w)
-    return {"scale": float(scale), "l2": float(hp["weight_decay"]), "l1": float(hp["l1"]),
-            "l1_eps": float(hp["l1_eps"]), "decay": decay}
+    return {
+        "scale": float(scale),
+        "l2": float(hp["weight_decay"]),
+        "l1": float(hp["l1"]),
+        "l1_eps": float(hp["l1_eps"]),
+        "decay": decay,
+    }
 
 
 def hparams(kwargs: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
@@ -145,8 +150,9 @@ class Rule:
         """The learning rate of step t given α_t (AdaGrad's lr_decay changes it)."""
         return lr
 
-    def coefficients(self, hp: Mapping[str, Any], t: int, lr: float,
-                     scalars: Mapping[str, float]) -> tuple[Any, dict[str, float]]:  # pragma: no cover
+    def coefficients(
+        self, hp: Mapping[str, Any], t: int, lr: float, scalars: Mapping[str, float]
+    ) -> tuple[Any, dict[str, float]]:  # pragma: no cover
         """(the kernel's coefficients by name, the scalar state after this step)."""
         raise NotImplementedError
 
@@ -306,8 +312,14 @@ class Optimizer:
         """(params, grads, state lists) names of each of n groups in error messages, built once."""
         cached = self.__dict__.get("_names_cache")
         if cached is None or len(cached) != n:
-            cached = [(self._list_name(gi, "params", n), self._list_name(gi, "grads", n),
-                       tuple(self._list_name(gi, s, n) for s in self._rule.state)) for gi in range(n)]
+            cached = [
+                (
+                    self._list_name(gi, "params", n),
+                    self._list_name(gi, "grads", n),
+                    tuple(self._list_name(gi, s, n) for s in self._rule.state),
+                )
+                for gi in range(n)
+            ]
             self._names_cache = cached
         return cached
 
@@ -329,8 +341,9 @@ class Optimizer:
         self._rule.check(hp)
         with self._lock:
             groups = [g["params"] for g in self.param_groups] + [arrays]
-            _core.check_step_groups([[(self._list_name(gi, "params", len(groups)), g, True)]
-                                for gi, g in enumerate(groups)])
+            _core.check_step_groups(
+                [[(self._list_name(gi, "params", len(groups)), g, True)] for gi, g in enumerate(groups)]
+            )
             hp["params"] = arrays
             first_index = sum(self._counts)
             self.param_groups.append(hp)
@@ -383,8 +396,10 @@ class Optimizer:
             self._check_group(gi, hp)
         idx = self._ranges[gi]
         if len(hp["params"]) != len(idx):
-            raise ValueError(f"param_groups[{gi}]: 'params' must stay the list of {len(idx)} arrays it was "
-                             "built with; use add_param_group to add parameters")
+            raise ValueError(
+                f"param_groups[{gi}]: 'params' must stay the list of {len(idx)} arrays it was "
+                "built with; use add_param_group to add parameters"
+            )
         state = self.state
         seen_state, seen_edits = self._bufs_seen[gi]
         if seen_state is state and seen_edits == self._edits[0]:
@@ -402,8 +417,16 @@ class Optimizer:
         return hp, bufs
 
     # -- step ------------------------------------------------------------------------
-    def step(self, grads: Sequence[np.ndarray], *, grad_scale: float = 1.0, max_norm: float | None = None,
-             norm_type: float | str = 2.0, convention: str = "chapter", skip_nonfinite: bool = False) -> bool:
+    def step(
+        self,
+        grads: Sequence[np.ndarray],
+        *,
+        grad_scale: float = 1.0,
+        max_norm: float | None = None,
+        norm_type: float | str = 2.0,
+        convention: str = "chapter",
+        skip_nonfinite: bool = False,
+    ) -> bool:
         """Apply one update with ``grads`` (aligned with the parameters).
 
         ``grad_scale`` multiplies every gradient inside the same pass (loss scaling, a clip
@@ -430,8 +453,10 @@ class Optimizer:
         scale = _grad_scale(grad_scale, skip)
         groups = self.param_groups
         if len(groups) != len(self._counts):
-            raise ValueError(f"param_groups has {len(groups)} groups, the optimizer {len(self._counts)}: "
-                             "use add_param_group to add one")
+            raise ValueError(
+                f"param_groups has {len(groups)} groups, the optimizer {len(self._counts)}: "
+                "use add_param_group to add one"
+            )
         rule = self._rule
         if len(groups) == 1 and max_norm is None:  # one kernel call, which checks every array first
             hp, bufs = self._checked_group(0)
@@ -442,17 +467,20 @@ class Optimizer:
             self._group_scalars[0] = scalars
             return True
         checked = [self._checked_group(gi) for gi in range(len(groups))]
-        plans = [_plan(rule, hp, self._group_steps[gi] + 1, self._group_scalars[gi])
-                 for gi, (hp, _) in enumerate(checked)]
+        plans = [
+            _plan(rule, hp, self._group_steps[gi] + 1, self._group_scalars[gi]) for gi, (hp, _) in enumerate(checked)
+        ]
         if scale is None:  # a non-finite grad_scale: skipped, as a non-finite gradient is
             return False
         # Several passes (groups, or the norm pass first): check every array of every group
         # first (overlap across groups included), so that a rejected call changes nothing.
         per_group = [grads] if len(groups) == 1 else self._split(grads)
-        _core.check_step_groups([
-            [(pn, hp["params"], True), (gn, g, False), *zip(bn, bufs, (True,) * len(bufs))]
-            for (pn, gn, bn), (hp, bufs), g in zip(self._names_for(len(groups)), checked, per_group)
-        ])
+        _core.check_step_groups(
+            [
+                [(pn, hp["params"], True), (gn, g, False), *zip(bn, bufs, (True,) * len(bufs))]
+                for (pn, gn, bn), (hp, bufs), g in zip(self._names_for(len(groups)), checked, per_group)
+            ]
+        )
         if max_norm is not None:
             total = _clip.global_norm_of_groups(per_group, norm_type) * abs(scale)
             self.last_grad_norm = total
@@ -476,7 +504,7 @@ class Optimizer:
             raise ValueError(f"grads has {len(grads)} arrays but the optimizer has {total} parameters")
         out, start = [], 0
         for n in self._counts:
-            out.append(list(grads[start:start + n]))
+            out.append(list(grads[start : start + n]))
             start += n
         return out
 
@@ -493,8 +521,11 @@ class Optimizer:
             for gi, g in enumerate(self.param_groups):
                 idx = list(self._group_indices(gi))
                 for i in idx:
-                    state[i] = {"step": self._group_steps[gi], **self._group_scalars[gi],
-                                **{k: np.array(v, copy=True) for k, v in self.state[i].items()}}
+                    state[i] = {
+                        "step": self._group_steps[gi],
+                        **self._group_scalars[gi],
+                        **{k: np.array(v, copy=True) for k, v in self.state[i].items()},
+                    }
                 groups.append({**{k: copy.copy(v) for k, v in g.items() if k != "params"}, "params": idx})
             return {"state": state, "param_groups": groups}
 
@@ -527,8 +558,9 @@ class Optimizer:
                 raise ValueError(f"{where} must be a dict with a 'params' list")
             idx = list(self._group_indices(gi))
             if len(saved["params"]) != len(idx):
-                raise ValueError(f"param group {gi} has {len(saved['params'])} params in state_dict, "
-                                 f"{len(idx)} in the optimizer")
+                raise ValueError(
+                    f"param group {gi} has {len(saved['params'])} params in state_dict, {len(idx)} in the optimizer"
+                )
             hp = {k: v for k, v in saved.items() if k != "params"}
             if set(hp) != set(self.defaults):
                 raise ValueError(f"{where} has hyper-parameters {sorted(hp)}, expected {sorted(self.defaults)}")
@@ -550,16 +582,17 @@ class Optimizer:
                         raise ValueError(f"{key} lacks buffer {n!r}")
                     b = np.asarray(entry[n])
                     if b.shape != p.shape or b.dtype != p.dtype:
-                        raise ValueError(f"{key}[{n!r}] has shape {b.shape} and dtype {b.dtype}, "
-                                         f"the parameter {p.shape} and {p.dtype}")
+                        raise ValueError(
+                            f"{key}[{n!r}] has shape {b.shape} and dtype {b.dtype}, "
+                            f"the parameter {p.shape} and {p.dtype}"
+                        )
                     bufs[n] = np.array(b, order="C", copy=True)
                 for n in ("step", *self._rule.scalars):
                     if n not in entry:
                         raise ValueError(f"{key} lacks {n!r}")
                 new_state[own_i] = bufs
                 steps.add(_checks.integer(f"{key}['step']", entry["step"], 0))
-                scalars.append({n: self._rule.check_scalar(f"{key}[{n!r}]", n, entry[n])
-                                for n in self._rule.scalars})
+                scalars.append({n: self._rule.check_scalar(f"{key}[{n!r}]", n, entry[n]) for n in self._rule.scalars})
             if len(steps) != 1:
                 raise ValueError(f"parameters of group {gi} have different step counts {sorted(steps)}")
             if any(s != scalars[0] for s in scalars):
@@ -610,8 +643,9 @@ def functional(rule: Rule, cls_name: str) -> Callable[..., Any]:
         scalars = {}
         for name in rule.scalars:
             if name not in hyper:
-                raise TypeError(f"{rule.name}() needs the keyword argument {name} "
-                                f"({rule.scalars[name]!r} before the first step)")
+                raise TypeError(
+                    f"{rule.name}() needs the keyword argument {name} ({rule.scalars[name]!r} before the first step)"
+                )
             scalars[name] = rule.check_scalar(name, name, hyper.pop(name))
         t = _checks.integer("step", step, 1)
         skip = _checks.flag("skip_nonfinite", skip_nonfinite)
@@ -629,26 +663,34 @@ def functional(rule: Rule, cls_name: str) -> Callable[..., Any]:
             return (applied, *(new_scalars if applied else scalars).values())
         return applied
 
-    params = [inspect.Parameter("params", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-              inspect.Parameter("grads", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    params = [
+        inspect.Parameter("params", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+        inspect.Parameter("grads", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+    ]
     for name in names:
         default = None if name in rule.needs else inspect.Parameter.empty
         params.append(inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default))
     params.append(inspect.Parameter("step", inspect.Parameter.KEYWORD_ONLY, annotation=int))
     params += [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, annotation=float) for n in rule.scalars]
-    params += [inspect.Parameter("grad_scale", inspect.Parameter.KEYWORD_ONLY, default=1.0),
-               inspect.Parameter("skip_nonfinite", inspect.Parameter.KEYWORD_ONLY, default=False),
-               inspect.Parameter("hyper", inspect.Parameter.VAR_KEYWORD)]
+    params += [
+        inspect.Parameter("grad_scale", inspect.Parameter.KEYWORD_ONLY, default=1.0),
+        inspect.Parameter("skip_nonfinite", inspect.Parameter.KEYWORD_ONLY, default=False),
+        inspect.Parameter("hyper", inspect.Parameter.VAR_KEYWORD),
+    ]
     step_fn.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     step_fn.__name__ = step_fn.__qualname__ = rule.name
     optional = ", ".join(f"``{n}`` when {w}" for n, w in rule.needs.items())
     step_fn.__doc__ = (
         f"{cls_name} (see :class:`{cls_name}`) over the caller's lists: ``step`` is the 1-based index of "
         f"this update; the state lists are {', '.join(f'``{n}``' for n in names)}"
-        + (f" (given exactly as needed: {optional})" if optional else "") + "; hyper-parameters as the class. "
+        + (f" (given exactly as needed: {optional})" if optional else "")
+        + "; hyper-parameters as the class. "
         "Updates in place and returns True (False when ``skip_nonfinite`` found NaN/Inf and nothing changed)"
-        + (f"; returns ``(applied, {', '.join(rule.scalars)})`` instead, the value to pass next time"
-           if rule.scalars else "") + "."
+        + (
+            f"; returns ``(applied, {', '.join(rule.scalars)})`` instead, the value to pass next time"
+            if rule.scalars
+            else ""
+        )
+        + "."
     )
     return step_fn
-

@@ -10,8 +10,7 @@ from .base import COMMON_DOC, LR, Optimizer, Rule, check_common, eps_split, func
 
 class RmspropRule(Rule):
     name = "rmsprop"
-    defaults = {"lr": 1e-3, "beta": 0.9, "eps": 1e-8, "eps_inside_sqrt": True, "momentum": 0.0,
-                "centered": False}
+    defaults = {"lr": 1e-3, "beta": 0.9, "eps": 1e-8, "eps_inside_sqrt": True, "momentum": 0.0, "centered": False}
     state = ("square_avg", "momentum_buffer", "grad_avg")
     needs = {"momentum_buffer": "momentum > 0", "grad_avg": "centered=True"}
 
@@ -24,14 +23,18 @@ class RmspropRule(Rule):
         _checks.flag("centered", hp["centered"])
 
     def buffers(self, hp):
-        return ("square_avg", "momentum_buffer" if hp["momentum"] > 0 else None,
-                "grad_avg" if hp["centered"] else None)
+        return ("square_avg", "momentum_buffer" if hp["momentum"] > 0 else None, "grad_avg" if hp["centered"] else None)
 
     def coefficients(self, hp, t, lr, scalars):
         # G ← βG + (1−β)g'² [ḡ ← βḡ + (1−β)g'] ; θ ← decay·θ − lr·g'/(sqrt(G̃ + eps_in) + eps_out)
         eps_in, eps_out = eps_split(float(hp["eps"]), hp["eps_inside_sqrt"])
-        return {"lr": lr, "beta": float(hp["beta"]), "eps_in": eps_in, "eps_out": eps_out,
-                "momentum": float(hp["momentum"])}, {}
+        return {
+            "lr": lr,
+            "beta": float(hp["beta"]),
+            "eps_in": eps_in,
+            "eps_out": eps_out,
+            "momentum": float(hp["momentum"]),
+        }, {}
 
     kernel = staticmethod(_core.rmsprop_step)
 
@@ -56,11 +59,27 @@ class RMSprop(Optimizer):
 
     _rule = RMSPROP_RULE
 
-    def __init__(self, params, lr: LR = 1e-3, beta: float = 0.9, eps: float = 1e-8,
-                 eps_inside_sqrt: bool = True, momentum: float = 0.0, centered: bool = False,
-                 **common: Any) -> None:
-        super().__init__(params, lr=lr, beta=beta, eps=eps, eps_inside_sqrt=eps_inside_sqrt,
-                         momentum=momentum, centered=centered, **common)
+    def __init__(
+        self,
+        params,
+        lr: LR = 1e-3,
+        beta: float = 0.9,
+        eps: float = 1e-8,
+        eps_inside_sqrt: bool = True,
+        momentum: float = 0.0,
+        centered: bool = False,
+        **common: Any,
+    ) -> None:
+        super().__init__(
+            params,
+            lr=lr,
+            beta=beta,
+            eps=eps,
+            eps_inside_sqrt=eps_inside_sqrt,
+            momentum=momentum,
+            centered=centered,
+            **common,
+        )
 
 
 RMSprop.__doc__ = (RMSprop.__doc__ or "") + COMMON_DOC

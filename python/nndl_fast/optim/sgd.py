@@ -75,10 +75,19 @@ class SGD(Optimizer):
 
     _rule = SGD_RULE
 
-    def __init__(self, params, lr: LR = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 nesterov: bool = False, convention: str = "chapter", **common: Any) -> None:
-        super().__init__(params, lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
-                         convention=convention, **common)
+    def __init__(
+        self,
+        params,
+        lr: LR = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        nesterov: bool = False,
+        convention: str = "chapter",
+        **common: Any,
+    ) -> None:
+        super().__init__(
+            params, lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov, convention=convention, **common
+        )
 
 
 class Momentum(SGD):

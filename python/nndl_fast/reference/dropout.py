@@ -79,9 +79,7 @@ def dropout(x: np.ndarray, keep: float, convention: str, training: bool, seed: i
         return x * np.where(m, s, x.dtype.type(0)), m
 
 
-def dropout_backward(
-    dy: np.ndarray, m: np.ndarray | None, keep: float, convention: str
-) -> np.ndarray:
+def dropout_backward(dy: np.ndarray, m: np.ndarray | None, keep: float, convention: str) -> np.ndarray:
     """∂L/∂x = dy · m · s in training; dy · (p or 1) at test time (m is None); dy = ∂L/∂y."""
     t = dy.dtype.type
     if m is None:
@@ -90,9 +88,7 @@ def dropout_backward(
         return dy * np.where(m, t(1.0 if convention == "chapter" else 1.0 / keep), t(0))
 
 
-def variational_dropout(
-    x: np.ndarray, keep: float, convention: str, layout: str, seed: int, offset: int
-):
+def variational_dropout(x: np.ndarray, keep: float, convention: str, layout: str, seed: int, offset: int):
     """One mask m[n, f] for all t: y[t, n, f] (TNF) or y[n, t, f] (NTF) = x·m[n, f]·s."""
     n_, f_ = (x.shape[1], x.shape[2]) if layout == "TNF" else (x.shape[0], x.shape[2])
     m = mask(n_ * f_, keep, seed, offset).reshape(n_, f_)

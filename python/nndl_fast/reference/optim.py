@@ -144,5 +144,4 @@ def nadam(theta, g, state, t, hp, grad_scale=1.0):
     return theta - lr * ((1 - mu) * g / (1 - prod) + mu_next * M / (1 - prod * mu_next)) / denom
 
 
-RULES = {"sgd": sgd, "adagrad": adagrad, "rmsprop": rmsprop, "adadelta": adadelta, "adam": adam,
-         "nadam": nadam}
+RULES = {"sgd": sgd, "adagrad": adagrad, "rmsprop": rmsprop, "adadelta": adadelta, "adam": adam, "nadam": nadam}

@@ -31,9 +31,7 @@ def weight_norm(v: np.ndarray, g: np.ndarray) -> np.ndarray:
     return w.reshape(v.shape)
 
 
-def weight_norm_backward(
-    dy: np.ndarray, v: np.ndarray, g: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def weight_norm_backward(dy: np.ndarray, v: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(dv shaped like v, dg of shape (rows,)) from dy = ∂L/∂W, in float64."""
     v = np.asarray(v, dtype=np.float64)
     rows = v.shape[0]
