@@ -253,7 +253,10 @@ Lists Args::lists(const std::vector<ListSpec>& specs) {
       throw py::value_error(std::string(specs[j].name) + " has " + std::to_string(snaps[j].size()) + " arrays but " +
                             first + " has " + std::to_string(count));
 
-  std::vector<py::array> ref(count);  // arrays of the first list, fixing shapes
+  // The arrays of the first list, which fix the shapes (borrowed: the snapshot owns them; a
+  // default py::array would allocate an empty NumPy array per element).
+  std::vector<py::array> ref;
+  ref.reserve(count);
   out.numel.resize(count);
   int type_num = 0;
   for (size_t j = 0; j < specs.size(); ++j) {
@@ -261,7 +264,7 @@ Lists Args::lists(const std::vector<ListSpec>& specs) {
     const ListSpec& spec = specs[j];
     out.ptrs[j].resize(count);
     for (size_t k = 0; k < count; ++k) {
-      py::handle obj = snaps[j][k];
+      py::handle obj = PyTuple_GET_ITEM(snaps[j].ptr(), static_cast<py::ssize_t>(k));
       if (!py::isinstance<py::array>(obj)) {
         owned_.push_back(as_array_view(obj, indexed(spec.name, k)));
         obj = owned_.back();
@@ -283,7 +286,7 @@ Lists Args::lists(const std::vector<ListSpec>& specs) {
       }
       auto a = py::reinterpret_borrow<py::array>(obj);
       if (j == 0) {
-        ref[k] = a;
+        ref.push_back(a);
         out.numel[k] = static_cast<int64_t>(a.size());
       }
       out.ptrs[j][k] = const_cast<void*>(a.data());
