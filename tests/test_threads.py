@@ -25,6 +25,10 @@ SIZES = (70_000, 5, 40_000)
 PARAMS = [rng.standard_normal(n).astype(np.float32) for n in SIZES]
 GRADS = [rng.standard_normal(n).astype(np.float32) for n in SIZES]
 STATE = [np.abs(rng.standard_normal(n)).astype(np.float32) for n in SIZES]
+DY4 = rng.standard_normal(X4.shape).astype(np.float32)
+DV = rng.standard_normal(V.shape).astype(np.float32)
+BN_SAVED = norm.batch_norm_forward(X4, GAMMA, BETA)[1:]  # (save_mean, save_rstd): fixed inputs
+LN_SAVED = norm.layer_norm_forward(X4, (32, 32), LN_GAMMA, LN_BETA)[1:]
 
 
 def copies(arrays: list[np.ndarray]) -> list[np.ndarray]:
@@ -59,6 +63,11 @@ FAMILIES: dict[str, Callable[[], tuple[np.ndarray, ...]]] = {
     "layer_norm": lambda: tuple(norm.layer_norm_forward(X4, (32, 32), LN_GAMMA, LN_BETA)),
     "weight_norm": lambda: (norm.weight_norm(V, G),),
     "local_response_norm": lambda: (norm.local_response_norm(X4, 5),),
+    "dropout_backward": lambda: (dropout.dropout_backward(DY4, keep_prob=0.8, seed=7, offset=3),),
+    "batch_norm_backward": lambda: tuple(norm.batch_norm_backward(DY4, X4, *BN_SAVED, GAMMA)),
+    "layer_norm_backward": lambda: tuple(norm.layer_norm_backward(DY4, X4, *LN_SAVED, (32, 32), LN_GAMMA)),
+    "weight_norm_backward": lambda: tuple(norm.weight_norm_backward(DV, V, G)),
+    "local_response_norm_backward": lambda: (norm.local_response_norm_backward(DY4, X4, 5),),
 }
 
 WORKERS = 4

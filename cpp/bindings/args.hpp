@@ -29,6 +29,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "simd/dispatch.hpp"
+
 namespace nndl::bind {
 
 namespace py = pybind11;
@@ -140,6 +142,7 @@ class Args {
   DType dtype() const { return dtype_; }
 
  private:
+  TargetPin pin_;  // one SIMD target for every kernel of this call
   struct Range {
     uintptr_t begin, end;
     bool written;

@@ -48,6 +48,7 @@ Target best_target() {
 }
 
 std::atomic<Target> g_selected{best_target()};
+thread_local int t_pinned = -1;  // the calling thread's pinned target (TargetPin), or -1
 
 }  // namespace
 
@@ -74,7 +75,13 @@ std::vector<Target> available_targets() {
   return out;
 }
 
-Target selected_target() { return g_selected.load(std::memory_order_relaxed); }
+Target selected_target() {
+  const int pinned = t_pinned;
+  return pinned >= 0 ? static_cast<Target>(pinned) : g_selected.load(std::memory_order_relaxed);
+}
+
+TargetPin::TargetPin() : previous_(t_pinned) { t_pinned = static_cast<int>(selected_target()); }
+TargetPin::~TargetPin() { t_pinned = previous_; }
 
 void set_target(const std::string& name) {
   Target t = parse(name);

@@ -22,10 +22,22 @@ const char* target_name(Target t);
 // Targets both compiled into this module and supported by this CPU and OS, best last.
 std::vector<Target> available_targets();
 // The target kernels run with: the best available, unless NNDL_FAST_SIMD names
-// another at import, or set_target() was called. Process-wide and atomic: a kernel launched
-// while another thread calls set_target() runs entirely on the old or the new target; a call
-// that launches several kernels (batch norm) may run them on different targets.
+// another at import, or set_target() was called. Process-wide and atomic; while a TargetPin
+// lives, its thread keeps the target it saw when the pin was made.
 Target selected_target();
+// Pins the calling thread's target for its lifetime, so that every kernel one call launches
+// (batch norm's statistics, finalize and apply) runs on one target even if another thread
+// calls set_target() meanwhile. Every binding makes one (bindings/args.hpp's Args holds it).
+class TargetPin {
+ public:
+  TargetPin();
+  ~TargetPin();
+  TargetPin(const TargetPin&) = delete;
+  TargetPin& operator=(const TargetPin&) = delete;
+
+ private:
+  int previous_;
+};
 // Throws std::invalid_argument for an unknown or unavailable name.
 void set_target(const std::string& name);
 

@@ -29,10 +29,9 @@ def set_simd_target(name: str) -> None:
     """Force a SIMD target (ValueError if unknown or unsupported here).
 
     The environment variable ``NNDL_FAST_SIMD`` does the same at import. The setting is
-    process-wide. It is safe to change while other threads run kernels: each kernel launch
-    reads it once, so it runs wholly on the old or the new target (a call that chains several
-    kernels, such as batch norm, may straddle the change; the targets differ by rounding only
-    in the normalisation kernels).
+    process-wide. It is safe to change while other threads run kernels: each call reads it
+    once, so every kernel a call chains (batch norm's statistics, finalize and apply) runs on
+    the old target or every one on the new.
     """
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, one of {_core.available_simd_targets()}, got {type(name).__name__}")
