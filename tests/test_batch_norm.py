@@ -505,8 +505,8 @@ def test_state_dict_round_trip_resumes_bitwise(rng):
     def step(bn, x, dy):
         bn(x)
         bn.backward(dy)
-        bn.gamma -= 0.1 * bn.grad_gamma  # a plain SGD step on γ, β
-        bn.beta -= 0.1 * bn.grad_beta
+        bn.gamma -= 0.1 * bn.dgamma  # a plain SGD step on γ, β
+        bn.beta -= 0.1 * bn.dbeta
 
     a = BatchNorm(4)
     for x, dy in zip(xs, dys):

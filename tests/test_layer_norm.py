@@ -278,7 +278,7 @@ def test_layernorm_object_state_dict_and_torch(rng):
     other.load_state_dict(ln.state_dict())
     np.testing.assert_array_equal(other(x), y)
     np.testing.assert_array_equal(other.backward(np.ones_like(x)), dx)
-    np.testing.assert_array_equal(other.grad_gamma, ln.grad_gamma)
+    np.testing.assert_array_equal(other.dgamma, ln.dgamma)
     with pytest.raises(ValueError, match="keys"):
         other.load_state_dict({"weight": ln.gamma})
     no_affine = LayerNorm(4, elementwise_affine=False, dtype=np.float64)

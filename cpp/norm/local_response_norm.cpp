@@ -123,14 +123,14 @@ void forward_impl(T* y, const T* x, const LrnParams& p, int64_t N, int64_t C, in
 }
 
 // y_p = x_p d_p^{−β} with d_p = k + α Σ_{j∈win(p)} x_j², so
-//   ∂L/∂x_q = grad_y_q d_q^{−β}                              (direct term)
-//           − 2αβ x_q Σ_{p: q∈win(p)} grad_y_p x_p d_p^{−β−1}  (through every d_p whose window holds q)
+//   ∂L/∂x_q = dy_q d_q^{−β}                              (direct term)
+//           − 2αβ x_q Σ_{p: q∈win(p)} dy_p x_p d_p^{−β−1}  (through every d_p whose window holds q)
 // and q ∈ [p−lo, p+hi] ⇔ p ∈ [q−hi, q+lo]. The channel loop runs `lo` channels ahead:
-// at step t it computes d_t, stores d_t^{−β} and r_t = grad_y_t x_t d_t^{−β−1} in a ring
+// at step t it computes d_t, stores d_t^{−β} and r_t = dy_t x_t d_t^{−β−1} in a ring
 // of L + 1 rows (L = lo + hi + 1), adds r_t to the running sum R, and finishes channel
 // q = t − lo once r_{q−hi−1} has left R.
 template <class T, LrnPower P>
-void backward_impl(T* grad_x, double* scratch, const T* grad_y, const T* x, const LrnParams& p, int64_t N, int64_t C,
+void backward_impl(T* dx, double* scratch, const T* dy, const T* x, const LrnParams& p, int64_t N, int64_t C,
                    int64_t S) {
   const int64_t blocks = (S + kLrnBlock - 1) / kLrnBlock;
   const int64_t tasks = N * blocks;
@@ -149,8 +149,8 @@ void backward_impl(T* grad_x, double* scratch, const T* grad_y, const T* x, cons
       const int64_t len = S - s0 < kLrnBlock ? S - s0 : kLrnBlock;
       const int64_t off = b * C * S + s0;
       const T* xb = x + off;
-      const T* gyb = grad_y + off;
-      T* gxb = grad_x + off;
+      const T* gyb = dy + off;
+      T* gxb = dx + off;
       double acc[kLrnBlock];  // Σ x_j² over win(lead channel)
       double R[kLrnBlock];    // Σ r_p over p ∈ [q−hi, q+lo] (clipped)
       prime(acc, xb, p, C, S, len);
@@ -221,17 +221,17 @@ void lrn_forward(T* y, const T* x, const LrnParams& p, int64_t n, int64_t c, int
 }
 
 template <class T>
-void lrn_backward(T* grad_x, double* scratch, const T* grad_y, const T* x, const LrnParams& p, int64_t n, int64_t c,
+void lrn_backward(T* dx, double* scratch, const T* dy, const T* x, const LrnParams& p, int64_t n, int64_t c,
                   int64_t s) {
   switch (p.power) {
     case LrnPower::half:
-      return backward_impl<T, LrnPower::half>(grad_x, scratch, grad_y, x, p, n, c, s);
+      return backward_impl<T, LrnPower::half>(dx, scratch, dy, x, p, n, c, s);
     case LrnPower::three_quarters:
-      return backward_impl<T, LrnPower::three_quarters>(grad_x, scratch, grad_y, x, p, n, c, s);
+      return backward_impl<T, LrnPower::three_quarters>(dx, scratch, dy, x, p, n, c, s);
     case LrnPower::one:
-      return backward_impl<T, LrnPower::one>(grad_x, scratch, grad_y, x, p, n, c, s);
+      return backward_impl<T, LrnPower::one>(dx, scratch, dy, x, p, n, c, s);
     default:
-      return backward_impl<T, LrnPower::general>(grad_x, scratch, grad_y, x, p, n, c, s);
+      return backward_impl<T, LrnPower::general>(dx, scratch, dy, x, p, n, c, s);
   }
 }
 

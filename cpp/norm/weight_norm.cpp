@@ -27,9 +27,9 @@ double sum_sq(const T* NNDL_RESTRICT v, int64_t n) {
   return sum_lanes(lane);
 }
 
-// Σ v[i]² and Σ dw[i]·v[i] over [0, n), in double, in one sweep.
+// Σ v[i]² and Σ dy[i]·v[i] over [0, n), in double, in one sweep.
 template <class T>
-void sum_sq_dot(double* ss, double* dot, const T* NNDL_RESTRICT dw, const T* NNDL_RESTRICT v, int64_t n) {
+void sum_sq_dot(double* ss, double* dot, const T* NNDL_RESTRICT dy, const T* NNDL_RESTRICT v, int64_t n) {
   double lane_ss[kLanes] = {}, lane_dot[kLanes] = {};
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
@@ -37,13 +37,13 @@ void sum_sq_dot(double* ss, double* dot, const T* NNDL_RESTRICT dw, const T* NND
     for (int j = 0; j < kLanes; ++j) {
       const double vj = double(v[i + j]);
       lane_ss[j] += vj * vj;
-      lane_dot[j] += double(dw[i + j]) * vj;
+      lane_dot[j] += double(dy[i + j]) * vj;
     }
   }
   for (int j = 0; i + j < n; ++j) {
     const double vj = double(v[i + j]);
     lane_ss[j] += vj * vj;
-    lane_dot[j] += double(dw[i + j]) * vj;
+    lane_dot[j] += double(dy[i + j]) * vj;
   }
   *ss = sum_lanes(lane_ss);
   *dot = sum_lanes(lane_dot);
@@ -58,25 +58,25 @@ void scale(T* NNDL_RESTRICT w, const T* NNDL_RESTRICT v, double c, int64_t n) {
   for (int64_t i = 0; i < n; ++i) w[i] = ct * v[i];
 }
 
-// grad_v = a · grad_W − b · v, with a = g/‖v‖ and b = a · grad_g/‖v‖ (coefficients in
+// dv = a · dy − b · v, with a = g/‖v‖ and b = a · dg/‖v‖ (coefficients in
 // double, rounded once to T; the elementwise part in T, as torch does).
 template <class T>
-void project(T* NNDL_RESTRICT dv, const T* NNDL_RESTRICT dw, const T* NNDL_RESTRICT v, double a, double b, int64_t n) {
+void project(T* NNDL_RESTRICT dv, const T* NNDL_RESTRICT dy, const T* NNDL_RESTRICT v, double a, double b, int64_t n) {
   const T at = T(a), bt = T(b);
 #pragma omp simd
-  for (int64_t i = 0; i < n; ++i) dv[i] = at * dw[i] - bt * v[i];
+  for (int64_t i = 0; i < n; ++i) dv[i] = at * dy[i] - bt * v[i];
 }
 
 struct Backward {
-  double grad_g, a, b;
+  double dg, a, b;
 };
 
-// From ‖v‖², grad_W·v and g: grad_g = grad_W·v/‖v‖, a = g/‖v‖, b = a·grad_g/‖v‖.
+// From ‖v‖², dy·v and g: dg = dy·v/‖v‖, a = g/‖v‖, b = a·dg/‖v‖.
 inline Backward backward_coeffs(double ss, double dot, double g) {
   const double norm = std::sqrt(ss);
-  const double grad_g = dot / norm;
+  const double dg = dot / norm;
   const double a = g / norm;
-  return {grad_g, a, a * grad_g / norm};
+  return {dg, a, a * dg / norm};
 }
 
 // Rows a thread takes at a time: 16 amortise the hand-out when there are many rows; one
@@ -124,7 +124,7 @@ void weight_norm_forward(T* w, double* partial, const T* v, const T* g, int64_t 
 }
 
 template <class T>
-void weight_norm_backward(T* grad_v, T* grad_g, double* partial, const T* grad_w, const T* v, const T* g, int64_t rows,
+void weight_norm_backward(T* dv, T* dg, double* partial, const T* dy, const T* v, const T* g, int64_t rows,
                           int64_t cols) {
   const int64_t nch = chunks_of(cols);
   const bool parallel = rows * cols >= kSerialBelow;
@@ -133,10 +133,10 @@ void weight_norm_backward(T* grad_v, T* grad_g, double* partial, const T* grad_w
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t off = r * cols;
       double ss, dot;
-      sum_sq_dot(&ss, &dot, grad_w + off, v + off, cols);
+      sum_sq_dot(&ss, &dot, dy + off, v + off, cols);
       const Backward c = backward_coeffs(ss, dot, double(g[r]));
-      grad_g[r] = T(c.grad_g);
-      project(grad_v + off, grad_w + off, v + off, c.a, c.b, cols);
+      dg[r] = T(c.dg);
+      project(dv + off, dy + off, v + off, c.a, c.b, cols);
     }
     return;
   }
@@ -149,7 +149,7 @@ void weight_norm_backward(T* grad_v, T* grad_g, double* partial, const T* grad_w
     for (int64_t t = 0; t < tasks; ++t) {
       const int64_t r = t / nch, begin = (t % nch) * kWeightNormChunk;
       const int64_t n = cols - begin < kWeightNormChunk ? cols - begin : kWeightNormChunk;
-      sum_sq_dot(&part_ss[t], &part_dot[t], grad_w + r * cols + begin, v + r * cols + begin, n);
+      sum_sq_dot(&part_ss[t], &part_dot[t], dy + r * cols + begin, v + r * cols + begin, n);
     }
 #pragma omp for schedule(dynamic)
     for (int64_t t = 0; t < tasks; ++t) {
@@ -161,9 +161,9 @@ void weight_norm_backward(T* grad_v, T* grad_g, double* partial, const T* grad_w
         dot += part_dot[r * nch + c];
       }
       const Backward c = backward_coeffs(ss, dot, double(g[r]));
-      if (begin == 0) grad_g[r] = T(c.grad_g);
+      if (begin == 0) dg[r] = T(c.dg);
       const int64_t off = r * cols + begin;
-      project(grad_v + off, grad_w + off, v + off, c.a, c.b, n);
+      project(dv + off, dy + off, v + off, c.a, c.b, n);
     }
   }
 }

@@ -196,7 +196,7 @@ class BatchNorm:
 
     ``forward(x)`` uses batch statistics in training mode (``train()``, the default) and
     the running ones after ``eval()`` (unless track_running_stats=False). ``backward(dy)``
-    returns dx and stores dγ, dβ in ``grad_gamma``, ``grad_beta``. Scratch and saved
+    returns dx and stores dγ, dβ in ``dgamma``, ``dbeta``. Scratch and saved
     statistics are kept per input shape; pass ``out=`` to either to reuse its result array.
     """
 
@@ -229,8 +229,8 @@ class BatchNorm:
         self.training = True
         self.gamma = np.ones(c, self.dtype) if self.affine else None
         self.beta = np.zeros(c, self.dtype) if self.affine else None
-        self.grad_gamma = np.zeros(c, self.dtype)
-        self.grad_beta = np.zeros(c, self.dtype)
+        self.dgamma = np.zeros(c, self.dtype)
+        self.dbeta = np.zeros(c, self.dtype)
         if self.track_running_stats:
             self.running_mean: np.ndarray | None = np.zeros(c, self.dtype)
             self.running_var: np.ndarray | None = np.ones(c, self.dtype)
@@ -289,7 +289,7 @@ class BatchNorm:
 
     def backward(self, dy: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
         """dx for the last forward's input (``out``: a preallocated dx); dγ, dβ go to
-        grad_gamma, grad_beta."""
+        dgamma, dbeta."""
         if self._saved is None:
             raise RuntimeError("backward() needs a forward() first")
         x, batch_stats = self._saved
@@ -301,7 +301,7 @@ class BatchNorm:
             self.gamma,
             training=batch_stats,
             channels_last=self.channels_last,
-            out=(out, self.grad_gamma, self.grad_beta),
+            out=(out, self.dgamma, self.dbeta),
             workspace=self._ws(x),
         )
         return res.dx

@@ -131,8 +131,8 @@ def layer_norm_backward(
 class LayerNorm:
     """A layer-norm layer with learnable γ (``gamma``, ones) and β (``beta``, zeros) of shape
     ``normalized_shape`` (``elementwise_affine=False``: neither; ``bias=False``: no β), as
-    ``torch.nn.LayerNorm``. ``forward(x)`` / ``backward(dy)`` (dγ, dβ in ``grad_gamma``,
-    ``grad_beta``; ``out=``: a preallocated y / dx); ``state_dict`` under torch's names
+    ``torch.nn.LayerNorm``. ``forward(x)`` / ``backward(dy)`` (dγ, dβ in ``dgamma``,
+    ``dbeta``; ``out=``: a preallocated y / dx); ``state_dict`` under torch's names
     (weight, bias)."""
 
     def __init__(
@@ -154,8 +154,8 @@ class LayerNorm:
         shp = self.normalized_shape
         self.gamma = np.ones(shp, self.dtype) if affine else None
         self.beta = np.zeros(shp, self.dtype) if (affine and with_bias) else None
-        self.grad_gamma = np.zeros(shp, self.dtype) if self.gamma is not None else None
-        self.grad_beta = np.zeros(shp, self.dtype) if self.beta is not None else None
+        self.dgamma = np.zeros(shp, self.dtype) if self.gamma is not None else None
+        self.dbeta = np.zeros(shp, self.dtype) if self.beta is not None else None
         self._saved: LayerNormForward | None = None
         self._x: Any = None
         self._workspace: dict[tuple[int, ...], np.ndarray] = {}
@@ -184,7 +184,7 @@ class LayerNorm:
             self.normalized_shape,
             self.gamma,
             param_grads=param_grads,
-            out=(out, self.grad_gamma, self.grad_beta) if param_grads else (out, None, None),
+            out=(out, self.dgamma, self.dbeta) if param_grads else (out, None, None),
             workspace=ws,
         )
         return res.dx
