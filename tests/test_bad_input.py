@@ -66,45 +66,21 @@ def _lists(n, dtype, seeds=(0,), shapes=((7,), (3, 5), (1,))):
     return [[_r(*s, dtype=dtype, seed=seed + 10 * k) for k, s in enumerate(shapes)] for seed in seeds]
 
 
-def _adam_build(dtype):
-    p, g = _lists(2, dtype, seeds=(1, 2))
-    return {
-        "params": p,
-        "grads": g,
-        "exp_avg": [np.zeros_like(a) for a in p],
-        "exp_avg_sq": [np.zeros_like(a) for a in p],
-    }
+def _optimizer_build(*state: str) -> Callable[[Any], dict]:
+    """Builds params, grads (3 tensors of odd shapes) and the named state lists, zero-filled."""
+
+    def build(dtype):
+        p, g = _lists(2, dtype, seeds=(1, 2))
+        return {"params": p, "grads": g, **{name: [np.zeros_like(a) for a in p] for name in state}}
+
+    return build
 
 
-def _sgd_build(dtype):
-    p, g = _lists(2, dtype, seeds=(1, 2))
-    return {"params": p, "grads": g, "momentum_buffer": [np.zeros_like(a) for a in p]}
-
-
-def _rmsprop_build(dtype):
-    p, g = _lists(2, dtype, seeds=(1, 2))
-    return {
-        "params": p,
-        "grads": g,
-        "square_avg": [np.zeros_like(a) for a in p],
-        "momentum_buffer": [np.zeros_like(a) for a in p],
-        "grad_avg": [np.zeros_like(a) for a in p],
-    }
-
-
-def _adagrad_build(dtype):
-    p, g = _lists(2, dtype, seeds=(1, 2))
-    return {"params": p, "grads": g, "sum": [np.zeros_like(a) for a in p]}
-
-
-def _adadelta_build(dtype):
-    p, g = _lists(2, dtype, seeds=(1, 2))
-    return {
-        "params": p,
-        "grads": g,
-        "square_avg": [np.zeros_like(a) for a in p],
-        "acc_delta": [np.zeros_like(a) for a in p],
-    }
+_adam_build = _optimizer_build("exp_avg", "exp_avg_sq")
+_sgd_build = _optimizer_build("momentum_buffer")
+_rmsprop_build = _optimizer_build("square_avg", "momentum_buffer", "grad_avg")
+_adagrad_build = _optimizer_build("sum")
+_adadelta_build = _optimizer_build("square_avg", "acc_delta")
 
 
 def _bn_build(dtype):
