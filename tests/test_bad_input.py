@@ -181,6 +181,12 @@ def _vdrop_build(dtype):
     return {"x": x, "out": np.zeros_like(x)}
 
 
+def _vdrop_back_build(dtype):
+    mask = np.zeros(dropout.packed_size(15), np.uint8)  # one bit per (n, f) of a (T, N, F) = (4, 3, 5) input
+    dropout.variational_dropout(_r(4, 3, 5, dtype=dtype), keep_prob=0.7, seed=1, mask_out=mask)
+    return {"dy": _r(4, 3, 5, dtype=dtype, seed=2), "mask": mask, "out": np.zeros((4, 3, 5), dtype)}
+
+
 def _clip_build(dtype):
     return {"grads": _lists(1, dtype, seeds=(7,))[0]}
 
@@ -480,6 +486,41 @@ ENTRIES = [
         hyper={"layout": ["TFN", None, 3]},
     ),
     Entry(
+        "dropout.variational_dropout_backward",
+        _vdrop_back_build,
+        lambda a, **h: dropout.variational_dropout_backward(
+            a["dy"], mask=a["mask"], out=a["out"], **{"keep_prob": 0.7, **h}
+        ),
+        arrays=("dy", "mask", "out"),
+        written=frozenset({"out"}),
+        optional=frozenset({"out"}),
+        may_alias=frozenset({("out", "dy")}),
+        hyper={"layout": ["TFN", None, 3], "keep_prob": NOT_A_NUMBER + [0.0, 1.5]},
+    ),
+    Entry(
+        "dropout.dropconnect",
+        lambda dtype: {"weight": _r(4, 3, dtype=dtype), "out": np.zeros((4, 3), dtype)},
+        lambda a, **h: dropout.dropconnect(a["weight"], out=a["out"], **{"keep_prob": 0.5, "seed": 2, **h}),
+        arrays=("weight", "out"),
+        written=frozenset({"out"}),
+        optional=frozenset({"out"}),
+        may_alias=frozenset({("out", "weight")}),
+        any_float=True,
+        hyper={"keep_prob": NOT_A_NUMBER + [0.0, 1.5], "seed": ["1", -1]},
+    ),
+    Entry(
+        "clip.global_norm_of_groups",
+        _clip_build,
+        lambda a, **h: clip.global_norm_of_groups([a["grads"][:2], a["grads"][2:]], **h),
+        hyper={"norm_type": ["2", None, float("nan"), -1.0, 0.0]},
+    ),
+    Entry(
+        "dropout.philox4x32_10",
+        lambda dtype: {},
+        lambda a, **h: dropout.philox4x32_10(**{"counter": (1, 2, 3, 4), "key": (5, 6), **h}),
+        hyper={"counter": [(1, 2, 3), (1, 2, 3, 2**32), (1, 2, 3, -1), "1234", None], "key": [(1,), (1, 2**32), None]},
+    ),
+    Entry(
         "optim.Adam.step",
         _adam_obj_build,
         lambda a, **h: a["opt"].step(a["grads"], **h),
@@ -576,6 +617,21 @@ ENTRIES = [
             "seed": [-1, "1"],
             "offset": [-1, 2.5],
         },
+    ),
+    Entry(
+        "norm.LayerNorm.backward",
+        _ln_obj_build,
+        lambda a, **h: a["ln"].backward(a["dy"], **h),
+        optional=frozenset({"out"}),
+        arrays=("dy",),
+        hyper={"out": ["x", [1.0], np.zeros((4, 6), np.int32)]},
+    ),
+    Entry(
+        "norm.WeightNorm.weight",
+        _wn_obj_build,
+        lambda a, **h: a["wn"].weight(**h),
+        optional=frozenset({"out"}),
+        hyper={"out": ["x", [1.0], np.zeros((4, 3), np.int32), np.zeros((4, 2))]},
     ),
     Entry(
         "norm.WeightNorm.backward",

@@ -55,6 +55,8 @@ sequence with one (seed, offset) and the masked matrix reused for all steps.
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -155,7 +157,14 @@ def packed_size(n: int) -> int:
 
 def philox4x32_10(counter: Any, key: Any) -> tuple[int, int, int, int]:
     """Philox4x32-10 of one counter (4 × uint32) and key (2 × uint32): the generator itself."""
-    return tuple(_core.philox4x32_10(list(counter), list(key)))  # type: ignore[return-value]
+    words = []
+    for name, value, n in (("counter", counter, 4), ("key", key, 2)):
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+            raise TypeError(f"{name} must be a sequence of {n} uint32 words, got {type(value).__name__}")
+        if len(value) != n:
+            raise ValueError(f"{name} must have {n} uint32 words, got {len(value)}")
+        words.append([_checks.integer(f"{name}[{i}]", w, 0, 2**32 - 1) for i, w in enumerate(value)])
+    return tuple(_core.philox4x32_10(*words))  # type: ignore[return-value]
 
 
 # -- functional forms -------------------------------------------------------------------
@@ -332,17 +341,20 @@ def dropconnect(
     ndim = getattr(weight, "ndim", None)
     if isinstance(ndim, int) and ndim != 2:
         raise ValueError(f"weight must be a 2-D matrix (out_features, in_features), got {ndim}-D")
-    return dropout(
-        weight,
-        keep_prob=keep_prob,
-        drop_prob=drop_prob,
-        convention=convention,
-        training=training,
-        seed=seed,
-        offset=offset,
-        out=out,
-        mask_out=mask_out,
-    )
+    try:
+        return dropout(
+            weight,
+            keep_prob=keep_prob,
+            drop_prob=drop_prob,
+            convention=convention,
+            training=training,
+            seed=seed,
+            offset=offset,
+            out=out,
+            mask_out=mask_out,
+        )
+    except (TypeError, ValueError) as e:  # dropout's messages call the array x: name it as passed here
+        raise type(e)(re.sub(r"\bx\b", "weight", str(e))) from None
 
 
 # -- the layer object -------------------------------------------------------------------
