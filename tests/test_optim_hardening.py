@@ -406,3 +406,35 @@ def test_kernel_coefficients_cross_by_name():
     assert not p[0].any()
     assert _core.adam_step(p, [np.ones(3)], m, v, None, terms=terms, coeffs=coeffs)
     assert p[0].all()
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("lr", 0.05),
+        ("weight_decay", 0.1),
+        ("maximize", True),
+        ("decoupled_weight_decay", 0.01),
+        ("decay_scaled_by_lr", True),
+        ("betas", (0.8, 0.9)),
+        ("eps", 1e-3),
+    ],
+)
+def test_group_edits_and_grad_scale_changes_take_effect_at_the_next_step(name, value):
+    """step reuses what it computed while nothing changed (checks, constants, gradient terms):
+    an edit or a new grad_scale must reach the kernel, exactly as a fresh functional call."""
+    rng = np.random.default_rng(3)
+    p0 = rng.standard_normal(37)
+    grads = [rng.standard_normal(37) for _ in range(5)]
+    a = [p0.copy()]
+    opt = O.Adam(a, lr=0.01, decoupled_weight_decay=0.001)
+    b, m, v = [p0.copy()], [np.zeros(37)], [np.zeros(37)]
+    hp = {"lr": 0.01, "decoupled_weight_decay": 0.001}
+    for t, g in enumerate(grads, 1):
+        if t == 3:
+            opt.param_groups[0][name] = value
+            hp[name] = value
+        scale = 0.5 if t in (2, 4) else 1.0
+        opt.step([g], grad_scale=scale)
+        O.adam(b, [g], m, v, step=t, grad_scale=scale, **hp)
+        np.testing.assert_array_equal(a[0], b[0])

@@ -238,6 +238,7 @@ Lists Args::lists(const std::vector<ListSpec>& specs) {
   out.present.resize(specs.size());
   // Snapshot every list before any callback (a tensor's .detach()) can run.
   std::vector<py::tuple> snaps(specs.size());
+  owned_.reserve(owned_.size() + specs.size());
   for (size_t j = 0; j < specs.size(); ++j) {
     if (specs[j].none_ok && specs[j].list.is_none()) continue;
     snaps[j] = snapshot(specs[j].list, specs[j].name);
@@ -257,6 +258,7 @@ Lists Args::lists(const std::vector<ListSpec>& specs) {
   // default py::array would allocate an empty NumPy array per element).
   std::vector<py::array> ref;
   ref.reserve(count);
+  ranges_.reserve(ranges_.size() + specs.size() * count);
   out.numel.resize(count);
   int type_num = 0;
   for (size_t j = 0; j < specs.size(); ++j) {
