@@ -893,6 +893,33 @@ def test_bad_array(entry_name, where, mutation, dtype):
     _expect_rejected(entry, args, names, lambda: entry.call(args))
 
 
+STRIDED_CASES = [
+    pytest.param(e.name, w, id=f"{e.name}-{_label(w)}{'' if isinstance(w, str) else f'[{w[1]}]'}")
+    for e in ENTRIES
+    for w in e.arrays
+]
+
+
+@pytest.mark.parametrize(("entry_name", "where"), STRIDED_CASES)
+def test_non_contiguous_message_gives_the_real_reason(entry_name, where):
+    """A strided buffer updated in place: a copy would not receive the update. A strided input
+    that is only read: the kernels read contiguous memory (no update is at stake)."""
+    entry = BY_NAME[entry_name]
+    args = entry.build(np.float64)
+    bad = _strided(_get(args, where))
+    if bad.flags.c_contiguous:
+        pytest.skip(f"a {bad.shape} view is contiguous whatever its strides")
+    _set(args, where, bad)
+    with pytest.raises(ValueError, match="must be C-contiguous") as info:
+        entry.call(args)
+    msg = str(info.value)
+    if _written(entry, where):
+        assert "a copy would not receive the update" in msg, msg
+    else:
+        assert "the kernels read contiguous memory" in msg and "update" not in msg, msg
+        assert "np.ascontiguousarray" in msg and ".contiguous()" in msg, msg
+
+
 def _bytes_view(memory: np.ndarray, like: np.ndarray) -> np.ndarray:
     """An array shaped and typed like `like`, over the first bytes of `memory`."""
     return memory.reshape(-1).view(np.uint8)[: like.nbytes].view(like.dtype).reshape(like.shape)
