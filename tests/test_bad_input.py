@@ -51,6 +51,7 @@ class Entry:
     any_shape: bool = False  # arrays of any shape (clip's list items, a dropout layer's input)
     prepare: dict = field(default_factory=dict)  # hyper prefix -> fn(args, hyper, value) -> call kwargs
     any_float: bool = False  # a lone array whose dtype fixes the call's: the other float is valid too
+    grads_of_params: bool = False  # torch's clip call shape: a tensor stands for its .grad
 
 
 def _r(*shape, dtype=np.float64, seed=0):
@@ -314,7 +315,13 @@ ENTRIES = [
         arrays=(("grads", 1),),
         written=frozenset({"grads"}),
         any_shape=True,
-        hyper={"max_norm": NOT_A_NUMBER + [-1.0], "norm_type": ["2", None, float("nan"), -1.0, 0.0]},
+        grads_of_params=True,
+        optional=frozenset({"foreach"}),  # None: torch's default
+        hyper={
+            "max_norm": NOT_A_NUMBER + [-1.0],
+            "norm_type": ["2", None, float("nan"), -1.0, 0.0],
+            "foreach": ["yes", 1, 0.5],
+        },
     ),
     Entry(
         "clip.clip_grad_value_",
@@ -323,7 +330,9 @@ ENTRIES = [
         arrays=(("grads", 0),),
         written=frozenset({"grads"}),
         any_shape=True,
-        hyper={"clip_value": NOT_A_NUMBER + [-1.0]},
+        grads_of_params=True,
+        optional=frozenset({"foreach"}),
+        hyper={"clip_value": NOT_A_NUMBER + [-1.0], "foreach": ["yes", 1]},
     ),
     Entry(
         "clip.global_norm",
@@ -981,6 +990,17 @@ def _map_arrays(args: dict, fn) -> dict:
     }
 
 
+def _param_with_grad(torch):
+    """A parameter whose .grad is a view of the array (what torch's clip functions take)."""
+
+    def make(a):
+        prm = torch.nn.Parameter(torch.zeros(a.shape, dtype=torch.from_numpy(a).dtype))
+        prm.grad = torch.from_numpy(a)
+        return prm
+
+    return make
+
+
 @pytest.mark.parametrize("entry_name", [e.name for e in ENTRIES])
 def test_torch_tensors_are_views(entry_name):
     t = pytest.importorskip("torch", reason="torch not installed")
@@ -989,7 +1009,7 @@ def test_torch_tensors_are_views(entry_name):
         pytest.skip(f"{entry_name} takes no arrays")
     base = _run_baseline(entry, np.float32)
     args = entry.build(np.float32)
-    tensors = _map_arrays(args, t.from_numpy)
+    tensors = _map_arrays(args, _param_with_grad(t) if entry.grads_of_params else t.from_numpy)
     result = entry.call(tensors)
     # The tensors share memory with `args`: the in-place updates must have reached them.
     for (k, a), (_, b) in zip(_arrays_of(base["args"]), _arrays_of(args)):
@@ -1000,7 +1020,7 @@ def test_torch_tensors_are_views(entry_name):
 
 # Hypothesis: any value of any type for any hyper-parameter is either a real number the entry
 # accepts, or rejected with TypeError/ValueError naming it, with nothing changed.
-FLAGS = {"training", "channels_last", "param_grads", "staircase", "packed"}
+FLAGS = {"training", "channels_last", "param_grads", "staircase", "packed", "foreach"}
 WORDS = {"convention", "layout", "name", "variational"}
 SHAPES = {"shape", "x_shape", "normalized_shape"}
 _any_value = st.one_of(
