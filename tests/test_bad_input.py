@@ -229,6 +229,13 @@ def _wn_obj_build(dtype):
     return {"wn": wn, "dy": _r(4, 3, dtype=dtype, seed=12)}
 
 
+def _plateau():
+    s = schedules.ReduceLROnPlateau(0.1, patience=1)
+    for m in (3.0, 2.0, 2.0, 2.0):
+        s.step(m)
+    return s
+
+
 def _state_with(obj, **changes):
     sd = copy.deepcopy(obj.state_dict())
     sd.update(changes)
@@ -718,6 +725,69 @@ ENTRIES = [
         hyper={"lr0": NOT_A_NUMBER + [-0.1]},
     ),
     Entry(
+        "schedules.StepDecay",
+        lambda dtype: {},
+        lambda a, **h: schedules.StepDecay(**{"lr0": 0.1, "step_size": 3, **h})(10),
+        hyper={"lr0": NOT_A_NUMBER + [-0.1], "step_size": NOT_AN_INT + [0], "gamma": NOT_A_NUMBER + [-0.5]},
+    ),
+    Entry(
+        "schedules.MultiStepDecay",
+        lambda dtype: {},
+        lambda a, **h: schedules.MultiStepDecay(**{"lr0": 0.1, "milestones": (2, 5), **h})(10),
+        hyper={"milestones": ["25", 3, (0, 5), (2.5,), None], "gamma": NOT_A_NUMBER + [-0.5]},
+    ),
+    Entry(
+        "schedules.CosineAnnealing",
+        lambda dtype: {},
+        lambda a, **h: schedules.CosineAnnealing(**{"lr0": 0.1, "T_max": 5, **h})(10),
+        hyper={"lr0": NOT_A_NUMBER + [-0.1], "T_max": NOT_AN_INT + [0], "eta_min": NOT_A_NUMBER + [-1.0]},
+    ),
+    Entry(
+        "schedules.CosineAnnealingWarmRestarts",
+        lambda dtype: {},
+        lambda a, **h: schedules.CosineAnnealingWarmRestarts(**{"lr0": 0.1, "T_0": 5, **h})(10),
+        hyper={"T_0": NOT_AN_INT + [0], "T_mult": NOT_AN_INT + [0], "eta_min": NOT_A_NUMBER + [-1.0]},
+    ),
+    Entry(
+        "schedules.LinearWarmup",
+        lambda dtype: {},
+        lambda a, **h: schedules.LinearWarmup(**{"after": 0.1, "warmup_steps": 5, **h})(3),
+        hyper={
+            "after": NOT_A_NUMBER + [-1.0],
+            "warmup_steps": NOT_AN_INT + [0],
+            "start_factor": NOT_A_NUMBER + [1.5, -0.1],
+        },
+    ),
+    Entry(
+        "schedules.ReduceLROnPlateau",
+        lambda dtype: {},
+        lambda a, **h: schedules.ReduceLROnPlateau(**{"lr0": 0.1, **h}).step(1.0),
+        hyper={
+            "lr0": NOT_A_NUMBER + [-0.1],
+            "mode": ["mid", None],
+            "factor": NOT_A_NUMBER + [1.0, -0.1],
+            "patience": NOT_AN_INT + [-1],
+            "threshold": NOT_A_NUMBER + [-1.0],
+            "threshold_mode": ["relative", None],
+            "cooldown": NOT_AN_INT + [-1],
+            "min_lr": NOT_A_NUMBER + [-1.0],
+            "eps": NOT_A_NUMBER + [-1.0],
+        },
+    ),
+    Entry(
+        "schedules.ReduceLROnPlateau.load_state_dict",
+        lambda dtype: {"sched": _plateau()},
+        lambda a, **h: a["sched"].load_state_dict(_state_with(a["sched"], **h)),
+        hyper={
+            "lr": [-1.0, "x", None, float("nan")],
+            "best": ["x", None, float("nan")],
+            "num_bad_epochs": [-1, 1.5, None],
+            "last_epoch": [-1, "3"],
+            "mode": ["mid", None],
+            "patience": [-1, 2.5],
+        },
+    ),
+    Entry(
         "set_num_threads",
         lambda dtype: {},
         lambda a, **h: nndl_fast.set_num_threads(**{"n": 1, **h}),
@@ -1021,8 +1091,8 @@ def test_torch_tensors_are_views(entry_name):
 # Hypothesis: any value of any type for any hyper-parameter is either a real number the entry
 # accepts, or rejected with TypeError/ValueError naming it, with nothing changed.
 FLAGS = {"training", "channels_last", "param_grads", "staircase", "packed", "foreach"}
-WORDS = {"convention", "layout", "name", "variational"}
-SHAPES = {"shape", "x_shape", "normalized_shape"}
+WORDS = {"convention", "layout", "name", "variational", "mode", "threshold_mode"}
+SHAPES = {"shape", "x_shape", "normalized_shape", "milestones"}
 _any_value = st.one_of(
     st.none(),
     st.booleans(),
