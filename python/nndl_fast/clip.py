@@ -79,9 +79,13 @@ def _gradients(grads: Any) -> tuple[list[Any], bool]:
     tensor = _tensor_type()
     if tensor is None or not any(isinstance(g, tensor) for g in items):
         return items, False
-    return [
-        g.grad if isinstance(g, tensor) else g for g in items if not isinstance(g, tensor) or g.grad is not None
-    ], True
+    arrays = []
+    for g in items:
+        if not isinstance(g, tensor):
+            arrays.append(g)
+        elif g.grad is not None:
+            arrays.append(g.grad)
+    return arrays, True
 
 
 def _check_foreach(foreach: Any) -> None:
