@@ -51,6 +51,7 @@ class Entry:
     any_shape: bool = False  # arrays of any shape (clip's list items, a dropout layer's input)
     prepare: dict = field(default_factory=dict)  # hyper prefix -> fn(args, hyper, value) -> call kwargs
     any_float: bool = False  # a lone array whose dtype fixes the call's: the other float is valid too
+    grads_of_params: bool = False  # torch's clip call shape: a tensor stands for its .grad
 
 
 def _r(*shape, dtype=np.float64, seed=0):
@@ -228,6 +229,13 @@ def _wn_obj_build(dtype):
     return {"wn": wn, "dy": _r(4, 3, dtype=dtype, seed=12)}
 
 
+def _plateau():
+    s = schedules.ReduceLROnPlateau(0.1, patience=1)
+    for m in (3.0, 2.0, 2.0, 2.0):
+        s.step(m)
+    return s
+
+
 def _state_with(obj, **changes):
     sd = copy.deepcopy(obj.state_dict())
     sd.update(changes)
@@ -314,7 +322,13 @@ ENTRIES = [
         arrays=(("grads", 1),),
         written=frozenset({"grads"}),
         any_shape=True,
-        hyper={"max_norm": NOT_A_NUMBER + [-1.0], "norm_type": ["2", None, float("nan"), -1.0, 0.0]},
+        grads_of_params=True,
+        optional=frozenset({"foreach"}),  # None: torch's default
+        hyper={
+            "max_norm": NOT_A_NUMBER + [-1.0],
+            "norm_type": ["2", None, float("nan"), -1.0, 0.0],
+            "foreach": ["yes", 1, 0.5],
+        },
     ),
     Entry(
         "clip.clip_grad_value_",
@@ -323,7 +337,9 @@ ENTRIES = [
         arrays=(("grads", 0),),
         written=frozenset({"grads"}),
         any_shape=True,
-        hyper={"clip_value": NOT_A_NUMBER + [-1.0]},
+        grads_of_params=True,
+        optional=frozenset({"foreach"}),
+        hyper={"clip_value": NOT_A_NUMBER + [-1.0], "foreach": ["yes", 1]},
     ),
     Entry(
         "clip.global_norm",
@@ -454,14 +470,14 @@ ENTRIES = [
         ),
         arrays=("x", "out", "mask_out"),
         written=frozenset({"out", "mask_out"}),
-        optional=frozenset({"out", "mask_out", "drop_prob"}),
+        optional=frozenset({"out", "mask_out", "drop_prob", "convention"}),
         may_alias=frozenset({("out", "x")}),
         hyper={
             "keep_prob": NOT_A_NUMBER + [0.0, 1.5, -0.2],
             "drop_prob": ["0.1", float("nan"), 1.0, -0.1],
             "seed": ["1", 1.5, -1, 2**64],
             "offset": ["0", 2.5, -1],
-            "convention": ["inverted", None],
+            "convention": ["inverted", 3],
             "training": ["yes", None],
         },
     ),
@@ -709,6 +725,69 @@ ENTRIES = [
         hyper={"lr0": NOT_A_NUMBER + [-0.1]},
     ),
     Entry(
+        "schedules.StepDecay",
+        lambda dtype: {},
+        lambda a, **h: schedules.StepDecay(**{"lr0": 0.1, "step_size": 3, **h})(10),
+        hyper={"lr0": NOT_A_NUMBER + [-0.1], "step_size": NOT_AN_INT + [0], "gamma": NOT_A_NUMBER + [-0.5]},
+    ),
+    Entry(
+        "schedules.MultiStepDecay",
+        lambda dtype: {},
+        lambda a, **h: schedules.MultiStepDecay(**{"lr0": 0.1, "milestones": (2, 5), **h})(10),
+        hyper={"milestones": ["25", 3, (0, 5), (2.5,), None], "gamma": NOT_A_NUMBER + [-0.5]},
+    ),
+    Entry(
+        "schedules.CosineAnnealing",
+        lambda dtype: {},
+        lambda a, **h: schedules.CosineAnnealing(**{"lr0": 0.1, "T_max": 5, **h})(10),
+        hyper={"lr0": NOT_A_NUMBER + [-0.1], "T_max": NOT_AN_INT + [0], "eta_min": NOT_A_NUMBER + [-1.0]},
+    ),
+    Entry(
+        "schedules.CosineAnnealingWarmRestarts",
+        lambda dtype: {},
+        lambda a, **h: schedules.CosineAnnealingWarmRestarts(**{"lr0": 0.1, "T_0": 5, **h})(10),
+        hyper={"T_0": NOT_AN_INT + [0], "T_mult": NOT_AN_INT + [0], "eta_min": NOT_A_NUMBER + [-1.0]},
+    ),
+    Entry(
+        "schedules.LinearWarmup",
+        lambda dtype: {},
+        lambda a, **h: schedules.LinearWarmup(**{"after": 0.1, "warmup_steps": 5, **h})(3),
+        hyper={
+            "after": NOT_A_NUMBER + [-1.0],
+            "warmup_steps": NOT_AN_INT + [0],
+            "start_factor": NOT_A_NUMBER + [1.5, -0.1],
+        },
+    ),
+    Entry(
+        "schedules.ReduceLROnPlateau",
+        lambda dtype: {},
+        lambda a, **h: schedules.ReduceLROnPlateau(**{"lr0": 0.1, **h}).step(1.0),
+        hyper={
+            "lr0": NOT_A_NUMBER + [-0.1],
+            "mode": ["mid", None],
+            "factor": NOT_A_NUMBER + [1.0, -0.1],
+            "patience": NOT_AN_INT + [-1],
+            "threshold": NOT_A_NUMBER + [-1.0],
+            "threshold_mode": ["relative", None],
+            "cooldown": NOT_AN_INT + [-1],
+            "min_lr": NOT_A_NUMBER + [-1.0],
+            "eps": NOT_A_NUMBER + [-1.0],
+        },
+    ),
+    Entry(
+        "schedules.ReduceLROnPlateau.load_state_dict",
+        lambda dtype: {"sched": _plateau()},
+        lambda a, **h: a["sched"].load_state_dict(_state_with(a["sched"], **h)),
+        hyper={
+            "lr": [-1.0, "x", None, float("nan")],
+            "best": ["x", None, float("nan")],
+            "num_bad_epochs": [-1, 1.5, None],
+            "last_epoch": [-1, "3"],
+            "mode": ["mid", None],
+            "patience": [-1, 2.5],
+        },
+    ),
+    Entry(
         "set_num_threads",
         lambda dtype: {},
         lambda a, **h: nndl_fast.set_num_threads(**{"n": 1, **h}),
@@ -893,6 +972,33 @@ def test_bad_array(entry_name, where, mutation, dtype):
     _expect_rejected(entry, args, names, lambda: entry.call(args))
 
 
+STRIDED_CASES = [
+    pytest.param(e.name, w, id=f"{e.name}-{_label(w)}{'' if isinstance(w, str) else f'[{w[1]}]'}")
+    for e in ENTRIES
+    for w in e.arrays
+]
+
+
+@pytest.mark.parametrize(("entry_name", "where"), STRIDED_CASES)
+def test_non_contiguous_message_gives_the_real_reason(entry_name, where):
+    """A strided buffer updated in place: a copy would not receive the update. A strided input
+    that is only read: the kernels read contiguous memory (no update is at stake)."""
+    entry = BY_NAME[entry_name]
+    args = entry.build(np.float64)
+    bad = _strided(_get(args, where))
+    if bad.flags.c_contiguous:
+        pytest.skip(f"a {bad.shape} view is contiguous whatever its strides")
+    _set(args, where, bad)
+    with pytest.raises(ValueError, match="must be C-contiguous") as info:
+        entry.call(args)
+    msg = str(info.value)
+    if _written(entry, where):
+        assert "a copy would not receive the update" in msg, msg
+    else:
+        assert "the kernels read contiguous memory" in msg and "update" not in msg, msg
+        assert "np.ascontiguousarray" in msg and ".contiguous()" in msg, msg
+
+
 def _bytes_view(memory: np.ndarray, like: np.ndarray) -> np.ndarray:
     """An array shaped and typed like `like`, over the first bytes of `memory`."""
     return memory.reshape(-1).view(np.uint8)[: like.nbytes].view(like.dtype).reshape(like.shape)
@@ -954,6 +1060,17 @@ def _map_arrays(args: dict, fn) -> dict:
     }
 
 
+def _param_with_grad(torch):
+    """A parameter whose .grad is a view of the array (what torch's clip functions take)."""
+
+    def make(a):
+        prm = torch.nn.Parameter(torch.zeros(a.shape, dtype=torch.from_numpy(a).dtype))
+        prm.grad = torch.from_numpy(a)
+        return prm
+
+    return make
+
+
 @pytest.mark.parametrize("entry_name", [e.name for e in ENTRIES])
 def test_torch_tensors_are_views(entry_name):
     t = pytest.importorskip("torch", reason="torch not installed")
@@ -962,7 +1079,7 @@ def test_torch_tensors_are_views(entry_name):
         pytest.skip(f"{entry_name} takes no arrays")
     base = _run_baseline(entry, np.float32)
     args = entry.build(np.float32)
-    tensors = _map_arrays(args, t.from_numpy)
+    tensors = _map_arrays(args, _param_with_grad(t) if entry.grads_of_params else t.from_numpy)
     result = entry.call(tensors)
     # The tensors share memory with `args`: the in-place updates must have reached them.
     for (k, a), (_, b) in zip(_arrays_of(base["args"]), _arrays_of(args)):
@@ -973,9 +1090,9 @@ def test_torch_tensors_are_views(entry_name):
 
 # Hypothesis: any value of any type for any hyper-parameter is either a real number the entry
 # accepts, or rejected with TypeError/ValueError naming it, with nothing changed.
-FLAGS = {"training", "channels_last", "param_grads", "staircase", "packed"}
-WORDS = {"convention", "layout", "name", "variational"}
-SHAPES = {"shape", "x_shape", "normalized_shape"}
+FLAGS = {"training", "channels_last", "param_grads", "staircase", "packed", "foreach"}
+WORDS = {"convention", "layout", "name", "variational", "mode", "threshold_mode"}
+SHAPES = {"shape", "x_shape", "normalized_shape", "milestones"}
 _any_value = st.one_of(
     st.none(),
     st.booleans(),

@@ -43,10 +43,15 @@ py::object as_array_view(py::handle obj, const std::string& name) {
 
 // The layout checks every array gets, whatever its spec.
 void require_layout(const py::array& a, const std::string& name, bool written) {
-  if (!(a.flags() & py::array::c_style))
+  if (!(a.flags() & py::array::c_style)) {
+    if (written)
+      throw py::value_error(name +
+                            " must be C-contiguous (a copy would not receive the update); "
+                            "pass np.ascontiguousarray(...) and keep that array");
     throw py::value_error(name +
-                          " must be C-contiguous (a copy would not receive the update); "
-                          "pass np.ascontiguousarray(...) and keep that array");
+                          " must be C-contiguous (the kernels read contiguous memory); "
+                          "pass np.ascontiguousarray(...), or .contiguous() for a torch tensor");
+  }
   if (!(a.flags() & kNpyAligned))
     throw py::value_error(name + " is not aligned to its itemsize (" + std::to_string(a.itemsize()) +
                           " bytes); pass np.require(..., requirements='A') and keep that array");

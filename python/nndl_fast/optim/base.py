@@ -37,7 +37,7 @@ import numpy as np
 from .. import _checks, _core
 from .. import clip as _clip
 
-LR = Union[float, Callable[[int], float]]  # a number or a schedule of the 1-based step
+LR = Union[float, Callable[[int], float]]  # a number or a schedule of n, the updates already done
 
 COMMON_DEFAULTS: dict[str, Any] = {
     "weight_decay": 0.0,
@@ -64,10 +64,11 @@ def check_lr(lr: Any) -> None:
 
 
 def lr_at(lr: Any, t: int) -> float:
-    """α_t: the number, or the schedule's value at step t, which must be a finite number >= 0."""
+    """α of step t (1-based): the number, or the schedule's value at n = t − 1 updates done
+    (α₀ at the first step, as torch's schedulers), which must be a finite number >= 0."""
     if not callable(lr):
         return float(lr)
-    return _checks.real(f"the lr schedule's value at step {t}", lr(t), 0.0)
+    return _checks.real(f"the lr schedule's value at n={t - 1} (step {t})", lr(t - 1), 0.0)
 
 
 def check_betas(betas: Any) -> None:
