@@ -138,6 +138,11 @@ def test_inputs_our_kernels_do_not_take_run_torchs_forward(monkeypatch):
         assert torch.equal(b.running_var, a.running_var)
         a, b = pair(torch.nn.LayerNorm(4, dtype=dtype), ours.LayerNorm)
         assert torch.equal(b(x), a(x))
+    a, b = pair(torch.nn.BatchNorm1d(3, momentum=1.5), ours.BatchNorm1d)  # beyond our momentum range
+    x = torch.randn(5, 3)
+    assert torch.equal(b(x), a(x)) and torch.equal(b.running_mean, a.running_mean)
+    a, b = pair(torch.nn.LayerNorm(3, eps=-1e-9), ours.LayerNorm)
+    torch.testing.assert_close(b(x), a(x), equal_nan=True)
     with pytest.raises(RuntimeError):  # mixed dtypes: torch's own error
         ours.BatchNorm2d(3)(torch.randn(2, 3, 4, 4, dtype=torch.float64))
 

@@ -3,6 +3,7 @@ out for them (without a copy where its strides allow)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -16,6 +17,16 @@ def kernel_ready(x: torch.Tensor, *params: torch.Tensor | None) -> bool:
     if x.device.type != "cpu" or x.dtype not in _DTYPES:
         return False
     return all(p is None or (p.device.type == "cpu" and p.dtype == x.dtype) for p in params)
+
+
+def in_range(eps: Any, momentum: Any = None) -> bool:
+    """eps >= 0 and momentum None or in [0, 1], finite: what our layer-1 checks take. torch checks
+    neither, so a module given other values runs torch's forward (which computes something)."""
+    try:
+        ok = math.isfinite(eps) and eps >= 0
+        return ok and (momentum is None or (math.isfinite(momentum) and 0 <= momentum <= 1))
+    except TypeError:
+        return False
 
 
 def channels_last_perm(x: torch.Tensor) -> tuple[int, ...] | None:
@@ -39,7 +50,8 @@ def dense_perm(x: torch.Tensor) -> tuple[int, ...] | None:
     a transpose), or None for a tensor with gaps or overlaps. For elementwise kernels."""
     if x.is_contiguous():
         return tuple(range(x.dim()))
-    perm = tuple(sorted(range(x.dim()), key=lambda d: (-x.stride(d), -x.size(d))))
+    strides, sizes = x.stride(), x.shape
+    perm = tuple(sorted(range(x.dim()), key=lambda d: (-strides[d], -sizes[d])))
     return perm if x.permute(perm).is_contiguous() else None
 
 

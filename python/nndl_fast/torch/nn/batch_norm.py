@@ -15,7 +15,8 @@ taken without a copy: C-contiguous (N, C, spatial...), and channels-last storage
 (``torch.channels_last`` / ``channels_last_3d``, or any (N, C, L) whose (N, L, C) permutation
 is contiguous), which the kernel reads as (N, spatial..., C); the output has x's layout, as
 torch's. Other strides are copied with ``.contiguous()`` first. Inputs our kernels do not take
-(another device, half precision, a dtype other than the parameters') run torch's own forward.
+(another device, half precision, a dtype other than the parameters') and settings outside our
+checks' range (a negative eps, a momentum outside [0, 1]) run torch's own forward.
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ from typing import Any
 
 import torch
 
-from ... import norm as _norm
-from ._common import channels_last_perm, in_layout, inverse, kernel_ready, workspace
+from ... import norm
+from ._common import channels_last_perm, in_layout, in_range, inverse, kernel_ready, workspace
+
+# Layer 1, annotated for NumPy arrays: its compiled checks take torch tensors zero-copy.
+_norm: Any = norm
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d"]
 
@@ -111,10 +115,11 @@ class _BatchNormFn(torch.autograd.Function):
 def _forward(m: torch.nn.modules.batchnorm._BatchNorm, x: torch.Tensor, torch_forward: Any) -> torch.Tensor:
     """torch's _BatchNorm.forward, on our kernels (torch_forward: the inputs they do not take)."""
     m._check_input_dim(x)
-    if not kernel_ready(x, m.weight, m.bias, m.running_mean, m.running_var):
+    if not kernel_ready(x, m.weight, m.bias, m.running_mean, m.running_var) or not in_range(m.eps, m.momentum):
         return torch_forward(x)
     cache = m.__dict__.setdefault("_nndl_workspaces", {})  # scratch per input shape
-    update = m.training and m.track_running_stats
+    nbt = m.num_batches_tracked
+    update = m.training and m.track_running_stats and nbt is not None
     batch_stats = m.training or not m.track_running_stats
     stats = update or not batch_stats
     y = _BatchNormFn.apply(
@@ -125,12 +130,12 @@ def _forward(m: torch.nn.modules.batchnorm._BatchNorm, x: torch.Tensor, torch_fo
         m.running_var if stats else None,
         batch_stats,
         m.momentum,
-        int(m.num_batches_tracked) + 1 if update else 1,  # torch counts this batch before its f = 1/t
+        int(nbt) + 1 if update and nbt is not None else 1,  # torch counts this batch before its f = 1/t
         m.eps,
         cache,
     )
-    if update:
-        m.num_batches_tracked.add_(1)  # after the kernel: a rejected call changes nothing
+    if update and nbt is not None:
+        nbt.add_(1)  # after the kernel: a rejected call changes nothing
     return y
 
 

@@ -14,7 +14,7 @@ from .local_response_norm import LocalResponseNorm
 __all__ = ["ConvertReport", "convert"]
 
 # torch's class -> ours. Exact classes only: a user's subclass may override what ours replace.
-_OURS: dict[type, type] = {
+_OURS: dict[type[torch.nn.Module], type[torch.nn.Module]] = {
     torch.nn.BatchNorm1d: BatchNorm1d,
     torch.nn.BatchNorm2d: BatchNorm2d,
     torch.nn.BatchNorm3d: BatchNorm3d,
@@ -65,7 +65,7 @@ def _unsupported(m: torch.nn.Module) -> str | None:
     return None
 
 
-def _swapped(m: torch.nn.Module, ours: type) -> torch.nn.Module:
+def _swapped(m: torch.nn.Module, ours: type[torch.nn.Module]) -> torch.nn.Module:
     """An instance of ours holding m's very attributes: the same Parameter and buffer objects
     (an optimizer built on model.parameters() keeps updating them), hooks and training flag."""
     new = ours.__new__(ours)
@@ -111,9 +111,9 @@ def convert(model: torch.nn.Module) -> ConvertReport:
                 why = "a subclass of a supported class" if isinstance(child, tuple(_OURS)) else "no kernel here"
                 report.left.append((full, _name(type(child)), why))
             continue
-        why = _unsupported(child)
-        if why is not None:
-            report.left.append((full, _name(type(child)), why))
+        reason = _unsupported(child)
+        if reason is not None:
+            report.left.append((full, _name(type(child)), reason))
             continue
         new = done[id(child)] = _swapped(child, ours)
         setattr(parent, name, new)

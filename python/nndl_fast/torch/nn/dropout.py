@@ -20,8 +20,11 @@ from typing import Any
 
 import torch
 
-from ... import dropout as _dropout
+from ... import dropout
 from ._common import dense_perm, inverse, kernel_ready
+
+# Layer 1, annotated for NumPy arrays: its compiled checks take torch tensors zero-copy.
+_dropout: Any = dropout
 
 __all__ = ["Dropout"]
 

@@ -9,7 +9,7 @@ A subclass of ``torch.nn.LayerNorm``: the same constructor (``normalized_shape``
 Layout: the kernel normalises the trailing ``normalized_shape`` of a C-contiguous x; any other
 x (channels-last included: its normalised block is not one contiguous row) is copied with
 ``.contiguous()`` first. Inputs our kernels do not take (another device, half precision, a
-dtype other than the parameters') run torch's own forward.
+dtype other than the parameters') and a negative eps run torch's own forward.
 """
 
 from __future__ import annotations
@@ -18,8 +18,11 @@ from typing import Any
 
 import torch
 
-from ... import norm as _norm
-from ._common import kernel_ready, workspace
+from ... import norm
+from ._common import in_range, kernel_ready, workspace
+
+# Layer 1, annotated for NumPy arrays: its compiled checks take torch tensors zero-copy.
+_norm: Any = norm
 
 __all__ = ["LayerNorm"]
 
@@ -82,7 +85,11 @@ class LayerNorm(torch.nn.LayerNorm):
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         shape = tuple(self.normalized_shape)
-        if not kernel_ready(input, self.weight, self.bias) or tuple(input.shape[input.dim() - len(shape) :]) != shape:
+        if (
+            not kernel_ready(input, self.weight, self.bias)
+            or not in_range(self.eps)
+            or tuple(input.shape[input.dim() - len(shape) :]) != shape
+        ):
             return super().forward(input)  # torch's result, or torch's error for a wrong shape
         cache = self.__dict__.setdefault("_nndl_workspaces", {})  # scratch per input shape
         return _LayerNormFn.apply(input, shape, self.weight, self.bias, self.eps, cache)

@@ -19,8 +19,11 @@ from typing import Any
 
 import torch
 
-from ... import norm as _norm
+from ... import norm
 from ._common import kernel_ready
+
+# Layer 1, annotated for NumPy arrays: its compiled checks take torch tensors zero-copy.
+_norm: Any = norm
 
 __all__ = ["LocalResponseNorm"]
 
