@@ -7,6 +7,7 @@ convert()'s swaps and report."""
 from __future__ import annotations
 
 import copy
+import pickle
 
 import pytest
 
@@ -57,6 +58,7 @@ BN_CASES = [
     (torch.nn.BatchNorm1d, ours.BatchNorm1d, (3, 5, 11)),
     (torch.nn.BatchNorm2d, ours.BatchNorm2d, (3, 5, 7, 9)),
     (torch.nn.BatchNorm3d, ours.BatchNorm3d, (2, 3, 5, 4, 3)),
+    (torch.nn.BatchNorm2d, ours.BatchNorm2d, (4, 7, 33, 31)),  # several blocks per plane
 ]
 BN_OPTIONS = [
     {},
@@ -121,6 +123,15 @@ def test_batch_norm_rejected_batch_changes_nothing():
         torch.nn.BatchNorm1d(4)(torch.randn(1, 4))
     for k, v in bn.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+def test_scratch_buffers_stay_out_of_pickles_and_copies():
+    used, fresh = ours.BatchNorm2d(3), ours.BatchNorm2d(3)
+    used(torch.randn(64, 3, 16, 16))
+    assert len(pickle.dumps(used)) - len(pickle.dumps(fresh)) < 1024  # no workspace (0.5 MB at this shape)
+    clone = pickle.loads(pickle.dumps(used))
+    assert torch.equal(clone.running_mean, used.running_mean) and type(clone) is ours.BatchNorm2d
+    clone(torch.randn(64, 3, 16, 16))  # makes its own
 
 
 def test_batch_norm_wrong_rank_is_torchs_error():

@@ -4,6 +4,7 @@ out for them (without a copy where its strides allow)."""
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Any
 
 import torch
@@ -59,6 +60,19 @@ def in_layout(t: torch.Tensor, perm: tuple[int, ...] | None) -> torch.Tensor:
     """t (a gradient, shaped like the forward's x) permuted by perm and made C-contiguous: a view
     when t is already stored like x, a copy otherwise (autograd's dy can have any strides)."""
     return (t if perm is None else t.permute(perm)).contiguous()
+
+
+# Scratch buffers per module, kept outside the module so that pickling, deepcopy and convert()
+# never carry them.
+_WORKSPACES: weakref.WeakKeyDictionary[torch.nn.Module, dict] = weakref.WeakKeyDictionary()
+
+
+def module_workspaces(m: torch.nn.Module) -> dict:
+    """m's scratch buffers, one per input shape (filled by :func:`workspace`)."""
+    cache = _WORKSPACES.get(m)
+    if cache is None:
+        cache = _WORKSPACES[m] = {}
+    return cache
 
 
 def workspace(cache: dict | None, key: Any, make: Any) -> Any:

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from ... import norm
-from ._common import channels_last_perm, in_layout, in_range, inverse, kernel_ready, workspace
+from ._common import channels_last_perm, in_layout, in_range, inverse, kernel_ready, module_workspaces, workspace
 
 # Layer 1, annotated for NumPy arrays: its compiled checks take torch tensors zero-copy.
 _norm: Any = norm
@@ -117,7 +117,7 @@ def _forward(m: torch.nn.modules.batchnorm._BatchNorm, x: torch.Tensor, torch_fo
     m._check_input_dim(x)
     if not kernel_ready(x, m.weight, m.bias, m.running_mean, m.running_var) or not in_range(m.eps, m.momentum):
         return torch_forward(x)
-    cache = m.__dict__.setdefault("_nndl_workspaces", {})  # scratch per input shape
+    cache = module_workspaces(m)
     nbt = m.num_batches_tracked
     update = m.training and m.track_running_stats and nbt is not None
     batch_stats = m.training or not m.track_running_stats

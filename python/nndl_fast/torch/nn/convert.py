@@ -71,7 +71,6 @@ def _swapped(m: torch.nn.Module, ours: type[torch.nn.Module]) -> torch.nn.Module
     new = ours.__new__(ours)
     # Shallow copies of the registries (_parameters, _buffers, hooks): the same tensors, own dicts.
     new.__dict__.update({k: dict.copy(v) if isinstance(v, dict) else v for k, v in m.__dict__.items()})
-    new.__dict__.pop("_nndl_workspaces", None)
     return new
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from ... import norm
-from ._common import in_range, kernel_ready, workspace
+from ._common import in_range, kernel_ready, module_workspaces, workspace
 
 # Layer 1, annotated for NumPy arrays: its compiled checks take torch tensors zero-copy.
 _norm: Any = norm
@@ -91,5 +91,5 @@ class LayerNorm(torch.nn.LayerNorm):
             or tuple(input.shape[input.dim() - len(shape) :]) != shape
         ):
             return super().forward(input)  # torch's result, or torch's error for a wrong shape
-        cache = self.__dict__.setdefault("_nndl_workspaces", {})  # scratch per input shape
+        cache = module_workspaces(self)
         return _LayerNormFn.apply(input, shape, self.weight, self.bias, self.eps, cache)
