@@ -73,8 +73,9 @@ BN_OPTIONS = [
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("options", BN_OPTIONS, ids=str)
 @pytest.mark.parametrize(("theirs", "mine", "shape"), BN_CASES, ids=lambda c: getattr(c, "__name__", str(c)))
-def test_batch_norm_matches_torch_over_steps_then_in_eval(theirs, mine, shape, options, dtype, nthreads):
+def test_batch_norm_matches_torch_over_steps_then_in_eval(theirs, mine, shape, options, dtype, nthreads, monkeypatch):
     torch.manual_seed(0)
+    calls = spy(monkeypatch, "batch_norm_forward")
     a, b = pair(theirs(shape[1], dtype=dtype, **options), mine)
     if a.weight is not None:  # away from the identity, so that γ and β show in every result
         with torch.no_grad():
@@ -92,6 +93,17 @@ def test_batch_norm_matches_torch_over_steps_then_in_eval(theirs, mine, shape, o
     torch.testing.assert_close(yb, ya, **tol(dtype))
     torch.testing.assert_close(dxb, dxa, **tol(dtype))
     assert_params_close(a, b, dtype)
+    assert len(calls) == 4  # every forward ran our kernel, none fell back to torch's
+
+
+def test_batch_norm_without_running_buffers_uses_batch_stats_in_eval_as_torch():
+    a, b = pair(torch.nn.BatchNorm2d(3), ours.BatchNorm2d)
+    for m in (a, b):
+        m.running_mean = m.running_var = None
+        m.eval()
+    ya, yb, dxa, dxb = run_both(a, b, torch.randn(4, 3, 5, 5))
+    torch.testing.assert_close(yb, ya, **tol(torch.float32))
+    torch.testing.assert_close(dxb, dxa, **tol(torch.float32))
 
 
 def test_batch_norm_runs_our_kernel_in_train_and_eval(monkeypatch):
@@ -162,12 +174,12 @@ def test_inputs_our_kernels_do_not_take_run_torchs_forward(monkeypatch):
 
 
 def spy(monkeypatch, name):
-    """Records the data pointers of the tensors handed to nndl_fast.norm.<name>."""
-    seen: list[int] = []
+    """Records, per call of nndl_fast.norm.<name>, the data pointers of the tensors it was handed."""
+    seen: list[list[int]] = []
     real = getattr(nndl_fast.norm, name)
 
     def wrapped(*args, **kw):
-        seen.extend(a.data_ptr() for a in args if isinstance(a, torch.Tensor))
+        seen.append([a.data_ptr() for a in args if isinstance(a, torch.Tensor)])
         return real(*args, **kw)
 
     monkeypatch.setattr(nndl_fast.norm, name, wrapped)
@@ -191,12 +203,12 @@ def test_batch_norm_channels_last_without_a_copy(theirs, mine, shape, fmt, dtype
     dy = torch.randn(shape, dtype=dtype).contiguous(memory_format=fmt)
     xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
     ya, yb = a(xa), b(xb)
-    assert fwd[0] == xb.data_ptr()  # the kernel read x where it lies
+    assert fwd[0][0] == xb.data_ptr()  # the kernel read x where it lies
     assert yb.is_contiguous(memory_format=fmt) and ya.is_contiguous(memory_format=fmt)
     assert yb.stride() == ya.stride()
     ya.backward(dy)
     yb.backward(dy)
-    assert bwd[0] == dy.data_ptr() and bwd[1] == xb.data_ptr()
+    assert bwd[0][:2] == [dy.data_ptr(), xb.data_ptr()]
     assert xb.grad.is_contiguous(memory_format=fmt)
     torch.testing.assert_close(yb, ya, **tol(dtype))
     torch.testing.assert_close(xb.grad, xa.grad, **tol(dtype))
@@ -208,8 +220,9 @@ def test_batch_norm_1d_reads_a_transposed_nlc_input_in_place(monkeypatch):
     fwd = spy(monkeypatch, "batch_norm_forward")
     a, b = pair(torch.nn.BatchNorm1d(6), ours.BatchNorm1d)
     x = torch.randn(4, 9, 6).transpose(1, 2)
+    ours.BatchNorm1d(6)(x)
+    assert fwd[0][0] == x.data_ptr()
     ya, yb, dxa, dxb = run_both(a, b, x)
-    assert fwd[0] != 0
     torch.testing.assert_close(yb, ya, **tol(torch.float32))
     torch.testing.assert_close(dxb, dxa, **tol(torch.float32))
 

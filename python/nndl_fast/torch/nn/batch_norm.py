@@ -117,24 +117,26 @@ def _forward(m: torch.nn.modules.batchnorm._BatchNorm, x: torch.Tensor, torch_fo
     m._check_input_dim(x)
     if not kernel_ready(x, m.weight, m.bias, m.running_mean, m.running_var) or not in_range(m.eps, m.momentum):
         return torch_forward(x)
-    cache = module_workspaces(m)
+    # torch's _BatchNorm.forward, step by step: the counter, f, which statistics, which buffers.
     nbt = m.num_batches_tracked
-    update = m.training and m.track_running_stats and nbt is not None
-    batch_stats = m.training or not m.track_running_stats
-    stats = update or not batch_stats
+    count = m.training and m.track_running_stats and nbt is not None
+    if m.momentum is None and m.training and m.track_running_stats and nbt is None:
+        return torch_forward(x)  # no counter for f = 1/t: torch takes f = 0
+    batch_stats = m.training or (m.running_mean is None and m.running_var is None)
+    buffers = not m.training or m.track_running_stats
     y = _BatchNormFn.apply(
         x,
         m.weight,
         m.bias,
-        m.running_mean if stats else None,
-        m.running_var if stats else None,
+        m.running_mean if buffers else None,
+        m.running_var if buffers else None,
         batch_stats,
         m.momentum,
-        int(nbt) + 1 if update and nbt is not None else 1,  # torch counts this batch before its f = 1/t
+        int(nbt) + 1 if count and nbt is not None else 1,  # torch counts this batch before f = 1/t
         m.eps,
-        cache,
+        module_workspaces(m),
     )
-    if update and nbt is not None:
+    if count and nbt is not None:
         nbt.add_(1)  # after the kernel: a rejected call changes nothing
     return y
 
