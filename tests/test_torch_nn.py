@@ -250,8 +250,9 @@ def test_batch_norm_strided_input_is_copied_then_matches():
     ],
     ids=str,
 )
-def test_layer_norm_matches_torch(shape, normalized, options, dtype, nthreads):
+def test_layer_norm_matches_torch(shape, normalized, options, dtype, nthreads, monkeypatch):
     torch.manual_seed(2)
+    calls = spy(monkeypatch, "layer_norm_forward"), spy(monkeypatch, "layer_norm_backward")
     a, b = pair(torch.nn.LayerNorm(normalized, dtype=dtype, **options), ours.LayerNorm)
     if a.weight is not None:
         with torch.no_grad():
@@ -262,6 +263,7 @@ def test_layer_norm_matches_torch(shape, normalized, options, dtype, nthreads):
     torch.testing.assert_close(yb, ya, **tol(dtype))
     torch.testing.assert_close(dxb, dxa, **tol(dtype))
     assert_params_close(a, b, dtype)
+    assert [len(c) for c in calls] == [1, 1]  # our kernels, not torch's
 
 
 def test_layer_norm_wrong_shape_is_torchs_error():
@@ -278,12 +280,14 @@ def test_layer_norm_wrong_shape_is_torchs_error():
     [((2, 7, 5), 3, {}), ((2, 6, 3, 4), 4, {"alpha": 0.5, "beta": 0.5}), ((1, 9, 2, 2, 3), 5, {"k": 2.0})],
     ids=str,
 )
-def test_local_response_norm_matches_torch(shape, size, options, dtype):
+def test_local_response_norm_matches_torch(shape, size, options, dtype, monkeypatch):
     torch.manual_seed(3)
+    calls = spy(monkeypatch, "local_response_norm"), spy(monkeypatch, "local_response_norm_backward")
     a, b = pair(torch.nn.LocalResponseNorm(size, **options), ours.LocalResponseNorm)
     ya, yb, dxa, dxb = run_both(a, b, torch.randn(shape, dtype=dtype))
     torch.testing.assert_close(yb, ya, **tol(dtype))
     torch.testing.assert_close(dxb, dxa, **tol(dtype))
+    assert [len(c) for c in calls] == [1, 1]  # our kernels, not torch's
 
 
 def test_local_response_norm_leaves_what_torch_alone_takes_to_torch():
@@ -304,6 +308,7 @@ def test_dropout_is_inverted_dropout_with_our_mask(dtype):
     d = ours.Dropout(p)
     x = torch.randn(3, 1001, dtype=dtype) + 5.0  # no zeros in x: a zero in y is a dropped unit
     xr = x.clone().requires_grad_()
+    rng_state = torch.get_rng_state()
     y = d(xr)
     dy = torch.randn_like(y)
     y.backward(dy)
@@ -312,6 +317,9 @@ def test_dropout_is_inverted_dropout_with_our_mask(dtype):
     torch.testing.assert_close(y[kept], x[kept] * scale, rtol=0, atol=0)
     torch.testing.assert_close(xr.grad, torch.where(kept, dy * scale, torch.zeros_like(dy)), rtol=0, atol=0)
     assert 0.25 < 1 - kept.double().mean().item() < 0.35
+    torch.set_rng_state(rng_state)  # the seed the forward drew: our Philox mask, not torch's bernoulli
+    seed = int(torch.empty((), dtype=torch.int64).random_())
+    assert torch.equal(kept, torch.from_numpy(nf_dropout.dropout_mask(tuple(x.shape), drop_prob=p, seed=seed)))
     d.eval()
     assert d(x) is x
 
