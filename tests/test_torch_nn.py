@@ -515,12 +515,28 @@ def test_convert_leaves_and_reports_what_it_cannot_take():
     assert report.swapped == [
         ("4", "torch.nn.modules.batchnorm.BatchNorm1d", "nndl_fast.torch.nn.batch_norm.BatchNorm1d")
     ]
-    assert model[4] is model[5][0] and type(model[4]) is ours.BatchNorm1d  # still one module
+    assert model[4] is model[5][0] and type(model[4]) is ours.BatchNorm1d  # one module, one entry
     left = {path: why for path, _, why in report.left}
     assert set(left) == {"0", "1", "2", "3"}
     assert "float16" in left["0"] and "subclass" in left["1"]
     assert type(model[0]) is torch.nn.BatchNorm2d and type(model[1]) is MyBN
     with pytest.raises(TypeError, match="torch.nn.Module"):
         ours.convert([torch.nn.BatchNorm1d(3)])
-    alone = ours.convert(torch.nn.BatchNorm1d(3))
-    assert alone.swapped == [] and alone.left[0][0] == ""
+    alone = torch.nn.BatchNorm1d(3)
+    assert [path for path, _, _ in ours.convert(alone).swapped] == [""]  # the model itself
+    assert type(alone) is ours.BatchNorm1d
+
+
+def test_convert_keeps_the_module_objects_their_hooks_and_references():
+    model = small_cnn()
+    bn = model[1]
+    seen = []
+    handle = bn.register_forward_hook(lambda m, i, o: seen.append(type(m)))
+    ours.convert(model)
+    assert model[1] is bn and type(bn) is ours.BatchNorm2d
+    model(torch.randn(2, 3, 6, 6))
+    assert seen == [ours.BatchNorm2d]
+    handle.remove()
+    model(torch.randn(2, 3, 6, 6))
+    assert seen == [ours.BatchNorm2d]
+    assert ours.convert(model).swapped == []  # already ours: nothing to swap, nothing left

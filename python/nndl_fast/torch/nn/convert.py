@@ -65,56 +65,36 @@ def _unsupported(m: torch.nn.Module) -> str | None:
     return None
 
 
-def _swapped(m: torch.nn.Module, ours: type[torch.nn.Module]) -> torch.nn.Module:
-    """An instance of ours holding m's very attributes: the same Parameter and buffer objects
-    (an optimizer built on model.parameters() keeps updating them), hooks and training flag."""
-    new = ours.__new__(ours)
-    # Shallow copies of the registries (_parameters, _buffers, hooks): the same tensors, own dicts.
-    new.__dict__.update({k: dict.copy(v) if isinstance(v, dict) else v for k, v in m.__dict__.items()})
-    return new
-
-
 def convert(model: torch.nn.Module) -> ConvertReport:
     """Swap, in place and recursively, every ``torch.nn`` ``BatchNorm1d/2d/3d``, ``LayerNorm``,
-    ``LocalResponseNorm`` and ``Dropout`` of ``model`` for ours (:mod:`nndl_fast.torch.nn`).
+    ``LocalResponseNorm`` and ``Dropout`` of ``model`` (``model`` itself included) for ours
+    (:mod:`nndl_fast.torch.nn`).
 
-    The new modules hold the old ones' own parameters, buffers, hooks and training flag (not
-    copies), so an optimizer made before the call still updates them, and ``state_dict()`` is
-    unchanged. Left alone, and listed in the report's ``left``: the modules whose tensors our
-    kernels cannot take (not on the CPU, not float32/float64, mixed dtypes), subclasses of the
-    supported classes (they may override what ours replace) and their kin without a kernel here
-    (GroupNorm, Dropout2d, SyncBatchNorm, ...). A module registered under several names is
-    swapped once (one new module under every name). ``model`` itself, when it is a supported
-    module, cannot be replaced in place: it is left and reported so -- wrap it in a container.
+    In place means the module objects stay: each one's class becomes ours (a subclass of its
+    torch class, adding no state), so its parameters, buffers, hooks (and their handles),
+    training flag and every reference to it are kept -- an optimizer made before the call still
+    updates the same tensors, and ``state_dict()`` is unchanged. Left alone, and listed in the
+    report's ``left`` with the reason: modules whose tensors our kernels cannot take (not on
+    the CPU, not float32/float64, mixed dtypes), subclasses of the supported classes (they
+    may override what ours replace) and their kin without a kernel here (GroupNorm, Dropout2d,
+    SyncBatchNorm, ...). A module registered under several names is reported once, under its
+    first path (``""`` for ``model`` itself).
     """
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     report = ConvertReport()
-    done: dict[int, torch.nn.Module] = {}
-    if type(model) in _OURS or isinstance(model, _KIN):
-        report.left.append(("", _name(type(model)), "the model itself: wrap it in a container to convert it"))
-    # Every (parent, name, child) first, then the swaps: the walk never sees a half-converted tree.
-    edges = [
-        (path, parent, name, child)
-        for path, parent in model.named_modules(remove_duplicate=False)
-        for name, child in parent.named_children()
-    ]
-    for path, parent, name, child in edges:
-        full = f"{path}.{name}" if path else name
-        if id(child) in done:
-            setattr(parent, name, done[id(child)])
-            continue
-        ours = _OURS.get(type(child))
-        if ours is None:
-            if isinstance(child, _KIN) and type(child) not in _OURS.values():
-                why = "a subclass of a supported class" if isinstance(child, tuple(_OURS)) else "no kernel here"
-                report.left.append((full, _name(type(child)), why))
-            continue
-        reason = _unsupported(child)
-        if reason is not None:
-            report.left.append((full, _name(type(child)), reason))
-            continue
-        new = done[id(child)] = _swapped(child, ours)
-        setattr(parent, name, new)
-        report.swapped.append((full, _name(type(child)), _name(ours)))
+    yours = set(_OURS.values())
+    for path, m in list(model.named_modules()):  # each module once, at its first path
+        cls = type(m)
+        ours = _OURS.get(cls)
+        if ours is not None:
+            reason = _unsupported(m)
+            if reason is None:
+                m.__class__ = ours
+                report.swapped.append((path, _name(cls), _name(ours)))
+            else:
+                report.left.append((path, _name(cls), reason))
+        elif isinstance(m, _KIN) and cls not in yours:
+            why = "a subclass of a supported class" if isinstance(m, tuple(_OURS)) else "no kernel here"
+            report.left.append((path, _name(cls), why))
     return report
