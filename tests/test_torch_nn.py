@@ -290,6 +290,17 @@ def test_local_response_norm_matches_torch(shape, size, options, dtype, monkeypa
     assert [len(c) for c in calls] == [1, 1]  # our kernels, not torch's
 
 
+@pytest.mark.parametrize("fmt", [torch.channels_last, torch.channels_last_3d], ids=str)
+def test_local_response_norm_keeps_channels_last_as_torch(fmt):
+    shape = (2, 6, 4, 5) if fmt == torch.channels_last else (2, 6, 3, 4, 5)
+    x = torch.randn(shape).contiguous(memory_format=fmt)
+    a, b = pair(torch.nn.LocalResponseNorm(3), ours.LocalResponseNorm)
+    ya, yb, dxa, dxb = run_both(a, b, x)
+    assert yb.is_contiguous(memory_format=fmt) and ya.is_contiguous(memory_format=fmt)
+    torch.testing.assert_close(yb, ya, **tol(torch.float32))
+    torch.testing.assert_close(dxb, dxa, **tol(torch.float32))
+
+
 def test_local_response_norm_leaves_what_torch_alone_takes_to_torch():
     x = torch.randn(2, 5, 3)
     a, b = pair(torch.nn.LocalResponseNorm(3, k=0.0), ours.LocalResponseNorm)  # k = 0: out of our range

@@ -6,10 +6,11 @@ parameters or buffers). The forward is :func:`nndl_fast.norm.local_response_norm
 backward recomputes the window sums from x (once differentiable).
 
 Layout: the kernel sweeps the channel axis of a C-contiguous (N, C, spatial...) x; any other x
-(channels-last included) is copied with ``.contiguous()`` first and the output is
-C-contiguous. Inputs our kernels do not take (another device, half precision, fewer than 3
-dimensions, which torch rejects) and hyper-parameters outside their range (k <= 0, a
-negative α or β) run torch's own forward.
+is copied with ``.contiguous()`` first. A channels-last x (``torch.channels_last`` /
+``channels_last_3d``) gets a channels-last output, as torch's, by a second copy. Inputs our
+kernels do not take (another device, half precision, fewer than 3 dimensions, which torch
+rejects) and hyper-parameters outside their range (k <= 0, a negative α or β) run torch's
+own forward.
 """
 
 from __future__ import annotations
@@ -47,6 +48,16 @@ class _LocalResponseNormFn(torch.autograd.Function):
         return dx, None, None, None, None
 
 
+def _channels_last_format(x: torch.Tensor) -> torch.memory_format | None:
+    """torch.channels_last(_3d) when x is stored so (and not also plainly contiguous)."""
+    if x.is_contiguous():
+        return None
+    for dim, fmt in ((4, torch.channels_last), (5, torch.channels_last_3d)):
+        if x.dim() == dim and x.is_contiguous(memory_format=fmt):
+            return fmt
+    return None
+
+
 def _in_range(size: Any, alpha: Any, beta: Any, k: Any) -> bool:
     """The hyper-parameters our kernel takes (size >= 1, alpha, beta >= 0, k > 0, all finite);
     torch checks none, and computes the rest itself."""
@@ -64,4 +75,6 @@ class LocalResponseNorm(torch.nn.LocalResponseNorm):
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         if not kernel_ready(input) or input.dim() < 3 or not _in_range(self.size, self.alpha, self.beta, self.k):
             return super().forward(input)
-        return _LocalResponseNormFn.apply(input, self.size, self.alpha, self.beta, self.k)
+        y = _LocalResponseNormFn.apply(input, self.size, self.alpha, self.beta, self.k)
+        fmt = _channels_last_format(input)
+        return y if fmt is None else y.contiguous(memory_format=fmt)  # x's layout, as torch's output
