@@ -30,7 +30,7 @@ logistic, whose slope at 0 is 1/4), or torch's.
 ========================  ==========================  =====================
 nonlinearity              ``convention="chapter"``    ``convention="torch"``
 ========================  ==========================  =====================
-linear, conv*, identity   1                           1
+linear, conv*             1                           1
 sigmoid                   4                           1
 tanh                      1                           5/3
 relu                      √2                          √2
@@ -75,7 +75,6 @@ __all__ = [
 
 _LINEAR = (
     "linear",
-    "identity",
     "conv1d",
     "conv2d",
     "conv3d",
