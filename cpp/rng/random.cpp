@@ -28,16 +28,23 @@ inline double bits53(uint32_t a, uint32_t b) { return double(int32_t(a >> 5)) * 
 inline double bits52(uint32_t a, uint32_t b) { return double(int32_t(a >> 6)) * 67108864.0 + double(int32_t(b >> 6)); }
 
 // z of the truncated normal from u in (0, 1): inverse CDF, clamped to the bounds (AS241's
-// rounding could step a hair outside them).
-inline double truncated(double u, const Fill& f) {
-  const double z = vndtri(f.p_lo + u * f.p_range);
-  return z < f.z_lo ? f.z_lo : (z > f.z_hi ? f.z_hi : z);
-}
+// rounding could step a hair outside them). Plain values, not the Fill, and blends, not
+// selects: either would stop the loop vectorising.
+struct Truncation {
+  double p_lo, p_range, z_lo, z_hi;
+  explicit Truncation(const Fill& f) : p_lo(f.p_lo), p_range(f.p_range), z_lo(f.z_lo), z_hi(f.z_hi) {}
+  inline double operator()(double u) const {
+    const double z = vndtri(p_lo + u * p_range);
+    const double lo = vblend(vmask(z < z_lo), z_lo, z);
+    return vblend(vmask(lo > z_hi), z_hi, lo);
+  }
+};
 
 // y[0 : block_elems<T>()] ← the values of one block, from its words w (rng/random.hpp).
 template <class T, Dist D>
 inline void block_values(T* NNDL_RESTRICT y, const uint32_t (&w)[4][16], const Fill& f) {
   const double loc = f.loc, scale = f.scale;
+  const Truncation truncated(f);
   if constexpr (sizeof(T) == 4) {
     const uint32_t* wf = &w[0][0];  // word w of counter l is wf[16·w + l], element 16·w + l
     if constexpr (D == Dist::uniform) {
@@ -45,7 +52,7 @@ inline void block_values(T* NNDL_RESTRICT y, const uint32_t (&w)[4][16], const F
       for (int i = 0; i < 64; ++i) y[i] = T(loc + scale * (double(int32_t(wf[i] >> 8)) * k2m24));
     } else if constexpr (D == Dist::truncated_normal) {
 #pragma omp simd
-      for (int i = 0; i < 64; ++i) y[i] = T(loc + scale * truncated((word(wf[i]) + 0.5) * k2m32, f));
+      for (int i = 0; i < 64; ++i) y[i] = T(loc + scale * truncated((word(wf[i]) + 0.5) * k2m32));
     } else {
       for (int p = 0; p < 2; ++p) {
 #pragma omp simd
@@ -70,7 +77,7 @@ inline void block_values(T* NNDL_RESTRICT y, const uint32_t (&w)[4][16], const F
       for (int h = 0; h < 2; ++h) {
 #pragma omp simd
         for (int l = 0; l < 16; ++l)
-          y[16 * h + l] = loc + scale * truncated((bits52(w[2 * h][l], w[2 * h + 1][l]) + 0.5) * k2m52, f);
+          y[16 * h + l] = loc + scale * truncated((bits52(w[2 * h][l], w[2 * h + 1][l]) + 0.5) * k2m52);
       }
     } else {
 #pragma omp simd

@@ -128,10 +128,25 @@ inline void vsincos2pi(double u, double& sin_out, double& cos_out) {
   std::memcpy(&cos_out, &c_bits, sizeof cos_out);
 }
 
+// mask ? a : b for a mask of all ones or all zeros, by integer bit moves: a select of two
+// computed doubles would keep an AVX2 loop scalar (GCC does not speculate floating-point
+// arithmetic under IEEE semantics, and AVX2 has no masked arithmetic to avoid it).
+inline uint64_t vmask(bool c) { return uint64_t(0) - uint64_t(c); }
+inline double vblend(uint64_t mask, double a, double b) {
+  uint64_t x, y;
+  std::memcpy(&x, &a, sizeof x);
+  std::memcpy(&y, &b, sizeof y);
+  x = (x & mask) | (y & ~mask);
+  double r;
+  std::memcpy(&r, &x, sizeof r);
+  return r;
+}
+
 // Φ⁻¹(p), the standard normal quantile, for p in (0, 1) with min(p, 1 − p) ≥ 1e-300:
 // Wichura's AS241 (PPND16, Applied Statistics 37, 1988), relative error about 1e-16. Its three
-// rational functions (|p − ½| ≤ 0.425; else r = √(−ln min(p, 1 − p)) ≤ 5; r > 5) are
-// chosen by selects, not branches, so a `#pragma omp simd` loop vectorises; ln is vlog.
+// rational functions (|p − ½| ≤ 0.425; else r = √(−ln min(p, 1 − p)) ≤ 5; r > 5) are all
+// computed and blended (vblend), not branched on, so a `#pragma omp simd` loop vectorises;
+// ln is vlog.
 inline double vndtri(double p) {
   const double q = p - 0.5;
   const double r0 = 0.180625 - q * q;
@@ -158,32 +173,33 @@ inline double vndtri(double p) {
        4.2313330701600911252e+1) *
           r0 +
       1.0;
-  double tail_p = q <= 0.0 ? p : 1.0 - p;
-  tail_p = tail_p > 0.5 ? 0.5 : tail_p;  // the central case's value: keeps ln's argument in range
+  const uint64_t lower = vmask(q <= 0.0);
+  double tail_p = vblend(lower, p, 1.0 - p);
+  tail_p = vblend(vmask(tail_p > 0.5), 0.5, tail_p);  // the central case's: ln's argument in range
   const double r = std::sqrt(-vlog<double>(tail_p));
-  const bool near = r <= 5.0;
-  const double t = near ? r - 1.6 : r - 5.0;
+  const uint64_t near = vmask(r <= 5.0);
+  const double t = vblend(near, r - 1.6, r - 5.0);
   // coefficients of the two tail rationals, highest power first: near (r ≤ 5), far (r > 5)
-  const double n7 = near ? 7.74545014278341407640e-4 : 2.01033439929228813265e-7;
-  const double n6 = near ? 2.27238449892691845833e-2 : 2.71155556874348757815e-5;
-  const double n5 = near ? 2.41780725177450611770e-1 : 1.24266094738807843860e-3;
-  const double n4 = near ? 1.27045825245236838258e+0 : 2.65321895265761230930e-2;
-  const double n3 = near ? 3.64784832476320460504e+0 : 2.96560571828504891230e-1;
-  const double n2 = near ? 5.76949722146069140550e+0 : 1.78482653991729133580e+0;
-  const double n1 = near ? 4.63033784615654529590e+0 : 5.46378491116411436990e+0;
-  const double n0 = near ? 1.42343711074968357734e+0 : 6.65790464350110377720e+0;
-  const double d7 = near ? 1.05075007164441684324e-9 : 2.04426310338993978564e-15;
-  const double d6 = near ? 5.47593808499534494600e-4 : 1.42151175831644588870e-7;
-  const double d5 = near ? 1.51986665636164571966e-2 : 1.84631831751005468180e-5;
-  const double d4 = near ? 1.48103976427480074590e-1 : 7.86869131145613259100e-4;
-  const double d3 = near ? 6.89767334985100004550e-1 : 1.48753612908506148525e-2;
-  const double d2 = near ? 1.67638483018380384940e+0 : 1.36929880922735805310e-1;
-  const double d1 = near ? 2.05319162663775882187e+0 : 5.99832206555887937690e-1;
+  const double n7 = vblend(near, 7.74545014278341407640e-4, 2.01033439929228813265e-7);
+  const double n6 = vblend(near, 2.27238449892691845833e-2, 2.71155556874348757815e-5);
+  const double n5 = vblend(near, 2.41780725177450611770e-1, 1.24266094738807843860e-3);
+  const double n4 = vblend(near, 1.27045825245236838258e+0, 2.65321895265761230930e-2);
+  const double n3 = vblend(near, 3.64784832476320460504e+0, 2.96560571828504891230e-1);
+  const double n2 = vblend(near, 5.76949722146069140550e+0, 1.78482653991729133580e+0);
+  const double n1 = vblend(near, 4.63033784615654529590e+0, 5.46378491116411436990e+0);
+  const double n0 = vblend(near, 1.42343711074968357734e+0, 6.65790464350110377720e+0);
+  const double d7 = vblend(near, 1.05075007164441684324e-9, 2.04426310338993978564e-15);
+  const double d6 = vblend(near, 5.47593808499534494600e-4, 1.42151175831644588870e-7);
+  const double d5 = vblend(near, 1.51986665636164571966e-2, 1.84631831751005468180e-5);
+  const double d4 = vblend(near, 1.48103976427480074590e-1, 7.86869131145613259100e-4);
+  const double d3 = vblend(near, 6.89767334985100004550e-1, 1.48753612908506148525e-2);
+  const double d2 = vblend(near, 1.67638483018380384940e+0, 1.36929880922735805310e-1);
+  const double d1 = vblend(near, 2.05319162663775882187e+0, 5.99832206555887937690e-1);
   const double num1 = ((((((n7 * t + n6) * t + n5) * t + n4) * t + n3) * t + n2) * t + n1) * t + n0;
   const double den1 = ((((((d7 * t + d6) * t + d5) * t + d4) * t + d3) * t + d2) * t + d1) * t + 1.0;
   const double tail = num1 / den1;
   const double central = num0 / den0;
-  return std::fabs(q) <= 0.425 ? central : (q < 0.0 ? -tail : tail);
+  return vblend(vmask(std::fabs(q) <= 0.425), central, vblend(lower, -tail, tail));
 }
 
 }  // namespace nndl::NNDL_TARGET
