@@ -142,7 +142,8 @@ def _shape(tensor: Any) -> tuple[int, ...]:
     """The shape of an array or tensor; for anything else the compiled fill's own error."""
     shape = getattr(tensor, "shape", None)
     if shape is None or isinstance(tensor, type):
-        _core.constant_fill(tensor, "tensor", 0.0)  # raises: not an array
+        _core.constant_fill(tensor, "tensor", 0.0)  # raises: not an array (Args says what it got)
+        raise TypeError(f"tensor must be an array, got {type(tensor).__name__}")
     return tuple(int(d) for d in shape)
 
 
