@@ -522,6 +522,7 @@ ENTRIES = [
             "high": NOT_A_NUMBER + [0.0, -1.0, float("inf")],
             "seed": ["1", 1.5, -1, 2**64, None],
             "offset": ["0", 2.5, -1, 2**64],
+            "start": ["0", 2.5, -1, 2**62 + 1],
         },
     ),
     Entry(

@@ -38,7 +38,7 @@ class _Recorder:
 
         def wrapped(*args):
             if name in ("uniform_fill", "normal_fill"):
-                self.calls.append((name.split("_")[0], tuple(args[6:])))
+                self.calls.append((name.split("_")[0], tuple(args[7:])))
             return fn(*args)
 
         return wrapped

@@ -262,3 +262,29 @@ def test_read_only_array_rejected():
     with pytest.raises(ValueError, match="a"):
         NR.uniform_(a, seed=1)
     assert not a.any()
+
+
+@pytest.mark.parametrize("dist", DISTS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_start_regenerates_any_slice(simd, nthreads, dist, dtype):
+    whole = getattr(NR, dist)(70_001, dtype=dtype, seed=6, offset=2)
+    for k, n in ((0, 70_001), (1, 5), (13, 64), (63, 66_000), (64, 100), (40_000, 30_001), (70_000, 1)):
+        part = getattr(NR, dist)(n, dtype=dtype, seed=6, offset=2, start=k)
+        np.testing.assert_array_equal(part, whole[k : k + n], err_msg=f"start={k}, n={n}")
+    far = getattr(NR, dist)(3, dtype=dtype, seed=6, start=2**62)
+    assert np.all(np.isfinite(far))
+
+
+@pytest.mark.parametrize("dist", DISTS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_streaming_stores_give_the_same_bits(request, dist, dtype):
+    """Outputs over the threshold go out through streaming stores, from any alignment."""
+    n = (1 << 24) // np.dtype(dtype).itemsize + 1001
+    plain = _fill(dist, n, dtype, 4, 5)
+    request.getfixturevalue("stream_above_16mib")
+    for shift in (0, 1, 3):  # the array starting 0, 1 and 3 elements past an aligned address
+        buf = np.empty(n + 16, dtype)
+        start = (-buf.ctypes.data % 64) // buf.itemsize + shift
+        a = buf[start : start + n]
+        getattr(NR, dist + "_")(a, seed=4, offset=5)
+        np.testing.assert_array_equal(a, plain, err_msg=f"shift {shift}")

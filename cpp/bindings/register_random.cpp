@@ -37,8 +37,9 @@ void fill(py::handle a_, const std::string& name, const std::optional<std::vecto
   }
 }
 
-#define NNDL_FILL_ARGS \
-  py::arg("a"), py::arg("name"), py::arg("shape"), py::arg("dtype"), py::arg("seed"), py::arg("offset")
+#define NNDL_FILL_ARGS                                                                                   \
+  py::arg("a"), py::arg("name"), py::arg("shape"), py::arg("dtype"), py::arg("seed"), py::arg("offset"), \
+      py::arg("start")
 using Shape = std::optional<std::vector<int64_t>>;
 
 }  // namespace
@@ -47,24 +48,26 @@ void register_random(py::module_& m) {
   m.def(
       "uniform_fill",
       [](py::handle a, const std::string& name, const Shape& shape, const std::string& dtype, uint64_t seed,
-         uint64_t offset, double low,
-         double high) { fill(a, name, shape, dtype, rng::uniform(seed, offset, low, high)); },
+         uint64_t offset, uint64_t start, double low,
+         double high) { fill(a, name, shape, dtype, rng::uniform(seed, offset, start, low, high)); },
       NNDL_FILL_ARGS, py::arg("low"), py::arg("high"),
-      "a ← U[low, high) from (seed, offset, i). name: the array's name in errors; shape, dtype: what it must "
-      "have (None, '': any).");
+      "a ← U[low, high): element i draws x_{start + i} of (seed, offset). name: the array's name in errors; "
+      "shape, dtype: what it must have (None, '': any).");
   m.def(
       "normal_fill",
       [](py::handle a, const std::string& name, const Shape& shape, const std::string& dtype, uint64_t seed,
-         uint64_t offset, double mean,
-         double std) { fill(a, name, shape, dtype, rng::normal(seed, offset, mean, std)); },
-      NNDL_FILL_ARGS, py::arg("mean"), py::arg("std"), "a ← N(mean, std²) (Box–Muller) from (seed, offset, i).");
+         uint64_t offset, uint64_t start, double mean,
+         double std) { fill(a, name, shape, dtype, rng::normal(seed, offset, start, mean, std)); },
+      NNDL_FILL_ARGS, py::arg("mean"), py::arg("std"),
+      "a ← N(mean, std²) (Box–Muller) from (seed, offset, start + i).");
   m.def(
       "truncated_normal_fill",
       [](py::handle a, const std::string& name, const Shape& shape, const std::string& dtype, uint64_t seed,
-         uint64_t offset, double mean, double std, double low,
-         double high) { fill(a, name, shape, dtype, rng::truncated_normal(seed, offset, mean, std, low, high)); },
+         uint64_t offset, uint64_t start, double mean, double std, double low, double high) {
+        fill(a, name, shape, dtype, rng::truncated_normal(seed, offset, start, mean, std, low, high));
+      },
       NNDL_FILL_ARGS, py::arg("mean"), py::arg("std"), py::arg("low"), py::arg("high"),
-      "a ← N(mean, std²) truncated to [mean + low·std, mean + high·std] (inverse CDF) from (seed, offset, i).");
+      "a ← N(mean, std²) truncated to [mean + low·std, mean + high·std] (inverse CDF) from (seed, offset, start + i).");
   m.def(
       "constant_fill",
       [](py::handle a_, const std::string& name, double value) {

@@ -32,6 +32,7 @@ enum class Dist : int { uniform, normal, truncated_normal };
 struct Fill {
   uint64_t seed;
   uint64_t offset;
+  uint64_t start = 0;  // the array holds elements start, start + 1, … of the stream
   Dist dist;
   double loc, scale;
   double p_lo = 0, p_range = 0, z_lo = 0, z_hi = 0;
@@ -46,5 +47,5 @@ constexpr int64_t block_elems() {
 }  // namespace nndl::rng
 
 NNDL_DECLARE_KERNELS(
-    // y[i] ← x_i of fill f, for i < n. y: n elements of T = float or double.
+    // y[k] ← x_{f.start + k} of fill f, for k < n. y: n elements of T = float or double.
     template <class T> void random_fill(T* y, int64_t n, const rng::Fill& f);)

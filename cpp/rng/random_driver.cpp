@@ -11,18 +11,19 @@ double normal_cdf(double z) { return 0.5 * std::erfc(-z * 0.70710678118654752440
 
 }  // namespace
 
-Fill uniform(uint64_t seed, uint64_t offset, double low, double high) {
-  return Fill{seed, offset, Dist::uniform, low, high - low};
+Fill uniform(uint64_t seed, uint64_t offset, uint64_t start, double low, double high) {
+  return Fill{seed, offset, start, Dist::uniform, low, high - low};
 }
 
-Fill normal(uint64_t seed, uint64_t offset, double mean, double std) {
-  return Fill{seed, offset, Dist::normal, mean, std};
+Fill normal(uint64_t seed, uint64_t offset, uint64_t start, double mean, double std) {
+  return Fill{seed, offset, start, Dist::normal, mean, std};
 }
 
-Fill truncated_normal(uint64_t seed, uint64_t offset, double mean, double std, double low, double high) {
+Fill truncated_normal(uint64_t seed, uint64_t offset, uint64_t start, double mean, double std, double low,
+                      double high) {
   const bool mirror = low > 0.0;  // draw z' on [−high, −low], x = mean − std·z'
   const double a = mirror ? -high : low, b = mirror ? -low : high;
-  Fill f{seed, offset, Dist::truncated_normal, mean, mirror ? -std : std};
+  Fill f{seed, offset, start, Dist::truncated_normal, mean, mirror ? -std : std};
   f.p_lo = normal_cdf(a);
   f.p_range = normal_cdf(b) - f.p_lo;
   f.z_lo = a;

@@ -8,15 +8,16 @@
 
 namespace nndl::rng {
 
+// Each fill draws elements start, start + 1, … of the stream (seed, offset) (rng/random.hpp).
 // U[low, high): x = low + (high − low)·u.
-Fill uniform(uint64_t seed, uint64_t offset, double low, double high);
+Fill uniform(uint64_t seed, uint64_t offset, uint64_t start, double low, double high);
 // N(mean, std²): x = mean + std·z.
-Fill normal(uint64_t seed, uint64_t offset, double mean, double std);
+Fill normal(uint64_t seed, uint64_t offset, uint64_t start, double mean, double std);
 // N(mean, std²) truncated to [mean + low·std, mean + high·std] (low < high, in std units, ±inf
 // allowed; the interval must meet [−30, 30]). An interval above 0 is drawn as the mirror of
 // its negative, so that the probabilities Φ(low), Φ(high) sit in a tail where double keeps
 // their relative precision. Φ comes from std::erfc, once per call.
-Fill truncated_normal(uint64_t seed, uint64_t offset, double mean, double std, double low, double high);
+Fill truncated_normal(uint64_t seed, uint64_t offset, uint64_t start, double mean, double std, double low, double high);
 
 // y[i] ← x_i of f for i < n (T = float or double).
 template <class T>

@@ -156,11 +156,11 @@ def _uniform(tensor: Any, bound: float, seed: Any, generator: Any) -> Any:
     if bound == 0.0:
         _core.constant_fill(tensor, "tensor", 0.0)
         return tensor
-    return _draw(seed, generator, lambda s, o: _core.uniform_fill(tensor, "tensor", None, "", s, o, -bound, bound))
+    return _draw(seed, generator, lambda s, o: _core.uniform_fill(tensor, "tensor", None, "", s, o, 0, -bound, bound))
 
 
 def _normal(tensor: Any, std: float, seed: Any, generator: Any) -> Any:
-    return _draw(seed, generator, lambda s, o: _core.normal_fill(tensor, "tensor", None, "", s, o, 0.0, std))
+    return _draw(seed, generator, lambda s, o: _core.normal_fill(tensor, "tensor", None, "", s, o, 0, 0.0, std))
 
 
 def _std(gain: float, fan: int) -> float:
@@ -174,14 +174,14 @@ def uniform_(tensor: Any, a: float = 0.0, b: float = 1.0, *, seed: int | None = 
     a, b = _checks.real("a", a), _checks.real("b", b)
     if not (a < b and math.isfinite(b - a)):
         raise ValueError(f"a must be < b (and b - a finite), got a={a!r}, b={b!r}")
-    _draw(seed, generator, lambda s, o: _core.uniform_fill(tensor, "tensor", None, "", s, o, a, b))
+    _draw(seed, generator, lambda s, o: _core.uniform_fill(tensor, "tensor", None, "", s, o, 0, a, b))
     return tensor
 
 
 def normal_(tensor: Any, mean: float = 0.0, std: float = 1.0, *, seed: int | None = None, generator: Any = None) -> Any:
     """N(mean, std²) in place."""
     mean, std = _random._normal_params(mean, std)
-    _draw(seed, generator, lambda s, o: _core.normal_fill(tensor, "tensor", None, "", s, o, mean, std))
+    _draw(seed, generator, lambda s, o: _core.normal_fill(tensor, "tensor", None, "", s, o, 0, mean, std))
     return tensor
 
 
@@ -211,7 +211,7 @@ def trunc_normal_(
     _draw(
         seed,
         generator,
-        lambda s, o: _core.truncated_normal_fill(tensor, "tensor", None, "", s, o, mean, std, low, high),
+        lambda s, o: _core.truncated_normal_fill(tensor, "tensor", None, "", s, o, 0, mean, std, low, high),
     )
     return tensor
 
@@ -325,7 +325,7 @@ def orthogonal_(tensor: Any, gain: float = 1.0, *, seed: int | None = None, gene
 
     def fill(s: int, o: int) -> None:
         flat = np.empty((max(rows, cols), min(rows, cols)))
-        _core.normal_fill(flat, "tensor", None, "", s, o, 0.0, 1.0)
+        _core.normal_fill(flat, "tensor", None, "", s, o, 0, 0.0, 1.0)
         q, r = np.linalg.qr(flat)
         q *= np.sign(np.diag(r))
         if rows < cols:

@@ -37,6 +37,10 @@ uniforms with libm (:mod:`nndl_fast.reference.random`) on 2·10⁷ draws: normal
 1 ulp (99.998 % equal), float64 within 4 ulp (87 % equal); truncated normal float32 equal to the bit on
 10⁶ draws, float64 within 1e-15·max(1, |x|). Uniform fills equal the reference to the bit.
 
+**Slices.** ``start=`` fills the array with elements start, start + 1, … of the stream
+instead of 0, 1, …: ``normal(n, seed=s, start=k)`` equals ``normal(k + n, seed=s)[k:]``, so a
+worker can regenerate its own slice of a tensor alone.
+
 **Streams.** ``offset`` numbers the calls made with one seed: each offset is its own stream of
 2⁶⁴ counters (2⁶⁶ float32 values), disjoint from every other offset's. :class:`Generator`
 hands out one offset per call. The fills of a (seed, offset) are the words of dropout's mask
@@ -66,6 +70,7 @@ __all__ = [
 ]
 
 _U64_MAX = 2**64 - 1
+_START_MAX = 2**62  # element indices stay below 2**63
 _TRUNC_REACH = 30.0  # the interval must meet [−30, 30] std: beyond, Φ leaves double's range
 
 
@@ -74,6 +79,10 @@ def _stream(seed: Any, offset: Any) -> tuple[int, int]:
     if seed is None:
         raise TypeError("seed= is required (an integer in [0, 2**64)), or use a Generator, which hands out offsets")
     return _checks.integer("seed", seed, 0, _U64_MAX), _checks.integer("offset", offset, 0, _U64_MAX)
+
+
+def _start(start: Any) -> int:
+    return _checks.integer("start", start, 0, _START_MAX)
 
 
 def _uniform_params(low: Any, high: Any) -> tuple[float, float]:
@@ -124,19 +133,25 @@ def _alloc(shape: Any, dtype: Any, out: Any) -> tuple[Any, list[int] | None, str
 
 
 # -- in-place fills ---------------------------------------------------------------------
-def uniform_(a: Any, low: float = 0.0, high: float = 1.0, *, seed: int | None = None, offset: int = 0) -> Any:
+def uniform_(
+    a: Any, low: float = 0.0, high: float = 1.0, *, seed: int | None = None, offset: int = 0, start: int = 0
+) -> Any:
     """Fills ``a`` in place with U[low, high) (see the module docstring); returns ``a``."""
     low, high = _uniform_params(low, high)
     seed, offset = _stream(seed, offset)
-    _core.uniform_fill(a, "a", None, "", seed, offset, low, high)
+    start = _start(start)
+    _core.uniform_fill(a, "a", None, "", seed, offset, start, low, high)
     return a
 
 
-def normal_(a: Any, mean: float = 0.0, std: float = 1.0, *, seed: int | None = None, offset: int = 0) -> Any:
+def normal_(
+    a: Any, mean: float = 0.0, std: float = 1.0, *, seed: int | None = None, offset: int = 0, start: int = 0
+) -> Any:
     """Fills ``a`` in place with N(mean, std²) (Box–Muller; see the module docstring); returns ``a``."""
     mean, std = _normal_params(mean, std)
     seed, offset = _stream(seed, offset)
-    _core.normal_fill(a, "a", None, "", seed, offset, mean, std)
+    start = _start(start)
+    _core.normal_fill(a, "a", None, "", seed, offset, start, mean, std)
     return a
 
 
@@ -149,13 +164,15 @@ def truncated_normal_(
     *,
     seed: int | None = None,
     offset: int = 0,
+    start: int = 0,
 ) -> Any:
     """Fills ``a`` with N(mean, std²) truncated to [mean + low·std, mean + high·std]: ``low`` and
     ``high`` are in std units (torch's ``trunc_normal_`` takes absolute bounds; see
     :func:`nndl_fast.init.trunc_normal_`). Inverse CDF, one draw per element. Returns ``a``."""
     mean, std, low, high = _truncated_params(mean, std, low, high)
     seed, offset = _stream(seed, offset)
-    _core.truncated_normal_fill(a, "a", None, "", seed, offset, mean, std, low, high)
+    start = _start(start)
+    _core.truncated_normal_fill(a, "a", None, "", seed, offset, start, mean, std, low, high)
     return a
 
 
@@ -168,14 +185,16 @@ def uniform(
     dtype: Any = None,
     seed: int | None = None,
     offset: int = 0,
+    start: int = 0,
     out: Any = None,
 ) -> Any:
     """A new array of ``shape`` (``dtype`` float32 by default, or float64) from U[low, high), or
     ``out`` (of that shape, and that dtype when given) filled in place."""
     low, high = _uniform_params(low, high)
     seed, offset = _stream(seed, offset)
+    start = _start(start)
     a, want_shape, dt = _alloc(shape, dtype, out)
-    _core.uniform_fill(a, "out", want_shape, dt, seed, offset, low, high)
+    _core.uniform_fill(a, "out", want_shape, dt, seed, offset, start, low, high)
     return a
 
 
@@ -187,13 +206,15 @@ def normal(
     dtype: Any = None,
     seed: int | None = None,
     offset: int = 0,
+    start: int = 0,
     out: Any = None,
 ) -> Any:
     """A new array of ``shape`` from N(mean, std²), or ``out`` filled in place (see :func:`uniform`)."""
     mean, std = _normal_params(mean, std)
     seed, offset = _stream(seed, offset)
+    start = _start(start)
     a, want_shape, dt = _alloc(shape, dtype, out)
-    _core.normal_fill(a, "out", want_shape, dt, seed, offset, mean, std)
+    _core.normal_fill(a, "out", want_shape, dt, seed, offset, start, mean, std)
     return a
 
 
@@ -207,14 +228,16 @@ def truncated_normal(
     dtype: Any = None,
     seed: int | None = None,
     offset: int = 0,
+    start: int = 0,
     out: Any = None,
 ) -> Any:
     """A new array of ``shape`` from the truncated normal of :func:`truncated_normal_` (bounds in
     std units), or ``out`` filled in place."""
     mean, std, low, high = _truncated_params(mean, std, low, high)
     seed, offset = _stream(seed, offset)
+    start = _start(start)
     a, want_shape, dt = _alloc(shape, dtype, out)
-    _core.truncated_normal_fill(a, "out", want_shape, dt, seed, offset, mean, std, low, high)
+    _core.truncated_normal_fill(a, "out", want_shape, dt, seed, offset, start, mean, std, low, high)
     return a
 
 
