@@ -34,8 +34,9 @@ element i = 32·b + 16·h + l (h < 2, l < 16) uses counter j = 16·b + l:
 functions (``cpp/simd/vmath.hpp``), not libm's (whose bits differ between platforms), and
 the transform runs in double. Measured against a double-precision transform of the same
 uniforms with libm (:mod:`nndl_fast.reference.random`) on 2·10⁷ draws: normal float32 within
-1 ulp (99.998 % equal), float64 within 4 ulp (87 % equal); truncated normal float32 equal to the bit on
-10⁶ draws, float64 within 1e-15·max(1, |x|). Uniform fills equal the reference to the bit.
+1 ulp (99.998 % equal), float64 within 4 ulp (87 % equal); truncated normal (AS241 against
+the same with libm's log) float32 within 1 ulp, float64 within 2e-15 relative. Uniform fills
+equal the reference to the bit.
 
 **Slices.** ``start=`` fills the array with elements start, start + 1, … of the stream
 instead of 0, 1, …: ``normal(n, seed=s, start=k)`` equals ``normal(k + n, seed=s)[k:]``, so a
