@@ -23,7 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nndl_fast
-from nndl_fast import clip, dropout, norm, optim, schedules
+from nndl_fast import clip, dropout, init, norm, optim, schedules
+from nndl_fast import random as nrandom
 
 # --------------------------------------------------------------------------------------------
 # The table
@@ -523,6 +524,146 @@ ENTRIES = [
         may_alias=frozenset({("out", "weight")}),
         any_float=True,
         hyper={"keep_prob": NOT_A_NUMBER + [0.0, 1.5], "seed": ["1", -1]},
+    ),
+    Entry(
+        "random.uniform_",
+        lambda dtype: {"a": _r(5, 9, dtype=dtype)},
+        lambda a, **h: nrandom.uniform_(a["a"], **{"seed": 3, **h}),
+        arrays=("a",),
+        written=frozenset({"a"}),
+        any_shape=True,
+        any_float=True,
+        hyper={
+            "low": NOT_A_NUMBER + [1.0, 2.0, float("-inf")],
+            "high": NOT_A_NUMBER + [0.0, -1.0, float("inf")],
+            "seed": ["1", 1.5, -1, 2**64, None],
+            "offset": ["0", 2.5, -1, 2**64],
+            "start": ["0", 2.5, -1, 2**62 + 1],
+        },
+    ),
+    Entry(
+        "random.normal_",
+        lambda dtype: {"a": _r(5, 9, dtype=dtype)},
+        lambda a, **h: nrandom.normal_(a["a"], **{"seed": 3, **h}),
+        arrays=("a",),
+        written=frozenset({"a"}),
+        any_shape=True,
+        any_float=True,
+        hyper={"mean": NOT_A_NUMBER, "std": NOT_A_NUMBER + [-1.0], "seed": [None, -1]},
+    ),
+    Entry(
+        "random.truncated_normal_",
+        lambda dtype: {"a": _r(5, 9, dtype=dtype)},
+        lambda a, **h: nrandom.truncated_normal_(a["a"], **{"seed": 3, **h}),
+        arrays=("a",),
+        written=frozenset({"a"}),
+        any_shape=True,
+        any_float=True,
+        hyper={
+            "std": NOT_A_NUMBER + [-1.0],
+            "low": ["0", None, float("nan"), 2.0, 40.0],
+            "high": ["0", None, float("nan"), -2.0, -40.0],
+        },
+    ),
+    Entry(
+        "random.normal",
+        lambda dtype: {"out": np.zeros((5, 9), dtype)},
+        lambda a, **h: nrandom.normal(**{"shape": (5, 9), "seed": 3, "out": a["out"], **h}),
+        arrays=("out",),
+        written=frozenset({"out"}),
+        optional=frozenset({"out", "dtype"}),
+        any_float=True,
+        hyper={"shape": ["59", (5.0, 9), (-1, 9), None], "dtype": ["int32", np.int32, "x", 3], "std": [-1.0]},
+    ),
+    Entry(
+        "random.Generator.uniform_",
+        lambda dtype: {"gen": nrandom.Generator(4), "a": _r(5, 9, dtype=dtype)},
+        lambda a, **h: a["gen"].uniform_(a["a"], **h),
+        arrays=("a",),
+        written=frozenset({"a"}),
+        any_shape=True,
+        any_float=True,
+        hyper={"low": NOT_A_NUMBER + [1.0], "high": NOT_A_NUMBER + [0.0]},
+    ),
+    Entry(
+        "random.Generator.load_state_dict",
+        lambda dtype: {"gen": nrandom.Generator(4)},
+        lambda a, **h: a["gen"].load_state_dict(_state_with(a["gen"], **h)),
+        hyper={"seed": [-1, "1", None, 2**64], "offset": [-1, 2.5, None]},
+    ),
+    Entry(
+        "init.xavier_uniform_",
+        lambda dtype: {"tensor": _r(5, 9, dtype=dtype)},
+        lambda a, **h: init.xavier_uniform_(a["tensor"], **{"seed": 3, **h}),
+        arrays=("tensor",),
+        written=frozenset({"tensor"}),
+        optional=frozenset({"seed", "generator"}),
+        any_shape=True,
+        any_float=True,
+        hyper={"gain": NOT_A_NUMBER + [-1.0], "seed": ["1", -1, 2**64], "generator": ["g", 3, True]},
+    ),
+    Entry(
+        "init.kaiming_normal_",
+        lambda dtype: {"tensor": _r(4, 3, 2, dtype=dtype)},
+        lambda a, **h: init.kaiming_normal_(a["tensor"], **{"seed": 3, **h}),
+        arrays=("tensor",),
+        written=frozenset({"tensor"}),
+        optional=frozenset({"seed", "generator", "a"}),
+        any_shape=True,
+        any_float=True,
+        hyper={
+            "a": ["0", float("nan"), True],
+            "mode": ["fan", None, 1],
+            "nonlinearity": ["softmax", None, 1],
+            "convention": ["keras", None],
+        },
+    ),
+    Entry(
+        "init.trunc_normal_",
+        lambda dtype: {"tensor": _r(5, 9, dtype=dtype)},
+        lambda a, **h: init.trunc_normal_(a["tensor"], **{"seed": 3, **h}),
+        arrays=("tensor",),
+        written=frozenset({"tensor"}),
+        optional=frozenset({"seed", "generator"}),
+        any_shape=True,
+        any_float=True,
+        hyper={"std": NOT_A_NUMBER + [0.0, -1.0], "a": ["0", None, 2.0, 100.0], "b": ["0", None, -2.0, -100.0]},
+    ),
+    Entry(
+        "init.orthogonal_",
+        lambda dtype: {"tensor": _r(5, 9, dtype=dtype)},
+        lambda a, **h: init.orthogonal_(a["tensor"], **{"seed": 3, **h}),
+        arrays=("tensor",),
+        written=frozenset({"tensor"}),
+        optional=frozenset({"seed", "generator"}),
+        any_shape=True,
+        any_float=True,
+        hyper={"gain": NOT_A_NUMBER},
+    ),
+    Entry(
+        "init.constant_",
+        lambda dtype: {"tensor": _r(5, 9, dtype=dtype)},
+        lambda a, **h: init.constant_(a["tensor"], **{"val": 0.5, **h}),
+        arrays=("tensor",),
+        written=frozenset({"tensor"}),
+        any_shape=True,
+        any_float=True,
+        hyper={"val": ["1", None, True, float("nan")]},
+    ),
+    Entry(
+        "init.eye_",
+        lambda dtype: {"tensor": _r(5, 9, dtype=dtype)},
+        lambda a, **h: init.eye_(a["tensor"]),
+        arrays=("tensor",),
+        written=frozenset({"tensor"}),
+        any_float=True,
+    ),
+    Entry(
+        "init.calculate_gain",
+        lambda dtype: {},
+        lambda a, **h: init.calculate_gain(**{"nonlinearity": "leaky_relu", **h}),
+        optional=frozenset({"param"}),
+        hyper={"nonlinearity": ["softmax", None, 3], "param": ["0.1", True, float("nan")], "convention": ["x", None]},
     ),
     Entry(
         "clip.global_norm_of_groups",
@@ -1091,7 +1232,7 @@ def test_torch_tensors_are_views(entry_name):
 # Hypothesis: any value of any type for any hyper-parameter is either a real number the entry
 # accepts, or rejected with TypeError/ValueError naming it, with nothing changed.
 FLAGS = {"training", "channels_last", "param_grads", "staircase", "packed", "foreach"}
-WORDS = {"convention", "layout", "name", "variational", "mode", "threshold_mode"}
+WORDS = {"convention", "layout", "name", "variational", "mode", "threshold_mode", "nonlinearity", "dtype"}
 SHAPES = {"shape", "x_shape", "normalized_shape", "milestones"}
 _any_value = st.one_of(
     st.none(),
