@@ -41,6 +41,7 @@ __all__: list[str] = [
     "normal_fill",
     "philox4x32_10",
     "rmsprop_step",
+    "same_items",
     "set_num_threads",
     "set_simd_target",
     "set_stream_threshold",
@@ -351,6 +352,12 @@ def rmsprop_step(
 ) -> bool:
     """
     RMSprop step (see nndl_fast.optim.RMSprop).
+    """
+
+def same_items(d: typing.Any, items: typing.Any) -> bool:
+    """
+    True when dict d (exactly a dict) holds, in order, the keys and value objects (compared by
+    identity) of items = (k0, v0, k1, v1, ...): an optimizer's 'nothing edited since the check'.
     """
 
 def set_num_threads(n: typing.SupportsInt | typing.SupportsIndex) -> None: ...

@@ -258,6 +258,15 @@ def _tracked(d: Mapping[Any, Any], edits: list[int]) -> _TrackedDict:
     return t
 
 
+def _same_lists(hp: Mapping[str, Any], lists: tuple[tuple[str, list[Any]], ...]) -> bool:
+    """The list values of a checked group still hold the same objects, item for item."""
+    for k, saved in lists:
+        now = hp[k]
+        if len(now) != len(saved) or any(a is not b for a, b in zip(now, saved)):
+            return False
+    return True
+
+
 class Optimizer:
     """Base class: parameter groups, state, ``step``, ``state_dict``.
 
@@ -293,7 +302,8 @@ class Optimizer:
         self._buf_names: list[tuple[str | None, ...]] = []  # the buffers each group was built with
         self._counts: list[int] = []  # parameters per group
         self._ranges: list[range] = []  # the indices in state of each group's parameters
-        self._checked_hp: list[dict[str, Any] | None] = []  # see _check_group
+        self._checked_hp: list[tuple[Any, ...]] = []  # see _check_group
+        self._checked_lists: list[tuple[tuple[str, list[Any]], ...]] = []
         self._terms_cache: list[tuple[float, float, dict[str, float]] | None] = []  # (lr, scale, terms)
         self._consts: list[Any] = []  # rule.constants of each checked group
         self.last_grad_norm: float | None = None  # set by step(max_norm=...)
@@ -362,7 +372,8 @@ class Optimizer:
             self._buf_names.append(self._rule.buffers(hp))
             self._counts.append(len(arrays))
             self._ranges.append(range(first_index, first_index + len(arrays)))
-            self._checked_hp.append(None)
+            self._checked_hp.append(())
+            self._checked_lists.append(())
             self._terms_cache.append(None)
             self._consts.append(None)
             self._bufs.append(())
@@ -396,9 +407,10 @@ class Optimizer:
                 f"param_groups[{gi}]: a hyper-parameter that decides the state buffers (momentum, "
                 "amsgrad, centered) changed after construction; build a new optimizer instead"
             )
-        # A shallow copy (lists copied, so that an edit in place shows) compared with == at the
-        # next step: one C-level comparison; equal values pass the same checks.
-        self._checked_hp[gi] = {k: list(v) if type(v) is list and k != "params" else v for k, v in hp.items()}
+        # The items that passed, compared by identity at the next step (a list value, but the
+        # parameters', is compared by value: an edit in place must show).
+        self._checked_hp[gi] = tuple(x for kv in hp.items() for x in kv)
+        self._checked_lists[gi] = tuple((k, list(v)) for k, v in hp.items() if type(v) is list and k != "params")
         self._consts[gi] = self._rule.constants(hp)
         self._terms_cache[gi] = None
 
@@ -406,11 +418,8 @@ class Optimizer:
         """Group gi's hyper-parameters, checked again if edited since the last step, and the
         state lists its kernel takes, read from ``state`` (a buffer may have been replaced)."""
         hp = self.param_groups[gi]
-        try:
-            unchanged = type(hp) is dict and hp == self._checked_hp[gi]
-        except (TypeError, ValueError):  # a value whose == is not a bool (an array)
-            unchanged = False
-        if not unchanged:
+        lists = self._checked_lists[gi]
+        if not (_core.same_items(hp, self._checked_hp[gi]) and (not lists or _same_lists(hp, lists))):
             self._check_group(gi, hp)
         idx = self._ranges[gi]
         if len(hp["params"]) != len(idx):
@@ -636,7 +645,8 @@ class Optimizer:
         self._bufs_seen = [(None, -1) for _ in new_groups]
         self._group_steps, self._group_scalars = new_steps, new_scalars
         self._buf_names = [self._rule.buffers(hp) for hp in new_groups]
-        self._checked_hp = [None for _ in new_groups]
+        self._checked_hp = [() for _ in new_groups]
+        self._checked_lists = [() for _ in new_groups]
         self._terms_cache = [None for _ in new_groups]
         self._consts = [None for _ in new_groups]
 
