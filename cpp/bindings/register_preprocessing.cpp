@@ -3,6 +3,7 @@
 // transformers (python/nndl_fast/preprocessing.py) check their hyper-parameters; arrays are
 // checked here, by Args.
 #include <string>
+#include <vector>
 
 #include "bindings/args.hpp"
 #include "bindings/register.hpp"
@@ -16,6 +17,9 @@ const char* const kTable = "(n_samples, n_features)";
 }  // namespace
 
 void register_preprocessing(py::module_& m) {
+  // Rows per statistics block: partial_fit runs of a multiple of it fold exactly as one fit does.
+  m.attr("column_stats_rows") = prep::kStatsRows;
+
   m.def(
       "column_stats_update",
       [](py::handle x_, py::handle state_, bool omit_nan) {
