@@ -105,15 +105,15 @@ def _table(X: Any, who: str, *, keep_float: bool = True) -> np.ndarray:
         raise TypeError(f"{who} does not support sparse input: pass a dense array (X.toarray())")
     if not isinstance(X, np.ndarray) and hasattr(X, "detach") and hasattr(X, "numpy"):
         X = X.detach().numpy()  # a torch CPU tensor: a view of its memory
-    a = np.asarray(X)
+    a = X if isinstance(X, np.memmap) else np.asarray(X)  # a memmap stays one: read by chunks
     if a.dtype.kind == "c":
-        raise ValueError(f"{who}: complex data is not supported")
+        raise ValueError(f"{who}: Complex data not supported")
     if a.dtype.kind not in "fiub" and a.dtype != object:
         raise ValueError(f"{who}: X must be numeric, got dtype {a.dtype}")
     if a.ndim != 2:
         raise ValueError(
-            f"{who} expects a 2D array (n_samples, n_features), got {a.ndim}D array of shape {a.shape}: "
-            "reshape your data with array.reshape(-1, 1) for a single feature or array.reshape(1, -1) "
+            f"{who} expects a 2D array (n_samples, n_features), got {a.ndim}D array of shape {a.shape}. "
+            "Reshape your data with array.reshape(-1, 1) for a single feature or array.reshape(1, -1) "
             "for a single sample"
         )
     want = a.dtype if keep_float and a.dtype in (np.float32, np.float64) else np.dtype(np.float64)
