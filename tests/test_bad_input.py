@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nndl_fast
-from nndl_fast import clip, dropout, norm, optim, schedules
+from nndl_fast import clip, dropout, norm, optim, preprocessing, schedules
 
 # --------------------------------------------------------------------------------------------
 # The table
@@ -226,6 +226,16 @@ def _drop_obj_build(dtype):
 def _wn_obj_build(dtype):
     wn = norm.WeightNorm(_r(4, 3, dtype=dtype))
     return {"wn": wn, "dy": _r(4, 3, dtype=dtype, seed=12)}
+
+
+def _scaler_build(cls):
+    """A fitted scaler, new data to map and an output (x itself is converted as scikit-learn
+    converts array-likes, so only ``out`` is an array the table mutates)."""
+
+    def build(dtype):
+        return {"est": cls().fit(_r(6, 4, dtype=dtype, seed=5)), "x": _r(6, 4, dtype=dtype), "out": np.zeros((6, 4), dtype)}
+
+    return build
 
 
 def _state_with(obj, **changes):
@@ -709,6 +719,53 @@ ENTRIES = [
         hyper={"lr0": NOT_A_NUMBER + [-0.1]},
     ),
     Entry(
+        "preprocessing.StandardScaler.transform",
+        _scaler_build(preprocessing.StandardScaler),
+        lambda a, **h: a["est"].transform(a["x"], **{"out": a["out"], **h}),
+        arrays=("out",),
+        written=frozenset({"out"}),
+        optional=frozenset({"out", "copy"}),  # copy=None: scikit-learn's "the default"
+        hyper={"copy": ["no", 1], "out": [[1.0], np.zeros((6, 4), np.int32), np.zeros((6, 5))]},
+    ),
+    Entry(
+        "preprocessing.MinMaxScaler.inverse_transform",
+        _scaler_build(preprocessing.MinMaxScaler),
+        lambda a, **h: a["est"].inverse_transform(a["x"], **{"out": a["out"], **h}),
+        arrays=("out",),
+        written=frozenset({"out"}),
+        optional=frozenset({"out", "copy"}),  # copy=None: scikit-learn's "the default"
+        hyper={"copy": ["no", 1], "out": [[1.0], np.zeros((6, 4), np.int32), np.zeros((4, 6))]},
+    ),
+    Entry(
+        "preprocessing.StandardScaler",
+        lambda dtype: {"x": _r(6, 4, dtype=dtype)},
+        lambda a, **h: preprocessing.StandardScaler(**h).fit(a["x"]),
+        hyper={"with_mean": ["yes", None, 1], "with_std": [0, "no"], "nan_policy": ["drop", None, 1]},
+    ),
+    Entry(
+        "preprocessing.MinMaxScaler",
+        lambda dtype: {"x": _r(6, 4, dtype=dtype)},
+        lambda a, **h: preprocessing.MinMaxScaler(**h).fit(a["x"]),
+        hyper={
+            "feature_range": [(1, 0), (0, 0), "ab", 3, None, (0, float("nan")), (0, 1, 2), ("0", 1)],
+            "clip": ["yes", None, 1],
+            "nan_policy": ["drop", None],
+        },
+    ),
+    Entry(
+        "preprocessing.PCAWhitening",
+        lambda dtype: {"x": _r(6, 4, dtype=dtype)},
+        lambda a, **h: preprocessing.PCAWhitening(**h).fit(a["x"]),
+        optional=frozenset({"n_components"}),
+        hyper={"n_components": [0, -1, 1.5, 0.0, 1.0, "3", True, float("nan"), 5], "eps": NOT_A_NUMBER + [-1.0]},
+    ),
+    Entry(
+        "preprocessing.ZCAWhitening",
+        lambda dtype: {"x": _r(6, 4, dtype=dtype)},
+        lambda a, **h: preprocessing.ZCAWhitening(**h).fit(a["x"]),
+        hyper={"eps": NOT_A_NUMBER + [-1.0, float("inf")]},
+    ),
+    Entry(
         "set_num_threads",
         lambda dtype: {},
         lambda a, **h: nndl_fast.set_num_threads(**{"n": 1, **h}),
@@ -973,8 +1030,8 @@ def test_torch_tensors_are_views(entry_name):
 
 # Hypothesis: any value of any type for any hyper-parameter is either a real number the entry
 # accepts, or rejected with TypeError/ValueError naming it, with nothing changed.
-FLAGS = {"training", "channels_last", "param_grads", "staircase", "packed"}
-WORDS = {"convention", "layout", "name", "variational"}
+FLAGS = {"training", "channels_last", "param_grads", "staircase", "packed", "with_mean", "with_std", "clip", "copy"}
+WORDS = {"convention", "layout", "name", "variational", "nan_policy"}
 SHAPES = {"shape", "x_shape", "normalized_shape"}
 _any_value = st.one_of(
     st.none(),
@@ -1021,6 +1078,11 @@ def test_any_hyper_parameter_value(case, value):
         return
     if hyper in WORDS:
         assert isinstance(value, str), f"{hyper}={value!r} accepted"
+        return
+    if hyper == "feature_range":
+        assert isinstance(value, (tuple, list)) and len(value) == 2, f"feature_range={value!r} accepted"
+        assert all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in value), value
+        assert value[0] < value[1], value
         return
     assert isinstance(value, (int, float)) and not isinstance(value, bool), f"{hyper}={value!r} accepted"
     assert value == value, f"{hyper}=nan accepted"

@@ -533,3 +533,13 @@ def test_memmap_larger_than_the_resident_limit(tmp_path):
     # resident growth during fit + transform: a few chunks, far below the 2 GB mapped
     assert int(peak) - int(base) < size_kb // 4, (base, peak, size_kb)
     assert float(max0) >= 96.0 and np.isfinite(float(mean0)) and np.isfinite(float(v))
+
+
+def test_out_overlapping_x_is_rejected():
+    buf = _data((11, 4))
+    x, out = buf[:10], buf[1:]
+    s = StandardScaler().fit(x)
+    before = buf.copy()
+    with pytest.raises(ValueError, match="shares memory"):
+        s.transform(x, out=out)
+    np.testing.assert_array_equal(buf, before)
