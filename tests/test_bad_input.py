@@ -233,7 +233,8 @@ def _scaler_build(cls):
     converts array-likes, so only ``out`` is an array the table mutates)."""
 
     def build(dtype):
-        return {"est": cls().fit(_r(6, 4, dtype=dtype, seed=5)), "x": _r(6, 4, dtype=dtype), "out": np.zeros((6, 4), dtype)}
+        est = cls().fit(_r(6, 4, dtype=dtype, seed=5))
+        return {"est": est, "x": _r(6, 4, dtype=dtype), "out": np.zeros((6, 4), dtype)}
 
     return build
 

@@ -112,7 +112,10 @@ def test_with_mean_with_std_match_sklearn():
     sk = pytest.importorskip("sklearn.preprocessing")
     x = _data((100, 4))
     for wm, ws in [(False, True), (True, False), (False, False)]:
-        ours, theirs = StandardScaler(with_mean=wm, with_std=ws).fit(x), sk.StandardScaler(with_mean=wm, with_std=ws).fit(x)
+        ours, theirs = (
+            StandardScaler(with_mean=wm, with_std=ws).fit(x),
+            sk.StandardScaler(with_mean=wm, with_std=ws).fit(x),
+        )
         for name in ("mean_", "var_", "scale_"):
             a, b = getattr(ours, name), getattr(theirs, name)
             assert (a is None) == (b is None), name
@@ -159,7 +162,11 @@ def test_partial_fit_chunkings():
     aligned = _fit_in_runs(x, [BLOCK, 2 * BLOCK, BLOCK + 13])
     np.testing.assert_array_equal(aligned._stats, whole._stats)
     # Any other chunking: equal to rounding.
-    for sizes in ([1, 2, 3, x.shape[0] - 6], [1000] * 8 + [x.shape[0] - 8000], [x.shape[0] // 2, x.shape[0] - x.shape[0] // 2]):
+    for sizes in (
+        [1, 2, 3, x.shape[0] - 6],
+        [1000] * 8 + [x.shape[0] - 8000],
+        [x.shape[0] // 2, x.shape[0] - x.shape[0] // 2],
+    ):
         est = _fit_in_runs(x, sizes)
         np.testing.assert_allclose(est.mean_, whole.mean_, rtol=1e-13)
         np.testing.assert_allclose(est.var_, whole.var_, rtol=1e-12)
@@ -479,7 +486,9 @@ def test_memmap_chunks_give_the_in_memory_result(tmp_path, monkeypatch):
     x = _data((7 * BLOCK + 9, 6), seed=8)
     for order in ("C", "F"):
         xo = _ordered(x, order)
-        mm = np.lib.format.open_memmap(tmp_path / f"x{order}.npy", mode="w+", dtype=xo.dtype, shape=xo.shape, fortran_order=order == "F")
+        mm = np.lib.format.open_memmap(
+            tmp_path / f"x{order}.npy", mode="w+", dtype=xo.dtype, shape=xo.shape, fortran_order=order == "F"
+        )
         mm[...] = xo
         mm.flush()
         assert len(preprocessing._chunks(mm)) > 1
@@ -488,7 +497,9 @@ def test_memmap_chunks_give_the_in_memory_result(tmp_path, monkeypatch):
         np.testing.assert_array_equal(a._stats, b._stats)
         np.testing.assert_array_equal(a.transform(ro), b.transform(xo))
         np.testing.assert_array_equal(MinMaxScaler().fit(ro).transform(ro), MinMaxScaler().fit(xo).transform(xo))
-        np.testing.assert_allclose(PCAWhitening().fit(ro).transform(ro), PCAWhitening().fit(xo).transform(xo), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(
+            PCAWhitening().fit(ro).transform(ro), PCAWhitening().fit(xo).transform(xo), rtol=1e-9, atol=1e-12
+        )
         rw = np.load(tmp_path / f"x{order}.npy", mmap_mode="r+")
         assert a.transform(rw, copy=False) is rw
         np.testing.assert_array_equal(np.asarray(rw), b.transform(xo))

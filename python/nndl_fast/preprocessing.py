@@ -58,7 +58,6 @@ work in a ``Pipeline`` or ``GridSearchCV``; scikit-learn is not a dependency.
 from __future__ import annotations
 
 import inspect
-import math
 import mmap
 import numbers
 import warnings
@@ -618,7 +617,9 @@ class _Whitening(_Estimator):
             if check and not np.isfinite(piece).all():
                 raise ValueError(f"{type(self).__name__}: X contains NaN or infinity")
             if mean is not None:
-                xc = _core.column_affine(np.ascontiguousarray(piece), None, mean.astype(dt), np.ones(d, dt), None, False, 0, 0)
+                xc = _core.column_affine(
+                    np.ascontiguousarray(piece), None, mean.astype(dt), np.ones(d, dt), None, False, 0, 0
+                )
             else:
                 xc = piece
             np.matmul(xc, w, out=y[r0 : r0 + _WHITEN_ROWS])
