@@ -254,9 +254,9 @@ def test_pca_matches_sklearn():
         np.testing.assert_allclose(ours.mean_, theirs.mean_, rtol=1e-12)
         np.testing.assert_allclose(ours.explained_variance_, theirs.explained_variance_, rtol=1e-12)
         np.testing.assert_allclose(ours.explained_variance_ratio_, theirs.explained_variance_ratio_, rtol=1e-12)
-        np.testing.assert_allclose(ours.components_, theirs.components_, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(ours.components_, theirs.components_, rtol=1e-12, atol=1e-12)
         y = theirs.transform(x)
-        np.testing.assert_allclose(ours.transform(x), y, rtol=1e-10, atol=1e-11 * np.abs(y).max())
+        np.testing.assert_allclose(ours.transform(x), y, rtol=1e-12, atol=1e-12 * np.abs(y).max())
 
 
 def test_whitening_matches_reference():
