@@ -27,7 +27,7 @@ from nndl_fast.preprocessing import (
 from nndl_fast.reference import preprocessing as ref
 
 BLOCK = _core.column_stats_rows
-SHAPES = [(1, 3), (7, 5), (BLOCK + 1, 3), (2 * BLOCK + 3, 17), (4099, 1), (301, 600)]
+SHAPES = [(1, 3), (7, 5), (BLOCK + 1, 3), (2 * BLOCK + 3, 17), (4099, 1), (301, 600), (257, 2100)]
 
 
 def _data(shape, dtype=np.float64, seed=0, offset=100.0):

@@ -17,9 +17,10 @@ using prep::kMean;
 using prep::kMin;
 using prep::kStatsRows;
 
-// Columns per statistics task of a C-ordered x: the task's shifts and running min/max
-// (3 vectors of T) stay in the L1 cache beside the row it reads.
-constexpr int64_t kColBlock = 512;
+// Columns per statistics task of a C-ordered x: a task reads whole rows of up to this many
+// features (MNIST's 784 in one), so each row is one sequential stream; its shifts and
+// running min/max (3 vectors of T) stay in the L1/L2 cache beside the rows.
+constexpr int64_t kColBlock = 1024;
 // Lanes of a contiguous column span (F-ordered x): independent sums, combined by a fixed tree.
 constexpr int kLanes = 16;
 // Elements below which a call stays on the calling thread: a region's fork and join cost more.
@@ -200,8 +201,8 @@ void affine(T* y, const T* x, const T* shift, const T* scale, const T* offset, i
 #pragma omp parallel for num_threads(::nndl::num_threads()) schedule(static) if (tasks > 1 && total > kSerialBelow)
     for (int64_t t = 0; t < tasks; ++t) {
       for (int64_t r = t * rows; r < min64(n, (t + 1) * rows); ++r) {
-        const T* NNDL_RESTRICT xr = x + r * d;
-        T* yr = y + r * d;  // may be xr (in place): element j is read before it is written
+        const T* xr = x + r * d;  // y may be x (in place): element j is read before it is written
+        T* yr = y + r * d;
 #pragma omp simd
         for (int64_t j = 0; j < d; ++j)
           yr[j] = affine1<T, Off, Clip>(xr[j], shift[j], scale[j], Off ? offset[j] : T(0), lo, hi);
@@ -215,7 +216,7 @@ void affine(T* y, const T* x, const T* shift, const T* scale, const T* offset, i
   for (int64_t t = 0; t < tasks; ++t) {
     const int64_t c = t / pieces, i0 = (t % pieces) * kApplyElems, i1 = min64(n, i0 + kApplyElems);
     const T s = shift[c], a = scale[c], o = Off ? offset[c] : T(0);
-    const T* NNDL_RESTRICT xc = x + c * n;
+    const T* xc = x + c * n;  // y may be x
     T* yc = y + c * n;
 #pragma omp simd
     for (int64_t i = i0; i < i1; ++i) yc[i] = affine1<T, Off, Clip>(xc[i], s, a, o, lo, hi);

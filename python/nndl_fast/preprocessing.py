@@ -137,12 +137,13 @@ def _release(a: np.ndarray) -> None:
     page cache; a written page is still written back), so a pass over a mapping larger than
     memory holds one chunk at a time."""
     mm = getattr(a, "_mmap", None)
-    if not isinstance(mm, mmap.mmap) or not hasattr(mm, "madvise"):
+    dontneed = getattr(mmap, "MADV_DONTNEED", None)
+    if not isinstance(mm, mmap.mmap) or not hasattr(mm, "madvise") or dontneed is None:
         return
     base = np.frombuffer(mm, np.uint8, count=1).ctypes.data
     start = a.ctypes.data - base
     lo = start // mmap.PAGESIZE * mmap.PAGESIZE
-    mm.madvise(mmap.MADV_DONTNEED, lo, start + a.nbytes - lo)
+    mm.madvise(dontneed, lo, start + a.nbytes - lo)
 
 
 def _chunks(a: np.ndarray) -> list[tuple[slice, slice]]:
