@@ -46,9 +46,10 @@ after use.
 **Degenerate input.** A feature of zero variance (standardisation) or zero range (min-max)
 gets scale 1, as in scikit-learn, with a :class:`DegenerateFeatureWarning` naming it. A NaN
 in the data given to ``fit`` / ``partial_fit`` is an error naming the feature, or, with
-``nan_policy="omit"`` (the scalers), is left out of that feature's statistics; ``transform``
-passes NaNs through. ±inf in fitted data is always an error. Empty data, one sample for a
-whitening (no covariance), and a feature count other than the fitted one raise ValueError.
+``nan_policy="omit"`` (the scalers), is left out of that feature's statistics; a scaler's
+``transform`` passes NaNs through (as scikit-learn's do), a whitening's rejects them. ±inf in
+fitted data is always an error. Empty data, one sample for a whitening (no covariance), and a
+feature count other than the fitted one raise ValueError.
 
 **scikit-learn.** The transformers follow its estimator protocol (``get_params``,
 ``set_params``, ``clone``, fitted attributes ending in ``_``) without importing it, so they
@@ -96,7 +97,7 @@ class NotFittedError(ValueError, AttributeError):
 # Input
 
 
-def _table(X: Any, who: str, *, keep_float: bool = True) -> np.ndarray:
+def _table(X: Any, who: str) -> np.ndarray:
     """X as a 2-D float32/float64 array, C- or F-contiguous; other array-likes are converted as
     scikit-learn converts them (integers and objects to float64). Arrays already in that form,
     memmaps included, are used as they are."""
@@ -115,7 +116,7 @@ def _table(X: Any, who: str, *, keep_float: bool = True) -> np.ndarray:
             "Reshape your data with array.reshape(-1, 1) for a single feature or array.reshape(1, -1) "
             "for a single sample"
         )
-    want = a.dtype if keep_float and a.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    want = a.dtype if a.dtype in (np.float32, np.float64) else np.dtype(np.float64)
     if a.dtype != want or not a.dtype.isnative or not a.flags.aligned:
         a = a.astype(want.newbyteorder("="), order="K")
     if not (a.flags.c_contiguous or a.flags.f_contiguous):
