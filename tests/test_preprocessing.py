@@ -554,3 +554,12 @@ def test_out_overlapping_x_is_rejected():
     with pytest.raises(ValueError, match="shares memory"):
         s.transform(x, out=out)
     np.testing.assert_array_equal(buf, before)
+
+
+def test_feature_names_out():
+    x = _data((20, 3))
+    assert list(StandardScaler().fit(x).get_feature_names_out()) == ["x0", "x1", "x2"]
+    assert list(MinMaxScaler().fit(x).get_feature_names_out(["a", "b", "c"])) == ["a", "b", "c"]
+    assert list(PCAWhitening(n_components=2).fit(x).get_feature_names_out()) == ["pcawhitening0", "pcawhitening1"]
+    with pytest.raises(ValueError, match="input_features"):
+        StandardScaler().fit(x).get_feature_names_out(["a"])
