@@ -61,6 +61,7 @@ from __future__ import annotations
 import inspect
 import mmap
 import numbers
+import operator
 import warnings
 from typing import Any
 
@@ -241,6 +242,11 @@ class _Estimator:
     constructor stores its arguments verbatim (checked at fit), so clone() and grid searches
     work without scikit-learn."""
 
+    n_features_in_: int  # set by fit (scikit-learn's test of "fitted": hasattr)
+
+    def fit(self, X: Any, y: Any = None) -> Any:
+        raise NotImplementedError
+
     @classmethod
     def _param_names(cls) -> list[str]:
         sig = inspect.signature(cls.__init__)
@@ -345,6 +351,25 @@ def _out_target(a: np.ndarray, copy: Any, out: Any) -> Any:
 
 class _Scaler(_Estimator):
     _allow_nan = True  # transform passes NaNs through, as scikit-learn's scalers do
+    nan_policy: Any
+    _stats: np.ndarray
+    mean_: Any
+    var_: Any
+    scale_: Any
+
+    def _check_params(self) -> None:
+        raise NotImplementedError
+
+    def _set_attributes(self, stats: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _forward(self) -> tuple:
+        """(shift, scale, offset or None, (lo, hi) or None) of transform."""
+        raise NotImplementedError
+
+    def _backward(self) -> tuple:
+        """(shift, scale, offset or None) of inverse_transform."""
+        raise NotImplementedError
 
     def _policy(self) -> bool:
         return _checks.choice("nan_policy", self.nan_policy, _NAN_POLICIES) == "omit"
@@ -519,6 +544,21 @@ class _Whitening(_Estimator):
     eigh of the covariance; transform (x − μ)·W by chunks (the centring in C++, the product
     through BLAS)."""
 
+    eps: Any
+    whitening_: np.ndarray
+    _unwhitening: np.ndarray
+    _state: tuple
+
+    def _check_params(self) -> None:
+        raise NotImplementedError
+
+    def _keep(self, lam: np.ndarray, n: int) -> int:
+        """How many components to keep."""
+        raise NotImplementedError
+
+    def _set_whitening(self, u: np.ndarray, lam: np.ndarray, k: int, eps: float) -> None:
+        raise NotImplementedError
+
     def _check_eps(self) -> float:
         return _checks.real("eps", self.eps, 0.0)
 
@@ -561,6 +601,7 @@ class _Whitening(_Estimator):
             nt = na + nb
             delta = mean - ma
             total = (nt, ma + delta * (nb / nt), mm + m + np.outer(delta, delta) * (na * nb / nt))
+        assert total is not None  # _table rejected an empty x
         return total
 
     def _finish(self, d: int, state: tuple) -> _Whitening:
@@ -669,11 +710,13 @@ class PCAWhitening(_Whitening):
         if nc is None:
             return min(n, d)
         if isinstance(nc, numbers.Integral):
-            if nc > d:
+            k = operator.index(nc)
+            if k > d:
                 raise ValueError(f"n_components={nc} must be at most n_features={d}")
-            return int(nc)
+            return k
         ratio = np.cumsum(lam) / lam.sum() if lam.sum() > 0 else np.ones(d)
-        return int(min(np.searchsorted(ratio, float(nc), side="right") + 1, d))
+        k = int(np.searchsorted(ratio, float(nc), side="right")) + 1
+        return min(k, d)
 
     def _set_whitening(self, u: np.ndarray, lam: np.ndarray, k: int, eps: float) -> None:
         root = np.sqrt(lam[:k] + eps)
