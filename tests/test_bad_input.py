@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nndl_fast
-from nndl_fast import clip, dropout, init, norm, optim, schedules
+from nndl_fast import clip, dropout, init, norm, optim, preprocessing, schedules
 from nndl_fast import random as nrandom
 
 # --------------------------------------------------------------------------------------------
@@ -235,6 +235,17 @@ def _plateau():
     for m in (3.0, 2.0, 2.0, 2.0):
         s.step(m)
     return s
+
+
+def _scaler_build(cls):
+    """A fitted scaler, new data to map and an output (x itself is converted as scikit-learn
+    converts array-likes, so only ``out`` is an array the table mutates)."""
+
+    def build(dtype):
+        est = cls().fit(_r(6, 4, dtype=dtype, seed=5))
+        return {"est": est, "x": _r(6, 4, dtype=dtype), "out": np.zeros((6, 4), dtype)}
+
+    return build
 
 
 def _state_with(obj, **changes):
@@ -929,6 +940,53 @@ ENTRIES = [
         },
     ),
     Entry(
+        "preprocessing.StandardScaler.transform",
+        _scaler_build(preprocessing.StandardScaler),
+        lambda a, **h: a["est"].transform(a["x"], **{"out": a["out"], **h}),
+        arrays=("out",),
+        written=frozenset({"out"}),
+        optional=frozenset({"out", "copy"}),  # copy=None: scikit-learn's "the default"
+        hyper={"copy": ["no", 1], "out": [[1.0], np.zeros((6, 4), np.int32), np.zeros((6, 5))]},
+    ),
+    Entry(
+        "preprocessing.MinMaxScaler.inverse_transform",
+        _scaler_build(preprocessing.MinMaxScaler),
+        lambda a, **h: a["est"].inverse_transform(a["x"], **{"out": a["out"], **h}),
+        arrays=("out",),
+        written=frozenset({"out"}),
+        optional=frozenset({"out", "copy"}),  # copy=None: scikit-learn's "the default"
+        hyper={"copy": ["no", 1], "out": [[1.0], np.zeros((6, 4), np.int32), np.zeros((4, 6))]},
+    ),
+    Entry(
+        "preprocessing.StandardScaler",
+        lambda dtype: {"x": _r(6, 4, dtype=dtype)},
+        lambda a, **h: preprocessing.StandardScaler(**h).fit(a["x"]),
+        hyper={"with_mean": ["yes", None, 1], "with_std": [0, "no"], "nan_policy": ["drop", None, 1]},
+    ),
+    Entry(
+        "preprocessing.MinMaxScaler",
+        lambda dtype: {"x": _r(6, 4, dtype=dtype)},
+        lambda a, **h: preprocessing.MinMaxScaler(**h).fit(a["x"]),
+        hyper={
+            "feature_range": [(1, 0), (0, 0), "ab", 3, None, (0, float("nan")), (0, 1, 2), ("0", 1)],
+            "clip": ["yes", None, 1],
+            "nan_policy": ["drop", None],
+        },
+    ),
+    Entry(
+        "preprocessing.PCAWhitening",
+        lambda dtype: {"x": _r(6, 4, dtype=dtype)},
+        lambda a, **h: preprocessing.PCAWhitening(**h).fit(a["x"]),
+        optional=frozenset({"n_components"}),
+        hyper={"n_components": [0, -1, 1.5, 0.0, 1.0, "3", True, float("nan"), 5], "eps": NOT_A_NUMBER + [-1.0]},
+    ),
+    Entry(
+        "preprocessing.ZCAWhitening",
+        lambda dtype: {"x": _r(6, 4, dtype=dtype)},
+        lambda a, **h: preprocessing.ZCAWhitening(**h).fit(a["x"]),
+        hyper={"eps": NOT_A_NUMBER + [-1.0, float("inf")]},
+    ),
+    Entry(
         "set_num_threads",
         lambda dtype: {},
         lambda a, **h: nndl_fast.set_num_threads(**{"n": 1, **h}),
@@ -1130,7 +1188,7 @@ def test_non_contiguous_message_gives_the_real_reason(entry_name, where):
     if bad.flags.c_contiguous:
         pytest.skip(f"a {bad.shape} view is contiguous whatever its strides")
     _set(args, where, bad)
-    with pytest.raises(ValueError, match="must be C-contiguous") as info:
+    with pytest.raises(ValueError, match="must be C-contiguous|must be C- or F-contiguous") as info:
         entry.call(args)
     msg = str(info.value)
     if _written(entry, where):
@@ -1231,8 +1289,19 @@ def test_torch_tensors_are_views(entry_name):
 
 # Hypothesis: any value of any type for any hyper-parameter is either a real number the entry
 # accepts, or rejected with TypeError/ValueError naming it, with nothing changed.
-FLAGS = {"training", "channels_last", "param_grads", "staircase", "packed", "foreach"}
-WORDS = {"convention", "layout", "name", "variational", "mode", "threshold_mode", "nonlinearity", "dtype"}
+FLAGS = {
+    "training",
+    "channels_last",
+    "param_grads",
+    "staircase",
+    "packed",
+    "foreach",
+    "with_mean",
+    "with_std",
+    "clip",
+    "copy",
+}
+WORDS = {"convention", "layout", "name", "variational", "mode", "threshold_mode", "nonlinearity", "dtype", "nan_policy"}
 SHAPES = {"shape", "x_shape", "normalized_shape", "milestones"}
 _any_value = st.one_of(
     st.none(),
@@ -1279,6 +1348,11 @@ def test_any_hyper_parameter_value(case, value):
         return
     if hyper in WORDS:
         assert isinstance(value, str), f"{hyper}={value!r} accepted"
+        return
+    if hyper == "feature_range":
+        assert isinstance(value, (tuple, list)) and len(value) == 2, f"feature_range={value!r} accepted"
+        assert all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in value), value
+        assert value[0] < value[1], value
         return
     assert isinstance(value, (int, float)) and not isinstance(value, bool), f"{hyper}={value!r} accepted"
     assert value == value, f"{hyper}=nan accepted"

@@ -42,14 +42,16 @@ py::object as_array_view(py::handle obj, const std::string& name) {
 }
 
 // The layout checks every array gets, whatever its spec.
-void require_layout(const py::array& a, const std::string& name, bool written) {
-  if (!(a.flags() & py::array::c_style)) {
+void require_layout(const py::array& a, const std::string& name, bool written, bool f_ok = false) {
+  const bool contiguous = (a.flags() & py::array::c_style) || (f_ok && (a.flags() & py::array::f_style));
+  if (!contiguous) {
+    const std::string what = f_ok ? " must be C- or F-contiguous" : " must be C-contiguous";
     if (written)
-      throw py::value_error(name +
-                            " must be C-contiguous (a copy would not receive the update); "
+      throw py::value_error(name + what +
+                            " (a copy would not receive the update); "
                             "pass np.ascontiguousarray(...) and keep that array");
-    throw py::value_error(name +
-                          " must be C-contiguous (the kernels read contiguous memory); "
+    throw py::value_error(name + what +
+                          " (the kernels read contiguous memory); "
                           "pass np.ascontiguousarray(...), or .contiguous() for a torch tensor");
   }
   if (!(a.flags() & kNpyAligned))
@@ -119,6 +121,12 @@ Spec Spec::bytes() const {
 Spec Spec::may_be(std::string other) const {
   Spec s = *this;
   s.alias_of = std::move(other);
+  return s;
+}
+
+Spec Spec::c_or_f() const {
+  Spec s = *this;
+  s.f_ok = true;
   return s;
 }
 
@@ -194,7 +202,7 @@ Arg Args::array(py::handle obj, const Spec& spec) {
   }
   py::array a = view(obj, spec.name);
   require_dtype(a, spec.dtype, spec.name);
-  require_layout(a, spec.name, spec.written);
+  require_layout(a, spec.name, spec.written, spec.f_ok);
   if (spec.max_ndim == spec.min_ndim && a.ndim() != spec.min_ndim)
     throw py::value_error(spec.name + " must have " + std::to_string(spec.min_ndim) + " dimensions " + spec.ndim_what +
                           ", got shape " + shape_str(dims_of(a)));

@@ -59,6 +59,7 @@ struct Spec {
   int64_t max_ndim = -1;  // -1: no upper bound
   std::string ndim_what;
   std::string alias_of;  // may be exactly this argument (in place); any other overlap is rejected
+  bool f_ok = false;     // F-contiguous accepted too (Arg::f_order() tells the kernel which)
 
   Spec optional() const;
   Spec shape(std::vector<int64_t> d, std::string what) const;
@@ -68,6 +69,7 @@ struct Spec {
   Spec float32() const;
   Spec bytes() const;
   Spec may_be(std::string other) const;
+  Spec c_or_f() const;  // C- or F-contiguous (a 2-D table read column-major as well as row-major)
 };
 
 inline Spec in(std::string name) {
@@ -99,6 +101,10 @@ class Arg {
   int64_t dim(int64_t d) const { return static_cast<int64_t>(array_.shape(static_cast<py::ssize_t>(d))); }
   int64_t size() const { return present() ? static_cast<int64_t>(array_.size()) : 0; }
   int64_t nbytes() const { return present() ? static_cast<int64_t>(array_.nbytes()) : 0; }
+  // F-contiguous and not C-contiguous (only a c_or_f() spec lets such an array through).
+  bool f_order() const {
+    return present() && !(array_.flags() & py::array::c_style) && (array_.flags() & py::array::f_style);
+  }
 
  private:
   py::array array_;

@@ -8,6 +8,8 @@ from __future__ import annotations
 import collections.abc
 import typing
 
+import numpy
+
 __all__: list[str] = [
     "adadelta_step",
     "adagrad_step",
@@ -24,6 +26,9 @@ __all__: list[str] = [
     "clip_global_norm",
     "clip_grad_norm",
     "clip_grad_value",
+    "column_affine",
+    "column_stats_rows",
+    "column_stats_update",
     "constant_fill",
     "dropout_backward",
     "dropout_forward",
@@ -190,6 +195,25 @@ def clip_grad_value(
 ) -> None:
     """
     Clip every element into [lo, hi] in place (1.24).
+    """
+
+def column_affine(
+    x: typing.Any,
+    out: typing.Any,
+    shift: typing.Any,
+    scale: typing.Any,
+    offset: typing.Any,
+    clip: bool,
+    lo: typing.SupportsFloat | typing.SupportsIndex,
+    hi: typing.SupportsFloat | typing.SupportsIndex,
+) -> numpy.ndarray:
+    """
+    out[i, j] = (x[i, j] − shift[j])·scale[j] (+ offset[j]), clipped to [lo, hi] when clip; out=None allocates one in x's memory order; out may be x.
+    """
+
+def column_stats_update(x: typing.Any, state: typing.Any, omit_nan: bool) -> None:
+    """
+    state (5, d) float64 = (count, mean, M2, min, max) per column, updated with the rows of x, block by block in row order.
     """
 
 def constant_fill(a: typing.Any, name: str, value: typing.SupportsFloat | typing.SupportsIndex) -> None:
@@ -468,3 +492,5 @@ def weight_norm_forward(out: typing.Any, v: typing.Any, g: typing.Any) -> None:
     """
     out = g_i v_i / ||v_i|| per row (see nndl_fast.norm.weight_norm).
     """
+
+column_stats_rows: int = 2048

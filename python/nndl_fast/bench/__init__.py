@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import clip, dropout, norm_bn_ln, norm_wn_lrn, optim, random_init, torch_train
+from . import clip, dropout, norm_bn_ln, norm_wn_lrn, optim, preprocessing, random_init, torch_train
 from .harness import Bench
 
 SUITES: dict[str, Callable[[Bench, Any], None]] = {
@@ -20,6 +20,7 @@ SUITES: dict[str, Callable[[Bench, Any], None]] = {
     "weight_norm_lrn": norm_wn_lrn.run,
     "torch_train": torch_train.run,
     "random_init": random_init.run,
+    "preprocessing": preprocessing.run,
 }
 
 __all__ = ["SUITES", "Bench"]

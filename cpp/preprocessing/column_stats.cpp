@@ -1,0 +1,256 @@
+// Column statistics and the per-column affine map (column_stats.hpp): one read of x for the
+// statistics (count, mean, M2, min, max of every column), one read and one write for the map.
+#include "preprocessing/column_stats.hpp"
+
+#include <cmath>
+
+#include "simd/kernel.hpp"
+
+namespace nndl::NNDL_TARGET {
+namespace {
+
+using prep::kCount;
+using prep::kFields;
+using prep::kM2;
+using prep::kMax;
+using prep::kMean;
+using prep::kMin;
+using prep::kStatsRows;
+
+// Columns per statistics task of a C-ordered x: a task reads whole rows of up to this many
+// features (MNIST's 784 in one), so each row is one sequential stream; its shifts and
+// running min/max (3 vectors of T) stay in the L1/L2 cache beside the rows.
+constexpr int64_t kColBlock = 1024;
+// Lanes of a contiguous column span (F-ordered x): independent sums, combined by a fixed tree.
+constexpr int kLanes = 16;
+// Elements below which a call stays on the calling thread: a region's fork and join cost more.
+constexpr int64_t kSerialBelow = int64_t{1} << 15;
+// Elements per task of the affine map (no reduction: any split gives the same result).
+constexpr int64_t kApplyElems = int64_t{1} << 14;
+
+inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+template <class T>
+inline T lesser(T a, T b) {
+  return b < a ? b : a;  // a NaN b leaves a
+}
+template <class T>
+inline T greater(T a, T b) {
+  return b > a ? b : a;
+}
+
+// The block's mean and M2 from the sums S1 = Σ(x − K), S2 = Σ(x − K)² of n values around the
+// shift K, a sample of the column, so a large common offset cancels exactly in x − K.
+inline void finish(double& mean, double& m2, double k, double n) {
+  if (n == 0) {
+    mean = 0, m2 = 0;
+    return;
+  }
+  const double s1 = mean, q = m2 - s1 * (s1 / n);
+  mean = k + s1 / n;
+  m2 = q > 0 ? q : 0;  // rounding can leave −ulp for a constant column
+}
+
+// C-ordered x: task (block b, columns [c0, c0 + cn)) reads the block's rows in memory order,
+// four at a time, accumulating per column into the block's partial vectors.
+template <class T, bool Omit>
+void stats_rows(double* partial, const T* x, int64_t n, int64_t d) {
+  const int64_t blocks = prep::stats_blocks(n), cblocks = (d + kColBlock - 1) / kColBlock, tasks = blocks * cblocks;
+#pragma omp parallel for num_threads(::nndl::num_threads()) schedule(static) if (tasks > 1 && n * d > kSerialBelow)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t b = t / cblocks, c0 = (t % cblocks) * kColBlock, cn = min64(kColBlock, d - c0);
+    const int64_t r0 = b * kStatsRows, r1 = min64(r0 + kStatsRows, n);
+    double* NNDL_RESTRICT cnt = partial + (b * kFields + kCount) * d + c0;
+    double* NNDL_RESTRICT s1 = partial + (b * kFields + kMean) * d + c0;
+    double* NNDL_RESTRICT s2 = partial + (b * kFields + kM2) * d + c0;
+    T k[kColBlock], lo[kColBlock], hi[kColBlock];
+    for (int64_t c = 0; c < cn; ++c) {
+      T kc = x[r0 * d + c0 + c];
+      if (Omit)
+        for (int64_t r = r0 + 1; kc != kc && r < r1; ++r) kc = x[r * d + c0 + c];  // the first non-NaN
+      k[c] = kc == kc ? kc : T(0);
+      lo[c] = T(INFINITY), hi[c] = T(-INFINITY);
+      s1[c] = 0, s2[c] = 0, cnt[c] = 0;
+    }
+    int64_t r = r0;
+    if (!Omit) {
+      for (; r + 4 <= r1; r += 4) {
+        const T* NNDL_RESTRICT x0 = x + r * d + c0;
+#pragma omp simd
+        for (int64_t c = 0; c < cn; ++c) {
+          const T v0 = x0[c], v1 = x0[c + d], v2 = x0[c + 2 * d], v3 = x0[c + 3 * d];
+          const double kc = double(k[c]);
+          const double d0 = double(v0) - kc, d1 = double(v1) - kc, d2 = double(v2) - kc, d3 = double(v3) - kc;
+          s1[c] += (d0 + d1) + (d2 + d3);
+          s2[c] += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3);
+          lo[c] = lesser(lo[c], lesser(lesser(v0, v1), lesser(v2, v3)));
+          hi[c] = greater(hi[c], greater(greater(v0, v1), greater(v2, v3)));
+        }
+      }
+    }
+    for (; r < r1; ++r) {
+      const T* NNDL_RESTRICT x0 = x + r * d + c0;
+#pragma omp simd
+      for (int64_t c = 0; c < cn; ++c) {
+        const T v = x0[c];
+        const bool ok = !Omit || v == v;
+        const double dv = ok ? double(v) - double(k[c]) : 0.0;
+        s1[c] += dv;
+        s2[c] += dv * dv;
+        if (Omit) cnt[c] += ok ? 1.0 : 0.0;
+        lo[c] = lesser(lo[c], v);
+        hi[c] = greater(hi[c], v);
+      }
+    }
+    double* NNDL_RESTRICT mn = partial + (b * kFields + kMin) * d + c0;
+    double* NNDL_RESTRICT mx = partial + (b * kFields + kMax) * d + c0;
+    for (int64_t c = 0; c < cn; ++c) {
+      if (!Omit) cnt[c] = double(r1 - r0);
+      finish(s1[c], s2[c], double(k[c]), cnt[c]);
+      mn[c] = double(lo[c]), mx[c] = double(hi[c]);
+    }
+  }
+}
+
+inline double sum_tree(double* a) {
+  for (int w = kLanes / 2; w > 0; w /= 2)
+    for (int l = 0; l < w; ++l) a[l] += a[l + w];
+  return a[0];
+}
+template <class T>
+inline T min_tree(T* a) {
+  for (int w = kLanes / 2; w > 0; w /= 2)
+    for (int l = 0; l < w; ++l) a[l] = lesser(a[l], a[l + w]);
+  return a[0];
+}
+template <class T>
+inline T max_tree(T* a) {
+  for (int w = kLanes / 2; w > 0; w /= 2)
+    for (int l = 0; l < w; ++l) a[l] = greater(a[l], a[l + w]);
+  return a[0];
+}
+
+// F-ordered x (xt: the C-ordered (d, n) view): task (block b, column c) reads one contiguous
+// span, element i into lane i mod kLanes.
+template <class T, bool Omit>
+void stats_columns(double* partial, const T* xt, int64_t n, int64_t d) {
+  const int64_t blocks = prep::stats_blocks(n), tasks = blocks * d;
+#pragma omp parallel for num_threads(::nndl::num_threads()) schedule(static) if (tasks > 1 && n * d > kSerialBelow)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t b = t / d, c = t % d;
+    const int64_t r0 = b * kStatsRows, len = min64(kStatsRows, n - r0);
+    const T* NNDL_RESTRICT s = xt + c * n + r0;
+    T k = s[0];
+    if (Omit)
+      for (int64_t i = 1; k != k && i < len; ++i) k = s[i];
+    if (k != k) k = T(0);
+    const double kd = double(k);
+    double a1[kLanes] = {}, a2[kLanes] = {}, an[kLanes] = {};
+    T lo[kLanes], hi[kLanes];
+    for (int l = 0; l < kLanes; ++l) lo[l] = T(INFINITY), hi[l] = T(-INFINITY);
+    int64_t i = 0;
+    for (; i + kLanes <= len; i += kLanes) {
+#pragma omp simd
+      for (int l = 0; l < kLanes; ++l) {
+        const T v = s[i + l];
+        const bool ok = !Omit || v == v;
+        const double dv = ok ? double(v) - kd : 0.0;
+        a1[l] += dv;
+        a2[l] += dv * dv;
+        if (Omit) an[l] += ok ? 1.0 : 0.0;
+        lo[l] = lesser(lo[l], v);
+        hi[l] = greater(hi[l], v);
+      }
+    }
+    for (int l = 0; i + l < len; ++l) {
+      const T v = s[i + l];
+      const bool ok = !Omit || v == v;
+      const double dv = ok ? double(v) - kd : 0.0;
+      a1[l] += dv;
+      a2[l] += dv * dv;
+      if (Omit) an[l] += ok ? 1.0 : 0.0;
+      lo[l] = lesser(lo[l], v);
+      hi[l] = greater(hi[l], v);
+    }
+    double* rec = partial + b * kFields * d + c;
+    double mean = sum_tree(a1), m2 = sum_tree(a2);
+    const double cnt = Omit ? sum_tree(an) : double(len);
+    finish(mean, m2, kd, cnt);
+    rec[kCount * d] = cnt, rec[kMean * d] = mean, rec[kM2 * d] = m2;
+    rec[kMin * d] = double(min_tree(lo)), rec[kMax * d] = double(max_tree(hi));
+  }
+}
+
+// y = (x − shift)·scale (+ offset), clipped to [lo, hi] when Clip, over n contiguous elements
+// whose coefficient index advances with the element (Row) or stays (a column span).
+template <class T, bool Off, bool Clip>
+inline T affine1(T v, T s, T a, T o, T lo, T hi) {
+  T y = (v - s) * a;
+  if (Off) y = y + o;
+  if (Clip) y = y < lo ? lo : (y > hi ? hi : y);
+  return y;
+}
+
+template <class T, bool Off, bool Clip>
+void affine(T* y, const T* x, const T* shift, const T* scale, const T* offset, int64_t n, int64_t d, bool f_order,
+            double lo_, double hi_) {
+  const T lo = T(lo_), hi = T(hi_);
+  const int64_t total = n * d;
+  if (!f_order) {  // rows of d: coefficient j for element j of each row
+    const int64_t rows = max64(1, kApplyElems / max64(d, 1)), tasks = (n + rows - 1) / rows;
+#pragma omp parallel for num_threads(::nndl::num_threads()) schedule(static) if (tasks > 1 && total > kSerialBelow)
+    for (int64_t t = 0; t < tasks; ++t) {
+      for (int64_t r = t * rows; r < min64(n, (t + 1) * rows); ++r) {
+        const T* xr = x + r * d;  // y may be x (in place): element j is read before it is written
+        T* yr = y + r * d;
+#pragma omp simd
+        for (int64_t j = 0; j < d; ++j)
+          yr[j] = affine1<T, Off, Clip>(xr[j], shift[j], scale[j], Off ? offset[j] : T(0), lo, hi);
+      }
+    }
+    return;
+  }
+  // columns of n (the (d, n) view): one coefficient per span
+  const int64_t pieces = (n + kApplyElems - 1) / kApplyElems, tasks = pieces * d;
+#pragma omp parallel for num_threads(::nndl::num_threads()) schedule(static) if (tasks > 1 && total > kSerialBelow)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t c = t / pieces, i0 = (t % pieces) * kApplyElems, i1 = min64(n, i0 + kApplyElems);
+    const T s = shift[c], a = scale[c], o = Off ? offset[c] : T(0);
+    const T* xc = x + c * n;  // y may be x
+    T* yc = y + c * n;
+#pragma omp simd
+    for (int64_t i = i0; i < i1; ++i) yc[i] = affine1<T, Off, Clip>(xc[i], s, a, o, lo, hi);
+  }
+}
+
+}  // namespace
+
+template <class T>
+void column_stats_partial(double* partial, const T* x, int64_t n, int64_t d, bool f_order, bool omit_nan) {
+  if (n <= 0 || d <= 0) return;
+  if (f_order)
+    omit_nan ? stats_columns<T, true>(partial, x, n, d) : stats_columns<T, false>(partial, x, n, d);
+  else
+    omit_nan ? stats_rows<T, true>(partial, x, n, d) : stats_rows<T, false>(partial, x, n, d);
+}
+
+template <class T>
+void column_affine(T* y, const T* x, const T* shift, const T* scale, const T* offset, int64_t n, int64_t d,
+                   bool f_order, bool clip, double lo, double hi) {
+  if (n <= 0 || d <= 0) return;
+  if (offset)
+    clip ? affine<T, true, true>(y, x, shift, scale, offset, n, d, f_order, lo, hi)
+         : affine<T, true, false>(y, x, shift, scale, offset, n, d, f_order, lo, hi);
+  else
+    clip ? affine<T, false, true>(y, x, shift, scale, offset, n, d, f_order, lo, hi)
+         : affine<T, false, false>(y, x, shift, scale, offset, n, d, f_order, lo, hi);
+}
+
+template void column_stats_partial(double*, const float*, int64_t, int64_t, bool, bool);
+template void column_stats_partial(double*, const double*, int64_t, int64_t, bool, bool);
+template void column_affine(float*, const float*, const float*, const float*, const float*, int64_t, int64_t, bool,
+                            bool, double, double);
+template void column_affine(double*, const double*, const double*, const double*, const double*, int64_t, int64_t, bool,
+                            bool, double, double);
+
+}  // namespace nndl::NNDL_TARGET
