@@ -546,3 +546,16 @@ def test_progress_bar(capsys):
     study = Study(fx.branin_space(), seed=0)
     study.optimize(fx.branin_objective, 3, progress=True)
     assert "3/3" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # trains an MLP for 11 epochs
+def test_example_tunes_the_mlp(tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    from nndl_fast.search import example
+
+    assert example.main(["--max-epochs", "3", "--save", str(tmp_path / "s.json")]) == 0
+    out = capsys.readouterr().out
+    assert "5 configurations, 11 epochs trained" in out and "best validation error" in out
+    study = Study.load(tmp_path / "s.json")
+    best = study.best_trial
+    assert best.value < 0.5 and best.resource == 3 and len(best.intermediate) == 3
