@@ -9,8 +9,9 @@ kernel plus a learned noise term
 
 The hyper-parameters (one length-scale ℓ per parameter of the space — a categorical's one-hot
 coordinates share theirs, so any two distinct choices are equally far apart: an exchangeable
-kernel — σ_f², σ_n²) maximise the log marginal likelihood plus weak log-normal / gamma priors, by
-multi-start L-BFGS-B on their logarithms with analytic gradients. The posterior at x is
+kernel — σ_f², σ_n²) maximise the log marginal likelihood plus weak priors, by
+multi-start L-BFGS-B on their logarithms with analytic gradients (the priors keep ℓ near the
+cube's scale and the noise small: ``neg_log_marginal_likelihood``). The posterior at x is
 
 .. math::  \mu(x) = k_*^\top (K + \sigma_n^2 I)^{-1} y, \qquad
            \sigma^2(x) = k(x, x) - k_*^\top (K + \sigma_n^2 I)^{-1} k_*,
@@ -126,17 +127,22 @@ def expected_improvement(mean: Any, std: Any, best: float) -> np.ndarray:
 
 
 def _log_h(z: np.ndarray, sp: Any) -> tuple[np.ndarray, np.ndarray]:
-    """log(φ(z) + zΦ(z)) and its derivative Φ(z)/h(z), accurate for z → −∞ as well."""
+    """log h(z) = log(φ(z) + zΦ(z)) and its derivative Φ(z)/h(z), accurate for z → −∞ as well.
+
+    Below z = −1, h = φ(z)(1 + zR) with R = Φ(z)/φ(z) = √(π/2) erfcx(−z/√2) (no underflow), and
+    Φ/h = R/(1 + zR); both branches are computed on the whole (small) array and selected.
+    """
     z = np.maximum(z, -1e4)  # EI there is exp(-5e7): zero in any float, the gradient still points home
     log_phi = -0.5 * z * z - 0.5 * math.log(2 * math.pi)
-    out = np.empty_like(z)
+    zl = np.minimum(z, -1.0)
+    R = math.sqrt(math.pi / 2) * sp.special.erfcx(-zl / math.sqrt(2))
+    zR = zl * R
+    Phi = sp.special.ndtr(z)
+    h = np.exp(log_phi) + z * Phi
     hi = z > -1.0
-    zh = z[hi]
-    out[hi] = np.log(np.exp(log_phi[hi]) + zh * sp.special.ndtr(zh))
-    zl = z[~hi]
-    # h = φ(z) (1 + z Φ(z)/φ(z)), with Φ(z)/φ(z) = √(π/2) erfcx(−z/√2) (no underflow)
-    out[~hi] = log_phi[~hi] + np.log1p(zl * math.sqrt(math.pi / 2) * sp.special.erfcx(-zl / math.sqrt(2)))
-    dlog = np.exp(sp.special.log_ndtr(z) - out)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(hi, np.log(np.where(hi, h, 1.0)), log_phi + np.log1p(zR))
+        dlog = np.where(hi, Phi / np.where(hi, h, 1.0), R / (1.0 + zR))
     return out, dlog
 
 
@@ -198,20 +204,23 @@ class GaussianProcess:
         """Posterior mean and variance of f at the rows of Xs; with grad, also d/dXs of both."""
         Xs = np.atleast_2d(Xs)
         r = self._dist(Xs, self.X)
-        ks = self.signal_var * matern52(r)  # (m, n)
+        sr = SQRT5 * r
+        e = np.exp(-sr)
+        ks = self.signal_var * ((1.0 + sr + sr * sr / 3.0) * e)  # (m, n): matern52(r)
         mean = ks @ self.alpha
         v = ks @ self.Linv.T
         var = np.maximum(self.signal_var - (v * v).sum(1), 1e-18)
         if not grad:
             return mean, var
-        # dk(x, X_j)/dx = −σ_f² g(r) (x − X_j)/ℓ², g = −(dk/dr)/r / σ_f²
-        g = self.signal_var * _matern52_dr_over_r(r)
+        # dk(x, X_j)/dx = −g(r) (x − X_j)/ℓ², g = −(dk/dr)/r = σ_f² (5/3)(1 + √5 r) e^{−√5 r}
+        g = (self.signal_var * 5.0 / 3.0) * ((1.0 + sr) * e)
         inv_l2 = 1.0 / self.lengthscales**2
         Ga = g * self.alpha
-        dmean = -(Xs * Ga.sum(1)[:, None] - Ga @ self.X) * inv_l2
         B = g * (v @ self.Linv)  # g ⊙ K⁻¹k_*
-        dvar = 2.0 * (Xs * B.sum(1)[:, None] - B @ self.X) * inv_l2
-        return mean, var, dmean, dvar
+        GB = np.vstack([Ga, B])
+        m = len(Xs)
+        t = (np.concatenate([Xs, Xs]) * GB.sum(1)[:, None] - GB @ self.X) * inv_l2
+        return mean, var, -t[:m], 2.0 * t[m:]
 
     @staticmethod
     def neg_log_marginal_likelihood(
@@ -244,14 +253,15 @@ class GaussianProcess:
         grad[:n_l] = np.bincount(owner, weights=g_dim, minlength=n_l)
         grad[-2] = -0.5 * (W * (sf2 * C)).sum()
         grad[-1] = -0.5 * sn2 * np.trace(W)
-        # priors: log ℓ ~ N(log 0.5, 1.5²) (a scale of the cube), σ_f² ~ Gamma(2, 0.15), σ_n² ~ Gamma(1.1, 20)
-        mu, s2 = math.log(0.5), 1.5**2
-        nll += ((theta[:n_l] - mu) ** 2).sum() / (2 * s2)
-        grad[:n_l] += (theta[:n_l] - mu) / s2
-        nll += -(math.log(sf2) - 0.15 * sf2)
-        grad[-2] += -(1.0 - 0.15 * sf2)
-        nll += -(0.1 * math.log(sn2) - 20.0 * sn2)
-        grad[-1] += -(0.1 - 20.0 * sn2)
+        # weak priors (those of Optuna's GP sampler): −0.1 (ℓ² + 1/ℓ²) per length-scale, which keeps ℓ
+        # near the cube's scale; σ_f² ~ Gamma(2, 1) on standardised values; σ_n² ~ Gamma(1.1, 30)
+        l2 = np.exp(2.0 * theta[:n_l])
+        nll += 0.1 * (l2 + 1.0 / l2).sum()
+        grad[:n_l] += 0.2 * (l2 - 1.0 / l2)
+        nll += -(math.log(sf2) - sf2)
+        grad[-2] += -(1.0 - sf2)
+        nll += -(0.1 * math.log(sn2) - 30.0 * sn2)
+        grad[-1] += -(0.1 - 30.0 * sn2)
         return float(nll), grad
 
 
