@@ -50,26 +50,31 @@ def _run(space: Any, objective: Any, sampler: Any, seed: int, n: int, checkpoint
     return out
 
 
+def _recommended(study: Study) -> float:
+    assert study.best_params is not None
+    return fx.crossing_curves_final(study.best_params)
+
+
 def _multi_fidelity(seed: int) -> dict[str, tuple[float, float]]:
     budget, R = 729, 27
-    out = {}
+    out: dict[str, tuple[float, float]] = {}
     study = Study(fx.crossing_curves_space(), seed=seed)
     for _ in range(budget // R):
         t = study.ask()
         t.resource = R
         study.tell(t, fx.crossing_curves_objective(t))
-    out["random (full fidelity)"] = (fx.crossing_curves_final(study.best_params), budget)
+    out["random (full fidelity)"] = (_recommended(study), budget)
     study = Study(fx.crossing_curves_space(), seed=seed)
     sh = SuccessiveHalving(budget, 64)
     sh.optimize(study, fx.crossing_curves_objective)
-    out["successive halving"] = (fx.crossing_curves_final(study.best_params), sh.cost(resumable=False))
+    out["successive halving"] = (_recommended(study), sh.cost(resumable=False))
     study = Study(fx.crossing_curves_space(), seed=seed)
     spent = 0.0
     while spent + Hyperband(R, 3).cost() <= budget:
         hb = Hyperband(R, 3)
         hb.optimize(study, fx.crossing_curves_objective)
         spent += hb.spent
-    out["hyperband"] = (fx.crossing_curves_final(study.best_params), spent)
+    out["hyperband"] = (_recommended(study), spent)
     return out
 
 
@@ -106,7 +111,7 @@ def run(bench: Bench, torch: Any) -> None:
             f"# search crossing-curves 27 full trainings: {method:<22} regret {np.mean(reg):.3g} "
             f"({np.median(reg):.3g})  spent {np.mean([s for _, s in rs]):.0f} units"
         )
-    extra = {
+    extra: dict[str, Any] = {
         "regret_mean": {k: float(np.mean(v)) for k, v in regret.items()},
         "regret_median": {k: float(np.median(v)) for k, v in regret.items()},
         "multi_fidelity_regret_mean": {k: float(np.mean([r for r, _ in v])) for k, v in mf.items()},

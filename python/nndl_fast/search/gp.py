@@ -239,13 +239,14 @@ class GaussianProcess:
         C = matern52(r)
         K = sf2 * C
         K[np.diag_indices_from(K)] += sn2 + JITTER
-        try:
-            L = sp.linalg.cholesky(K, lower=True)
-        except np.linalg.LinAlgError:
+        lapack = sp.linalg.lapack  # called directly: this runs tens of times per suggestion
+        L, info = lapack.dpotrf(K, lower=1, clean=1)
+        if info != 0:
             return 1e10, np.zeros_like(theta)
-        alpha = sp.linalg.cho_solve((L, True), y)
+        alpha, _ = lapack.dpotrs(L, y, lower=1)
         nll = 0.5 * y @ alpha + np.log(np.diag(L)).sum() + 0.5 * n * math.log(2 * math.pi)
-        Kinv = sp.linalg.cho_solve((L, True), np.eye(n))
+        Kinv, _ = lapack.dpotri(L, lower=1)  # K⁻¹ from L (its lower triangle)
+        Kinv = np.tril(Kinv) + np.tril(Kinv, -1).T
         W = np.outer(alpha, alpha) - Kinv  # dNLL/dθ = −½ tr(W dK/dθ)
         M = (W * (sf2 * _matern52_dr_over_r(r))).reshape(-1)
         g_dim = -0.5 * (M @ D2) / ell2  # d/d log ℓ_j of the coordinate j
@@ -277,8 +278,10 @@ class GPSampler(Sampler):
     """Bayesian optimisation with a GP and EI (Algorithm 1.1); see the module docstring.
 
     The first ``n_startup_trials`` trials are random (1.6.2); after that each ``ask`` refits the
-    hyper-parameters (``n_restarts`` extra random starts besides the previous optimum, every
-    ``restart_every`` observations and while fewer than 20) and maximises the acquisition.
+    hyper-parameters — from the previous optimum every ``refit_every`` observations, with
+    ``n_restarts`` extra random starts every ``restart_every`` observations and while there are
+    fewer than 20; in between the model keeps them and only refactorises — and maximises the
+    acquisition.
     """
 
     def __init__(
@@ -292,6 +295,7 @@ class GPSampler(Sampler):
         n_starts: int = 4,
         n_restarts: int = 2,
         restart_every: int = 10,
+        refit_every: int = 1,
     ) -> None:
         self.acquisition = _checks.choice("acquisition", acquisition, ("ei", "pi", "ucb"))
         self.n_startup_trials = _checks.integer("n_startup_trials", n_startup_trials, 1)
@@ -301,6 +305,8 @@ class GPSampler(Sampler):
         self.n_starts = _checks.integer("n_starts", n_starts, 0)
         self.n_restarts = _checks.integer("n_restarts", n_restarts, 0)
         self.restart_every = _checks.integer("restart_every", restart_every, 1)
+        self.refit_every = _checks.integer("refit_every", refit_every, 1)
+        self.acq_options: dict[str, Any] = {"maxiter": 50, "ftol": 1e-7}  # L-BFGS-B's, for the acquisition
         self.theta: list[float] | None = None  # the last hyper-parameters (warm start), saved
         self.n_fit = 0  # how many observations they were fitted on
         self.gp: GaussianProcess | None = None  # the model of the last proposal (not saved)
@@ -315,6 +321,7 @@ class GPSampler(Sampler):
             "n_starts": self.n_starts,
             "n_restarts": self.n_restarts,
             "restart_every": self.restart_every,
+            "refit_every": self.refit_every,
         }
 
     def state(self) -> dict[str, Any]:
@@ -336,13 +343,14 @@ class GPSampler(Sampler):
         """Hyper-parameters by multi-start L-BFGS-B on the penalised log marginal likelihood."""
         sp = _scipy()
         n = len(y)
-        if self.theta is not None and self.n_fit == n:
-            return np.array(self.theta)  # same data as the last fit (a batch): same optimum
+        restart = self.theta is None or n < 20 or n % self.restart_every == 0
+        if self.theta is not None and (self.n_fit == n or (not restart and n % self.refit_every != 0)):
+            return np.array(self.theta)  # the same data as the last fit (a batch), or not due
         D2 = ((X[:, None, :] - X[None, :, :]) ** 2).reshape(n * n, -1)
         bounds = [LOG_LENGTHSCALE] * self.n_params + [LOG_SIGNAL, LOG_NOISE]
         default = np.array([math.log(0.5)] * self.n_params + [0.0, math.log(1e-4)])
         starts = [np.array(self.theta)] if self.theta is not None else [default]
-        if self.theta is None or n < 20 or n % self.restart_every == 0:
+        if restart:
             if self.theta is not None:
                 starts.append(default)
             lo, hi = np.array(bounds).T
@@ -431,7 +439,7 @@ class GPSampler(Sampler):
                 return -float(val.sum()), -g.reshape(-1)
 
             res = sp.optimize.minimize(
-                f, x0, jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)] * (k * dim), options={"maxiter": 100}
+                f, x0, jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)] * (k * dim), options=self.acq_options
             )
             U = np.clip(res.x.reshape(k, dim), 0.0, 1.0)
             final.append(self.space.canonical(U) if self.has_discrete else U)

@@ -86,7 +86,7 @@ class Float:
         return (
             isinstance(v, (int, float, np.floating, np.integer))
             and not isinstance(v, bool)
-            and self.low <= v <= self.high
+            and bool(self.low <= v <= self.high)
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -118,7 +118,7 @@ class Int(Float):
         return int(min(max(round(v), self.low), self.high))
 
     def contains(self, v: Any) -> bool:
-        return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and self.low <= v <= self.high
+        return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and bool(self.low <= v <= self.high)
 
     def to_json(self) -> dict[str, Any]:
         return {**super().to_json(), "type": "Int"}

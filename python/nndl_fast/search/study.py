@@ -254,7 +254,7 @@ class Study:
         done = 0
         try:
             while done < n_trials:
-                k = min(n_jobs, n_trials - done, self.sampler.remaining(self))
+                k = int(min(n_jobs, n_trials - done, self.sampler.remaining(self)))
                 if k <= 0:
                     break
                 batch = [self.ask() for _ in range(k)]
