@@ -581,3 +581,15 @@ def test_other_acquisitions_search(acquisition):
     first = min(t.value for t in study.trials[:8])
     assert study.best_value < first  # UCB's default β (Srinivas et al.) explores: it improves, slowly
     assert acquisition == "ucb" or study.best_value - fx.BRANIN_MIN < 0.5
+
+
+def test_enqueue_runs_the_given_configuration_first():
+    study = Study(cond_space(), seed=0)
+    given = {"optimizer": "momentum", "lr": 0.01, "momentum": 0.9, "layers": 1}
+    trial = study.enqueue(given)
+    assert trial.params == given and trial.number == 0
+    with pytest.raises(ValueError, match="misses the active parameter 'momentum'"):
+        study.enqueue({"optimizer": "momentum", "lr": 0.01, "layers": 1})
+    assert len(study.trials) == 1  # the refused one left no trace
+    study.tell(trial, cond_objective(trial))
+    assert study.best_trial is trial

@@ -295,7 +295,7 @@ class GPSampler(Sampler):
         n_starts: int = 4,
         n_restarts: int = 2,
         restart_every: int = 10,
-        refit_every: int = 1,
+        refit_every: int = 5,
     ) -> None:
         self.acquisition = _checks.choice("acquisition", acquisition, ("ei", "pi", "ucb"))
         self.n_startup_trials = _checks.integer("n_startup_trials", n_startup_trials, 1)
