@@ -593,3 +593,11 @@ def test_enqueue_runs_the_given_configuration_first():
     assert len(study.trials) == 1  # the refused one left no trace
     study.tell(trial, cond_objective(trial))
     assert study.best_trial is trial
+
+
+def test_an_executor_failure_is_a_failed_trial():
+    study = Study(fx.branin_space(), seed=0)
+    with ProcessPoolExecutor(max_workers=1) as ex:
+        study.optimize(lambda t: 1.0, 2, executor=ex)  # a lambda cannot be sent to a process
+    assert [t.state for t in study.trials] == ["failed", "failed"]
+    assert "pickle" in study.trials[0].error.lower()
