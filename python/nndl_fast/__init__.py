@@ -8,8 +8,9 @@ over NumPy arrays, each checked against a plain NumPy reference
 Sub-modules: :mod:`nndl_fast.optim` (update rules, 1.2), :mod:`nndl_fast.schedules`
 (learning-rate decay, 1.5–1.7), :mod:`nndl_fast.norm` (batch, layer, weight and
 local response normalisation, 1.43–1.56), :mod:`nndl_fast.clip` (gradient clipping, 1.24–1.25),
-:mod:`nndl_fast.dropout` (dropout and its variants, 1.65), :mod:`nndl_fast.bench` (the
-benchmark harness, ``python -m nndl_fast.bench``).
+:mod:`nndl_fast.dropout` (dropout and its variants, 1.65), :mod:`nndl_fast.search`
+(hyper-parameter search, 1.6: ``import nndl_fast.search``, not loaded with the package),
+:mod:`nndl_fast.bench` (the benchmark harness, ``python -m nndl_fast.bench``).
 """
 
 from __future__ import annotations
