@@ -336,6 +336,13 @@ class GPSampler(Sampler):
         self.owner = _owners(space)
         self.n_params = len(space)
         self.has_discrete = any(isinstance(p, Categorical) or p.kind == "int" or p.when for p in space.params.values())
+        self._encoded: dict[int, np.ndarray] = {}  # trial number -> its point (a trial's params never change)
+
+    def _encode(self, trial: Any) -> np.ndarray:
+        u = self._encoded.get(trial.number)
+        if u is None:
+            u = self._encoded[trial.number] = self.space.encode(trial.params)
+        return u
 
     # -- model ---------------------------------------------------------------------------------
 
@@ -454,7 +461,7 @@ class GPSampler(Sampler):
         done = [t for t in study.trials if t.state == "complete"]
         if number < self.n_startup_trials or len(done) < 2:
             return self.space.sample(rng)
-        X = np.array([self.space.encode(t.params) for t in done])
+        X = np.array([self._encode(t) for t in done])
         values = np.array([study.sign * t.value for t in done])  # type: ignore[operator]
         mu, sd = values.mean(), values.std()
         y = (values - mu) / (sd if sd > 0 else 1.0)
@@ -468,7 +475,7 @@ class GPSampler(Sampler):
         running = [t for t in study.trials if t.state == "running"]
         if running:
             lie = {"mean": 0.0, "min": float(y.min()), "max": float(y.max())}[self.liar]
-            gp.add(np.array([self.space.encode(t.params) for t in running]), np.full(len(running), lie))
+            gp.add(np.array([self._encode(t) for t in running]), np.full(len(running), lie))
         beta = self.ucb_beta
         if beta is None:
             beta = 2.0 * math.log(self.space.dim * len(y) ** 2 * math.pi**2 / (6 * 0.1))
