@@ -10,8 +10,9 @@ Sub-modules: :mod:`nndl_fast.optim` (update rules, 1.2), :mod:`nndl_fast.schedul
 local response normalisation, 1.43–1.56), :mod:`nndl_fast.clip` (gradient clipping, 1.24–1.25),
 :mod:`nndl_fast.dropout` (dropout and its variants, 1.65), :mod:`nndl_fast.random`
 (counter-based random fills), :mod:`nndl_fast.init` (parameter initialisation, 1.3),
-:mod:`nndl_fast.preprocessing` (scalers and whitening, 1.38–1.41), :mod:`nndl_fast.bench`
-(the benchmark harness, ``python -m nndl_fast.bench``).
+:mod:`nndl_fast.preprocessing` (scalers and whitening, 1.38–1.41), :mod:`nndl_fast.search`
+(hyper-parameter search, 1.6: ``import nndl_fast.search``, not loaded with the package),
+:mod:`nndl_fast.bench` (the benchmark harness, ``python -m nndl_fast.bench``).
 """
 
 from __future__ import annotations
