@@ -1,0 +1,329 @@
+// Softmax cross-entropy and distillation rows: one read of each row from memory for its
+// statistics, one more (from cache) to write the gradient (8 bytes per float32 element with
+// the gradient, 4 without). Formulas: python/nndl_fast/loss.py.
+#include "loss/softmax_cross_entropy.hpp"
+
+#include <cmath>
+#include <limits>
+#include <type_traits>
+
+#include "simd/kernel.hpp"
+#include "simd/vmath.hpp"
+
+namespace nndl::NNDL_TARGET {
+namespace {
+
+// Fixed, not the vector width: the order of every sum is the code's on every SIMD target.
+constexpr int kLanes = 16;
+// Elements per step of the online softmax: the block's max is taken, then the block is read
+// again, from L1, for its exponentials.
+constexpr int64_t kBlock = 1024;
+// Below e^-708 vexp leaves its domain; such terms are 0 next to the row max's e^0 = 1.
+constexpr double kExpFloor = -708.0;
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+inline double sum_lanes(double* acc) {
+  for (int w = kLanes / 2; w > 0; w /= 2)
+    for (int l = 0; l < w; ++l) acc[l] += acc[l + w];
+  return acc[0];
+}
+
+inline void scale_lanes(double* acc, double f) {
+  for (int l = 0; l < kLanes; ++l) acc[l] *= f;
+}
+
+// e^d for d ≤ 0 (exactly 0 below the floor and for d = −inf; NaN stays NaN). R: the precision
+// wanted (float: vexp's shorter series).
+template <class R>
+inline double ex(double d) {
+  const double v = vexp<R>(d < kExpFloor ? kExpFloor : d);
+  return d < kExpFloor ? 0.0 : v;
+}
+
+// The largest of z[0:n) (NaNs not counted) into m; nan |= whether z holds a NaN.
+template <class T>
+inline void block_max(const T* z, int64_t n, double& m, bool& nan) {
+  T mx[kLanes];
+  int bad[kLanes] = {};
+  for (int l = 0; l < kLanes; ++l) mx[l] = -std::numeric_limits<T>::infinity();
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+#pragma omp simd
+    for (int l = 0; l < kLanes; ++l) {
+      const T v = z[i + l];
+      mx[l] = v > mx[l] ? v : mx[l];
+      bad[l] |= !(v == v);
+    }
+  }
+  for (int l = 0; i + l < n; ++l) {
+    const T v = z[i + l];
+    mx[l] = v > mx[l] ? v : mx[l];
+    bad[l] |= !(v == v);
+  }
+  for (int l = 0; l < kLanes; ++l) {
+    if (double(mx[l]) > m) m = double(mx[l]);
+    nan = nan || bad[l];
+  }
+}
+
+// Index targets: the row's class y (−1: ignored). Soft targets: the row q of `soft`.
+template <class T, bool kSoft, bool kWeight, bool kSmooth, bool kGrad>
+void ce_row(T* dz, double& row_loss, const T* z, const T* next, int64_t y, const T* q, const T* NNDL_RESTRICT w,
+            const loss::CeCoeffs& c, int64_t K) {
+  if (!kSoft && y < 0) {  // ignored row
+    row_loss = 0.0;
+    if constexpr (kGrad) {
+#pragma omp simd
+      for (int64_t k = 0; k < K; ++k) dz[k] = T(0);
+    }
+    return;
+  }
+  const double off = c.off, hot = c.hot;
+  const double zy = kSoft ? 0.0 : double(z[y]);  // read before an in-place gradient overwrites it
+  const double shift = std::isfinite(double(z[0])) ? double(z[0]) : 0.0;  // a sample of the row
+  double m = -kInf;
+  bool nan = false;
+  double zs[kLanes] = {}, as[kLanes] = {}, azs[kLanes] = {};  // Σe^{z−m}; Σa; Σa·(z − shift)
+  for (int64_t b0 = 0; b0 < K; b0 += kBlock) {
+    const int64_t n = K - b0 < kBlock ? K - b0 : kBlock;
+    if (next) prefetch_l2(next + b0, n);
+    const double m_old = m;
+    block_max(z + b0, n, m, nan);
+    if (m != m_old && m_old != -kInf) scale_lanes(zs, ex<T>(m_old - m));
+    // While every logit so far is −inf, their exponentials are 0 whatever the reference.
+    const double ref = m == -kInf ? 0.0 : m;
+    const T* zb = z + b0;
+    int64_t i = 0;
+    auto term = [&](int l, int64_t j) {
+      const double v = double(zb[j]);
+      zs[l] += ex<T>(v - ref);
+      if constexpr (kSoft) {
+        const double wj = kWeight ? double(w[b0 + j]) : 1.0;
+        const double a = wj * (off + hot * double(q[b0 + j]));
+        as[l] += a;
+        azs[l] += a != 0.0 ? a * (v - shift) : 0.0;  // a zero weight on a −inf logit adds 0
+      } else if constexpr (kSmooth) {
+        if constexpr (kWeight) {
+          const double wj = double(w[b0 + j]);
+          azs[l] += wj != 0.0 ? wj * (v - shift) : 0.0;
+        } else {
+          azs[l] += v - shift;
+        }
+      }
+    };
+    for (; i + kLanes <= n; i += kLanes) {
+#pragma omp simd
+      for (int l = 0; l < kLanes; ++l) term(l, i + l);
+    }
+    for (int l = 0; i + l < n; ++l) term(l, i + l);
+  }
+  const double Z = sum_lanes(zs);
+  if (nan || !std::isfinite(m) || !std::isfinite(Z)) {  // NaN, +inf, or every logit −inf
+    row_loss = std::numeric_limits<double>::quiet_NaN();
+    return;
+  }
+  const double log_z = vlog(Z);              // Z ≥ 1: the max contributes e^0
+  const double lse_c = (m - shift) + log_z;  // log Σe^z − shift
+  double S, loss;
+  if constexpr (kSoft) {
+    S = sum_lanes(as);
+    loss = S * lse_c - sum_lanes(azs);
+  } else {
+    const double wy = kWeight ? double(w[y]) : 1.0;
+    const double W = c.weight_sum;
+    S = wy * hot + off * W;
+    loss = wy * hot != 0.0 ? wy * hot * ((m - zy) + log_z) : 0.0;
+    if constexpr (kSmooth) loss += off * (W * lse_c - sum_lanes(azs));
+  }
+  row_loss = loss;
+  if constexpr (kGrad) {
+    const double g = c.grad, inv_z = 1.0 / Z, gs = g * S;
+    // dz_k = g·(S·p_k − a_k), p_k = e^{z_k − m}/Z
+#pragma omp simd
+    for (int64_t k = 0; k < K; ++k) {
+      const double p = ex<T>(double(z[k]) - m) * inv_z;
+      double a;
+      if constexpr (kSoft)
+        a = (kWeight ? double(w[k]) : 1.0) * (off + hot * double(q[k]));
+      else
+        a = (kWeight ? double(w[k]) : 1.0) * off;
+      dz[k] = T(gs * p - g * a);
+    }
+    if constexpr (!kSoft) {
+      const double p = ex<T>(zy - m) * inv_z;
+      const double a = (kWeight ? double(w[y]) : 1.0) * (off + hot);
+      dz[y] = T(gs * p - g * a);
+    }
+  }
+}
+
+template <class T, bool kSoft, bool kWeight, bool kSmooth, bool kGrad>
+void ce_rows(T* dlogits, double* row_loss, const T* logits, const int64_t* cls, const T* soft, const T* weight,
+             const loss::CeCoeffs& c, int64_t N, int64_t K) {
+#pragma omp parallel for num_threads(c.threads) schedule(static) if (c.threads > 1)
+  for (int64_t i = 0; i < N; ++i) {
+    const T* z = logits + i * K;
+    ce_row<T, kSoft, kWeight, kSmooth, kGrad>(kGrad ? dlogits + i * K : nullptr, row_loss[i], z,
+                                              i + 1 < N ? z + K : nullptr, kSoft ? 0 : cls[i],
+                                              kSoft ? soft + i * K : nullptr, weight, c, K);
+  }
+}
+
+// kCE: a hard-label term; kUnit: T = 1 (the tempered softmax is the plain one).
+template <class T, bool kCE, bool kSmooth, bool kUnit, bool kGrad>
+void kd_row(T* ds, double& row_loss, const T* s, const T* t, const T* s_next, const T* t_next, int64_t y,
+            const loss::KdCoeffs& c, int64_t K) {
+  const double inv_t = c.inv_temperature, off = c.off, hot = c.hot;
+  const double sy = kCE ? double(s[y]) : 0.0;  // read before an in-place gradient overwrites it
+  const double shift = std::isfinite(double(s[0])) ? double(s[0]) : 0.0;
+  double ms = -kInf, mt = -kInf;
+  bool nan = false;
+  // Σe^{s−ms}, Σe^{(s−ms)/T}, Σe^{(t−mt)/T}, Σe^{(t−mt)/T}·((t−mt) − (s−ms))/T, Σ(s − shift)
+  double z1[kLanes] = {}, zs[kLanes] = {}, zt[kLanes] = {}, bt[kLanes] = {}, ss[kLanes] = {};
+  for (int64_t b0 = 0; b0 < K; b0 += kBlock) {
+    const int64_t n = K - b0 < kBlock ? K - b0 : kBlock;
+    if (s_next) {
+      prefetch_l2(s_next + b0, n);
+      prefetch_l2(t_next + b0, n);
+    }
+    const double ms_old = ms, mt_old = mt;
+    block_max(s + b0, n, ms, nan);
+    block_max(t + b0, n, mt, nan);
+    if (ms != ms_old && ms_old != -kInf) {
+      const double d = ms_old - ms;  // < 0
+      if constexpr (kCE) scale_lanes(z1, ex<T>(d));
+      scale_lanes(zs, kUnit ? ex<T>(d) : ex<T>(d * inv_t));
+      // (s − ms) fell by −d: every bracket of bt rises by −d/T
+      for (int l = 0; l < kLanes; ++l) bt[l] += (-d * inv_t) * zt[l];
+    }
+    if (mt != mt_old && mt_old != -kInf) {
+      const double d = mt_old - mt;
+      const double f = kUnit ? ex<T>(d) : ex<T>(d * inv_t);
+      for (int l = 0; l < kLanes; ++l) {
+        bt[l] = f * (bt[l] + (d * inv_t) * zt[l]);
+        zt[l] *= f;
+      }
+    }
+    // While a row's logits so far are all −inf, its exponentials are 0 whatever the reference
+    // (and a teacher's mass against a student's −inf makes the KL +inf, as it is).
+    const double rs = ms == -kInf ? 0.0 : ms, rt = mt == -kInf ? 0.0 : mt;
+    const T* sb = s + b0;
+    const T* tb = t + b0;
+    auto term = [&](int l, int64_t j) {
+      const double sv = double(sb[j]) - rs, tv = double(tb[j]) - rt;
+      const double es = kUnit ? ex<T>(sv) : ex<T>(sv * inv_t);
+      const double et = kUnit ? ex<T>(tv) : ex<T>(tv * inv_t);
+      zs[l] += es;
+      zt[l] += et;
+      bt[l] += et != 0.0 ? et * ((tv - sv) * inv_t) : 0.0;  // a teacher's 0 adds 0, even against −inf
+      if constexpr (kCE) z1[l] += kUnit ? es : ex<T>(sv);
+      if constexpr (kSmooth) ss[l] += double(sb[j]) - shift;
+    };
+    int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes) {
+#pragma omp simd
+      for (int l = 0; l < kLanes; ++l) term(l, i + l);
+    }
+    for (int l = 0; i + l < n; ++l) term(l, i + l);
+  }
+  const double ZS = sum_lanes(zs), ZT = sum_lanes(zt), B = sum_lanes(bt);
+  const double Z1 = kCE ? (kUnit ? ZS : sum_lanes(z1)) : 1.0;
+  if (nan || !std::isfinite(ms) || !std::isfinite(mt) || !std::isfinite(ZS) || !std::isfinite(ZT) ||
+      !std::isfinite(Z1)) {
+    row_loss = std::numeric_limits<double>::quiet_NaN();
+    return;
+  }
+  // KL(p_t ‖ p_s) = Σ p_t·((t − mt) − (s − ms))/T − log ZT + log ZS
+  const double kl = B / ZT - vlog(ZT) + vlog(ZS);
+  double loss = c.kl_loss * kl;
+  const double log_z1 = kCE ? vlog(Z1) : 0.0;
+  if constexpr (kCE) {
+    double ce = hot != 0.0 ? hot * ((ms - sy) + log_z1) : 0.0;
+    if constexpr (kSmooth) ce += off * (double(K) * ((ms - shift) + log_z1) - sum_lanes(ss));
+    loss += c.ce * ce;
+  }
+  row_loss = loss;
+  if constexpr (kGrad) {
+    // ds_k = g·(αT·(e^{(s−ms)/T}/ZS − e^{(t−mt)/T}/ZT) + (1 − α)·(S·e^{s−ms}/Z1 − a_k))
+    const double g = c.grad, S = hot + off * double(K);
+    const double cs = g * c.kl_grad / ZS, ct = g * c.kl_grad / ZT;
+    const double c1 = kCE ? g * c.ce * S / Z1 : 0.0, ca = kCE ? g * c.ce * off : 0.0;
+#pragma omp simd
+    for (int64_t k = 0; k < K; ++k) {
+      const double sv = double(s[k]) - ms, tv = double(t[k]) - mt;
+      const double es = kUnit ? ex<T>(sv) : ex<T>(sv * inv_t);
+      const double et = kUnit ? ex<T>(tv) : ex<T>(tv * inv_t);
+      double d = cs * es - ct * et;
+      if constexpr (kCE) d += c1 * (kUnit ? es : ex<T>(sv)) - ca;
+      ds[k] = T(d);
+    }
+    if constexpr (kCE) {
+      const double sv = sy - ms, tv = double(t[y]) - mt;
+      const double es = kUnit ? ex<T>(sv) : ex<T>(sv * inv_t);
+      const double et = kUnit ? ex<T>(tv) : ex<T>(tv * inv_t);
+      double d = cs * es - ct * et;
+      d += c1 * (kUnit ? es : ex<T>(sv)) - g * c.ce * (off + hot);
+      ds[y] = T(d);
+    }
+  }
+}
+
+template <class T, bool kCE, bool kSmooth, bool kUnit, bool kGrad>
+void kd_rows(T* dstudent, double* row_loss, const T* student, const T* teacher, const int64_t* cls,
+             const loss::KdCoeffs& c, int64_t N, int64_t K) {
+#pragma omp parallel for num_threads(c.threads) schedule(static) if (c.threads > 1)
+  for (int64_t i = 0; i < N; ++i) {
+    const bool more = i + 1 < N;
+    kd_row<T, kCE, kSmooth, kUnit, kGrad>(kGrad ? dstudent + i * K : nullptr, row_loss[i], student + i * K,
+                                          teacher + i * K, more ? student + (i + 1) * K : nullptr,
+                                          more ? teacher + (i + 1) * K : nullptr, kCE ? cls[i] : 0, c, K);
+  }
+}
+
+// Calls fn(std::bool_constant<b0>{}, ...) for the run-time flags: the variants are settled here,
+// outside the row loop.
+template <class Fn>
+void with_flags(Fn&& fn, bool a, bool b, bool c, bool d) {
+  auto f3 = [&](auto x, auto y, auto z) { d ? fn(x, y, z, std::true_type{}) : fn(x, y, z, std::false_type{}); };
+  auto f2 = [&](auto x, auto y) { c ? f3(x, y, std::true_type{}) : f3(x, y, std::false_type{}); };
+  auto f1 = [&](auto x) { b ? f2(x, std::true_type{}) : f2(x, std::false_type{}); };
+  a ? f1(std::true_type{}) : f1(std::false_type{});
+}
+
+}  // namespace
+
+template <class T>
+void softmax_cross_entropy_rows(T* dlogits, double* row_loss, const T* logits, const int64_t* cls, const T* soft,
+                                const T* weight, const loss::CeCoeffs& c, int64_t N, int64_t K) {
+  if (N == 0 || K == 0) return;
+  with_flags(
+      [&](auto soft_f, auto weight_f, auto smooth_f, auto grad_f) {
+        ce_rows<T, decltype(soft_f)::value, decltype(weight_f)::value, decltype(smooth_f)::value,
+                decltype(grad_f)::value>(dlogits, row_loss, logits, cls, soft, weight, c, N, K);
+      },
+      soft != nullptr, weight != nullptr, c.off != 0.0, dlogits != nullptr);
+}
+
+template <class T>
+void distillation_rows(T* dstudent, double* row_loss, const T* student, const T* teacher, const int64_t* cls,
+                       const loss::KdCoeffs& c, int64_t N, int64_t K) {
+  if (N == 0 || K == 0) return;
+  const bool ce = cls != nullptr && c.ce != 0.0;
+  with_flags(
+      [&](auto ce_f, auto smooth_f, auto unit_f, auto grad_f) {
+        kd_rows<T, decltype(ce_f)::value, decltype(ce_f)::value&& decltype(smooth_f)::value, decltype(unit_f)::value,
+                decltype(grad_f)::value>(dstudent, row_loss, student, teacher, cls, c, N, K);
+      },
+      ce, c.off != 0.0, c.inv_temperature == 1.0, dstudent != nullptr);
+}
+
+template void softmax_cross_entropy_rows(float*, double*, const float*, const int64_t*, const float*, const float*,
+                                         const loss::CeCoeffs&, int64_t, int64_t);
+template void softmax_cross_entropy_rows(double*, double*, const double*, const int64_t*, const double*, const double*,
+                                         const loss::CeCoeffs&, int64_t, int64_t);
+template void distillation_rows(float*, double*, const float*, const float*, const int64_t*, const loss::KdCoeffs&,
+                                int64_t, int64_t);
+template void distillation_rows(double*, double*, const double*, const double*, const int64_t*, const loss::KdCoeffs&,
+                                int64_t, int64_t);
+
+}  // namespace nndl::NNDL_TARGET
