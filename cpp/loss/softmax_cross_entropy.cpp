@@ -35,7 +35,7 @@ inline void scale_lanes(double* acc, double f) {
 // e^d for d ≤ 0 (exactly 0 below the floor and for d = −inf; NaN stays NaN). R: the precision
 // wanted (float: vexp's shorter series).
 template <class R>
-inline double ex(double d) {
+__attribute__((always_inline)) inline double ex(double d) {
   const double v = vexp<R>(d < kExpFloor ? kExpFloor : d);
   return d < kExpFloor ? 0.0 : v;
 }
@@ -66,6 +66,56 @@ inline void block_max(const T* z, int64_t n, double& m, bool& nan) {
   }
 }
 
+// The hot loops live in functions of their own (noinline): inlined into the row functions,
+// GCC's if-conversion gives up on some of them and leaves them scalar.
+
+// Adds block zb[0:n) to the lanes: zs += e^{z − ref}; soft: as += a, azs += a·(z − shift);
+// smoothing over index targets: azs += w·(z − shift). Lane l takes the elements j ≡ l (mod kLanes).
+template <class T, bool kSoft, bool kWeight, bool kSmooth>
+__attribute__((noinline)) void ce_block(double* NNDL_RESTRICT zs, double* NNDL_RESTRICT as, double* NNDL_RESTRICT azs,
+                                        const T* zb, const T* qb, const T* wb, int64_t n, double ref, double shift,
+                                        double off, double hot) {
+  auto term = [&](int l, int64_t j) {
+    const double v = double(zb[j]);
+    zs[l] += ex<T>(v - ref);
+    if constexpr (kSoft) {
+      const double wj = kWeight ? double(wb[j]) : 1.0;
+      const double a = wj * (off + hot * double(qb[j]));
+      as[l] += a;
+      azs[l] += a != 0.0 ? a * (v - shift) : 0.0;  // a zero weight on a −inf logit adds 0
+    } else if constexpr (kSmooth) {
+      if constexpr (kWeight) {
+        const double wj = double(wb[j]);
+        azs[l] += wj != 0.0 ? wj * (v - shift) : 0.0;
+      } else {
+        azs[l] += v - shift;
+      }
+    }
+  };
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+#pragma omp simd
+    for (int l = 0; l < kLanes; ++l) term(l, i + l);
+  }
+  for (int l = 0; i + l < n; ++l) term(l, i + l);
+}
+
+// dz_k = g·(S·p_k − a_k), p_k = e^{z_k − m}/Z (a_k without the class term of index targets).
+template <class T, bool kSoft, bool kWeight>
+__attribute__((noinline)) void ce_grad(T* dz, const T* z, const T* q, const T* w, double m, double inv_z, double gs,
+                                       double g, double off, double hot, int64_t K) {
+#pragma omp simd
+  for (int64_t k = 0; k < K; ++k) {
+    const double p = ex<T>(double(z[k]) - m) * inv_z;
+    double a;
+    if constexpr (kSoft)
+      a = (kWeight ? double(w[k]) : 1.0) * (off + hot * double(q[k]));
+    else
+      a = (kWeight ? double(w[k]) : 1.0) * off;
+    dz[k] = T(gs * p - g * a);
+  }
+}
+
 // Index targets: the row's class y (−1: ignored). Soft targets: the row q of `soft`.
 template <class T, bool kSoft, bool kWeight, bool kSmooth, bool kGrad>
 void ce_row(T* dz, double& row_loss, const T* z, const T* next, int64_t y, const T* q, const T* NNDL_RESTRICT w,
@@ -91,31 +141,8 @@ void ce_row(T* dz, double& row_loss, const T* z, const T* next, int64_t y, const
     block_max(z + b0, n, m, nan);
     if (m != m_old && m_old != -kInf) scale_lanes(zs, ex<T>(m_old - m));
     // While every logit so far is −inf, their exponentials are 0 whatever the reference.
-    const double ref = m == -kInf ? 0.0 : m;
-    const T* zb = z + b0;
-    int64_t i = 0;
-    auto term = [&](int l, int64_t j) {
-      const double v = double(zb[j]);
-      zs[l] += ex<T>(v - ref);
-      if constexpr (kSoft) {
-        const double wj = kWeight ? double(w[b0 + j]) : 1.0;
-        const double a = wj * (off + hot * double(q[b0 + j]));
-        as[l] += a;
-        azs[l] += a != 0.0 ? a * (v - shift) : 0.0;  // a zero weight on a −inf logit adds 0
-      } else if constexpr (kSmooth) {
-        if constexpr (kWeight) {
-          const double wj = double(w[b0 + j]);
-          azs[l] += wj != 0.0 ? wj * (v - shift) : 0.0;
-        } else {
-          azs[l] += v - shift;
-        }
-      }
-    };
-    for (; i + kLanes <= n; i += kLanes) {
-#pragma omp simd
-      for (int l = 0; l < kLanes; ++l) term(l, i + l);
-    }
-    for (int l = 0; i + l < n; ++l) term(l, i + l);
+    ce_block<T, kSoft, kWeight, kSmooth>(zs, as, azs, z + b0, kSoft ? q + b0 : nullptr, kWeight ? w + b0 : nullptr, n,
+                                         m == -kInf ? 0.0 : m, shift, off, hot);
   }
   const double Z = sum_lanes(zs);
   if (nan || !std::isfinite(m) || !std::isfinite(Z)) {  // NaN, +inf, or every logit −inf
@@ -139,16 +166,7 @@ void ce_row(T* dz, double& row_loss, const T* z, const T* next, int64_t y, const
   if constexpr (kGrad) {
     const double g = c.grad, inv_z = 1.0 / Z, gs = g * S;
     // dz_k = g·(S·p_k − a_k), p_k = e^{z_k − m}/Z
-#pragma omp simd
-    for (int64_t k = 0; k < K; ++k) {
-      const double p = ex<T>(double(z[k]) - m) * inv_z;
-      double a;
-      if constexpr (kSoft)
-        a = (kWeight ? double(w[k]) : 1.0) * (off + hot * double(q[k]));
-      else
-        a = (kWeight ? double(w[k]) : 1.0) * off;
-      dz[k] = T(gs * p - g * a);
-    }
+    ce_grad<T, kSoft, kWeight>(dz, z, q, w, m, inv_z, gs, g, off, hot, K);
     if constexpr (!kSoft) {
       const double p = ex<T>(zy - m) * inv_z;
       const double a = (kWeight ? double(w[y]) : 1.0) * (off + hot);
@@ -166,6 +184,44 @@ void ce_rows(T* dlogits, double* row_loss, const T* logits, const int64_t* cls, 
     ce_row<T, kSoft, kWeight, kSmooth, kGrad>(kGrad ? dlogits + i * K : nullptr, row_loss[i], z,
                                               i + 1 < N ? z + K : nullptr, kSoft ? 0 : cls[i],
                                               kSoft ? soft + i * K : nullptr, weight, c, K);
+  }
+}
+
+// Adds block sb[0:n), tb[0:n) to the lanes (kd_row's sums), relative to the references rs, rt.
+template <class T, bool kCE, bool kSmooth, bool kUnit>
+__attribute__((noinline)) void kd_block(double* NNDL_RESTRICT z1, double* NNDL_RESTRICT zs, double* NNDL_RESTRICT zt,
+                                        double* NNDL_RESTRICT bt, double* NNDL_RESTRICT ss, const T* sb, const T* tb,
+                                        int64_t n, double rs, double rt, double inv_t, double shift) {
+  auto term = [&](int l, int64_t j) {
+    const double sv = double(sb[j]) - rs, tv = double(tb[j]) - rt;
+    const double es = kUnit ? ex<T>(sv) : ex<T>(sv * inv_t);
+    const double et = kUnit ? ex<T>(tv) : ex<T>(tv * inv_t);
+    zs[l] += es;
+    zt[l] += et;
+    bt[l] += et != 0.0 ? et * ((tv - sv) * inv_t) : 0.0;  // a teacher's 0 adds 0, even against −inf
+    if constexpr (kCE) z1[l] += kUnit ? es : ex<T>(sv);
+    if constexpr (kSmooth) ss[l] += double(sb[j]) - shift;
+  };
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+#pragma omp simd
+    for (int l = 0; l < kLanes; ++l) term(l, i + l);
+  }
+  for (int l = 0; i + l < n; ++l) term(l, i + l);
+}
+
+// ds_k = cs·e^{(s−ms)/T} − ct·e^{(t−mt)/T} (+ c1·e^{s−ms} − ca with a CE term)
+template <class T, bool kCE, bool kUnit>
+__attribute__((noinline)) void kd_grad(T* ds, const T* s, const T* t, int64_t K, double ms, double mt, double inv_t,
+                                       double cs, double ct, double c1, double ca) {
+#pragma omp simd
+  for (int64_t k = 0; k < K; ++k) {
+    const double sv = double(s[k]) - ms, tv = double(t[k]) - mt;
+    const double es = kUnit ? ex<T>(sv) : ex<T>(sv * inv_t);
+    const double et = kUnit ? ex<T>(tv) : ex<T>(tv * inv_t);
+    double d = cs * es - ct * et;
+    if constexpr (kCE) d += c1 * (kUnit ? es : ex<T>(sv)) - ca;
+    ds[k] = T(d);
   }
 }
 
@@ -206,25 +262,8 @@ void kd_row(T* ds, double& row_loss, const T* s, const T* t, const T* s_next, co
     }
     // While a row's logits so far are all −inf, its exponentials are 0 whatever the reference
     // (and a teacher's mass against a student's −inf makes the KL +inf, as it is).
-    const double rs = ms == -kInf ? 0.0 : ms, rt = mt == -kInf ? 0.0 : mt;
-    const T* sb = s + b0;
-    const T* tb = t + b0;
-    auto term = [&](int l, int64_t j) {
-      const double sv = double(sb[j]) - rs, tv = double(tb[j]) - rt;
-      const double es = kUnit ? ex<T>(sv) : ex<T>(sv * inv_t);
-      const double et = kUnit ? ex<T>(tv) : ex<T>(tv * inv_t);
-      zs[l] += es;
-      zt[l] += et;
-      bt[l] += et != 0.0 ? et * ((tv - sv) * inv_t) : 0.0;  // a teacher's 0 adds 0, even against −inf
-      if constexpr (kCE) z1[l] += kUnit ? es : ex<T>(sv);
-      if constexpr (kSmooth) ss[l] += double(sb[j]) - shift;
-    };
-    int64_t i = 0;
-    for (; i + kLanes <= n; i += kLanes) {
-#pragma omp simd
-      for (int l = 0; l < kLanes; ++l) term(l, i + l);
-    }
-    for (int l = 0; i + l < n; ++l) term(l, i + l);
+    kd_block<T, kCE, kSmooth, kUnit>(z1, zs, zt, bt, ss, s + b0, t + b0, n, ms == -kInf ? 0.0 : ms,
+                                     mt == -kInf ? 0.0 : mt, inv_t, shift);
   }
   const double ZS = sum_lanes(zs), ZT = sum_lanes(zt), B = sum_lanes(bt);
   const double Z1 = kCE ? (kUnit ? ZS : sum_lanes(z1)) : 1.0;
@@ -248,15 +287,7 @@ void kd_row(T* ds, double& row_loss, const T* s, const T* t, const T* s_next, co
     const double g = c.grad, S = hot + off * double(K);
     const double cs = g * c.kl_grad / ZS, ct = g * c.kl_grad / ZT;
     const double c1 = kCE ? g * c.ce * S / Z1 : 0.0, ca = kCE ? g * c.ce * off : 0.0;
-#pragma omp simd
-    for (int64_t k = 0; k < K; ++k) {
-      const double sv = double(s[k]) - ms, tv = double(t[k]) - mt;
-      const double es = kUnit ? ex<T>(sv) : ex<T>(sv * inv_t);
-      const double et = kUnit ? ex<T>(tv) : ex<T>(tv * inv_t);
-      double d = cs * es - ct * et;
-      if constexpr (kCE) d += c1 * (kUnit ? es : ex<T>(sv)) - ca;
-      ds[k] = T(d);
-    }
+    kd_grad<T, kCE, kUnit>(ds, s, t, K, ms, mt, inv_t, cs, ct, c1, ca);
     if constexpr (kCE) {
       const double sv = sy - ms, tv = double(t[y]) - mt;
       const double es = kUnit ? ex<T>(sv) : ex<T>(sv * inv_t);
