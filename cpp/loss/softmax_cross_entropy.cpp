@@ -7,6 +7,8 @@
 #include <limits>
 #include <type_traits>
 
+#include <omp.h>
+
 #include "simd/kernel.hpp"
 #include "simd/vmath.hpp"
 
@@ -15,9 +17,7 @@ namespace {
 
 // Fixed, not the vector width: the order of every sum is the code's on every SIMD target.
 constexpr int kLanes = 16;
-// Elements per step of the online softmax: the block's max is taken, then the block is read
-// again, from L1, for its exponentials.
-constexpr int64_t kBlock = 1024;
+using loss::kBlock;
 // Below e^-708 vexp leaves its domain; such terms are 0 next to the row max's e^0 = 1.
 constexpr double kExpFloor = -708.0;
 constexpr double kInf = std::numeric_limits<double>::infinity();
@@ -71,13 +71,15 @@ inline void block_max(const T* z, int64_t n, double& m, bool& nan) {
 
 // Adds block zb[0:n) to the lanes: zs += e^{z − ref}; soft: as += a, azs += a·(z − shift);
 // smoothing over index targets: azs += w·(z − shift). Lane l takes the elements j ≡ l (mod kLanes).
-template <class T, bool kSoft, bool kWeight, bool kSmooth>
+template <class T, bool kSoft, bool kWeight, bool kSmooth, bool kStore>
 __attribute__((noinline)) void ce_block(double* NNDL_RESTRICT zs, double* NNDL_RESTRICT as, double* NNDL_RESTRICT azs,
-                                        const T* zb, const T* qb, const T* wb, int64_t n, double ref, double shift,
-                                        double off, double hot) {
+                                        double* NNDL_RESTRICT eb, const T* zb, const T* qb, const T* wb, int64_t n,
+                                        double ref, double shift, double off, double hot) {
   auto term = [&](int l, int64_t j) {
     const double v = double(zb[j]);
-    zs[l] += ex<T>(v - ref);
+    const double e = ex<T>(v - ref);
+    if constexpr (kStore) eb[j] = e;
+    zs[l] += e;
     if constexpr (kSoft) {
       const double wj = kWeight ? double(wb[j]) : 1.0;
       const double a = wj * (off + hot * double(qb[j]));
@@ -100,13 +102,14 @@ __attribute__((noinline)) void ce_block(double* NNDL_RESTRICT zs, double* NNDL_R
   for (int l = 0; i + l < n; ++l) term(l, i + l);
 }
 
-// dz_k = g·(S·p_k − a_k), p_k = e^{z_k − m}/Z (a_k without the class term of index targets).
+// dz_k = g·(S·p_k − a_k) over one block, p_k = e_k·f with e_k = e^{z_k − ref} stored by
+// ce_block and f = e^{ref − m}/Z (a_k without the class term of index targets).
 template <class T, bool kSoft, bool kWeight>
-__attribute__((noinline)) void ce_grad(T* dz, const T* z, const T* q, const T* w, double m, double inv_z, double gs,
-                                       double g, double off, double hot, int64_t K) {
+__attribute__((noinline)) void ce_grad(T* dz, const double* NNDL_RESTRICT e, const T* q, const T* w, double f,
+                                       double gs, double g, double off, double hot, int64_t n) {
 #pragma omp simd
-  for (int64_t k = 0; k < K; ++k) {
-    const double p = ex<T>(double(z[k]) - m) * inv_z;
+  for (int64_t k = 0; k < n; ++k) {
+    const double p = e[k] * f;
     double a;
     if constexpr (kSoft)
       a = (kWeight ? double(w[k]) : 1.0) * (off + hot * double(q[k]));
@@ -118,9 +121,10 @@ __attribute__((noinline)) void ce_grad(T* dz, const T* z, const T* q, const T* w
 
 // Index targets: the row's class y (−1: ignored). Soft targets: the row q of `soft`.
 template <class T, bool kSoft, bool kWeight, bool kSmooth, bool kGrad>
-void ce_row(T* dz, double& row_loss, const T* z, const T* next, int64_t y, const T* q, const T* NNDL_RESTRICT w,
-            const loss::CeCoeffs& c, int64_t K) {
-  if (!kSoft && y < 0) {  // ignored row
+void ce_row(T* dz, double& row_loss, double* scratch, const T* z, const T* next, int64_t y, const T* q,
+            const T* NNDL_RESTRICT w, const loss::CeCoeffs& c, int64_t K) {
+  double* refs = scratch + K;  // the reference of each block's stored exponentials (with kGrad)
+  if (!kSoft && y < 0) {       // ignored row
     row_loss = 0.0;
     if constexpr (kGrad) {
 #pragma omp simd
@@ -141,8 +145,11 @@ void ce_row(T* dz, double& row_loss, const T* z, const T* next, int64_t y, const
     block_max(z + b0, n, m, nan);
     if (m != m_old && m_old != -kInf) scale_lanes(zs, ex<T>(m_old - m));
     // While every logit so far is −inf, their exponentials are 0 whatever the reference.
-    ce_block<T, kSoft, kWeight, kSmooth>(zs, as, azs, z + b0, kSoft ? q + b0 : nullptr, kWeight ? w + b0 : nullptr, n,
-                                         m == -kInf ? 0.0 : m, shift, off, hot);
+    const double ref = m == -kInf ? 0.0 : m;
+    if constexpr (kGrad) refs[b0 / kBlock] = ref;
+    ce_block<T, kSoft, kWeight, kSmooth, kGrad>(zs, as, azs, kGrad ? scratch + b0 : nullptr, z + b0,
+                                                kSoft ? q + b0 : nullptr, kWeight ? w + b0 : nullptr, n, ref, shift,
+                                                off, hot);
   }
   const double Z = sum_lanes(zs);
   if (nan || !std::isfinite(m) || !std::isfinite(Z)) {  // NaN, +inf, or every logit −inf
@@ -166,9 +173,14 @@ void ce_row(T* dz, double& row_loss, const T* z, const T* next, int64_t y, const
   if constexpr (kGrad) {
     const double g = c.grad, inv_z = 1.0 / Z, gs = g * S;
     // dz_k = g·(S·p_k − a_k), p_k = e^{z_k − m}/Z
-    ce_grad<T, kSoft, kWeight>(dz, z, q, w, m, inv_z, gs, g, off, hot, K);
+    for (int64_t b0 = 0; b0 < K; b0 += kBlock) {
+      const int64_t n = K - b0 < kBlock ? K - b0 : kBlock;
+      const double f = ex<T>(refs[b0 / kBlock] - m) * inv_z;
+      ce_grad<T, kSoft, kWeight>(dz + b0, scratch + b0, kSoft ? q + b0 : nullptr, kWeight ? w + b0 : nullptr, f, gs, g,
+                                 off, hot, n);
+    }
     if constexpr (!kSoft) {
-      const double p = ex<T>(zy - m) * inv_z;
+      const double p = scratch[y] * (ex<T>(refs[y / kBlock] - m) * inv_z);
       const double a = (kWeight ? double(w[y]) : 1.0) * (off + hot);
       dz[y] = T(gs * p - g * a);
     }
@@ -176,12 +188,13 @@ void ce_row(T* dz, double& row_loss, const T* z, const T* next, int64_t y, const
 }
 
 template <class T, bool kSoft, bool kWeight, bool kSmooth, bool kGrad>
-void ce_rows(T* dlogits, double* row_loss, const T* logits, const int64_t* cls, const T* soft, const T* weight,
-             const loss::CeCoeffs& c, int64_t N, int64_t K) {
+void ce_rows(T* dlogits, double* row_loss, double* scratch, const T* logits, const int64_t* cls, const T* soft,
+             const T* weight, const loss::CeCoeffs& c, int64_t N, int64_t K) {
 #pragma omp parallel for num_threads(c.threads) schedule(static) if (c.threads > 1)
   for (int64_t i = 0; i < N; ++i) {
     const T* z = logits + i * K;
-    ce_row<T, kSoft, kWeight, kSmooth, kGrad>(kGrad ? dlogits + i * K : nullptr, row_loss[i], z,
+    double* mine = kGrad ? scratch + int64_t(omp_get_thread_num()) * loss::scratch_per_thread(K) : nullptr;
+    ce_row<T, kSoft, kWeight, kSmooth, kGrad>(kGrad ? dlogits + i * K : nullptr, row_loss[i], mine, z,
                                               i + 1 < N ? z + K : nullptr, kSoft ? 0 : cls[i],
                                               kSoft ? soft + i * K : nullptr, weight, c, K);
   }
@@ -324,13 +337,13 @@ void with_flags(Fn&& fn, bool a, bool b, bool c, bool d) {
 }  // namespace
 
 template <class T>
-void softmax_cross_entropy_rows(T* dlogits, double* row_loss, const T* logits, const int64_t* cls, const T* soft,
-                                const T* weight, const loss::CeCoeffs& c, int64_t N, int64_t K) {
+void softmax_cross_entropy_rows(T* dlogits, double* row_loss, double* scratch, const T* logits, const int64_t* cls,
+                                const T* soft, const T* weight, const loss::CeCoeffs& c, int64_t N, int64_t K) {
   if (N == 0 || K == 0) return;
   with_flags(
       [&](auto soft_f, auto weight_f, auto smooth_f, auto grad_f) {
         ce_rows<T, decltype(soft_f)::value, decltype(weight_f)::value, decltype(smooth_f)::value,
-                decltype(grad_f)::value>(dlogits, row_loss, logits, cls, soft, weight, c, N, K);
+                decltype(grad_f)::value>(dlogits, row_loss, scratch, logits, cls, soft, weight, c, N, K);
       },
       soft != nullptr, weight != nullptr, c.off != 0.0, dlogits != nullptr);
 }
@@ -348,10 +361,10 @@ void distillation_rows(T* dstudent, double* row_loss, const T* student, const T*
       ce, c.off != 0.0, c.inv_temperature == 1.0, dstudent != nullptr);
 }
 
-template void softmax_cross_entropy_rows(float*, double*, const float*, const int64_t*, const float*, const float*,
-                                         const loss::CeCoeffs&, int64_t, int64_t);
-template void softmax_cross_entropy_rows(double*, double*, const double*, const int64_t*, const double*, const double*,
-                                         const loss::CeCoeffs&, int64_t, int64_t);
+template void softmax_cross_entropy_rows(float*, double*, double*, const float*, const int64_t*, const float*,
+                                         const float*, const loss::CeCoeffs&, int64_t, int64_t);
+template void softmax_cross_entropy_rows(double*, double*, double*, const double*, const int64_t*, const double*,
+                                         const double*, const loss::CeCoeffs&, int64_t, int64_t);
 template void distillation_rows(float*, double*, const float*, const float*, const int64_t*, const loss::KdCoeffs&,
                                 int64_t, int64_t);
 template void distillation_rows(double*, double*, const double*, const double*, const int64_t*, const loss::KdCoeffs&,

@@ -19,6 +19,14 @@ namespace nndl::loss {
 // w_j = weight[j], or 1 without weights. The row loss is −Σ_j a_j·log softmax(z)_j and its
 // gradient with respect to z is S·softmax(z) − a, S = Σ_j a_j; both are multiplied by `grad`
 // in the gradient (grad_scale over the mean's denominator).
+// Elements per step of the online softmax: the block's max is taken, then the block is read
+// again, from L1, for its exponentials.
+constexpr int64_t kBlock = 1024;
+
+// Doubles of scratch per thread for rows of K with a gradient: the row's exponentials and one
+// reference per block.
+inline int64_t scratch_per_thread(int64_t K) { return K + (K + kBlock - 1) / kBlock; }
+
 struct CeCoeffs {
   double off;
   double hot;
@@ -48,10 +56,10 @@ NNDL_DECLARE_KERNELS(
     // row: a NaN or +inf logit, or every logit −inf). dlogits (optional, may be logits) ← the
     // gradient of every finite row (zeros for an ignored row); a non-finite row is not written.
     // logits, dlogits, soft: (N, K); cls: (N,) or null (soft targets); soft: (N, K) or null;
-    // weight: (K,) or null.
+    // weight: (K,) or null. scratch: c.threads · scratch_per_thread(K) doubles when dlogits is given.
     template <class T>
-    void softmax_cross_entropy_rows(T* dlogits, double* row_loss, const T* logits, const int64_t* cls, const T* soft,
-                                    const T* weight, const loss::CeCoeffs& c, int64_t N, int64_t K);
+    void softmax_cross_entropy_rows(T* dlogits, double* row_loss, double* scratch, const T* logits, const int64_t* cls,
+                                    const T* soft, const T* weight, const loss::CeCoeffs& c, int64_t N, int64_t K);
 
     // row_loss[i] ← the distillation loss of row i (NaN for a non-finite row of either input);
     // dstudent (optional, may be student) ← its gradient, a non-finite row not written.

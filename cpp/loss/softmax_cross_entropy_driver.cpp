@@ -140,9 +140,10 @@ Result softmax_cross_entropy(T* dlogits, T* rows, const T* logits, Indices targe
   c.threads = row_threads(N, K);
   std::vector<double> row_loss(static_cast<size_t>(N));
   Result r;
+  std::vector<double> scratch(dlogits ? static_cast<size_t>(c.threads * scratch_per_thread(K)) : 0);
   if (N > 0 && K > 0)
-    NNDL_DISPATCH(softmax_cross_entropy_rows<T>)(dlogits, row_loss.data(), logits, soft ? nullptr : cls.data(), soft,
-                                                 weight, c, N, K);
+    NNDL_DISPATCH(softmax_cross_entropy_rows<T>)(dlogits, row_loss.data(), scratch.data(), logits,
+                                                 soft ? nullptr : cls.data(), soft, weight, c, N, K);
   settle_nonfinite(r, row_loss, dlogits, K, o.skip_nonfinite);
   reduce_rows(r, row_loss, rows, o.reduction, denom);
   return r;
