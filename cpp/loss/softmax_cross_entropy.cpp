@@ -75,31 +75,44 @@ template <class T, bool kSoft, bool kWeight, bool kSmooth, bool kStore>
 __attribute__((noinline)) void ce_block(double* NNDL_RESTRICT zs, double* NNDL_RESTRICT as, double* NNDL_RESTRICT azs,
                                         double* NNDL_RESTRICT eb, const T* zb, const T* qb, const T* wb, int64_t n,
                                         double ref, double shift, double off, double hot) {
-  auto term = [&](int l, int64_t j) {
-    const double v = double(zb[j]);
+  // ok: the lane holds an element (the padded tail's other lanes add 0)
+  auto term = [&](int l, T zv, T qv, T wv, bool ok, double* e_out) {
+    const double v = double(zv);
     const double e = ex<T>(v - ref);
-    if constexpr (kStore) eb[j] = e;
-    zs[l] += e;
+    if constexpr (kStore) *e_out = e;
+    zs[l] += ok ? e : 0.0;
     if constexpr (kSoft) {
-      const double wj = kWeight ? double(wb[j]) : 1.0;
-      const double a = wj * (off + hot * double(qb[j]));
-      as[l] += a;
-      azs[l] += a != 0.0 ? a * (v - shift) : 0.0;  // a zero weight on a −inf logit adds 0
+      const double wj = kWeight ? double(wv) : 1.0;
+      const double a = wj * (off + hot * double(qv));
+      as[l] += ok ? a : 0.0;
+      azs[l] += ok && a != 0.0 ? a * (v - shift) : 0.0;  // a zero weight on a −inf logit adds 0
     } else if constexpr (kSmooth) {
-      if constexpr (kWeight) {
-        const double wj = double(wb[j]);
-        azs[l] += wj != 0.0 ? wj * (v - shift) : 0.0;
-      } else {
-        azs[l] += v - shift;
-      }
+      if constexpr (kWeight)
+        azs[l] += ok && wv != T(0) ? double(wv) * (v - shift) : 0.0;
+      else
+        azs[l] += ok ? v - shift : 0.0;
     }
   };
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
 #pragma omp simd
-    for (int l = 0; l < kLanes; ++l) term(l, i + l);
+    for (int l = 0; l < kLanes; ++l)
+      term(l, zb[i + l], kSoft ? qb[i + l] : T(0), kWeight ? wb[i + l] : T(0), true, kStore ? eb + i + l : nullptr);
   }
-  for (int l = 0; i + l < n; ++l) term(l, i + l);
+  if (i == n) return;
+  // The tail through the same vector code: short rows (K = 10) would otherwise be all scalar.
+  const int64_t r = n - i;
+  T zt[kLanes], qt[kLanes] = {}, wt[kLanes] = {};
+  double et[kLanes];
+  for (int l = 0; l < kLanes; ++l) {
+    zt[l] = zb[i + (l < r ? l : 0)];  // padded with an element of the row: no new NaN or inf
+    if constexpr (kSoft) qt[l] = l < r ? qb[i + l] : T(0);
+    if constexpr (kWeight) wt[l] = l < r ? wb[i + l] : T(0);
+  }
+#pragma omp simd
+  for (int l = 0; l < kLanes; ++l) term(l, zt[l], qt[l], wt[l], l < r, et + l);
+  if constexpr (kStore)
+    for (int64_t l = 0; l < r; ++l) eb[i + l] = et[l];
 }
 
 // dz_k = g·(S·p_k − a_k) over one block, p_k = e_k·f with e_k = e^{z_k − ref} stored by
@@ -205,22 +218,31 @@ template <class T, bool kCE, bool kSmooth, bool kUnit>
 __attribute__((noinline)) void kd_block(double* NNDL_RESTRICT z1, double* NNDL_RESTRICT zs, double* NNDL_RESTRICT zt,
                                         double* NNDL_RESTRICT bt, double* NNDL_RESTRICT ss, const T* sb, const T* tb,
                                         int64_t n, double rs, double rt, double inv_t, double shift) {
-  auto term = [&](int l, int64_t j) {
-    const double sv = double(sb[j]) - rs, tv = double(tb[j]) - rt;
+  // ok: the lane holds an element (the padded tail's other lanes add 0)
+  auto term = [&](int l, T s_val, T t_val, bool ok) {
+    const double sv = double(s_val) - rs, tv = double(t_val) - rt;
     const double es = kUnit ? ex<T>(sv) : ex<T>(sv * inv_t);
     const double et = kUnit ? ex<T>(tv) : ex<T>(tv * inv_t);
-    zs[l] += es;
-    zt[l] += et;
-    bt[l] += et != 0.0 ? et * ((tv - sv) * inv_t) : 0.0;  // a teacher's 0 adds 0, even against −inf
-    if constexpr (kCE) z1[l] += kUnit ? es : ex<T>(sv);
-    if constexpr (kSmooth) ss[l] += double(sb[j]) - shift;
+    zs[l] += ok ? es : 0.0;
+    zt[l] += ok ? et : 0.0;
+    bt[l] += ok && et != 0.0 ? et * ((tv - sv) * inv_t) : 0.0;  // a teacher's 0 adds 0, even against −inf
+    if constexpr (kCE) z1[l] += ok ? (kUnit ? es : ex<T>(sv)) : 0.0;
+    if constexpr (kSmooth) ss[l] += ok ? double(s_val) - shift : 0.0;
   };
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
 #pragma omp simd
-    for (int l = 0; l < kLanes; ++l) term(l, i + l);
+    for (int l = 0; l < kLanes; ++l) term(l, sb[i + l], tb[i + l], true);
   }
-  for (int l = 0; i + l < n; ++l) term(l, i + l);
+  if (i == n) return;
+  const int64_t r = n - i;  // the tail through the same vector code, padded with row elements
+  T st[kLanes], tt[kLanes];
+  for (int l = 0; l < kLanes; ++l) {
+    st[l] = sb[i + (l < r ? l : 0)];
+    tt[l] = tb[i + (l < r ? l : 0)];
+  }
+#pragma omp simd
+  for (int l = 0; l < kLanes; ++l) term(l, st[l], tt[l], l < r);
 }
 
 // ds_k = cs·e^{(s−ms)/T} − ct·e^{(t−mt)/T} (+ c1·e^{s−ms} − ca with a CE term)
