@@ -43,7 +43,8 @@ enum class DTypeRule {
   f64,   // always float64 (workspaces)
   f32,   // always float32 (the bandwidth probes)
   u8,    // packed bit masks
-  index,  // int32 or int64 (class indices); not tied to the call's float dtype
+  // int32 or int64 (class indices); not tied to the call's float dtype
+  index,
 };
 
 struct Spec {
