@@ -260,6 +260,121 @@ __attribute__((noinline)) void kd_grad(T* ds, const T* s, const T* t, int64_t K,
   }
 }
 
+// Rows of at most kNarrowK logits (class-index targets) go kLanes rows at a time, lane l holding
+// row r0 + l: per-row work (max, log, the class's term) is then vector code too, which short
+// rows (K = 10) would otherwise spend most of their time in.
+constexpr int64_t kNarrowK = 64;
+
+// e[j][l] = e^{zt[j][l] − m[l]}; zsum += e; smoothing: az += w_j·(zt − m) (lane loops).
+template <class T, bool kWeight, bool kSmooth>
+__attribute__((noinline)) void narrow_exp(double (*NNDL_RESTRICT e)[kLanes], double* NNDL_RESTRICT zsum,
+                                          double* NNDL_RESTRICT az, const double (*zt)[kLanes], const double* m,
+                                          const T* w, int64_t K) {
+  for (int64_t j = 0; j < K; ++j) {
+    const double wj = kWeight ? double(w[j]) : 1.0;
+#pragma omp simd
+    for (int l = 0; l < kLanes; ++l) {
+      const double v = zt[j][l];
+      const double ej = ex<T>(v - m[l]);
+      e[j][l] = ej;
+      zsum[l] += ej;
+      if constexpr (kSmooth) {
+        if constexpr (kWeight)
+          az[l] += wj != 0.0 ? wj * (v - m[l]) : 0.0;  // a zero weight on −inf adds 0
+        else
+          az[l] += v - m[l];
+      }
+    }
+  }
+}
+
+// Per lane: the row loss, 1/Z and g·S (index targets; a row's e^0 makes Z ≥ 1 unless flagged).
+template <bool kSmooth>
+__attribute__((noinline)) void narrow_loss(double* NNDL_RESTRICT loss, double* NNDL_RESTRICT f,
+                                           double* NNDL_RESTRICT gs, const double* zsum, const double* az,
+                                           const double* m, const double* zy, const double* wy, double off, double hot,
+                                           double W, double g) {
+#pragma omp simd
+  for (int l = 0; l < kLanes; ++l) {
+    const double Z = zsum[l];
+    const double log_z = vlog(Z < 1.0 ? 1.0 : Z);
+    double v = wy[l] * hot != 0.0 ? wy[l] * hot * ((m[l] - zy[l]) + log_z) : 0.0;
+    if constexpr (kSmooth) v += off * (W * log_z - az[l]);
+    loss[l] = v;
+    f[l] = 1.0 / Z;
+    gs[l] = g * (wy[l] * hot + off * W);
+  }
+}
+
+template <class T, bool kWeight, bool kSmooth, bool kGrad>
+__attribute__((noinline)) void ce_narrow_group(T* dlogits, double* row_loss, const T* logits, const int64_t* cls,
+                                               const T* w, const loss::CeCoeffs& c, int64_t r0, int64_t rows,
+                                               int64_t K) {
+  const double off = c.off, hot = c.hot;
+  int64_t row[kLanes], y[kLanes];
+  for (int l = 0; l < kLanes; ++l) {
+    row[l] = r0 + (l < rows ? l : 0);  // spare lanes repeat the group's first row
+    y[l] = cls[row[l]];
+  }
+  // The group transposed (zt[j][l] = logit j of lane l's row), so every loop below is over lanes.
+  double zt[kNarrowK][kLanes], e[kNarrowK][kLanes];
+  double m[kLanes], zsum[kLanes] = {}, az[kLanes] = {}, zy[kLanes], wy[kLanes];
+  int bad[kLanes] = {};
+  for (int l = 0; l < kLanes; ++l) {
+    const T* z = logits + row[l] * K;
+    for (int64_t j = 0; j < K; ++j) zt[j][l] = double(z[j]);
+    const int64_t yl = y[l] < 0 ? 0 : y[l];
+    zy[l] = double(z[yl]);
+    wy[l] = kWeight ? double(w[yl]) : 1.0;
+    m[l] = -kInf;
+  }
+  for (int64_t j = 0; j < K; ++j) {
+#pragma omp simd
+    for (int l = 0; l < kLanes; ++l) {
+      const double v = zt[j][l];
+      m[l] = v > m[l] ? v : m[l];
+      bad[l] |= !(v == v);
+    }
+  }
+  narrow_exp<T, kWeight, kSmooth>(e, zsum, az, zt, m, w, K);
+  double loss[kLanes], f[kLanes], gs[kLanes];
+  const double g = c.grad;
+  narrow_loss<kSmooth>(loss, f, gs, zsum, az, m, zy, wy, off, hot, c.weight_sum, g);
+  for (int l = 0; l < rows; ++l) {
+    const int64_t r = r0 + l;
+    T* dz = kGrad ? dlogits + r * K : nullptr;
+    if (y[l] < 0) {  // ignored row
+      row_loss[r] = 0.0;
+      if constexpr (kGrad)
+        for (int64_t j = 0; j < K; ++j) dz[j] = T(0);
+      continue;
+    }
+    if (bad[l] || !std::isfinite(m[l]) || !std::isfinite(zsum[l])) {  // NaN, +inf, or every logit −inf
+      row_loss[r] = std::numeric_limits<double>::quiet_NaN();
+      continue;
+    }
+    row_loss[r] = loss[l];
+    if constexpr (kGrad) {
+      // dz_j = g·(S·p_j − a_j), p_j = e_j/Z, a_j = w_j·(off + hot·[j = y])
+      for (int64_t j = 0; j < K; ++j) {
+        const double a = (kWeight ? double(w[j]) : 1.0) * (j == y[l] ? off + hot : off);
+        dz[j] = T(gs[l] * (e[j][l] * f[l]) - g * a);
+      }
+    }
+  }
+}
+
+template <class T, bool kWeight, bool kSmooth, bool kGrad>
+void ce_narrow_rows(T* dlogits, double* row_loss, const T* logits, const int64_t* cls, const T* weight,
+                    const loss::CeCoeffs& c, int64_t N, int64_t K) {
+  const int64_t groups = (N + kLanes - 1) / kLanes;
+#pragma omp parallel for num_threads(c.threads) schedule(static) if (c.threads > 1)
+  for (int64_t b = 0; b < groups; ++b) {
+    const int64_t r0 = b * kLanes, rows = N - r0 < kLanes ? N - r0 : kLanes;
+    ce_narrow_group<T, kWeight, kSmooth, kGrad>(dlogits, row_loss, logits, cls, weight, c, r0, rows, K);
+  }
+}
+
 // kCE: a hard-label term; kUnit: T = 1 (the tempered softmax is the plain one).
 template <class T, bool kCE, bool kSmooth, bool kUnit, bool kGrad>
 void kd_row(T* ds, double& row_loss, const T* s, const T* t, const T* s_next, const T* t_next, int64_t y,
@@ -362,6 +477,15 @@ template <class T>
 void softmax_cross_entropy_rows(T* dlogits, double* row_loss, double* scratch, const T* logits, const int64_t* cls,
                                 const T* soft, const T* weight, const loss::CeCoeffs& c, int64_t N, int64_t K) {
   if (N == 0 || K == 0) return;
+  if (!soft && K <= kNarrowK) {
+    with_flags(
+        [&](auto weight_f, auto smooth_f, auto grad_f, auto) {
+          ce_narrow_rows<T, decltype(weight_f)::value, decltype(smooth_f)::value, decltype(grad_f)::value>(
+              dlogits, row_loss, logits, cls, weight, c, N, K);
+        },
+        weight != nullptr, c.off != 0.0, dlogits != nullptr, false);
+    return;
+  }
   with_flags(
       [&](auto soft_f, auto weight_f, auto smooth_f, auto grad_f) {
         ce_rows<T, decltype(soft_f)::value, decltype(weight_f)::value, decltype(smooth_f)::value,
