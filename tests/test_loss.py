@@ -286,6 +286,14 @@ def test_neg_inf_prefix_of_a_row_is_not_lost(rng):
         got = loss.softmax_cross_entropy(z, y, label_smoothing=eps, reduction="none")
         want = ref.softmax_cross_entropy(z, y, label_smoothing=eps, reduction="none")[0]
         np.testing.assert_allclose(got, want, rtol=1e-12)
+    # the finite logits far below −708 (a block of −inf before them must not scale by e^{+1000})
+    z2 = np.full((1, K), -np.inf)
+    z2[0, 2500:] = -1000.0 - np.arange(K - 2500) / K
+    d = np.empty_like(z2)
+    got = loss.softmax_cross_entropy(z2, np.array([2600]), reduction="none", dlogits=d)
+    want, dwant = ref.softmax_cross_entropy(z2, np.array([2600]), reduction="none")
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    np.testing.assert_allclose(d, dwant, rtol=1e-12, atol=1e-15)
     # student −inf where the teacher has mass: the KL is +inf; teacher −inf there: finite
     assert loss.distillation_loss(z, t, temperature=2.0) == np.inf
     d = np.empty_like(z)

@@ -159,7 +159,7 @@ void ce_row(T* dz, double& row_loss, double* scratch, const T* z, const T* next,
     if (m != m_old && m_old != -kInf) scale_lanes(zs, ex<T>(m_old - m));
     // While every logit so far is −inf, their exponentials are 0 whatever the reference.
     const double ref = m == -kInf ? 0.0 : m;
-    if constexpr (kGrad) refs[b0 / kBlock] = ref;
+    if constexpr (kGrad) refs[b0 / kBlock] = m;  // −inf while every logit is: its factor e^{−inf} = 0
     ce_block<T, kSoft, kWeight, kSmooth, kGrad>(zs, as, azs, kGrad ? scratch + b0 : nullptr, z + b0,
                                                 kSoft ? q + b0 : nullptr, kWeight ? w + b0 : nullptr, n, ref, shift,
                                                 off, hot);
