@@ -214,48 +214,64 @@ void ce_rows(T* dlogits, double* row_loss, double* scratch, const T* logits, con
 }
 
 // Adds block sb[0:n), tb[0:n) to the lanes (kd_row's sums), relative to the references rs, rt.
-template <class T, bool kCE, bool kSmooth, bool kUnit>
+template <class T, bool kCE, bool kSmooth, bool kUnit, bool kStore>
 __attribute__((noinline)) void kd_block(double* NNDL_RESTRICT z1, double* NNDL_RESTRICT zs, double* NNDL_RESTRICT zt,
-                                        double* NNDL_RESTRICT bt, double* NNDL_RESTRICT ss, const T* sb, const T* tb,
-                                        int64_t n, double rs, double rt, double inv_t, double shift) {
-  // ok: the lane holds an element (the padded tail's other lanes add 0)
-  auto term = [&](int l, T s_val, T t_val, bool ok) {
+                                        double* NNDL_RESTRICT bt, double* NNDL_RESTRICT ss,
+                                        double* NNDL_RESTRICT es_out, double* NNDL_RESTRICT et_out,
+                                        double* NNDL_RESTRICT e1_out, const T* sb, const T* tb, int64_t n, double rs,
+                                        double rt, double inv_t, double shift) {
+  // ok: the lane holds an element (the padded tail's other lanes add 0); kStore: the
+  // exponentials also go to es_out, et_out (and e1_out for a CE term at T ≠ 1)
+  auto term = [&](int l, T s_val, T t_val, bool ok, double* eso, double* eto, double* e1o) {
     const double sv = double(s_val) - rs, tv = double(t_val) - rt;
     const double es = kUnit ? ex<T>(sv) : ex<T>(sv * inv_t);
     const double et = kUnit ? ex<T>(tv) : ex<T>(tv * inv_t);
+    const double e1 = kCE && !kUnit ? ex<T>(sv) : es;
+    if constexpr (kStore) {
+      *eso = es;
+      *eto = et;
+      if constexpr (kCE && !kUnit) *e1o = e1;
+    }
     zs[l] += ok ? es : 0.0;
     zt[l] += ok ? et : 0.0;
     bt[l] += ok && et != 0.0 ? et * ((tv - sv) * inv_t) : 0.0;  // a teacher's 0 adds 0, even against −inf
-    if constexpr (kCE) z1[l] += ok ? (kUnit ? es : ex<T>(sv)) : 0.0;
+    if constexpr (kCE) z1[l] += ok ? e1 : 0.0;
     if constexpr (kSmooth) ss[l] += ok ? double(s_val) - shift : 0.0;
   };
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
 #pragma omp simd
-    for (int l = 0; l < kLanes; ++l) term(l, sb[i + l], tb[i + l], true);
+    for (int l = 0; l < kLanes; ++l)
+      term(l, sb[i + l], tb[i + l], true, es_out + i + l, et_out + i + l, e1_out + i + l);
   }
   if (i == n) return;
   const int64_t r = n - i;  // the tail through the same vector code, padded with row elements
   T st[kLanes], tt[kLanes];
+  double e_s[kLanes], e_t[kLanes], e_1[kLanes];
   for (int l = 0; l < kLanes; ++l) {
     st[l] = sb[i + (l < r ? l : 0)];
     tt[l] = tb[i + (l < r ? l : 0)];
   }
 #pragma omp simd
-  for (int l = 0; l < kLanes; ++l) term(l, st[l], tt[l], l < r);
+  for (int l = 0; l < kLanes; ++l) term(l, st[l], tt[l], l < r, e_s + l, e_t + l, e_1 + l);
+  if constexpr (kStore)
+    for (int64_t l = 0; l < r; ++l) {
+      es_out[i + l] = e_s[l];
+      et_out[i + l] = e_t[l];
+      if constexpr (kCE && !kUnit) e1_out[i + l] = e_1[l];
+    }
 }
 
-// ds_k = cs·e^{(s−ms)/T} − ct·e^{(t−mt)/T} (+ c1·e^{s−ms} − ca with a CE term)
-template <class T, bool kCE, bool kUnit>
-__attribute__((noinline)) void kd_grad(T* ds, const T* s, const T* t, int64_t K, double ms, double mt, double inv_t,
-                                       double cs, double ct, double c1, double ca) {
+// ds_k = cs·es_k − ct·et_k (+ c1·e1_k − ca with a CE term) over one block, from the stored
+// exponentials (the caller folds each block's factor e^{(ref − m)/T}/Z into cs, ct, c1).
+template <class T, bool kCE>
+__attribute__((noinline)) void kd_grad(T* ds, const double* NNDL_RESTRICT es, const double* NNDL_RESTRICT et,
+                                       const double* NNDL_RESTRICT e1, int64_t n, double cs, double ct, double c1,
+                                       double ca) {
 #pragma omp simd
-  for (int64_t k = 0; k < K; ++k) {
-    const double sv = double(s[k]) - ms, tv = double(t[k]) - mt;
-    const double es = kUnit ? ex<T>(sv) : ex<T>(sv * inv_t);
-    const double et = kUnit ? ex<T>(tv) : ex<T>(tv * inv_t);
-    double d = cs * es - ct * et;
-    if constexpr (kCE) d += c1 * (kUnit ? es : ex<T>(sv)) - ca;
+  for (int64_t k = 0; k < n; ++k) {
+    double d = cs * es[k] - ct * et[k];
+    if constexpr (kCE) d += c1 * e1[k] - ca;
     ds[k] = T(d);
   }
 }
@@ -377,8 +393,15 @@ void ce_narrow_rows(T* dlogits, double* row_loss, const T* logits, const int64_t
 
 // kCE: a hard-label term; kUnit: T = 1 (the tempered softmax is the plain one).
 template <class T, bool kCE, bool kSmooth, bool kUnit, bool kGrad>
-void kd_row(T* ds, double& row_loss, const T* s, const T* t, const T* s_next, const T* t_next, int64_t y,
-            const loss::KdCoeffs& c, int64_t K) {
+void kd_row(T* ds, double& row_loss, double* scratch, const T* s, const T* t, const T* s_next, const T* t_next,
+            int64_t y, const loss::KdCoeffs& c, int64_t K) {
+  // with kGrad: the stored exponentials e^{(s−rs)/T}, e^{(t−rt)/T}, e^{s−rs}, then each block's rs, rt
+  const int64_t blocks = (K + kBlock - 1) / kBlock;
+  double* const es_all = kGrad ? scratch : nullptr;
+  double* const et_all = kGrad ? scratch + K : nullptr;
+  double* const e1_all = kGrad ? (kCE && !kUnit ? scratch + 2 * K : scratch) : nullptr;
+  double* const rs_all = kGrad ? scratch + 3 * K : nullptr;
+  double* const rt_all = kGrad ? rs_all + blocks : nullptr;
   const double inv_t = c.inv_temperature, off = c.off, hot = c.hot;
   const double sy = kCE ? double(s[y]) : 0.0;  // read before an in-place gradient overwrites it
   const double shift = std::isfinite(double(s[0])) ? double(s[0]) : 0.0;
@@ -412,8 +435,13 @@ void kd_row(T* ds, double& row_loss, const T* s, const T* t, const T* s_next, co
     }
     // While a row's logits so far are all −inf, its exponentials are 0 whatever the reference
     // (and a teacher's mass against a student's −inf makes the KL +inf, as it is).
-    kd_block<T, kCE, kSmooth, kUnit>(z1, zs, zt, bt, ss, s + b0, t + b0, n, ms == -kInf ? 0.0 : ms,
-                                     mt == -kInf ? 0.0 : mt, inv_t, shift);
+    if constexpr (kGrad) {
+      rs_all[b0 / kBlock] = ms;  // −inf while every logit is: the stored exponentials are 0
+      rt_all[b0 / kBlock] = mt;
+    }
+    kd_block<T, kCE, kSmooth, kUnit, kGrad>(z1, zs, zt, bt, ss, kGrad ? es_all + b0 : nullptr,
+                                            kGrad ? et_all + b0 : nullptr, kGrad ? e1_all + b0 : nullptr, s + b0,
+                                            t + b0, n, ms == -kInf ? 0.0 : ms, mt == -kInf ? 0.0 : mt, inv_t, shift);
   }
   const double ZS = sum_lanes(zs), ZT = sum_lanes(zt), B = sum_lanes(bt);
   const double Z1 = kCE ? (kUnit ? ZS : sum_lanes(z1)) : 1.0;
@@ -437,25 +465,32 @@ void kd_row(T* ds, double& row_loss, const T* s, const T* t, const T* s_next, co
     const double g = c.grad, S = hot + off * double(K);
     const double cs = g * c.kl_grad / ZS, ct = g * c.kl_grad / ZT;
     const double c1 = kCE ? g * c.ce * S / Z1 : 0.0, ca = kCE ? g * c.ce * off : 0.0;
-    kd_grad<T, kCE, kUnit>(ds, s, t, K, ms, mt, inv_t, cs, ct, c1, ca);
+    // the factor taking block b's stored exponentials to the row's max: e^{(ref_b − m)/T}
+    auto fs = [&](int64_t b) { return kUnit ? ex<T>(rs_all[b] - ms) : ex<T>((rs_all[b] - ms) * inv_t); };
+    auto ft = [&](int64_t b) { return kUnit ? ex<T>(rt_all[b] - mt) : ex<T>((rt_all[b] - mt) * inv_t); };
+    auto f1 = [&](int64_t b) { return kUnit ? fs(b) : ex<T>(rs_all[b] - ms); };
+    for (int64_t b0 = 0; b0 < K; b0 += kBlock) {
+      const int64_t n = K - b0 < kBlock ? K - b0 : kBlock, b = b0 / kBlock;
+      kd_grad<T, kCE>(ds + b0, es_all + b0, et_all + b0, e1_all + b0, n, cs * fs(b), ct * ft(b), kCE ? c1 * f1(b) : 0.0,
+                      ca);
+    }
     if constexpr (kCE) {
-      const double sv = sy - ms, tv = double(t[y]) - mt;
-      const double es = kUnit ? ex<T>(sv) : ex<T>(sv * inv_t);
-      const double et = kUnit ? ex<T>(tv) : ex<T>(tv * inv_t);
-      double d = cs * es - ct * et;
-      d += c1 * (kUnit ? es : ex<T>(sv)) - g * c.ce * (off + hot);
+      const int64_t b = y / kBlock;
+      double d = (cs * fs(b)) * es_all[y] - (ct * ft(b)) * et_all[y];
+      d += (c1 * f1(b)) * e1_all[y] - g * c.ce * (off + hot);
       ds[y] = T(d);
     }
   }
 }
 
 template <class T, bool kCE, bool kSmooth, bool kUnit, bool kGrad>
-void kd_rows(T* dstudent, double* row_loss, const T* student, const T* teacher, const int64_t* cls,
+void kd_rows(T* dstudent, double* row_loss, double* scratch, const T* student, const T* teacher, const int64_t* cls,
              const loss::KdCoeffs& c, int64_t N, int64_t K) {
 #pragma omp parallel for num_threads(c.threads) schedule(static) if (c.threads > 1)
   for (int64_t i = 0; i < N; ++i) {
     const bool more = i + 1 < N;
-    kd_row<T, kCE, kSmooth, kUnit, kGrad>(kGrad ? dstudent + i * K : nullptr, row_loss[i], student + i * K,
+    double* mine = kGrad ? scratch + int64_t(omp_get_thread_num()) * loss::kd_scratch_per_thread(K) : nullptr;
+    kd_row<T, kCE, kSmooth, kUnit, kGrad>(kGrad ? dstudent + i * K : nullptr, row_loss[i], mine, student + i * K,
                                           teacher + i * K, more ? student + (i + 1) * K : nullptr,
                                           more ? teacher + (i + 1) * K : nullptr, kCE ? cls[i] : 0, c, K);
   }
@@ -495,14 +530,14 @@ void softmax_cross_entropy_rows(T* dlogits, double* row_loss, double* scratch, c
 }
 
 template <class T>
-void distillation_rows(T* dstudent, double* row_loss, const T* student, const T* teacher, const int64_t* cls,
-                       const loss::KdCoeffs& c, int64_t N, int64_t K) {
+void distillation_rows(T* dstudent, double* row_loss, double* scratch, const T* student, const T* teacher,
+                       const int64_t* cls, const loss::KdCoeffs& c, int64_t N, int64_t K) {
   if (N == 0 || K == 0) return;
   const bool ce = cls != nullptr && c.ce != 0.0;
   with_flags(
       [&](auto ce_f, auto smooth_f, auto unit_f, auto grad_f) {
         kd_rows<T, decltype(ce_f)::value, decltype(ce_f)::value&& decltype(smooth_f)::value, decltype(unit_f)::value,
-                decltype(grad_f)::value>(dstudent, row_loss, student, teacher, cls, c, N, K);
+                decltype(grad_f)::value>(dstudent, row_loss, scratch, student, teacher, cls, c, N, K);
       },
       ce, c.off != 0.0, c.inv_temperature == 1.0, dstudent != nullptr);
 }
@@ -511,9 +546,9 @@ template void softmax_cross_entropy_rows(float*, double*, double*, const float*,
                                          const float*, const loss::CeCoeffs&, int64_t, int64_t);
 template void softmax_cross_entropy_rows(double*, double*, double*, const double*, const int64_t*, const double*,
                                          const double*, const loss::CeCoeffs&, int64_t, int64_t);
-template void distillation_rows(float*, double*, const float*, const float*, const int64_t*, const loss::KdCoeffs&,
-                                int64_t, int64_t);
-template void distillation_rows(double*, double*, const double*, const double*, const int64_t*, const loss::KdCoeffs&,
-                                int64_t, int64_t);
+template void distillation_rows(float*, double*, double*, const float*, const float*, const int64_t*,
+                                const loss::KdCoeffs&, int64_t, int64_t);
+template void distillation_rows(double*, double*, double*, const double*, const double*, const int64_t*,
+                                const loss::KdCoeffs&, int64_t, int64_t);
 
 }  // namespace nndl::NNDL_TARGET

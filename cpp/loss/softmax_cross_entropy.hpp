@@ -26,6 +26,8 @@ constexpr int64_t kBlock = 1024;
 // Doubles of scratch per thread for rows of K with a gradient: the row's exponentials and one
 // reference per block.
 inline int64_t scratch_per_thread(int64_t K) { return K + (K + kBlock - 1) / kBlock; }
+// The same for distillation: three rows of exponentials and two references per block.
+inline int64_t kd_scratch_per_thread(int64_t K) { return 3 * K + 2 * ((K + kBlock - 1) / kBlock); }
 
 struct CeCoeffs {
   double off;
@@ -63,6 +65,8 @@ NNDL_DECLARE_KERNELS(
 
     // row_loss[i] ← the distillation loss of row i (NaN for a non-finite row of either input);
     // dstudent (optional, may be student) ← its gradient, a non-finite row not written.
-    // student, teacher, dstudent: (N, K); cls: (N,) class indices, or null (no CE term).
-    template <class T> void distillation_rows(T* dstudent, double* row_loss, const T* student, const T* teacher,
-                                              const int64_t* cls, const loss::KdCoeffs& c, int64_t N, int64_t K);)
+    // student, teacher, dstudent: (N, K); cls: (N,) class indices, or null (no CE term);
+    // scratch: c.threads · kd_scratch_per_thread(K) doubles when dstudent is given.
+    template <class T>
+    void distillation_rows(T* dstudent, double* row_loss, double* scratch, const T* student, const T* teacher,
+                           const int64_t* cls, const loss::KdCoeffs& c, int64_t N, int64_t K);)
