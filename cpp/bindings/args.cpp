@@ -118,6 +118,11 @@ Spec Spec::bytes() const {
   s.dtype = DTypeRule::u8;
   return s;
 }
+Spec Spec::indices() const {
+  Spec s = *this;
+  s.dtype = DTypeRule::index;
+  return s;
+}
 Spec Spec::may_be(std::string other) const {
   Spec s = *this;
   s.alias_of = std::move(other);
@@ -172,6 +177,11 @@ void Args::require_dtype(const py::array& a, DTypeRule rule, const std::string& 
       throw py::type_error(name + " must be a numpy.ndarray of uint8, got " + describe(a));
     return;
   }
+  if (rule == DTypeRule::index) {
+    if (!dt.equal(py::dtype::of<int32_t>()) && !dt.equal(py::dtype::of<int64_t>()))
+      throw py::type_error(name + " must be int32 or int64 class indices (native byte order), got " + dtype_str(a));
+    return;
+  }
   // dtype equality includes byte order: the kernels read the raw bits natively.
   DType got;
   if (dt.equal(py::dtype::of<float>()))
@@ -193,6 +203,14 @@ void Args::require_dtype(const py::array& a, DTypeRule rule, const std::string& 
     throw py::type_error(name + " has dtype " + dtype_str(a) + " but " + dtype_from_ + " has " + dtype_name(dtype_) +
                          ": all arrays of one call share a dtype");
   }
+}
+
+bool Args::holds_integers(py::handle obj, const std::string& name) {
+  if (obj.is_none()) return false;
+  py::object v = as_array_view(obj, name);
+  if (!py::isinstance<py::array>(v)) return false;
+  const char kind = py::reinterpret_borrow<py::array>(v).dtype().kind();
+  return kind == 'i' || kind == 'u' || kind == 'b';
 }
 
 Arg Args::array(py::handle obj, const Spec& spec) {

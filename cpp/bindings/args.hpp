@@ -45,6 +45,8 @@ enum class DTypeRule {
   f64,   // always float64 (workspaces)
   f32,   // always float32 (the bandwidth probes)
   u8,    // packed bit masks
+  // int32 or int64 (class indices); not tied to the call's float dtype
+  index,
 };
 
 struct Spec {
@@ -68,6 +70,7 @@ struct Spec {
   Spec float64() const;
   Spec float32() const;
   Spec bytes() const;
+  Spec indices() const;
   Spec may_be(std::string other) const;
   Spec c_or_f() const;  // C- or F-contiguous (a 2-D table read column-major as well as row-major)
 };
@@ -154,6 +157,9 @@ class Args {
   // A float64 scratch buffer of at least `doubles` elements: the caller's (so a training loop
   // allocates nothing per step) or, for None, a fresh one.
   Arg workspace(py::handle obj, int64_t doubles);
+  // Whether obj is (or views as) an array of integers or bools: for an argument that takes
+  // either class indices or float values (a loss's target), to choose its Spec.
+  bool holds_integers(py::handle obj, const std::string& name);
   // Rejects overlapping memory between the arguments checked so far when one side is written.
   void check_overlap() const;
   // Lets the next argument fix a new dtype: independent groups (an optimizer's param groups)

@@ -30,6 +30,7 @@ __all__: list[str] = [
     "column_stats_rows",
     "column_stats_update",
     "constant_fill",
+    "distillation_loss",
     "dropout_backward",
     "dropout_forward",
     "dropout_mask",
@@ -51,6 +52,7 @@ __all__: list[str] = [
     "set_simd_target",
     "set_stream_threshold",
     "sgd_step",
+    "softmax_cross_entropy",
     "stream_copy",
     "stream_fill",
     "stream_inplace",
@@ -219,6 +221,23 @@ def column_stats_update(x: typing.Any, state: typing.Any, omit_nan: bool) -> Non
 def constant_fill(a: typing.Any, name: str, value: typing.SupportsFloat | typing.SupportsIndex) -> None:
     """
     a ← value
+    """
+
+def distillation_loss(
+    student_logits: typing.Any,
+    teacher_logits: typing.Any,
+    target: typing.Any,
+    dstudent: typing.Any,
+    want_grad: bool,
+    temperature: typing.SupportsFloat | typing.SupportsIndex,
+    alpha: typing.SupportsFloat | typing.SupportsIndex,
+    label_smoothing: typing.SupportsFloat | typing.SupportsIndex,
+    chapter: bool,
+    reduction: typing.SupportsInt | typing.SupportsIndex,
+    skip_nonfinite: bool,
+) -> tuple:
+    """
+    Distillation loss α·T²·KL(softmax(t/T) ‖ softmax(s/T)) + (1 − α)·CE(s, target) of (N, K) logits; reduction 0 none, 1 batchmean, 2 sum. Returns (loss or row losses, dstudent or None, non-finite rows, first).
     """
 
 def dropout_backward(
@@ -401,6 +420,23 @@ def sgd_step(
 ) -> bool:
     """
     SGD / momentum / Nesterov step (see nndl_fast.optim.SGD).
+    """
+
+def softmax_cross_entropy(
+    logits: typing.Any,
+    target: typing.Any,
+    weight: typing.Any,
+    dlogits: typing.Any,
+    want_grad: bool,
+    label_smoothing: typing.SupportsFloat | typing.SupportsIndex,
+    chapter: bool,
+    reduction: typing.SupportsInt | typing.SupportsIndex,
+    ignore_index: typing.SupportsInt | typing.SupportsIndex,
+    grad_scale: typing.SupportsFloat | typing.SupportsIndex,
+    skip_nonfinite: bool,
+) -> tuple:
+    """
+    Softmax cross-entropy of logits (N, K) against class indices (N,) or probabilities (N, K); reduction 0 none, 1 mean, 2 sum. Returns (loss or row losses, dlogits or None, non-finite rows, first).
     """
 
 def stream_copy(out: typing.Any, src: typing.Any) -> None:

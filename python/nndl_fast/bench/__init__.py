@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import clip, dropout, norm_bn_ln, norm_wn_lrn, optim, preprocessing, random_init, search, torch_train
+from . import clip, dropout, loss, norm_bn_ln, norm_wn_lrn, optim, preprocessing, random_init, search, torch_train
 from .harness import Bench
 
 SUITES: dict[str, Callable[[Bench, Any], None]] = {
@@ -22,6 +22,7 @@ SUITES: dict[str, Callable[[Bench, Any], None]] = {
     "random_init": random_init.run,
     "preprocessing": preprocessing.run,
     "search": search.run,
+    "loss": loss.run,
 }
 
 __all__ = ["SUITES", "Bench"]
