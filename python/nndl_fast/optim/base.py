@@ -737,3 +737,16 @@ def functional(rule: Rule, cls_name: str) -> Callable[..., Any]:
         + "."
     )
     return step_fn
+
+
+def check_launches(rule: Rule, launches: Sequence[tuple[Any, Any, Sequence[Any]]]) -> None:
+    """Check the arrays of several launches of ``rule`` at once, overlap across them included,
+    updating nothing: each launch is (params, grads, state lists in the kernel's order, None
+    for an absent one). A caller that makes several kernel calls for one step (one per param
+    group, or per step count) checks them all first, so that a rejected step changes nothing."""
+    _core.check_step_groups(
+        [
+            [("params", params, True), ("grads", grads, False), *((n, b, True) for n, b in zip(rule.state, bufs))]
+            for params, grads, bufs in launches
+        ]
+    )
