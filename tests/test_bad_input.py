@@ -261,6 +261,7 @@ ENTRIES = [
         lambda a, **h: optim.adam(a["params"], a["grads"], a["exp_avg"], a["exp_avg_sq"], step=1, **h),
         arrays=(("params", 1), ("grads", 0), ("exp_avg", 2), ("exp_avg_sq", 1)),
         written=frozenset({"params", "exp_avg", "exp_avg_sq"}),
+        optional=frozenset({"grads"}),  # a None grad leaves its tensor out (test_optim_none_grads)
         hyper={
             "lr": NOT_A_NUMBER + [-0.1, float("inf")],
             "eps": NOT_A_NUMBER + [-1.0],
@@ -274,6 +275,7 @@ ENTRIES = [
         lambda a, **h: optim.sgd(a["params"], a["grads"], a["momentum_buffer"], **{"step": 1, "momentum": 0.9, **h}),
         arrays=(("params", 0), ("grads", 2), ("momentum_buffer", 1)),
         written=frozenset({"params", "momentum_buffer"}),
+        optional=frozenset({"grads"}),  # a None grad leaves its tensor out (test_optim_none_grads)
         hyper={
             "lr": NOT_A_NUMBER + [-0.1],
             "momentum": NOT_A_NUMBER + [float("inf"), -0.5],
@@ -287,6 +289,7 @@ ENTRIES = [
         lambda a, **h: optim.adagrad(a["params"], a["grads"], a["sum"], step=1, **h),
         arrays=(("params", 2), ("grads", 1), ("sum", 0)),
         written=frozenset({"params", "sum"}),
+        optional=frozenset({"grads"}),  # a None grad leaves its tensor out (test_optim_none_grads)
         hyper={"lr": NOT_A_NUMBER + [-0.1], "eps": NOT_A_NUMBER + [-1.0]},
     ),
     Entry(
@@ -303,6 +306,7 @@ ENTRIES = [
         ),
         arrays=(("params", 1), ("grads", 0), ("square_avg", 2), ("momentum_buffer", 1), ("grad_avg", 0)),
         written=frozenset({"params", "square_avg", "momentum_buffer", "grad_avg"}),
+        optional=frozenset({"grads"}),  # a None grad leaves its tensor out (test_optim_none_grads)
         hyper={"lr": NOT_A_NUMBER + [-0.1], "beta": NOT_A_NUMBER + [1.5, -0.1], "eps": NOT_A_NUMBER + [-1.0]},
     ),
     Entry(
@@ -311,6 +315,7 @@ ENTRIES = [
         lambda a, **h: optim.adadelta(a["params"], a["grads"], a["square_avg"], a["acc_delta"], step=1, **h),
         arrays=(("params", 1), ("grads", 0), ("square_avg", 2), ("acc_delta", 1)),
         written=frozenset({"params", "square_avg", "acc_delta"}),
+        optional=frozenset({"grads"}),  # a None grad leaves its tensor out (test_optim_none_grads)
         hyper={"rho": NOT_A_NUMBER + [1.5, -0.1], "eps": NOT_A_NUMBER + [-1.0]},
     ),
     Entry(
@@ -321,6 +326,7 @@ ENTRIES = [
         ),
         arrays=(("params", 0), ("grads", 1), ("exp_avg", 2), ("exp_avg_sq", 0)),
         written=frozenset({"params", "exp_avg", "exp_avg_sq"}),
+        optional=frozenset({"grads"}),  # a None grad leaves its tensor out (test_optim_none_grads)
         hyper={
             "mu_product": NOT_A_NUMBER + [-1.0, 1.5],
             "step": NOT_AN_INT + [0, -3],

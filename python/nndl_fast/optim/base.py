@@ -742,11 +742,16 @@ def functional(rule: Rule, cls_name: str) -> Callable[..., Any]:
 def check_launches(rule: Rule, launches: Sequence[tuple[Any, Any, Sequence[Any]]]) -> None:
     """Check the arrays of several launches of ``rule`` at once, overlap across them included,
     updating nothing: each launch is (params, grads, state lists in the kernel's order, None
-    for an absent one). A caller that makes several kernel calls for one step (one per param
-    group, or per step count) checks them all first, so that a rejected step changes nothing."""
+    for an absent one), a grad of None leaving its tensor out, as in the kernel. A caller that
+    makes several kernel calls for one step (one per param group, or per step count) checks
+    them all first, so that a rejected step changes nothing."""
     _core.check_step_groups(
         [
-            [("params", params, True), ("grads", grads, False), *((n, b, True) for n, b in zip(rule.state, bufs))]
+            [
+                ("params", params, True),
+                ("grads", grads, False, True),
+                *((n, b, True) for n, b in zip(rule.state, bufs)),
+            ]
             for params, grads, bufs in launches
         ]
     )

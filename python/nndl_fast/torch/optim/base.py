@@ -413,15 +413,15 @@ class Optimizer(torch.optim.Optimizer):
 
     def _fused_step(self) -> None:
         groups = self._valid_cache()
-        launches = []  # (group cache, hp, indices, params, grads, state lists, (lr, coeffs, scalars))
-        grads_by_group = []
+        launches = []  # (group cache, hp, indices stepped, params, grads, state lists, (lr, coeffs, scalars))
         for gi, gc in enumerate(groups):
             hp = self._checked_hp(gi, gc)
             entries = gc.entries
-            idx, grads = [], []
+            idx, grads = [], []  # grads[k] None: tensor k is left out of the kernel's lists
             for k, p in enumerate(gc.params):
                 g = p.grad
                 if g is None:
+                    grads.append(None)
                     continue
                 e = entries[k]
                 if e is None or p.data_ptr() != e.ptr:
@@ -430,33 +430,36 @@ class Optimizer(torch.optim.Optimizer):
                 grads.append(_grad_view(g, e.order))
             if not idx:
                 continue
-            grads_by_group.append(grads)
+            if gc.lists is None:  # a parameter without state yet has no views: its grad is None
+                gc.lists = (
+                    [None if e is None else e.view for e in entries],
+                    [
+                        None if n is None else [None if e is None else e.bufs[j] for e in entries]
+                        for j, n in enumerate(gc.names)
+                    ],
+                )
             for sub, t, scalars in self._by_step(gc, idx):
-                plan = self._plan(gc, hp, t, scalars)
-                if sub is None:  # every parameter at one step count: the cached lists
-                    if gc.lists is None:
-                        gc.lists = (
-                            [e.view for e in entries],  # type: ignore[union-attr]
-                            [None if n is None else [e.bufs[j] for e in entries] for j, n in enumerate(gc.names)],  # type: ignore[union-attr]
-                        )
-                    launches.append((gc, hp, idx, gc.lists[0], grads, gc.lists[1], plan))
-                    continue
-                es = [entries[k] for k in sub]
-                pos = {k: j for j, k in enumerate(idx)}
-                bufs = [None if n is None else [e.bufs[j] for e in es] for j, n in enumerate(gc.names)]  # type: ignore[union-attr]
-                launches.append((gc, hp, sub, [e.view for e in es], [grads[pos[k]] for k in sub], bufs, plan))  # type: ignore[union-attr]
+                if sub is not idx:  # parameters at another step count wait for their own launch
+                    grads_t = [None] * len(grads)
+                    for k in sub:
+                        grads_t[k] = grads[k]
+                else:
+                    grads_t = grads
+                launches.append((gc, hp, sub, gc.lists[0], grads_t, gc.lists[1], self._plan(gc, hp, t, scalars)))
         if not launches:
             return
         scale = 1.0
         if self.max_norm is not None:
-            total = _clip.global_norm_of_groups(grads_by_group, self.norm_type)
+            total = _clip.global_norm_of_groups(
+                [[g for g in gl if g is not None] for _, _, _, _, gl, _, _ in launches], self.norm_type
+            )
             self.last_grad_norm = total
             scale = _clip.clip_coefficient(total, self.max_norm, convention="torch")
         if len(launches) > 1:  # several launches: check them all first, so that a rejected step changes nothing
-            _base.check_launches(self._rule, [(pv, gv, bufs) for _, _, _, pv, gv, bufs, _ in launches])
+            _base.check_launches(self._rule, [(pv, gl, bufs) for _, _, _, pv, gl, bufs, _ in launches])
         touched: list[torch.Tensor] = []
-        for gc, hp, idx, pv, gv, bufs, (lr, coeffs, scalars) in launches:
-            self._rule.launch(pv, gv, bufs, _base.grad_terms(hp, lr, scale), coeffs, False)
+        for gc, hp, idx, pv, gl, bufs, (lr, coeffs, scalars) in launches:
+            self._rule.launch(pv, gl, bufs, _base.grad_terms(hp, lr, scale), coeffs, False)
             every = len(idx) == len(gc.entries)
             if every:
                 gc.steps_np += 1
@@ -468,18 +471,16 @@ class Optimizer(torch.optim.Optimizer):
                 gc.scalars[name].numpy()[slice(None) if every else idx] = value
         torch.autograd.graph.increment_version(touched)
 
-    def _by_step(self, gc: _Group, idx: list[int]) -> list[tuple[list[int] | None, int, dict[str, float]]]:
-        """The launches of a group: (indices or None for all, 1-based step t, scalar state)."""
-        steps = gc.steps_np if len(idx) == len(gc.entries) else gc.steps_np[idx]
-        scal = {name: v.numpy() if len(idx) == len(gc.entries) else v.numpy()[idx] for name, v in gc.scalars.items()}
+    def _by_step(self, gc: _Group, idx: list[int]) -> list[tuple[list[int], int, dict[str, float]]]:
+        """The launches of a group: (the indices it steps, 1-based step t, scalar state), one per
+        distinct step count (and scalar state) among the parameters in idx; usually one, idx itself."""
+        every = len(idx) == len(gc.entries)
+        steps = gc.steps_np if every else gc.steps_np[idx]
+        scal = {name: v.numpy() if every else v.numpy()[idx] for name, v in gc.scalars.items()}
         first = float(steps[0])
         if (steps == first).all() and all((v == v[0]).all() for v in scal.values()):
-            sub = None if len(idx) == len(gc.entries) else idx
-            return [(sub, int(first) + 1, {name: float(v[0]) for name, v in scal.items()})]
+            return [(idx, int(first) + 1, {name: float(v[0]) for name, v in scal.items()})]
         keys: dict[tuple[float, ...], list[int]] = {}
         for j, k in enumerate(idx):
             keys.setdefault((float(steps[j]), *(float(v[j]) for v in scal.values())), []).append(k)
-        return [
-            (ks, int(key[0]) + 1, dict(zip(gc.scalars, key[1:])))
-            for key, ks in sorted(keys.items(), key=lambda kv: kv[0])
-        ]
+        return [(ks, int(key[0]) + 1, dict(zip(gc.scalars, key[1:]))) for key, ks in sorted(keys.items())]
