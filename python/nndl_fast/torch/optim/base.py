@@ -85,6 +85,7 @@ class _StateDict(dict):
     step re-reads the state only after a tensor was replaced or removed."""
 
     __slots__ = ("_edits",)
+    _edits: list[int]
 
     def _touch(self) -> None:
         self._edits[0] += 1
@@ -181,7 +182,8 @@ def _memory_order(t: torch.Tensor) -> tuple[int, ...] | None:
     (channels_last weights), so the elementwise kernels run over its memory in order."""
     if t.is_contiguous() or t.dim() < 2:
         return None
-    order = tuple(sorted(range(t.dim()), key=lambda d: (-t.stride(d), -t.size(d))))
+    strides, sizes = t.stride(), t.shape
+    order = tuple(sorted(range(t.dim()), key=lambda d: (-strides[d], -sizes[d])))
     return order if t.permute(order).is_contiguous() else None
 
 
@@ -386,10 +388,10 @@ class Optimizer(torch.optim.Optimizer):
             dict.__setitem__(st, "step", gc.steps[k])  # a 0-d view: counting is one op per group
         else:
             gc.steps[k] = self._first_step(st)
-        for name, values in gc.scalars.items():
-            values[k] = float(st[name]) if name in st else self._rule.scalars[name]
-            dict.__setitem__(st, name, values[k])
-        bufs = []
+        for scalar, values in gc.scalars.items():
+            values[k] = float(st[scalar]) if scalar in st else self._rule.scalars[scalar]
+            dict.__setitem__(st, scalar, values[k])
+        bufs: list[Any] = []
         for name in gc.names:
             if name is None:
                 bufs.append(None)
@@ -417,7 +419,8 @@ class Optimizer(torch.optim.Optimizer):
         for gi, gc in enumerate(groups):
             hp = self._checked_hp(gi, gc)
             entries = gc.entries
-            idx, grads = [], []  # grads[k] None: tensor k is left out of the kernel's lists
+            idx: list[int] = []
+            grads: list[Any] = []  # grads[k] None: tensor k is left out of the kernel's lists
             for k, p in enumerate(gc.params):
                 g = p.grad
                 if g is None:
