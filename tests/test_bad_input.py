@@ -700,7 +700,7 @@ ENTRIES = [
         lambda a, **h: a["opt"].step(a["grads"], **h),
         arrays=(("grads", 2), ("grads", 0)),
         prepare={"group.": _adam_group_edit},
-        optional=frozenset({"max_norm"}),  # None: no clipping
+        optional=frozenset({"max_norm", "grads"}),  # None: no clipping; a None grad skips its parameter
         hyper={
             "grad_scale": NOT_A_NUMBER + [float("inf")],
             "max_norm": ["1", True, float("nan"), -1.0],
