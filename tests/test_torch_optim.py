@@ -487,3 +487,32 @@ def test_numpy_views_are_cached_across_steps():
     assert all(v is w for v, w in zip(views, [e.view for e in a._cache[3][0].entries]))
     assert all(b is c for b, c in zip(bufs, [e.bufs for e in a._cache[3][0].entries]))
     assert np.shares_memory(views[0], ours[0].detach().numpy())
+
+
+def test_mixed_dtypes_in_one_group():
+    """torch allows float32 and float64 parameters in one group: one launch per dtype."""
+    ours = [torch.nn.Parameter(torch.randn(5)), torch.nn.Parameter(torch.randn(6, dtype=torch.float64))]
+    theirs = [torch.nn.Parameter(p.detach().clone()) for p in ours]
+    a, b = O.Adam(ours, lr=0.1), torch.optim.Adam(theirs, lr=0.1)
+    gen = torch.Generator().manual_seed(11)
+    for _ in range(4):
+        set_grads(ours, theirs, gen)
+        a.step()
+        b.step()
+    for p, q in zip(ours, theirs):
+        torch.testing.assert_close(p, q, **tol(p.dtype))
+
+
+def test_checkpoint_of_an_older_torch_lacking_newer_keys():
+    ours, theirs = make_params(torch.float32)
+    b = torch.optim.Adam(theirs, lr=0.1)
+    set_grads(ours, theirs, torch.Generator().manual_seed(12))
+    b.step()
+    sd = b.state_dict()
+    for g in sd["param_groups"]:
+        del g["decoupled_weight_decay"], g["fused"]  # keys torch added in later releases
+    a = O.Adam(ours, lr=0.1)
+    a.load_state_dict(sd)
+    assert a.param_groups[0]["decoupled_weight_decay"] is False
+    a.step()
+    assert float(a.state[ours[0]]["step"]) == 2

@@ -202,11 +202,11 @@ def _grad_view(g: torch.Tensor, order: tuple[int, ...] | None) -> Any:
     """A gradient's view in the parameter's memory order. A gradient is only read, so one laid
     out otherwise (strided, or another memory format) is copied: a copy loses nothing here,
     unlike for a parameter or a state buffer."""
-    if order is not None:
-        g = g.permute(order)
-    if not g.is_contiguous():
-        g = g.contiguous()
     try:
+        if order is not None:
+            g = g.permute(order)
+        if not g.is_contiguous():
+            g = g.contiguous()
         return g.numpy()
     except (RuntimeError, TypeError):
         return g  # requires_grad (create_graph=True), another device, sparse: the check decides
@@ -215,10 +215,11 @@ def _grad_view(g: torch.Tensor, order: tuple[int, ...] | None) -> Any:
 class _Entry:
     """One parameter's cached views: its data pointer, layout, view and state buffers' views."""
 
-    __slots__ = ("bufs", "order", "ptr", "view")
+    __slots__ = ("bufs", "dtype", "order", "ptr", "view")
 
     def __init__(self, p: torch.Tensor, order: Any, bufs: tuple[Any, ...]) -> None:
         self.ptr = p.data_ptr()
+        self.dtype = p.dtype
         self.order = order
         self.view = _view(p, order)
         self.bufs = bufs
@@ -228,7 +229,19 @@ class _Group:
     """One param group's cache: the group as last checked, its rule hyper-parameters, the
     entries (None until a parameter's state exists) and its step counts."""
 
-    __slots__ = ("checked", "entries", "group", "hp", "lists", "names", "params", "scalars", "steps", "steps_np")
+    __slots__ = (
+        "checked",
+        "dtypes",
+        "entries",
+        "group",
+        "hp",
+        "lists",
+        "names",
+        "params",
+        "scalars",
+        "steps",
+        "steps_np",
+    )
 
     def __init__(self, group: dict[str, Any], n: int, dtype: torch.dtype, scalars: Iterable[str]) -> None:
         self.group = group
@@ -241,6 +254,7 @@ class _Group:
         self.steps_np = self.steps.numpy()
         self.scalars = {name: torch.zeros(n, dtype=dtype) for name in scalars}  # NAdam's mu_product
         self.lists: tuple[list[Any], list[Any]] | None = None  # (param views, state lists) of every entry
+        self.dtypes: set[torch.dtype] = set()  # of the entries: several mean one launch per dtype
 
 
 class Optimizer(torch.optim.Optimizer):
@@ -293,6 +307,9 @@ class Optimizer(torch.optim.Optimizer):
         self.__dict__.setdefault("last_grad_norm", None)
         self.__dict__.setdefault("_edits", [0])  # (a copy or an unpickled optimizer)
         self._cache = None
+        for group in self.param_groups:  # a checkpoint of an older torch lacks its newer keys
+            for key, value in self.defaults.items():
+                group.setdefault(key, value)
 
     def state_dict(self) -> dict[str, Any]:
         """torch's ``state_dict``, with each parameter's state a plain dict and its "step" (and
@@ -334,7 +351,10 @@ class Optimizer(torch.optim.Optimizer):
             and cache[1] == self._edits[0]
             and cache[2] is groups
             and len(cache[3]) == len(groups)
-            and all(gc.group is g and gc.params is g["params"] for gc, g in zip(cache[3], groups))
+            and all(
+                gc.group is g and gc.params is g["params"] and len(gc.entries) == len(g["params"])
+                for gc, g in zip(cache[3], groups)
+            )
         ):
             return cache[3]
         self.state = state = self._tracked(self.state)
@@ -346,6 +366,7 @@ class Optimizer(torch.optim.Optimizer):
                 gc = _Group(g, len(g["params"]), scalar_dtype(), self._scalar_state)
             gc.entries = [None] * len(gc.entries)  # views re-read from state, lazily
             gc.lists = None
+            gc.dtypes = set()
             gc.checked = ((), ())
             built.append(gc)
         self._cache = (state, self._edits[0], groups, built)
@@ -406,6 +427,7 @@ class Optimizer(torch.optim.Optimizer):
             bufs.append(_view(b, order))
         e = _Entry(p, order, tuple(bufs))
         gc.entries[k] = e
+        gc.dtypes.add(e.dtype)
         gc.lists = None
         return e
 
@@ -481,9 +503,11 @@ class Optimizer(torch.optim.Optimizer):
         steps = gc.steps_np if every else gc.steps_np[idx]
         scal = {name: v.numpy() if every else v.numpy()[idx] for name, v in gc.scalars.items()}
         first = float(steps[0])
-        if (steps == first).all() and all((v == v[0]).all() for v in scal.values()):
+        mixed = len(gc.dtypes) > 1  # one kernel call takes one dtype
+        if not mixed and (steps == first).all() and all((v == v[0]).all() for v in scal.values()):
             return [(idx, int(first) + 1, {name: float(v[0]) for name, v in scal.items()})]
-        keys: dict[tuple[float, ...], list[int]] = {}
+        keys: dict[tuple[Any, ...], list[int]] = {}
         for j, k in enumerate(idx):
-            keys.setdefault((float(steps[j]), *(float(v[j]) for v in scal.values())), []).append(k)
-        return [(ks, int(key[0]) + 1, dict(zip(gc.scalars, key[1:]))) for key, ks in sorted(keys.items())]
+            dtype = str(gc.entries[k].dtype) if mixed else ""  # type: ignore[union-attr]
+            keys.setdefault((float(steps[j]), *(float(v[j]) for v in scal.values()), dtype), []).append(k)
+        return [(ks, int(key[0]) + 1, dict(zip(gc.scalars, key[1:-1]))) for key, ks in sorted(keys.items())]
