@@ -31,6 +31,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
 import torch
 
 from ... import _checks
@@ -210,6 +211,19 @@ def _grad_view(g: torch.Tensor, order: tuple[int, ...] | None) -> Any:
         return g.numpy()
     except (RuntimeError, TypeError):
         return g  # requires_grad (create_graph=True), another device, sparse: the check decides
+
+
+def _copy_strided(launches: list[Any]) -> bool:
+    """Replace each strided gradient view of the launches by a contiguous copy (a gradient is
+    only read: a copy loses nothing); False when there was none, so the error was another."""
+    copied = False
+    for launch in launches:
+        grads = launch[4]
+        for k, g in enumerate(grads):
+            if isinstance(g, np.ndarray) and not g.flags.c_contiguous:
+                grads[k] = np.ascontiguousarray(g)
+                copied = True
+    return copied
 
 
 class _Entry:
@@ -443,7 +457,7 @@ class Optimizer(torch.optim.Optimizer):
             entries = gc.entries
             idx: list[int] = []
             grads: list[Any] = []  # grads[k] None: tensor k is left out of the kernel's lists
-            for k, p in enumerate(gc.params):
+            for k, p in enumerate(gc.params):  # the per-tensor work of a step: keep it lean
                 g = p.grad
                 if g is None:
                     grads.append(None)
@@ -452,6 +466,12 @@ class Optimizer(torch.optim.Optimizer):
                 if e is None or p.data_ptr() != e.ptr:
                     e = self._entry(gc, k, p)
                 idx.append(k)
+                if e.order is None:
+                    try:
+                        grads.append(g.numpy())  # strided: copied on the retry in _run
+                        continue
+                    except (RuntimeError, TypeError):
+                        pass
                 grads.append(_grad_view(g, e.order))
             if not idx:
                 continue
@@ -473,15 +493,24 @@ class Optimizer(torch.optim.Optimizer):
                 launches.append((gc, hp, sub, gc.lists[0], grads_t, gc.lists[1], self._plan(gc, hp, t, scalars)))
         if not launches:
             return
+        try:
+            self._run(launches)
+        except (TypeError, ValueError):
+            if not _copy_strided(launches):
+                raise
+            self._run(launches)  # nothing ran: every array is checked before the first kernel
+
+    def _run(self, launches: list[Any]) -> None:
         scale = 1.0
         if self.max_norm is not None:
             total = _clip.global_norm_of_groups(
                 [[g for g in gl if g is not None] for _, _, _, _, gl, _, _ in launches], self.norm_type
             )
-            self.last_grad_norm = total
             scale = _clip.clip_coefficient(total, self.max_norm, convention="torch")
         if len(launches) > 1:  # several launches: check them all first, so that a rejected step changes nothing
             _base.check_launches(self._rule, [(pv, gl, bufs) for _, _, _, pv, gl, bufs, _ in launches])
+        if self.max_norm is not None:
+            self.last_grad_norm = total
         touched: list[torch.Tensor] = []
         for gc, hp, idx, pv, gl, bufs, (lr, coeffs, scalars) in launches:
             self._rule.launch(pv, gl, bufs, _base.grad_terms(hp, lr, scale), coeffs, False)
