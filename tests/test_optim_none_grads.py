@@ -190,3 +190,15 @@ def test_class_matches_torch_with_none_grads():
         theirs.step()
     for p, q in zip(ours.param_groups[0]["params"], tp):
         np.testing.assert_allclose(p, q.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_wrong_grads_count_after_counts_differ_is_a_clear_error():
+    params, grads = problem(np.float64)
+    opt = O.Adam(params)
+    opt.step([None if k == SKIP else g for k, g in enumerate(grads)])  # the counts now differ
+    before = [p.copy() for p in params]
+    with pytest.raises(ValueError, match="grads has 3 arrays"):
+        opt.step(grads[:3])
+    with pytest.raises(TypeError, match="grads must be a list"):
+        opt.step(grads[0])
+    assert all(np.array_equal(p, q) for p, q in zip(params, before))
