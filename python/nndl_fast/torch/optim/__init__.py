@@ -22,7 +22,8 @@ module               classes                                   layer-1 rule
 
 Parameters must be float32 or float64 CPU tensors, dense (C-contiguous, or a permutation of it
 such as channels_last); ``capturable``/``differentiable`` are refused; ``foreach``/``fused``
-are accepted and kept in the groups (the step is always the fused kernel).
+are accepted and kept in the groups (the step is always the fused kernel); ``lr`` is a number
+(a Tensor ``lr`` is refused with a TypeError).
 """
 
 from __future__ import annotations

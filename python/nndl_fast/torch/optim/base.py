@@ -38,9 +38,6 @@ from ... import _checks
 from ... import clip as _clip
 from ...optim import base as _base
 
-# Keys torch adds to every group for its own implementations: accepted, kept, not used.
-IMPL_KEYS = ("foreach", "fused", "capturable", "differentiable")
-
 
 def scalar_dtype() -> torch.dtype:
     """torch's dtype of the step count (torch.optim.optimizer._get_scalar_dtype, unfused)."""
