@@ -516,3 +516,20 @@ def test_checkpoint_of_an_older_torch_lacking_newer_keys():
     assert a.param_groups[0]["decoupled_weight_decay"] is False
     a.step()
     assert float(a.state[ours[0]]["step"]) == 2
+
+
+@pytest.mark.parametrize(("name", "kw"), [("Adam", {}), ("SGD", {"momentum": 0.9, "nesterov": True})])
+def test_one_cycle_scheduler_edits_betas_and_momentum_each_step(name, kw):
+    """OneCycleLR rewrites lr and betas (or momentum) in every group at every step."""
+    ours, theirs = make_params(torch.float64)
+    a, b = getattr(O, name)(ours, lr=0.01, **kw), getattr(torch.optim, name)(theirs, lr=0.01, **kw)
+    sa = torch.optim.lr_scheduler.OneCycleLR(a, max_lr=0.1, total_steps=20)
+    sb = torch.optim.lr_scheduler.OneCycleLR(b, max_lr=0.1, total_steps=20)
+    gen = torch.Generator().manual_seed(13)
+    for _ in range(20):
+        set_grads(ours, theirs, gen)
+        a.step()
+        b.step()
+        sa.step()
+        sb.step()
+    assert_same_state(a, b, torch.float64)
