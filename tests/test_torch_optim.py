@@ -533,3 +533,16 @@ def test_one_cycle_scheduler_edits_betas_and_momentum_each_step(name, kw):
         sa.step()
         sb.step()
     assert_same_state(a, b, torch.float64)
+
+
+def test_grad_that_requires_grad_is_read():
+    """A grad that requires grad (a create_graph=True gradient): read all the same."""
+    ours, theirs = make_params(torch.float32, sizes=(7,))
+    a, b = O.SGD(ours, lr=0.1), torch.optim.SGD(theirs, lr=0.1)
+    for p in (ours[0], theirs[0]):
+        (g,) = torch.autograd.grad((p**3).sum(), p, create_graph=True)
+        p.grad = g
+    assert ours[0].grad.requires_grad
+    a.step()
+    b.step()
+    torch.testing.assert_close(ours[0], theirs[0], **tol(torch.float32))
