@@ -190,4 +190,4 @@ class NAdam(Optimizer):
 
     def _plan(self, gc: Any, hp: dict[str, Any], t: int, scalars: dict[str, float]) -> Any:
         rule = NADAM_RULE_F32 if gc.scalars["mu_product"].dtype == torch.float32 else NADAM_RULE
-        return _base._plan(rule, hp, t, scalars)
+        return _base._plan(rule, hp, gc.consts, t, scalars)

@@ -242,6 +242,7 @@ class _Group:
 
     __slots__ = (
         "checked",
+        "consts",
         "dtypes",
         "entries",
         "group",
@@ -259,6 +260,7 @@ class _Group:
         self.params = group["params"]
         self.checked: tuple[tuple[str, ...], tuple[Any, ...]] = ((), ())
         self.hp: dict[str, Any] = {}
+        self.consts: Any = None  # rule.constants(hp): what the coefficients read, prepared once
         self.names: tuple[str | None, ...] = ()
         self.entries: list[_Entry | None] = [None] * n
         self.steps = torch.zeros(n, dtype=dtype)  # completed steps; state[p]["step"] views it
@@ -400,6 +402,7 @@ class Optimizer(torch.optim.Optimizer):
             gc.entries = [None] * len(gc.entries)
             gc.lists = None
         gc.hp = hp
+        gc.consts = self._rule.constants(hp)
         gc.checked = (tuple(g), tuple(g.values()))
         return hp
 
@@ -444,7 +447,7 @@ class Optimizer(torch.optim.Optimizer):
 
     def _plan(self, gc: _Group, hp: dict[str, Any], t: int, scalars: dict[str, float]) -> Any:
         """(lr, the kernel's coefficients, the scalar state after the step) for step t."""
-        return _base._plan(self._rule, hp, t, scalars)
+        return _base._plan(self._rule, hp, gc.consts, t, scalars)
 
     def _fused_step(self) -> None:
         groups = self._valid_cache()
@@ -480,14 +483,18 @@ class Optimizer(torch.optim.Optimizer):
                         for j, n in enumerate(gc.names)
                     ],
                 )
-            for sub, t, scalars in self._by_step(gc, idx):
+            classes = self._by_step(gc, idx)
+            for sub, t, scalars in classes:
+                lr, coeffs, new_scalars = self._plan(gc, hp, t, scalars)
+                if len(classes) > 1:  # a rule may rewrite one coefficient record per group at each plan
+                    coeffs = dict(coeffs)
                 if sub is not idx:  # parameters at another step count wait for their own launch
                     grads_t = [None] * len(grads)
                     for k in sub:
                         grads_t[k] = grads[k]
                 else:
                     grads_t = grads
-                launches.append((gc, hp, sub, gc.lists[0], grads_t, gc.lists[1], self._plan(gc, hp, t, scalars)))
+                launches.append((gc, hp, sub, gc.lists[0], grads_t, gc.lists[1], (lr, coeffs, new_scalars)))
         if not launches:
             return
         try:
