@@ -296,6 +296,7 @@ ENTRIES = [
         lambda a, **h: optim.adam(a["params"], a["grads"], a["exp_avg"], a["exp_avg_sq"], step=1, **h),
         arrays=(("params", 1), ("grads", 0), ("exp_avg", 2), ("exp_avg_sq", 1)),
         written=frozenset({"params", "exp_avg", "exp_avg_sq"}),
+        optional=frozenset({"grads"}),  # a None grad leaves its tensor out (test_optim_none_grads)
         hyper={
             "lr": NOT_A_NUMBER + [-0.1, float("inf")],
             "eps": NOT_A_NUMBER + [-1.0],
@@ -309,6 +310,7 @@ ENTRIES = [
         lambda a, **h: optim.sgd(a["params"], a["grads"], a["momentum_buffer"], **{"step": 1, "momentum": 0.9, **h}),
         arrays=(("params", 0), ("grads", 2), ("momentum_buffer", 1)),
         written=frozenset({"params", "momentum_buffer"}),
+        optional=frozenset({"grads"}),  # a None grad leaves its tensor out (test_optim_none_grads)
         hyper={
             "lr": NOT_A_NUMBER + [-0.1],
             "momentum": NOT_A_NUMBER + [float("inf"), -0.5],
@@ -322,6 +324,7 @@ ENTRIES = [
         lambda a, **h: optim.adagrad(a["params"], a["grads"], a["sum"], step=1, **h),
         arrays=(("params", 2), ("grads", 1), ("sum", 0)),
         written=frozenset({"params", "sum"}),
+        optional=frozenset({"grads"}),  # a None grad leaves its tensor out (test_optim_none_grads)
         hyper={"lr": NOT_A_NUMBER + [-0.1], "eps": NOT_A_NUMBER + [-1.0]},
     ),
     Entry(
@@ -338,6 +341,7 @@ ENTRIES = [
         ),
         arrays=(("params", 1), ("grads", 0), ("square_avg", 2), ("momentum_buffer", 1), ("grad_avg", 0)),
         written=frozenset({"params", "square_avg", "momentum_buffer", "grad_avg"}),
+        optional=frozenset({"grads"}),  # a None grad leaves its tensor out (test_optim_none_grads)
         hyper={"lr": NOT_A_NUMBER + [-0.1], "beta": NOT_A_NUMBER + [1.5, -0.1], "eps": NOT_A_NUMBER + [-1.0]},
     ),
     Entry(
@@ -346,6 +350,7 @@ ENTRIES = [
         lambda a, **h: optim.adadelta(a["params"], a["grads"], a["square_avg"], a["acc_delta"], step=1, **h),
         arrays=(("params", 1), ("grads", 0), ("square_avg", 2), ("acc_delta", 1)),
         written=frozenset({"params", "square_avg", "acc_delta"}),
+        optional=frozenset({"grads"}),  # a None grad leaves its tensor out (test_optim_none_grads)
         hyper={"rho": NOT_A_NUMBER + [1.5, -0.1], "eps": NOT_A_NUMBER + [-1.0]},
     ),
     Entry(
@@ -356,6 +361,7 @@ ENTRIES = [
         ),
         arrays=(("params", 0), ("grads", 1), ("exp_avg", 2), ("exp_avg_sq", 0)),
         written=frozenset({"params", "exp_avg", "exp_avg_sq"}),
+        optional=frozenset({"grads"}),  # a None grad leaves its tensor out (test_optim_none_grads)
         hyper={
             "mu_product": NOT_A_NUMBER + [-1.0, 1.5],
             "step": NOT_AN_INT + [0, -3],
@@ -777,7 +783,7 @@ ENTRIES = [
         lambda a, **h: a["opt"].step(a["grads"], **h),
         arrays=(("grads", 2), ("grads", 0)),
         prepare={"group.": _adam_group_edit},
-        optional=frozenset({"max_norm"}),  # None: no clipping
+        optional=frozenset({"max_norm", "grads"}),  # None: no clipping; a None grad skips its parameter
         hyper={
             "grad_scale": NOT_A_NUMBER + [float("inf")],
             "max_norm": ["1", True, float("nan"), -1.0],

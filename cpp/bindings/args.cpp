@@ -285,24 +285,38 @@ Lists Args::lists(const std::vector<ListSpec>& specs) {
       throw py::value_error(std::string(specs[j].name) + " has " + std::to_string(snaps[j].size()) + " arrays but " +
                             first + " has " + std::to_string(count));
 
+  // Tensors a `holes` list leaves out (its item is None): not checked, not in the result.
+  std::vector<char> skip(count, 0);
+  size_t kept = count;
+  for (size_t j = 0; j < specs.size(); ++j) {
+    if (!out.present[j] || !specs[j].holes) continue;
+    for (size_t k = 0; k < count; ++k)
+      if (!skip[k] && PyTuple_GET_ITEM(snaps[j].ptr(), static_cast<py::ssize_t>(k)) == Py_None) {
+        skip[k] = 1;
+        --kept;
+      }
+  }
+
   // The arrays of the first list, which fix the shapes (borrowed: the snapshot owns them; a
   // default py::array would allocate an empty NumPy array per element).
   std::vector<py::array> ref;
-  ref.reserve(count);
-  ranges_.reserve(ranges_.size() + specs.size() * count);
-  out.numel.resize(count);
+  ref.reserve(kept);
+  ranges_.reserve(ranges_.size() + specs.size() * kept);
+  out.numel.resize(kept);
   int type_num = 0;
   for (size_t j = 0; j < specs.size(); ++j) {
     if (!out.present[j]) continue;
     const ListSpec& spec = specs[j];
-    out.ptrs[j].resize(count);
+    out.ptrs[j].resize(kept);
+    size_t kk = 0;  // position among the kept tensors
     for (size_t k = 0; k < count; ++k) {
+      if (skip[k]) continue;
       py::handle obj = PyTuple_GET_ITEM(snaps[j].ptr(), static_cast<py::ssize_t>(k));
       if (!py::isinstance<py::array>(obj)) {
         owned_.push_back(as_array_view(obj, indexed(spec.name, k)));
         obj = owned_.back();
       }
-      const py::array* shape_ref = j ? &ref[k] : nullptr;
+      const py::array* shape_ref = j ? &ref[kk] : nullptr;
       const bool fast = type_num != 0 && py::isinstance<py::array>(obj) &&
                         passes(py::reinterpret_borrow<py::array>(obj), type_num, spec.written, shape_ref);
       if (!fast) {  // slow path: raise the precise error
@@ -320,10 +334,11 @@ Lists Args::lists(const std::vector<ListSpec>& specs) {
       auto a = py::reinterpret_borrow<py::array>(obj);
       if (j == 0) {
         ref.push_back(a);
-        out.numel[k] = static_cast<int64_t>(a.size());
+        out.numel[kk] = static_cast<int64_t>(a.size());
       }
-      out.ptrs[j][k] = const_cast<void*>(a.data());
+      out.ptrs[j][kk] = const_cast<void*>(a.data());
       add_range(a.data(), static_cast<int64_t>(a.nbytes()), spec.written, spec.name, static_cast<int64_t>(k));
+      ++kk;
     }
   }
   out.dtype = dtype_;

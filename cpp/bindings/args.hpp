@@ -133,9 +133,11 @@ struct ListSpec {
   py::handle list;  // a list or tuple of arrays (or torch tensors); None only when none_ok
   bool written;
   bool none_ok = false;
+  bool holes = false;  // an item may be None: tensor k is then left out of every list (a grad of None)
 };
 
-// ptrs[j][k] is tensor k of list j (empty for an absent optional list).
+// ptrs[j][k] is tensor k of list j (empty for an absent optional list); tensors left out by a
+// None item of a `holes` list are not in ptrs nor numel (a call may so keep no tensor at all).
 struct Lists {
   DType dtype;
   std::vector<std::vector<void*>> ptrs;

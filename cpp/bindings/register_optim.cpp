@@ -8,6 +8,8 @@
 // (which carries the formula); the header beside each kernel (cpp/optim/<rule>.hpp) says how
 // the kernel uses each field.
 // A step returns True, or False when skip_nonfinite found NaN/Inf and changed nothing.
+// A grad of None leaves its tensor out of the step: its parameter and state are not touched
+// (never zero-filled: a zero gradient would still move Adam's or momentum's parameter).
 #include <deque>
 #include <string>
 
@@ -97,7 +99,8 @@ void register_optim(py::module_& m) {
           for (py::handle item : group) {
             const auto spec = item.cast<py::tuple>();
             names.push_back(spec[0].cast<std::string>());
-            specs.push_back({names.back().c_str(), spec[1], spec[2].cast<bool>(), /*none_ok=*/true});
+            const bool holes = spec.size() > 3 && spec[3].cast<bool>();
+            specs.push_back({names.back().c_str(), spec[1], spec[2].cast<bool>(), /*none_ok=*/true, holes});
           }
           args.next_dtype();  // each group has its own dtype
           args.lists(specs);
@@ -106,8 +109,8 @@ void register_optim(py::module_& m) {
       },
       py::arg("groups"),
       "Run the array checks of several steps at once, overlap included across them, updating nothing.\n"
-      "groups: a list of lists of (name, list of arrays or None, written) tuples; each group's first\n"
-      "list fixes its count, shapes and dtype.");
+      "groups: a list of lists of (name, list of arrays or None, written[, holes]) tuples; each group's\n"
+      "first list fixes its count, shapes and dtype; a None item of a `holes` list leaves that tensor out.");
   m.def(
       "same_items",
       [](py::handle d, py::handle items) -> bool {
@@ -130,7 +133,7 @@ void register_optim(py::module_& m) {
       "any_nonfinite",
       [](py::handle grads) {
         Args args;
-        const Lists lists = args.lists({{"grads", grads, false}});
+        const Lists lists = args.lists({{"grads", grads, false, false, /*holes=*/true}});
         args.check_overlap();
         const ChunkPlan plan(lists.numel.data(), static_cast<int64_t>(lists.numel.size()));
         return with_dtype(lists.dtype, [&](auto tag) {
@@ -139,7 +142,7 @@ void register_optim(py::module_& m) {
           return NNDL_DISPATCH(any_nonfinite<T>)(reinterpret_cast<const T* const*>(lists.ptrs[0].data()), plan.view());
         });
       },
-      py::arg("grads"), "True when any element of the listed arrays is NaN or Inf.");
+      py::arg("grads"), "True when any element of the listed arrays (None items skipped) is NaN or Inf.");
 
   m.def(
       "sgd_step",
@@ -148,9 +151,10 @@ void register_optim(py::module_& m) {
         const optim::GradTerms gt = read_terms(terms);
         optim::SgdCoeffs co = sgd_coeffs(coeffs);
         co.momentum = !buf.is_none();
-        return optim_step(
-            {{"params", params, true}, {"grads", grads, false}, {"momentum_buffer", buf, true, /*none_ok=*/true}},
-            skip_nonfinite, NNDL_LAUNCH(sgd_step, gt, co));
+        return optim_step({{"params", params, true},
+                           {"grads", grads, false, false, /*holes=*/true},
+                           {"momentum_buffer", buf, true, /*none_ok=*/true}},
+                          skip_nonfinite, NNDL_LAUNCH(sgd_step, gt, co));
       },
       py::arg("params"), py::arg("grads"), py::arg("momentum_buffer"), NNDL_STEP_TAIL,
       "SGD / momentum / Nesterov step (see nndl_fast.optim.SGD).");
@@ -160,8 +164,8 @@ void register_optim(py::module_& m) {
       [](py::handle params, py::handle grads, py::handle G, py::handle terms, py::handle coeffs, bool skip_nonfinite) {
         const optim::GradTerms gt = read_terms(terms);
         const optim::AdagradCoeffs co = adagrad_coeffs(coeffs);
-        return optim_step({{"params", params, true}, {"grads", grads, false}, {"sum", G, true}}, skip_nonfinite,
-                          NNDL_LAUNCH(adagrad_step, gt, co));
+        return optim_step({{"params", params, true}, {"grads", grads, false, false, /*holes=*/true}, {"sum", G, true}},
+                          skip_nonfinite, NNDL_LAUNCH(adagrad_step, gt, co));
       },
       py::arg("params"), py::arg("grads"), py::arg("sum"), NNDL_STEP_TAIL,
       "AdaGrad step (see nndl_fast.optim.AdaGrad).");
@@ -175,7 +179,7 @@ void register_optim(py::module_& m) {
         co.use_momentum = !buf.is_none();
         co.centered = !gbar.is_none();
         return optim_step({{"params", params, true},
-                           {"grads", grads, false},
+                           {"grads", grads, false, false, /*holes=*/true},
                            {"square_avg", G, true},
                            {"momentum_buffer", buf, true, true},
                            {"grad_avg", gbar, true, true}},
@@ -190,9 +194,11 @@ void register_optim(py::module_& m) {
          bool skip_nonfinite) {
         const optim::GradTerms gt = read_terms(terms);
         const optim::AdadeltaCoeffs co = adadelta_coeffs(coeffs);
-        return optim_step(
-            {{"params", params, true}, {"grads", grads, false}, {"square_avg", G, true}, {"acc_delta", X, true}},
-            skip_nonfinite, NNDL_LAUNCH(adadelta_step, gt, co));
+        return optim_step({{"params", params, true},
+                           {"grads", grads, false, false, /*holes=*/true},
+                           {"square_avg", G, true},
+                           {"acc_delta", X, true}},
+                          skip_nonfinite, NNDL_LAUNCH(adadelta_step, gt, co));
       },
       py::arg("params"), py::arg("grads"), py::arg("square_avg"), py::arg("acc_delta"), NNDL_STEP_TAIL,
       "AdaDelta step (see nndl_fast.optim.AdaDelta).");
@@ -206,7 +212,7 @@ void register_optim(py::module_& m) {
         co.amsgrad = !v_max.is_none();
         co.nesterov = co.c_g != 0.0;  // Nadam's term present
         return optim_step({{"params", params, true},
-                           {"grads", grads, false},
+                           {"grads", grads, false, false, /*holes=*/true},
                            {"exp_avg", m_, true},
                            {"exp_avg_sq", v, true},
                            {"max_exp_avg_sq", v_max, true, /*none_ok=*/true}},

@@ -9,11 +9,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import clip, dropout, loss, norm_bn_ln, norm_wn_lrn, optim, preprocessing, random_init, search, torch_train
+from . import (
+    clip,
+    dropout,
+    loss,
+    norm_bn_ln,
+    norm_wn_lrn,
+    optim,
+    preprocessing,
+    random_init,
+    search,
+    torch_optim,
+    torch_train,
+)
 from .harness import Bench
 
 SUITES: dict[str, Callable[[Bench, Any], None]] = {
     "optim": optim.run,
+    "torch_optim": torch_optim.run,
     "clip": clip.run,
     "dropout": dropout.run,
     "batch_norm_layer_norm": norm_bn_ln.run,

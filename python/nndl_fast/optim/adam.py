@@ -57,6 +57,11 @@ class NadamRule(Rule):
         _checks.flag("eps_inside_sqrt", hp["eps_inside_sqrt"])
         _checks.real("momentum_decay", hp["momentum_decay"], 0.0)
 
+    def product(self, mu_product: float, mu: float) -> float:
+        """Π_{i≤t} μ_i from Π_{i<t} μ_i, in double (torch keeps it in a float32 tensor:
+        nndl_fast.torch.optim.NAdam rounds as torch does)."""
+        return mu_product * mu
+
     def check_scalar(self, where, name, value):
         # a product of μ_i ∈ [0, 1): outside [0, 1], 1 − Π μ could vanish (a division by zero)
         return _checks.real(where, value, 0.0, 1.0)
@@ -65,7 +70,7 @@ class NadamRule(Rule):
         beta1, beta2 = float(hp["betas"][0]), float(hp["betas"][1])
         mu = _nadam_mu(beta1, float(hp["momentum_decay"]), t)
         mu_next = _nadam_mu(beta1, float(hp["momentum_decay"]), t + 1)
-        mu_product = scalars["mu_product"] * mu
+        mu_product = self.product(scalars["mu_product"], mu)
         c_g = lr * (1.0 - mu) / (1.0 - mu_product)
         c_m = lr * mu_next / (1.0 - mu_product * mu_next)
         c2 = 1.0 / (1.0 - beta2**t)

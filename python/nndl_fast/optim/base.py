@@ -27,7 +27,9 @@ binding reads each field by name and refuses a missing or unknown one.
 from __future__ import annotations
 
 import copy
+import itertools
 import math
+import operator
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Union
@@ -267,6 +269,18 @@ def _same_lists(hp: Mapping[str, Any], lists: tuple[tuple[str, list[Any]], ...])
     return True
 
 
+def _has_none(grads: Iterable[Any]) -> bool:
+    return any(map(operator.is_, grads, itertools.repeat(None)))  # (not `None in grads`: ndarray ==)
+
+
+def _only(grads: Sequence[Any], members: list[int]) -> list[Any]:
+    """grads with None wherever a parameter is not in members (left out of this launch)."""
+    out: list[Any] = [None] * len(grads)
+    for k in members:
+        out[k] = grads[k]
+    return out
+
+
 class Optimizer:
     """Base class: parameter groups, state, ``step``, ``state_dict``.
 
@@ -299,6 +313,9 @@ class Optimizer:
         self._bufs_seen: list[tuple[Any, int]] = []  # (state, edits) when _bufs[gi] was read
         self._group_steps: list[int] = []  # completed steps, per group
         self._group_scalars: list[dict[str, float]] = []  # scalar state (Nadam's μ product)
+        # Per-parameter counts of a group once a None grad made them differ (else None): see _advance
+        self._tensor_steps: list[list[int] | None] = []
+        self._tensor_scalars: list[list[dict[str, float]] | None] = []
         self._buf_names: list[tuple[str | None, ...]] = []  # the buffers each group was built with
         self._counts: list[int] = []  # parameters per group
         self._ranges: list[range] = []  # the indices in state of each group's parameters
@@ -369,6 +386,8 @@ class Optimizer:
             self.param_groups.append(hp)
             self._group_steps.append(0)
             self._group_scalars.append(dict(self._rule.scalars))
+            self._tensor_steps.append(None)
+            self._tensor_scalars.append(None)
             self._buf_names.append(self._rule.buffers(hp))
             self._counts.append(len(arrays))
             self._ranges.append(range(first_index, first_index + len(arrays)))
@@ -456,6 +475,11 @@ class Optimizer:
     ) -> bool:
         """Apply one update with ``grads`` (aligned with the parameters).
 
+        A grad of None (a frozen or unused parameter) leaves that parameter out: its value,
+        state and step count do not change (torch's rule; never a zero-fill, which would let
+        momentum move it). Each parameter counts its own steps (``state_dict()["state"][i]
+        ["step"]``), so a later step uses each one's own t.
+
         ``grad_scale`` multiplies every gradient inside the same pass (loss scaling, a clip
         coefficient). ``max_norm`` clips by the global norm first (1.25; see
         :func:`nndl_fast.clip.clip_grad_norm_` for ``norm_type`` and ``convention``), fused:
@@ -488,43 +512,62 @@ class Optimizer:
                 "use add_param_group to add one"
             )
         rule = self._rule
-        if len(groups) == 1 and max_norm is None:  # one kernel call, which checks every array first
+        if len(groups) == 1 and max_norm is None and self._tensor_steps[0] is None:
+            # one kernel call, which checks every array first
             hp, bufs = self._checked_group(0)
             lr, coeffs, scalars = _plan(rule, hp, self._consts[0], self._group_steps[0] + 1, self._group_scalars[0])
             if scale is None or not rule.launch(hp["params"], grads, bufs, self._terms(0, hp, lr, scale), coeffs, skip):
                 return False  # skipped: a non-finite grad_scale or gradient
+            if _has_none(grads):  # a None grad: that parameter's count stays
+                self._advance(0, grads, None, self._group_steps[0] + 1, scalars)
+                return True
             self._group_steps[0] += 1
             self._group_scalars[0] = scalars
             return True
         checked = [self._checked_group(gi) for gi in range(len(groups))]
-        plans = [
-            _plan(rule, hp, self._consts[gi], self._group_steps[gi] + 1, self._group_scalars[gi])
-            for gi, (hp, _) in enumerate(checked)
-        ]
+        per_group = self._split(grads)
+        # One launch per group, or per distinct step count where None grads made them differ.
+        launches = []
+        for gi, ((hp, _), g) in enumerate(zip(checked, per_group)):
+            classes = self._classes(gi, g)
+            for members, t, scalars in classes:
+                plan = self._plan(gi, hp, t, scalars, len(classes) > 1)
+                launches.append((gi, members, t, g if members is None else _only(g, members), plan))
         if scale is None:  # a non-finite grad_scale: skipped, as a non-finite gradient is
             return False
-        # Several passes (groups, or the norm pass first): check every array of every group
+        # Several passes (groups, or the norm pass first): check every array of every launch
         # first (overlap across groups included), so that a rejected call changes nothing.
-        per_group = [grads] if len(groups) == 1 else self._split(grads)
+        names = self._names_for(len(groups))
         _core.check_step_groups(
             [
-                [(pn, hp["params"], True), (gn, g, False), *zip(bn, bufs, (True,) * len(bufs))]
-                for (pn, gn, bn), (hp, bufs), g in zip(self._names_for(len(groups)), checked, per_group)
+                [
+                    (names[gi][0], checked[gi][0]["params"], True),
+                    (names[gi][1], g, False, True),
+                    *zip(names[gi][2], checked[gi][1], (True,) * len(checked[gi][1])),
+                ]
+                for gi, _, _, g, _ in launches
             ]
         )
         if max_norm is not None:
-            total = _clip.global_norm_of_groups(per_group, norm_type) * abs(scale)
+            total = _clip.global_norm_of_groups([[x for x in g if x is not None] for g in per_group], norm_type)
+            total *= abs(scale)
             self.last_grad_norm = total
             if not math.isfinite(total) and skip:
                 return False
             scale = scale * _clip.clip_coefficient(total, max_norm, convention=convention)
         elif skip and any(_core.any_nonfinite(g) for g in per_group):
             return False
-        for gi, ((hp, bufs), g, (lr, coeffs, scalars)) in enumerate(zip(checked, per_group, plans)):
+        for gi, members, t, g, (lr, coeffs, scalars) in launches:
+            hp, bufs = checked[gi]
             rule.launch(hp["params"], g, bufs, self._terms(gi, hp, lr, scale), coeffs, False)
-            self._group_steps[gi] += 1
-            self._group_scalars[gi] = scalars
+            self._advance(gi, g, members, t, scalars)
         return True
+
+    def _plan(self, gi: int, hp: Mapping[str, Any], t: int, scalars: Mapping[str, float], copy_: bool) -> Any:
+        """_plan for group gi at step t; ``copy_``: the coefficient record copied, for a group
+        making several launches (a rule may rewrite one record per group at each plan)."""
+        lr, coeffs, new_scalars = _plan(self._rule, hp, self._consts[gi], t, scalars)
+        return lr, (dict(coeffs) if copy_ else coeffs), new_scalars
 
     def _terms(self, gi: int, hp: Mapping[str, Any], lr: float, scale: float) -> dict[str, float]:
         """grad_terms(hp, lr, scale), reused while group gi, lr and scale stay the same (the kernel
@@ -535,6 +578,47 @@ class Optimizer:
         terms = grad_terms(hp, lr, scale)
         self._terms_cache[gi] = (lr, scale, terms)
         return terms
+
+    # -- per-parameter step counts ---------------------------------------------------
+    # A group's parameters share one step count (and scalar state) until a None grad leaves
+    # one out of a step; then each keeps its own, as torch's state[p]["step"], and a step
+    # makes one launch per distinct count, until the counts meet again.
+    def _classes(self, gi: int, grads: Sequence[Any]) -> list[tuple[list[int] | None, int, dict[str, float]]]:
+        """(the parameters it steps, None for every one with a grad; 1-based t; scalar state
+        before the step) of each launch of group gi."""
+        steps, scalars = self._tensor_steps[gi], self._tensor_scalars[gi]
+        if steps is None or scalars is None:
+            return [(None, self._group_steps[gi] + 1, self._group_scalars[gi])]
+        classes: dict[tuple[int, tuple[tuple[str, float], ...]], list[int]] = {}
+        for k, g in enumerate(grads):
+            if g is not None:
+                classes.setdefault((steps[k], tuple(scalars[k].items())), []).append(k)
+        return [(ks, done + 1, dict(sc)) for (done, sc), ks in sorted(classes.items())]
+
+    def _advance(self, gi: int, grads: Sequence[Any], members: list[int] | None, t: int, scalars: dict) -> None:
+        """Count step t for the parameters of group gi that it updated (members, or every one
+        whose grad is not None)."""
+        if self._tensor_steps[gi] is None:
+            if not _has_none(grads):
+                self._group_steps[gi], self._group_scalars[gi] = t, scalars
+                return
+            n = self._counts[gi]
+            self._tensor_steps[gi] = [self._group_steps[gi]] * n
+            self._tensor_scalars[gi] = [dict(self._group_scalars[gi]) for _ in range(n)]
+        steps, per = self._tensor_steps[gi], self._tensor_scalars[gi]
+        assert steps is not None and per is not None
+        for k in members if members is not None else (k for k, g in enumerate(grads) if g is not None):
+            steps[k], per[k] = t, scalars
+        if all(s == steps[0] for s in steps) and all(p == per[0] for p in per):  # met again: one count
+            self._group_steps[gi], self._group_scalars[gi] = steps[0], per[0]
+            self._tensor_steps[gi] = self._tensor_scalars[gi] = None
+
+    def _count_of(self, gi: int, k: int) -> tuple[int, dict[str, float]]:
+        """(completed steps, scalar state) of parameter k of group gi."""
+        steps, per = self._tensor_steps[gi], self._tensor_scalars[gi]
+        if steps is None or per is None:
+            return self._group_steps[gi], self._group_scalars[gi]
+        return steps[k], per[k]
 
     def _split(self, grads: Sequence[np.ndarray]) -> list[list[np.ndarray]]:
         if not isinstance(grads, (list, tuple)):
@@ -560,10 +644,11 @@ class Optimizer:
             groups = []
             for gi, g in enumerate(self.param_groups):
                 idx = list(self._group_indices(gi))
-                for i in idx:
+                for j, i in enumerate(idx):
+                    step, scalars = self._count_of(gi, j)
                     state[i] = {
-                        "step": self._group_steps[gi],
-                        **self._group_scalars[gi],
+                        "step": step,
+                        **scalars,
                         **{k: np.array(v, copy=True) for k, v in self.state[i].items()},
                     }
                 groups.append({**{k: copy.copy(v) for k, v in g.items() if k != "params"}, "params": idx})
@@ -591,7 +676,7 @@ class Optimizer:
             raise ValueError(
                 f"state_dict['param_groups'] has {len(groups)} groups, the optimizer {len(self.param_groups)}"
             )
-        new_groups, new_state, new_steps, new_scalars = [], {}, [], []
+        new_groups, new_state, new_counts = [], {}, []
         for gi, (saved, mine) in enumerate(zip(groups, self.param_groups)):
             where = f"state_dict['param_groups'][{gi}]"
             if not isinstance(saved, Mapping) or "params" not in saved:
@@ -609,7 +694,7 @@ class Optimizer:
             except (TypeError, ValueError) as e:
                 raise type(e)(f"{where}: {e}") from None
             names = [n for n in self._rule.buffers(hp) if n is not None]
-            steps, scalars = set(), []
+            steps, scalars = [], []
             for own_i, saved_i in zip(idx, saved["params"]):
                 entry = state.get(saved_i, state.get(str(saved_i)))
                 key = f"state_dict['state'][{saved_i!r}]"
@@ -631,19 +716,18 @@ class Optimizer:
                     if n not in entry:
                         raise ValueError(f"{key} lacks {n!r}")
                 new_state[own_i] = bufs
-                steps.add(_checks.integer(f"{key}['step']", entry["step"], 0))
+                steps.append(_checks.integer(f"{key}['step']", entry["step"], 0))
                 scalars.append({n: self._rule.check_scalar(f"{key}[{n!r}]", n, entry[n]) for n in self._rule.scalars})
-            if len(steps) != 1:
-                raise ValueError(f"parameters of group {gi} have different step counts {sorted(steps)}")
-            if any(s != scalars[0] for s in scalars):
-                raise ValueError(f"parameters of group {gi} have different scalar state")
             hp["params"] = mine["params"]
             new_groups.append(hp)
-            new_steps.append(steps.pop())
-            new_scalars.append(scalars[0])
+            new_counts.append((steps, scalars))  # per parameter: they differ after None grads
         self.param_groups, self.state = new_groups, _tracked(new_state, self._edits)
         self._bufs_seen = [(None, -1) for _ in new_groups]
-        self._group_steps, self._group_scalars = new_steps, new_scalars
+        self._group_steps = [steps[0] for steps, _ in new_counts]
+        self._group_scalars = [scalars[0] for _, scalars in new_counts]
+        uniform = [all(s == steps[0] for s in steps) and all(c == sc[0] for c in sc) for steps, sc in new_counts]
+        self._tensor_steps = [None if u else steps for u, (steps, _) in zip(uniform, new_counts)]
+        self._tensor_scalars = [None if u else sc for u, (_, sc) in zip(uniform, new_counts)]
         self._buf_names = [self._rule.buffers(hp) for hp in new_groups]
         self._checked_hp = [() for _ in new_groups]
         self._checked_lists = [() for _ in new_groups]
@@ -727,7 +811,8 @@ def functional(rule: Rule, cls_name: str) -> Callable[..., Any]:
         f"{cls_name} (see :class:`{cls_name}`) over the caller's lists: ``step`` is the 1-based index of "
         f"this update; the state lists are {', '.join(f'``{n}``' for n in names)}"
         + (f" (given exactly as needed: {optional})" if optional else "")
-        + "; hyper-parameters as the class. "
+        + "; hyper-parameters as the class. A grad of None leaves its tensor out (its parameter and "
+        "state are neither read nor written). "
         "Updates in place and returns True (False when ``skip_nonfinite`` found NaN/Inf and nothing changed)"
         + (
             f"; returns ``(applied, {', '.join(rule.scalars)})`` instead, the value to pass next time"
@@ -737,3 +822,21 @@ def functional(rule: Rule, cls_name: str) -> Callable[..., Any]:
         + "."
     )
     return step_fn
+
+
+def check_launches(rule: Rule, launches: Sequence[tuple[Any, Any, Sequence[Any]]]) -> None:
+    """Check the arrays of several launches of ``rule`` at once, overlap across them included,
+    updating nothing: each launch is (params, grads, state lists in the kernel's order, None
+    for an absent one), a grad of None leaving its tensor out, as in the kernel. A caller that
+    makes several kernel calls for one step (one per param group, or per step count) checks
+    them all first, so that a rejected step changes nothing."""
+    _core.check_step_groups(
+        [
+            [
+                ("params", params, True),
+                ("grads", grads, False, True),
+                *((n, b, True) for n, b in zip(rule.state, bufs)),
+            ]
+            for params, grads, bufs in launches
+        ]
+    )
