@@ -106,7 +106,7 @@ def adam_step(
 
 def any_nonfinite(grads: typing.Any) -> bool:
     """
-    True when any element of the listed arrays is NaN or Inf.
+    True when any element of the listed arrays (None items skipped) is NaN or Inf.
     """
 
 def assign_fill(a: typing.Any, name: str, src: typing.Any) -> None:
@@ -163,8 +163,8 @@ def build_info() -> dict: ...
 def check_step_groups(groups: list) -> None:
     """
     Run the array checks of several steps at once, overlap included across them, updating nothing.
-    groups: a list of lists of (name, list of arrays or None, written) tuples; each group's first
-    list fixes its count, shapes and dtype.
+    groups: a list of lists of (name, list of arrays or None, written[, holes]) tuples; each group's
+    first list fixes its count, shapes and dtype; a None item of a `holes` list leaves that tensor out.
     """
 
 def clip_coefficient(
