@@ -4,6 +4,7 @@ non-finite gradients, bad input."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -361,3 +362,20 @@ def test_clip_parity_generated_shapes(sizes, p, scale, dtype):
     assert clip.clip_grad_norm_(grads, max_norm, p) == pytest.approx(total_ref, rel=1e-10, abs=0)
     for g, e in zip(grads, expected):
         np.testing.assert_allclose(g, e, rtol=rtol(dtype), atol=0)
+
+
+def test_gradients_passed_as_tensors_warn_that_nothing_is_clipped():
+    """torch's rule: a tensor stands for its .grad, so [p.grad for p in params] clips nothing.
+    torch says nothing; we warn (and still follow the rule), and parameters without grads yet
+    stay silent."""
+    torch = torch_or_skip()
+    grads = [torch.full((4,), 2.0), torch.full((3,), 2.0)]
+    with pytest.warns(UserWarning, match="none of the 2 torch tensors has a .grad"):
+        total = clip.clip_grad_norm_(grads, 1.0)
+    assert float(total) == 0.0 and all(torch.equal(g, torch.full_like(g, 2.0)) for g in grads)
+    with pytest.warns(UserWarning, match="nothing is clipped"):
+        clip.clip_grad_value_(grads, 1.0)
+    params = [torch.nn.Parameter(torch.ones(3))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clip.clip_grad_norm_(params, 1.0)

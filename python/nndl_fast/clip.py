@@ -46,6 +46,7 @@ from __future__ import annotations
 import math
 import numbers
 import sys
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -85,6 +86,14 @@ def _gradients(grads: Any) -> tuple[list[Any], bool]:
             arrays.append(g)
         elif g.grad is not None:
             arrays.append(g.grad)
+    if not arrays and any(not g.requires_grad for g in items):
+        # torch's rule, kept, but silent there: [p.grad for p in params] clips nothing.
+        warnings.warn(
+            f"grads: none of the {len(items)} torch tensors has a .grad, so nothing is clipped; a torch "
+            "tensor stands for its parameter's .grad (pass model.parameters()), a NumPy array for itself",
+            UserWarning,
+            stacklevel=3,
+        )
     return arrays, True
 
 
