@@ -757,6 +757,26 @@ def functional(rule: Rule, cls_name: str) -> Callable[..., Any]:
     import inspect
 
     names = rule.state
+    passed: dict[Any, tuple[dict[str, Any], tuple[str | None, ...]]] = {}  # see checked()
+
+    def checked(hyper: dict[str, Any]) -> tuple[dict[str, Any], tuple[str | None, ...]]:
+        """The hyper-parameters with defaults, checked, and the buffers they need; remembered by
+        value and type (True == 1, but only 1 passes), so a loop that calls with the same ones
+        checks them once."""
+        try:
+            key = tuple((k, type(v), tuple(map(type, v)) if type(v) is tuple else None, v) for k, v in hyper.items())
+            hit = passed.get(key)
+        except TypeError:  # an unhashable value (a list): checked at every call
+            key = hit = None
+        if hit is None:
+            hp = hparams(hyper, rule.defaults)
+            rule.check(hp)
+            hit = (hp, rule.buffers(hp))
+            if key is not None:
+                if len(passed) >= 64:
+                    passed.clear()
+                passed[key] = hit
+        return hit
 
     def step_fn(params, grads, *state, step, grad_scale=1.0, skip_nonfinite=False, **hyper):
         if len(state) > len(names):
@@ -774,14 +794,13 @@ def functional(rule: Rule, cls_name: str) -> Callable[..., Any]:
                     f"{rule.name}() needs the keyword argument {name} ({rule.scalars[name]!r} before the first step)"
                 )
             scalars[name] = rule.check_scalar(name, name, hyper.pop(name))
-        t = _checks.integer("step", step, 1)
-        skip = _checks.flag("skip_nonfinite", skip_nonfinite)
-        hp = hparams(hyper, rule.defaults)
-        rule.check(hp)
-        for name, given, b in zip(names, rule.buffers(hp), bufs):
+        t = step if type(step) is int and step >= 1 else _checks.integer("step", step, 1)
+        skip = skip_nonfinite if type(skip_nonfinite) is bool else _checks.flag("skip_nonfinite", skip_nonfinite)
+        hp, needed = checked(hyper)
+        for name, given, b in zip(names, needed, bufs):
             if (given is None) != (b is None):
                 raise ValueError(f"{name} must be given exactly when {rule.needs[name]}")
-        scale = _grad_scale(grad_scale, skip)
+        scale = grad_scale if type(grad_scale) is float and math.isfinite(grad_scale) else _grad_scale(grad_scale, skip)
         lr, coeffs, new_scalars = _plan(rule, hp, rule.constants(hp), t, scalars)
         if scale is None:
             return (False, *scalars.values()) if rule.scalars else False
