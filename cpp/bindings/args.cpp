@@ -25,7 +25,7 @@ bool same_shape(const py::array& a, const py::array& b) {
 
 std::string dtype_str(const py::array& a) { return py::str(a.dtype()).cast<std::string>(); }
 
-const char* dtype_name(DType d) { return d == DType::f32 ? "float32" : "float64"; }
+const char* dtype_name(DType d) { return d == DType::f32 ? "float32" : d == DType::f64 ? "float64" : "uint8"; }
 
 std::string indexed(const char* name, size_t k) { return std::string(name) + "[" + std::to_string(k) + "]"; }
 
@@ -111,6 +111,11 @@ Spec Spec::bytes() const {
   s.dtype = DTypeRule::u8;
   return s;
 }
+Spec Spec::pixels() const {
+  Spec s = *this;
+  s.dtype = DTypeRule::pixels;
+  return s;
+}
 Spec Spec::may_be(std::string other) const {
   Spec s = *this;
   s.alias_of = std::move(other);
@@ -161,7 +166,14 @@ void Args::require_dtype(const py::array& a, DTypeRule rule, const std::string& 
   }
   // dtype equality includes byte order: the kernels read the raw bits natively.
   DType got;
-  if (dt.equal(py::dtype::of<float>()))
+  if (rule == DTypeRule::pixels) {
+    if (dt.equal(py::dtype::of<uint8_t>()))
+      got = DType::u8;
+    else if (dt.equal(py::dtype::of<float>()))
+      got = DType::f32;
+    else
+      throw py::type_error(name + " must be uint8 or float32 (native byte order), got " + dtype_str(a));
+  } else if (dt.equal(py::dtype::of<float>()))
     got = DType::f32;
   else if (dt.equal(py::dtype::of<double>()))
     got = DType::f64;
@@ -213,7 +225,9 @@ Arg Args::array(py::handle obj, const Spec& spec) {
 Arg Args::output(py::handle obj, const Spec& spec) {
   if (!obj.is_none()) return array(obj, spec);
   std::vector<py::ssize_t> shape(spec.dims.begin(), spec.dims.end());
-  py::array fresh = dtype_ == DType::f32 ? py::array(py::array_t<float>(shape)) : py::array(py::array_t<double>(shape));
+  py::array fresh = dtype_ == DType::f32   ? py::array(py::array_t<float>(shape))
+                    : dtype_ == DType::u8 ? py::array(py::array_t<uint8_t>(shape))
+                                          : py::array(py::array_t<double>(shape));
   owned_.push_back(fresh);
   named_.emplace_back(spec.name, fresh.data());  // fresh memory overlaps nothing: no range
   return Arg(fresh);

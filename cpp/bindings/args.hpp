@@ -35,7 +35,7 @@ namespace nndl::bind {
 
 namespace py = pybind11;
 
-enum class DType { f32, f64 };
+enum class DType { f32, f64, u8 };  // u8: images only (DTypeRule::pixels)
 
 // What dtype an argument must have.
 enum class DTypeRule {
@@ -43,6 +43,7 @@ enum class DTypeRule {
   f64,   // always float64 (workspaces)
   f32,   // always float32 (the bandwidth probes)
   u8,    // packed bit masks
+  pixels,  // uint8 or float32 images, the same for every `pixels` argument of one call (fixes DType)
 };
 
 struct Spec {
@@ -65,6 +66,7 @@ struct Spec {
   Spec float64() const;
   Spec float32() const;
   Spec bytes() const;
+  Spec pixels() const;
   Spec may_be(std::string other) const;
 };
 

@@ -12,4 +12,5 @@ PYBIND11_MODULE(_core, m) {
   nndl::bind::register_layer_norm(m);
   nndl::bind::register_weight_norm(m);
   nndl::bind::register_local_response_norm(m);
+  nndl::bind::register_augment(m);
 }

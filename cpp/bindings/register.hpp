@@ -12,4 +12,5 @@ void register_batch_norm(pybind11::module_& m);
 void register_layer_norm(pybind11::module_& m);
 void register_weight_norm(pybind11::module_& m);
 void register_local_response_norm(pybind11::module_& m);
+void register_augment(pybind11::module_& m);
 }  // namespace nndl::bind

@@ -1,0 +1,274 @@
+// Augmentation kernels. A warp works one output row at a time: the source offsets and the
+// bilinear weights of a segment of the row are computed once (in double, then float) and
+// reused for every channel, so the per-channel loop is four loads, a blend and a store.
+// Rows are the parallel unit: every output element is written once, by one thread, from
+// the same arithmetic whatever the thread count.
+#include <cstring>
+
+#include "augment/augment.hpp"
+#include "simd/kernel.hpp"
+
+namespace nndl::NNDL_TARGET {
+namespace {
+
+using augment::GatherMap;
+using augment::Geometry;
+using augment::Interp;
+using augment::kFar;
+using augment::Padding;
+
+// Pixels per row segment: the segment's offsets and weights (10 KiB) stay on the stack.
+constexpr int64_t kSeg = 256;
+// Output elements below which a call stays on one thread.
+constexpr int64_t kParallelElems = int64_t{1} << 15;
+
+// Round half to even, exact for |x| < 2^51 (no SSE4.1 round instruction on baseline x86-64).
+inline double round_even(double x) {
+  constexpr double shifter = 6755399441055744.0;  // 1.5·2^52
+  return (x + shifter) - shifter;
+}
+inline double floor_d(double x) {
+  const double r = round_even(x);
+  return r > x ? r - 1.0 : r;
+}
+inline double clamp_far(double x) { return x < -kFar ? -kFar : (x > kFar ? kFar : x); }
+
+// An index outside [0, n) under edge or reflect padding (constant padding never calls it).
+inline int64_t remap(int64_t i, int64_t n, Padding pad) {
+  if (i >= 0 && i < n) return i;
+  if (pad == Padding::edge) return i < 0 ? 0 : n - 1;
+  const int64_t period = 2 * n;
+  int64_t r = i % period;
+  if (r < 0) r += period;
+  return r < n ? r : period - 1 - r;
+}
+
+// A float value to the image's type: uint8 rounds half to even and saturates.
+template <class T>
+inline T to_pixel(float v) {
+  if constexpr (sizeof(T) == 1) {
+    v = v < 0.0f ? 0.0f : (v > 255.0f ? 255.0f : v);
+    constexpr float shifter = 12582912.0f;  // 1.5·2^23
+    return T(int32_t((v + shifter) - shifter));
+  } else {
+    return v;
+  }
+}
+
+// Offsets (in pixels, row·w + column) and weights of one row segment.
+struct Segment {
+  int64_t off[4][kSeg];
+  float wt[4][kSeg];
+  uint8_t valid[kSeg];  // constant padding: bit k set ⇔ corner k is inside the image
+};
+
+template <Padding P>
+inline void corner(int64_t cx, int64_t cy, const Geometry& g, int64_t& off, uint8_t& valid, int bit) {
+  if constexpr (P == Padding::constant) {
+    const bool in = cx >= 0 && cx < g.w && cy >= 0 && cy < g.h;
+    valid |= uint8_t(in) << bit;
+    off = in ? cy * g.w + cx : 0;
+  } else {
+    off = remap(cy, g.h, P) * g.w + remap(cx, g.w, P);
+  }
+}
+
+// Bilinear: corners (x0, y0), (x0 + 1, y0), (x0, y0 + 1), (x0 + 1, y0 + 1) with weights
+// (1−fy)(1−fx), (1−fy)fx, fy(1−fx), fy·fx; nearest: corner 0 only, weight 1.
+template <Interp I, Padding P>
+inline void plan_segment(Segment& s, const double* m, const Geometry& g, int64_t y, int64_t x0, int64_t len) {
+  const double yd = double(y);
+  const double bx = m[1] * yd + m[2], by = m[4] * yd + m[5];
+  for (int64_t k = 0; k < len; ++k) {
+    const double xd = double(x0 + k);
+    const double xs = clamp_far(m[0] * xd + bx), ys = clamp_far(m[3] * xd + by);
+    uint8_t valid = 0;
+    if constexpr (I == Interp::nearest) {
+      corner<P>(int64_t(round_even(xs)), int64_t(round_even(ys)), g, s.off[0][k], valid, 0);
+    } else {
+      const double fx0 = floor_d(xs), fy0 = floor_d(ys);
+      const float fx = float(xs - fx0), fy = float(ys - fy0);
+      const int64_t ix = int64_t(fx0), iy = int64_t(fy0);
+      corner<P>(ix, iy, g, s.off[0][k], valid, 0);
+      corner<P>(ix + 1, iy, g, s.off[1][k], valid, 1);
+      corner<P>(ix, iy + 1, g, s.off[2][k], valid, 2);
+      corner<P>(ix + 1, iy + 1, g, s.off[3][k], valid, 3);
+      s.wt[0][k] = (1.0f - fy) * (1.0f - fx);
+      s.wt[1][k] = (1.0f - fy) * fx;
+      s.wt[2][k] = fy * (1.0f - fx);
+      s.wt[3][k] = fy * fx;
+    }
+    s.valid[k] = valid;
+  }
+}
+
+// One output value from the segment's pixel k, channel base `src` (stride `ps` per pixel).
+template <class T, Interp I, Padding P>
+inline T sample(const Segment& s, int64_t k, const T* src, int64_t ps, float fill) {
+  if constexpr (I == Interp::nearest) {
+    if constexpr (P == Padding::constant)
+      if (!(s.valid[k] & 1)) return to_pixel<T>(fill);
+    return src[s.off[0][k] * ps];
+  } else {
+    float v[4];
+    for (int q = 0; q < 4; ++q) {
+      v[q] = float(src[s.off[q][k] * ps]);
+      if constexpr (P == Padding::constant) v[q] = (s.valid[k] >> q) & 1 ? v[q] : fill;
+    }
+    return to_pixel<T>(((s.wt[0][k] * v[0] + s.wt[1][k] * v[1]) + s.wt[2][k] * v[2]) + s.wt[3][k] * v[3]);
+  }
+}
+
+template <class T, Interp I, Padding P>
+void warp_row(T* out, const T* img, const double* m, const float* fill, const Geometry& g, int64_t y) {
+  Segment s;
+  const int64_t plane = g.oh * g.ow, in_plane = g.h * g.w;
+  for (int64_t x0 = 0; x0 < g.ow; x0 += kSeg) {
+    const int64_t len = g.ow - x0 < kSeg ? g.ow - x0 : kSeg;
+    plan_segment<I, P>(s, m, g, y, x0, len);
+    if (g.channels_last) {
+      T* o = out + (y * g.ow + x0) * g.c;
+      for (int64_t k = 0; k < len; ++k)
+        for (int64_t c = 0; c < g.c; ++c) o[k * g.c + c] = sample<T, I, P>(s, k, img + c, g.c, fill[c]);
+    } else {
+      for (int64_t c = 0; c < g.c; ++c) {
+        T* o = out + c * plane + y * g.ow + x0;
+        const T* src = img + c * in_plane;
+        for (int64_t k = 0; k < len; ++k) o[k] = sample<T, I, P>(s, k, src, 1, fill[c]);
+      }
+    }
+  }
+}
+
+// out row y ← input row sy0 + sdy·y, columns sx0 + sdx·x: copies where the source is inside.
+template <class T>
+void gather_row(T* out, const T* img, const GatherMap& mp, const float* fill, const Geometry& g, Padding pad,
+                int64_t y) {
+  const int64_t C = g.c, plane = g.oh * g.ow, in_plane = g.h * g.w;
+  const bool cl = g.channels_last;
+  auto put = [&](int64_t x, int64_t c, T v) { (cl ? out[(y * g.ow + x) * C + c] : out[c * plane + y * g.ow + x]) = v; };
+  int64_t sy = mp.sy0 + mp.sdy * y;
+  const bool row_in = sy >= 0 && sy < g.h;
+  if (!row_in && pad == Padding::constant) {
+    for (int64_t x = 0; x < g.ow; ++x)
+      for (int64_t c = 0; c < C; ++c) put(x, c, to_pixel<T>(fill[c]));
+    return;
+  }
+  sy = remap(sy, g.h, pad);
+  auto get = [&](int64_t sx, int64_t c) {
+    return cl ? img[(sy * g.w + sx) * C + c] : img[c * in_plane + sy * g.w + sx];
+  };
+  // Columns whose source is inside: sx0 + sdx·x in [0, w).
+  int64_t xa, xb;
+  if (mp.sdx > 0) {
+    xa = -mp.sx0;
+    xb = g.w - mp.sx0;
+  } else {
+    xa = mp.sx0 - g.w + 1;
+    xb = mp.sx0 + 1;
+  }
+  xa = xa < 0 ? 0 : (xa > g.ow ? g.ow : xa);
+  xb = xb < xa ? xa : (xb > g.ow ? g.ow : xb);
+  // Columns outside: the fill, or the padding rule's pixel.
+  for (int64_t x = xa == 0 ? xb : 0; x < g.ow; x = (x + 1 == xa) ? xb : x + 1) {
+    const int64_t sx = mp.sx0 + mp.sdx * x;
+    for (int64_t c = 0; c < C; ++c)
+      put(x, c, pad == Padding::constant ? to_pixel<T>(fill[c]) : get(remap(sx, g.w, pad), c));
+  }
+  if (xb <= xa) return;
+  const int64_t n = xb - xa, sxa = mp.sx0 + mp.sdx * xa;
+  if (cl) {
+    T* o = out + (y * g.ow + xa) * C;
+    const T* src = img + (sy * g.w + sxa) * C;
+    if (mp.sdx > 0) {
+      std::memcpy(o, src, size_t(n * C) * sizeof(T));
+    } else {
+      for (int64_t k = 0; k < n; ++k)
+        for (int64_t c = 0; c < C; ++c) o[k * C + c] = src[-k * C + c];
+    }
+  } else {
+    for (int64_t c = 0; c < C; ++c) {
+      T* o = out + c * plane + y * g.ow + xa;
+      const T* src = img + c * in_plane + sy * g.w + sxa;
+      if (mp.sdx > 0) {
+        std::memcpy(o, src, size_t(n) * sizeof(T));
+      } else {
+#pragma omp simd
+        for (int64_t k = 0; k < n; ++k) o[k] = src[-k];
+      }
+    }
+  }
+}
+
+template <class T, Interp I, Padding P>
+void affine_impl(T* out, const T* images, const double* matrices, const float* fill, const Geometry& g) {
+  const int64_t rows = g.n * g.oh;
+  const int64_t in_size = g.c * g.h * g.w, out_size = g.c * g.oh * g.ow;
+#pragma omp parallel for num_threads(::nndl::num_threads()) schedule(static) if (rows * g.ow * g.c >= kParallelElems)
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t i = r / g.oh, y = r % g.oh;
+    const double* m = matrices + 6 * i;
+    GatherMap mp;
+    if (augment::integer_map(m, &mp))
+      gather_row(out + i * out_size, images + i * in_size, mp, fill, g, P, y);
+    else
+      warp_row<T, I, P>(out + i * out_size, images + i * in_size, m, fill, g, y);
+  }
+}
+
+template <class T, Interp I>
+void affine_pad(T* out, const T* images, const double* matrices, const float* fill, const Geometry& g, Padding pad) {
+  switch (pad) {
+    case Padding::constant:
+      return affine_impl<T, I, Padding::constant>(out, images, matrices, fill, g);
+    case Padding::edge:
+      return affine_impl<T, I, Padding::edge>(out, images, matrices, fill, g);
+    case Padding::reflect:
+      return affine_impl<T, I, Padding::reflect>(out, images, matrices, fill, g);
+  }
+}
+
+}  // namespace
+
+template <class T>
+void augment_affine(T* out, const T* images, const double* matrices, const float* fill, const Geometry& g,
+                    Interp interp, Padding pad) {
+  if (interp == Interp::nearest)
+    affine_pad<T, Interp::nearest>(out, images, matrices, fill, g, pad);
+  else
+    affine_pad<T, Interp::bilinear>(out, images, matrices, fill, g, pad);
+}
+
+template <class T>
+void augment_gather(T* out, const T* images, const GatherMap* maps, const float* fill, const Geometry& g, Padding pad) {
+  const int64_t rows = g.n * g.oh;
+  const int64_t in_size = g.c * g.h * g.w, out_size = g.c * g.oh * g.ow;
+#pragma omp parallel for num_threads(::nndl::num_threads()) schedule(static) if (rows * g.ow * g.c >= kParallelElems)
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t i = r / g.oh;
+    gather_row(out + i * out_size, images + i * in_size, maps[i], fill, g, pad, r % g.oh);
+  }
+}
+
+template <class T>
+void augment_erase(T* out, const int64_t* boxes, const float* fill, const Geometry& g) {
+  const int64_t size = g.c * g.h * g.w, plane = g.h * g.w;
+#pragma omp parallel for num_threads(::nndl::num_threads()) schedule(static) if (g.n * size >= kParallelElems)
+  for (int64_t i = 0; i < g.n; ++i) {
+    const int64_t* b = boxes + 4 * i;
+    T* img = out + i * size;
+    for (int64_t y = b[0]; y < b[0] + b[2]; ++y)
+      for (int64_t x = b[1]; x < b[1] + b[3]; ++x)
+        for (int64_t c = 0; c < g.c; ++c)
+          (g.channels_last ? img[(y * g.w + x) * g.c + c] : img[c * plane + y * g.w + x]) = to_pixel<T>(fill[c]);
+  }
+}
+
+#define NNDL_AUGMENT_INSTANTIATE(T)                                                                          \
+  template void augment_affine(T*, const T*, const double*, const float*, const Geometry&, Interp, Padding); \
+  template void augment_gather(T*, const T*, const GatherMap*, const float*, const Geometry&, Padding);      \
+  template void augment_erase(T*, const int64_t*, const float*, const Geometry&);
+NNDL_AUGMENT_INSTANTIATE(float)
+NNDL_AUGMENT_INSTANTIATE(uint8_t)
+
+}  // namespace nndl::NNDL_TARGET
