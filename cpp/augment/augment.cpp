@@ -6,7 +6,9 @@
 #include <cstring>
 
 #include "augment/augment.hpp"
+#include "rng/philox.hpp"
 #include "simd/kernel.hpp"
+#include "simd/vmath.hpp"
 
 namespace nndl::NNDL_TARGET {
 namespace {
@@ -228,7 +230,82 @@ void affine_pad(T* out, const T* images, const double* matrices, const float* fi
   }
 }
 
+constexpr double k2m24 = 1.0 / 16777216.0;    // 2^-24
+constexpr double k2m32 = 1.0 / 4294967296.0;  // 2^-32
+constexpr int64_t kNoiseBlock = 64;           // float32 elements per 16 Philox counters
+
+// A 32-bit word as a double, exactly (rng/random.cpp's conversion).
+inline double word(uint32_t w) { return double(int32_t(w ^ 0x80000000u)) + 2147483648.0; }
+
+// The 64 noise values of one block, from its words w: the float32 fill transforms of
+// rng/random.cpp (uniform: the word's top 24 bits; normal: Box–Muller on words (2p, 2p + 1),
+// the cosine to element 32p + l, the sine to 32p + 16 + l).
+template <augment::NoiseKind K>
+inline void noise_block(float* NNDL_RESTRICT z, const uint32_t (&w)[4][16], double loc, double scale) {
+  if constexpr (K == augment::NoiseKind::uniform) {
+    const uint32_t* wf = &w[0][0];
+#pragma omp simd
+    for (int i = 0; i < 64; ++i) z[i] = float(loc + scale * (double(int32_t(wf[i] >> 8)) * k2m24));
+  } else {
+    for (int p = 0; p < 2; ++p) {
+#pragma omp simd
+      for (int l = 0; l < 16; ++l) {
+        const double u1 = 1.0 - word(w[2 * p][l]) * k2m32;  // (0, 1]: ln u1 finite
+        const double u2 = word(w[2 * p + 1][l]) * k2m32;
+        const double r = std::sqrt(-2.0 * vlog<float>(u1));
+        double s, c;
+        vsincos2pi<float>(u2, s, c);
+        z[32 * p + l] = float(loc + scale * (r * c));
+        z[32 * p + 16 + l] = float(loc + scale * (r * s));
+      }
+    }
+  }
+}
+
+// out[k] ← images[k] with the noise of block values z (or the block's words for salt and pepper).
+template <class T, augment::NoiseKind K>
+inline void noise_apply(T* out, const T* images, const float* z, const uint32_t (&w)[4][16], int64_t count,
+                        const augment::Noise& s) {
+  if constexpr (K == augment::NoiseKind::salt_pepper) {
+    const uint32_t* wf = &w[0][0];
+    const T top = sizeof(T) == 1 ? T(255) : T(1);
+    for (int64_t k = 0; k < count; ++k)
+      out[k] = uint64_t(wf[k]) < s.pepper ? T(0) : uint64_t(wf[k]) >= s.salt ? top : images[k];
+  } else {
+#pragma omp simd
+    for (int64_t k = 0; k < count; ++k) out[k] = to_pixel<T>(float(images[k]) + z[k]);
+  }
+}
+
+template <class T, augment::NoiseKind K>
+void noise_impl(T* out, const T* images, int64_t n, const augment::Noise& s) {
+  const rng::Philox16 gen(s.seed, s.offset);
+  const int64_t blocks = (n + kNoiseBlock - 1) / kNoiseBlock;
+#pragma omp parallel for num_threads(::nndl::num_threads()) schedule(static) if (n >= kParallelElems)
+  for (int64_t b = 0; b < blocks; ++b) {
+    alignas(64) uint32_t w[4][16];
+    alignas(64) float z[kNoiseBlock];
+    gen.words(uint64_t(b) * 16, w);
+    if constexpr (K != augment::NoiseKind::salt_pepper) noise_block<K>(z, w, s.loc, s.scale);
+    const int64_t start = b * kNoiseBlock;
+    const int64_t count = n - start < kNoiseBlock ? n - start : kNoiseBlock;
+    noise_apply<T, K>(out + start, images + start, z, w, count, s);
+  }
+}
+
 }  // namespace
+
+template <class T>
+void augment_noise(T* out, const T* images, int64_t n, const augment::Noise& s) {
+  switch (s.kind) {
+    case augment::NoiseKind::gaussian:
+      return noise_impl<T, augment::NoiseKind::gaussian>(out, images, n, s);
+    case augment::NoiseKind::uniform:
+      return noise_impl<T, augment::NoiseKind::uniform>(out, images, n, s);
+    case augment::NoiseKind::salt_pepper:
+      return noise_impl<T, augment::NoiseKind::salt_pepper>(out, images, n, s);
+  }
+}
 
 template <class T>
 void augment_affine(T* out, const T* images, const double* matrices, const float* fill, const Geometry& g,
@@ -267,7 +344,8 @@ void augment_erase(T* out, const int64_t* boxes, const float* fill, const Geomet
 #define NNDL_AUGMENT_INSTANTIATE(T)                                                                          \
   template void augment_affine(T*, const T*, const double*, const float*, const Geometry&, Interp, Padding); \
   template void augment_gather(T*, const T*, const GatherMap*, const float*, const Geometry&, Padding);      \
-  template void augment_erase(T*, const int64_t*, const float*, const Geometry&);
+  template void augment_erase(T*, const int64_t*, const float*, const Geometry&);                            \
+  template void augment_noise(T*, const T*, int64_t, const augment::Noise&);
 NNDL_AUGMENT_INSTANTIATE(float)
 NNDL_AUGMENT_INSTANTIATE(uint8_t)
 

@@ -34,13 +34,16 @@ struct GatherMap {
 
 enum class NoiseKind : int { gaussian = 0, uniform = 1, salt_pepper = 2 };
 
+// Noise n_i of element i (of the batch in C order) from Philox4x32-10 at (seed, offset):
+// the words and transforms of the float32 random fills (rng/random.hpp), so n_i is exactly
+// element i of nndl_fast.random's float32 normal (gaussian: loc + scale·z) or uniform
+// (uniform: loc + scale·u) fill; salt and pepper compares the element's uniform word w_i:
+// w_i < pepper → 0, w_i ≥ salt → the dtype's top (255 or 1.0), else the pixel is kept.
 struct Noise {
   uint64_t seed, offset;
   NoiseKind kind;
-  double loc, scale;  // gaussian: n = loc + scale·z; uniform: n = loc + scale·u
-  uint32_t pepper;    // salt and pepper: u32 < pepper → 0, u32 ≥ salt → hi
-  uint32_t salt;
-  double hi;
+  double loc, scale;
+  uint64_t pepper, salt;  // in [0, 2^32]
 };
 
 // Coordinates are clamped to ±kFar before any integer conversion: far outside every image,

@@ -125,6 +125,27 @@ void register_augment(py::module_& m) {
       "out = images with boxes[i] = (top, left, height, width) of image i set to fill; returns out.");
 
   m.def(
+      "augment_noise",
+      [](py::handle images_, py::handle out_, int kind, uint64_t seed, uint64_t offset, double loc, double scale,
+         uint64_t pepper, uint64_t salt) {
+        Args args;
+        const Arg images = args.array(images_, in("images").pixels());
+        const Arg y =
+            args.output(out_, out("out").pixels().shape(images.shape(), "the shape of images").may_be("images"));
+        args.check_overlap();
+        const augment::Noise s{seed, offset, augment::NoiseKind(kind), loc, scale, pepper, salt};
+        with_pixels(args.dtype(), [&](auto tag) {
+          using T = decltype(tag);
+          py::gil_scoped_release nogil;
+          NNDL_DISPATCH(augment_noise<T>)(y.as<T>(), images.as<T>(), images.size(), s);
+        });
+        return y.array();
+      },
+      py::arg("images"), py::arg("out"), py::arg("kind"), py::arg("seed"), py::arg("offset"), py::arg("loc"),
+      py::arg("scale"), py::arg("pepper"), py::arg("salt"),
+      "out = images + the noise of (seed, offset) (uint8: rounded, saturated); returns out.");
+
+  m.def(
       "augment_uniforms",
       [](int64_t n, int64_t k, uint64_t seed, uint64_t offset) {
         if (n < 0 || n > (int64_t{1} << 32)) throw py::value_error("n must be in [0, 2**32]");

@@ -130,5 +130,54 @@ inline void philox4x32_10_x8(__m256i c[4], uint32_t key0, uint32_t key1) {
 }
 #endif
 
+// The words of 16 consecutive counters (lo32(j) + l, hi32(j), lo32(offset), hi32(offset)),
+// l < 16, under key (lo32(seed), hi32(seed)): w[k][l] is word k of counter j + l. j is a
+// multiple of 16, so lo32(j) + l never carries. One AVX-512 call, two AVX2 calls or 16 scalar
+// ones: the same words on every path (the random fills, rng/random.hpp, draw from it).
+struct Philox16 {
+  uint32_t key0, key1, off0, off1;
+#if defined(__AVX512F__)
+  PhiloxKeySchedule keys;
+#endif
+  Philox16(uint64_t seed, uint64_t offset)
+      : key0(uint32_t(seed)),
+        key1(uint32_t(seed >> 32)),
+        off0(uint32_t(offset)),
+        off1(uint32_t(offset >> 32))
+#if defined(__AVX512F__)
+        ,
+        keys(key0, key1)
+#endif
+  {
+  }
+
+  inline void words(uint64_t j, uint32_t w[4][16]) const {
+    const uint32_t j0 = uint32_t(j), j1 = uint32_t(j >> 32);
+#if defined(__AVX512F__)
+    __m512i c[4] = {_mm512_add_epi32(_mm512_set1_epi32(int(j0)),
+                                     _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)),
+                    _mm512_set1_epi32(int(j1)), _mm512_set1_epi32(int(off0)), _mm512_set1_epi32(int(off1))};
+    philox4x32_10_x16(c, keys);
+    for (int k = 0; k < 4; ++k) _mm512_storeu_si512(w[k], c[k]);
+#elif defined(__AVX2__)
+    for (int h = 0; h < 2; ++h) {
+      __m256i c[4] = {
+          _mm256_add_epi32(_mm256_set1_epi32(int(j0 + 8u * uint32_t(h))), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)),
+          _mm256_set1_epi32(int(j1)), _mm256_set1_epi32(int(off0)), _mm256_set1_epi32(int(off1))};
+      philox4x32_10_x8(c, key0, key1);
+      for (int k = 0; k < 4; ++k) _mm256_storeu_si256(reinterpret_cast<__m256i*>(w[k] + 8 * h), c[k]);
+    }
+#else
+    const uint32_t key[2] = {key0, key1};
+    for (uint32_t l = 0; l < 16; ++l) {
+      const uint32_t ctr[4] = {j0 + l, j1, off0, off1};
+      uint32_t u[4];
+      philox4x32_10(u, ctr, key);
+      for (int k = 0; k < 4; ++k) w[k][l] = u[k];
+    }
+#endif
+  }
+};
+
 }  // namespace
 }  // namespace nndl::rng

@@ -89,10 +89,11 @@ def affine(
             ix, iy = x0.astype(np.int64), y0.astype(np.int64)
             one = np.float32(1)
             w00, w01, w10, w11 = (one - fy) * (one - fx), (one - fy) * fx, fy * (one - fx), fy * fx
-            v = (
-                (w00 * _sample(img, ix, iy, fill_c, padding_mode) + w01 * _sample(img, ix + 1, iy, fill_c, padding_mode))
-                + w10 * _sample(img, ix, iy + 1, fill_c, padding_mode)
-            ) + w11 * _sample(img, ix + 1, iy + 1, fill_c, padding_mode)
+            p00 = _sample(img, ix, iy, fill_c, padding_mode)
+            p01 = _sample(img, ix + 1, iy, fill_c, padding_mode)
+            p10 = _sample(img, ix, iy + 1, fill_c, padding_mode)
+            p11 = _sample(img, ix + 1, iy + 1, fill_c, padding_mode)
+            v = ((w00 * p00 + w01 * p01) + w10 * p10) + w11 * p11
         out[i] = _to_pixel(v, images.dtype)
     return np.moveaxis(out, 1, 3) if cl else out
 
@@ -126,6 +127,6 @@ def erase(images: np.ndarray, boxes: np.ndarray, *, fill=0.0, layout: str = "NCH
     out = np.moveaxis(images.copy(), 3, 1) if layout == "NHWC" else images.copy()
     c = out.shape[1]
     fill_c = _to_pixel(np.broadcast_to(np.asarray(fill, np.float32), (c,)), images.dtype)
-    for i, (t, l, hh, ww) in enumerate(np.asarray(boxes, np.int64)):
-        out[i, :, t : t + hh, l : l + ww] = fill_c[:, None, None]
+    for i, (top, left, hh, ww) in enumerate(np.asarray(boxes, np.int64)):
+        out[i, :, top : top + hh, left : left + ww] = fill_c[:, None, None]
     return np.moveaxis(out, 1, 3) if layout == "NHWC" else out
