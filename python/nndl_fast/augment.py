@@ -272,7 +272,7 @@ def _compose(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """The inverse map of "first step, then second": output → second's input → first's input."""
     a = np.concatenate([first, np.broadcast_to([0.0, 0.0, 1.0], first.shape[:-2] + (1, 3))], axis=-2)
     b = np.concatenate([second, np.broadcast_to([0.0, 0.0, 1.0], second.shape[:-2] + (1, 3))], axis=-2)
-    return (a @ b)[..., :2, :]
+    return np.ascontiguousarray((a @ b)[..., :2, :])
 
 
 def _flip_matrices(hf: np.ndarray, vf: np.ndarray, h: int, w: int) -> np.ndarray:
