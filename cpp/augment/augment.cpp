@@ -31,7 +31,7 @@ inline double round_even(double x) {
 }
 inline double floor_d(double x) {
   const double r = round_even(x);
-  return r > x ? r - 1.0 : r;
+  return r - (r > x ? 1.0 : 0.0);  // a select of constants: the loop stays branch-free
 }
 inline double clamp_far(double x) { return x < -kFar ? -kFar : (x > kFar ? kFar : x); }
 
@@ -57,11 +57,18 @@ inline T to_pixel(float v) {
   }
 }
 
-// Offsets (in pixels, row·w + column) and weights of one row segment.
+// One row segment: every pixel's weights and, for pixels whose corners are all inside
+// the image (an interval of the segment: the source point moves monotonically along a row),
+// the offset of its first corner (row·w + column; the others are +1, +w, +w + 1). Pixels
+// outside the interval keep per-corner offsets and, for constant padding, validity bits.
 struct Segment {
-  int64_t off[4][kSeg];
+  int32_t ix[kSeg], iy[kSeg];  // corner 0 (bilinear: ⌊x_s⌋, ⌊y_s⌋; nearest: rint)
+  int32_t base[kSeg];          // interior pixels: iy·w + ix
+  uint8_t inner[kSeg];
   float wt[4][kSeg];
-  uint8_t valid[kSeg];  // constant padding: bit k set ⇔ corner k is inside the image
+  int64_t off[4][kSeg];  // border pixels only
+  uint8_t valid[kSeg];   // border pixels, constant padding: bit q ⇔ corner q is inside
+  int64_t ka, kb;        // the interior interval [ka, kb) (empty: ka = kb)
 };
 
 template <Padding P>
@@ -81,30 +88,63 @@ template <Interp I, Padding P>
 inline void plan_segment(Segment& s, const double* m, const Geometry& g, int64_t y, int64_t x0, int64_t len) {
   const double yd = double(y);
   const double bx = m[1] * yd + m[2], by = m[4] * yd + m[5];
+  const double m0 = m[0], m3 = m[3];
+  constexpr int32_t extent = I == Interp::bilinear ? 1 : 0;  // corners beyond corner 0
+  const int32_t wlim = int32_t(g.w) - extent, hlim = int32_t(g.h) - extent, w32 = int32_t(g.w);
+#pragma omp simd
   for (int64_t k = 0; k < len; ++k) {
     const double xd = double(x0 + k);
-    const double xs = clamp_far(m[0] * xd + bx), ys = clamp_far(m[3] * xd + by);
-    uint8_t valid = 0;
+    const double xs = clamp_far(m0 * xd + bx), ys = clamp_far(m3 * xd + by);
+    int32_t ix, iy;
     if constexpr (I == Interp::nearest) {
-      corner<P>(int64_t(round_even(xs)), int64_t(round_even(ys)), g, s.off[0][k], valid, 0);
+      ix = int32_t(round_even(xs));
+      iy = int32_t(round_even(ys));
     } else {
       const double fx0 = floor_d(xs), fy0 = floor_d(ys);
       const float fx = float(xs - fx0), fy = float(ys - fy0);
-      const int64_t ix = int64_t(fx0), iy = int64_t(fy0);
-      corner<P>(ix, iy, g, s.off[0][k], valid, 0);
-      corner<P>(ix + 1, iy, g, s.off[1][k], valid, 1);
-      corner<P>(ix, iy + 1, g, s.off[2][k], valid, 2);
-      corner<P>(ix + 1, iy + 1, g, s.off[3][k], valid, 3);
+      ix = int32_t(fx0);
+      iy = int32_t(fy0);
       s.wt[0][k] = (1.0f - fy) * (1.0f - fx);
       s.wt[1][k] = (1.0f - fy) * fx;
       s.wt[2][k] = fy * (1.0f - fx);
       s.wt[3][k] = fy * fx;
     }
+    const bool in = (ix >= 0) & (ix < wlim) & (iy >= 0) & (iy < hlim);  // no branches: vectorises
+    s.ix[k] = ix;
+    s.iy[k] = iy;
+    s.inner[k] = uint8_t(in);
+    s.base[k] = (in ? iy : 0) * w32 + (in ? ix : 0);
+  }
+  int64_t ka = len, kb = 0, count = 0;
+  for (int64_t k = 0; k < len; ++k)
+    if (s.inner[k]) {
+      ka = k < ka ? k : ka;
+      kb = k + 1;
+      ++count;
+    }
+  if (count != kb - ka) {  // not one interval (never for an affine map; kept for safety)
+    for (int64_t k = 0; k < len; ++k) s.inner[k] = 0;
+    ka = kb = 0;
+  }
+  if (count == 0) ka = kb = 0;
+  s.ka = ka;
+  s.kb = kb;
+  for (int64_t k = 0; k < len; ++k) {
+    if (k == ka && kb > ka) k = kb;
+    if (k >= len) break;
+    uint8_t valid = 0;
+    const int64_t ix = s.ix[k], iy = s.iy[k];
+    corner<P>(ix, iy, g, s.off[0][k], valid, 0);
+    if constexpr (I == Interp::bilinear) {
+      corner<P>(ix + 1, iy, g, s.off[1][k], valid, 1);
+      corner<P>(ix, iy + 1, g, s.off[2][k], valid, 2);
+      corner<P>(ix + 1, iy + 1, g, s.off[3][k], valid, 3);
+    }
     s.valid[k] = valid;
   }
 }
 
-// One output value from the segment's pixel k, channel base `src` (stride `ps` per pixel).
+// One output value of a border pixel k, channel base `src` (stride `ps` per pixel).
 template <class T, Interp I, Padding P>
 inline T sample(const Segment& s, int64_t k, const T* src, int64_t ps, float fill) {
   if constexpr (I == Interp::nearest) {
@@ -121,6 +161,18 @@ inline T sample(const Segment& s, int64_t k, const T* src, int64_t ps, float fil
   }
 }
 
+// The same for an interior pixel: no padding rule, corners at base + {0, 1, w, w + 1}.
+template <class T, Interp I>
+inline T sample_inner(const Segment& s, int64_t k, const T* src, int64_t ps, int64_t row) {
+  const int64_t o = int64_t(s.base[k]) * ps;
+  if constexpr (I == Interp::nearest) {
+    return src[o];
+  } else {
+    const float a = float(src[o]), b = float(src[o + ps]), c = float(src[o + row]), d = float(src[o + row + ps]);
+    return to_pixel<T>(((s.wt[0][k] * a + s.wt[1][k] * b) + s.wt[2][k] * c) + s.wt[3][k] * d);
+  }
+}
+
 template <class T, Interp I, Padding P>
 void warp_row(T* out, const T* img, const double* m, const float* fill, const Geometry& g, int64_t y) {
   Segment s;
@@ -128,15 +180,25 @@ void warp_row(T* out, const T* img, const double* m, const float* fill, const Ge
   for (int64_t x0 = 0; x0 < g.ow; x0 += kSeg) {
     const int64_t len = g.ow - x0 < kSeg ? g.ow - x0 : kSeg;
     plan_segment<I, P>(s, m, g, y, x0, len);
+    const int64_t ka = s.ka, kb = s.kb;
     if (g.channels_last) {
-      T* o = out + (y * g.ow + x0) * g.c;
-      for (int64_t k = 0; k < len; ++k)
-        for (int64_t c = 0; c < g.c; ++c) o[k * g.c + c] = sample<T, I, P>(s, k, img + c, g.c, fill[c]);
+      const int64_t C = g.c, row = g.w * C;
+      T* o = out + (y * g.ow + x0) * C;
+      for (int64_t k = 0; k < ka; ++k)
+        for (int64_t c = 0; c < C; ++c) o[k * C + c] = sample<T, I, P>(s, k, img + c, C, fill[c]);
+      for (int64_t k = ka; k < kb; ++k)
+        for (int64_t c = 0; c < C; ++c) o[k * C + c] = sample_inner<T, I>(s, k, img + c, C, row);
+      for (int64_t k = kb > ka ? kb : ka; k < len; ++k)
+        for (int64_t c = 0; c < C; ++c) o[k * C + c] = sample<T, I, P>(s, k, img + c, C, fill[c]);
     } else {
+      const int64_t row = g.w;
       for (int64_t c = 0; c < g.c; ++c) {
-        T* o = out + c * plane + y * g.ow + x0;
-        const T* src = img + c * in_plane;
-        for (int64_t k = 0; k < len; ++k) o[k] = sample<T, I, P>(s, k, src, 1, fill[c]);
+        T* NNDL_RESTRICT o = out + c * plane + y * g.ow + x0;
+        const T* NNDL_RESTRICT src = img + c * in_plane;
+        for (int64_t k = 0; k < ka; ++k) o[k] = sample<T, I, P>(s, k, src, 1, fill[c]);
+#pragma omp simd
+        for (int64_t k = ka; k < kb; ++k) o[k] = sample_inner<T, I>(s, k, src, 1, row);
+        for (int64_t k = kb > ka ? kb : ka; k < len; ++k) o[k] = sample<T, I, P>(s, k, src, 1, fill[c]);
       }
     }
   }

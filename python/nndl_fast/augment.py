@@ -835,6 +835,8 @@ class Compose(_Transform):
     padding there). A :class:`RandomCrop` folds only with flips (its padding and size
     change make any other fold differ from the chain), so it starts a new run after a
     :class:`RandomAffine`. Returned params (``return_params=True``) are one entry per step.
+    Only the last pass writes ``out``; it may be the input batch itself when that pass
+    reads an intermediate (more than one pass) or works in place (noise, erasing).
     """
 
     def __init__(self, steps: Sequence[Any], *, offset: int = 0) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import clip, dropout, norm_bn_ln, norm_wn_lrn, optim
+from . import augment, clip, dropout, norm_bn_ln, norm_wn_lrn, optim
 from .harness import Bench
 
 SUITES: dict[str, Callable[[Bench, Any], None]] = {
@@ -18,6 +18,7 @@ SUITES: dict[str, Callable[[Bench, Any], None]] = {
     "dropout": dropout.run,
     "batch_norm_layer_norm": norm_bn_ln.run,
     "weight_norm_lrn": norm_wn_lrn.run,
+    "augment": augment.run,
 }
 
 __all__ = ["SUITES", "Bench"]
