@@ -384,6 +384,16 @@ def test_bad_input_is_named(rng):
     np.testing.assert_array_equal(x, before)
 
 
+def test_empty_images():
+    x = np.zeros((2, 3, 0, 0), np.uint8)
+    with pytest.raises(ValueError, match="empty"):  # nothing to repeat (a division by zero before)
+        A.random_crop(x, 2, padding=1, padding_mode="edge", seed=1)
+    np.testing.assert_array_equal(A.random_crop(x, 2, padding=1, fill=9, seed=1), np.full((2, 3, 2, 2), 9, np.uint8))
+    for pad in PADS:
+        assert A.affine(x, np.zeros((2, 2, 3)), padding_mode=pad).shape == x.shape
+    assert A.affine(np.zeros((0, 3, 4, 4), np.float32), np.zeros((0, 2, 3))).shape == (0, 3, 4, 4)
+
+
 def test_torchvision_parity():
     torch = pytest.importorskip("torch")
     F = pytest.importorskip("torchvision.transforms.v2.functional", reason="torchvision not installed")

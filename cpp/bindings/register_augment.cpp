@@ -18,7 +18,17 @@ const char* layout(bool channels_last) { return channels_last ? "(N, H, W, C)" :
 augment::Geometry geometry(const Arg& images, bool channels_last, int64_t oh, int64_t ow) {
   const int64_t c = images.dim(channels_last ? 3 : 1);
   const int64_t h = images.dim(channels_last ? 1 : 2), w = images.dim(channels_last ? 2 : 3);
+  // The warp indexes pixels of one image with 32-bit offsets.
+  if (h * w >= (int64_t{1} << 31))
+    throw py::value_error("images have " + std::to_string(h * w) +
+                          " pixels per image; at most 2**31 - 1 are supported");
   return {images.dim(0), c, h, w, oh < 0 ? h : oh, ow < 0 ? w : ow, channels_last};
+}
+
+// Edge and reflect padding need a pixel to repeat: an empty image has none.
+void require_pixels(const augment::Geometry& g, int padding) {
+  if (padding != int(augment::Padding::constant) && (g.h == 0 || g.w == 0) && g.n * g.c * g.oh * g.ow > 0)
+    throw py::value_error("images are empty (H or W is 0): only padding_mode='constant' can fill the output");
 }
 
 std::vector<int64_t> out_shape(const augment::Geometry& g) {
@@ -60,6 +70,7 @@ void register_augment(py::module_& m) {
         const Arg y = args.output(out_, out_spec(g, "the shape of images"));
         args.check_overlap();
         const std::vector<float> f = fill_values(fill, g.c);
+        require_pixels(g, padding);
         if (const int64_t bad = augment::first_nonfinite(mats.as<double>(), mats.size()); bad >= 0)
           throw py::value_error("matrices[" + std::to_string(bad / 6) + "] is not finite");
         with_pixels(args.dtype(), [&](auto tag) {
@@ -85,6 +96,7 @@ void register_augment(py::module_& m) {
         const Arg y = args.output(out_, out_spec(g, "(N, C, height, width) of the crop, in the images' layout"));
         args.check_overlap();
         const std::vector<float> f = fill_values(fill, g.c);
+        require_pixels(g, padding);
         std::vector<augment::GatherMap> gm(size_t(g.n));
         if (const int64_t r = augment::gather_maps(gm.data(), maps.as<double>(), g.n); r < 0)
           throw py::value_error("maps[" + std::to_string((-1 - r) / 4) + "] must be integers (sx0, ±1, sy0, ±1)");
