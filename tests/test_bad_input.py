@@ -816,7 +816,7 @@ ENTRIES = [
         lambda a, **h: augment.RandomAffine(20, (0.1, 0.1), seed=3)(a["images"], out=a["out"], **h),
         arrays=("images", "out"),
         written=frozenset({"out"}),
-        optional=frozenset({"out"}),
+        optional=frozenset({"out", "offset"}),  # offset None: the object's own
         hyper={"offset": [-1, 2.5, "1"], "return_params": ["yes", 1]},
     ),
     Entry(
@@ -827,7 +827,7 @@ ENTRIES = [
         )(a["images"], out=a["out"], **h),
         arrays=("images", "out"),
         written=frozenset({"out"}),
-        optional=frozenset({"out"}),
+        optional=frozenset({"out", "offset"}),  # offset None: the object's own
         may_alias=frozenset({("out", "images")}),  # the last pass reads an intermediate
         hyper={"offset": [-1, 2.5]},
     ),

@@ -225,7 +225,7 @@ Arg Args::array(py::handle obj, const Spec& spec) {
 Arg Args::output(py::handle obj, const Spec& spec) {
   if (!obj.is_none()) return array(obj, spec);
   std::vector<py::ssize_t> shape(spec.dims.begin(), spec.dims.end());
-  py::array fresh = dtype_ == DType::f32   ? py::array(py::array_t<float>(shape))
+  py::array fresh = dtype_ == DType::f32  ? py::array(py::array_t<float>(shape))
                     : dtype_ == DType::u8 ? py::array(py::array_t<uint8_t>(shape))
                                           : py::array(py::array_t<double>(shape));
   owned_.push_back(fresh);

@@ -39,10 +39,10 @@ enum class DType { f32, f64, u8 };  // u8: images only (DTypeRule::pixels)
 
 // What dtype an argument must have.
 enum class DTypeRule {
-  call,  // float32 or float64, the same for every `call` argument of one call (the first fixes it)
-  f64,   // always float64 (workspaces)
-  f32,   // always float32 (the bandwidth probes)
-  u8,    // packed bit masks
+  call,    // float32 or float64, the same for every `call` argument of one call (the first fixes it)
+  f64,     // always float64 (workspaces)
+  f32,     // always float32 (the bandwidth probes)
+  u8,      // packed bit masks
   pixels,  // uint8 or float32 images, the same for every `pixels` argument of one call (fixes DType)
 };
 

@@ -183,14 +183,9 @@ def _size(name: str, value: Any) -> tuple[int, int]:
 
 def _hw(images: Any, layout: str) -> tuple[int, int, int] | None:
     """(N, H, W) of a 4-D batch, or None (the compiled call then rejects it by name)."""
-    shape = getattr(images, "shape", None)
+    shape = getattr(images, "shape", None)  # a tuple, or a torch.Size (a tuple too)
     if not isinstance(shape, tuple) or len(shape) != 4:
-        try:
-            shape = tuple(shape)  # a torch.Size
-        except TypeError:
-            return None
-        if len(shape) != 4:
-            return None
+        return None
     n, a, b, c = (int(d) for d in shape)
     return (n, b, c) if layout == "NCHW" else (n, a, b)
 

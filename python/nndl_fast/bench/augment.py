@@ -74,7 +74,7 @@ def _affine_rows(bench: Bench, torch: Any, case: str, x: np.ndarray, layout: str
     y = np.empty_like(x)
     t = A.RandomAffine(30, (0.1, 0.1), (0.9, 1.1), 0.5, seed=1, layout=layout)
     nbytes = 2 * x.nbytes
-    kw = {"nbytes": nbytes, "limit": "copy", "images": n}
+    kw: dict[str, Any] = {"nbytes": nbytes, "limit": "copy", "images": n}
     bench.measure("augment_affine", case, "nndl_fast", lambda: t(x, out=y), note="RandomAffine, one warp", **kw)
     m = t.params(n, (h, w), offset=0).matrices
     xc = x if layout == "NCHW" else np.moveaxis(x, 3, 1)
@@ -107,10 +107,12 @@ def _affine_rows(bench: Bench, torch: Any, case: str, x: np.ndarray, layout: str
                 for c in range(xc.shape[1]):
                     ndimage.affine_transform(xc[i, c], a, offset=off, order=1, mode="grid-constant", output=yc[i, c])
 
-    slow = {"min_seconds": bench.min_seconds / 2}
-    bench.measure("augment_affine", case, peer_name, per_image, **slow, **kw)
+    slow = bench.min_seconds / 2
+    bench.measure("augment_affine", case, peer_name, per_image, min_seconds=slow, **kw)
     if n * h * w <= 256 * 32 * 32:
-        bench.measure("augment_affine", case, "numpy reference", lambda: R.affine(x, m, layout=layout), **slow, **kw)
+        bench.measure(
+            "augment_affine", case, "numpy reference", lambda: R.affine(x, m, layout=layout), min_seconds=slow, **kw
+        )
     if torch is not None:
         F = torch.nn.functional
         xt = torch.from_numpy(xc)  # a (N, C, H, W) view in either layout
@@ -141,7 +143,7 @@ def _crop_flip_rows(bench: Bench, case: str, x: np.ndarray, layout: str) -> None
     pipe = A.Compose([A.RandomCrop(size, pad, seed=1, layout=layout), A.RandomFlip(0.5, seed=2, layout=layout)])
     oshape = (n, x.shape[1], size, size) if layout == "NCHW" else (n, size, size, x.shape[3])
     y = np.empty(oshape, x.dtype)
-    kw = {"nbytes": 2 * y.nbytes, "limit": "copy", "images": n}
+    kw: dict[str, Any] = {"nbytes": 2 * y.nbytes, "limit": "copy", "images": n}
     bench.measure("augment_crop_flip", case, "nndl_fast", lambda: pipe(x, out=y), note="one folded gather", **kw)
     params = pipe(x, offset=0, return_params=True).params
     top, left, hf = params[0].top, params[0].left, params[1].hflip
@@ -164,7 +166,7 @@ def _crop_flip_rows(bench: Bench, case: str, x: np.ndarray, layout: str) -> None
 def _noise_rows(bench: Bench, torch: Any, case: str, x: np.ndarray) -> None:
     std = 8.0 if x.dtype == np.uint8 else 0.05
     y = np.empty_like(x)
-    kw = {"nbytes": 2 * x.nbytes, "limit": "triad", "images": x.shape[0]}
+    kw: dict[str, Any] = {"nbytes": 2 * x.nbytes, "limit": "triad", "images": x.shape[0]}
     offset = [0]
 
     def ours() -> None:
