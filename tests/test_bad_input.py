@@ -23,7 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nndl_fast
-from nndl_fast import augment, clip, dropout, norm, optim, schedules
+from nndl_fast import augment, clip, dropout, init, norm, optim, schedules
+from nndl_fast import random as nrandom
 
 # --------------------------------------------------------------------------------------------
 # The table
@@ -51,6 +52,7 @@ class Entry:
     any_shape: bool = False  # arrays of any shape (clip's list items, a dropout layer's input)
     prepare: dict = field(default_factory=dict)  # hyper prefix -> fn(args, hyper, value) -> call kwargs
     any_float: bool = False  # a lone array whose dtype fixes the call's: the other float is valid too
+    grads_of_params: bool = False  # torch's clip call shape: a tensor stands for its .grad
 
 
 def _r(*shape, dtype=np.float64, seed=0):
@@ -228,6 +230,13 @@ def _wn_obj_build(dtype):
     return {"wn": wn, "dy": _r(4, 3, dtype=dtype, seed=12)}
 
 
+def _plateau():
+    s = schedules.ReduceLROnPlateau(0.1, patience=1)
+    for m in (3.0, 2.0, 2.0, 2.0):
+        s.step(m)
+    return s
+
+
 def _state_with(obj, **changes):
     sd = copy.deepcopy(obj.state_dict())
     sd.update(changes)
@@ -337,7 +346,13 @@ ENTRIES = [
         arrays=(("grads", 1),),
         written=frozenset({"grads"}),
         any_shape=True,
-        hyper={"max_norm": NOT_A_NUMBER + [-1.0], "norm_type": ["2", None, float("nan"), -1.0, 0.0]},
+        grads_of_params=True,
+        optional=frozenset({"foreach"}),  # None: torch's default
+        hyper={
+            "max_norm": NOT_A_NUMBER + [-1.0],
+            "norm_type": ["2", None, float("nan"), -1.0, 0.0],
+            "foreach": ["yes", 1, 0.5],
+        },
     ),
     Entry(
         "clip.clip_grad_value_",
@@ -346,7 +361,9 @@ ENTRIES = [
         arrays=(("grads", 0),),
         written=frozenset({"grads"}),
         any_shape=True,
-        hyper={"clip_value": NOT_A_NUMBER + [-1.0]},
+        grads_of_params=True,
+        optional=frozenset({"foreach"}),
+        hyper={"clip_value": NOT_A_NUMBER + [-1.0], "foreach": ["yes", 1]},
     ),
     Entry(
         "clip.global_norm",
@@ -477,14 +494,14 @@ ENTRIES = [
         ),
         arrays=("x", "out", "mask_out"),
         written=frozenset({"out", "mask_out"}),
-        optional=frozenset({"out", "mask_out", "drop_prob"}),
+        optional=frozenset({"out", "mask_out", "drop_prob", "convention"}),
         may_alias=frozenset({("out", "x")}),
         hyper={
             "keep_prob": NOT_A_NUMBER + [0.0, 1.5, -0.2],
             "drop_prob": ["0.1", float("nan"), 1.0, -0.1],
             "seed": ["1", 1.5, -1, 2**64],
             "offset": ["0", 2.5, -1],
-            "convention": ["inverted", None],
+            "convention": ["inverted", 3],
             "training": ["yes", None],
         },
     ),
@@ -530,6 +547,146 @@ ENTRIES = [
         may_alias=frozenset({("out", "weight")}),
         any_float=True,
         hyper={"keep_prob": NOT_A_NUMBER + [0.0, 1.5], "seed": ["1", -1]},
+    ),
+    Entry(
+        "random.uniform_",
+        lambda dtype: {"a": _r(5, 9, dtype=dtype)},
+        lambda a, **h: nrandom.uniform_(a["a"], **{"seed": 3, **h}),
+        arrays=("a",),
+        written=frozenset({"a"}),
+        any_shape=True,
+        any_float=True,
+        hyper={
+            "low": NOT_A_NUMBER + [1.0, 2.0, float("-inf")],
+            "high": NOT_A_NUMBER + [0.0, -1.0, float("inf")],
+            "seed": ["1", 1.5, -1, 2**64, None],
+            "offset": ["0", 2.5, -1, 2**64],
+            "start": ["0", 2.5, -1, 2**62 + 1],
+        },
+    ),
+    Entry(
+        "random.normal_",
+        lambda dtype: {"a": _r(5, 9, dtype=dtype)},
+        lambda a, **h: nrandom.normal_(a["a"], **{"seed": 3, **h}),
+        arrays=("a",),
+        written=frozenset({"a"}),
+        any_shape=True,
+        any_float=True,
+        hyper={"mean": NOT_A_NUMBER, "std": NOT_A_NUMBER + [-1.0], "seed": [None, -1]},
+    ),
+    Entry(
+        "random.truncated_normal_",
+        lambda dtype: {"a": _r(5, 9, dtype=dtype)},
+        lambda a, **h: nrandom.truncated_normal_(a["a"], **{"seed": 3, **h}),
+        arrays=("a",),
+        written=frozenset({"a"}),
+        any_shape=True,
+        any_float=True,
+        hyper={
+            "std": NOT_A_NUMBER + [-1.0],
+            "low": ["0", None, float("nan"), 2.0, 40.0],
+            "high": ["0", None, float("nan"), -2.0, -40.0],
+        },
+    ),
+    Entry(
+        "random.normal",
+        lambda dtype: {"out": np.zeros((5, 9), dtype)},
+        lambda a, **h: nrandom.normal(**{"shape": (5, 9), "seed": 3, "out": a["out"], **h}),
+        arrays=("out",),
+        written=frozenset({"out"}),
+        optional=frozenset({"out", "dtype"}),
+        any_float=True,
+        hyper={"shape": ["59", (5.0, 9), (-1, 9), None], "dtype": ["int32", np.int32, "x", 3], "std": [-1.0]},
+    ),
+    Entry(
+        "random.Generator.uniform_",
+        lambda dtype: {"gen": nrandom.Generator(4), "a": _r(5, 9, dtype=dtype)},
+        lambda a, **h: a["gen"].uniform_(a["a"], **h),
+        arrays=("a",),
+        written=frozenset({"a"}),
+        any_shape=True,
+        any_float=True,
+        hyper={"low": NOT_A_NUMBER + [1.0], "high": NOT_A_NUMBER + [0.0]},
+    ),
+    Entry(
+        "random.Generator.load_state_dict",
+        lambda dtype: {"gen": nrandom.Generator(4)},
+        lambda a, **h: a["gen"].load_state_dict(_state_with(a["gen"], **h)),
+        hyper={"seed": [-1, "1", None, 2**64], "offset": [-1, 2.5, None]},
+    ),
+    Entry(
+        "init.xavier_uniform_",
+        lambda dtype: {"tensor": _r(5, 9, dtype=dtype)},
+        lambda a, **h: init.xavier_uniform_(a["tensor"], **{"seed": 3, **h}),
+        arrays=("tensor",),
+        written=frozenset({"tensor"}),
+        optional=frozenset({"seed", "generator"}),
+        any_shape=True,
+        any_float=True,
+        hyper={"gain": NOT_A_NUMBER + [-1.0], "seed": ["1", -1, 2**64], "generator": ["g", 3, True]},
+    ),
+    Entry(
+        "init.kaiming_normal_",
+        lambda dtype: {"tensor": _r(4, 3, 2, dtype=dtype)},
+        lambda a, **h: init.kaiming_normal_(a["tensor"], **{"seed": 3, **h}),
+        arrays=("tensor",),
+        written=frozenset({"tensor"}),
+        optional=frozenset({"seed", "generator", "a"}),
+        any_shape=True,
+        any_float=True,
+        hyper={
+            "a": ["0", float("nan"), True],
+            "mode": ["fan", None, 1],
+            "nonlinearity": ["softmax", None, 1],
+            "convention": ["keras", None],
+        },
+    ),
+    Entry(
+        "init.trunc_normal_",
+        lambda dtype: {"tensor": _r(5, 9, dtype=dtype)},
+        lambda a, **h: init.trunc_normal_(a["tensor"], **{"seed": 3, **h}),
+        arrays=("tensor",),
+        written=frozenset({"tensor"}),
+        optional=frozenset({"seed", "generator"}),
+        any_shape=True,
+        any_float=True,
+        hyper={"std": NOT_A_NUMBER + [0.0, -1.0], "a": ["0", None, 2.0, 100.0], "b": ["0", None, -2.0, -100.0]},
+    ),
+    Entry(
+        "init.orthogonal_",
+        lambda dtype: {"tensor": _r(5, 9, dtype=dtype)},
+        lambda a, **h: init.orthogonal_(a["tensor"], **{"seed": 3, **h}),
+        arrays=("tensor",),
+        written=frozenset({"tensor"}),
+        optional=frozenset({"seed", "generator"}),
+        any_shape=True,
+        any_float=True,
+        hyper={"gain": NOT_A_NUMBER},
+    ),
+    Entry(
+        "init.constant_",
+        lambda dtype: {"tensor": _r(5, 9, dtype=dtype)},
+        lambda a, **h: init.constant_(a["tensor"], **{"val": 0.5, **h}),
+        arrays=("tensor",),
+        written=frozenset({"tensor"}),
+        any_shape=True,
+        any_float=True,
+        hyper={"val": ["1", None, True, float("nan")]},
+    ),
+    Entry(
+        "init.eye_",
+        lambda dtype: {"tensor": _r(5, 9, dtype=dtype)},
+        lambda a, **h: init.eye_(a["tensor"]),
+        arrays=("tensor",),
+        written=frozenset({"tensor"}),
+        any_float=True,
+    ),
+    Entry(
+        "init.calculate_gain",
+        lambda dtype: {},
+        lambda a, **h: init.calculate_gain(**{"nonlinearity": "leaky_relu", **h}),
+        optional=frozenset({"param"}),
+        hyper={"nonlinearity": ["softmax", None, 3], "param": ["0.1", True, float("nan")], "convention": ["x", None]},
     ),
     Entry(
         "clip.global_norm_of_groups",
@@ -832,6 +989,69 @@ ENTRIES = [
         hyper={"offset": [-1, 2.5]},
     ),
     Entry(
+        "schedules.StepDecay",
+        lambda dtype: {},
+        lambda a, **h: schedules.StepDecay(**{"lr0": 0.1, "step_size": 3, **h})(10),
+        hyper={"lr0": NOT_A_NUMBER + [-0.1], "step_size": NOT_AN_INT + [0], "gamma": NOT_A_NUMBER + [-0.5]},
+    ),
+    Entry(
+        "schedules.MultiStepDecay",
+        lambda dtype: {},
+        lambda a, **h: schedules.MultiStepDecay(**{"lr0": 0.1, "milestones": (2, 5), **h})(10),
+        hyper={"milestones": ["25", 3, (0, 5), (2.5,), None], "gamma": NOT_A_NUMBER + [-0.5]},
+    ),
+    Entry(
+        "schedules.CosineAnnealing",
+        lambda dtype: {},
+        lambda a, **h: schedules.CosineAnnealing(**{"lr0": 0.1, "T_max": 5, **h})(10),
+        hyper={"lr0": NOT_A_NUMBER + [-0.1], "T_max": NOT_AN_INT + [0], "eta_min": NOT_A_NUMBER + [-1.0]},
+    ),
+    Entry(
+        "schedules.CosineAnnealingWarmRestarts",
+        lambda dtype: {},
+        lambda a, **h: schedules.CosineAnnealingWarmRestarts(**{"lr0": 0.1, "T_0": 5, **h})(10),
+        hyper={"T_0": NOT_AN_INT + [0], "T_mult": NOT_AN_INT + [0], "eta_min": NOT_A_NUMBER + [-1.0]},
+    ),
+    Entry(
+        "schedules.LinearWarmup",
+        lambda dtype: {},
+        lambda a, **h: schedules.LinearWarmup(**{"after": 0.1, "warmup_steps": 5, **h})(3),
+        hyper={
+            "after": NOT_A_NUMBER + [-1.0],
+            "warmup_steps": NOT_AN_INT + [0],
+            "start_factor": NOT_A_NUMBER + [1.5, -0.1],
+        },
+    ),
+    Entry(
+        "schedules.ReduceLROnPlateau",
+        lambda dtype: {},
+        lambda a, **h: schedules.ReduceLROnPlateau(**{"lr0": 0.1, **h}).step(1.0),
+        hyper={
+            "lr0": NOT_A_NUMBER + [-0.1],
+            "mode": ["mid", None],
+            "factor": NOT_A_NUMBER + [1.0, -0.1],
+            "patience": NOT_AN_INT + [-1],
+            "threshold": NOT_A_NUMBER + [-1.0],
+            "threshold_mode": ["relative", None],
+            "cooldown": NOT_AN_INT + [-1],
+            "min_lr": NOT_A_NUMBER + [-1.0],
+            "eps": NOT_A_NUMBER + [-1.0],
+        },
+    ),
+    Entry(
+        "schedules.ReduceLROnPlateau.load_state_dict",
+        lambda dtype: {"sched": _plateau()},
+        lambda a, **h: a["sched"].load_state_dict(_state_with(a["sched"], **h)),
+        hyper={
+            "lr": [-1.0, "x", None, float("nan")],
+            "best": ["x", None, float("nan")],
+            "num_bad_epochs": [-1, 1.5, None],
+            "last_epoch": [-1, "3"],
+            "mode": ["mid", None],
+            "patience": [-1, 2.5],
+        },
+    ),
+    Entry(
         "set_num_threads",
         lambda dtype: {},
         lambda a, **h: nndl_fast.set_num_threads(**{"n": 1, **h}),
@@ -1016,6 +1236,33 @@ def test_bad_array(entry_name, where, mutation, dtype):
     _expect_rejected(entry, args, names, lambda: entry.call(args))
 
 
+STRIDED_CASES = [
+    pytest.param(e.name, w, id=f"{e.name}-{_label(w)}{'' if isinstance(w, str) else f'[{w[1]}]'}")
+    for e in ENTRIES
+    for w in e.arrays
+]
+
+
+@pytest.mark.parametrize(("entry_name", "where"), STRIDED_CASES)
+def test_non_contiguous_message_gives_the_real_reason(entry_name, where):
+    """A strided buffer updated in place: a copy would not receive the update. A strided input
+    that is only read: the kernels read contiguous memory (no update is at stake)."""
+    entry = BY_NAME[entry_name]
+    args = entry.build(np.float64)
+    bad = _strided(_get(args, where))
+    if bad.flags.c_contiguous:
+        pytest.skip(f"a {bad.shape} view is contiguous whatever its strides")
+    _set(args, where, bad)
+    with pytest.raises(ValueError, match="must be C-contiguous") as info:
+        entry.call(args)
+    msg = str(info.value)
+    if _written(entry, where):
+        assert "a copy would not receive the update" in msg, msg
+    else:
+        assert "the kernels read contiguous memory" in msg and "update" not in msg, msg
+        assert "np.ascontiguousarray" in msg and ".contiguous()" in msg, msg
+
+
 def _bytes_view(memory: np.ndarray, like: np.ndarray) -> np.ndarray:
     """An array shaped and typed like `like`, over the first bytes of `memory`."""
     return memory.reshape(-1).view(np.uint8)[: like.nbytes].view(like.dtype).reshape(like.shape)
@@ -1077,6 +1324,17 @@ def _map_arrays(args: dict, fn) -> dict:
     }
 
 
+def _param_with_grad(torch):
+    """A parameter whose .grad is a view of the array (what torch's clip functions take)."""
+
+    def make(a):
+        prm = torch.nn.Parameter(torch.zeros(a.shape, dtype=torch.from_numpy(a).dtype))
+        prm.grad = torch.from_numpy(a)
+        return prm
+
+    return make
+
+
 @pytest.mark.parametrize("entry_name", [e.name for e in ENTRIES])
 def test_torch_tensors_are_views(entry_name):
     t = pytest.importorskip("torch", reason="torch not installed")
@@ -1085,7 +1343,7 @@ def test_torch_tensors_are_views(entry_name):
         pytest.skip(f"{entry_name} takes no arrays")
     base = _run_baseline(entry, np.float32)
     args = entry.build(np.float32)
-    tensors = _map_arrays(args, t.from_numpy)
+    tensors = _map_arrays(args, _param_with_grad(t) if entry.grads_of_params else t.from_numpy)
     result = entry.call(tensors)
     # The tensors share memory with `args`: the in-place updates must have reached them.
     for (k, a), (_, b) in zip(_arrays_of(base["args"]), _arrays_of(args)):
@@ -1096,9 +1354,21 @@ def test_torch_tensors_are_views(entry_name):
 
 # Hypothesis: any value of any type for any hyper-parameter is either a real number the entry
 # accepts, or rejected with TypeError/ValueError naming it, with nothing changed.
-FLAGS = {"training", "channels_last", "param_grads", "staircase", "packed"}
-WORDS = {"convention", "layout", "name", "variational", "interpolation", "padding_mode", "kind"}
-SHAPES = {"shape", "x_shape", "normalized_shape", "size"}
+FLAGS = {"training", "channels_last", "param_grads", "staircase", "packed", "foreach"}
+WORDS = {
+    "convention",
+    "layout",
+    "name",
+    "variational",
+    "mode",
+    "threshold_mode",
+    "nonlinearity",
+    "dtype",
+    "interpolation",
+    "padding_mode",
+    "kind",
+}
+SHAPES = {"shape", "x_shape", "normalized_shape", "milestones", "size"}
 _any_value = st.one_of(
     st.none(),
     st.booleans(),

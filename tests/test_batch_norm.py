@@ -681,3 +681,23 @@ def test_load_state_dict_is_all_or_nothing(rng, bad_key, bad_value):
     for k in before:
         np.testing.assert_array_equal(after[k], before[k], err_msg=k)
     assert bad_key in str(e.value)
+
+
+def test_objects_load_a_state_dict_of_tensors_that_require_grad(rng):
+    """A state taken straight from torch parameters (requires_grad=True) loads: the values are
+    read through the tensors' memory, as every array argument is."""
+    torch = torch_or_skip()
+    bn = BatchNorm(3)
+    bn.forward(rng.standard_normal((4, 3, 5)).astype(np.float32))
+    state = {
+        k: torch.tensor(v).requires_grad_() if isinstance(v, np.ndarray) else v for k, v in bn.state_dict().items()
+    }
+    other = BatchNorm(3)
+    other.load_state_dict(state)
+    for k, v in bn.state_dict().items():
+        np.testing.assert_array_equal(other.state_dict()[k], v, err_msg=k)
+    ln = nndl_fast.norm.LayerNorm(6)
+    ln.gamma[:] = rng.standard_normal(6)
+    other_ln = nndl_fast.norm.LayerNorm(6)
+    other_ln.load_state_dict({k: torch.tensor(v).requires_grad_() for k, v in ln.state_dict().items()})
+    np.testing.assert_array_equal(other_ln.gamma, ln.gamma)

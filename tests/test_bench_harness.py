@@ -12,7 +12,7 @@ from nndl_fast.bench.harness import HEADER, Bench, format_row, plot_label
 def bench_with_rows(rows: list[tuple[str, float]], **add_kw) -> Bench:
     """A Bench holding one case whose rows were timed elsewhere (Bench.add): no timing here."""
     bench = Bench(quick=True, threads=1)
-    bench.probe_gbps = {"copy": 10.0, "triad": 10.0, "inplace": 10.0}
+    bench.probe_gbps = {"copy": 10.0, "triad": 10.0, "inplace": 10.0, "fill": 10.0}
     for impl, seconds in rows:
         bench.add("adam", "1 x 1e7", impl, seconds, nbytes=80_000_000, **add_kw.get(impl, {}))
     bench.flush()

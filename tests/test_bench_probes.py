@@ -20,6 +20,8 @@ def test_probes_compute_what_they_say(simd):
     x = a.copy()
     _core.stream_inplace(x, 0.5)
     np.testing.assert_array_equal(x, np.float32(0.5) * a + 1)
+    _core.stream_fill(x, 2.5)
+    assert (x == 2.5).all()
 
 
 def test_probe_arguments_are_checked():
@@ -36,6 +38,9 @@ def test_probe_arguments_are_checked():
         (lambda: _core.stream_copy(ro, a), ValueError, "out is read-only"),
         (lambda: _core.stream_inplace(ro, 1.0), ValueError, "x is read-only"),
         (lambda: _core.stream_inplace(np.ones(64)[::2], 1.0), TypeError, "x must be float32"),
+        (lambda: _core.stream_fill(ro, 1.0), ValueError, "out is read-only"),
+        (lambda: _core.stream_fill(out[::2], 1.0), ValueError, "out"),
+        (lambda: _core.stream_fill(np.ones(64), 1.0), TypeError, "out must be float32"),
     ]
     for call, exc, msg in cases:
         with pytest.raises(exc, match=msg):

@@ -203,6 +203,86 @@ def test_torch_parity(rng):
     np.testing.assert_array_equal(g, prm.grad.numpy())
 
 
+def _model(torch, rng, dtype):
+    """Parameters with gradients of several shapes, one frozen (grad None), like a model's."""
+    tdtype = torch.float32 if dtype == np.float32 else torch.float64
+    params = [torch.nn.Parameter(torch.from_numpy(rng.standard_normal(n).astype(dtype))) for n in SIZES]
+    frozen = torch.nn.Parameter(torch.ones(5, dtype=tdtype))
+    for prm in params:
+        prm.grad = torch.from_numpy(rng.standard_normal(prm.shape).astype(dtype) * 3)
+    return params[:1] + [frozen] + params[1:], tdtype
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("p", NORMS)
+def test_clip_grad_norm_of_torch_parameters_clips_their_grads_as_torch(rng, p, dtype):
+    """clip_grad_norm_(model.parameters(), b): the .grads are clipped (the frozen one skipped),
+    the weights do not move, and the norm comes back as torch's 0-d tensor. (The weights
+    themselves were clipped before, and their norm returned as a float.)"""
+    torch = torch_or_skip()
+    ours, tdtype = _model(torch, rng, dtype)
+    theirs = [torch.nn.Parameter(q.detach().clone()) for q in ours]
+    for a, b in zip(ours, theirs):
+        b.grad = None if a.grad is None else a.grad.clone()
+    weights = [q.detach().clone() for q in ours]
+    grads = [q.grad for q in ours]  # the tensors clipped in place
+    max_norm = 0.3 * float(torch.nn.utils.get_total_norm([g for g in grads if g is not None], p))
+    want = torch.nn.utils.clip_grad_norm_(theirs, max_norm, norm_type=p)
+    got = clip.clip_grad_norm_((q for q in ours), max_norm, p, convention="torch")
+    assert isinstance(got, torch.Tensor) and got.dtype == want.dtype == tdtype and got.ndim == 0
+    torch.testing.assert_close(got, want, rtol=rtol(dtype) * 10, atol=0)
+    for q, w, g, t in zip(ours, weights, grads, theirs):
+        assert torch.equal(q.detach(), w), "a weight moved"
+        assert q.grad is g  # in place: the same tensor, no copy
+        if t.grad is None:
+            assert q.grad is None
+        else:
+            torch.testing.assert_close(q.grad, t.grad, rtol=rtol(dtype) * 10, atol=0)
+
+
+def test_clip_grad_value_of_torch_parameters_clips_their_grads_as_torch(rng):
+    torch = torch_or_skip()
+    ours, _ = _model(torch, rng, np.float32)
+    theirs = [torch.nn.Parameter(q.detach().clone()) for q in ours]
+    for a, b in zip(ours, theirs):
+        b.grad = None if a.grad is None else a.grad.clone()
+    weights = [q.detach().clone() for q in ours]
+    assert clip.clip_grad_value_(iter(ours), 0.5, foreach=True) is None
+    torch.nn.utils.clip_grad_value_(theirs, 0.5)
+    for q, w, t in zip(ours, weights, theirs):
+        assert torch.equal(q.detach(), w), "a weight moved"
+        assert (q.grad is None) == (t.grad is None)
+        if t.grad is not None:
+            assert torch.equal(q.grad, t.grad)
+
+
+def test_torch_call_shapes(rng):
+    """A single parameter, foreach= (accepted, no effect), parameters without any grad (norm 0,
+    as torch), a NumPy array beside parameters (clipped itself), a bad foreach."""
+    torch = torch_or_skip()
+    prm = torch.nn.Parameter(torch.ones(4))
+    prm.grad = torch.full((4,), 2.0)
+    total = clip.clip_grad_norm_(prm, 1.0, foreach=False)
+    assert isinstance(total, torch.Tensor) and float(total) == 4.0
+    assert torch.equal(prm.grad, torch.full((4,), 0.5)) and torch.equal(prm.detach(), torch.ones(4))
+    no_grad = [torch.nn.Parameter(torch.ones(3))]
+    total = clip.clip_grad_norm_(no_grad, 1.0)
+    assert torch.equal(total, torch.nn.utils.clip_grad_norm_(no_grad, 1.0))
+    assert torch.equal(no_grad[0].detach(), torch.ones(3))
+    arr = np.full(4, 2.0, np.float32)
+    prm.grad = torch.full((4,), 2.0)
+    assert float(clip.clip_grad_norm_([prm, arr], 2.0)) == pytest.approx(math.sqrt(32.0), rel=1e-7)
+    np.testing.assert_allclose(arr, 2.0 * 2.0 / math.sqrt(32.0), rtol=1e-6)
+    np.testing.assert_allclose(prm.grad.numpy(), arr, rtol=0)
+    before = prm.grad.clone()
+    for bad, exc in (("yes", TypeError), (1, TypeError)):
+        with pytest.raises(exc, match="foreach"):
+            clip.clip_grad_norm_(prm, 1.0, foreach=bad)
+        with pytest.raises(exc, match="foreach"):
+            clip.clip_grad_value_(prm, 1.0, foreach=bad)
+    assert torch.equal(prm.grad, before)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_clip_grad_value_matches_reference(simd, nthreads, rng, dtype):
     grads = make_grads(rng, dtype)

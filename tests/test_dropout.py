@@ -285,7 +285,7 @@ def test_dropout_layer_train_eval_offsets_and_state(rng):
     layer.eval()
     assert layer(x) is x and layer.offset == 3  # eval neither draws nor advances
     np.testing.assert_array_equal(layer.backward(g), g)
-    stored = D.Dropout(drop_prob=0.25, seed=5, store_mask=True)
+    stored = D.Dropout(keep_prob=0.75, seed=5, store_mask=True)
     ys = stored(x)
     np.testing.assert_array_equal(stored.backward(g), np.where(ys != 0, g, 0))
     var = D.Dropout(keep_prob=0.5, variational="NTF", seed=2)
@@ -313,6 +313,50 @@ def test_torch_conventions_match():
     )
 
 
+FORWARDS = {
+    "dropout": (D.dropout, (6, 7), {}),
+    "dropout_backward": (D.dropout_backward, (6, 7), {}),
+    "variational_dropout": (D.variational_dropout, (3, 4, 5), {"layout": "NTF"}),
+    "variational_dropout_backward": (D.variational_dropout_backward, (3, 4, 5), {"layout": "NTF"}),
+    "dropconnect": (D.dropconnect, (6, 7), {}),
+}
+
+
+@pytest.mark.parametrize("name", list(FORWARDS))
+@pytest.mark.parametrize("training", [True, False])
+def test_the_probabilitys_name_chooses_the_convention(name, training):
+    """drop_prob= (torch's p) brings torch's inverted dropout, keep_prob= the chapter's; an
+    explicit convention= wins. (drop_prob= used to keep the chapter's ×1 / ×(1 − p).)"""
+    fn, shape, kw = FORWARDS[name]
+    x = np.random.default_rng(3).standard_normal(shape)
+    kw = {**kw, "training": training, **({"seed": 9, "offset": 2} if training else {})}
+    torch_form = fn(x, keep_prob=0.8, convention="torch", **kw)
+    chapter_form = fn(x, keep_prob=0.8, convention="chapter", **kw)
+    assert not np.array_equal(torch_form, chapter_form)
+    np.testing.assert_array_equal(fn(x, drop_prob=0.2, **kw), torch_form)
+    np.testing.assert_array_equal(fn(x, keep_prob=0.8, **kw), chapter_form)
+    np.testing.assert_array_equal(fn(x, drop_prob=0.2, convention="chapter", **kw), chapter_form)
+    np.testing.assert_array_equal(fn(x, keep_prob=0.8, convention="torch", **kw), torch_form)
+    with pytest.raises(TypeError, match="keep_prob=.*drop_prob="):
+        fn(x, keep_prob=0.8, drop_prob=0.2, **kw)
+
+
+def test_dropout_layer_with_drop_prob_is_torchs_module():
+    """Dropout(drop_prob=p) computes what torch.nn.Dropout(p) does: ×1/(1 − p) on the kept
+    units in training, the identity at test."""
+    x = np.random.default_rng(4).standard_normal((50, 40))
+    layer = D.Dropout(drop_prob=0.2, seed=7)
+    assert layer.convention == "torch" and D.Dropout(keep_prob=0.8).convention == "chapter"
+    assert D.Dropout(drop_prob=0.2, convention="chapter").convention == "chapter"
+    y = layer(x)
+    kept = y != 0
+    np.testing.assert_allclose(y[kept], x[kept] / 0.8, rtol=1e-15)
+    np.testing.assert_allclose(layer.backward(np.ones_like(x)), kept / 0.8, rtol=1e-15)
+    assert layer.eval()(x) is x
+    with pytest.raises(TypeError, match="keep_prob=.*drop_prob="):
+        D.Dropout(keep_prob=0.8, drop_prob=0.2)
+
+
 def test_bad_input_clear_errors_nothing_modified(rng):
     x = rng.standard_normal(100).astype(np.float32)
     out = np.full_like(x, 7.0)
@@ -328,7 +372,7 @@ def test_bad_input_clear_errors_nothing_modified(rng):
         ({}, TypeError, "exactly one of keep_prob"),
         ({"keep_prob": 0.5, "drop_prob": 0.5}, TypeError, "exactly one of keep_prob"),
         ({"keep_prob": 0.5, "convention": "inverted"}, ValueError, "convention must be"),
-        ({"keep_prob": 0.5, "convention": None}, TypeError, "convention must be"),
+        ({"keep_prob": 0.5, "convention": 3}, TypeError, "convention must be"),
         ({"keep_prob": 0.5, "seed": -1}, ValueError, "seed"),
         ({"keep_prob": 0.5, "seed": 2**64}, ValueError, "seed"),
         ({"keep_prob": 0.5, "seed": 1.5}, TypeError, "seed"),

@@ -309,19 +309,6 @@ def test_chapter_momentum_equals_torch_form_at_constant_lr_only():
     assert np.max(np.abs(chapter[0] - torch_form[0])) > 1e-4
 
 
-def test_schedules_follow_equations():
-    t = 7
-    assert schedules.InverseTimeDecay(0.1, 0.96)(t) == pytest.approx(0.1 / (1 + 0.96 * 7))
-    assert schedules.ExponentialDecay(0.1, 0.96)(t) == pytest.approx(0.1 * 0.96**7)
-    assert schedules.NaturalExpDecay(0.1, 0.96)(t) == pytest.approx(0.1 * np.exp(-0.96 * 7))
-    assert schedules.InverseSqrtDecay(0.1)(4) == pytest.approx(0.05)
-    assert schedules.ExponentialDecay(0.1, 0.5, decay_steps=10, staircase=True)(19) == pytest.approx(0.05)
-    with pytest.raises(ValueError, match=r"t \(the 1-based step\) must be in \[1, inf\]"):
-        schedules.InverseSqrtDecay(0.1)(0)
-    with pytest.raises(ValueError, match="decay_steps"):
-        schedules.ExponentialDecay(0.1, 0.5, decay_steps=0)
-
-
 # ---- non-finite guard ---------------------------------------------------------------------
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 @pytest.mark.parametrize(

@@ -50,13 +50,13 @@ EDITS = {
     "lr=nan": ("lr", math.nan, ValueError, "lr must be a finite number"),
     "lr='0.1'": ("lr", "0.1", TypeError, "lr must be a real number"),
     "lr=None": ("lr", None, TypeError, "lr must be a real number"),
-    "lr=schedule<0": ("lr", lambda t: -1.0, ValueError, "lr schedule's value at step 2"),
-    "lr=schedule-None": ("lr", lambda t: None, TypeError, "step 2 must be a real number, got NoneType"),
+    "lr=schedule<0": ("lr", lambda n: -1.0, ValueError, r"lr schedule's value at n=1 \(step 2\)"),
+    "lr=schedule-None": ("lr", lambda n: None, TypeError, r"\(step 2\) must be a real number, got NoneType"),
     "lr=overflowing-schedule": (
         "lr",
-        schedules.ExponentialDecay(1e-3, beta=1e200),
+        schedules.ExponentialDecay(1e300, beta=1e300),
         ValueError,
-        "overflows at step t=2",
+        "overflows at n=1",
     ),
     "eps=-1": ("eps", -1.0, ValueError, "eps must be in"),
     "betas=(0.9, 1.0)": ("betas", (0.9, 1.0), ValueError, r"betas\[1\] must be in"),
@@ -87,17 +87,17 @@ def test_edited_hyper_parameter_is_rejected_with_fused_clip_and_one_group():
 def test_schedule_is_evaluated_for_every_group_before_any_runs():
     calls = []
 
-    def sched(t):
-        calls.append(t)
+    def sched(n):
+        calls.append(n)
         return 0.1
 
     opt, params, grads = two_groups(O.SGD)
     opt.param_groups[0]["lr"] = sched
-    opt.param_groups[1]["lr"] = lambda t: math.inf
+    opt.param_groups[1]["lr"] = lambda n: math.inf
     before = snapshot(opt, params)
-    with pytest.raises(ValueError, match="lr schedule's value at step 2 must be a finite number"):
+    with pytest.raises(ValueError, match=r"lr schedule's value at n=1 \(step 2\) must be a finite number"):
         opt.step(grads)
-    assert calls == [2]
+    assert calls == [1]  # the second step: one update done
     assert_unchanged(opt, params, before)
 
 
@@ -320,9 +320,9 @@ def test_infinite_momentum_is_rejected(momentum):
 
 
 def test_schedule_overflow_is_a_value_error_naming_the_schedule():
-    with pytest.raises(ValueError, match=r"ExponentialDecay\(lr0=0.001, beta=10.0.*overflows at step t=400"):
+    with pytest.raises(ValueError, match=r"ExponentialDecay\(lr0=0.001, beta=10.0.*overflows at n=400"):
         schedules.ExponentialDecay(1e-3, beta=10)(400)
-    with pytest.raises(ValueError, match=r"InverseTimeDecay\(.*overflows at step t=1000"):
+    with pytest.raises(ValueError, match=r"InverseTimeDecay\(.*overflows at n=1000"):
         schedules.InverseTimeDecay(1e-3)(10**400)
 
 
@@ -331,9 +331,9 @@ def test_schedule_overflow_is_a_value_error_naming_the_schedule():
 def test_schedules_accept_numpy_scalars(cls):
     ours = cls(np.float32(0.5), np.float64(0.9), np.int64(3), np.bool_(True))
     plain = cls(float(np.float32(0.5)), 0.9, 3, True)
-    for t in (1, 7, 20):
-        assert ours(np.int64(t)) == plain(t)
-    assert schedules.InverseSqrtDecay(np.float64(0.1))(np.int32(4)) == 0.05
+    for n in (0, 7, 20):
+        assert ours(np.int64(n)) == plain(n)
+    assert schedules.InverseSqrtDecay(np.float64(0.1))(np.int32(3)) == 0.05
 
 
 @pytest.mark.parametrize(
@@ -406,3 +406,35 @@ def test_kernel_coefficients_cross_by_name():
     assert not p[0].any()
     assert _core.adam_step(p, [np.ones(3)], m, v, None, terms=terms, coeffs=coeffs)
     assert p[0].all()
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("lr", 0.05),
+        ("weight_decay", 0.1),
+        ("maximize", True),
+        ("decoupled_weight_decay", 0.01),
+        ("decay_scaled_by_lr", True),
+        ("betas", (0.8, 0.9)),
+        ("eps", 1e-3),
+    ],
+)
+def test_group_edits_and_grad_scale_changes_take_effect_at_the_next_step(name, value):
+    """step reuses what it computed while nothing changed (checks, constants, gradient terms):
+    an edit or a new grad_scale must reach the kernel, exactly as a fresh functional call."""
+    rng = np.random.default_rng(3)
+    p0 = rng.standard_normal(37)
+    grads = [rng.standard_normal(37) for _ in range(5)]
+    a = [p0.copy()]
+    opt = O.Adam(a, lr=0.01, decoupled_weight_decay=0.001)
+    b, m, v = [p0.copy()], [np.zeros(37)], [np.zeros(37)]
+    hp = {"lr": 0.01, "decoupled_weight_decay": 0.001}
+    for t, g in enumerate(grads, 1):
+        if t == 3:
+            opt.param_groups[0][name] = value
+            hp[name] = value
+        scale = 0.5 if t in (2, 4) else 1.0
+        opt.step([g], grad_scale=scale)
+        O.adam(b, [g], m, v, step=t, grad_scale=scale, **hp)
+        np.testing.assert_array_equal(a[0], b[0])

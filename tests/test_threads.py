@@ -12,6 +12,7 @@ import pytest
 
 import nndl_fast
 from nndl_fast import clip, dropout, norm, optim
+from nndl_fast import random as nrandom
 
 # Large enough that every kernel opens a parallel region with 2+ threads.
 rng = np.random.default_rng(20261201)
@@ -68,6 +69,8 @@ FAMILIES: dict[str, Callable[[], tuple[np.ndarray, ...]]] = {
     "layer_norm_backward": lambda: tuple(norm.layer_norm_backward(DY4, X4, *LN_SAVED, (32, 32), LN_GAMMA)),
     "weight_norm_backward": lambda: tuple(norm.weight_norm_backward(DV, V, G)),
     "local_response_norm_backward": lambda: (norm.local_response_norm_backward(DY4, X4, 5),),
+    "normal_": lambda: (nrandom.normal(X4.shape, seed=7, offset=3, start=5),),
+    "truncated_normal_": lambda: (nrandom.truncated_normal(X4.size, dtype=np.float64, seed=7, offset=3),),
 }
 
 WORKERS = 4

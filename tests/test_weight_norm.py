@@ -348,3 +348,23 @@ def test_torch_tensors_accepted(rng):
     want = weight_norm_backward(dy, v, g)
     np.testing.assert_array_equal(dv, want.dv)
     np.testing.assert_array_equal(dg, want.dg)
+
+
+def test_torch_tensors_everywhere_including_torchs_gain_shape_and_the_object(rng):
+    """torch's g of shape (out, 1, ..., 1) as a tensor (a parametrization's weight_g), the
+    WeightNorm constructor, and a state_dict of tensors that require grad: all accepted."""
+    torch = pytest.importorskip("torch", reason="torch not installed: tensor inputs not checked")
+    v, g, dy = make(rng, (4, 3, 2), np.float32)
+    tv, tg = torch.from_numpy(v), torch.from_numpy(g.reshape(4, 1, 1)).requires_grad_()
+    np.testing.assert_array_equal(weight_norm(tv, tg), weight_norm(v, g))
+    dg = torch.zeros(4, 1, 1)
+    back = weight_norm_backward(torch.from_numpy(dy), tv, tg, out=(None, dg))
+    assert back.dg is dg and dg.shape == (4, 1, 1)  # written in place, in torch's shape
+    np.testing.assert_array_equal(dg.numpy().reshape(4), weight_norm_backward(dy, v, g).dg)
+    wn = WeightNorm(tv, tg)
+    np.testing.assert_array_equal(wn.weight(), weight_norm(v, g))
+    assert not np.shares_memory(wn.v, v)  # the constructor copies, as documented
+    np.testing.assert_array_equal(WeightNorm.from_weight(tv).v, v)
+    other = WeightNorm(np.zeros_like(v), np.ones(4, np.float32))
+    other.load_state_dict({"v": tv.clone().requires_grad_(), "g": torch.from_numpy(g).requires_grad_()})
+    np.testing.assert_array_equal(other.weight(), wn.weight())

@@ -21,4 +21,9 @@ void stream_inplace(float* NNDL_RESTRICT x, float s, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = s * x[i] + 1.0f;
 }
 
+void stream_fill(float* NNDL_RESTRICT out, float s, int64_t n) {
+#pragma omp parallel for simd num_threads(::nndl::num_threads()) schedule(static)
+  for (int64_t i = 0; i < n; ++i) out[i] = s;
+}
+
 }  // namespace nndl::NNDL_TARGET

@@ -1,5 +1,6 @@
-// Memory-bandwidth probes for the benchmark harness (STREAM copy and triad, and an
-// in-place read-modify-write, the access pattern of an optimizer update).
+// Memory-bandwidth probes for the benchmark harness (STREAM copy and triad, an in-place
+// read-modify-write, the access pattern of an optimizer update, and a write-only fill, that
+// of the random fills).
 #pragma once
 
 #include <cstdint>
@@ -10,4 +11,5 @@ NNDL_DECLARE_KERNELS(void stream_copy(float* out, const float* in, int64_t n);  
                      void stream_triad(float* out, const float* a, const float* b, float s,
                                        int64_t n);                       // out = a + s·b
                      void stream_inplace(float* x, float s, int64_t n);  // x = s·x + 1
+                     void stream_fill(float* out, float s, int64_t n);   // out = s
 )

@@ -43,10 +43,15 @@ py::object as_array_view(py::handle obj, const std::string& name) {
 
 // The layout checks every array gets, whatever its spec.
 void require_layout(const py::array& a, const std::string& name, bool written) {
-  if (!(a.flags() & py::array::c_style))
+  if (!(a.flags() & py::array::c_style)) {
+    if (written)
+      throw py::value_error(name +
+                            " must be C-contiguous (a copy would not receive the update); "
+                            "pass np.ascontiguousarray(...) and keep that array");
     throw py::value_error(name +
-                          " must be C-contiguous (a copy would not receive the update); "
-                          "pass np.ascontiguousarray(...) and keep that array");
+                          " must be C-contiguous (the kernels read contiguous memory); "
+                          "pass np.ascontiguousarray(...), or .contiguous() for a torch tensor");
+  }
   if (!(a.flags() & kNpyAligned))
     throw py::value_error(name + " is not aligned to its itemsize (" + std::to_string(a.itemsize()) +
                           " bytes); pass np.require(..., requirements='A') and keep that array");
@@ -252,6 +257,7 @@ Lists Args::lists(const std::vector<ListSpec>& specs) {
   out.present.resize(specs.size());
   // Snapshot every list before any callback (a tensor's .detach()) can run.
   std::vector<py::tuple> snaps(specs.size());
+  owned_.reserve(owned_.size() + specs.size());
   for (size_t j = 0; j < specs.size(); ++j) {
     if (specs[j].none_ok && specs[j].list.is_none()) continue;
     snaps[j] = snapshot(specs[j].list, specs[j].name);
@@ -271,6 +277,7 @@ Lists Args::lists(const std::vector<ListSpec>& specs) {
   // default py::array would allocate an empty NumPy array per element).
   std::vector<py::array> ref;
   ref.reserve(count);
+  ranges_.reserve(ranges_.size() + specs.size() * count);
   out.numel.resize(count);
   int type_num = 0;
   for (size_t j = 0; j < specs.size(); ++j) {

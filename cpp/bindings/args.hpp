@@ -25,10 +25,12 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
 
+#include "parallel.hpp"
 #include "simd/dispatch.hpp"
 
 namespace nndl::bind {
@@ -106,6 +108,19 @@ class Arg {
 };
 
 // One list argument of a multi-tensor call: params, grads, state lists.
+// Releases the GIL around a kernel of `elems` elements, unless it is below one thread's share
+// (kMinElemsPerThread, about a microsecond of work): then releasing and re-taking it costs more
+// than another Python thread could gain.
+class GilRelease {
+ public:
+  explicit GilRelease(int64_t elems) {
+    if (elems >= kMinElemsPerThread) release_.emplace();
+  }
+
+ private:
+  std::optional<py::gil_scoped_release> release_;
+};
+
 struct ListSpec {
   const char* name;
   py::handle list;  // a list or tuple of arrays (or torch tensors); None only when none_ok

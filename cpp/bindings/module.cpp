@@ -8,6 +8,7 @@ PYBIND11_MODULE(_core, m) {
   nndl::bind::register_optim(m);
   nndl::bind::register_clip(m);
   nndl::bind::register_dropout(m);
+  nndl::bind::register_random(m);
   nndl::bind::register_batch_norm(m);
   nndl::bind::register_layer_norm(m);
   nndl::bind::register_weight_norm(m);

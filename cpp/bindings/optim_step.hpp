@@ -88,7 +88,9 @@ bool optim_step(const std::vector<ListSpec>& specs, bool skip_nonfinite, const L
     t.numel = lists.numel.data();
     t.count = static_cast<int64_t>(lists.numel.size());
     t.plan = plan.view();
-    py::gil_scoped_release nogil;
+    int64_t total = 0;
+    for (int64_t n : lists.numel) total += n;
+    GilRelease nogil(total);
     if (skip_nonfinite && NNDL_DISPATCH(any_nonfinite<T>)(t.grad, t.plan)) return false;
     launch(t);
     return true;

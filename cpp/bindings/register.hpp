@@ -8,6 +8,7 @@ void register_bench(pybind11::module_& m);
 void register_optim(pybind11::module_& m);
 void register_clip(pybind11::module_& m);
 void register_dropout(pybind11::module_& m);
+void register_random(pybind11::module_& m);
 void register_batch_norm(pybind11::module_& m);
 void register_layer_norm(pybind11::module_& m);
 void register_weight_norm(pybind11::module_& m);

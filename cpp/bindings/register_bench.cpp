@@ -38,6 +38,15 @@ void register_bench(py::module_& m) {
         NNDL_DISPATCH(stream_inplace)(x.as<float>(), s, x.size());
       },
       py::arg("x"), py::arg("s"), "x = s*x + 1 (in-place read-modify-write)");
+  m.def(
+      "stream_fill",
+      [](py::handle out_, float s) {
+        Args args;
+        const Arg o = args.array(out_, out("out").float32());
+        py::gil_scoped_release nogil;
+        NNDL_DISPATCH(stream_fill)(o.as<float>(), s, o.size());
+      },
+      py::arg("out"), py::arg("s"), "out = s (write-only fill)");
 }
 
 }  // namespace nndl::bind

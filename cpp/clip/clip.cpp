@@ -42,8 +42,7 @@ inline double max_abs(const T* NNDL_RESTRICT x, int64_t begin, int64_t end) {
 
 template <class T>
 void norm_partials(double* partials, const T* const* x, const ChunkView& plan, clip::NormKind kind, double p) {
-#pragma omp parallel for num_threads(plan.threads) schedule(static) if (plan.threads > 1)
-  for (int64_t c = 0; c < plan.count; ++c) {
+  for_each_chunk_index(plan, [&](int64_t c) {
     const Chunk& ch = plan.chunks[c];
     const T* xs = x[ch.tensor];
     double r;
@@ -61,7 +60,7 @@ void norm_partials(double* partials, const T* const* x, const ChunkView& plan, c
         r = lane_sum(xs, ch.begin, ch.end, [p](double v) { return std::pow(std::fabs(v), p); });
     }
     partials[c] = r;
-  }
+  });
 }
 
 template <class T>

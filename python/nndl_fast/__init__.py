@@ -8,8 +8,9 @@ over NumPy arrays, each checked against a plain NumPy reference
 Sub-modules: :mod:`nndl_fast.optim` (update rules, 1.2), :mod:`nndl_fast.schedules`
 (learning-rate decay, 1.5–1.7), :mod:`nndl_fast.norm` (batch, layer, weight and
 local response normalisation, 1.43–1.56), :mod:`nndl_fast.clip` (gradient clipping, 1.24–1.25),
-:mod:`nndl_fast.dropout` (dropout and its variants, 1.65), :mod:`nndl_fast.augment` (batched
-data augmentation, 1.7.5), :mod:`nndl_fast.bench` (the
+:mod:`nndl_fast.dropout` (dropout and its variants, 1.65), :mod:`nndl_fast.random`
+(counter-based random fills), :mod:`nndl_fast.init` (parameter initialisation, 1.3),
+:mod:`nndl_fast.augment` (batched data augmentation, 1.7.5), :mod:`nndl_fast.bench` (the
 benchmark harness, ``python -m nndl_fast.bench``).
 """
 
@@ -25,7 +26,7 @@ _BOUNDED_SPIN = not {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} & set(_os.environ)
 if _BOUNDED_SPIN:
     _os.environ["GOMP_SPINCOUNT"] = "1000"
 
-from . import _core, augment, clip, dropout, norm, optim, reference, schedules  # noqa: E402
+from . import _core, augment, clip, dropout, init, norm, optim, random, reference, schedules  # noqa: E402
 
 if _BOUNDED_SPIN:
     del _os.environ["GOMP_SPINCOUNT"]  # read by now: do not hand it to child processes
@@ -51,8 +52,10 @@ __all__ = [
     "augment",
     "clip",
     "dropout",
+    "init",
     "norm",
     "optim",
+    "random",
     "reference",
     "schedules",
     "available_simd_targets",

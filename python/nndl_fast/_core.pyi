@@ -13,6 +13,7 @@ __all__: list[str] = [
     "adagrad_step",
     "adam_step",
     "any_nonfinite",
+    "assign_fill",
     "available_simd_targets",
     "batch_norm_backward",
     "batch_norm_forward",
@@ -23,9 +24,11 @@ __all__: list[str] = [
     "clip_global_norm",
     "clip_grad_norm",
     "clip_grad_value",
+    "constant_fill",
     "dropout_backward",
     "dropout_forward",
     "dropout_mask",
+    "eye_fill",
     "get_num_threads",
     "get_simd_target",
     "get_stream_threshold",
@@ -35,6 +38,7 @@ __all__: list[str] = [
     "layer_norm_workspace_size",
     "local_response_norm_backward",
     "local_response_norm_forward",
+    "normal_fill",
     "philox4x32_10",
     "rmsprop_step",
     "set_num_threads",
@@ -42,8 +46,11 @@ __all__: list[str] = [
     "set_stream_threshold",
     "sgd_step",
     "stream_copy",
+    "stream_fill",
     "stream_inplace",
     "stream_triad",
+    "truncated_normal_fill",
+    "uniform_fill",
     "variational_dropout_backward",
     "variational_dropout_forward",
     "weight_norm_backward",
@@ -92,6 +99,11 @@ def adam_step(
 def any_nonfinite(grads: typing.Any) -> bool:
     """
     True when any element of the listed arrays is NaN or Inf.
+    """
+
+def assign_fill(a: typing.Any, name: str, src: typing.Any) -> None:
+    """
+    a ← src (float64, a's shape) rounded to a's dtype
     """
 
 def available_simd_targets() -> list[str]: ...
@@ -179,6 +191,11 @@ def clip_grad_value(
     Clip every element into [lo, hi] in place (1.24).
     """
 
+def constant_fill(a: typing.Any, name: str, value: typing.SupportsFloat | typing.SupportsIndex) -> None:
+    """
+    a ← value
+    """
+
 def dropout_backward(
     dy: typing.Any,
     out: typing.Any,
@@ -214,6 +231,11 @@ def dropout_mask(
 ) -> None:
     """
     mask_out ← the packed kept bits of n elements.
+    """
+
+def eye_fill(a: typing.Any, name: str) -> None:
+    """
+    a ← the identity matrix (2-D a)
     """
 
 def get_num_threads() -> int:
@@ -294,6 +316,21 @@ def local_response_norm_forward(
     out_p = x_p (k + alpha sum_{j=p-lo}^{p+hi} x_j^2)^-beta over axis 1 (see nndl_fast.norm.local_response_norm).
     """
 
+def normal_fill(
+    a: typing.Any,
+    name: str,
+    shape: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex] | None,
+    dtype: str,
+    seed: typing.SupportsInt | typing.SupportsIndex,
+    offset: typing.SupportsInt | typing.SupportsIndex,
+    start: typing.SupportsInt | typing.SupportsIndex,
+    mean: typing.SupportsFloat | typing.SupportsIndex,
+    std: typing.SupportsFloat | typing.SupportsIndex,
+) -> None:
+    """
+    a ← N(mean, std²) (Box–Muller) from (seed, offset, start + i).
+    """
+
 def philox4x32_10(
     counter: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"],
     key: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"],
@@ -340,6 +377,11 @@ def stream_copy(out: typing.Any, src: typing.Any) -> None:
     out = src (STREAM copy)
     """
 
+def stream_fill(out: typing.Any, s: typing.SupportsFloat | typing.SupportsIndex) -> None:
+    """
+    out = s (write-only fill)
+    """
+
 def stream_inplace(x: typing.Any, s: typing.SupportsFloat | typing.SupportsIndex) -> None:
     """
     x = s*x + 1 (in-place read-modify-write)
@@ -348,6 +390,38 @@ def stream_inplace(x: typing.Any, s: typing.SupportsFloat | typing.SupportsIndex
 def stream_triad(out: typing.Any, a: typing.Any, b: typing.Any, s: typing.SupportsFloat | typing.SupportsIndex) -> None:
     """
     out = a + s*b (STREAM triad)
+    """
+
+def truncated_normal_fill(
+    a: typing.Any,
+    name: str,
+    shape: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex] | None,
+    dtype: str,
+    seed: typing.SupportsInt | typing.SupportsIndex,
+    offset: typing.SupportsInt | typing.SupportsIndex,
+    start: typing.SupportsInt | typing.SupportsIndex,
+    mean: typing.SupportsFloat | typing.SupportsIndex,
+    std: typing.SupportsFloat | typing.SupportsIndex,
+    low: typing.SupportsFloat | typing.SupportsIndex,
+    high: typing.SupportsFloat | typing.SupportsIndex,
+) -> None:
+    """
+    a ← N(mean, std²) truncated to [mean + low·std, mean + high·std] (inverse CDF) from (seed, offset, start + i).
+    """
+
+def uniform_fill(
+    a: typing.Any,
+    name: str,
+    shape: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex] | None,
+    dtype: str,
+    seed: typing.SupportsInt | typing.SupportsIndex,
+    offset: typing.SupportsInt | typing.SupportsIndex,
+    start: typing.SupportsInt | typing.SupportsIndex,
+    low: typing.SupportsFloat | typing.SupportsIndex,
+    high: typing.SupportsFloat | typing.SupportsIndex,
+) -> None:
+    """
+    a ← U[low, high): element i draws x_{start + i} of (seed, offset). name: the array's name in errors; shape, dtype: what it must have (None, '': any).
     """
 
 def variational_dropout_backward(

@@ -20,6 +20,13 @@ less than b/‖g‖ and always multiplies. Both conventions return the norm *bef
 Symbols → arguments: g → ``grads`` (a list of float32 or float64 arrays, updated in
 place), b → ``max_norm``, p → ``norm_type``, a, b of 1.24 → ``lower``, ``upper``.
 
+torch tensors: :func:`clip_grad_norm_` and :func:`clip_grad_value_` take torch's call shape,
+``clip_grad_norm_(model.parameters(), 1.0)``: each torch tensor given stands for its ``.grad``,
+which is clipped in place through a zero-copy view (a tensor whose ``.grad`` is None is
+skipped, as torch skips it), and the norm comes back as a 0-d tensor of the gradients' dtype,
+as torch returns it. A NumPy array is itself the gradient. :func:`global_norm` reads the
+tensors it is given (torch's ``get_total_norm``).
+
 Non-finite gradients: with ``error_if_nonfinite=True`` a NaN or ±Inf total norm raises
 RuntimeError and leaves every array untouched. Otherwise the convention decides, exactly as
 written: chapter — a NaN norm fails the test ‖g‖ > b, so nothing is scaled; an Inf norm
@@ -38,6 +45,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -48,13 +56,52 @@ from . import _checks, _core
 __all__ = ["clip_coefficient", "clip_grad_norm_", "clip_grad_value_", "global_norm", "global_norm_of_groups"]
 
 
+def _tensor_type() -> Any:
+    """torch.Tensor if torch is loaded (nothing can be a tensor otherwise), else None."""
+    torch = sys.modules.get("torch")
+    return getattr(torch, "Tensor", None)
+
+
 def _as_list(grads: Any) -> list[Any]:
-    """A single array or any iterable of arrays, as a list (what torch accepts)."""
-    if isinstance(grads, np.ndarray):
+    """A single array or tensor, or any iterable of them, as a list (what torch accepts)."""
+    tensor = _tensor_type()
+    if isinstance(grads, np.ndarray) or (tensor is not None and isinstance(grads, tensor)):
         return [grads]
     if isinstance(grads, (str, bytes)) or not isinstance(grads, Iterable):
         raise TypeError(f"grads must be an array or a list of arrays, got {type(grads).__name__}")
     return list(grads)
+
+
+def _gradients(grads: Any) -> tuple[list[Any], bool]:
+    """The arrays to clip: each NumPy array itself, each torch tensor's ``.grad`` (None skipped);
+    and whether any torch tensor was given (the result is then a tensor, as torch's)."""
+    items = _as_list(grads)
+    tensor = _tensor_type()
+    if tensor is None or not any(isinstance(g, tensor) for g in items):
+        return items, False
+    arrays = []
+    for g in items:
+        if not isinstance(g, tensor):
+            arrays.append(g)
+        elif g.grad is not None:
+            arrays.append(g.grad)
+    return arrays, True
+
+
+def _check_foreach(foreach: Any) -> None:
+    """torch's foreach=: None or a flag. Ours is always one fused multi-tensor pass."""
+    if foreach is not None:
+        _checks.flag("foreach", foreach)
+
+
+def _torch_norm(total: float, grads: list[Any]) -> Any:
+    """The norm as torch returns it: a 0-d tensor of the gradients' dtype (float32 when none)."""
+    import torch
+
+    dtype = grads[0].dtype if grads and isinstance(grads[0], torch.Tensor) else None
+    if grads and dtype is None:  # a NumPy array among the tensors
+        dtype = torch.from_numpy(np.empty(0, grads[0].dtype)).dtype
+    return torch.tensor(total, dtype=dtype)
 
 
 def check_norm_type(norm_type: Any) -> float:
@@ -121,45 +168,52 @@ def clip_grad_norm_(
     max_norm: float,
     norm_type: float | str = 2.0,
     error_if_nonfinite: bool = False,
+    foreach: bool | None = None,
     *,
     convention: str = "chapter",
-) -> float:
-    r"""Clip a list of arrays in place by their global norm (1.25); return the norm before.
+) -> Any:
+    r"""Clip gradients in place by their global norm (1.25); return the norm before.
 
-    Same call shape as ``torch.nn.utils.clip_grad_norm_`` (arrays instead of parameters);
-    ``convention`` selects the chapter's coefficient (default) or PyTorch's (see the module
-    docstring). One read-only pass computes the norm; a read-write pass scales only when
-    c ≠ 1. Raises RuntimeError, touching nothing, when ``error_if_nonfinite`` and the norm
-    is NaN or Inf.
+    ``torch.nn.utils.clip_grad_norm_``'s call shape: ``grads`` is an array, a tensor, or an
+    iterable (a generator too) of them; a torch tensor (a parameter) stands for its ``.grad``
+    (None skipped), a NumPy array for itself. Returns a float, or for torch input a 0-d tensor
+    as torch does. ``foreach`` is accepted for torch's signature and changes nothing: the
+    kernel is always one fused multi-tensor pass. ``convention`` selects the chapter's
+    coefficient (default) or PyTorch's (see the module docstring). One read-only pass computes
+    the norm; a read-write pass scales only when c ≠ 1. Raises RuntimeError, touching
+    nothing, when ``error_if_nonfinite`` and the norm is NaN or Inf.
     """
     b = check_max_norm(max_norm)
     p = check_norm_type(norm_type)
     convention = _checks.convention(convention)
     error = _checks.flag("error_if_nonfinite", error_if_nonfinite)
-    gs = _as_list(grads)
-    if not gs:
-        return 0.0
-    total, applied = _core.clip_grad_norm(gs, b, p, convention, error)
-    if not applied:
-        raise RuntimeError(
-            f"The total norm of order {p} of the gradients is non-finite ({total}), so they "
-            "cannot be clipped; nothing was modified. Pass error_if_nonfinite=False to clip anyway."
-        )
-    return float(total)
+    _check_foreach(foreach)
+    gs, torch_input = _gradients(grads)
+    total = 0.0
+    if gs:
+        total, applied = _core.clip_grad_norm(gs, b, p, convention, error)
+        if not applied:
+            raise RuntimeError(
+                f"The total norm of order {p} of the gradients is non-finite ({total}), so they "
+                "cannot be clipped; nothing was modified. Pass error_if_nonfinite=False to clip anyway."
+            )
+    return _torch_norm(float(total), gs) if torch_input else float(total)
 
 
 def clip_grad_value_(
     grads: Any,
     clip_value: float | None = None,
+    foreach: bool | None = None,
     *,
     lower: float | None = None,
     upper: float | None = None,
 ) -> None:
-    r"""Clip every element of a list of arrays into [a, b] in place (1.24): g ← max(min(g, b), a).
+    r"""Clip every element of the gradients into [a, b] in place (1.24): g ← max(min(g, b), a).
 
+    ``grads`` as for :func:`clip_grad_norm_` (a torch tensor stands for its ``.grad``).
     Either ``clip_value`` (PyTorch's form: a = −clip_value, b = clip_value) or the
     chapter's bounds ``lower`` = a and ``upper`` = b (either may be omitted: no bound on
-    that side). NaN stays NaN.
+    that side). NaN stays NaN. ``foreach`` is accepted for torch's signature only.
     """
     if clip_value is not None:
         if lower is not None or upper is not None:
@@ -173,6 +227,7 @@ def clip_grad_value_(
         hi = math.inf if upper is None else _checks.real("upper", upper, finite=False)
         if not (lo <= hi):
             raise ValueError(f"lower must be <= upper, got lower={lower!r}, upper={upper!r}")
-    gs = _as_list(grads)
+    _check_foreach(foreach)
+    gs, _ = _gradients(grads)
     if gs:
         _core.clip_grad_value(gs, lo, hi)

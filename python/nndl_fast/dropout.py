@@ -1,8 +1,10 @@
 r"""Dropout (section 1.7.4 of the chapter, equation 1.65), variational dropout and DropConnect.
 
-Two conventions, chosen by ``convention=`` (docs/conventions.md):
+Two conventions, chosen by ``convention=`` (docs/conventions.md). Without it, the name of the
+probability chooses: ``keep_prob=`` gives the chapter's, ``drop_prob=`` torch's inverted dropout
+(what ``torch.nn.Dropout(p)`` computes); an explicit ``convention=`` wins.
 
-``convention="chapter"`` (the default; equation 1.65), with p the probability of **keeping** a unit,
+``convention="chapter"`` (equation 1.65), with p the probability of **keeping** a unit,
 
 .. math::
    y = \begin{cases} m \odot x & \text{training}, \quad m_i \sim \mathrm{Bernoulli}(p) \\
@@ -16,7 +18,8 @@ Two conventions, chosen by ``convention=`` (docs/conventions.md):
 In both, the expectation of the training output equals the test output. (The chapter's p
 is the keep probability throughout: where its text later calls p the "丢弃率" and advises
 values near 1 for input units, the keep probability is what is meant.) PyTorch's ``p`` is
-the **drop** probability 1 − p: pass ``drop_prob=`` to give it that way. Symbols →
+the **drop** probability 1 − p: ``drop_prob=`` takes it that way (and, by default, torch's
+convention with it). Symbols →
 arguments: p → ``keep_prob`` (or 1 − ``drop_prob``; exactly one of the two, by keyword),
 m → the mask (``mask_out=`` to store it, ``mask=`` to reuse it), x → ``x``, ∂L/∂y → ``dy``.
 
@@ -92,6 +95,15 @@ def _keep_prob(keep_prob: Any, drop_prob: Any) -> float:
     if keep_prob is not None:
         return _checks.real("keep_prob", keep_prob, 0.0, 1.0, lo_open=True)
     return 1.0 - _checks.real("drop_prob", drop_prob, 0.0, 1.0, hi_open=True)
+
+
+def _keep_and_convention(keep_prob: Any, drop_prob: Any, convention: Any) -> tuple[float, str]:
+    """p, and the convention: the one given, else the one the probability's name belongs to
+    (keep_prob= the chapter's, drop_prob= torch's inverted dropout)."""
+    keep = _keep_prob(keep_prob, drop_prob)
+    if convention is None:
+        convention = "chapter" if keep_prob is not None else "torch"
+    return keep, _checks.convention(convention, _CONVENTIONS)
 
 
 def _threshold(keep: float) -> int:
@@ -173,7 +185,7 @@ def dropout(
     *,
     keep_prob: float | None = None,
     drop_prob: float | None = None,
-    convention: str = "chapter",
+    convention: str | None = None,
     training: bool = True,
     seed: int | None = None,
     offset: int = 0,
@@ -188,8 +200,7 @@ def dropout(
     be x itself (in place). At test time (``training=False``) y = p·x (chapter) or y = x
     (torch; x itself, unchecked and uncopied, when ``out`` is None, as PyTorch returns it).
     """
-    keep = _keep_prob(keep_prob, drop_prob)
-    convention = _checks.convention(convention, _CONVENTIONS)
+    keep, convention = _keep_and_convention(keep_prob, drop_prob, convention)
     if not _checks.flag("training", training):
         if mask_out is not None:
             raise ValueError("mask_out: no mask is drawn at test time (training=False)")
@@ -209,7 +220,7 @@ def dropout_backward(
     *,
     keep_prob: float | None = None,
     drop_prob: float | None = None,
-    convention: str = "chapter",
+    convention: str | None = None,
     training: bool = True,
     mask: np.ndarray | None = None,
     seed: int | None = None,
@@ -222,8 +233,7 @@ def dropout_backward(
     from its (``seed``, ``offset``): give exactly one of the two in training. ``out`` may be
     dy itself (in place).
     """
-    keep = _keep_prob(keep_prob, drop_prob)
-    convention = _checks.convention(convention, _CONVENTIONS)
+    keep, convention = _keep_and_convention(keep_prob, drop_prob, convention)
     if not _checks.flag("training", training):
         dx = _out_for(dy, out)
         _core.dropout_backward(dy, dx, None, 0, 0, _ALL_KEPT, _test_scale(keep, convention))
@@ -261,7 +271,7 @@ def variational_dropout(
     *,
     keep_prob: float | None = None,
     drop_prob: float | None = None,
-    convention: str = "chapter",
+    convention: str | None = None,
     layout: str = "TNF",
     training: bool = True,
     seed: int | None = None,
@@ -275,8 +285,7 @@ def variational_dropout(
     x·m[n, f]·s. ``mask_out`` (uint8, packed_size(N·F) bytes) receives the N×F mask. At
     test time y = p·x (chapter) or a copy of x (torch; into ``out`` when given).
     """
-    keep = _keep_prob(keep_prob, drop_prob)
-    convention = _checks.convention(convention, _CONVENTIONS)
+    keep, convention = _keep_and_convention(keep_prob, drop_prob, convention)
     ntf = _layout(layout)
     y = _out_for(x, out)
     if not _checks.flag("training", training):
@@ -296,7 +305,7 @@ def variational_dropout_backward(
     *,
     keep_prob: float | None = None,
     drop_prob: float | None = None,
-    convention: str = "chapter",
+    convention: str | None = None,
     layout: str = "TNF",
     training: bool = True,
     mask: np.ndarray | None = None,
@@ -306,8 +315,7 @@ def variational_dropout_backward(
 ) -> np.ndarray:
     """∂L/∂x of :func:`variational_dropout` from ∂L/∂y = ``dy``, with its packed N×F
     ``mask`` or its (seed, offset)."""
-    keep = _keep_prob(keep_prob, drop_prob)
-    convention = _checks.convention(convention, _CONVENTIONS)
+    keep, convention = _keep_and_convention(keep_prob, drop_prob, convention)
     ntf = _layout(layout)
     if not _checks.flag("training", training):
         dx = _out_for(dy, out)
@@ -326,7 +334,7 @@ def dropconnect(
     *,
     keep_prob: float | None = None,
     drop_prob: float | None = None,
-    convention: str = "chapter",
+    convention: str | None = None,
     training: bool = True,
     seed: int | None = None,
     offset: int = 0,
@@ -366,7 +374,9 @@ class Dropout:
     last forward from (seed, offset) — nothing is stored unless ``store_mask=True`` (then
     the packed mask, 1 bit per element, is kept and used). ``variational="TNF"`` or
     ``"NTF"`` makes it variational dropout over sequences. ``seed=None`` draws a seed from
-    the operating system. See the module docstring for the formulas.
+    the operating system. ``keep_prob=`` or ``drop_prob=`` choose the convention as in the
+    functions (``Dropout(drop_prob=p)`` is ``torch.nn.Dropout(p)``; ``convention=`` wins).
+    See the module docstring for the formulas.
 
     A rejected call changes nothing: a forward that raises leaves the offset and what
     :meth:`backward` uses (the last successful forward's mask, or its test-time scaling) as
@@ -380,14 +390,13 @@ class Dropout:
         *,
         keep_prob: float | None = None,
         drop_prob: float | None = None,
-        convention: str = "chapter",
+        convention: str | None = None,
         variational: str | None = None,
         seed: int | None = None,
         offset: int = 0,
         store_mask: bool = False,
     ) -> None:
-        keep = _keep_prob(keep_prob, drop_prob)
-        convention = _checks.convention(convention, _CONVENTIONS)
+        keep, convention = _keep_and_convention(keep_prob, drop_prob, convention)
         if variational is not None:
             _checks.choice("variational", variational, _LAYOUTS)
         if seed is None:

@@ -98,12 +98,25 @@ def _rename(d, old, mapping):
     return {mapping.get(k, k) if old else k: v for k, v in d.items()}
 
 
+def _schedule(nf, sched, old):
+    """The case's schedule. Since #11 a schedule is called at n = t − 1 (the updates done), where
+    the original build called it at the 1-based step t; for old=True the original build's own
+    schedule is called so that it gives the current values: ExponentialDecay α₀β^n is the
+    original's value at t − 1 (and α₀β⁰ = α₀ at t = 1), InverseSqrtDecay α₀/√(n + 1) is the
+    original's α₀/√t unchanged."""
+    s = getattr(nf.schedules, sched[0])(*sched[1:])
+    if not old or sched[0] == "InverseSqrtDecay":
+        return s
+    assert sched[0] == "ExponentialDecay" and s.decay_steps == 1 and not s.staircase
+    return lambda t: s(t - 1) if t > 1 else s.lr0 * s.beta**0.0
+
+
 def run_optim_case(nf, case, old):
     """Final parameters (and last_grad_norm) after STEPS steps, one array per entry."""
     cid, cls, hp, dtype, step_kw, sched = case
     hp = dict(hp)
     if sched is not None:
-        hp["lr"] = getattr(nf.schedules, sched[0])(*sched[1:])
+        hp["lr"] = _schedule(nf, sched, old)
     if old and cls in ("SGD", "Momentum", "Nesterov"):
         hp = _rename(hp, old, {"convention": "momentum_form"})
     step_kw = _rename(step_kw, old, {"convention": "clip_rule"})

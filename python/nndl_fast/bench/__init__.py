@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import augment, clip, dropout, norm_bn_ln, norm_wn_lrn, optim
+from . import augment, clip, dropout, norm_bn_ln, norm_wn_lrn, optim, random_init, torch_train
 from .harness import Bench
 
 SUITES: dict[str, Callable[[Bench, Any], None]] = {
@@ -18,6 +18,8 @@ SUITES: dict[str, Callable[[Bench, Any], None]] = {
     "dropout": dropout.run,
     "batch_norm_layer_norm": norm_bn_ln.run,
     "weight_norm_lrn": norm_wn_lrn.run,
+    "torch_train": torch_train.run,
+    "random_init": random_init.run,
     "augment": augment.run,
 }
 

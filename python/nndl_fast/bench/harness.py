@@ -26,7 +26,8 @@ from .. import _core
 #   copy    read one stream, write one        (STREAM copy)
 #   triad   read two streams, write one       (STREAM triad)
 #   inplace read and write the same stream    (an optimizer's access pattern)
-PROBES = ("copy", "triad", "inplace")
+#   fill    write one stream                  (the random fills' access pattern)
+PROBES = ("copy", "triad", "inplace", "fill")
 
 
 @dataclass
@@ -136,7 +137,8 @@ class Bench:
 
     # -- probes ------------------------------------------------------------------
     def measure_probes(self, n: int = 64_000_000) -> dict[str, float]:
-        """STREAM copy / triad and an in-place read-modify-write over n float32 (256 MB)."""
+        """STREAM copy / triad, an in-place read-modify-write and a write-only fill over n float32
+        (256 MB)."""
         a = np.full(n, 1.0, np.float32)
         b = np.full(n, 2.0, np.float32)
         c = np.zeros(n, np.float32)
@@ -144,11 +146,12 @@ class Bench:
             "copy": (lambda: _core.stream_copy(c, a), 8 * n),
             "triad": (lambda: _core.stream_triad(c, a, b, 3.0), 12 * n),
             "inplace": (lambda: _core.stream_inplace(c, 0.5), 8 * n),
+            "fill": (lambda: _core.stream_fill(c, 0.5), 4 * n),
         }
         min_seconds = 0.5 if self.quick else 2.0
         names = list(self._probes)
         seconds = time_interleaved(
-            [self._probes[k][0] for k in names], seconds_per_round=[min_seconds / 5] * 3, repeats=5
+            [self._probes[k][0] for k in names], seconds_per_round=[min_seconds / 5] * len(names), repeats=5
         )
         self.probe_gbps = {k: self._probes[k][1] / t / 1e9 for k, t in zip(names, seconds)}
         return self.probe_gbps

@@ -1,4 +1,4 @@
-"""Small helpers shared by the batch-norm and layer-norm modules."""
+"""Small helpers shared by the normalisation modules."""
 
 from __future__ import annotations
 
@@ -7,6 +7,14 @@ from typing import Any
 import numpy as np
 
 from .. import _checks
+
+
+def tensor_view(obj: Any) -> Any:
+    """A torch tensor as the NumPy view of its memory (what the compiled checks see, zero-copy);
+    anything else unchanged. For the few places that reshape or copy an array in Python."""
+    if not isinstance(obj, np.ndarray) and hasattr(obj, "detach") and hasattr(obj, "numpy"):
+        return obj.detach().numpy()
+    return obj
 
 
 def out_entries(out: Any, fields: tuple[str, ...]) -> tuple[Any, ...]:
@@ -35,7 +43,7 @@ def checked_buffers(state: dict, want: dict[str, np.ndarray]) -> dict[str, np.nd
     buffer cannot change under the assignment)."""
     values = {}
     for k, buf in want.items():
-        v = np.asarray(state[k])
+        v = np.asarray(tensor_view(state[k]))
         if v.shape != buf.shape:
             raise ValueError(f"state_dict[{k!r}] has shape {v.shape}, expected {buf.shape}")
         if not np.can_cast(v.dtype, buf.dtype, casting="same_kind"):

@@ -42,6 +42,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import _core
+from ._common import tensor_view
 
 __all__ = ["WeightNorm", "WeightNormBackward", "weight_norm", "weight_norm_backward"]
 
@@ -55,7 +56,8 @@ class WeightNormBackward(NamedTuple):
 
 def _rows_view(a: Any, rows: int) -> Any:
     """g of torch's shape (rows, 1, ..., 1) as a (rows,) view; anything else unchanged
-    (the compiled checks then name what is wrong with it)."""
+    (the compiled checks then name what is wrong with it). A torch tensor is viewed first."""
+    a = tensor_view(a)
     if isinstance(a, np.ndarray) and a.ndim > 1 and a.flags.c_contiguous and a.shape == (rows,) + (1,) * (a.ndim - 1):
         return a.reshape(rows)  # a view: writes land in the caller's array
     return a
@@ -142,6 +144,7 @@ class WeightNorm:
     """
 
     def __init__(self, v: np.ndarray, g: np.ndarray | None = None) -> None:
+        v, g = tensor_view(v), tensor_view(g)  # torch tensors: copied from their memory below
         if not isinstance(v, np.ndarray):
             raise TypeError(f"v must be a numpy.ndarray, got {type(v).__name__}")
         if v.dtype not in (np.float32, np.float64):
@@ -197,14 +200,15 @@ class WeightNorm:
                 "state must have exactly the keys ['v', 'g'] of WeightNorm.state_dict(); "
                 f"missing {missing}, unknown {unknown}"
             )
+        given = {name: np.asarray(tensor_view(state[name])) for name in ("v", "g")}
         for name in ("v", "g"):
-            mine, theirs = getattr(self, name), np.asarray(state[name])
+            mine, theirs = getattr(self, name), given[name]
             if theirs.shape != mine.shape:
                 raise ValueError(f"state[{name!r}] has shape {theirs.shape} but {name} has {mine.shape}")
             if theirs.dtype != mine.dtype:
                 raise TypeError(f"state[{name!r}] has dtype {theirs.dtype} but {name} has {mine.dtype}")
-        np.copyto(self.v, state["v"])
-        np.copyto(self.g, state["g"])
+        np.copyto(self.v, given["v"])
+        np.copyto(self.g, given["g"])
 
     def __repr__(self) -> str:
         return f"WeightNorm(v: {self.v.shape} {self.v.dtype}, g: {self.g.shape})"

@@ -28,8 +28,9 @@ module                 rules                                     equations
 holds NaN or Inf the whole step is skipped, nothing (parameters, state, step count) is
 modified, and ``step`` returns False. It costs one extra read of the gradients.
 
-Learning rates may be numbers or callables of the 1-based step t (see
-:mod:`nndl_fast.schedules`); a group's ``lr`` may be changed between steps, as with torch.
+Learning rates may be numbers or callables of n, the number of updates already done (α₀ at
+the first step; see :mod:`nndl_fast.schedules`); a group's ``lr`` may be changed between
+steps, as with torch.
 """
 
 from __future__ import annotations

@@ -24,20 +24,16 @@ class AdamRule(Rule):
     def buffers(self, hp):
         return ("exp_avg", "exp_avg_sq", "max_exp_avg_sq" if hp["amsgrad"] else None)
 
-    def coefficients(self, hp, t, lr, scalars):
-        beta1, beta2 = float(hp["betas"][0]), float(hp["betas"][1])
-        c_m = lr / (1.0 - beta1**t)  # α / (1 − β1ᵗ): M̂ (1.21) folded into the step size
-        c2 = 1.0 / (1.0 - beta2**t)  # Ĝ = G / (1 − β2ᵗ) (1.22)
+    def constants(self, hp):
+        # The group's coefficient record: each step rewrites only its step-dependent fields.
         eps_in, eps_out = eps_split(float(hp["eps"]), hp["eps_inside_sqrt"])
-        return {
-            "beta1": beta1,
-            "beta2": beta2,
-            "c_m": c_m,
-            "c_g": 0.0,
-            "c2": c2,
-            "eps_in": eps_in,
-            "eps_out": eps_out,
-        }, {}
+        beta1, beta2 = float(hp["betas"][0]), float(hp["betas"][1])
+        return {"beta1": beta1, "beta2": beta2, "c_m": 0.0, "c_g": 0.0, "c2": 0.0, "eps_in": eps_in, "eps_out": eps_out}
+
+    def coefficients(self, k, t, lr, scalars):
+        k["c_m"] = lr / (1.0 - k["beta1"] ** t)  # α / (1 − β1ᵗ): M̂ (1.21) folded into the step size
+        k["c2"] = 1.0 / (1.0 - k["beta2"] ** t)  # Ĝ = G / (1 − β2ᵗ) (1.22)
+        return k, {}
 
     kernel = staticmethod(_core.adam_step)
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import copy
 import math
-import operator
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Union
@@ -38,7 +37,7 @@ import numpy as np
 from .. import _checks, _core
 from .. import clip as _clip
 
-LR = Union[float, Callable[[int], float]]  # a number or a schedule of the 1-based step
+LR = Union[float, Callable[[int], float]]  # a number or a schedule of n, the updates already done
 
 COMMON_DEFAULTS: dict[str, Any] = {
     "weight_decay": 0.0,
@@ -65,10 +64,11 @@ def check_lr(lr: Any) -> None:
 
 
 def lr_at(lr: Any, t: int) -> float:
-    """α_t: the number, or the schedule's value at step t, which must be a finite number >= 0."""
+    """α of step t (1-based): the number, or the schedule's value at n = t − 1 updates done
+    (α₀ at the first step, as torch's schedulers), which must be a finite number >= 0."""
     if not callable(lr):
         return float(lr)
-    return _checks.real(f"the lr schedule's value at step {t}", lr(t), 0.0)
+    return _checks.real(f"the lr schedule's value at n={t - 1} (step {t})", lr(t - 1), 0.0)
 
 
 def check_betas(betas: Any) -> None:
@@ -150,10 +150,16 @@ class Rule:
         """The learning rate of step t given α_t (AdaGrad's lr_decay changes it)."""
         return lr
 
+    def constants(self, hp: Mapping[str, Any]) -> Any:
+        """What ``coefficients`` reads of the hyper-parameters, prepared once per checked group
+        (the default: the hyper-parameters themselves)."""
+        return hp
+
     def coefficients(
-        self, hp: Mapping[str, Any], t: int, lr: float, scalars: Mapping[str, float]
+        self, k: Any, t: int, lr: float, scalars: Mapping[str, float]
     ) -> tuple[Any, dict[str, float]]:  # pragma: no cover
-        """(the kernel's coefficients by name, the scalar state after this step)."""
+        """(the kernel's coefficients by name, the scalar state after this step); ``k`` is
+        ``constants(hp)``."""
         raise NotImplementedError
 
     def check_scalar(self, where: str, name: str, value: Any) -> float:
@@ -167,10 +173,12 @@ class Rule:
         return bool(self.kernel(params, grads, *bufs, *self.pad, terms, coeffs, skip))
 
 
-def _plan(rule: Rule, hp: Mapping[str, Any], t: int, scalars: Mapping[str, float]) -> tuple[float, Any, dict]:
-    """Everything of step t but the gradient scale, computed (and checked) before any kernel runs."""
-    lr = rule.step_lr(hp, t, lr_at(hp["lr"], t))
-    coeffs, new_scalars = rule.coefficients(hp, t, lr, scalars)
+def _plan(rule: Rule, hp: Mapping[str, Any], k: Any, t: int, scalars: Mapping[str, float]) -> tuple[float, Any, dict]:
+    """Everything of step t but the gradient scale, computed (and checked) before any kernel
+    runs; ``k`` is ``rule.constants(hp)``."""
+    lr = hp["lr"]
+    lr = rule.step_lr(hp, t, lr_at(lr, t) if callable(lr) else float(lr))
+    coeffs, new_scalars = rule.coefficients(k, t, lr, scalars)
     return lr, coeffs, new_scalars
 
 
@@ -285,7 +293,9 @@ class Optimizer:
         self._buf_names: list[tuple[str | None, ...]] = []  # the buffers each group was built with
         self._counts: list[int] = []  # parameters per group
         self._ranges: list[range] = []  # the indices in state of each group's parameters
-        self._checked_hp: list[tuple[tuple[str, ...], tuple[Any, ...]]] = []  # see _check_group
+        self._checked_hp: list[dict[str, Any] | None] = []  # see _check_group
+        self._terms_cache: list[tuple[float, float, dict[str, float]] | None] = []  # (lr, scale, terms)
+        self._consts: list[Any] = []  # rule.constants of each checked group
         self.last_grad_norm: float | None = None  # set by step(max_norm=...)
         self._lock = threading.Lock()
         params = list(params)
@@ -352,7 +362,9 @@ class Optimizer:
             self._buf_names.append(self._rule.buffers(hp))
             self._counts.append(len(arrays))
             self._ranges.append(range(first_index, first_index + len(arrays)))
-            self._checked_hp.append(((), ()))
+            self._checked_hp.append(None)
+            self._terms_cache.append(None)
+            self._consts.append(None)
             self._bufs.append(())
             self._bufs_seen.append((None, -1))
             for k, p in enumerate(arrays):
@@ -384,15 +396,21 @@ class Optimizer:
                 f"param_groups[{gi}]: a hyper-parameter that decides the state buffers (momentum, "
                 "amsgrad, centered) changed after construction; build a new optimizer instead"
             )
-        values = tuple(list(v) if type(v) is list and k != "params" else v for k, v in hp.items())
-        self._checked_hp[gi] = (tuple(hp), values)
+        # A shallow copy (lists copied, so that an edit in place shows) compared with == at the
+        # next step: one C-level comparison; equal values pass the same checks.
+        self._checked_hp[gi] = {k: list(v) if type(v) is list and k != "params" else v for k, v in hp.items()}
+        self._consts[gi] = self._rule.constants(hp)
+        self._terms_cache[gi] = None
 
     def _checked_group(self, gi: int) -> tuple[dict[str, Any], tuple[list[Any] | None, ...]]:
         """Group gi's hyper-parameters, checked again if edited since the last step, and the
         state lists its kernel takes, read from ``state`` (a buffer may have been replaced)."""
         hp = self.param_groups[gi]
-        keys, values = self._checked_hp[gi]
-        if not (type(hp) is dict and tuple(hp) == keys and all(map(operator.is_, hp.values(), values))):
+        try:
+            unchanged = type(hp) is dict and hp == self._checked_hp[gi]
+        except (TypeError, ValueError):  # a value whose == is not a bool (an array)
+            unchanged = False
+        if not unchanged:
             self._check_group(gi, hp)
         idx = self._ranges[gi]
         if len(hp["params"]) != len(idx):
@@ -445,12 +463,15 @@ class Optimizer:
             return self._step(grads, grad_scale, max_norm, norm_type, convention, skip_nonfinite)
 
     def _step(self, grads, grad_scale, max_norm, norm_type, convention, skip_nonfinite) -> bool:
-        skip = _checks.flag("skip_nonfinite", skip_nonfinite)
+        skip = skip_nonfinite if type(skip_nonfinite) is bool else _checks.flag("skip_nonfinite", skip_nonfinite)
         if max_norm is not None:
             max_norm = _clip.check_max_norm(max_norm)
             norm_type = _clip.check_norm_type(norm_type)
             convention = _checks.convention(convention)
-        scale = _grad_scale(grad_scale, skip)
+        if type(grad_scale) is float and math.isfinite(grad_scale):  # the common case, checked inline
+            scale: float | None = grad_scale
+        else:
+            scale = _grad_scale(grad_scale, skip)
         groups = self.param_groups
         if len(groups) != len(self._counts):
             raise ValueError(
@@ -460,15 +481,16 @@ class Optimizer:
         rule = self._rule
         if len(groups) == 1 and max_norm is None:  # one kernel call, which checks every array first
             hp, bufs = self._checked_group(0)
-            lr, coeffs, scalars = _plan(rule, hp, self._group_steps[0] + 1, self._group_scalars[0])
-            if scale is None or not rule.launch(hp["params"], grads, bufs, grad_terms(hp, lr, scale), coeffs, skip):
+            lr, coeffs, scalars = _plan(rule, hp, self._consts[0], self._group_steps[0] + 1, self._group_scalars[0])
+            if scale is None or not rule.launch(hp["params"], grads, bufs, self._terms(0, hp, lr, scale), coeffs, skip):
                 return False  # skipped: a non-finite grad_scale or gradient
             self._group_steps[0] += 1
             self._group_scalars[0] = scalars
             return True
         checked = [self._checked_group(gi) for gi in range(len(groups))]
         plans = [
-            _plan(rule, hp, self._group_steps[gi] + 1, self._group_scalars[gi]) for gi, (hp, _) in enumerate(checked)
+            _plan(rule, hp, self._consts[gi], self._group_steps[gi] + 1, self._group_scalars[gi])
+            for gi, (hp, _) in enumerate(checked)
         ]
         if scale is None:  # a non-finite grad_scale: skipped, as a non-finite gradient is
             return False
@@ -490,11 +512,20 @@ class Optimizer:
         elif skip and any(_core.any_nonfinite(g) for g in per_group):
             return False
         for gi, ((hp, bufs), g, (lr, coeffs, scalars)) in enumerate(zip(checked, per_group, plans)):
-            terms = grad_terms(hp, lr, scale)
-            rule.launch(hp["params"], g, bufs, terms, coeffs, False)
+            rule.launch(hp["params"], g, bufs, self._terms(gi, hp, lr, scale), coeffs, False)
             self._group_steps[gi] += 1
             self._group_scalars[gi] = scalars
         return True
+
+    def _terms(self, gi: int, hp: Mapping[str, Any], lr: float, scale: float) -> dict[str, float]:
+        """grad_terms(hp, lr, scale), reused while group gi, lr and scale stay the same (the kernel
+        only reads it); a zero scale is not cached, since 0.0 == -0.0."""
+        cached = self._terms_cache[gi]
+        if cached is not None and cached[0] == lr and cached[1] == scale and scale != 0.0:
+            return cached[2]
+        terms = grad_terms(hp, lr, scale)
+        self._terms_cache[gi] = (lr, scale, terms)
+        return terms
 
     def _split(self, grads: Sequence[np.ndarray]) -> list[list[np.ndarray]]:
         if not isinstance(grads, (list, tuple)):
@@ -605,7 +636,9 @@ class Optimizer:
         self._bufs_seen = [(None, -1) for _ in new_groups]
         self._group_steps, self._group_scalars = new_steps, new_scalars
         self._buf_names = [self._rule.buffers(hp) for hp in new_groups]
-        self._checked_hp = [((), ()) for _ in new_groups]
+        self._checked_hp = [None for _ in new_groups]
+        self._terms_cache = [None for _ in new_groups]
+        self._consts = [None for _ in new_groups]
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
@@ -655,7 +688,7 @@ def functional(rule: Rule, cls_name: str) -> Callable[..., Any]:
             if (given is None) != (b is None):
                 raise ValueError(f"{name} must be given exactly when {rule.needs[name]}")
         scale = _grad_scale(grad_scale, skip)
-        lr, coeffs, new_scalars = _plan(rule, hp, t, scalars)
+        lr, coeffs, new_scalars = _plan(rule, hp, rule.constants(hp), t, scalars)
         if scale is None:
             return (False, *scalars.values()) if rule.scalars else False
         applied = rule.launch(params, grads, bufs, grad_terms(hp, lr, scale), coeffs, skip)

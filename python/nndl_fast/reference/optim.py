@@ -15,8 +15,9 @@ Array = np.ndarray
 
 
 def lr_at(hp: dict[str, Any], t: int) -> float:
+    """α of step t: a schedule is evaluated at n = t − 1, the updates done before this one."""
     lr = hp["lr"]
-    return float(lr(t)) if callable(lr) else float(lr)
+    return float(lr(t - 1)) if callable(lr) else float(lr)
 
 
 def effective_grad(theta: Array, g: Array, hp: dict[str, Any], grad_scale: float) -> Array:

@@ -1,0 +1,28 @@
+"""torch.nn modules over nndl_fast's kernels, and :func:`convert` to swap them into a model.
+
+``BatchNorm1d``, ``BatchNorm2d``, ``BatchNorm3d``, ``LayerNorm``, ``LocalResponseNorm`` and
+``Dropout`` subclass the ``torch.nn`` classes of the same names: torch's constructors,
+parameters, buffers, ``state_dict`` keys and ``train()``/``eval()`` behaviour, with a
+``forward`` whose forward and backward passes run our kernels inside
+``torch.autograd.Function``\\ s (torch tensors cross zero-copy). Each module's docstring says
+which layouts it reads in place and which inputs it leaves to torch's own forward.
+"""
+
+from __future__ import annotations
+
+from .batch_norm import BatchNorm1d, BatchNorm2d, BatchNorm3d
+from .convert import ConvertReport, convert
+from .dropout import Dropout
+from .layer_norm import LayerNorm
+from .local_response_norm import LocalResponseNorm
+
+__all__ = [
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "BatchNorm3d",
+    "ConvertReport",
+    "Dropout",
+    "LayerNorm",
+    "LocalResponseNorm",
+    "convert",
+]
