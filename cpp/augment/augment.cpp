@@ -7,8 +7,8 @@
 
 #include "augment/augment.hpp"
 #include "rng/philox.hpp"
+#include "rng/random_block.hpp"
 #include "simd/kernel.hpp"
-#include "simd/vmath.hpp"
 
 namespace nndl::NNDL_TARGET {
 namespace {
@@ -292,37 +292,7 @@ void affine_pad(T* out, const T* images, const double* matrices, const float* fi
   }
 }
 
-constexpr double k2m24 = 1.0 / 16777216.0;    // 2^-24
-constexpr double k2m32 = 1.0 / 4294967296.0;  // 2^-32
-constexpr int64_t kNoiseBlock = 64;           // float32 elements per 16 Philox counters
-
-// A 32-bit word as a double, exactly (rng/random.cpp's conversion).
-inline double word(uint32_t w) { return double(int32_t(w ^ 0x80000000u)) + 2147483648.0; }
-
-// The 64 noise values of one block, from its words w: the float32 fill transforms of
-// rng/random.cpp (uniform: the word's top 24 bits; normal: Box–Muller on words (2p, 2p + 1),
-// the cosine to element 32p + l, the sine to 32p + 16 + l).
-template <augment::NoiseKind K>
-inline void noise_block(float* NNDL_RESTRICT z, const uint32_t (&w)[4][16], double loc, double scale) {
-  if constexpr (K == augment::NoiseKind::uniform) {
-    const uint32_t* wf = &w[0][0];
-#pragma omp simd
-    for (int i = 0; i < 64; ++i) z[i] = float(loc + scale * (double(int32_t(wf[i] >> 8)) * k2m24));
-  } else {
-    for (int p = 0; p < 2; ++p) {
-#pragma omp simd
-      for (int l = 0; l < 16; ++l) {
-        const double u1 = 1.0 - word(w[2 * p][l]) * k2m32;  // (0, 1]: ln u1 finite
-        const double u2 = word(w[2 * p + 1][l]) * k2m32;
-        const double r = std::sqrt(-2.0 * vlog<float>(u1));
-        double s, c;
-        vsincos2pi<float>(u2, s, c);
-        z[32 * p + l] = float(loc + scale * (r * c));
-        z[32 * p + 16 + l] = float(loc + scale * (r * s));
-      }
-    }
-  }
-}
+constexpr int64_t kNoiseBlock = 64;  // float32 elements per 16 Philox counters
 
 // out[k] ← images[k] with the noise of block values z (or the block's words for salt and pepper).
 template <class T, augment::NoiseKind K>
@@ -342,13 +312,21 @@ inline void noise_apply(T* out, const T* images, const float* z, const uint32_t 
 template <class T, augment::NoiseKind K>
 void noise_impl(T* out, const T* images, int64_t n, const augment::Noise& s) {
   const rng::Philox16 gen(s.seed, s.offset);
+  // The float32 fill's transforms (rng/random_block.hpp): n_i is element i of that fill.
+  rng::Fill fill{};
+  fill.seed = s.seed;
+  fill.offset = s.offset;
+  fill.dist = K == augment::NoiseKind::uniform ? rng::Dist::uniform : rng::Dist::normal;
+  fill.loc = s.loc;
+  fill.scale = s.scale;
   const int64_t blocks = (n + kNoiseBlock - 1) / kNoiseBlock;
 #pragma omp parallel for num_threads(::nndl::num_threads()) schedule(static) if (n >= kParallelElems)
   for (int64_t b = 0; b < blocks; ++b) {
     alignas(64) uint32_t w[4][16];
     alignas(64) float z[kNoiseBlock];
     gen.words(uint64_t(b) * 16, w);
-    if constexpr (K != augment::NoiseKind::salt_pepper) noise_block<K>(z, w, s.loc, s.scale);
+    if constexpr (K == augment::NoiseKind::gaussian) block_values<float, rng::Dist::normal>(z, w, fill);
+    if constexpr (K == augment::NoiseKind::uniform) block_values<float, rng::Dist::uniform>(z, w, fill);
     const int64_t start = b * kNoiseBlock;
     const int64_t count = n - start < kNoiseBlock ? n - start : kNoiseBlock;
     noise_apply<T, K>(out + start, images + start, z, w, count, s);
