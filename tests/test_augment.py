@@ -284,6 +284,25 @@ def test_compose_runs_other_steps_in_order(rng):
     np.testing.assert_array_equal(y, steps[3](chain, offset=0))
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=["u8", "f32"])
+@pytest.mark.parametrize("kind", ["gaussian", "uniform", "salt_pepper"])
+def test_compose_adds_noise_in_the_warps_sweep(simd, nthreads, rng, dtype, kind):
+    # 1 MiB chunks of images, whose element ranges do not start on the generator's 64-blocks.
+    x = _images(rng, 400, 3, 37, 41, dtype, "NHWC")  # uint8 too: more than one chunk
+    kw = {"amount": 0.1} if kind == "salt_pepper" else {"std": 5.0 if dtype == np.uint8 else 0.05}
+    for geometric in (
+        [A.RandomCrop(33, 2, seed=1, layout="NHWC"), A.RandomFlip(seed=2, layout="NHWC")],
+        [A.RandomAffine(20, seed=3, layout="NHWC")],
+    ):
+        noise = A.AddNoise(kind, seed=4, layout="NHWC", **kw)
+        c = A.Compose([*geometric, noise])
+        assert len(c._runs()) == 1
+        y, params = c(x, offset=2, return_params=True)
+        assert params[-1] is None
+        chain = A.Compose(geometric)(x, offset=2)
+        np.testing.assert_array_equal(y, noise(chain, offset=2))
+
+
 # --------------------------------------------------------------------------------------------
 # Noise and erasing
 

@@ -985,7 +985,6 @@ ENTRIES = [
         arrays=("images", "out"),
         written=frozenset({"out"}),
         optional=frozenset({"out", "offset"}),  # offset None: the object's own
-        may_alias=frozenset({("out", "images")}),  # the last pass reads an intermediate
         hyper={"offset": [-1, 2.5]},
     ),
     Entry(

@@ -294,12 +294,11 @@ void affine_pad(T* out, const T* images, const double* matrices, const float* fi
 
 constexpr int64_t kNoiseBlock = 64;  // float32 elements per 16 Philox counters
 
-// out[k] ← images[k] with the noise of block values z (or the block's words for salt and pepper).
+// out[k] ← images[k] with the noise values z[k] (or, salt and pepper, the words wf[k]).
 template <class T, augment::NoiseKind K>
-inline void noise_apply(T* out, const T* images, const float* z, const uint32_t (&w)[4][16], int64_t count,
+inline void noise_apply(T* out, const T* images, const float* z, const uint32_t* wf, int64_t count,
                         const augment::Noise& s) {
   if constexpr (K == augment::NoiseKind::salt_pepper) {
-    const uint32_t* wf = &w[0][0];
     const T top = sizeof(T) == 1 ? T(255) : T(1);
     for (int64_t k = 0; k < count; ++k)
       out[k] = uint64_t(wf[k]) < s.pepper ? T(0) : uint64_t(wf[k]) >= s.salt ? top : images[k];
@@ -319,17 +318,19 @@ void noise_impl(T* out, const T* images, int64_t n, const augment::Noise& s) {
   fill.dist = K == augment::NoiseKind::uniform ? rng::Dist::uniform : rng::Dist::normal;
   fill.loc = s.loc;
   fill.scale = s.scale;
-  const int64_t blocks = (n + kNoiseBlock - 1) / kNoiseBlock;
+  const int64_t i0 = int64_t(s.start), i1 = i0 + n;
+  const int64_t b0 = i0 / kNoiseBlock, b1 = (i1 + kNoiseBlock - 1) / kNoiseBlock;
 #pragma omp parallel for num_threads(::nndl::num_threads()) schedule(static) if (n >= kParallelElems)
-  for (int64_t b = 0; b < blocks; ++b) {
+  for (int64_t b = b0; b < b1; ++b) {
     alignas(64) uint32_t w[4][16];
     alignas(64) float z[kNoiseBlock];
     gen.words(uint64_t(b) * 16, w);
     if constexpr (K == augment::NoiseKind::gaussian) block_values<float, rng::Dist::normal>(z, w, fill);
     if constexpr (K == augment::NoiseKind::uniform) block_values<float, rng::Dist::uniform>(z, w, fill);
-    const int64_t start = b * kNoiseBlock;
-    const int64_t count = n - start < kNoiseBlock ? n - start : kNoiseBlock;
-    noise_apply<T, K>(out + start, images + start, z, w, count, s);
+    const int64_t lo = b * kNoiseBlock > i0 ? b * kNoiseBlock : i0;
+    const int64_t hi = b * kNoiseBlock + kNoiseBlock < i1 ? b * kNoiseBlock + kNoiseBlock : i1;
+    const int64_t k0 = lo - b * kNoiseBlock;
+    noise_apply<T, K>(out + (lo - i0), images + (lo - i0), z + k0, &w[0][0] + k0, hi - lo, s);
   }
 }
 

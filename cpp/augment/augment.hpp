@@ -41,6 +41,7 @@ enum class NoiseKind : int { gaussian = 0, uniform = 1, salt_pepper = 2 };
 // w_i < pepper → 0, w_i ≥ salt → the dtype's top (255 or 1.0), else the pixel is kept.
 struct Noise {
   uint64_t seed, offset;
+  uint64_t start;  // out and images hold elements start, start + 1, … of the batch
   NoiseKind kind;
   double loc, scale;
   uint64_t pepper, salt;  // in [0, 2^32]

@@ -58,6 +58,39 @@ void erase(T* out, const T* images, const int64_t* boxes, const float* fill, con
   NNDL_DISPATCH(augment_erase<T>)(out, boxes, fill, g);
 }
 
+// Output bytes per chunk when noise follows the warp: about half a 2 MiB L2.
+constexpr int64_t kFuseBytes = int64_t{1} << 20;
+
+template <class T>
+void warp(T* out, const T* images, const double* matrices, const GatherMap* maps, const float* fill, const Geometry& g,
+          Interp interp, Padding pad, const Noise* noise) {
+  auto run = [&](T* o, const T* x, int64_t i0, int64_t count) {
+    Geometry gc = g;
+    gc.n = count;
+    if (maps)
+      NNDL_DISPATCH(augment_gather<T>)(o, x, maps + i0, fill, gc, pad);
+    else
+      NNDL_DISPATCH(augment_affine<T>)(o, x, matrices + 6 * i0, fill, gc, interp, pad);
+  };
+  if (!noise) return run(out, images, 0, g.n);
+  const int64_t in_size = g.c * g.h * g.w, out_size = g.c * g.oh * g.ow;
+  const int64_t per = out_size * int64_t(sizeof(T)) > 0 ? kFuseBytes / (out_size * int64_t(sizeof(T))) : g.n;
+  const int64_t chunk = per > 0 ? per : 1;
+  for (int64_t i0 = 0; i0 < g.n; i0 += chunk) {
+    const int64_t count = g.n - i0 < chunk ? g.n - i0 : chunk;
+    T* o = out + i0 * out_size;
+    run(o, images + i0 * in_size, i0, count);
+    Noise nc = *noise;
+    nc.start = uint64_t(i0 * out_size);
+    NNDL_DISPATCH(augment_noise<T>)(o, o, count * out_size, nc);
+  }
+}
+
+template void warp(float*, const float*, const double*, const GatherMap*, const float*, const Geometry&, Interp,
+                   Padding, const Noise*);
+template void warp(uint8_t*, const uint8_t*, const double*, const GatherMap*, const float*, const Geometry&, Interp,
+                   Padding, const Noise*);
+
 template void erase(float*, const float*, const int64_t*, const float*, const Geometry&);
 template void erase(uint8_t*, const uint8_t*, const int64_t*, const float*, const Geometry&);
 

@@ -24,6 +24,13 @@ int64_t gather_maps(GatherMap* out, const double* maps, int64_t n);
 // value that is not an integer or leaves the h × w image.
 int64_t erase_boxes(int64_t* out, const double* boxes, int64_t n, int64_t h, int64_t w);
 
+// out ← the warp (augment_affine) or the gather (augment_gather, maps not null) of images,
+// and, when noise is not null, out += noise in the same sweep: the batch goes in chunks of
+// images small enough to stay in cache between the two kernels.
+template <class T>
+void warp(T* out, const T* images, const double* matrices, const GatherMap* maps, const float* fill, const Geometry& g,
+          Interp interp, Padding pad, const Noise* noise);
+
 // out ← images with boxes erased (copied first unless out is images).
 template <class T>
 void erase(T* out, const T* images, const int64_t* boxes, const float* fill, const Geometry& g);

@@ -3,7 +3,9 @@
 // parameters' ranges are checked in python/nndl_fast/augment.py; arrays here, by Args.
 #include <pybind11/stl.h>
 
+#include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "augment/augment_driver.hpp"
@@ -47,6 +49,16 @@ std::vector<float> fill_values(const std::vector<double>& fill, int64_t c) {
 
 Spec out_spec(const augment::Geometry& g, const char* what) { return out("out").pixels().shape(out_shape(g), what); }
 
+// The noise fused into a warp: None, or (kind, seed, offset, loc, scale, pepper, salt) as
+// augment.py's _noise_params builds them.
+std::optional<augment::Noise> noise_arg(py::handle noise) {
+  if (noise.is_none()) return std::nullopt;
+  const auto t = noise.cast<std::tuple<int, uint64_t, uint64_t, double, double, uint64_t, uint64_t>>();
+  return augment::Noise{
+      std::get<1>(t), std::get<2>(t), 0, augment::NoiseKind(std::get<0>(t)), std::get<3>(t), std::get<4>(t),
+      std::get<5>(t), std::get<6>(t)};
+}
+
 // Calls fn(float{}) or fn(uint8_t{}) for the images' dtype.
 template <class Fn>
 void with_pixels(DType d, Fn&& fn) {
@@ -62,7 +74,7 @@ void register_augment(py::module_& m) {
   m.def(
       "augment_affine",
       [](py::handle images_, py::handle matrices_, py::handle out_, const std::vector<double>& fill, int interpolation,
-         int padding, bool channels_last) {
+         int padding, bool channels_last, py::handle noise_) {
         Args args;
         const Arg images = args.array(images_, in("images").pixels().ndim(4, layout(channels_last)));
         const augment::Geometry g = geometry(images, channels_last, -1, -1);
@@ -71,24 +83,25 @@ void register_augment(py::module_& m) {
         args.check_overlap();
         const std::vector<float> f = fill_values(fill, g.c);
         require_pixels(g, padding);
+        const std::optional<augment::Noise> noise = noise_arg(noise_);
         if (const int64_t bad = augment::first_nonfinite(mats.as<double>(), mats.size()); bad >= 0)
           throw py::value_error("matrices[" + std::to_string(bad / 6) + "] is not finite");
         with_pixels(args.dtype(), [&](auto tag) {
           using T = decltype(tag);
           py::gil_scoped_release nogil;
-          NNDL_DISPATCH(augment_affine<T>)(y.as<T>(), images.as<T>(), mats.as<double>(), f.data(), g,
-                                           augment::Interp(interpolation), augment::Padding(padding));
+          augment::warp<T>(y.as<T>(), images.as<T>(), mats.as<double>(), nullptr, f.data(), g,
+                           augment::Interp(interpolation), augment::Padding(padding), noise ? &*noise : nullptr);
         });
         return y.array();
       },
       py::arg("images"), py::arg("matrices"), py::arg("out"), py::arg("fill"), py::arg("interpolation"),
-      py::arg("padding"), py::arg("channels_last"),
-      "out[i] = images[i] warped by matrices[i] (output pixel → input point); returns out.");
+      py::arg("padding"), py::arg("channels_last"), py::arg("noise") = py::none(),
+      "out[i] = images[i] warped by matrices[i] (output pixel → input point), plus noise if given; returns out.");
 
   m.def(
       "augment_gather",
       [](py::handle images_, py::handle maps_, py::handle out_, int64_t out_h, int64_t out_w,
-         const std::vector<double>& fill, int padding, bool channels_last) {
+         const std::vector<double>& fill, int padding, bool channels_last, py::handle noise_) {
         Args args;
         const Arg images = args.array(images_, in("images").pixels().ndim(4, layout(channels_last)));
         const augment::Geometry g = geometry(images, channels_last, out_h, out_w);
@@ -97,20 +110,22 @@ void register_augment(py::module_& m) {
         args.check_overlap();
         const std::vector<float> f = fill_values(fill, g.c);
         require_pixels(g, padding);
+        const std::optional<augment::Noise> noise = noise_arg(noise_);
         std::vector<augment::GatherMap> gm(size_t(g.n));
         if (const int64_t r = augment::gather_maps(gm.data(), maps.as<double>(), g.n); r < 0)
           throw py::value_error("maps[" + std::to_string((-1 - r) / 4) + "] must be integers (sx0, ±1, sy0, ±1)");
         with_pixels(args.dtype(), [&](auto tag) {
           using T = decltype(tag);
           py::gil_scoped_release nogil;
-          NNDL_DISPATCH(augment_gather<T>)(y.as<T>(), images.as<T>(), gm.data(), f.data(), g,
-                                           augment::Padding(padding));
+          augment::warp<T>(y.as<T>(), images.as<T>(), nullptr, gm.data(), f.data(), g, augment::Interp::nearest,
+                           augment::Padding(padding), noise ? &*noise : nullptr);
         });
         return y.array();
       },
       py::arg("images"), py::arg("maps"), py::arg("out"), py::arg("out_h"), py::arg("out_w"), py::arg("fill"),
-      py::arg("padding"), py::arg("channels_last"),
-      "out[i, y, x] = images[i, sy0 + sdy·y, sx0 + sdx·x] with maps[i] = (sx0, sdx, sy0, sdy); returns out.");
+      py::arg("padding"), py::arg("channels_last"), py::arg("noise") = py::none(),
+      "out[i, y, x] = images[i, sy0 + sdy·y, sx0 + sdx·x] with maps[i] = (sx0, sdx, sy0, sdy), plus noise if given; "
+      "returns out.");
 
   m.def(
       "augment_erase",
@@ -145,7 +160,7 @@ void register_augment(py::module_& m) {
         const Arg y =
             args.output(out_, out("out").pixels().shape(images.shape(), "the shape of images").may_be("images"));
         args.check_overlap();
-        const augment::Noise s{seed, offset, augment::NoiseKind(kind), loc, scale, pepper, salt};
+        const augment::Noise s{seed, offset, 0, augment::NoiseKind(kind), loc, scale, pepper, salt};
         with_pixels(args.dtype(), [&](auto tag) {
           using T = decltype(tag);
           py::gil_scoped_release nogil;

@@ -829,7 +829,10 @@ class Compose(_Transform):
     source wherever the composed map lands (an unfolded chain would read an intermediate's
     padding there). A :class:`RandomCrop` folds only with flips (its padding and size
     change make any other fold differ from the chain), so it starts a new run after a
-    :class:`RandomAffine`. Returned params (``return_params=True``) are one entry per step.
+    :class:`RandomAffine`. An :class:`AddNoise` right after a geometric run is added in the
+    run's sweep (the output goes in cache-sized chunks of images: warped, then noised, while
+    still in cache), with the same values as a separate step. Returned params
+    (``return_params=True``) are one entry per step.
     Only the last pass writes ``out``; it may be the input batch itself when that pass
     reads an intermediate (more than one pass) or works in place (noise, erasing).
     """
@@ -861,6 +864,9 @@ class Compose(_Transform):
                 ):
                     last.append(s)
                     continue
+            if isinstance(s, AddNoise) and last and last[0].geometric and not isinstance(last[-1], AddNoise):
+                last.append(s)  # added in the run's sweep
+                continue
             runs.append([s])
         return runs
 
@@ -875,10 +881,12 @@ class Compose(_Transform):
                 x, _ = r
                 params.append(r.params)
                 continue
-            if len(run) == 1:
-                x, p = run[0]._apply(x, offset, dest, True)
-                params.append(p)
-                continue
+            noise = None
+            if isinstance(run[-1], AddNoise):
+                a = run[-1]
+                k_, loc, scale, pepper, salt = _noise_params(a.kind, a.std, a.amount)
+                noise = (k_, a.seed, offset, loc, scale, pepper, salt)
+                run = run[:-1]
             geo = _hw(x, self.layout)
             if geo is None:  # let the first step's compiled call name the bad input
                 run[0]._apply(x, offset, dest, False)
@@ -891,6 +899,7 @@ class Compose(_Transform):
                 params.append(p)
                 total = m if total is None else _compose(total, m)
                 size = size_next
+            assert total is not None
             crop = next((s for s in run if isinstance(s, RandomCrop)), None)
             aff = next((s for s in run if isinstance(s, RandomAffine)), None)
             if crop is not None:
@@ -904,6 +913,7 @@ class Compose(_Transform):
                     crop.fill,
                     _PADDINGS.index(crop.padding_mode),
                     self.layout == "NHWC",
+                    noise,
                 )
             else:
                 interp, fill, pad = (
@@ -917,7 +927,10 @@ class Compose(_Transform):
                     _INTERPOLATIONS.index(interp),
                     _PADDINGS.index(pad),
                     self.layout == "NHWC",
+                    noise,
                 )
+            if noise is not None:
+                params.append(None)
         if out is not None and x is images:
             raise ValueError("out: Compose of no steps has nothing to write")
         return _result(x, params, return_params)
