@@ -1353,7 +1353,7 @@ def test_torch_tensors_are_views(entry_name):
 
 # Hypothesis: any value of any type for any hyper-parameter is either a real number the entry
 # accepts, or rejected with TypeError/ValueError naming it, with nothing changed.
-FLAGS = {"training", "channels_last", "param_grads", "staircase", "packed", "foreach"}
+FLAGS = {"training", "channels_last", "param_grads", "staircase", "packed", "foreach", "return_params"}
 WORDS = {
     "convention",
     "layout",
