@@ -418,7 +418,8 @@ def test_torchvision_parity():
     F = pytest.importorskip("torchvision.transforms.v2.functional", reason="torchvision not installed")
     x = np.random.default_rng(0).random((1, 3, 20, 20), dtype=np.float32)
     for angle, tr, sc in ((30.0, (2, -3), 1.2), (-75.0, (0, 1), 0.8)):
-        want = F.affine(torch.from_numpy(x), angle=angle, translate=list(tr), scale=sc, shear=[0.0, 0.0])
+        # F.affine turns clockwise for a positive angle (F.rotate, like ours, counter-clockwise).
+        want = F.affine(torch.from_numpy(x), angle=-angle, translate=list(tr), scale=sc, shear=[0.0, 0.0])
         m = A.affine_matrices((20, 20), angle=angle, translate=tr, scale=sc)
         got = A.affine(x, m)
         np.testing.assert_allclose(got, want.numpy(), atol=1e-5)

@@ -226,7 +226,8 @@ def affine_matrices(
 
     The forward map, about the centre c = ((W − 1)/2, (H − 1)/2), flips the input first
     (``hflip``: x → W − 1 − x; ``vflip``: y → H − 1 − y), then rotates by ``angle`` degrees
-    (counter-clockwise as displayed, y pointing down; torchvision's ``rotate``), zooms by
+    (counter-clockwise as displayed, y pointing down, as ``np.rot90`` and torchvision's
+    ``rotate``; torchvision's ``F.affine`` turns clockwise: its angle is our −angle), zooms by
     ``scale`` and shifts by ``translate`` = (tx, ty) pixels:
     p_out = c + t + s·R(angle)·F·(p_in − c). The matrix is its inverse,
     p_in = c + F·R(−angle)·(p_out − c − t)/s. Arguments broadcast over images; scalars
