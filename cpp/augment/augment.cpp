@@ -5,6 +5,10 @@
 // the same arithmetic whatever the thread count.
 #include <cstring>
 
+#if defined(__AVX512F__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
 #include "augment/augment.hpp"
 #include "rng/philox.hpp"
 #include "rng/random_block.hpp"
@@ -91,9 +95,11 @@ inline void plan_segment(Segment& s, const double* m, const Geometry& g, int64_t
   const double m0 = m[0], m3 = m[3];
   constexpr int32_t extent = I == Interp::bilinear ? 1 : 0;  // corners beyond corner 0
   const int32_t wlim = int32_t(g.w) - extent, hlim = int32_t(g.h) - extent, w32 = int32_t(g.w);
+  const double xd0 = double(x0);
+  const int n = int(len);  // ≤ kSeg: 32-bit lanes convert to double on every target
 #pragma omp simd
-  for (int64_t k = 0; k < len; ++k) {
-    const double xd = double(x0 + k);
+  for (int k = 0; k < n; ++k) {
+    const double xd = xd0 + double(k);  // exact: integers below 2^31
     const double xs = clamp_far(m0 * xd + bx), ys = clamp_far(m3 * xd + by);
     int32_t ix, iy;
     if constexpr (I == Interp::nearest) {
@@ -173,6 +179,61 @@ inline T sample_inner(const Segment& s, int64_t k, const T* src, int64_t ps, int
   }
 }
 
+// Interior bilinear pixels [ka, kb) of a uint8 channel plane (NCHW): each pair of
+// horizontal neighbours is one 32-bit gather at base (row y0) and base + row (row y0 + 1),
+// scale 1, the two low bytes kept; the arithmetic is sample_inner's, operation for
+// operation, so the bits are the scalar path's. A gather reads 2 bytes past the pair: lanes
+// where that could leave the plane (its last pixels) go through the scalar path.
+inline void inner_u8_bilinear(uint8_t* NNDL_RESTRICT o, const uint8_t* NNDL_RESTRICT src, const Segment& s, int64_t ka,
+                              int64_t kb, int64_t row, int64_t plane) {
+  int64_t k = ka;
+#if defined(__AVX512F__)
+  const __m512i lim = _mm512_set1_epi32(int32_t(plane - row - 3)), ff = _mm512_set1_epi32(0xFF);
+  const __m512 zero = _mm512_setzero_ps(), top = _mm512_set1_ps(255.0f), shifter = _mm512_set1_ps(12582912.0f);
+  for (; k + 16 <= kb; k += 16) {
+    const __m512i base = _mm512_loadu_si512(s.base + k);
+    if (_mm512_cmplt_epi32_mask(base, lim) != 0xFFFF) break;
+    const __m512i top_row = _mm512_i32gather_epi32(base, src, 1);
+    const __m512i bottom_row = _mm512_i32gather_epi32(base, src + row, 1);
+    const __m512 a = _mm512_cvtepi32_ps(_mm512_and_si512(top_row, ff));
+    const __m512 b = _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(top_row, 8), ff));
+    const __m512 c = _mm512_cvtepi32_ps(_mm512_and_si512(bottom_row, ff));
+    const __m512 d = _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(bottom_row, 8), ff));
+    __m512 v =
+        _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(s.wt[0] + k), a), _mm512_mul_ps(_mm512_loadu_ps(s.wt[1] + k), b));
+    v = _mm512_add_ps(v, _mm512_mul_ps(_mm512_loadu_ps(s.wt[2] + k), c));
+    v = _mm512_add_ps(v, _mm512_mul_ps(_mm512_loadu_ps(s.wt[3] + k), d));
+    v = _mm512_min_ps(_mm512_max_ps(v, zero), top);  // to_pixel's clamp (no NaN: finite inputs)
+    v = _mm512_sub_ps(_mm512_add_ps(v, shifter), shifter);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o + k), _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(v)));
+  }
+#elif defined(__AVX2__)
+  const __m256i lim = _mm256_set1_epi32(int32_t(plane - row - 3)), ff = _mm256_set1_epi32(0xFF);
+  const __m256 zero = _mm256_setzero_ps(), top = _mm256_set1_ps(255.0f), shifter = _mm256_set1_ps(12582912.0f);
+  for (; k + 8 <= kb; k += 8) {
+    const __m256i base = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.base + k));
+    if (_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(lim, base))) != 0xFF) break;
+    const __m256i top_row = _mm256_i32gather_epi32(reinterpret_cast<const int*>(src), base, 1);
+    const __m256i bottom_row = _mm256_i32gather_epi32(reinterpret_cast<const int*>(src + row), base, 1);
+    const __m256 a = _mm256_cvtepi32_ps(_mm256_and_si256(top_row, ff));
+    const __m256 b = _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(top_row, 8), ff));
+    const __m256 c = _mm256_cvtepi32_ps(_mm256_and_si256(bottom_row, ff));
+    const __m256 d = _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(bottom_row, 8), ff));
+    __m256 v =
+        _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(s.wt[0] + k), a), _mm256_mul_ps(_mm256_loadu_ps(s.wt[1] + k), b));
+    v = _mm256_add_ps(v, _mm256_mul_ps(_mm256_loadu_ps(s.wt[2] + k), c));
+    v = _mm256_add_ps(v, _mm256_mul_ps(_mm256_loadu_ps(s.wt[3] + k), d));
+    v = _mm256_min_ps(_mm256_max_ps(v, zero), top);
+    v = _mm256_sub_ps(_mm256_add_ps(v, shifter), shifter);
+    const __m256i q = _mm256_cvttps_epi32(v);  // 0..255: pack 32 → 16 → 8 bits without saturation effects
+    const __m128i q16 = _mm_packus_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(o + k), _mm_packus_epi16(q16, q16));
+  }
+#endif
+  (void)plane;
+  for (; k < kb; ++k) o[k] = sample_inner<uint8_t, Interp::bilinear>(s, k, src, 1, row);
+}
+
 template <class T, Interp I, Padding P>
 void warp_row(T* out, const T* img, const double* m, const float* fill, const Geometry& g, int64_t y) {
   Segment s;
@@ -196,8 +257,12 @@ void warp_row(T* out, const T* img, const double* m, const float* fill, const Ge
         T* NNDL_RESTRICT o = out + c * plane + y * g.ow + x0;
         const T* NNDL_RESTRICT src = img + c * in_plane;
         for (int64_t k = 0; k < ka; ++k) o[k] = sample<T, I, P>(s, k, src, 1, fill[c]);
+        if constexpr (sizeof(T) == 1 && I == Interp::bilinear) {
+          inner_u8_bilinear(o, src, s, ka, kb, row, in_plane);
+        } else {
 #pragma omp simd
-        for (int64_t k = ka; k < kb; ++k) o[k] = sample_inner<T, I>(s, k, src, 1, row);
+          for (int64_t k = ka; k < kb; ++k) o[k] = sample_inner<T, I>(s, k, src, 1, row);
+        }
         for (int64_t k = kb > ka ? kb : ka; k < len; ++k) o[k] = sample<T, I, P>(s, k, src, 1, fill[c]);
       }
     }
