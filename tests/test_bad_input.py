@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nndl_fast
-from nndl_fast import clip, dropout, init, loss, norm, optim, preprocessing, schedules
+from nndl_fast import augment, clip, dropout, init, loss, norm, optim, preprocessing, schedules
 from nndl_fast import random as nrandom
 
 # --------------------------------------------------------------------------------------------
@@ -288,6 +288,30 @@ _KD_HYPER = {
     "reduction": ["mean", None],
     "skip_nonfinite": ["yes", None],
 }
+
+
+def _images(dtype):
+    """A (2, 3, 5, 5) batch: uint8 for the float64 runs (images are uint8 or float32), else float32."""
+    if dtype == np.float64:
+        return np.random.default_rng(3).integers(0, 256, (2, 3, 5, 5), dtype=np.uint8)
+    return _r(2, 3, 5, 5, dtype=np.float32)
+
+
+def _affine_build(dtype):
+    x = _images(dtype)
+    m = augment.affine_matrices((5, 5), angle=[10.0, -20.0], scale=1.1)
+    return {"images": x, "matrices": m, "out": np.zeros_like(x)}
+
+
+def _image_build(dtype):
+    x = _images(dtype)
+    return {"images": x, "out": np.zeros_like(x)}
+
+
+def _crop_build(dtype):
+    x = _images(dtype)
+    return {"images": x, "out": np.zeros((2, 3, 4, 4), x.dtype)}
+
 
 ENTRIES = [
     Entry(
@@ -966,6 +990,105 @@ ENTRIES = [
         hyper={"lr0": NOT_A_NUMBER + [-0.1]},
     ),
     Entry(
+        "augment.affine",
+        _affine_build,
+        lambda a, **h: augment.affine(a["images"], a["matrices"], out=a["out"], **h),
+        arrays=("images", "matrices", "out"),
+        written=frozenset({"out"}),
+        optional=frozenset({"out"}),
+        hyper={
+            "interpolation": ["cubic", None, 1],
+            "padding_mode": ["wrap", None],
+            "layout": ["CHWN", None],
+            "fill": ["x", None, float("nan"), [1.0, 2.0], []],
+        },
+    ),
+    Entry(
+        "augment.random_crop",
+        _crop_build,
+        lambda a, **h: augment.random_crop(a["images"], **{"size": 4, "padding": 1, "seed": 1, "out": a["out"], **h}),
+        arrays=("images", "out"),
+        written=frozenset({"out"}),
+        optional=frozenset({"out"}),
+        hyper={
+            "size": [0, 8, "4", (4, 4, 4), None],
+            "padding": [-1, 2.5, None],
+            "seed": [-1, "1", None, 2**64],
+            "offset": [-1, 2.5],
+            "fill": ["x", [1.0, 2.0]],
+        },
+    ),
+    Entry(
+        "augment.random_flip",
+        _image_build,
+        lambda a, **h: augment.random_flip(a["images"], **{"seed": 1, "out": a["out"], **h}),
+        arrays=("images", "out"),
+        written=frozenset({"out"}),
+        optional=frozenset({"out"}),
+        hyper={"hflip_p": NOT_A_NUMBER + [1.5, -0.1], "vflip_p": [2.0], "layout": ["NHCW"]},
+    ),
+    Entry(
+        "augment.add_noise",
+        _image_build,
+        lambda a, **h: augment.add_noise(a["images"], **{"std": 1.0, "seed": 1, "out": a["out"], **h}),
+        arrays=("images", "out"),
+        written=frozenset({"out"}),
+        optional=frozenset({"out"}),
+        may_alias=frozenset({("out", "images")}),
+        any_shape=True,
+        hyper={"std": NOT_A_NUMBER + [-1.0], "kind": ["poisson", None], "offset": [-1]},
+    ),
+    Entry(
+        "augment.add_noise(salt_pepper)",
+        _image_build,
+        lambda a, **h: augment.add_noise(
+            a["images"], **{"kind": "salt_pepper", "amount": 0.1, "seed": 1, "out": a["out"], **h}
+        ),
+        arrays=("images",),
+        any_shape=True,
+        hyper={"amount": NOT_A_NUMBER + [1.5, -0.1]},
+    ),
+    Entry(
+        "augment.cutout",
+        _image_build,
+        lambda a, **h: augment.cutout(a["images"], **{"size": 2, "seed": 1, "out": a["out"], **h}),
+        arrays=("images", "out"),
+        written=frozenset({"out"}),
+        optional=frozenset({"out"}),
+        may_alias=frozenset({("out", "images")}),
+        hyper={"size": [0, "2", None], "fill": ["x", [1.0, 2.0]]},
+    ),
+    Entry(
+        "augment.random_erasing",
+        _image_build,
+        lambda a, **h: augment.random_erasing(a["images"], **{"p": 1.0, "seed": 1, "out": a["out"], **h}),
+        arrays=("images", "out"),
+        written=frozenset({"out"}),
+        optional=frozenset({"out"}),
+        may_alias=frozenset({("out", "images")}),
+        hyper={"p": NOT_A_NUMBER + [1.5]},
+    ),
+    Entry(
+        "augment.RandomAffine.__call__",
+        _image_build,
+        lambda a, **h: augment.RandomAffine(20, (0.1, 0.1), seed=3)(a["images"], out=a["out"], **h),
+        arrays=("images", "out"),
+        written=frozenset({"out"}),
+        optional=frozenset({"out", "offset"}),  # offset None: the object's own
+        hyper={"offset": [-1, 2.5, "1"], "return_params": ["yes", 1]},
+    ),
+    Entry(
+        "augment.Compose.__call__",
+        _crop_build,
+        lambda a, **h: augment.Compose(
+            [augment.RandomCrop(4, 1, seed=1), augment.RandomFlip(seed=2), augment.AddNoise(std=1.0, seed=3)]
+        )(a["images"], out=a["out"], **h),
+        arrays=("images", "out"),
+        written=frozenset({"out"}),
+        optional=frozenset({"out", "offset"}),  # offset None: the object's own
+        hyper={"offset": [-1, 2.5]},
+    ),
+    Entry(
         "schedules.StepDecay",
         lambda dtype: {},
         lambda a, **h: schedules.StepDecay(**{"lr0": 0.1, "step_size": 3, **h})(10),
@@ -1392,6 +1515,7 @@ FLAGS = {
     "clip",
     "copy",
     "skip_nonfinite",
+    "return_params",
 }
 WORDS = {
     "convention",
@@ -1404,8 +1528,11 @@ WORDS = {
     "dtype",
     "nan_policy",
     "reduction",
+    "interpolation",
+    "padding_mode",
+    "kind",
 }
-SHAPES = {"shape", "x_shape", "normalized_shape", "milestones"}
+SHAPES = {"shape", "x_shape", "normalized_shape", "milestones", "size"}
 _any_value = st.one_of(
     st.none(),
     st.booleans(),

@@ -25,7 +25,7 @@ bool same_shape(const py::array& a, const py::array& b) {
 
 std::string dtype_str(const py::array& a) { return py::str(a.dtype()).cast<std::string>(); }
 
-const char* dtype_name(DType d) { return d == DType::f32 ? "float32" : "float64"; }
+const char* dtype_name(DType d) { return d == DType::f32 ? "float32" : d == DType::f64 ? "float64" : "uint8"; }
 
 std::string indexed(const char* name, size_t k) { return std::string(name) + "[" + std::to_string(k) + "]"; }
 
@@ -123,6 +123,11 @@ Spec Spec::indices() const {
   s.dtype = DTypeRule::index;
   return s;
 }
+Spec Spec::pixels() const {
+  Spec s = *this;
+  s.dtype = DTypeRule::pixels;
+  return s;
+}
 Spec Spec::may_be(std::string other) const {
   Spec s = *this;
   s.alias_of = std::move(other);
@@ -184,7 +189,14 @@ void Args::require_dtype(const py::array& a, DTypeRule rule, const std::string& 
   }
   // dtype equality includes byte order: the kernels read the raw bits natively.
   DType got;
-  if (dt.equal(py::dtype::of<float>()))
+  if (rule == DTypeRule::pixels) {
+    if (dt.equal(py::dtype::of<uint8_t>()))
+      got = DType::u8;
+    else if (dt.equal(py::dtype::of<float>()))
+      got = DType::f32;
+    else
+      throw py::type_error(name + " must be uint8 or float32 (native byte order), got " + dtype_str(a));
+  } else if (dt.equal(py::dtype::of<float>()))
     got = DType::f32;
   else if (dt.equal(py::dtype::of<double>()))
     got = DType::f64;
@@ -199,10 +211,15 @@ void Args::require_dtype(const py::array& a, DTypeRule rule, const std::string& 
     have_dtype_ = true;
     dtype_ = got;
     dtype_from_ = name;
+    dtype_from_list_ = nullptr;
   } else if (got != dtype_) {
-    throw py::type_error(name + " has dtype " + dtype_str(a) + " but " + dtype_from_ + " has " + dtype_name(dtype_) +
+    throw py::type_error(name + " has dtype " + dtype_str(a) + " but " + dtype_source() + " has " + dtype_name(dtype_) +
                          ": all arrays of one call share a dtype");
   }
+}
+
+std::string Args::dtype_source() const {
+  return dtype_from_list_ ? indexed(dtype_from_list_, dtype_from_index_) : dtype_from_;
 }
 
 bool Args::holds_integers(py::handle obj, const std::string& name) {
@@ -244,7 +261,9 @@ Arg Args::array(py::handle obj, const Spec& spec) {
 Arg Args::output(py::handle obj, const Spec& spec) {
   if (!obj.is_none()) return array(obj, spec);
   std::vector<py::ssize_t> shape(spec.dims.begin(), spec.dims.end());
-  py::array fresh = dtype_ == DType::f32 ? py::array(py::array_t<float>(shape)) : py::array(py::array_t<double>(shape));
+  py::array fresh = dtype_ == DType::f32  ? py::array(py::array_t<float>(shape))
+                    : dtype_ == DType::u8 ? py::array(py::array_t<uint8_t>(shape))
+                                          : py::array(py::array_t<double>(shape));
   owned_.push_back(fresh);
   named_.emplace_back(spec.name, fresh.data());  // fresh memory overlaps nothing: no range
   return Arg(fresh);
@@ -317,6 +336,18 @@ Lists Args::lists(const std::vector<ListSpec>& specs) {
         obj = owned_.back();
       }
       const py::array* shape_ref = j ? &ref[kk] : nullptr;
+      if (type_num == 0 && !have_dtype_ && py::isinstance<py::array>(obj)) {
+        // The first array fixes the call's dtype; its name is only spelt out if a message needs it.
+        const auto a = py::reinterpret_borrow<py::array>(obj);
+        for (const int num : {kNpyFloat, kNpyDouble})
+          if (passes(a, num, spec.written, shape_ref)) {
+            type_num = num;
+            have_dtype_ = true;
+            dtype_ = num == kNpyFloat ? DType::f32 : DType::f64;
+            dtype_from_list_ = spec.name;
+            dtype_from_index_ = k;
+          }
+      }
       const bool fast = type_num != 0 && py::isinstance<py::array>(obj) &&
                         passes(py::reinterpret_borrow<py::array>(obj), type_num, spec.written, shape_ref);
       if (!fast) {  // slow path: raise the precise error

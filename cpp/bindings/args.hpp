@@ -37,14 +37,15 @@ namespace nndl::bind {
 
 namespace py = pybind11;
 
-enum class DType { f32, f64 };
+enum class DType { f32, f64, u8 };  // u8: images only (DTypeRule::pixels)
 
 // What dtype an argument must have.
 enum class DTypeRule {
-  call,  // float32 or float64, the same for every `call` argument of one call (the first fixes it)
-  f64,   // always float64 (workspaces)
-  f32,   // always float32 (the bandwidth probes)
-  u8,    // packed bit masks
+  call,    // float32 or float64, the same for every `call` argument of one call (the first fixes it)
+  f64,     // always float64 (workspaces)
+  f32,     // always float32 (the bandwidth probes)
+  u8,      // packed bit masks
+  pixels,  // uint8 or float32 images, the same for every `pixels` argument of one call (fixes DType)
   // int32 or int64 (class indices); not tied to the call's float dtype
   index,
 };
@@ -71,6 +72,7 @@ struct Spec {
   Spec float32() const;
   Spec bytes() const;
   Spec indices() const;
+  Spec pixels() const;
   Spec may_be(std::string other) const;
   Spec c_or_f() const;  // C- or F-contiguous (a 2-D table read column-major as well as row-major)
 };
@@ -191,6 +193,9 @@ class Args {
   bool have_dtype_ = false;
   DType dtype_ = DType::f32;
   std::string dtype_from_;
+  const char* dtype_from_list_ = nullptr;  // when set, dtype_from_ is item dtype_from_index_ of this list
+  size_t dtype_from_index_ = 0;
+  std::string dtype_source() const;
 };
 
 // "numpy.ndarray of float64", "list", …

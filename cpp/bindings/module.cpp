@@ -15,4 +15,5 @@ PYBIND11_MODULE(_core, m) {
   nndl::bind::register_local_response_norm(m);
   nndl::bind::register_preprocessing(m);
   nndl::bind::register_loss(m);
+  nndl::bind::register_augment(m);
 }

@@ -15,4 +15,5 @@ void register_weight_norm(pybind11::module_& m);
 void register_local_response_norm(pybind11::module_& m);
 void register_preprocessing(pybind11::module_& m);
 void register_loss(pybind11::module_& m);
+void register_augment(pybind11::module_& m);
 }  // namespace nndl::bind

@@ -11,7 +11,8 @@ local response normalisation, 1.43–1.56), :mod:`nndl_fast.clip` (gradient clip
 :mod:`nndl_fast.dropout` (dropout and its variants, 1.65), :mod:`nndl_fast.random`
 (counter-based random fills), :mod:`nndl_fast.init` (parameter initialisation, 1.3),
 :mod:`nndl_fast.preprocessing` (scalers and whitening, 1.38–1.41), :mod:`nndl_fast.loss`
-(softmax cross-entropy with label smoothing, 1.7.6, and distillation), :mod:`nndl_fast.search`
+(softmax cross-entropy with label smoothing, 1.7.6, and distillation), :mod:`nndl_fast.augment`
+(batched data augmentation, 1.7.5), :mod:`nndl_fast.search`
 (hyper-parameter search, 1.6: ``import nndl_fast.search``, not loaded with the package),
 :mod:`nndl_fast.bench` (the benchmark harness, ``python -m nndl_fast.bench``).
 """
@@ -28,7 +29,7 @@ _BOUNDED_SPIN = not {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} & set(_os.environ)
 if _BOUNDED_SPIN:
     _os.environ["GOMP_SPINCOUNT"] = "1000"
 
-from . import _core, clip, dropout, init, loss, norm, optim, preprocessing, random, reference, schedules  # noqa: E402
+from . import _core, augment, clip, dropout, init, loss, norm, optim, preprocessing, random, reference, schedules  # noqa: E402
 
 if _BOUNDED_SPIN:
     del _os.environ["GOMP_SPINCOUNT"]  # read by now: do not hand it to child processes
@@ -51,6 +52,7 @@ if _os.environ.get("NNDL_FAST_SIMD"):
     _core.set_simd_target(_os.environ["NNDL_FAST_SIMD"])
 
 __all__ = [
+    "augment",
     "clip",
     "dropout",
     "init",

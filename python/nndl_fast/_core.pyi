@@ -9,6 +9,7 @@ import collections.abc
 import typing
 
 import numpy
+import numpy.typing
 
 __all__: list[str] = [
     "adadelta_step",
@@ -16,6 +17,11 @@ __all__: list[str] = [
     "adam_step",
     "any_nonfinite",
     "assign_fill",
+    "augment_affine",
+    "augment_erase",
+    "augment_gather",
+    "augment_noise",
+    "augment_uniforms",
     "available_simd_targets",
     "batch_norm_backward",
     "batch_norm_forward",
@@ -112,6 +118,71 @@ def any_nonfinite(grads: typing.Any) -> bool:
 def assign_fill(a: typing.Any, name: str, src: typing.Any) -> None:
     """
     a ← src (float64, a's shape) rounded to a's dtype
+    """
+
+def augment_affine(
+    images: typing.Any,
+    matrices: typing.Any,
+    out: typing.Any,
+    fill: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex],
+    interpolation: typing.SupportsInt | typing.SupportsIndex,
+    padding: typing.SupportsInt | typing.SupportsIndex,
+    channels_last: bool,
+    noise: typing.Any = None,
+) -> numpy.ndarray:
+    """
+    out[i] = images[i] warped by matrices[i] (output pixel → input point), plus noise if given; returns out.
+    """
+
+def augment_erase(
+    images: typing.Any,
+    boxes: typing.Any,
+    out: typing.Any,
+    fill: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex],
+    channels_last: bool,
+) -> numpy.ndarray:
+    """
+    out = images with boxes[i] = (top, left, height, width) of image i set to fill; returns out.
+    """
+
+def augment_gather(
+    images: typing.Any,
+    maps: typing.Any,
+    out: typing.Any,
+    out_h: typing.SupportsInt | typing.SupportsIndex,
+    out_w: typing.SupportsInt | typing.SupportsIndex,
+    fill: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex],
+    padding: typing.SupportsInt | typing.SupportsIndex,
+    channels_last: bool,
+    noise: typing.Any = None,
+) -> numpy.ndarray:
+    """
+    out[i, y, x] = images[i, sy0 + sdy·y, sx0 + sdx·x] with maps[i] = (sx0, sdx, sy0, sdy), plus noise if given; returns out.
+    """
+
+def augment_noise(
+    images: typing.Any,
+    out: typing.Any,
+    kind: typing.SupportsInt | typing.SupportsIndex,
+    seed: typing.SupportsInt | typing.SupportsIndex,
+    offset: typing.SupportsInt | typing.SupportsIndex,
+    loc: typing.SupportsFloat | typing.SupportsIndex,
+    scale: typing.SupportsFloat | typing.SupportsIndex,
+    pepper: typing.SupportsInt | typing.SupportsIndex,
+    salt: typing.SupportsInt | typing.SupportsIndex,
+) -> numpy.ndarray:
+    """
+    out = images + the noise of (seed, offset) (uint8: rounded, saturated); returns out.
+    """
+
+def augment_uniforms(
+    n: typing.SupportsInt | typing.SupportsIndex,
+    k: typing.SupportsInt | typing.SupportsIndex,
+    seed: typing.SupportsInt | typing.SupportsIndex,
+    offset: typing.SupportsInt | typing.SupportsIndex,
+) -> numpy.typing.NDArray[numpy.float64]:
+    """
+    (n, k) uniforms in [0, 1): draw d of image i from Philox4x32-10 at (seed, offset, i).
     """
 
 def available_simd_targets() -> list[str]: ...

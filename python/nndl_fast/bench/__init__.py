@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import (
+    augment,
     clip,
     dropout,
     loss,
@@ -36,6 +37,7 @@ SUITES: dict[str, Callable[[Bench, Any], None]] = {
     "preprocessing": preprocessing.run,
     "search": search.run,
     "loss": loss.run,
+    "augment": augment.run,
 }
 
 __all__ = ["SUITES", "Bench"]

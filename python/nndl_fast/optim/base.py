@@ -763,6 +763,7 @@ def functional(rule: Rule, cls_name: str) -> Callable[..., Any]:
         """The hyper-parameters with defaults, checked, and the buffers they need; remembered by
         value and type (True == 1, but only 1 passes), so a loop that calls with the same ones
         checks them once."""
+        key: Any
         try:
             key = tuple((k, type(v), tuple(map(type, v)) if type(v) is tuple else None, v) for k, v in hyper.items())
             hit = passed.get(key)
