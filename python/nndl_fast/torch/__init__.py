@@ -4,7 +4,8 @@
   with torch's defaults, formulas and ``state_dict`` format.
 - :mod:`nndl_fast.torch.nn`: normalisation and dropout modules with torch's constructor
   signatures, buffers and ``state_dict`` keys, running our kernels inside
-  ``torch.autograd.Function``\\ s.
+  ``torch.autograd.Function``\\ s, and ``CrossEntropyLoss`` on the fused softmax
+  cross-entropy.
 - :func:`convert`: swap the supported modules of a model in place, with their state.
 
 torch stays an optional dependency of nndl_fast: importing this subpackage imports torch.

@@ -6,6 +6,9 @@ parameters, buffers, ``state_dict`` keys and ``train()``/``eval()`` behaviour, w
 ``forward`` whose forward and backward passes run our kernels inside
 ``torch.autograd.Function``\\ s (torch tensors cross zero-copy). Each module's docstring says
 which layouts it reads in place and which inputs it leaves to torch's own forward.
+``CrossEntropyLoss`` subclasses ``torch.nn.CrossEntropyLoss`` the same way, on the fused softmax
+cross-entropy (loss and gradient in one pass); a loss is not part of a model, so
+:func:`convert` leaves it alone: construct it instead of torch's.
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ from .convert import ConvertReport, convert
 from .dropout import Dropout
 from .layer_norm import LayerNorm
 from .local_response_norm import LocalResponseNorm
+from .loss import CrossEntropyLoss
 
 __all__ = [
     "BatchNorm1d",
     "BatchNorm2d",
     "BatchNorm3d",
     "ConvertReport",
+    "CrossEntropyLoss",
     "Dropout",
     "LayerNorm",
     "LocalResponseNorm",
