@@ -322,6 +322,21 @@ __attribute__((noinline)) void narrow_loss(double* NNDL_RESTRICT loss, double* N
   }
 }
 
+// gt[j][l] = g·(S·p_j − a_j) for lane l's row, p_j = e_j/Z, a_j = w_j·(off + hot·[j = y]) (lane loops).
+template <class T, bool kWeight>
+__attribute__((noinline)) void narrow_grad(T (*NNDL_RESTRICT gt)[kLanes], const double (*e)[kLanes], const double* f,
+                                           const double* gs, const int64_t* y, const T* w, double g, double off,
+                                           double hot, int64_t K) {
+  for (int64_t j = 0; j < K; ++j) {
+    const double wj = kWeight ? double(w[j]) : 1.0;
+#pragma omp simd
+    for (int l = 0; l < kLanes; ++l) {
+      const double a = wj * vblend(vmask(j == y[l]), off + hot, off);
+      gt[j][l] = T(gs[l] * (e[j][l] * f[l]) - g * a);
+    }
+  }
+}
+
 template <class T, bool kWeight, bool kSmooth, bool kGrad>
 __attribute__((noinline)) void ce_narrow_group(T* dlogits, double* row_loss, const T* logits, const int64_t* cls,
                                                const T* w, const loss::CeCoeffs& c, int64_t r0, int64_t rows,
@@ -356,6 +371,8 @@ __attribute__((noinline)) void ce_narrow_group(T* dlogits, double* row_loss, con
   double loss[kLanes], f[kLanes], gs[kLanes];
   const double g = c.grad;
   narrow_loss<kSmooth>(loss, f, gs, zsum, az, m, zy, wy, off, hot, c.weight_sum, g);
+  T gt[kGrad ? kNarrowK : 1][kLanes];  // the group's gradient, transposed as zt
+  if constexpr (kGrad) narrow_grad<T, kWeight>(gt, e, f, gs, y, w, g, off, hot, K);
   for (int l = 0; l < rows; ++l) {
     const int64_t r = r0 + l;
     T* dz = kGrad ? dlogits + r * K : nullptr;
@@ -370,13 +387,8 @@ __attribute__((noinline)) void ce_narrow_group(T* dlogits, double* row_loss, con
       continue;
     }
     row_loss[r] = loss[l];
-    if constexpr (kGrad) {
-      // dz_j = g·(S·p_j − a_j), p_j = e_j/Z, a_j = w_j·(off + hot·[j = y])
-      for (int64_t j = 0; j < K; ++j) {
-        const double a = (kWeight ? double(w[j]) : 1.0) * (j == y[l] ? off + hot : off);
-        dz[j] = T(gs[l] * (e[j][l] * f[l]) - g * a);
-      }
-    }
+    if constexpr (kGrad)
+      for (int64_t j = 0; j < K; ++j) dz[j] = gt[j][l];
   }
 }
 
