@@ -350,7 +350,6 @@ __attribute__((noinline)) void ce_narrow_group(T* dlogits, double* row_loss, con
   // The group transposed (zt[j][l] = logit j of lane l's row), so every loop below is over lanes.
   double zt[kNarrowK][kLanes], e[kNarrowK][kLanes];
   double m[kLanes], zsum[kLanes] = {}, az[kLanes] = {}, zy[kLanes], wy[kLanes];
-  int bad[kLanes] = {};
   for (int l = 0; l < kLanes; ++l) {
     const T* z = logits + row[l] * K;
     for (int64_t j = 0; j < K; ++j) zt[j][l] = double(z[j]);
@@ -364,7 +363,6 @@ __attribute__((noinline)) void ce_narrow_group(T* dlogits, double* row_loss, con
     for (int l = 0; l < kLanes; ++l) {
       const double v = zt[j][l];
       m[l] = v > m[l] ? v : m[l];
-      bad[l] |= !(v == v);
     }
   }
   narrow_exp<T, kWeight, kSmooth>(e, zsum, az, zt, m, w, K);
@@ -382,7 +380,8 @@ __attribute__((noinline)) void ce_narrow_group(T* dlogits, double* row_loss, con
         for (int64_t j = 0; j < K; ++j) dz[j] = T(0);
       continue;
     }
-    if (bad[l] || !std::isfinite(m[l]) || !std::isfinite(zsum[l])) {  // NaN, +inf, or every logit −inf
+    // NaN (its e^{z − m} is NaN, so is Z), +inf, or every logit −inf
+    if (!std::isfinite(m[l]) || !std::isfinite(zsum[l])) {
       row_loss[r] = std::numeric_limits<double>::quiet_NaN();
       continue;
     }
