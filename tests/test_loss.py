@@ -386,3 +386,21 @@ def test_bad_targets_are_rejected_and_leave_dlogits_untouched(rng):
     q64 = q.astype(np.float64)
     _unchanged(lambda: loss.softmax_cross_entropy(z.astype(np.float64), q64, dlogits=q64), q64, ValueError,
                "shares memory")  # fmt: skip
+
+
+def test_checked_options_are_reused_only_for_the_same_types(rng):
+    # 0 == False and 1.0 == True as dict keys: a repeated call must not skip the check of a
+    # value that equals an accepted one but has another type.
+    z, target, _ = _case(rng, 4, 5, np.float64)
+    s, t, y = z.copy(), rng.standard_normal(z.shape), np.arange(4)
+    for _ in range(2):
+        loss.softmax_cross_entropy(z, target, skip_nonfinite=False, grad_scale=1.0)
+        loss.distillation_loss(s, t, y, temperature=1.0, alpha=1.0, skip_nonfinite=False)
+    with pytest.raises(TypeError, match="skip_nonfinite"):
+        loss.softmax_cross_entropy(z, target, skip_nonfinite=0, grad_scale=1.0)
+    with pytest.raises(TypeError, match="grad_scale"):
+        loss.softmax_cross_entropy(z, target, skip_nonfinite=False, grad_scale=True)
+    with pytest.raises(TypeError, match="alpha"):
+        loss.distillation_loss(s, t, y, temperature=1.0, alpha=True, skip_nonfinite=False)
+    with pytest.raises(TypeError, match="label_smoothing"):
+        loss.softmax_cross_entropy(z, target, label_smoothing=[0.1])  # unhashable: still checked

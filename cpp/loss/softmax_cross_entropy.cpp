@@ -322,6 +322,21 @@ __attribute__((noinline)) void narrow_loss(double* NNDL_RESTRICT loss, double* N
   }
 }
 
+// gt[j][l] = g·(S·p_j − a_j) for lane l's row, p_j = e_j/Z, a_j = w_j·(off + hot·[j = y]) (lane loops).
+template <class T, bool kWeight>
+__attribute__((noinline)) void narrow_grad(T (*NNDL_RESTRICT gt)[kLanes], const double (*e)[kLanes], const double* f,
+                                           const double* gs, const int64_t* y, const T* w, double g, double off,
+                                           double hot, int64_t K) {
+  for (int64_t j = 0; j < K; ++j) {
+    const double wj = kWeight ? double(w[j]) : 1.0;
+#pragma omp simd
+    for (int l = 0; l < kLanes; ++l) {
+      const double a = wj * vblend(vmask(j == y[l]), off + hot, off);
+      gt[j][l] = T(gs[l] * (e[j][l] * f[l]) - g * a);
+    }
+  }
+}
+
 template <class T, bool kWeight, bool kSmooth, bool kGrad>
 __attribute__((noinline)) void ce_narrow_group(T* dlogits, double* row_loss, const T* logits, const int64_t* cls,
                                                const T* w, const loss::CeCoeffs& c, int64_t r0, int64_t rows,
@@ -335,7 +350,6 @@ __attribute__((noinline)) void ce_narrow_group(T* dlogits, double* row_loss, con
   // The group transposed (zt[j][l] = logit j of lane l's row), so every loop below is over lanes.
   double zt[kNarrowK][kLanes], e[kNarrowK][kLanes];
   double m[kLanes], zsum[kLanes] = {}, az[kLanes] = {}, zy[kLanes], wy[kLanes];
-  int bad[kLanes] = {};
   for (int l = 0; l < kLanes; ++l) {
     const T* z = logits + row[l] * K;
     for (int64_t j = 0; j < K; ++j) zt[j][l] = double(z[j]);
@@ -349,13 +363,14 @@ __attribute__((noinline)) void ce_narrow_group(T* dlogits, double* row_loss, con
     for (int l = 0; l < kLanes; ++l) {
       const double v = zt[j][l];
       m[l] = v > m[l] ? v : m[l];
-      bad[l] |= !(v == v);
     }
   }
   narrow_exp<T, kWeight, kSmooth>(e, zsum, az, zt, m, w, K);
   double loss[kLanes], f[kLanes], gs[kLanes];
   const double g = c.grad;
   narrow_loss<kSmooth>(loss, f, gs, zsum, az, m, zy, wy, off, hot, c.weight_sum, g);
+  T gt[kGrad ? kNarrowK : 1][kLanes];  // the group's gradient, transposed as zt
+  if constexpr (kGrad) narrow_grad<T, kWeight>(gt, e, f, gs, y, w, g, off, hot, K);
   for (int l = 0; l < rows; ++l) {
     const int64_t r = r0 + l;
     T* dz = kGrad ? dlogits + r * K : nullptr;
@@ -365,18 +380,14 @@ __attribute__((noinline)) void ce_narrow_group(T* dlogits, double* row_loss, con
         for (int64_t j = 0; j < K; ++j) dz[j] = T(0);
       continue;
     }
-    if (bad[l] || !std::isfinite(m[l]) || !std::isfinite(zsum[l])) {  // NaN, +inf, or every logit −inf
+    // NaN (its e^{z − m} is NaN, so is Z), +inf, or every logit −inf
+    if (!std::isfinite(m[l]) || !std::isfinite(zsum[l])) {
       row_loss[r] = std::numeric_limits<double>::quiet_NaN();
       continue;
     }
     row_loss[r] = loss[l];
-    if constexpr (kGrad) {
-      // dz_j = g·(S·p_j − a_j), p_j = e_j/Z, a_j = w_j·(off + hot·[j = y])
-      for (int64_t j = 0; j < K; ++j) {
-        const double a = (kWeight ? double(w[j]) : 1.0) * (j == y[l] ? off + hot : off);
-        dz[j] = T(gs[l] * (e[j][l] * f[l]) - g * a);
-      }
-    }
+    if constexpr (kGrad)
+      for (int64_t j = 0; j < K; ++j) dz[j] = gt[j][l];
   }
 }
 

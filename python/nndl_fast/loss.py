@@ -112,7 +112,34 @@ class _CeOptions(NamedTuple):
     skip: bool
 
 
+# Checked options by (type, value) of every argument: a repeated call (a training loop's) skips
+# the checks; only accepted values are stored, and the types keep 1 and True apart.
+_CACHE_SIZE = 64
+_CE_CACHE: dict = {}
+_KD_CACHE: dict = {}
+
+
+def _cached(cache: dict, make, *args):
+    key = tuple(map(type, args)) + args
+    try:
+        return cache[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable argument: the checks say what is wrong with it
+        return make(*args)
+    o = make(*args)
+    if len(cache) < _CACHE_SIZE:
+        cache[key] = o
+    return o
+
+
 def _ce_options(label_smoothing, convention, reduction, ignore_index, grad_scale, skip_nonfinite) -> _CeOptions:
+    return _cached(
+        _CE_CACHE, _check_ce_options, label_smoothing, convention, reduction, ignore_index, grad_scale, skip_nonfinite
+    )
+
+
+def _check_ce_options(label_smoothing, convention, reduction, ignore_index, grad_scale, skip_nonfinite) -> _CeOptions:
     return _CeOptions(
         _checks.real("label_smoothing", label_smoothing, 0.0, 1.0),
         _checks.convention(convention) == "chapter",
@@ -168,6 +195,12 @@ class _KdOptions(NamedTuple):
 
 
 def _kd_options(temperature, alpha, label_smoothing, convention, reduction, skip_nonfinite) -> _KdOptions:
+    return _cached(
+        _KD_CACHE, _check_kd_options, temperature, alpha, label_smoothing, convention, reduction, skip_nonfinite
+    )
+
+
+def _check_kd_options(temperature, alpha, label_smoothing, convention, reduction, skip_nonfinite) -> _KdOptions:
     return _KdOptions(
         _checks.real("temperature", temperature, 0.0, lo_open=True),
         _checks.real("alpha", alpha, 0.0, 1.0),
