@@ -74,17 +74,23 @@ void stats_rows(double* partial, const T* x, int64_t n, int64_t d) {
     }
     int64_t r = r0;
     if (!Omit) {
-      for (; r + 4 <= r1; r += 4) {
+      for (; r + 8 <= r1; r += 8) {
         const T* NNDL_RESTRICT x0 = x + r * d + c0;
 #pragma omp simd
         for (int64_t c = 0; c < cn; ++c) {
-          const T v0 = x0[c], v1 = x0[c + d], v2 = x0[c + 2 * d], v3 = x0[c + 3 * d];
           const double kc = double(k[c]);
-          const double d0 = double(v0) - kc, d1 = double(v1) - kc, d2 = double(v2) - kc, d3 = double(v3) - kc;
-          s1[c] += (d0 + d1) + (d2 + d3);
-          s2[c] += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3);
-          lo[c] = lesser(lo[c], lesser(lesser(v0, v1), lesser(v2, v3)));
-          hi[c] = greater(hi[c], greater(greater(v0, v1), greater(v2, v3)));
+          double e[8];
+          T v[8];
+          for (int q = 0; q < 8; ++q) v[q] = x0[c + q * d], e[q] = double(v[q]) - kc;
+          s1[c] += ((e[0] + e[1]) + (e[2] + e[3])) + ((e[4] + e[5]) + (e[6] + e[7]));
+          s2[c] += ((e[0] * e[0] + e[1] * e[1]) + (e[2] * e[2] + e[3] * e[3])) +
+                   ((e[4] * e[4] + e[5] * e[5]) + (e[6] * e[6] + e[7] * e[7]));
+          const T l =
+              lesser(lesser(lesser(v[0], v[1]), lesser(v[2], v[3])), lesser(lesser(v[4], v[5]), lesser(v[6], v[7])));
+          const T h = greater(greater(greater(v[0], v[1]), greater(v[2], v[3])),
+                              greater(greater(v[4], v[5]), greater(v[6], v[7])));
+          lo[c] = lesser(lo[c], l);
+          hi[c] = greater(hi[c], h);
         }
       }
     }
