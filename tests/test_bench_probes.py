@@ -22,6 +22,8 @@ def test_probes_compute_what_they_say(simd):
     np.testing.assert_array_equal(x, np.float32(0.5) * a + 1)
     _core.stream_fill(x, 2.5)
     assert (x == 2.5).all()
+    assert _core.stream_sum(a) == float(a.astype(np.float64).sum())  # integers < 2**24: exact
+    assert _core.stream_sum(a[:0]) == 0.0
 
 
 def test_probe_arguments_are_checked():
@@ -41,6 +43,9 @@ def test_probe_arguments_are_checked():
         (lambda: _core.stream_fill(ro, 1.0), ValueError, "out is read-only"),
         (lambda: _core.stream_fill(out[::2], 1.0), ValueError, "out"),
         (lambda: _core.stream_fill(np.ones(64), 1.0), TypeError, "out must be float32"),
+        (lambda: _core.stream_sum(np.ones(64)), TypeError, "src must be float32"),
+        (lambda: _core.stream_sum([1.0]), TypeError, "src must be a numpy.ndarray"),
+        (lambda: _core.stream_sum(a[::2]), ValueError, "src"),
     ]
     for call, exc, msg in cases:
         with pytest.raises(exc, match=msg):

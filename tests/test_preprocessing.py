@@ -155,6 +155,45 @@ def test_statistics_bitwise_across_threads_and_targets(dtype, order):
         assert y == results[0][1], f"transform differs on {who}"
 
 
+@pytest.mark.parametrize("omit", [False, True], ids=["raise", "omit"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_min_max_only_statistics(order, dtype, omit, simd, nthreads):
+    # MinMaxScaler's pass (moments=False): count, min and max as the full pass gives them, the
+    # mean field flags NaN/±inf (0 otherwise) and M2 is 0, also for values in the row tails.
+    n = 2 * BLOCK + 13
+    x = _data((n, 9), dtype, seed=11)
+    x[5, 1] = np.nan  # in a group of eight rows
+    x[n - 2, 2] = np.nan  # in the last rows, read one at a time
+    x[BLOCK + 3, 3] = np.inf
+    x[n - 1, 4] = -np.inf
+    x[::3, 5] = np.nan
+    x = _ordered(x, order)
+    full, mm = _empty_stats(9), _empty_stats(9)
+    _core.column_stats_update(x, full, omit, True)
+    _core.column_stats_update(x, mm, omit, False)
+    np.testing.assert_array_equal(mm[[0, 3, 4]], full[[0, 3, 4]])
+    flagged = [3, 4] if omit else [1, 2, 3, 4, 5]
+    np.testing.assert_array_equal(np.flatnonzero(~np.isfinite(mm[1])), flagged)
+    ok = np.isfinite(mm[1])
+    assert (mm[1][ok] == 0).all() and (mm[2][ok] == 0).all()
+    np.testing.assert_array_equal(~np.isfinite(full[1]), ~np.isfinite(mm[1]))
+
+
+def test_min_max_scaler_flags_non_finite_in_any_row():
+    for row in (0, 9, 2 * BLOCK + 12):
+        x = _data((2 * BLOCK + 13, 3), np.float32)
+        x[row, 1] = np.nan
+        with pytest.raises(ValueError, match=r"NaN or infinity in feature\(s\) 1"):
+            MinMaxScaler().fit(x)
+
+
+def _empty_stats(d):
+    st = np.zeros((5, d))
+    st[3], st[4] = np.inf, -np.inf
+    return st
+
+
 def test_partial_fit_chunkings():
     x = _data((4 * BLOCK + 13, 7), seed=7)
     whole = StandardScaler().fit(x)

@@ -47,6 +47,15 @@ void register_bench(py::module_& m) {
         NNDL_DISPATCH(stream_fill)(o.as<float>(), s, o.size());
       },
       py::arg("out"), py::arg("s"), "out = s (write-only fill)");
+  m.def(
+      "stream_sum",
+      [](py::handle src_) {
+        Args args;
+        const Arg a = args.array(src_, in("src").float32());
+        py::gil_scoped_release nogil;
+        return NNDL_DISPATCH(stream_sum)(a.as<float>(), a.size());
+      },
+      py::arg("src"), "sum of src in float32 (read-only pass)");
 }
 
 }  // namespace nndl::bind

@@ -52,8 +52,8 @@ inline void finish(double& mean, double& m2, double k, double n) {
 }
 
 // C-ordered x: task (block b, columns [c0, c0 + cn)) reads the block's rows in memory order,
-// four at a time, accumulating per column into the block's partial vectors.
-template <class T, bool Omit>
+// eight at a time, accumulating per column into the block's partial vectors.
+template <class T, bool Omit, bool Moments>
 void stats_rows(double* partial, const T* x, int64_t n, int64_t d) {
   const int64_t blocks = prep::stats_blocks(n), cblocks = (d + kColBlock - 1) / kColBlock, tasks = blocks * cblocks;
 #pragma omp parallel for num_threads(::nndl::num_threads()) schedule(static) if (tasks > 1 && n * d > kSerialBelow)
@@ -63,28 +63,52 @@ void stats_rows(double* partial, const T* x, int64_t n, int64_t d) {
     double* NNDL_RESTRICT cnt = partial + (b * kFields + kCount) * d + c0;
     double* NNDL_RESTRICT s1 = partial + (b * kFields + kMean) * d + c0;
     double* NNDL_RESTRICT s2 = partial + (b * kFields + kM2) * d + c0;
-    T k[kColBlock], lo[kColBlock], hi[kColBlock];
+    T k[kColBlock], lo[kColBlock], hi[kColBlock], z[kColBlock];  // z: Σ(x − x), NaN once x held NaN/±inf
     for (int64_t c = 0; c < cn; ++c) {
       T kc = x[r0 * d + c0 + c];
       if (Omit)
         for (int64_t r = r0 + 1; kc != kc && r < r1; ++r) kc = x[r * d + c0 + c];  // the first non-NaN
       k[c] = kc == kc ? kc : T(0);
-      lo[c] = T(INFINITY), hi[c] = T(-INFINITY);
+      lo[c] = T(INFINITY), hi[c] = T(-INFINITY), z[c] = T(0);
       s1[c] = 0, s2[c] = 0, cnt[c] = 0;
     }
     int64_t r = r0;
-    if (!Omit) {
-      for (; r + 4 <= r1; r += 4) {
+    if (!Omit && !Moments) {  // min and max, and the flag of a non-finite value, all in T
+      for (; r + 8 <= r1; r += 8) {
         const T* NNDL_RESTRICT x0 = x + r * d + c0;
 #pragma omp simd
         for (int64_t c = 0; c < cn; ++c) {
-          const T v0 = x0[c], v1 = x0[c + d], v2 = x0[c + 2 * d], v3 = x0[c + 3 * d];
+          T v[8];
+          for (int q = 0; q < 8; ++q) v[q] = x0[c + q * d];
+          z[c] += (((v[0] - v[0]) + (v[1] - v[1])) + ((v[2] - v[2]) + (v[3] - v[3]))) +
+                  (((v[4] - v[4]) + (v[5] - v[5])) + ((v[6] - v[6]) + (v[7] - v[7])));
+          const T l =
+              lesser(lesser(lesser(v[0], v[1]), lesser(v[2], v[3])), lesser(lesser(v[4], v[5]), lesser(v[6], v[7])));
+          const T h = greater(greater(greater(v[0], v[1]), greater(v[2], v[3])),
+                              greater(greater(v[4], v[5]), greater(v[6], v[7])));
+          lo[c] = lesser(lo[c], l);
+          hi[c] = greater(hi[c], h);
+        }
+      }
+    }
+    if (!Omit && Moments) {
+      for (; r + 8 <= r1; r += 8) {
+        const T* NNDL_RESTRICT x0 = x + r * d + c0;
+#pragma omp simd
+        for (int64_t c = 0; c < cn; ++c) {
           const double kc = double(k[c]);
-          const double d0 = double(v0) - kc, d1 = double(v1) - kc, d2 = double(v2) - kc, d3 = double(v3) - kc;
-          s1[c] += (d0 + d1) + (d2 + d3);
-          s2[c] += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3);
-          lo[c] = lesser(lo[c], lesser(lesser(v0, v1), lesser(v2, v3)));
-          hi[c] = greater(hi[c], greater(greater(v0, v1), greater(v2, v3)));
+          double e[8];
+          T v[8];
+          for (int q = 0; q < 8; ++q) v[q] = x0[c + q * d], e[q] = double(v[q]) - kc;
+          s1[c] += ((e[0] + e[1]) + (e[2] + e[3])) + ((e[4] + e[5]) + (e[6] + e[7]));
+          s2[c] += ((e[0] * e[0] + e[1] * e[1]) + (e[2] * e[2] + e[3] * e[3])) +
+                   ((e[4] * e[4] + e[5] * e[5]) + (e[6] * e[6] + e[7] * e[7]));
+          const T l =
+              lesser(lesser(lesser(v[0], v[1]), lesser(v[2], v[3])), lesser(lesser(v[4], v[5]), lesser(v[6], v[7])));
+          const T h = greater(greater(greater(v[0], v[1]), greater(v[2], v[3])),
+                              greater(greater(v[4], v[5]), greater(v[6], v[7])));
+          lo[c] = lesser(lo[c], l);
+          hi[c] = greater(hi[c], h);
         }
       }
     }
@@ -94,9 +118,13 @@ void stats_rows(double* partial, const T* x, int64_t n, int64_t d) {
       for (int64_t c = 0; c < cn; ++c) {
         const T v = x0[c];
         const bool ok = !Omit || v == v;
-        const double dv = ok ? double(v) - double(k[c]) : 0.0;
-        s1[c] += dv;
-        s2[c] += dv * dv;
+        if (Moments) {
+          const double dv = ok ? double(v) - double(k[c]) : 0.0;
+          s1[c] += dv;
+          s2[c] += dv * dv;
+        } else {
+          z[c] += ok ? v - v : T(0);
+        }
         if (Omit) cnt[c] += ok ? 1.0 : 0.0;
         lo[c] = lesser(lo[c], v);
         hi[c] = greater(hi[c], v);
@@ -106,7 +134,10 @@ void stats_rows(double* partial, const T* x, int64_t n, int64_t d) {
     double* NNDL_RESTRICT mx = partial + (b * kFields + kMax) * d + c0;
     for (int64_t c = 0; c < cn; ++c) {
       if (!Omit) cnt[c] = double(r1 - r0);
-      finish(s1[c], s2[c], double(k[c]), cnt[c]);
+      if (Moments)
+        finish(s1[c], s2[c], double(k[c]), cnt[c]);
+      else
+        s1[c] = double(z[c]), s2[c] = 0;
       mn[c] = double(lo[c]), mx[c] = double(hi[c]);
     }
   }
@@ -132,7 +163,7 @@ inline T max_tree(T* a) {
 
 // F-ordered x (xt: the C-ordered (d, n) view): task (block b, column c) reads one contiguous
 // span, element i into lane i mod kLanes.
-template <class T, bool Omit>
+template <class T, bool Omit, bool Moments>
 void stats_columns(double* partial, const T* xt, int64_t n, int64_t d) {
   const int64_t blocks = prep::stats_blocks(n), tasks = blocks * d;
 #pragma omp parallel for num_threads(::nndl::num_threads()) schedule(static) if (tasks > 1 && n * d > kSerialBelow)
@@ -154,9 +185,9 @@ void stats_columns(double* partial, const T* xt, int64_t n, int64_t d) {
       for (int l = 0; l < kLanes; ++l) {
         const T v = s[i + l];
         const bool ok = !Omit || v == v;
-        const double dv = ok ? double(v) - kd : 0.0;
+        const double dv = ok ? (Moments ? double(v) - kd : double(v - v)) : 0.0;
         a1[l] += dv;
-        a2[l] += dv * dv;
+        a2[l] += Moments ? dv * dv : 0.0;
         if (Omit) an[l] += ok ? 1.0 : 0.0;
         lo[l] = lesser(lo[l], v);
         hi[l] = greater(hi[l], v);
@@ -165,9 +196,9 @@ void stats_columns(double* partial, const T* xt, int64_t n, int64_t d) {
     for (int l = 0; i + l < len; ++l) {
       const T v = s[i + l];
       const bool ok = !Omit || v == v;
-      const double dv = ok ? double(v) - kd : 0.0;
+      const double dv = ok ? (Moments ? double(v) - kd : double(v - v)) : 0.0;
       a1[l] += dv;
-      a2[l] += dv * dv;
+      a2[l] += Moments ? dv * dv : 0.0;
       if (Omit) an[l] += ok ? 1.0 : 0.0;
       lo[l] = lesser(lo[l], v);
       hi[l] = greater(hi[l], v);
@@ -175,7 +206,7 @@ void stats_columns(double* partial, const T* xt, int64_t n, int64_t d) {
     double* rec = partial + b * kFields * d + c;
     double mean = sum_tree(a1), m2 = sum_tree(a2);
     const double cnt = Omit ? sum_tree(an) : double(len);
-    finish(mean, m2, kd, cnt);
+    if (Moments) finish(mean, m2, kd, cnt);
     rec[kCount * d] = cnt, rec[kMean * d] = mean, rec[kM2 * d] = m2;
     rec[kMin * d] = double(min_tree(lo)), rec[kMax * d] = double(max_tree(hi));
   }
@@ -226,12 +257,15 @@ void affine(T* y, const T* x, const T* shift, const T* scale, const T* offset, i
 }  // namespace
 
 template <class T>
-void column_stats_partial(double* partial, const T* x, int64_t n, int64_t d, bool f_order, bool omit_nan) {
+void column_stats_partial(double* partial, const T* x, int64_t n, int64_t d, bool f_order, bool omit_nan,
+                          bool moments) {
   if (n <= 0 || d <= 0) return;
-  if (f_order)
-    omit_nan ? stats_columns<T, true>(partial, x, n, d) : stats_columns<T, false>(partial, x, n, d);
-  else
-    omit_nan ? stats_rows<T, true>(partial, x, n, d) : stats_rows<T, false>(partial, x, n, d);
+  using Kernel = void (*)(double*, const T*, int64_t, int64_t);
+  static constexpr Kernel kRows[2][2] = {{stats_rows<T, false, false>, stats_rows<T, false, true>},
+                                         {stats_rows<T, true, false>, stats_rows<T, true, true>}};
+  static constexpr Kernel kColumns[2][2] = {{stats_columns<T, false, false>, stats_columns<T, false, true>},
+                                            {stats_columns<T, true, false>, stats_columns<T, true, true>}};
+  (f_order ? kColumns : kRows)[omit_nan][moments](partial, x, n, d);
 }
 
 template <class T>
@@ -246,8 +280,8 @@ void column_affine(T* y, const T* x, const T* shift, const T* scale, const T* of
          : affine<T, false, false>(y, x, shift, scale, offset, n, d, f_order, lo, hi);
 }
 
-template void column_stats_partial(double*, const float*, int64_t, int64_t, bool, bool);
-template void column_stats_partial(double*, const double*, int64_t, int64_t, bool, bool);
+template void column_stats_partial(double*, const float*, int64_t, int64_t, bool, bool, bool);
+template void column_stats_partial(double*, const double*, int64_t, int64_t, bool, bool, bool);
 template void column_affine(float*, const float*, const float*, const float*, const float*, int64_t, int64_t, bool,
                             bool, double, double);
 template void column_affine(double*, const double*, const double*, const double*, const double*, int64_t, int64_t, bool,

@@ -30,8 +30,11 @@ NNDL_DECLARE_KERNELS(
     // omit_nan: NaNs are skipped (count per column); otherwise every element counts and a NaN
     // or ±inf makes the block's mean non-finite (the caller reports it).
     // f_order: x is F-ordered (read as the C-ordered (d, n) array).
+    // moments false (min-max only): the mean field holds 0, or NaN when a counted value was NaN
+    // or ±inf, and M2 holds 0; count, min and max are as with moments.
     template <class T>  // float, double
-    void column_stats_partial(double* partial, const T* x, int64_t n, int64_t d, bool f_order, bool omit_nan);
+    void column_stats_partial(double* partial, const T* x, int64_t n, int64_t d, bool f_order, bool omit_nan,
+                              bool moments);
 
     // y[i, j] = (x[i, j] − shift[j])·scale[j] (+ offset[j] when offset is not null), then, when
     // clip, limited to [lo, hi]. All in T (coefficients given in T). y may be x (in place).
@@ -41,8 +44,9 @@ NNDL_DECLARE_KERNELS(
 namespace nndl::prep {
 
 // state: [kFields][d] doubles (count, mean, M2, min, max; count 0 = no data yet, min +inf,
-// max −inf), updated in place with the rows of x, folded block by block in row order.
+// max −inf), updated in place with the rows of x, folded block by block in row order; with
+// moments false, mean and M2 are 0, or both NaN once a counted value was NaN or ±inf.
 template <class T>
-void column_stats_update(double* state, const T* x, int64_t n, int64_t d, bool f_order, bool omit_nan);
+void column_stats_update(double* state, const T* x, int64_t n, int64_t d, bool f_order, bool omit_nan, bool moments);
 
 }  // namespace nndl::prep

@@ -34,11 +34,11 @@ inline void merge(double* st, const double* pb, int64_t d, int64_t c) {
 }  // namespace
 
 template <class T>
-void column_stats_update(double* state, const T* x, int64_t n, int64_t d, bool f_order, bool omit_nan) {
+void column_stats_update(double* state, const T* x, int64_t n, int64_t d, bool f_order, bool omit_nan, bool moments) {
   if (n <= 0 || d <= 0) return;
   const int64_t blocks = stats_blocks(n);
   std::vector<double> partial(static_cast<size_t>(blocks * kFields * d));
-  NNDL_DISPATCH(column_stats_partial<T>)(partial.data(), x, n, d, f_order, omit_nan);
+  NNDL_DISPATCH(column_stats_partial<T>)(partial.data(), x, n, d, f_order, omit_nan, moments);
   // Columns are independent: each folds its blocks in block order, whatever thread runs it.
   for (int64_t b = 0; b < blocks; ++b) {
     const double* pb = partial.data() + b * kFields * d;
@@ -46,7 +46,7 @@ void column_stats_update(double* state, const T* x, int64_t n, int64_t d, bool f
   }
 }
 
-template void column_stats_update(double*, const float*, int64_t, int64_t, bool, bool);
-template void column_stats_update(double*, const double*, int64_t, int64_t, bool, bool);
+template void column_stats_update(double*, const float*, int64_t, int64_t, bool, bool, bool);
+template void column_stats_update(double*, const double*, int64_t, int64_t, bool, bool, bool);
 
 }  // namespace nndl::prep

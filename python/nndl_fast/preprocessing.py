@@ -168,15 +168,16 @@ def _empty_stats(d: int) -> np.ndarray:
     return st
 
 
-def _update_stats(stats: np.ndarray, a: np.ndarray, omit_nan: bool) -> None:
-    """stats (5, d) = (count, mean, M2, min, max) per column, updated with the rows of a."""
+def _update_stats(stats: np.ndarray, a: np.ndarray, omit_nan: bool, moments: bool) -> None:
+    """stats (5, d) = (count, mean, M2, min, max) per column, updated with the rows of a;
+    without ``moments`` only count, min and max (mean is 0, or NaN once X held NaN or ±inf)."""
     for rows, cols in _chunks(a):
         piece = a[rows, cols]
         if cols == slice(None):
-            _core.column_stats_update(piece, stats, omit_nan)
+            _core.column_stats_update(piece, stats, omit_nan, moments)
         else:
             sub = np.ascontiguousarray(stats[:, cols])
-            _core.column_stats_update(piece, sub, omit_nan)
+            _core.column_stats_update(piece, sub, omit_nan, moments)
             stats[:, cols] = sub
         _release(piece)
 
@@ -351,6 +352,7 @@ def _out_target(a: np.ndarray, copy: Any, out: Any) -> Any:
 
 class _Scaler(_Estimator):
     _allow_nan = True  # transform passes NaNs through, as scikit-learn's scalers do
+    _moments = True  # the fit needs mean and M2 (else only count, min and max)
     nan_policy: Any
     _stats: np.ndarray
     mean_: Any
@@ -393,7 +395,7 @@ class _Scaler(_Estimator):
     def _fit_rows(self, a: np.ndarray, old: np.ndarray | None) -> _Scaler:
         omit = self._policy()
         stats = _empty_stats(a.shape[1]) if old is None else old.copy()
-        _update_stats(stats, a, omit)
+        _update_stats(stats, a, omit, self._moments)
         _check_finite_stats(stats, type(self).__name__, omit)
         self._stats = stats  # nothing changed before this line: a rejected call leaves the fit as it was
         self.n_features_in_ = a.shape[1]
@@ -494,6 +496,8 @@ class MinMaxScaler(_Scaler):
     (x − data_min_)·scale_ + a, which is exact at x = data_min_.
     """
 
+    _moments = False  # min and max only: one cheap pass in the input's type
+
     def __init__(self, feature_range: Any = (0, 1), clip: Any = False, *, nan_policy: Any = "raise") -> None:
         self.feature_range = feature_range
         self.clip = clip
@@ -588,7 +592,7 @@ class _Whitening(_Estimator):
             xc = np.array(piece, dtype=np.float64, order="C")
             _release(piece)
             st = _empty_stats(d)
-            _core.column_stats_update(xc, st, False)
+            _core.column_stats_update(xc, st, False, True)
             _check_finite_stats(st, who, False)
             mean = st[1].copy()
             _core.column_affine(xc, xc, mean, np.ones(d), None, False, 0.0, 0.0)  # centre in place

@@ -27,7 +27,8 @@ from .. import _core
 #   triad   read two streams, write one       (STREAM triad)
 #   inplace read and write the same stream    (an optimizer's access pattern)
 #   fill    write one stream                  (the random fills' access pattern)
-PROBES = ("copy", "triad", "inplace", "fill")
+#   sum     read one stream                   (the statistics passes' access pattern)
+PROBES = ("copy", "triad", "inplace", "fill", "sum")
 
 
 @dataclass
@@ -137,8 +138,8 @@ class Bench:
 
     # -- probes ------------------------------------------------------------------
     def measure_probes(self, n: int = 64_000_000) -> dict[str, float]:
-        """STREAM copy / triad, an in-place read-modify-write and a write-only fill over n float32
-        (256 MB)."""
+        """STREAM copy / triad, an in-place read-modify-write, a write-only fill and a read-only
+        sum over n float32 (256 MB)."""
         a = np.full(n, 1.0, np.float32)
         b = np.full(n, 2.0, np.float32)
         c = np.zeros(n, np.float32)
@@ -147,6 +148,7 @@ class Bench:
             "triad": (lambda: _core.stream_triad(c, a, b, 3.0), 12 * n),
             "inplace": (lambda: _core.stream_inplace(c, 0.5), 8 * n),
             "fill": (lambda: _core.stream_fill(c, 0.5), 4 * n),
+            "sum": (lambda: _core.stream_sum(a), 4 * n),
         }
         min_seconds = 0.5 if self.quick else 2.0
         names = list(self._probes)

@@ -40,7 +40,7 @@ def _scaler_rows(bench: Bench, torch: Any, sk: Any, x: np.ndarray, case: str) ->
             "nndl_fast",
             lambda: preprocessing.StandardScaler().fit(x),
             nbytes=nbytes,
-            limit="copy",
+            limit="sum",
             note="read-only pass",
         )
         if sk is not None:
@@ -50,7 +50,7 @@ def _scaler_rows(bench: Bench, torch: Any, sk: Any, x: np.ndarray, case: str) ->
                 "scikit-learn",
                 lambda: sk.preprocessing.StandardScaler().fit(x),
                 nbytes=nbytes,
-                limit="copy",
+                limit="sum",
                 min_seconds=0.3,
             )
         bench.measure(
@@ -59,7 +59,7 @@ def _scaler_rows(bench: Bench, torch: Any, sk: Any, x: np.ndarray, case: str) ->
             "numpy",
             lambda: (x.mean(axis=0), x.var(axis=0)),
             nbytes=nbytes,
-            limit="copy",
+            limit="sum",
             min_seconds=0.3,
         )
         if torch is not None:
@@ -70,7 +70,7 @@ def _scaler_rows(bench: Bench, torch: Any, sk: Any, x: np.ndarray, case: str) ->
                 "torch var_mean",
                 lambda: torch.var_mean(xt, dim=0, unbiased=False),
                 nbytes=nbytes,
-                limit="copy",
+                limit="sum",
                 min_seconds=0.3,
             )
         bench.flush()
@@ -104,7 +104,7 @@ def _scaler_rows(bench: Bench, torch: Any, sk: Any, x: np.ndarray, case: str) ->
             "nndl_fast",
             lambda: preprocessing.MinMaxScaler().fit(x),
             nbytes=nbytes,
-            limit="copy",
+            limit="sum",
             note="read-only pass",
         )
         if sk is not None:
@@ -114,7 +114,7 @@ def _scaler_rows(bench: Bench, torch: Any, sk: Any, x: np.ndarray, case: str) ->
                 "scikit-learn",
                 lambda: sk.preprocessing.MinMaxScaler().fit(x),
                 nbytes=nbytes,
-                limit="copy",
+                limit="sum",
                 min_seconds=0.3,
             )
         bench.measure(
@@ -123,7 +123,7 @@ def _scaler_rows(bench: Bench, torch: Any, sk: Any, x: np.ndarray, case: str) ->
             "numpy",
             lambda: (x.min(axis=0), x.max(axis=0)),
             nbytes=nbytes,
-            limit="copy",
+            limit="sum",
             min_seconds=0.3,
         )
         bench.flush()
@@ -200,7 +200,7 @@ def _pca_rows(bench: Bench, sk: Any, x: np.ndarray, case: str) -> None:
         "nndl_fast",
         lambda: est._comoments(x, None),
         nbytes=x.nbytes,
-        limit="copy",
+        limit="sum",
         note=split,
         min_seconds=1.0,
     )
