@@ -62,6 +62,7 @@ __all__: list[str] = [
     "stream_copy",
     "stream_fill",
     "stream_inplace",
+    "stream_sum",
     "stream_triad",
     "truncated_normal_fill",
     "uniform_fill",
@@ -284,9 +285,9 @@ def column_affine(
     out[i, j] = (x[i, j] − shift[j])·scale[j] (+ offset[j]), clipped to [lo, hi] when clip; out=None allocates one in x's memory order; out may be x.
     """
 
-def column_stats_update(x: typing.Any, state: typing.Any, omit_nan: bool) -> None:
+def column_stats_update(x: typing.Any, state: typing.Any, omit_nan: bool, moments: bool) -> None:
     """
-    state (5, d) float64 = (count, mean, M2, min, max) per column, updated with the rows of x, block by block in row order.
+    state (5, d) float64 = (count, mean, M2, min, max) per column, updated with the rows of x, block by block in row order. moments=False (min-max only): mean and M2 are 0, or both NaN once a counted value was NaN or inf.
     """
 
 def constant_fill(a: typing.Any, name: str, value: typing.SupportsFloat | typing.SupportsIndex) -> None:
@@ -523,6 +524,11 @@ def stream_fill(out: typing.Any, s: typing.SupportsFloat | typing.SupportsIndex)
 def stream_inplace(x: typing.Any, s: typing.SupportsFloat | typing.SupportsIndex) -> None:
     """
     x = s*x + 1 (in-place read-modify-write)
+    """
+
+def stream_sum(src: typing.Any) -> float:
+    """
+    sum of src in float32 (read-only pass)
     """
 
 def stream_triad(out: typing.Any, a: typing.Any, b: typing.Any, s: typing.SupportsFloat | typing.SupportsIndex) -> None:
