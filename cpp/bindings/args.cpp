@@ -322,6 +322,7 @@ Lists Args::lists(const std::vector<ListSpec>& specs) {
   ref.reserve(kept);
   ranges_.reserve(ranges_.size() + specs.size() * kept);
   out.numel.resize(kept);
+  out.skipped = kept != count;
   int type_num = 0;
   for (size_t j = 0; j < specs.size(); ++j) {
     if (!out.present[j]) continue;

@@ -145,6 +145,7 @@ struct Lists {
   std::vector<std::vector<void*>> ptrs;
   std::vector<int64_t> numel;
   std::vector<bool> present;
+  bool skipped = false;  // a `holes` list left a tensor out
 };
 
 class Args {

@@ -71,15 +71,17 @@ inline optim::GradTerms read_terms(py::handle obj) {
   return read_fields(obj, "terms", fields);
 }
 
-// args = params, grads, then up to three state lists. Returns false, touching nothing,
-// when skip_nonfinite is set and a gradient holds NaN or Inf.
+// args = params, grads, then up to three state lists. Returns 0, touching nothing, when
+// skip_nonfinite is set and a gradient holds NaN or Inf; else 1, or 2 when a None grad left
+// its tensor out (the optimizers then keep that parameter's step count).
 template <class Launch>
-bool optim_step(const std::vector<ListSpec>& specs, bool skip_nonfinite, const Launch& launch) {
+int optim_step(const std::vector<ListSpec>& specs, bool skip_nonfinite, const Launch& launch) {
   Args args;
   const Lists lists = args.lists(specs);
   args.check_overlap();
   const ChunkPlan plan(lists.numel.data(), static_cast<int64_t>(lists.numel.size()));
-  return with_dtype(lists.dtype, [&](auto tag) -> bool {
+  const int applied = lists.skipped ? 2 : 1;
+  return with_dtype(lists.dtype, [&](auto tag) -> int {
     using T = decltype(tag);
     optim::TensorLists<T> t{};
     t.param = typed<T>(lists.ptrs[0]);
@@ -91,9 +93,9 @@ bool optim_step(const std::vector<ListSpec>& specs, bool skip_nonfinite, const L
     int64_t total = 0;
     for (int64_t n : lists.numel) total += n;
     GilRelease nogil(total);
-    if (skip_nonfinite && NNDL_DISPATCH(any_nonfinite<T>)(t.grad, t.plan)) return false;
+    if (skip_nonfinite && NNDL_DISPATCH(any_nonfinite<T>)(t.grad, t.plan)) return 0;
     launch(t);
-    return true;
+    return applied;
   });
 }
 

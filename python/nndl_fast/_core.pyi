@@ -80,7 +80,7 @@ def adadelta_step(
     terms: typing.Any,
     coeffs: typing.Any,
     skip_nonfinite: bool = False,
-) -> bool:
+) -> int:
     """
     AdaDelta step (see nndl_fast.optim.AdaDelta).
     """
@@ -92,7 +92,7 @@ def adagrad_step(
     terms: typing.Any,
     coeffs: typing.Any,
     skip_nonfinite: bool = False,
-) -> bool:
+) -> int:
     """
     AdaGrad step (see nndl_fast.optim.AdaGrad).
     """
@@ -106,7 +106,7 @@ def adam_step(
     terms: typing.Any,
     coeffs: typing.Any,
     skip_nonfinite: bool = False,
-) -> bool:
+) -> int:
     """
     Adam / Nadam / AdamW step (see nndl_fast.optim.Adam).
     """
@@ -464,7 +464,7 @@ def rmsprop_step(
     terms: typing.Any,
     coeffs: typing.Any,
     skip_nonfinite: bool = False,
-) -> bool:
+) -> int:
     """
     RMSprop step (see nndl_fast.optim.RMSprop).
     """
@@ -489,7 +489,7 @@ def sgd_step(
     terms: typing.Any,
     coeffs: typing.Any,
     skip_nonfinite: bool = False,
-) -> bool:
+) -> int:
     """
     SGD / momentum / Nesterov step (see nndl_fast.optim.SGD).
     """

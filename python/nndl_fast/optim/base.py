@@ -516,9 +516,12 @@ class Optimizer:
             # one kernel call, which checks every array first
             hp, bufs = self._checked_group(0)
             lr, coeffs, scalars = _plan(rule, hp, self._consts[0], self._group_steps[0] + 1, self._group_scalars[0])
-            if scale is None or not rule.launch(hp["params"], grads, bufs, self._terms(0, hp, lr, scale), coeffs, skip):
-                return False  # skipped: a non-finite grad_scale or gradient
-            if _has_none(grads):  # a None grad: that parameter's count stays
+            if scale is None:
+                return False  # skipped, as a non-finite gradient is
+            applied = rule.kernel(hp["params"], grads, *bufs, *rule.pad, self._terms(0, hp, lr, scale), coeffs, skip)
+            if not applied:
+                return False  # skipped: a non-finite gradient
+            if applied == 2:  # a None grad left its parameter out: that parameter's count stays
                 self._advance(0, grads, None, self._group_steps[0] + 1, scalars)
                 return True
             self._group_steps[0] += 1
