@@ -168,7 +168,8 @@ class Rule:
         """A saved or passed-in value of the scalar state ``name``, checked."""
         return _checks.real(where, value)
 
-    def kernel(self, *args: Any, **kwargs: Any) -> bool:  # pragma: no cover - overridden
+    def kernel(self, *args: Any, **kwargs: Any) -> int:  # pragma: no cover - overridden
+        """0: skipped (a non-finite gradient); 1: applied; 2: applied, a None grad left a tensor out."""
         raise NotImplementedError
 
     def launch(self, params, grads, bufs, terms, coeffs, skip: bool) -> bool:
