@@ -139,7 +139,11 @@ def free_port() -> int:
 
 def test_ddp_matches_single_process(tmp_path):
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1] / "python"), *sys.path])}
+    import nndl_fast
+
+    # The workers import the nndl_fast this test runs (installed, or the source tree with its _core).
+    home = str(Path(nndl_fast.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([home, *sys.path])}
     outs = [tmp_path / f"rank{r}.pt" for r in range(WORLD)]
     procs = [
         subprocess.Popen(
