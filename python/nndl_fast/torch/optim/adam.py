@@ -21,6 +21,17 @@ def _check_adam(group: Mapping[str, Any]) -> None:
     check_impl(group)
 
 
+def _adam_hp(group: Mapping[str, Any]) -> dict[str, Any]:
+    """What Adam and NAdam share of nndl_fast.optim's hyper-parameters: torch's ε outside the root."""
+    return {
+        **common(group, decoupled=group["decoupled_weight_decay"]),
+        "lr": float(group["lr"]),
+        "betas": (float(group["betas"][0]), float(group["betas"][1])),
+        "eps": float(group["eps"]),
+        "eps_inside_sqrt": False,
+    }
+
+
 class Adam(Optimizer):
     r"""``torch.optim.Adam`` (same signature, defaults, state and formula) on the fused kernel.
 
@@ -71,14 +82,7 @@ class Adam(Optimizer):
         check_flags(group, "amsgrad")
 
     def _hp(self, group: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            **common(group, decoupled=group["decoupled_weight_decay"]),
-            "lr": float(group["lr"]),
-            "betas": (float(group["betas"][0]), float(group["betas"][1])),
-            "eps": float(group["eps"]),
-            "eps_inside_sqrt": False,
-            "amsgrad": group["amsgrad"],
-        }
+        return {**_adam_hp(group), "amsgrad": group["amsgrad"]}
 
 
 class AdamW(Adam):
@@ -179,14 +183,7 @@ class NAdam(Optimizer):
         check_nonneg(group, "momentum_decay")
 
     def _hp(self, group: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            **common(group, decoupled=group["decoupled_weight_decay"]),
-            "lr": float(group["lr"]),
-            "betas": (float(group["betas"][0]), float(group["betas"][1])),
-            "eps": float(group["eps"]),
-            "eps_inside_sqrt": False,
-            "momentum_decay": float(group["momentum_decay"]),
-        }
+        return {**_adam_hp(group), "momentum_decay": float(group["momentum_decay"])}
 
     def _plan(self, gc: Any, hp: dict[str, Any], t: int, scalars: dict[str, float]) -> Any:
         rule = NADAM_RULE_F32 if gc.scalars["mu_product"].dtype == torch.float32 else NADAM_RULE
