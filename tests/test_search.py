@@ -224,7 +224,7 @@ def test_gp_predict_gradients_match_finite_differences(rng):
 def test_marginal_likelihood_gradient_matches_finite_differences(rng):
     X, y = rng.random((10, 3)), rng.standard_normal(10)
     owner = np.array([0, 1, 1])  # the last two coordinates share a length-scale (a one-hot pair)
-    D2 = ((X[:, None] - X[None]) ** 2).reshape(100, 3)
+    D2 = ((X[:, None] - X[None]) ** 2).reshape(100, 3).T.copy()
     theta = np.array([math.log(0.3), math.log(0.8), 0.2, math.log(1e-2)])
     f, g = GaussianProcess.neg_log_marginal_likelihood(theta, D2, y, owner)
     for j in range(len(theta)):

@@ -108,11 +108,6 @@ def matern52(r: np.ndarray) -> np.ndarray:
     return (1.0 + SQRT5 * r + (5.0 / 3.0) * r * r) * np.exp(-SQRT5 * r)
 
 
-def _matern52_dr_over_r(r: np.ndarray) -> np.ndarray:
-    """−(dk/dr)/r = (5/3)(1 + √5 r) e^{−√5 r}, finite at r = 0."""
-    return (5.0 / 3.0) * (1.0 + SQRT5 * r) * np.exp(-SQRT5 * r)
-
-
 def expected_improvement(mean: Any, std: Any, best: float) -> np.ndarray:
     """EI of eq. 1.58 for minimisation, in closed form: σ [z Φ(z) + φ(z)], z = (best − μ)/σ.
 
@@ -134,6 +129,10 @@ def _log_h(z: np.ndarray, sp: Any) -> tuple[np.ndarray, np.ndarray]:
     """
     z = np.maximum(z, -1e4)  # EI there is exp(-5e7): zero in any float, the gradient still points home
     log_phi = -0.5 * z * z - 0.5 * math.log(2 * math.pi)
+    if z.min() > -1.0:  # every z on the direct branch (the common case inside the optimiser)
+        Phi = sp.special.ndtr(z)
+        h = np.exp(log_phi) + z * Phi
+        return np.log(h), Phi / h
     zl = np.minimum(z, -1.0)
     R = math.sqrt(math.pi / 2) * sp.special.erfcx(-zl / math.sqrt(2))
     zR = zl * R
@@ -164,18 +163,29 @@ class GaussianProcess:
 
     def _dist(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
         a, b = A / self.lengthscales, B / self.lengthscales
-        d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
+        return self._scaled_dist(a, b, (b * b).sum(1))
+
+    @staticmethod
+    def _scaled_dist(a: np.ndarray, b: np.ndarray, bb: np.ndarray) -> np.ndarray:
+        """r between the rows of a and b, already divided by ℓ; bb = Σ b² per row."""
+        d2 = (a * a).sum(1)[:, None] + bb[None, :] - 2.0 * (a @ b.T)
         return np.sqrt(np.maximum(d2, 0.0))
+
+    def _observed(self, X: np.ndarray, Linv: np.ndarray) -> None:
+        """Keep X and what predict reads of it at every call: X/ℓ, its row norms, K⁻¹y."""
+        self.X, self.Linv = X, Linv
+        self.Xl = X / self.lengthscales
+        self.Xl_sq = (self.Xl * self.Xl).sum(1)
+        self.alpha = Linv.T @ (Linv @ self.y)
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> GaussianProcess:
         sp = _scipy()
-        self.X = np.array(X, float)
+        X = np.array(X, float)
         self.y = np.array(y, float)
-        K = self.kernel(self.X, self.X)
+        K = self.kernel(X, X)
         K[np.diag_indices_from(K)] += self.noise_var + JITTER
         self.L = sp.linalg.cholesky(K, lower=True)
-        self.Linv = sp.linalg.solve_triangular(self.L, np.eye(len(K)), lower=True)
-        self.alpha = self.Linv.T @ (self.Linv @ self.y)
+        self._observed(X, sp.linalg.solve_triangular(self.L, np.eye(len(K)), lower=True))
         return self
 
     def add(self, X_new: np.ndarray, y_new: np.ndarray) -> GaussianProcess:
@@ -194,32 +204,28 @@ class GaussianProcess:
         Linv = np.zeros((n + k, n + k))
         Linv[:n, :n], Linv[n:, n:] = self.Linv, L22inv
         Linv[n:, :n] = -L22inv @ L21 @ self.Linv
-        self.L, self.Linv = L, Linv
-        self.X = np.vstack([self.X, X_new])
+        self.L = L
         self.y = np.concatenate([self.y, np.asarray(y_new, float).reshape(-1)])
-        self.alpha = Linv.T @ (Linv @ self.y)
+        self._observed(np.vstack([self.X, X_new]), Linv)
         return self
 
     def predict(self, Xs: np.ndarray, grad: bool = False) -> Any:
         """Posterior mean and variance of f at the rows of Xs; with grad, also d/dXs of both."""
         Xs = np.atleast_2d(Xs)
-        r = self._dist(Xs, self.X)
-        sr = SQRT5 * r
+        sr = SQRT5 * self._scaled_dist(Xs / self.lengthscales, self.Xl, self.Xl_sq)
         e = np.exp(-sr)
-        ks = self.signal_var * ((1.0 + sr + sr * sr / 3.0) * e)  # (m, n): matern52(r)
+        p = 1.0 + sr
+        ks = self.signal_var * ((p + sr * sr / 3.0) * e)  # (m, n): matern52(r)
         mean = ks @ self.alpha
         v = ks @ self.Linv.T
         var = np.maximum(self.signal_var - (v * v).sum(1), 1e-18)
         if not grad:
             return mean, var
         # dk(x, X_j)/dx = −g(r) (x − X_j)/ℓ², g = −(dk/dr)/r = σ_f² (5/3)(1 + √5 r) e^{−√5 r}
-        g = (self.signal_var * 5.0 / 3.0) * ((1.0 + sr) * e)
-        inv_l2 = 1.0 / self.lengthscales**2
-        Ga = g * self.alpha
-        B = g * (v @ self.Linv)  # g ⊙ K⁻¹k_*
-        GB = np.vstack([Ga, B])
+        g = (self.signal_var * 5.0 / 3.0) * (p * e)
+        GB = np.vstack([g * self.alpha, g * (v @ self.Linv)])  # g ⊙ α, g ⊙ K⁻¹k_*
         m = len(Xs)
-        t = (np.concatenate([Xs, Xs]) * GB.sum(1)[:, None] - GB @ self.X) * inv_l2
+        t = (np.concatenate([Xs, Xs]) * GB.sum(1)[:, None] - GB @ self.X) * (1.0 / self.lengthscales**2)
         return mean, var, -t[:m], 2.0 * t[m:]
 
     @staticmethod
@@ -228,31 +234,37 @@ class GaussianProcess:
     ) -> tuple[float, np.ndarray]:
         """−log p(y | X, θ) − log prior(θ) and its gradient; θ = (log ℓ per owner, log σ_f², log σ_n²).
 
-        ``D2`` is (n·n, dim), the squared coordinate differences; ``owner[j]`` the ℓ of coordinate j.
+        ``D2`` is (dim, n·n), the squared coordinate differences (a row per coordinate: both products
+        below then run along rows n² long); ``owner[j]`` the ℓ of coordinate j.
         """
         sp = _scipy()
         n = len(y)
         n_l = len(theta) - 2
         ell2 = np.exp(2.0 * theta[:n_l])[owner]
         sf2, sn2 = math.exp(theta[-2]), math.exp(theta[-1])
-        r = np.sqrt(D2 @ (1.0 / ell2)).reshape(n, n)
-        C = matern52(r)
+        sr = np.sqrt((5.0 / ell2) @ D2).reshape(n, n)  # √5 r
+        e = np.exp(-sr)
+        C = (1.0 + sr + sr * sr / 3.0) * e  # matern52(r)
         K = sf2 * C
-        K[np.diag_indices_from(K)] += sn2 + JITTER
+        K.flat[:: n + 1] += sn2 + JITTER
         lapack = sp.linalg.lapack  # called directly: this runs tens of times per suggestion
         L, info = lapack.dpotrf(K, lower=1, clean=1)
         if info != 0:
             return 1e10, np.zeros_like(theta)
         alpha, _ = lapack.dpotrs(L, y, lower=1)
         nll = 0.5 * y @ alpha + np.log(np.diag(L)).sum() + 0.5 * n * math.log(2 * math.pi)
-        Kinv, _ = lapack.dpotri(L, lower=1)  # K⁻¹ from L (its lower triangle)
-        Kinv = np.tril(Kinv) + np.tril(Kinv, -1).T
-        W = np.outer(alpha, alpha) - Kinv  # dNLL/dθ = −½ tr(W dK/dθ)
-        M = (W * (sf2 * _matern52_dr_over_r(r))).reshape(-1)
-        g_dim = -0.5 * (M @ D2) / ell2  # d/d log ℓ_j of the coordinate j
+        # dNLL/dθ = −½ tr(W dK/dθ), W = ααᵀ − K⁻¹, both symmetric: every sum over the full matrix
+        # is taken over the lower triangle, strictly-lower entries counted twice (_lower_weights).
+        Kinv, _ = lapack.dpotri(L, lower=1)  # K⁻¹'s lower triangle; the upper stays L's zeros
+        W = np.outer(alpha, alpha)
+        W -= Kinv
+        W *= _lower_weights(n)
+        M = W * e
+        M *= 1.0 + sr  # −(dk/dr)/r = sf2 (5/3)(1 + √5 r) e^{−√5 r}: sf2·5/3 joins below
+        g_dim = (-0.5 * sf2 * 5.0 / 3.0) * (D2 @ M.reshape(-1)) / ell2  # d/d log ℓ_j of the coordinate j
         grad = np.empty_like(theta)
         grad[:n_l] = np.bincount(owner, weights=g_dim, minlength=n_l)
-        grad[-2] = -0.5 * (W * (sf2 * C)).sum()
+        grad[-2] = -0.5 * sf2 * np.vdot(W, C)
         grad[-1] = -0.5 * sn2 * np.trace(W)
         # weak priors (those of Optuna's GP sampler): −0.1 (ℓ² + 1/ℓ²) per length-scale, which keeps ℓ
         # near the cube's scale; σ_f² ~ Gamma(2, 1) on standardised values; σ_n² ~ Gamma(1.1, 30)
@@ -264,6 +276,19 @@ class GaussianProcess:
         nll += -(0.1 * math.log(sn2) - 30.0 * sn2)
         grad[-1] += -(0.1 - 30.0 * sn2)
         return float(nll), grad
+
+
+_LOWER_WEIGHTS: dict[int, np.ndarray] = {}
+
+
+def _lower_weights(n: int) -> np.ndarray:
+    """(n, n): 2 below the diagonal, 1 on it, 0 above; Σ A⊙B over symmetric A, B = Σ A_lower⊙B⊙this."""
+    w = _LOWER_WEIGHTS.get(n)
+    if w is None:
+        if len(_LOWER_WEIGHTS) > 64:
+            _LOWER_WEIGHTS.clear()
+        w = _LOWER_WEIGHTS[n] = np.tril(np.full((n, n), 2.0), -1) + np.eye(n)
+    return w
 
 
 def _owners(space: Space) -> np.ndarray:
@@ -353,7 +378,7 @@ class GPSampler(Sampler):
         restart = self.theta is None or n < 20 or n % self.restart_every == 0
         if self.theta is not None and (self.n_fit == n or (not restart and n % self.refit_every != 0)):
             return np.array(self.theta)  # the same data as the last fit (a batch), or not due
-        D2 = ((X[:, None, :] - X[None, :, :]) ** 2).reshape(n * n, -1)
+        D2 = np.ascontiguousarray(((X[:, None, :] - X[None, :, :]) ** 2).reshape(n * n, -1).T)
         bounds = [LOG_LENGTHSCALE] * self.n_params + [LOG_SIGNAL, LOG_NOISE]
         default = np.array([math.log(0.5)] * self.n_params + [0.0, math.log(1e-4)])
         starts = [np.array(self.theta)] if self.theta is not None else [default]
