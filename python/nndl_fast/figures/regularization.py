@@ -53,18 +53,21 @@ def plot(r: dict[str, Any], path: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True, sharey=True)
+    top = 1.4 * max(float(run["val"][1:].max()) for run in r["runs"].values())  # epoch 0's loss is off the scale
     for ax, (name, run) in zip(axes.flat, r["runs"].items()):
         epochs = np.arange(len(run["val"]))
         ax.plot(epochs, run["train"], "--", color="0.4", label="training loss")
         ax.plot(epochs, run["val"], "-", color="black", label="validation loss")
+        best = int(np.argmin(run["val"]))
+        ax.plot(best, run["val"][best], "o", color="black", ms=5, label=f"lowest validation loss, epoch {best}")
         for i, (criterion, s) in enumerate(run["stopping"].items()):
             if s["stop"] is not None:
                 ax.axvline(s["stop"], color=f"C{i}", lw=1.2, label=f"{criterion} stops at {s['stop']}")
             else:
                 ax.plot([], [], color=f"C{i}", label=f"{criterion}: no stop")
-        ax.set(title=name, yscale="log")
+        ax.set(title=name, ylim=(0, top))
         ax.grid(True, which="major", alpha=0.3)
-        ax.legend(fontsize=7, loc="lower left")
+        ax.legend(fontsize=7, loc="upper right")
     for ax in axes[1]:
         ax.set_xlabel("epoch")
     for ax in axes[:, 0]:

@@ -33,7 +33,12 @@ def plot(r: dict[str, Any], path: str) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4))
     for name, lr in r["lr"].items():
         ax.semilogy(r["n"], lr, label=name)
-    ax.set(xlabel="n (updates done)", ylabel="α_n / α₀", title=f"decay schedules, β = {r['beta']}", ylim=(1e-6, 1.5))
+    ax.set(
+        xlabel="n (updates done)",
+        ylabel=r"$\alpha_n / \alpha_0$",
+        title=f"decay schedules, β = {r['beta']}",
+        ylim=(1e-6, 1.5),
+    )
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
