@@ -264,6 +264,7 @@ class EarlyStopping:
         return False
 
     def _decide_patience(self) -> str:
+        assert self.patience is not None
         self.history["statistic"].append(float(self.wait))
         if self.wait > 0 and self.wait >= self.patience:
             return f"no improvement of {self.monitor} for {self.wait} epochs (patience {self.patience})"
@@ -281,11 +282,13 @@ class EarlyStopping:
         return len(self.history["epoch"]) % self.strip == 0
 
     def _decide_GL(self) -> str:
+        assert self.alpha is not None
         gl = self._gl(self.history["value"][-1])
         self.history["statistic"].append(gl)
         return f"generalisation loss GL = {gl:.6g} > alpha = {self.alpha:g}" if gl > self.alpha else ""
 
     def _decide_PQ(self) -> str:
+        assert self.alpha is not None
         if not self._strip_end():
             self.history["statistic"].append(math.nan)
             return ""
@@ -304,6 +307,7 @@ class EarlyStopping:
         return ""
 
     def _decide_UP(self) -> str:
+        assert self.patience is not None
         if not self._strip_end():
             self.history["statistic"].append(math.nan)
             return ""
