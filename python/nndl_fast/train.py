@@ -232,8 +232,10 @@ class EarlyStopping:
         else:
             train_value = _number("train", train)
         views = _arrays("params", params) if params is not None and self.restore_best else None
-        if views is not None and self.snapshot is not None:
-            self._check_match(views)
+        if views is not None:
+            self._check_writeable(views)  # stopping copies the best values back into them
+            if self.snapshot is not None:
+                self._check_match(views)
         finite = math.isfinite(value) and (train is None or math.isfinite(train_value))
         if finite and self.criterion in ("GL", "PQ", "UP") and (value < 0 or train_value < 0):
             raise ValueError(
@@ -339,6 +341,12 @@ class EarlyStopping:
                     f"params[{i}] must have the snapshot's shape {s.shape} and dtype {s.dtype}, got {p.shape} {p.dtype}"
                 )
 
+    @staticmethod
+    def _check_writeable(views: list[np.ndarray]) -> None:
+        for i, p in enumerate(views):
+            if not p.flags.writeable:
+                raise ValueError(f"params[{i}] is read-only: the best values are copied back into it")
+
     def _copy_in(self, views: list[np.ndarray]) -> None:
         if self.snapshot is None:
             self.snapshot = [np.empty_like(p, order="K") for p in views]  # the only allocation
@@ -357,9 +365,7 @@ class EarlyStopping:
             raise RuntimeError(f"no snapshot to restore: {why}")
         views = _arrays("params", params)
         self._check_match(views)
-        for i, p in enumerate(views):
-            if not p.flags.writeable:
-                raise ValueError(f"params[{i}] is read-only")
+        self._check_writeable(views)
         self._copy_out(views)
 
     # -- state -------------------------------------------------------------------------------
