@@ -224,6 +224,19 @@ def test_restore_rejects_other_params_and_changes_nothing():
     assert es.history == state["history"] and es.best_epoch == 0
 
 
+def test_read_only_params_are_rejected_before_anything_changes():
+    es = EarlyStopping(patience=0)
+    params = _params(0)
+    es.update(0, 1.0, params=params)
+    params[2].flags.writeable = False
+    before = es.state_dict()
+    with pytest.raises(ValueError, match=r"params\[2\] is read-only"):
+        es.update(1, 2.0, params=params)  # it would stop, and copy the best values back
+    with pytest.raises(ValueError, match=r"params\[2\] is read-only"):
+        es.restore(params)
+    assert es.state_dict()["history"] == before["history"] and es.stopped_epoch is None
+
+
 @pytest.mark.slow  # imports torch
 def test_restore_into_torch_tensors():
     torch = pytest.importorskip("torch")

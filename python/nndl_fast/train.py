@@ -232,8 +232,10 @@ class EarlyStopping:
         else:
             train_value = _number("train", train)
         views = _arrays("params", params) if params is not None and self.restore_best else None
-        if views is not None and self.snapshot is not None:
-            self._check_match(views)
+        if views is not None:
+            self._check_writeable(views)  # stopping copies the best values back into them
+            if self.snapshot is not None:
+                self._check_match(views)
         finite = math.isfinite(value) and (train is None or math.isfinite(train_value))
         if finite and self.criterion in ("GL", "PQ", "UP") and (value < 0 or train_value < 0):
             raise ValueError(
@@ -264,6 +266,7 @@ class EarlyStopping:
         return False
 
     def _decide_patience(self) -> str:
+        assert self.patience is not None
         self.history["statistic"].append(float(self.wait))
         if self.wait > 0 and self.wait >= self.patience:
             return f"no improvement of {self.monitor} for {self.wait} epochs (patience {self.patience})"
@@ -281,11 +284,13 @@ class EarlyStopping:
         return len(self.history["epoch"]) % self.strip == 0
 
     def _decide_GL(self) -> str:
+        assert self.alpha is not None
         gl = self._gl(self.history["value"][-1])
         self.history["statistic"].append(gl)
         return f"generalisation loss GL = {gl:.6g} > alpha = {self.alpha:g}" if gl > self.alpha else ""
 
     def _decide_PQ(self) -> str:
+        assert self.alpha is not None
         if not self._strip_end():
             self.history["statistic"].append(math.nan)
             return ""
@@ -304,6 +309,7 @@ class EarlyStopping:
         return ""
 
     def _decide_UP(self) -> str:
+        assert self.patience is not None
         if not self._strip_end():
             self.history["statistic"].append(math.nan)
             return ""
@@ -335,6 +341,12 @@ class EarlyStopping:
                     f"params[{i}] must have the snapshot's shape {s.shape} and dtype {s.dtype}, got {p.shape} {p.dtype}"
                 )
 
+    @staticmethod
+    def _check_writeable(views: list[np.ndarray]) -> None:
+        for i, p in enumerate(views):
+            if not p.flags.writeable:
+                raise ValueError(f"params[{i}] is read-only: the best values are copied back into it")
+
     def _copy_in(self, views: list[np.ndarray]) -> None:
         if self.snapshot is None:
             self.snapshot = [np.empty_like(p, order="K") for p in views]  # the only allocation
@@ -353,9 +365,7 @@ class EarlyStopping:
             raise RuntimeError(f"no snapshot to restore: {why}")
         views = _arrays("params", params)
         self._check_match(views)
-        for i, p in enumerate(views):
-            if not p.flags.writeable:
-                raise ValueError(f"params[{i}] is read-only")
+        self._check_writeable(views)
         self._copy_out(views)
 
     # -- state -------------------------------------------------------------------------------
