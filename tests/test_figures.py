@@ -3,6 +3,7 @@ budgets), and the command writes its PNGs and figures.md."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -13,11 +14,13 @@ import pytest
 
 from nndl_fast.figures import FIGURES, _mlp, batch_size, cliff, figure, init_depth, optimizers, regularization
 
-pytest.importorskip("sklearn", reason="the figures train on scikit-learn's digits")
+# The quick budgets train on scikit-learn's digits.
+needs_digits = pytest.mark.skipif(importlib.util.find_spec("sklearn") is None, reason="scikit-learn not installed")
 
 
 # -- Fig 1.3 -------------------------------------------------------------------------------------
 @pytest.mark.slow
+@needs_digits
 def test_batch_size_smooths_per_iteration_and_slows_per_epoch():
     r = batch_size.compute(quick=True)
     runs = list(r["runs"].values())
@@ -61,6 +64,7 @@ def test_descend_clips_with_the_chapter_rule():
 
 
 # -- Fig 1.6 -------------------------------------------------------------------------------------
+@needs_digits
 def test_adaptive_methods_reach_sgds_loss_sooner():
     r = optimizers.compute(quick=True)
     reach = r["epochs_to_level"]
@@ -104,6 +108,7 @@ def test_stopping_replays_each_criterion():
 
 
 @pytest.mark.slow
+@needs_digits
 def test_regularisers_keep_the_training_fit_looser():
     r = regularization.compute(quick=True)
     runs = r["runs"]
@@ -150,6 +155,7 @@ def test_every_figure_has_its_parts():
 
 # -- the command ---------------------------------------------------------------------------------
 @pytest.mark.slow
+@needs_digits
 def test_command_writes_pngs_and_figures_md(tmp_path: Path):
     pytest.importorskip("matplotlib")
     root = Path(__file__).resolve().parent.parent / "python"

@@ -13,7 +13,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m nndl_fast.figures", description=__doc__)
     ap.add_argument("--out", default="figures", help="directory for the PNGs and figures.md (default ./figures)")
     ap.add_argument("--quick", action="store_true", help="small budgets (digits, few epochs): seconds, for tests")
-    ap.add_argument("--only", nargs="+", choices=sorted(FIGURES), metavar="NAME", help=f"some of {sorted(FIGURES)}")
+    ap.add_argument(
+        "--only",
+        nargs="+",
+        choices=sorted(FIGURES),
+        metavar="NAME",
+        help=f"some of {sorted(FIGURES)} (figures.md then shows only those)",
+    )
     args = ap.parse_args(argv)
     try:
         import matplotlib
