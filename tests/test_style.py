@@ -1,5 +1,5 @@
-"""The source tree keeps one format: clang-format (.clang-format) over cpp/, ruff over python/, tests/ and
-tools/. Both tools come with the test extra (pip install '.[test]'); a test skips without them."""
+"""The source tree keeps one format: clang-format (.clang-format) over cpp/, ruff over python/, tests/,
+tools/ and examples/. Both tools come with the test extra (pip install '.[test]'); a test skips without them."""
 
 from __future__ import annotations
 
@@ -61,10 +61,10 @@ def test_cpp_is_clang_format_clean():
 
 
 def test_python_is_ruff_format_clean():
-    out = run([*ruff(), "format", "--check", "python", "tests", "tools"])
-    assert out.returncode == 0, "run ruff format python tests tools:\n" + (out.stdout + out.stderr)[-5000:]
+    out = run([*ruff(), "format", "--check", "python", "tests", "tools", "examples"])
+    assert out.returncode == 0, "run ruff format python tests tools examples:\n" + (out.stdout + out.stderr)[-5000:]
 
 
 def test_python_is_ruff_check_clean():
-    out = run([*ruff(), "check", "python", "tests", "tools"])
+    out = run([*ruff(), "check", "python", "tests", "tools", "examples"])
     assert out.returncode == 0, out.stdout + out.stderr

@@ -12,7 +12,8 @@ local response normalisation, 1.43–1.56), :mod:`nndl_fast.clip` (gradient clip
 (counter-based random fills), :mod:`nndl_fast.init` (parameter initialisation, 1.3),
 :mod:`nndl_fast.preprocessing` (scalers and whitening, 1.38–1.41), :mod:`nndl_fast.loss`
 (softmax cross-entropy with label smoothing, 1.7.6, and distillation), :mod:`nndl_fast.augment`
-(batched data augmentation, 1.7.5), :mod:`nndl_fast.search`
+(batched data augmentation, 1.7.5), :mod:`nndl_fast.train` (early stopping, 1.7.3, mini-batches and
+a progress bar for a training loop), :mod:`nndl_fast.search`
 (hyper-parameter search, 1.6: ``import nndl_fast.search``, not loaded with the package),
 :mod:`nndl_fast.bench` (the benchmark harness, ``python -m nndl_fast.bench``).
 """
@@ -29,7 +30,7 @@ _BOUNDED_SPIN = not {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} & set(_os.environ)
 if _BOUNDED_SPIN:
     _os.environ["GOMP_SPINCOUNT"] = "1000"
 
-from . import _core, augment, clip, dropout, init, loss, norm, optim, preprocessing, random, reference, schedules  # noqa: E402
+from . import _core, augment, clip, dropout, init, loss, norm, optim, preprocessing, random, reference, schedules, train  # noqa: E402
 
 if _BOUNDED_SPIN:
     del _os.environ["GOMP_SPINCOUNT"]  # read by now: do not hand it to child processes
@@ -63,6 +64,7 @@ __all__ = [
     "random",
     "reference",
     "schedules",
+    "train",
     "available_simd_targets",
     "build_info",
     "get_num_threads",

@@ -290,8 +290,8 @@ class Bench:
 
             matplotlib.use("Agg")
             import matplotlib.pyplot as plt
-        except ImportError as e:  # optional extra: pip install nndl_fast[plot]
-            raise SystemExit(f"--plot needs matplotlib (pip install 'nndl_fast[plot]'): {e}") from e
+        except ImportError as e:  # optional extra: pip install nndl_fast[figures]
+            raise SystemExit(f"--plot needs matplotlib (pip install 'nndl_fast[figures]'): {e}") from e
         labels = [plot_label(r) for r in self.records]
         fig, ax = plt.subplots(figsize=(10, 0.28 * len(labels) + 1.5))
         family = {"nndl_fast": "tab:blue", "numpy": "tab:gray", "torch": "tab:orange"}
