@@ -84,12 +84,13 @@ def test_init_keeps_or_collapses_the_variance():
     r = init_depth.compute(quick=True)
     q = r["var_ratio"]
     for act in ("tanh", "relu"):
-        assert q[act]["he"] < 2, q  # He with the nonlinearity's gain: within a factor of 2 over 10 layers
+        assert q[act]["he"] < 2, q  # He and Xavier with the nonlinearity's gain: within a factor of 2 over 10 layers
+        assert q[act]["xavier"] < 2, q
         assert q[act]["gaussian(0.01)"] > 1e6, q  # N(0, 0.01²): collapses
         std = r["std"][act]["gaussian(0.01)"]
         assert np.all(np.diff(std) < 0)
-    assert 2 < q["tanh"]["xavier"] < 10, q  # gain 1 on tanh: a drift, not a collapse
-    assert q["relu"]["xavier"] > 2 ** (init_depth.DEPTH - 1) / 2, q  # halves at each ReLU layer
+    assert 2 < q["tanh"]["xavier gain 1"] < 10, q  # gain 1 on tanh: a drift, not a collapse
+    assert q["relu"]["xavier gain 1"] > 2 ** (init_depth.DEPTH - 1) / 2, q  # halves at each ReLU layer
 
 
 # -- dropout, L2 and early stopping --------------------------------------------------------------
