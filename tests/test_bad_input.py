@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nndl_fast
-from nndl_fast import augment, clip, dropout, init, loss, norm, optim, preprocessing, schedules
+from nndl_fast import augment, clip, dropout, init, loss, norm, optim, preprocessing, schedules, train
 from nndl_fast import random as nrandom
 
 # --------------------------------------------------------------------------------------------
@@ -235,6 +235,13 @@ def _plateau():
     for m in (3.0, 2.0, 2.0, 2.0):
         s.step(m)
     return s
+
+
+def _stopper():
+    es = train.EarlyStopping(patience=3)
+    for epoch, v in enumerate((3.0, 2.0, 2.5)):
+        es.update(epoch, v, params=[np.arange(4.0)])
+    return es
 
 
 def _scaler_build(cls):
@@ -1152,6 +1159,63 @@ ENTRIES = [
         },
     ),
     Entry(
+        "train.EarlyStopping",
+        lambda dtype: {},
+        lambda a, **h: train.EarlyStopping(**h).update(0, 0.5, train=0.4),
+        hyper={
+            "criterion": ["gl", "GL_5", None, 3],
+            "monitor": ["", None, 3, "val_accuracy"],
+            "mode": ["auto", None],
+            "patience": [v for v in NOT_AN_INT if v is not None] + [-1],  # None: the criterion's default
+            "min_delta": NOT_A_NUMBER + [-0.1],
+            "strip": NOT_AN_INT + [0],
+            "restore_best": [1, None, "yes"],
+        },
+        optional=frozenset({"patience"}),
+    ),
+    Entry(
+        "train.EarlyStopping(criterion='GL')",
+        lambda dtype: {},
+        lambda a, **h: train.EarlyStopping(**{"criterion": "GL", **h}).update(0, 0.5),
+        hyper={
+            "alpha": [v for v in NOT_A_NUMBER if v is not None] + [-1.0],
+            "mode": ["max"],
+            "min_delta": [0.1],
+            "patience": [3],
+        },
+        optional=frozenset({"alpha", "patience"}),
+    ),
+    Entry(
+        "train.EarlyStopping.update",
+        lambda dtype: {"es": _stopper()},
+        lambda a, **h: a["es"].update(**{"epoch": 5, "val": 0.5, **h}),
+        hyper={"epoch": NOT_AN_INT + [-1, 2]},
+    ),
+    Entry(
+        "train.EarlyStopping.load_state_dict",
+        lambda dtype: {"es": _stopper()},
+        lambda a, **h: a["es"].load_state_dict(_state_with(a["es"], **h)),
+        hyper={
+            "criterion": ["XY", None],
+            "wait": [-1, 1.5, None],
+            "up": [-1, "3"],
+            "best_epoch": [-1, "3", None],
+            "patience": [-1, 2.5],
+        },
+        optional=frozenset({"patience"}),  # None: the criterion's default, as in the constructor
+    ),
+    Entry(
+        "train.minibatches",
+        lambda dtype: {},
+        lambda a, **h: train.minibatches(**{"n": 10, "batch_size": 3, "seed": 0, "epoch": 0, **h}),
+        hyper={
+            "batch_size": NOT_AN_INT + [0],
+            "seed": NOT_AN_INT + [-1, 2**64],
+            "epoch": NOT_AN_INT + [-1, 2**64],
+            "drop_last": [1, None, "yes"],
+        },
+    ),
+    Entry(
         "preprocessing.StandardScaler.transform",
         _scaler_build(preprocessing.StandardScaler),
         lambda a, **h: a["est"].transform(a["x"], **{"out": a["out"], **h}),
@@ -1505,6 +1569,8 @@ def test_torch_tensors_are_views(entry_name):
 # accepts, or rejected with TypeError/ValueError naming it, with nothing changed.
 FLAGS = {
     "training",
+    "restore_best",
+    "drop_last",
     "channels_last",
     "param_grads",
     "staircase",
@@ -1519,6 +1585,8 @@ FLAGS = {
 }
 WORDS = {
     "convention",
+    "criterion",
+    "monitor",
     "layout",
     "name",
     "variational",

@@ -138,6 +138,30 @@ def test_patience_agrees_with_keras():
             assert _run(es, vals, first_epoch=0) == stop, (patience, min_delta)
 
 
+@pytest.mark.slow  # imports keras (~3 s)
+def test_patience_matches_keras_callback():
+    import os
+    import types
+
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras")
+    rng = np.random.default_rng(0)
+    for trial in range(40):
+        vals = np.cumsum(rng.normal(-0.01, 0.03, 30)) + 2.0
+        patience, min_delta = trial % 4, (0.0, 0.004, 0.02)[trial % 3]
+        for mode, sign in (("min", 1.0), ("max", -1.0)):
+            cb = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, min_delta=min_delta, mode=mode)
+            cb._model = types.SimpleNamespace(stop_training=False)
+            cb.on_train_begin()
+            ours = EarlyStopping(monitor="val_loss", patience=patience, min_delta=min_delta, mode=mode)
+            for e, v in enumerate(sign * vals):
+                cb.on_epoch_end(e, {"val_loss": float(v)})
+                assert ours.update(e, float(v)) == cb.model.stop_training, (trial, mode, e)
+                if ours.stopped_epoch is not None:
+                    break
+            assert (ours.best_epoch, ours.best_value) == (cb.best_epoch, float(cb.best))
+
+
 def test_a_dict_of_metrics_is_read_at_monitor():
     es = EarlyStopping(monitor="val_accuracy", mode="max", patience=1)
     assert not es.update(0, {"val_loss": 0.3, "val_accuracy": 0.9})

@@ -12,7 +12,7 @@ n + 1, …, n + k with n divisible by k (Prechelt 1998, "Early stopping — but 
 =================  ====================================================================
 ``"patience"``     ``patience`` epochs in a row brought no improvement (Keras's
                    ``EarlyStopping``): a value v improves on the best b when
-                   v < b − min_delta (``mode="min"``) or v > b + min_delta (``"max"``)
+                   v + min_delta < b (``mode="min"``) or v − min_delta > b (``"max"``)
 ``"GL"``           GL(t) = 100 · (E_va(t) / E_opt(t) − 1) > α   (generalisation loss, %)
 ``"PQ"``           t ends a strip and GL(t) / P_k(t) > α, with the training progress
                    P_k(t) = 1000 · (Σ_{t'=t−k+1}^{t} E_tr(t') / (k · min_{t'=t−k+1}^{t} E_tr(t')) − 1)
@@ -206,7 +206,7 @@ class EarlyStopping:
             return True
         if self.criterion != "patience":
             return value < best
-        return value < best - self.min_delta if self.mode == "min" else value > best + self.min_delta
+        return value + self.min_delta < best if self.mode == "min" else value - self.min_delta > best  # Keras's form
 
     def update(self, epoch: int, val: Any, train: Any = None, params: Any = None) -> bool:
         """Records epoch ``epoch``'s validation value ``val`` (a number, or a dict of metrics
