@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import multiprocessing
 import sys
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
@@ -522,7 +523,13 @@ def test_batch_proposals_spread_by_constant_liar():
     assert d.min() > 1e-3
 
 
-@pytest.mark.parametrize("pool", [ThreadPoolExecutor, ProcessPoolExecutor], ids=["threads", "processes"])
+def _processes(max_workers: int) -> ProcessPoolExecutor:
+    """Workers forked from a fresh server process: a fork of this one copies whatever threads the
+    tests before started (JAX's, for the Keras and optax peers), which may deadlock the child."""
+    return ProcessPoolExecutor(max_workers=max_workers, mp_context=multiprocessing.get_context("forkserver"))
+
+
+@pytest.mark.parametrize("pool", [ThreadPoolExecutor, _processes], ids=["threads", "processes"])
 def test_executors_equal_the_serial_run(pool):
     serial = Study(fx.branin_space(), GPSampler(n_startup_trials=4), seed=6)
     serial.optimize(fx.branin_objective, 10, n_jobs=2)
@@ -597,7 +604,7 @@ def test_enqueue_runs_the_given_configuration_first():
 
 def test_an_executor_failure_is_a_failed_trial():
     study = Study(fx.branin_space(), seed=0)
-    with ProcessPoolExecutor(max_workers=1) as ex:
+    with _processes(max_workers=1) as ex:
         study.optimize(lambda t: 1.0, 2, executor=ex)  # a lambda cannot be sent to a process
     assert [t.state for t in study.trials] == ["failed", "failed"]
     assert "pickle" in study.trials[0].error.lower()
