@@ -15,7 +15,21 @@ probability chooses: ``keep_prob=`` gives the chapter's, ``drop_prob=`` torch's 
 .. math::
    y = \begin{cases} m \odot x / p & \text{training} \\ x & \text{test} \end{cases}
 
-In both, the expectation of the training output equals the test output. (The chapter's p
+``convention="keras"`` (``keras.layers.Dropout(rate)``) and ``convention="onnx"`` (ONNX
+``Dropout(ratio, training_mode)``) are torch's formula, with the peer's drop probability
+(``rate``, ``ratio``) as ``drop_prob``; at test time (Keras ``training=False``, ONNX
+``training_mode=False``) y = x.
+
+=============  =======================  ==========  ==========================
+preset         training                 test        the peer's names
+=============  =======================  ==========  ==========================
+``"chapter"``  m ⊙ x                    p·x         p = ``keep_prob``
+``"torch"``    m ⊙ x / p                x           ``p`` = ``drop_prob`` = 1 − p
+``"keras"``    m ⊙ x / p                x           ``rate`` = ``drop_prob``
+``"onnx"``     m ⊙ x / p                x           ``ratio`` = ``drop_prob``
+=============  =======================  ==========  ==========================
+
+In all, the expectation of the training output equals the test output. (The chapter's p
 is the keep probability throughout: where its text later calls p the "丢弃率" and advises
 values near 1 for input units, the keep probability is what is meant.) PyTorch's ``p`` is
 the **drop** probability 1 − p: ``drop_prob=`` takes it that way (and, by default, torch's
@@ -45,6 +59,29 @@ significant bit — the default bit order of ``numpy.packbits``: ``np.unpackbits
 count=x.size).reshape(x.shape)`` recovers the mask, and ``np.packbits(m.ravel())`` packs
 one. Their length is :func:`packed_size` (x.size) = ⌈x.size / 8⌉ bytes, padding bits 0.
 
+**A mask of another shape** (``noise_shape=``, Keras's semantics): a mask m of shape
+``noise_shape`` -- one entry per axis of x, each x's size or 1 (None: x's size) -- broadcast
+to x, so every element of x along a size-1 axis shares one bit; mask element k (C order over
+noise_shape) is element k of the stream above, so the (seed, offset) contract is the one of
+plain dropout and ``mask_out`` holds prod(noise_shape) bits. Named cases:
+``noise_shape="channels_first"`` is (N, C, 1, …, 1), whole channels of NCHW, torch's
+``Dropout1d``/``Dropout2d``/``Dropout3d`` (:func:`dropout2d`, :class:`Dropout2d`);
+``"channels_last"`` is (N, 1, …, 1, C), Keras's ``SpatialDropout2D`` on NHWC
+(:func:`spatial_dropout2d`, :class:`SpatialDropout2D`).
+
+>>> import numpy as np
+>>> from nndl_fast.dropout import dropout, dropout2d
+>>> x = np.ones((2, 3, 2, 2), np.float32)
+>>> dropout(x, keep_prob=0.5, seed=0)[0, 0]                         # chapter: m ⊙ x
+array([[1., 0.],
+       [1., 0.]], dtype=float32)
+>>> dropout(x, drop_prob=0.5, convention="keras", seed=0)[0, 0]      # keras: m ⊙ x / p
+array([[2., 0.],
+       [2., 0.]], dtype=float32)
+>>> dropout2d(x, drop_prob=0.5, seed=0)[:, :, 0, 0]                  # torch's Dropout2d: per (n, c)
+array([[2., 0., 2.],
+       [0., 0., 2.]], dtype=float32)
+
 **Variational dropout** (Gal & Ghahramani 2016): one mask per (sample, feature), shared by
 every time step of a sequence, for (T, N, F) (``layout="TNF"``) and (N, T, F)
 (``layout="NTF"``) arrays; the mask bit of (n, f) is element n·F + f of the stream, in
@@ -68,17 +105,22 @@ from . import _checks, _core
 
 __all__ = [
     "Dropout",
+    "Dropout2d",
+    "SpatialDropout2D",
     "dropconnect",
     "dropout",
+    "dropout2d",
     "dropout_backward",
     "dropout_mask",
     "packed_size",
     "philox4x32_10",
+    "spatial_dropout2d",
     "variational_dropout",
     "variational_dropout_backward",
 ]
 
-_CONVENTIONS = ("chapter", "torch")
+_CONVENTIONS = ("chapter", "torch", "keras", "onnx")
+_NAMED_NOISE = ("channels_first", "channels_last")
 _LAYOUTS = ("TNF", "NTF")
 _ALL_KEPT = 0xFFFFFFFF  # threshold with which every element is kept (test-time passes)
 _U64_MAX = 2**64 - 1
@@ -113,7 +155,7 @@ def _threshold(keep: float) -> int:
 
 
 def _train_scale(keep: float, convention: str) -> float:
-    return 1.0 if convention == "chapter" else 1.0 / keep  # m ⊙ x  or  m ⊙ x / p
+    return 1.0 if convention == "chapter" else 1.0 / keep  # m ⊙ x  or  m ⊙ x / p (torch, keras, onnx)
 
 
 def _test_scale(keep: float, convention: str) -> float:
@@ -133,6 +175,31 @@ def _stream(seed: Any, offset: Any) -> tuple[int, int]:
             "drawn again); the Dropout layer keeps and advances its own (seed, offset)"
         )
     return _u64("seed", seed), _u64("offset", offset)
+
+
+def _noise(noise_shape: Any, x: Any) -> list[int] | None:
+    """noise_shape for the compiled call (−1: x's size), or None for a mask of x's own shape.
+    A named case takes x's number of axes; the compiled call checks x and the entries."""
+    if noise_shape is None:
+        return None
+    if isinstance(noise_shape, str):
+        _checks.choice("noise_shape", noise_shape, _NAMED_NOISE)
+        ndim = getattr(x, "ndim", None)
+        if not isinstance(ndim, int) or ndim < 2:
+            return []  # the compiled call rejects x (or says noise_shape needs one entry per axis)
+        ones = [1] * (ndim - 2)
+        return [-1, -1, *ones] if noise_shape == "channels_first" else [-1, *ones, -1]
+    if not isinstance(noise_shape, Sequence):
+        raise TypeError(f"noise_shape must be a tuple of ints or None, or a str, got {type(noise_shape).__name__}")
+    return [-1 if d is None else _checks.integer(f"noise_shape[{i}]", d, 1) for i, d in enumerate(noise_shape)]
+
+
+def _noise_count(noise: list[int], x: Any) -> int:
+    """Mask elements of a resolved noise shape (0 when x's shape does not fit: rejected later)."""
+    shape = tuple(getattr(x, "shape", ()))
+    if len(shape) != len(noise):
+        return 0
+    return math.prod(int(s) if d < 0 else d for d, s in zip(noise, shape, strict=True))
 
 
 def _layout(layout: Any) -> bool:
@@ -189,10 +256,15 @@ def dropout(
     training: bool = True,
     seed: int | None = None,
     offset: int = 0,
+    noise_shape: tuple[int | None, ...] | str | None = None,
     out: np.ndarray | None = None,
     mask_out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Dropout of x (1.65) in one pass: draw, mask and scale; returns y (``out`` if given).
+
+    ``noise_shape``: a mask of that shape broadcast to x (Keras's; "channels_first" and
+    "channels_last" name torch's Dropout2d and Keras's SpatialDropout2D, see the module
+    docstring); ``mask_out`` then has packed_size(prod(noise_shape)) bytes.
 
     ``seed`` (required in training) and ``offset`` fix the mask: give each call its own
     offset (or use :class:`Dropout`, which does).
@@ -201,16 +273,22 @@ def dropout(
     (torch; x itself, unchecked and uncopied, when ``out`` is None, as PyTorch returns it).
     """
     keep, convention = _keep_and_convention(keep_prob, drop_prob, convention)
+    noise = _noise(noise_shape, x)
     if not _checks.flag("training", training):
         if mask_out is not None:
             raise ValueError("mask_out: no mask is drawn at test time (training=False)")
-        if convention == "torch" and out is None:
+        if convention != "chapter" and out is None:
             return x  # identity: no copy, as torch
         y = _out_for(x, out)
         _core.dropout_forward(x, y, None, 0, 0, _ALL_KEPT, _test_scale(keep, convention))
         return y
     seed, offset = _stream(seed, offset)
     y = _out_for(x, out)
+    if noise is not None:
+        _core.dropout_noise_forward(
+            x, y, mask_out, noise, seed, offset, _threshold(keep), _train_scale(keep, convention)
+        )
+        return y
     _core.dropout_forward(x, y, mask_out, seed, offset, _threshold(keep), _train_scale(keep, convention))
     return y
 
@@ -225,21 +303,28 @@ def dropout_backward(
     mask: np.ndarray | None = None,
     seed: int | None = None,
     offset: int = 0,
+    noise_shape: tuple[int | None, ...] | str | None = None,
     out: np.ndarray | None = None,
 ) -> np.ndarray:
     """∂L/∂x = m ⊙ dy · s (training) or dy · (p or 1) (test), with s as in the forward.
 
     ``dy`` is ∂L/∂y. The mask comes from the forward's packed ``mask`` or is regenerated
     from its (``seed``, ``offset``): give exactly one of the two in training. ``out`` may be
-    dy itself (in place).
+    dy itself (in place). ``noise_shape``: the forward's.
     """
     keep, convention = _keep_and_convention(keep_prob, drop_prob, convention)
+    noise = _noise(noise_shape, dy)
     if not _checks.flag("training", training):
         dx = _out_for(dy, out)
         _core.dropout_backward(dy, dx, None, 0, 0, _ALL_KEPT, _test_scale(keep, convention))
         return dx
     seed_, offset_ = _mask_source(mask, seed, offset)
     dx = _out_for(dy, out)
+    if noise is not None:
+        _core.dropout_noise_backward(
+            dy, dx, mask, noise, seed_, offset_, _threshold(keep), _train_scale(keep, convention)
+        )
+        return dx
     _core.dropout_backward(dy, dx, mask, seed_, offset_, _threshold(keep), _train_scale(keep, convention))
     return dx
 
@@ -264,6 +349,70 @@ def dropout_mask(
     if packed:
         return bits
     return np.unpackbits(bits, count=n).astype(bool).reshape(shape_t)
+
+
+def dropout2d(
+    x: np.ndarray,
+    *,
+    keep_prob: float | None = None,
+    drop_prob: float | None = None,
+    convention: str | None = None,
+    training: bool = True,
+    seed: int | None = None,
+    offset: int = 0,
+    out: np.ndarray | None = None,
+    mask_out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Channel dropout of x (N, C, H, W), as ``torch.nn.functional.dropout2d``: one mask bit
+    per (n, c), the whole H×W plane kept or dropped (:func:`dropout` with
+    ``noise_shape=(N, C, 1, 1)``; any x of ≥ 2 axes with ``noise_shape="channels_first"``).
+    The backward is :func:`dropout_backward` with ``noise_shape="channels_first"``."""
+    return dropout(
+        x,
+        keep_prob=keep_prob,
+        drop_prob=drop_prob,
+        convention=convention,
+        training=training,
+        seed=seed,
+        offset=offset,
+        noise_shape="channels_first",
+        out=out,
+        mask_out=mask_out,
+    )
+
+
+def spatial_dropout2d(
+    x: np.ndarray,
+    *,
+    keep_prob: float | None = None,
+    drop_prob: float | None = None,
+    convention: str | None = None,
+    data_format: str = "channels_last",
+    training: bool = True,
+    seed: int | None = None,
+    offset: int = 0,
+    out: np.ndarray | None = None,
+    mask_out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Keras's ``SpatialDropout2D``: one mask bit per (n, c) of x (N, H, W, C) (``data_format=
+    "channels_last"``, Keras's default) or (N, C, H, W) (``"channels_first"``). With
+    ``drop_prob=`` (Keras's ``rate``) the convention defaults to Keras's (inverted dropout).
+    The backward is :func:`dropout_backward` with ``noise_shape=data_format``."""
+    fmt = _checks.choice("data_format", data_format, _NAMED_NOISE)
+    if convention is None and drop_prob is not None:
+        convention = "keras"
+    return dropout(
+        x,
+        keep_prob=keep_prob,
+        drop_prob=drop_prob,
+        convention=convention,
+        training=training,
+        seed=seed,
+        offset=offset,
+        noise_shape=fmt,
+        out=out,
+        mask_out=mask_out,
+    )
 
 
 def variational_dropout(
@@ -373,7 +522,9 @@ class Dropout:
     successive calls draw independent masks; :meth:`backward` regenerates the mask of the
     last forward from (seed, offset) — nothing is stored unless ``store_mask=True`` (then
     the packed mask, 1 bit per element, is kept and used). ``variational="TNF"`` or
-    ``"NTF"`` makes it variational dropout over sequences. ``seed=None`` draws a seed from
+    ``"NTF"`` makes it variational dropout over sequences; ``noise_shape=`` (a tuple, or
+    "channels_first" / "channels_last") a mask of that shape broadcast to x, as
+    :func:`dropout`. ``seed=None`` draws a seed from
     the operating system. ``keep_prob=`` or ``drop_prob=`` choose the convention as in the
     functions (``Dropout(drop_prob=p)`` is ``torch.nn.Dropout(p)``; ``convention=`` wins).
     See the module docstring for the formulas.
@@ -383,7 +534,7 @@ class Dropout:
     they were; :meth:`load_state_dict` checks every key before it assigns any.
     """
 
-    _STATE_KEYS = ("keep_prob", "convention", "variational", "seed", "offset", "training")
+    _STATE_KEYS = ("keep_prob", "convention", "variational", "noise_shape", "seed", "offset", "training")
 
     def __init__(
         self,
@@ -392,6 +543,7 @@ class Dropout:
         drop_prob: float | None = None,
         convention: str | None = None,
         variational: str | None = None,
+        noise_shape: tuple[int | None, ...] | str | None = None,
         seed: int | None = None,
         offset: int = 0,
         store_mask: bool = False,
@@ -399,6 +551,7 @@ class Dropout:
         keep, convention = _keep_and_convention(keep_prob, drop_prob, convention)
         if variational is not None:
             _checks.choice("variational", variational, _LAYOUTS)
+        noise_shape = self._checked_noise(noise_shape, variational)
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
         seed, offset = _u64("seed", seed), _u64("offset", offset)
@@ -406,6 +559,7 @@ class Dropout:
         self.keep_prob = keep
         self.convention = convention
         self.variational = variational
+        self.noise_shape = noise_shape
         self.seed, self.offset = seed, offset
         self.store_mask = store_mask
         self.training = True
@@ -413,6 +567,18 @@ class Dropout:
         self._last_training = True
         self._last_offset: int | None = None
         self._mask: np.ndarray | None = None
+
+    @staticmethod
+    def _checked_noise(noise_shape: Any, variational: Any, name: str = "noise_shape") -> Any:
+        """noise_shape checked (a str, a tuple of ints >= 1 or None, or None) and made a tuple."""
+        if noise_shape is None:
+            return None
+        if variational is not None:
+            raise ValueError(f"{name}: a variational mask already has its shape; give one of the two")
+        if isinstance(noise_shape, str):
+            return _checks.choice(name, noise_shape, _NAMED_NOISE)
+        _noise(noise_shape, None)
+        return tuple(noise_shape)
 
     def train(self, mode: bool = True) -> Dropout:
         self.training = _checks.flag("mode", mode)
@@ -422,13 +588,19 @@ class Dropout:
         return self.train(False)
 
     def _kw(self) -> dict[str, Any]:
-        return {"keep_prob": self.keep_prob, "convention": self.convention}
+        kw: dict[str, Any] = {"keep_prob": self.keep_prob, "convention": self.convention}
+        if self.noise_shape is not None:
+            kw["noise_shape"] = self.noise_shape
+        return kw
 
     def _mask_buffer(self, x: Any) -> np.ndarray:
-        """A packed mask for x's elements (or its N·F); empty when x has no usable shape,
-        which the compiled call then rejects by name before writing anything."""
+        """A packed mask for x's elements (its N·F, its noise shape's); empty when x has no
+        usable shape, which the compiled call then rejects by name before writing anything."""
         shape = tuple(getattr(x, "shape", ()))
-        if self.variational is None:
+        if self.noise_shape is not None:
+            noise = _noise(self.noise_shape, x)
+            n = _noise_count(noise, x) if noise else 0
+        elif self.variational is None:
             n = math.prod(shape)
         elif len(shape) == 3:
             n = shape[1] * shape[2] if self.variational == "TNF" else shape[0] * shape[2]
@@ -484,6 +656,7 @@ class Dropout:
             "keep_prob": self.keep_prob,
             "convention": self.convention,
             "variational": self.variational,
+            "noise_shape": self.noise_shape,
             "seed": self.seed,
             "offset": self.offset,
             "training": self.training,
@@ -506,16 +679,75 @@ class Dropout:
         variational = state["variational"]
         if variational is not None:
             _checks.choice("state['variational']", variational, _LAYOUTS)
+        noise_shape = self._checked_noise(state["noise_shape"], variational, "state['noise_shape']")
         seed = _u64("state['seed']", state["seed"])
         offset = _u64("state['offset']", state["offset"])
         training = _checks.flag("state['training']", state["training"])
         self.keep_prob, self.convention, self.variational = keep, convention, variational
+        self.noise_shape = noise_shape
         self.seed, self.offset, self.training = seed, offset, training
         self._last_training, self._last_offset, self._mask = True, None, None
 
     def __repr__(self) -> str:
         return (
             f"Dropout(keep_prob={self.keep_prob}, convention={self.convention!r}, "
-            f"variational={self.variational!r}, seed={self.seed}, offset={self.offset}, "
+            f"variational={self.variational!r}, noise_shape={self.noise_shape!r}, seed={self.seed}, "
+            f"offset={self.offset}, "
             f"training={self.training})"
+        )
+
+
+class Dropout2d(Dropout):
+    """torch's ``Dropout2d`` (and ``Dropout1d``/``Dropout3d``): :class:`Dropout` with
+    ``noise_shape="channels_first"``, whole channels of (N, C, …) kept or dropped.
+    ``Dropout2d(drop_prob=p)`` is ``torch.nn.Dropout2d(p)``."""
+
+    def __init__(
+        self,
+        *,
+        keep_prob: float | None = None,
+        drop_prob: float | None = None,
+        convention: str | None = None,
+        seed: int | None = None,
+        offset: int = 0,
+        store_mask: bool = False,
+    ) -> None:
+        super().__init__(
+            keep_prob=keep_prob,
+            drop_prob=drop_prob,
+            convention=convention,
+            noise_shape="channels_first",
+            seed=seed,
+            offset=offset,
+            store_mask=store_mask,
+        )
+
+
+class SpatialDropout2D(Dropout):
+    """Keras's ``SpatialDropout2D(rate, data_format)``: :class:`Dropout` with
+    ``noise_shape=data_format`` ("channels_last", Keras's default: x is (N, H, W, C)), one
+    bit per (n, c). ``SpatialDropout2D(drop_prob=rate)`` takes Keras's convention."""
+
+    def __init__(
+        self,
+        *,
+        keep_prob: float | None = None,
+        drop_prob: float | None = None,
+        convention: str | None = None,
+        data_format: str = "channels_last",
+        seed: int | None = None,
+        offset: int = 0,
+        store_mask: bool = False,
+    ) -> None:
+        fmt = _checks.choice("data_format", data_format, _NAMED_NOISE)
+        if convention is None and drop_prob is not None:
+            convention = "keras"
+        super().__init__(
+            keep_prob=keep_prob,
+            drop_prob=drop_prob,
+            convention=convention,
+            noise_shape=fmt,
+            seed=seed,
+            offset=offset,
+            store_mask=store_mask,
         )
