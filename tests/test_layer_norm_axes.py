@@ -179,8 +179,9 @@ def test_torch_equivalent_of_a_middle_axis(rng):
         ({"axis": ()}, ValueError, "axis"),
         ({"axis": 1, "normalized_shape": 4}, TypeError, "not both"),
         ({}, TypeError, "normalized_shape"),
-        ({"axis": 1, "gamma": np.ones(3)}, ValueError, "broadcast"),
-        ({"axis": 1, "gamma": np.ones((2, 4, 5))}, ValueError, "broadcast"),
+        ({"axis": 1, "gamma": np.ones(3), "convention": "onnx"}, ValueError, "broadcast"),
+        ({"axis": 1, "gamma": np.ones((2, 4, 5)), "convention": "onnx"}, ValueError, "broadcast"),
+        ({"axis": 1, "gamma": np.ones(1)}, ValueError, "gamma"),  # broadcasting is ONNX's only
         ({"axis": 1, "convention": "optax"}, ValueError, "convention"),
     ],
 )

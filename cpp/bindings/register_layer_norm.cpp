@@ -90,13 +90,17 @@ std::vector<int64_t> param_map(const Arg& a, const LnInput& b, const char* name)
   return norm::ln_param_map(b.block, s);
 }
 
+// A per-element parameter: the block's shape or, with broadcast (ONNX), any shape broadcasting to it.
+Spec param_spec(Spec s, const LnInput& b, bool broadcast) { return broadcast ? s : s.shape(b.block, b.block_what); }
+
 py::tuple layer_norm_forward(py::handle x_, const std::optional<std::vector<int64_t>>& normalized_shape,
-                             const std::vector<int64_t>& axes, bool to_end, py::handle gamma_, py::handle beta_,
-                             py::handle y_, py::handle save_mean_, py::handle save_rstd_, double eps) {
+                             const std::vector<int64_t>& axes, bool to_end, bool broadcast, py::handle gamma_,
+                             py::handle beta_, py::handle y_, py::handle save_mean_, py::handle save_rstd_,
+                             double eps) {
   Args args;
   const LnInput b = ln_input(args, x_, normalized_shape, axes, to_end);
-  const Arg gamma = args.array(gamma_, in("gamma").optional());
-  const Arg beta = args.array(beta_, in("beta").optional());
+  const Arg gamma = args.array(gamma_, param_spec(in("gamma").optional(), b, broadcast));
+  const Arg beta = args.array(beta_, param_spec(in("beta").optional(), b, broadcast));
   const std::vector<int64_t> gmap = param_map(gamma, b, "gamma"), bmap = param_map(beta, b, "beta");
   const Arg y = args.output(y_, out("out[0]").shape(b.x.shape(), "the shape of x"));
   const Arg mean = args.output(save_mean_, out("out[1]").shape(b.lead, b.lead_what));
@@ -113,7 +117,8 @@ py::tuple layer_norm_forward(py::handle x_, const std::optional<std::vector<int6
 
 // dgamma: given, any shape that broadcasts to the block (the gradient summed to it); fresh,
 // gamma's shape (the block's without gamma). dbeta: given, likewise; fresh, the block's.
-Arg param_grad(Args& args, py::handle obj, const char* name, const Arg& like, const LnInput& b) {
+Arg param_grad(Args& args, py::handle obj, const char* name, const Arg& like, const LnInput& b, bool broadcast) {
+  if (!broadcast) return args.output(obj, out(name).shape(b.block, b.block_what));
   if (!obj.is_none()) return args.output(obj, out(name));
   if (like.present()) return args.output(obj, out(name).shape(like.shape(), "the shape of gamma"));
   return args.output(obj, out(name).shape(b.block, b.block_what));
@@ -121,21 +126,22 @@ Arg param_grad(Args& args, py::handle obj, const char* name, const Arg& like, co
 
 py::tuple layer_norm_backward(py::handle dy_, py::handle x_, py::handle save_mean_, py::handle save_rstd_,
                               const std::optional<std::vector<int64_t>>& normalized_shape,
-                              const std::vector<int64_t>& axes, bool to_end, py::handle gamma_, py::handle dx_,
-                              py::handle dgamma_, py::handle dbeta_, py::handle workspace_, bool param_grads) {
+                              const std::vector<int64_t>& axes, bool to_end, bool broadcast, py::handle gamma_,
+                              py::handle dx_, py::handle dgamma_, py::handle dbeta_, py::handle workspace_,
+                              bool param_grads) {
   Args args;
   const LnInput b = ln_input(args, x_, normalized_shape, axes, to_end);
   const Arg dy = args.array(dy_, in("dy").shape(b.x.shape(), "the shape of x"));
   const Arg mean = args.array(save_mean_, in("save_mean").shape(b.lead, b.lead_what));
   const Arg rstd = args.array(save_rstd_, in("save_rstd").shape(b.lead, b.lead_what));
-  const Arg gamma = args.array(gamma_, in("gamma").optional());
+  const Arg gamma = args.array(gamma_, param_spec(in("gamma").optional(), b, broadcast));
   const std::vector<int64_t> gmap = param_map(gamma, b, "gamma");
   const Arg dx = args.output(dx_, out("out[0]").shape(b.x.shape(), "the shape of x"));
   Arg dgamma, dbeta, ws;
   std::vector<int64_t> dgmap, dbmap;
   if (param_grads) {
-    dgamma = param_grad(args, dgamma_, "out[1]", gamma, b);
-    dbeta = param_grad(args, dbeta_, "out[2]", Arg(), b);
+    dgamma = param_grad(args, dgamma_, "out[1]", gamma, b, broadcast);
+    dbeta = param_grad(args, dbeta_, "out[2]", Arg(), b, broadcast);
     dgmap = param_map(dgamma, b, "out[1]");
     dbmap = param_map(dbeta, b, "out[2]");
     ws = args.workspace(workspace_, norm::ln_workspace_doubles(b.plan));
@@ -169,13 +175,14 @@ int64_t layer_norm_workspace_size(const std::vector<int64_t>& shape, int64_t fir
 
 void register_layer_norm(py::module_& m) {
   m.def("layer_norm_forward", &layer_norm_forward, py::arg("x"), py::arg("normalized_shape"), py::arg("axes"),
-        py::arg("to_end"), py::arg("gamma"), py::arg("beta"), py::arg("out"), py::arg("save_mean"),
-        py::arg("save_rstd"), py::arg("eps"),
+        py::arg("to_end"), py::arg("broadcast"), py::arg("gamma"), py::arg("beta"), py::arg("out"),
+        py::arg("save_mean"), py::arg("save_rstd"), py::arg("eps"),
         "Layer-norm forward into out, save_mean, save_rstd (None: fresh); returns them "
         "(see nndl_fast.norm.layer_norm_forward).");
   m.def("layer_norm_backward", &layer_norm_backward, py::arg("dy"), py::arg("x"), py::arg("save_mean"),
-        py::arg("save_rstd"), py::arg("normalized_shape"), py::arg("axes"), py::arg("to_end"), py::arg("gamma"),
-        py::arg("dx"), py::arg("dgamma"), py::arg("dbeta"), py::arg("workspace"), py::arg("param_grads"),
+        py::arg("save_rstd"), py::arg("normalized_shape"), py::arg("axes"), py::arg("to_end"), py::arg("broadcast"),
+        py::arg("gamma"), py::arg("dx"), py::arg("dgamma"), py::arg("dbeta"), py::arg("workspace"),
+        py::arg("param_grads"),
         "Layer-norm backward into dx and (param_grads) dgamma, dbeta (None: fresh); returns them "
         "(see nndl_fast.norm.layer_norm_backward).");
   m.def("layer_norm_workspace_size", &layer_norm_workspace_size, py::arg("shape"), py::arg("first"), py::arg("last"),

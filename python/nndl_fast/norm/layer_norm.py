@@ -33,8 +33,8 @@ Presets (``convention=``; an option given explicitly wins):
 ``"onnx"``     ONNX ``LayerNormalization``: ε = 1e-5 (``epsilon``); ``axis`` (default −1) is
                ONNX's: the first normalised axis, every later one normalised too (``axis=1``
                on (N, C, H, W) normalises over C, H, W); γ, β are ``Scale``, ``B``, of the
-               block's shape or broadcastable to it (shape (1,)); save_mean, save_rstd are
-               ``Mean``, ``InvStdDev`` without their size-1 axes.
+               block's shape or, in this preset only, broadcastable to it (shape (1,));
+               save_mean, save_rstd are ``Mean``, ``InvStdDev`` without their size-1 axes.
 =============  ========================================================================
 
 The formula is the same in all four (biased variance, ε inside the root); only ε and how
@@ -173,14 +173,17 @@ def layer_norm_forward(
 
     The normalised axes: the trailing ``normalized_shape`` (torch) or ``axis`` (as
     ``convention`` reads it; see the module docstring). ``gamma``, ``beta``: the block's
-    shape or broadcastable to it. ε: the preset's unless given.
+    shape (with ``convention="onnx"``, any shape that broadcasts to it, as ONNX's Scale and
+    B). ε: the preset's unless given.
     ``out=(y, save_mean, save_rstd)``: preallocated results (entries may be None).
     """
     convention = _checks.convention(convention, _CONVENTIONS)
     eps = _eps(eps, convention)
     norm, axes, to_end = _block(normalized_shape, axis, convention)
     y, sm, sr = out_entries(out, LayerNormForward._fields)
-    return LayerNormForward(*_core.layer_norm_forward(x, norm, axes, to_end, gamma, beta, y, sm, sr, eps))
+    return LayerNormForward(
+        *_core.layer_norm_forward(x, norm, axes, to_end, convention == "onnx", gamma, beta, y, sm, sr, eps)
+    )
 
 
 def layer_norm_backward(
@@ -202,8 +205,9 @@ def layer_norm_backward(
     One pass per row: Σg and Σg·x̂ then dx with the row in cache; dγ, dβ accumulated in the
     same pass into per-chunk partials merged in a fixed order. ``out=(dx, dgamma, dbeta)``:
     preallocated results (entries may be None; dgamma, dbeta must be None without
-    param_grads). dγ has gamma's shape, dβ the block's, unless ``out`` gives another shape
-    that broadcasts to the block (the gradient is then summed over the broadcast axes).
+    param_grads). With ``convention="onnx"``, dγ has gamma's shape, dβ the block's, unless
+    ``out`` gives another shape that broadcasts to the block (the gradient is then summed
+    over the broadcast axes); otherwise both have the block's shape.
     """
     convention = _checks.convention(convention, _CONVENTIONS)
     norm, axes, to_end = _block(normalized_shape, axis, convention)
@@ -212,7 +216,7 @@ def layer_norm_backward(
     if not param_grads and (dg is not None or db is not None):
         raise ValueError("out[1] and out[2] must be None when param_grads is False")
     res = _core.layer_norm_backward(
-        dy, x, save_mean, save_rstd, norm, axes, to_end, gamma, dx, dg, db, workspace, param_grads
+        dy, x, save_mean, save_rstd, norm, axes, to_end, convention == "onnx", gamma, dx, dg, db, workspace, param_grads
     )
     return LayerNormBackward(*res)
 
