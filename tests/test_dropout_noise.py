@@ -150,3 +150,13 @@ def test_bad_noise_shape_changes_nothing(kw, exc, match):
     np.testing.assert_array_equal(out, 7.0)
     with pytest.raises((TypeError, ValueError)):
         D.Dropout(keep_prob=0.5, variational="TNF", noise_shape=(1, 1, 1))
+
+
+def test_named_noise_needs_two_axes_and_a_layer_checks_dy_against_its_forward():
+    with pytest.raises(ValueError, match="two axes or more"):
+        D.dropout(np.ones(5), drop_prob=0.5, seed=1, noise_shape="channels_first")
+    layer = D.Dropout2d(drop_prob=0.5, seed=1)
+    layer(np.ones((2, 3, 4, 5)))
+    for dy in (np.ones((2, 3, 4, 5, 2)), np.ones((2, 3, 20)), np.asarray(1.0)):  # same (n, c) count
+        with pytest.raises(ValueError, match="dy"):
+            layer.backward(dy)

@@ -27,10 +27,25 @@ int64_t mask_elements(const Arg& x, bool ntf) { return (ntf ? x.dim(0) : x.dim(1
 
 const char* layout(bool ntf) { return ntf ? "(N, T, F)" : "(T, N, F)"; }
 
+// Named noise shapes, passed as the one entry of noise_shape (python/nndl_fast/dropout.py).
+constexpr int64_t kChannelsFirst = -3;  // (N, C, 1, ..., 1)
+constexpr int64_t kChannelsLast = -4;   // (N, 1, ..., 1, C)
+
 // noise_shape resolved against x's shape (−1: x's size, Keras's None): one entry per axis of
 // x, each x's size or 1.
 std::vector<int64_t> resolved_noise(const Arg& x, const std::vector<int64_t>& noise_shape, const char* x_name) {
   const std::vector<int64_t> dims = x.shape();
+  if (noise_shape.size() == 1 && (noise_shape[0] == kChannelsFirst || noise_shape[0] == kChannelsLast)) {
+    const bool first = noise_shape[0] == kChannelsFirst;
+    if (dims.size() < 2)
+      throw py::value_error(std::string(x_name) + " has shape " + shape_str(dims) +
+                            ": noise_shape=" + (first ? "\"channels_first\"" : "\"channels_last\"") +
+                            " needs (N, C, ...) or (N, ..., C), two axes or more");
+    std::vector<int64_t> noise(dims.size(), 1);
+    noise[0] = dims[0];
+    noise[first ? 1 : dims.size() - 1] = first ? dims[1] : dims.back();
+    return noise;
+  }
   if (noise_shape.size() != dims.size())
     throw py::value_error("noise_shape " + shape_str(noise_shape) + " must have one entry per axis of " + x_name +
                           ", of shape " + shape_str(dims));

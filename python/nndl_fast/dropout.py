@@ -177,29 +177,34 @@ def _stream(seed: Any, offset: Any) -> tuple[int, int]:
     return _u64("seed", seed), _u64("offset", offset)
 
 
+# Named noise shapes as the compiled call takes them (resolved there against x's axes).
+_NAMED_CODE = {"channels_first": -3, "channels_last": -4}
+
+
 def _noise(noise_shape: Any, x: Any) -> list[int] | None:
-    """noise_shape for the compiled call (−1: x's size), or None for a mask of x's own shape.
-    A named case takes x's number of axes; the compiled call checks x and the entries."""
+    """noise_shape for the compiled call (−1: x's size; a named case as its code), or None for
+    a mask of x's own shape. The compiled call checks x and the entries against it."""
     if noise_shape is None:
         return None
     if isinstance(noise_shape, str):
-        _checks.choice("noise_shape", noise_shape, _NAMED_NOISE)
-        ndim = getattr(x, "ndim", None)
-        if not isinstance(ndim, int) or ndim < 2:
-            return []  # the compiled call rejects x (or says noise_shape needs one entry per axis)
-        ones = [1] * (ndim - 2)
-        return [-1, -1, *ones] if noise_shape == "channels_first" else [-1, *ones, -1]
+        return [_NAMED_CODE[_checks.choice("noise_shape", noise_shape, _NAMED_NOISE)]]
     if not isinstance(noise_shape, Sequence):
         raise TypeError(f"noise_shape must be a tuple of ints or None, or a str, got {type(noise_shape).__name__}")
     return [-1 if d is None else _checks.integer(f"noise_shape[{i}]", d, 1) for i, d in enumerate(noise_shape)]
 
 
-def _noise_count(noise: list[int], x: Any) -> int:
-    """Mask elements of a resolved noise shape (0 when x's shape does not fit: rejected later)."""
+def _noise_of(noise_shape: Any, x: Any) -> Any:
+    """A layer's noise_shape made explicit for x (so that its backward checks dy against the
+    forward's x): a tuple of sizes; unchanged when x's shape does not fit (the call rejects it)."""
     shape = tuple(getattr(x, "shape", ()))
-    if len(shape) != len(noise):
-        return 0
-    return math.prod(int(s) if d < 0 else d for d, s in zip(noise, shape, strict=True))
+    if noise_shape is None or len(shape) < 2:
+        return noise_shape
+    if isinstance(noise_shape, str):
+        ones = (1,) * (len(shape) - 2)
+        return (shape[0], shape[1], *ones) if noise_shape == "channels_first" else (shape[0], *ones, shape[-1])
+    if len(noise_shape) != len(shape):
+        return noise_shape
+    return tuple(int(s) if d is None else d for d, s in zip(noise_shape, shape, strict=True))
 
 
 def _layout(layout: Any) -> bool:
@@ -566,6 +571,7 @@ class Dropout:
         # What backward() uses: the last successful forward's mode, offset and stored mask.
         self._last_training = True
         self._last_offset: int | None = None
+        self._last_noise: Any = None  # the last training forward's noise shape, explicit
         self._mask: np.ndarray | None = None
 
     @staticmethod
@@ -587,10 +593,10 @@ class Dropout:
     def eval(self) -> Dropout:
         return self.train(False)
 
-    def _kw(self) -> dict[str, Any]:
+    def _kw(self, noise: Any = None) -> dict[str, Any]:
         kw: dict[str, Any] = {"keep_prob": self.keep_prob, "convention": self.convention}
-        if self.noise_shape is not None:
-            kw["noise_shape"] = self.noise_shape
+        if noise is not None:
+            kw["noise_shape"] = noise
         return kw
 
     def _mask_buffer(self, x: Any) -> np.ndarray:
@@ -598,8 +604,8 @@ class Dropout:
         usable shape, which the compiled call then rejects by name before writing anything."""
         shape = tuple(getattr(x, "shape", ()))
         if self.noise_shape is not None:
-            noise = _noise(self.noise_shape, x)
-            n = _noise_count(noise, x) if noise else 0
+            noise = _noise_of(self.noise_shape, x)
+            n = math.prod(noise) if isinstance(noise, tuple) and len(noise) == len(shape) else 0
         elif self.variational is None:
             n = math.prod(shape)
         elif len(shape) == 3:
@@ -618,8 +624,9 @@ class Dropout:
             return y
         offset = self.offset
         mask = self._mask_buffer(x) if self.store_mask else None
+        noise = _noise_of(self.noise_shape, x)
         if self.variational is None:
-            y = dropout(x, seed=self.seed, offset=offset, out=out, mask_out=mask, **self._kw())
+            y = dropout(x, seed=self.seed, offset=offset, out=out, mask_out=mask, **self._kw(noise))
         else:
             y = variational_dropout(
                 x,
@@ -631,6 +638,7 @@ class Dropout:
                 **self._kw(),
             )
         self._last_training, self._last_offset, self._mask = True, offset, mask
+        self._last_noise = noise
         self.offset = offset + 1
         return y
 
@@ -648,7 +656,7 @@ class Dropout:
             {"mask": self._mask} if self._mask is not None else {"seed": self.seed, "offset": self._last_offset}
         )
         if self.variational is None:
-            return dropout_backward(dy, out=out, **src, **self._kw())
+            return dropout_backward(dy, out=out, **src, **self._kw(self._last_noise))
         return variational_dropout_backward(dy, layout=self.variational, out=out, **src, **self._kw())
 
     def state_dict(self) -> dict[str, Any]:
