@@ -88,6 +88,10 @@ void noise_shaped(T* y, uint8_t* mask, bool mask_given, const T* x, const std::v
   const size_t head = nr - tail;
   int64_t outer = 1;
   for (size_t r = 0; r < head; ++r) outer *= runs[r].size;
+  if (head == 0 && C == 1) {  // kept-broadcast (NCHW channels) or broadcast: whole rows scaled
+    NNDL_DISPATCH(scale_rows<T>)(y, x, mult.data(), A, B);
+    return;
+  }
   for (int64_t o = 0; o < outer; ++o) {
     int64_t rest = o, m_index = 0, m_stride = 1;  // the mask element block o reads
     for (size_t r = head; r-- > 0;) {
