@@ -81,6 +81,8 @@ array([[2., 0.],
 >>> dropout2d(x, drop_prob=0.5, seed=0)[:, :, 0, 0]                  # torch's Dropout2d: per (n, c)
 array([[2., 0., 2.],
        [0., 0., 2.]], dtype=float32)
+>>> dropout(x, drop_prob=0.5, convention="onnx", training=False) is x  # onnx: identity at test
+True
 
 **Variational dropout** (Gal & Ghahramani 2016): one mask per (sample, feature), shared by
 every time step of a sequence, for (T, N, F) (``layout="TNF"``) and (N, T, F)

@@ -47,11 +47,12 @@ it has no value (m − 1 = 0) and raises, as torch.
 >>> import numpy as np
 >>> from nndl_fast.norm import BatchNorm
 >>> x = np.array([[1.0], [3.0]])
->>> for convention in ("chapter", "keras", "onnx"):
+>>> for convention in ("chapter", "torch", "keras", "onnx"):
 ...     bn = BatchNorm(1, convention=convention, dtype=np.float64)
 ...     y = bn(x)
 ...     print(convention, bn.eps, bn.momentum, bn.running_mean.round(4), bn.running_var.round(4))
 chapter 1e-05 0.1 [0.2] [1.1]
+torch 1e-05 0.1 [0.2] [1.1]
 keras 0.001 0.99 [0.02] [1.]
 onnx 1e-05 0.9 [0.2] [1.]
 
