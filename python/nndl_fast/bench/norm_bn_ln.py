@@ -273,7 +273,7 @@ def run_ln_axis(bench: Bench, torch: Any) -> None:
     sm, sr = np.empty(lead, np.float32), np.empty(lead, np.float32)
     dg, db = np.empty(c, np.float32), np.empty(c, np.float32)
     ws = layer_norm_workspace(shape, axis=1, convention="keras")
-    kw = {"axis": 1, "convention": "keras"}
+    kw: dict[str, Any] = {"axis": 1, "convention": "keras"}
     n = x.nbytes
     case = _case(shape) + " axis=1"
     if bench.wants("ln_axis1_fwd"):

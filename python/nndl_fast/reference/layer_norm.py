@@ -14,7 +14,7 @@ __all__ = ["layer_norm_backward", "layer_norm_forward"]
 
 def _axes(x: np.ndarray, normalized_ndim: int | None, axes) -> tuple[int, ...]:
     if axes is None:
-        return tuple(range(x.ndim - normalized_ndim, x.ndim))
+        return tuple(range(x.ndim - int(normalized_ndim or 0), x.ndim))
     return tuple(sorted(a % x.ndim for a in np.atleast_1d(axes)))
 
 
