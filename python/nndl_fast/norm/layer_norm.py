@@ -38,7 +38,8 @@ Presets (``convention=``; an option given explicitly wins):
 =============  ========================================================================
 
 The formula is the same in all four (biased variance, ε inside the root); only ε and how
-the normalised axes are named differ. A block of axes in the middle (outer, D, inner) is
+the normalised axes are named differ. ``axis=`` with the chapter's or torch's preset is read
+as Keras reads it (torch has no such argument). A block of axes in the middle (outer, D, inner) is
 read where it lies, without a transpose copy: the statistics of kLnInnerBlock (64) columns
 are taken at once, striding over D.
 
