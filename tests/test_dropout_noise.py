@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import torch_or_skip
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nndl_fast import dropout as D
 from nndl_fast.reference import dropout as R
@@ -27,6 +29,8 @@ CASES = [
     ((2, 3, 4, 5, 6, 7), (1, 3, 1, 5, 1, 7)),
     ((1, 130, 70), (1, 130, 1)),
     ((2, 3, 0, 4), (2, 3, 1, 4)),
+    ((3, 70, 131), (3, 70, 1)),  # enough elements for the threads: rows scaled in parallel
+    ((2, 60, 70, 5), (2, 1, 1, 5)),  # NHWC in parallel
 ]
 IDS = [f"{'x'.join(map(str, s))}/{'x'.join(map(str, n))}" for s, n in CASES]
 
@@ -160,3 +164,17 @@ def test_named_noise_needs_two_axes_and_a_layer_checks_dy_against_its_forward():
     for dy in (np.ones((2, 3, 4, 5, 2)), np.ones((2, 3, 20)), np.asarray(1.0)):  # same (n, c) count
         with pytest.raises(ValueError, match="dy"):
             layer.backward(dy)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(1, 6), st.booleans()), min_size=1, max_size=5),
+    st.integers(0, 2**64 - 1),
+    st.integers(0, 2**64 - 1),
+)
+def test_any_noise_shape_matches_reference(dims, seed, offset):
+    shape = tuple(d for d, _ in dims)
+    noise = tuple(d if kept else 1 for d, kept in dims)
+    x = np.arange(1, np.prod(shape) + 1, dtype=np.float32).reshape(shape)
+    y = D.dropout(x, drop_prob=0.5, seed=seed, offset=offset, noise_shape=noise)
+    np.testing.assert_array_equal(y, R.noise_dropout(x, 0.5, "torch", noise, seed, offset)[0])
