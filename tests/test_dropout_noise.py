@@ -68,6 +68,8 @@ def test_named_cases(rng):
     kw = {"drop_prob": 0.5, "seed": 9, "offset": 1}
     np.testing.assert_array_equal(D.dropout2d(x, **kw), D.dropout(x, noise_shape=(4, 6, 1, 1), **kw))
     np.testing.assert_array_equal(D.dropout(x, noise_shape="channels_first", **kw), D.dropout2d(x, **kw))
+    x5 = rng.standard_normal((2, 3, 2, 2, 2))
+    np.testing.assert_array_equal(D.dropout3d(x5, **kw), D.dropout(x5, noise_shape=(2, 3, 1, 1, 1), **kw))
     np.testing.assert_array_equal(D.spatial_dropout2d(x, **kw), D.dropout(x, noise_shape=(4, 1, 1, 3), **kw))
     np.testing.assert_array_equal(
         D.spatial_dropout2d(x, data_format="channels_first", **kw), D.dropout(x, noise_shape=(4, 6, 1, 1), **kw)
@@ -89,6 +91,7 @@ def test_test_time_is_identity_or_p_x(rng):
     "cls,kw,noise",
     [
         (D.Dropout2d, {"drop_prob": 0.4}, (3, 4, 1, 1)),
+        (D.Dropout3d, {"drop_prob": 0.4}, (3, 4, 1, 1)),
         (D.SpatialDropout2D, {"drop_prob": 0.4}, (3, 1, 1, 5)),
         (D.Dropout, {"keep_prob": 0.6, "noise_shape": (None, 1, 1, None)}, (3, 1, 1, 5)),
     ],

@@ -366,6 +366,20 @@ def test_dropout2d_drops_whole_channels_with_our_mask(dtype):
     assert ours.convert(torch.nn.Sequential(torch.nn.Dropout2d())).swapped[0][2].endswith("Dropout2d")
 
 
+def test_dropout3d_drops_whole_channels():
+    torch.manual_seed(8)
+    x = torch.randn(3, 5, 2, 3, 4, dtype=torch.float64) + 5.0
+    xr = x.clone().requires_grad_()
+    y = ours.Dropout3d(0.5)(xr)
+    y.backward(torch.ones_like(y))
+    plane = (y != 0)[:, :, :1, :1, :1]
+    assert torch.equal(y != 0, plane.expand_as(y)) and torch.equal(xr.grad != 0, y != 0)
+    torch.testing.assert_close(y, torch.where(plane, x * 2, torch.zeros_like(x)), rtol=0, atol=0)
+    model = torch.nn.Sequential(torch.nn.Dropout3d())
+    ours.convert(model)
+    assert type(model[0]) is ours.Dropout3d
+
+
 def test_dropout_masks_follow_torch_manual_seed():
     d = ours.Dropout(0.5)
     x = torch.randn(100)
@@ -549,7 +563,7 @@ def test_convert_leaves_and_reports_what_it_cannot_take():
         torch.nn.BatchNorm2d(3).half(),
         MyBN(3),
         torch.nn.GroupNorm(1, 3),
-        torch.nn.Dropout3d(),
+        torch.nn.Dropout1d(),
         shared,
         torch.nn.Sequential(shared),
     )

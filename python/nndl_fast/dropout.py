@@ -65,7 +65,8 @@ to x, so every element of x along a size-1 axis shares one bit; mask element k (
 noise_shape) is element k of the stream above, so the (seed, offset) contract is the one of
 plain dropout and ``mask_out`` holds prod(noise_shape) bits. Named cases:
 ``noise_shape="channels_first"`` is (N, C, 1, …, 1), whole channels of NCHW, torch's
-``Dropout1d``/``Dropout2d``/``Dropout3d`` (:func:`dropout2d`, :class:`Dropout2d`);
+``Dropout1d``/``Dropout2d``/``Dropout3d`` (:func:`dropout2d`, :func:`dropout3d`,
+:class:`Dropout2d`, :class:`Dropout3d`);
 ``"channels_last"`` is (N, 1, …, 1, C), Keras's ``SpatialDropout2D`` on NHWC
 (:func:`spatial_dropout2d`, :class:`SpatialDropout2D`).
 
@@ -108,10 +109,12 @@ from . import _checks, _core
 __all__ = [
     "Dropout",
     "Dropout2d",
+    "Dropout3d",
     "SpatialDropout2D",
     "dropconnect",
     "dropout",
     "dropout2d",
+    "dropout3d",
     "dropout_backward",
     "dropout_mask",
     "packed_size",
@@ -383,6 +386,33 @@ def dropout2d(
         seed=seed,
         offset=offset,
         noise_shape="channels_first",
+        out=out,
+        mask_out=mask_out,
+    )
+
+
+def dropout3d(
+    x: np.ndarray,
+    *,
+    keep_prob: float | None = None,
+    drop_prob: float | None = None,
+    convention: str | None = None,
+    training: bool = True,
+    seed: int | None = None,
+    offset: int = 0,
+    out: np.ndarray | None = None,
+    mask_out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Channel dropout of x (N, C, D, H, W), as ``torch.nn.functional.dropout3d``: the same
+    rule as :func:`dropout2d` (one bit per (n, c), ``noise_shape="channels_first"``)."""
+    return dropout2d(
+        x,
+        keep_prob=keep_prob,
+        drop_prob=drop_prob,
+        convention=convention,
+        training=training,
+        seed=seed,
+        offset=offset,
         out=out,
         mask_out=mask_out,
     )
@@ -731,6 +761,11 @@ class Dropout2d(Dropout):
             offset=offset,
             store_mask=store_mask,
         )
+
+
+class Dropout3d(Dropout2d):
+    """torch's ``Dropout3d``: whole channels of (N, C, D, H, W), the rule of :class:`Dropout2d`.
+    ``Dropout3d(drop_prob=p)`` is ``torch.nn.Dropout3d(p)``."""
 
 
 class SpatialDropout2D(Dropout):

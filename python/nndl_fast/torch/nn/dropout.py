@@ -14,8 +14,9 @@ torch. Layout: any dense x (contiguous, channels-last, a transpose) is read wher
 y has x's strides; a strided x with gaps is copied with ``.contiguous()`` first, or, with
 ``inplace=True``, handed to torch's own dropout (an in-place update cannot go through a copy).
 
-``Dropout2d`` (whole channels: one bit per (n, c) of a 4-D (N, C, H, W)) is
-:func:`nndl_fast.dropout.dropout2d`; a C-contiguous 4-D input runs our kernel, anything else
+``Dropout2d`` and ``Dropout3d`` (whole channels: one bit per (n, c) of a 4-D (N, C, H, W) or
+5-D (N, C, D, H, W)) are :func:`nndl_fast.dropout.dropout2d`; a C-contiguous input of that
+rank runs our kernel, anything else
 (a 3-D input, which torch treats with a warning, channels-last strides, ``inplace=True``) is
 handed to torch's own forward.
 """
@@ -32,7 +33,7 @@ from ._common import dense_perm, inverse, kernel_ready
 # Layer 1, annotated for NumPy arrays: its compiled checks take torch tensors zero-copy.
 _dropout: Any = dropout
 
-__all__ = ["Dropout", "Dropout2d"]
+__all__ = ["Dropout", "Dropout2d", "Dropout3d"]
 
 
 class _DropoutFn(torch.autograd.Function):
@@ -79,7 +80,7 @@ class Dropout(torch.nn.Dropout):
         return _DropoutFn.apply(input, p, _seed(), self.inplace)
 
 
-class _Dropout2dFn(torch.autograd.Function):
+class _ChannelDropoutFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, p: float, seed: int) -> torch.Tensor:  # type: ignore[override]
         mask = torch.empty(_dropout.packed_size(x.shape[0] * x.shape[1]), dtype=torch.uint8)
@@ -101,13 +102,26 @@ class _Dropout2dFn(torch.autograd.Function):
         return dx, None, None
 
 
+def _channel_dropout(module: Any, input: torch.Tensor, ndim: int, torch_forward: Any) -> torch.Tensor:
+    """Whole-channel dropout of a C-contiguous `ndim`-D input on our kernel; anything else to
+    torch's own forward."""
+    p = float(module.p)
+    if not module.training or p == 0.0 or input.numel() == 0:
+        return input  # as torch: x itself
+    if input.dim() != ndim or not input.is_contiguous() or not kernel_ready(input) or p == 1.0 or module.inplace:
+        return torch_forward(input)
+    return _ChannelDropoutFn.apply(input, p, _seed())
+
+
 class Dropout2d(torch.nn.Dropout2d):
     """``torch.nn.Dropout2d`` on our kernel (see the module docstring)."""
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        p = float(self.p)
-        if not self.training or p == 0.0 or input.numel() == 0:
-            return input  # as torch: x itself
-        if input.dim() != 4 or not input.is_contiguous() or not kernel_ready(input) or p == 1.0 or self.inplace:
-            return super().forward(input)
-        return _Dropout2dFn.apply(input, p, _seed())
+        return _channel_dropout(self, input, 4, super().forward)
+
+
+class Dropout3d(torch.nn.Dropout3d):
+    """``torch.nn.Dropout3d`` on our kernel: a C-contiguous 5-D (N, C, D, H, W), whole channels."""
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return _channel_dropout(self, input, 5, super().forward)
