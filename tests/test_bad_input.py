@@ -221,6 +221,11 @@ def _drop2d_build(dtype):
     return {"x": x, "out": np.zeros_like(x), "mask_out": np.zeros(dropout.packed_size(6), np.uint8)}
 
 
+def _drop3d_build(dtype):
+    x = _r(2, 3, 2, 2, 3, dtype=dtype)  # NCDHW: one bit per (n, c), 6 in all
+    return {"x": x, "out": np.zeros_like(x), "mask_out": np.zeros(dropout.packed_size(6), np.uint8)}
+
+
 def _spatial_build(dtype):
     x = _r(2, 4, 5, 3, dtype=dtype)  # NHWC: one bit per (n, c), 6 in all
     return {"x": x, "out": np.zeros_like(x), "mask_out": np.zeros(dropout.packed_size(6), np.uint8)}
@@ -720,6 +725,18 @@ ENTRIES = [
         optional=frozenset({"out", "mask_out"}),
         may_alias=frozenset({("out", "x")}),
         hyper={"drop_prob": ["0.1", float("nan"), 1.0, -0.1], "convention": ["inverted", 3], "seed": [-1, "1"]},
+    ),
+    Entry(
+        "dropout.dropout3d",
+        _drop3d_build,
+        lambda a, **h: dropout.dropout3d(
+            a["x"], out=a["out"], mask_out=a["mask_out"], **{"drop_prob": 0.3, "seed": 3, **h}
+        ),
+        arrays=("x", "out", "mask_out"),
+        written=frozenset({"out", "mask_out"}),
+        optional=frozenset({"out", "mask_out"}),
+        may_alias=frozenset({("out", "x")}),
+        hyper={"drop_prob": [float("nan"), 1.0], "offset": [-1, "0"]},
     ),
     Entry(
         "dropout.spatial_dropout2d",
