@@ -665,7 +665,7 @@ ENTRIES = [
         optional=frozenset({"gamma", "beta", "out[0]", "out[1]", "out[2]"}),
         hyper={
             "eps": NOT_A_NUMBER + [-1.0],
-            "axis": ["1", 1.0, (0, 2), 3, -4, (1, 1), ()],
+            "axis": ["1", 1.0, (0, 2), 3, -4, (1, 1), (), 10**20, [1.5]],
             "convention": ["bogus", None, "optax"],
         },
     ),
@@ -700,7 +700,7 @@ ENTRIES = [
         written=frozenset({"out", "mask_out"}),
         optional=frozenset({"out", "mask_out"}),
         may_alias=frozenset({("out", "x")}),
-        hyper={"noise_shape": [(4, 3), (4, 2, 1), (4, 0, 1), (4.0, 3, 1), "bogus", 3, (4, 3, 1, 1)]},
+        hyper={"noise_shape": [(4, 3), (4, 2, 1), (4, 0, 1), (4.0, 3, 1), "bogus", 3, (4, 3, 1, 1), ()]},
     ),
     Entry(
         "dropout.dropout_backward(noise_shape)",
@@ -1072,7 +1072,7 @@ ENTRIES = [
         optional=frozenset({"variational", "noise_shape"}),  # None: an ordinary dropout
         hyper={
             "variational": ["bogus", 3],
-            "noise_shape": ["bogus", 3, (0, 1)],
+            "noise_shape": ["bogus", 3, (0, 1), []],
             "convention": ["inverted", None],
             "keep_prob": [1.5, "x", None],
             "seed": [-1, "1"],
@@ -1711,6 +1711,7 @@ WORDS = {
     "interpolation",
     "padding_mode",
     "kind",
+    "data_format",
 }
 SHAPES = {"shape", "x_shape", "normalized_shape", "milestones", "size"}
 _any_value = st.one_of(

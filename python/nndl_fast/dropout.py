@@ -195,6 +195,8 @@ def _noise(noise_shape: Any, x: Any) -> list[int] | None:
         return [_NAMED_CODE[_checks.choice("noise_shape", noise_shape, _NAMED_NOISE)]]
     if not isinstance(noise_shape, Sequence):
         raise TypeError(f"noise_shape must be a tuple of ints or None, or a str, got {type(noise_shape).__name__}")
+    if not noise_shape:
+        raise ValueError("noise_shape must have one entry per axis of x, got an empty one")
     return [-1 if d is None else _checks.integer(f"noise_shape[{i}]", d, 1) for i, d in enumerate(noise_shape)]
 
 

@@ -120,13 +120,14 @@ def _block(normalized_shape: Any, axis: Any, convention: str) -> tuple[list[int]
         if convention in ("chapter", "torch"):
             raise TypeError(f"convention={convention!r} needs normalized_shape= (or axis=)")
         axis = -1
+    # Axes count from -64 to 63 (NumPy's most dimensions); the compiled call checks them against x.
     if convention == "onnx":
-        return None, [_checks.integer("axis", axis)], True
+        return None, [_checks.integer("axis", axis, -64, 63)], True
     if isinstance(axis, (list, tuple)):
         if not axis:
             raise ValueError("axis must name at least one axis")
-        return None, [_checks.integer(f"axis[{i}]", a) for i, a in enumerate(axis)], False
-    return None, [_checks.integer("axis", axis)], False
+        return None, [_checks.integer(f"axis[{i}]", a, -64, 63) for i, a in enumerate(axis)], False
+    return None, [_checks.integer("axis", axis, -64, 63)], False
 
 
 def _eps(eps: Any, convention: str) -> float:
