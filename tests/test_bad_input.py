@@ -178,6 +178,65 @@ def _drop_back_build(dtype):
     return {"dy": _r(5, 9, dtype=dtype, seed=2), "mask": mask, "out": np.zeros((5, 9), dtype)}
 
 
+def _ln_axis_build(dtype):
+    x = _r(4, 6, 5, dtype=dtype)  # normalised over axis 1 (Keras's axis=1): a strided block
+    return {
+        "x": x,
+        "gamma": _r(6, dtype=dtype, seed=3),
+        "beta": _r(6, dtype=dtype, seed=4),
+        "out[0]": np.zeros_like(x),
+        "out[1]": np.zeros((4, 5), dtype),
+        "out[2]": np.zeros((4, 5), dtype),
+    }
+
+
+def _ln_axis_back_build(dtype):
+    x, gamma = _r(4, 6, 5, dtype=dtype), _r(6, dtype=dtype, seed=3)
+    f = norm.layer_norm_forward(x, None, gamma, axis=1, convention="keras")
+    return {
+        "dy": _r(4, 6, 5, dtype=dtype, seed=9),
+        "x": x,
+        "save_mean": f.save_mean,
+        "save_rstd": f.save_rstd,
+        "gamma": gamma,
+        "out[0]": np.zeros_like(x),
+        "out[1]": np.zeros(6, dtype),
+        "out[2]": np.zeros(6, dtype),
+    }
+
+
+def _noise_drop_build(dtype):
+    x = _r(4, 3, 5, dtype=dtype)  # noise_shape (4, 3, 1): 12 mask bits
+    return {"x": x, "out": np.zeros_like(x), "mask_out": np.zeros(dropout.packed_size(12), np.uint8)}
+
+
+def _noise_drop_back_build(dtype):
+    mask = np.zeros(dropout.packed_size(12), np.uint8)
+    dropout.dropout(_r(4, 3, 5, dtype=dtype), keep_prob=0.7, seed=3, noise_shape=(4, 3, 1), mask_out=mask)
+    return {"dy": _r(4, 3, 5, dtype=dtype, seed=2), "mask": mask, "out": np.zeros((4, 3, 5), dtype)}
+
+
+def _drop2d_build(dtype):
+    x = _r(2, 3, 4, 5, dtype=dtype)  # NCHW: one bit per (n, c), 6 in all
+    return {"x": x, "out": np.zeros_like(x), "mask_out": np.zeros(dropout.packed_size(6), np.uint8)}
+
+
+def _drop3d_build(dtype):
+    x = _r(2, 3, 2, 2, 3, dtype=dtype)  # NCDHW: one bit per (n, c), 6 in all
+    return {"x": x, "out": np.zeros_like(x), "mask_out": np.zeros(dropout.packed_size(6), np.uint8)}
+
+
+def _spatial_build(dtype):
+    x = _r(2, 4, 5, 3, dtype=dtype)  # NHWC: one bit per (n, c), 6 in all
+    return {"x": x, "out": np.zeros_like(x), "mask_out": np.zeros(dropout.packed_size(6), np.uint8)}
+
+
+def _drop2d_obj_build(dtype):
+    d = dropout.Dropout2d(drop_prob=0.2, seed=5, store_mask=True)
+    d.forward(_r(2, 3, 4, 5, dtype=dtype, seed=11))
+    return {"layer": d, "x": _r(2, 3, 4, 5, dtype=dtype), "dy": _r(2, 3, 4, 5, dtype=dtype, seed=12)}
+
+
 def _vdrop_build(dtype):
     x = _r(4, 3, 5, dtype=dtype)
     return {"x": x, "out": np.zeros_like(x)}
@@ -423,7 +482,7 @@ ENTRIES = [
         any_shape=True,
         grads_of_params=True,
         optional=frozenset({"foreach"}),
-        hyper={"clip_value": NOT_A_NUMBER + [-1.0], "foreach": ["yes", 1]},
+        hyper={"clip_value": NOT_A_NUMBER + [-1.0], "foreach": ["yes", 1], "convention": ["bogus", None, 1]},
     ),
     Entry(
         "clip.global_norm",
@@ -596,6 +655,126 @@ ENTRIES = [
         optional=frozenset({"out"}),
         may_alias=frozenset({("out", "dy")}),
         hyper={"layout": ["TFN", None, 3], "keep_prob": NOT_A_NUMBER + [0.0, 1.5]},
+    ),
+    Entry(
+        "norm.layer_norm_forward(axis)",
+        _ln_axis_build,
+        lambda a, **h: norm.layer_norm_forward(
+            a["x"],
+            None,
+            a["gamma"],
+            a["beta"],
+            out=(a["out[0]"], a["out[1]"], a["out[2]"]),
+            **{"axis": 1, "convention": "keras", **h},
+        ),
+        arrays=("x", "gamma", "beta", "out[0]", "out[1]", "out[2]"),
+        written=frozenset({"out[0]", "out[1]", "out[2]"}),
+        optional=frozenset({"gamma", "beta", "out[0]", "out[1]", "out[2]"}),
+        hyper={
+            "eps": NOT_A_NUMBER + [-1.0],
+            "axis": ["1", 1.0, (0, 2), 3, -4, (1, 1), (), 10**20, [1.5]],
+            "convention": ["bogus", None, "optax"],
+        },
+    ),
+    Entry(
+        "norm.layer_norm_backward(axis)",
+        _ln_axis_back_build,
+        lambda a, **h: norm.layer_norm_backward(
+            a["dy"],
+            a["x"],
+            a["save_mean"],
+            a["save_rstd"],
+            None,
+            a["gamma"],
+            out=(a["out[0]"], a["out[1]"], a["out[2]"]),
+            **{"axis": 1, "convention": "keras", **h},
+        ),
+        arrays=("dy", "x", "save_mean", "save_rstd", "gamma", "out[0]", "out[1]", "out[2]"),
+        written=frozenset({"out[0]", "out[1]", "out[2]"}),
+        optional=frozenset({"gamma", "out[0]", "out[1]", "out[2]"}),
+        hyper={"axis": ["1", (0, 2), 3, (1, 1)], "param_grads": ["yes", None]},
+    ),
+    Entry(
+        "dropout.dropout(noise_shape)",
+        _noise_drop_build,
+        lambda a, **h: dropout.dropout(
+            a["x"],
+            out=a["out"],
+            mask_out=a["mask_out"],
+            **{"keep_prob": 0.7, "seed": 3, "noise_shape": (4, 3, 1), **h},
+        ),
+        arrays=("x", "out", "mask_out"),
+        written=frozenset({"out", "mask_out"}),
+        optional=frozenset({"out", "mask_out"}),
+        may_alias=frozenset({("out", "x")}),
+        hyper={"noise_shape": [(4, 3), (4, 2, 1), (4, 0, 1), (4.0, 3, 1), "bogus", 3, (4, 3, 1, 1), ()]},
+    ),
+    Entry(
+        "dropout.dropout_backward(noise_shape)",
+        _noise_drop_back_build,
+        lambda a, **h: dropout.dropout_backward(
+            a["dy"], mask=a["mask"], out=a["out"], **{"keep_prob": 0.7, "noise_shape": (4, 3, 1), **h}
+        ),
+        arrays=("dy", "mask", "out"),
+        written=frozenset({"out"}),
+        optional=frozenset({"out"}),
+        may_alias=frozenset({("out", "dy")}),
+        hyper={"noise_shape": [(4, 3), (4, 2, 1), (4, 3, 5), "bogus"]},
+    ),
+    Entry(
+        "dropout.dropout2d",
+        _drop2d_build,
+        lambda a, **h: dropout.dropout2d(
+            a["x"], out=a["out"], mask_out=a["mask_out"], **{"drop_prob": 0.3, "seed": 3, **h}
+        ),
+        arrays=("x", "out", "mask_out"),
+        written=frozenset({"out", "mask_out"}),
+        optional=frozenset({"out", "mask_out"}),
+        may_alias=frozenset({("out", "x")}),
+        hyper={"drop_prob": ["0.1", float("nan"), 1.0, -0.1], "convention": ["inverted", 3], "seed": [-1, "1"]},
+    ),
+    Entry(
+        "dropout.dropout3d",
+        _drop3d_build,
+        lambda a, **h: dropout.dropout3d(
+            a["x"], out=a["out"], mask_out=a["mask_out"], **{"drop_prob": 0.3, "seed": 3, **h}
+        ),
+        arrays=("x", "out", "mask_out"),
+        written=frozenset({"out", "mask_out"}),
+        optional=frozenset({"out", "mask_out"}),
+        may_alias=frozenset({("out", "x")}),
+        hyper={"drop_prob": [float("nan"), 1.0], "offset": [-1, "0"]},
+    ),
+    Entry(
+        "dropout.spatial_dropout2d",
+        _spatial_build,
+        lambda a, **h: dropout.spatial_dropout2d(
+            a["x"], out=a["out"], mask_out=a["mask_out"], **{"drop_prob": 0.3, "seed": 3, **h}
+        ),
+        arrays=("x", "out", "mask_out"),
+        written=frozenset({"out", "mask_out"}),
+        optional=frozenset({"out", "mask_out"}),
+        may_alias=frozenset({("out", "x")}),
+        hyper={"data_format": ["NHWC", None, 1], "drop_prob": [1.0, None]},
+    ),
+    Entry(
+        "dropout.Dropout2d.forward",
+        _drop2d_obj_build,
+        lambda a, **h: a["layer"].forward(a["x"], **h),
+        optional=frozenset({"out"}),
+        arrays=("x",),
+        any_shape=True,
+        any_float=True,
+        hyper={"out": ["x", [1.0], np.zeros((2, 3, 4, 5), np.int32), np.zeros((2, 3, 4, 4))]},
+    ),
+    Entry(
+        "dropout.Dropout2d.backward",
+        _drop2d_obj_build,
+        lambda a, **h: a["layer"].backward(a["dy"], **h),
+        optional=frozenset({"out"}),
+        arrays=("dy",),
+        any_float=True,
+        hyper={"out": ["x", [1.0], np.zeros((2, 3, 4, 5), np.int32)]},
     ),
     Entry(
         "dropout.dropconnect",
@@ -897,9 +1076,10 @@ ENTRIES = [
         "dropout.Dropout.load_state_dict",
         _drop_obj_build,
         lambda a, **h: a["layer"].load_state_dict(_state_with(a["layer"], **h)),
-        optional=frozenset({"variational"}),  # None: an ordinary (not variational) dropout
+        optional=frozenset({"variational", "noise_shape"}),  # None: an ordinary dropout
         hyper={
             "variational": ["bogus", 3],
+            "noise_shape": ["bogus", 3, (0, 1), []],
             "convention": ["inverted", None],
             "keep_prob": [1.5, "x", None],
             "seed": [-1, "1"],
@@ -1599,6 +1779,7 @@ WORDS = {
     "interpolation",
     "padding_mode",
     "kind",
+    "data_format",
 }
 SHAPES = {"shape", "x_shape", "normalized_shape", "milestones", "size"}
 _any_value = st.one_of(

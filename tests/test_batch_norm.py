@@ -143,7 +143,7 @@ def test_momentum_conventions_and_cumulative_average(rng):
     mu, var_u = x.mean(0), x.var(0, ddof=1)
     for kw, f in [
         ({"momentum": 0.1}, 0.1),
-        ({"momentum": 0.99, "convention": "keras"}, 0.01),
+        ({"momentum": 0.99, "convention": "keras", "unbiased_running_var": True}, 0.01),
         ({"momentum": 0.1, "convention": "torch"}, 0.1),
         ({"momentum": None, "num_batches_tracked": 4}, 0.25),
     ]:
@@ -154,6 +154,63 @@ def test_momentum_conventions_and_cumulative_average(rng):
     a, b = rm.copy(), rv.copy()
     batch_norm_forward(x, gamma, beta, a, b, unbiased_running_var=False)
     np.testing.assert_allclose(b, 0.9 * rv + 0.1 * x.var(0), rtol=1e-13)
+
+
+# Each preset's defaults: (ε, f, unbiased running variance), read off the peers' documentation.
+PRESETS = {
+    "chapter": (1e-5, 0.1, True),
+    "torch": (1e-5, 0.1, True),
+    "keras": (1e-3, 0.01, False),  # keras.layers.BatchNormalization(momentum=0.99, epsilon=1e-3)
+    "onnx": (1e-5, 0.1, False),  # ONNX BatchNormalization(momentum=0.9, epsilon=1e-5)
+}
+
+
+@pytest.mark.parametrize("convention", list(PRESETS))
+def test_presets_set_eps_momentum_and_running_variance(rng, convention):
+    eps, f, unbiased = PRESETS[convention]
+    x, gamma, beta, rm, rv = make(rng, (16, 4, 3), False, np.float64)
+    a, b = rm.copy(), rv.copy()
+    y, sm, sr = batch_norm_forward(x, gamma, beta, a, b, convention=convention)
+    ry, rmu, rrs, rrm, rrv = ref.batch_norm_forward(x, gamma, beta, rm, rv, factor=f, eps=eps, unbiased=unbiased)
+    np.testing.assert_allclose(y, ry, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(sr, rrs, rtol=1e-12)
+    np.testing.assert_allclose(a, rrm, rtol=1e-13)
+    np.testing.assert_allclose(b, rrv, rtol=1e-13)
+    bn = BatchNorm(4, convention=convention, dtype=np.float64)
+    assert bn.eps == eps and bn.unbiased_running_var == unbiased
+    bn(x)
+    np.testing.assert_allclose(
+        bn.running_var, (1 - f) * 1.0 + f * (x.var((0, 2), ddof=1) if unbiased else x.var((0, 2)))
+    )
+
+
+def test_explicit_options_win_over_the_preset(rng):
+    x, gamma, beta, rm, rv = make(rng, (16, 4), False, np.float64)
+    bn = BatchNorm(4, convention="keras", eps=1e-5, momentum=0.9, unbiased_running_var=True, dtype=np.float64)
+    assert (bn.eps, bn.momentum, bn.unbiased_running_var) == (1e-5, 0.9, True)
+    bn(x)
+    np.testing.assert_allclose(bn.running_var, 0.9 + 0.1 * x.var(0, ddof=1), rtol=1e-13)
+    a, b = rm.copy(), rv.copy()
+    batch_norm_forward(x, gamma, beta, a, b, convention="onnx", momentum=0.5)
+    np.testing.assert_allclose(b, 0.5 * rv + 0.5 * x.var(0), rtol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_value_per_channel_with_a_biased_running_variance(dtype):
+    # ONNX: a batch of one with no spatial extent has σ²_B = 0, so y = β; torch's preset raises.
+    x = np.array([[1.0, -2.0, 3.0]], dtype)
+    gamma, beta = np.array([2.0, 3.0, 4.0], dtype), np.array([0.5, 0.25, -1.0], dtype)
+    rm, rv = np.zeros(3, dtype), np.ones(3, dtype)
+    y, sm, sr = batch_norm_forward(x, gamma, beta, rm, rv, convention="onnx")
+    np.testing.assert_array_equal(y, beta[None])
+    np.testing.assert_allclose(rm, 0.1 * x[0], rtol=1e-6)
+    np.testing.assert_allclose(rv, 0.9 * np.ones(3), rtol=1e-6)
+    y, *_ = batch_norm_forward(x, gamma, beta, unbiased_running_var=False)
+    np.testing.assert_array_equal(y, beta[None])
+    a, b = np.zeros(3, dtype), np.ones(3, dtype)
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        batch_norm_forward(x, gamma, beta, a, b)
+    np.testing.assert_array_equal(b, np.ones(3, dtype))
 
 
 def test_cumulative_average_equals_mean_of_batches(rng):

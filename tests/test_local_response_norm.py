@@ -14,7 +14,7 @@ from nndl_fast.norm import local_response_norm, local_response_norm_backward
 from nndl_fast.reference import local_response_norm as ref
 
 DTYPES = [np.float32, np.float64]
-CONVENTIONS = ["chapter", "torch"]
+CONVENTIONS = ["chapter", "torch", "onnx"]
 # (N, C, spatial...): one element, odd sizes, 2-D (N, C), 1-D spatial, spatial longer
 # than one 256-position block with a ragged tail, enough work for 2 threads.
 SHAPES = [(1, 1, 1), (2, 7, 5, 3), (2, 3), (3, 16, 33), (2, 9, 4099), (4, 13, 41, 43)]
@@ -58,7 +58,7 @@ def test_huge_window_equals_whole_channel_range(rng):
         for size in (13, 10**9 + 1, 2**70 + 1):
             hp = {
                 "size": size,
-                "alpha": 0.1 * size / 13 if convention == "torch" else 0.1,
+                "alpha": 0.1 * size / 13 if convention != "chapter" else 0.1,
                 "beta": 0.75,
                 "k": 1.0,
                 "convention": convention,
@@ -159,6 +159,36 @@ def test_torch_parity(rng, dtype, size):
     assert_close(y, ty.detach().numpy(), dtype, scale=float(np.max(np.abs(x))))
     dx = local_response_norm_backward(dy, x, size, alpha, beta, k, convention="chapter")
     assert_close(dx, tx.grad.numpy(), dtype, scale=float(np.max(np.abs(tx.grad.numpy()))))
+
+
+def test_onnx_window_is_torchs_mirror_image(rng):
+    # For an even n, ONNX's window (p − 1 … p + 2 for n = 4) is torch's (p − 2 … p + 1) reversed
+    # along the channels; for an odd n the two are the same.
+    x = rng.standard_normal((2, 9, 5))
+    for size in (2, 4, 6):
+        onnx = local_response_norm(x, size, 0.3, 0.75, convention="onnx")
+        torch_flipped = local_response_norm(x[:, ::-1].copy(), size, 0.3, 0.75, convention="torch")[:, ::-1]
+        np.testing.assert_allclose(onnx, torch_flipped, rtol=1e-14)
+        assert not np.allclose(onnx, local_response_norm(x, size, 0.3, 0.75, convention="torch"))
+    np.testing.assert_array_equal(
+        local_response_norm(x, 5, 0.3, 0.75, convention="onnx"),
+        local_response_norm(x, 5, 0.3, 0.75, convention="torch"),
+    )
+
+
+def test_k_defaults_by_preset_and_onnx_allows_k_at_most_zero(rng):
+    x = rng.standard_normal((2, 6, 3))
+    for convention, k in (("chapter", 2.0), ("torch", 1.0), ("onnx", 1.0)):
+        np.testing.assert_array_equal(
+            local_response_norm(x, 3, convention=convention), local_response_norm(x, 3, k=k, convention=convention)
+        )
+    for k in (0.0, -0.5):
+        y = local_response_norm(x, 3, 1.0, 0.5, k, convention="onnx")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            want = ref.local_response_norm(x, 3, 1.0, 0.5, k, "onnx")
+        np.testing.assert_allclose(y, want, rtol=1e-12, equal_nan=True)
+    with pytest.raises(ValueError, match="k"):
+        local_response_norm(x, 3, k=0.0, convention="torch")
 
 
 def test_out_buffers(rng):

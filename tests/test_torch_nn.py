@@ -335,6 +335,51 @@ def test_dropout_is_inverted_dropout_with_our_mask(dtype):
     assert d(x) is x
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_dropout2d_drops_whole_channels_with_our_mask(dtype):
+    torch.manual_seed(7)
+    p = 0.4
+    d = ours.Dropout2d(p)
+    x = torch.randn(5, 33, 3, 7, dtype=dtype) + 5.0
+    xr = x.clone().requires_grad_()
+    rng_state = torch.get_rng_state()
+    y = d(xr)
+    dy = torch.randn_like(y)
+    y.backward(dy)
+    scale = 1 / (1 - p)
+    plane = (y != 0)[:, :, :1, :1]
+    assert torch.equal(y != 0, plane.expand_as(y))  # whole (n, c) planes
+    torch.testing.assert_close(y, torch.where(plane, x * scale, torch.zeros_like(x)), rtol=0, atol=0)
+    torch.testing.assert_close(xr.grad, torch.where(plane, dy * scale, torch.zeros_like(dy)), rtol=0, atol=0)
+    torch.set_rng_state(rng_state)
+    seed = int(torch.empty((), dtype=torch.int64).random_())
+    want = nf_dropout.dropout_mask((5, 33), drop_prob=p, seed=seed)
+    assert torch.equal(plane[:, :, 0, 0], torch.from_numpy(want))
+    d.eval()
+    assert d(x) is x
+    nhwc = torch.randn(2, 3, 4, 5).to(memory_format=torch.channels_last)
+    d.train()
+    torch.manual_seed(1)
+    want_cl = torch.nn.Dropout2d(p)(nhwc)  # channels-last strides: handed to torch's own forward
+    torch.manual_seed(1)
+    assert torch.equal(d(nhwc), want_cl)
+    assert ours.convert(torch.nn.Sequential(torch.nn.Dropout2d())).swapped[0][2].endswith("Dropout2d")
+
+
+def test_dropout3d_drops_whole_channels():
+    torch.manual_seed(8)
+    x = torch.randn(3, 5, 2, 3, 4, dtype=torch.float64) + 5.0
+    xr = x.clone().requires_grad_()
+    y = ours.Dropout3d(0.5)(xr)
+    y.backward(torch.ones_like(y))
+    plane = (y != 0)[:, :, :1, :1, :1]
+    assert torch.equal(y != 0, plane.expand_as(y)) and torch.equal(xr.grad != 0, y != 0)
+    torch.testing.assert_close(y, torch.where(plane, x * 2, torch.zeros_like(x)), rtol=0, atol=0)
+    model = torch.nn.Sequential(torch.nn.Dropout3d())
+    ours.convert(model)
+    assert type(model[0]) is ours.Dropout3d
+
+
 def test_dropout_masks_follow_torch_manual_seed():
     d = ours.Dropout(0.5)
     x = torch.randn(100)
@@ -518,7 +563,7 @@ def test_convert_leaves_and_reports_what_it_cannot_take():
         torch.nn.BatchNorm2d(3).half(),
         MyBN(3),
         torch.nn.GroupNorm(1, 3),
-        torch.nn.Dropout2d(),
+        torch.nn.Dropout1d(),
         shared,
         torch.nn.Sequential(shared),
     )

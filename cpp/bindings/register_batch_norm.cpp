@@ -55,7 +55,7 @@ py::tuple batch_norm_forward(py::handle x_, py::handle gamma_, py::handle beta_,
   const Arg smean = args.output(save_mean_, out("out[1]").shape(pc, what));
   const Arg srstd = args.output(save_rstd_, out("out[2]").shape(pc, what));
   const norm::BnPlan& p = bx.plan;
-  if (training && p.outer * p.fold * p.inner == 1)
+  if (training && unbiased && p.outer * p.fold * p.inner == 1)  // m − 1 = 0: no unbiased variance
     throw py::value_error("Expected more than 1 value per channel when training, got input of shape " +
                           shape_str(bx.x.shape()));
   const Arg ws = args.workspace(workspace_, norm::bn_workspace_doubles(p));

@@ -27,6 +27,44 @@ int64_t mask_elements(const Arg& x, bool ntf) { return (ntf ? x.dim(0) : x.dim(1
 
 const char* layout(bool ntf) { return ntf ? "(N, T, F)" : "(T, N, F)"; }
 
+// Named noise shapes, passed as the one entry of noise_shape (python/nndl_fast/dropout.py).
+constexpr int64_t kChannelsFirst = -3;  // (N, C, 1, ..., 1)
+constexpr int64_t kChannelsLast = -4;   // (N, 1, ..., 1, C)
+
+// noise_shape resolved against x's shape (−1: x's size, Keras's None): one entry per axis of
+// x, each x's size or 1.
+std::vector<int64_t> resolved_noise(const Arg& x, const std::vector<int64_t>& noise_shape, const char* x_name) {
+  const std::vector<int64_t> dims = x.shape();
+  if (noise_shape.size() == 1 && (noise_shape[0] == kChannelsFirst || noise_shape[0] == kChannelsLast)) {
+    const bool first = noise_shape[0] == kChannelsFirst;
+    if (dims.size() < 2)
+      throw py::value_error(std::string(x_name) + " has shape " + shape_str(dims) +
+                            ": noise_shape=" + (first ? "\"channels_first\"" : "\"channels_last\"") +
+                            " needs (N, C, ...) or (N, ..., C), two axes or more");
+    std::vector<int64_t> noise(dims.size(), 1);
+    noise[0] = dims[0];
+    noise[first ? 1 : dims.size() - 1] = first ? dims[1] : dims.back();
+    return noise;
+  }
+  if (noise_shape.size() != dims.size())
+    throw py::value_error("noise_shape " + shape_str(noise_shape) + " must have one entry per axis of " + x_name +
+                          ", of shape " + shape_str(dims));
+  std::vector<int64_t> noise(dims.size());
+  for (size_t k = 0; k < dims.size(); ++k) {
+    noise[k] = noise_shape[k] < 0 ? dims[k] : noise_shape[k];
+    if (noise[k] != dims[k] && noise[k] != 1)
+      throw py::value_error("noise_shape " + shape_str(noise_shape) + " does not broadcast to " + x_name +
+                            " of shape " + shape_str(dims) + ": each entry must be 1 or the size of that axis");
+  }
+  return noise;
+}
+
+int64_t noise_elements(const std::vector<int64_t>& noise) {
+  int64_t n = 1;
+  for (int64_t s : noise) n *= s;
+  return n;
+}
+
 }  // namespace
 
 void register_dropout(py::module_& m) {
@@ -89,6 +127,51 @@ void register_dropout(py::module_& m) {
       },
       py::arg("mask_out"), py::arg("n"), py::arg("seed"), py::arg("offset"), py::arg("threshold"),
       "mask_out ← the packed kept bits of n elements.");
+
+  m.def(
+      "dropout_noise_forward",
+      [](py::handle x_, py::handle out_, py::handle mask_out_, const std::vector<int64_t>& noise_shape, uint64_t seed,
+         uint64_t offset, uint32_t threshold, double scale) {
+        Args args;
+        const Arg x = args.array(x_, in("x"));
+        const std::vector<int64_t> noise = resolved_noise(x, noise_shape, "x");
+        const Arg y = args.array(out_, out("out").shape(x.shape(), std::string(kSameShape) + "x").may_be("x"));
+        const Arg mask =
+            args.array(mask_out_, mask_spec(out("mask_out").optional(), noise_elements(noise), "prod(noise_shape)"));
+        args.check_overlap();
+        const dropout::Stream s{seed, offset, threshold};
+        with_dtype(args.dtype(), [&](auto tag) {
+          using T = decltype(tag);
+          py::gil_scoped_release nogil;
+          dropout::noise_shaped<T>(y.as<T>(), mask.as<uint8_t>(), false, x.as<T>(), x.shape(), noise, s, scale);
+        });
+      },
+      py::arg("x"), py::arg("out"), py::arg("mask_out"), py::arg("noise_shape"), py::arg("seed"), py::arg("offset"),
+      py::arg("threshold"), py::arg("scale"),
+      "Dropout of x with a mask of noise_shape broadcast to x (-1: x's size); mask_out ← its packed bits.");
+
+  m.def(
+      "dropout_noise_backward",
+      [](py::handle dy_, py::handle out_, py::handle mask_, const std::vector<int64_t>& noise_shape, uint64_t seed,
+         uint64_t offset, uint32_t threshold, double scale) {
+        Args args;
+        const Arg dy = args.array(dy_, in("dy"));
+        const std::vector<int64_t> noise = resolved_noise(dy, noise_shape, "dy");
+        const Arg dx = args.array(out_, out("out").shape(dy.shape(), std::string(kSameShape) + "dy").may_be("dy"));
+        const Arg mask =
+            args.array(mask_, mask_spec(in("mask").optional(), noise_elements(noise), "prod(noise_shape)"));
+        args.check_overlap();
+        const dropout::Stream s{seed, offset, threshold};
+        uint8_t* mp = mask.as<uint8_t>();  // read only when given; drawn into scratch otherwise
+        with_dtype(args.dtype(), [&](auto tag) {
+          using T = decltype(tag);
+          py::gil_scoped_release nogil;
+          dropout::noise_shaped<T>(dx.as<T>(), mp, mp != nullptr, dy.as<T>(), dy.shape(), noise, s, scale);
+        });
+      },
+      py::arg("dy"), py::arg("out"), py::arg("mask"), py::arg("noise_shape"), py::arg("seed"), py::arg("offset"),
+      py::arg("threshold"), py::arg("scale"),
+      "Gradient of dropout_noise_forward: dy masked by the packed mask or, if None, by (seed, offset).");
 
   m.def(
       "variational_dropout_forward",

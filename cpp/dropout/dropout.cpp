@@ -199,10 +199,28 @@ void mul_rows(T* y, const T* x, const T* mult, int64_t A, int64_t B, int64_t C) 
   }
 }
 
+template <class T>
+void scale_rows(T* y, const T* x, const T* mult, int64_t rows, int64_t len) {
+  // Flat chunks of kBlock elements, so that a few long rows and many short ones split alike.
+  const int64_t n = rows * len, chunks = (n + kBlock - 1) / kBlock;
+#pragma omp parallel for num_threads(::nndl::num_threads()) schedule(static) if (n >= kParallelBlocks * kBlock)
+  for (int64_t k = 0; k < chunks; ++k) {
+    const int64_t i0 = k * kBlock, i1 = i0 + kBlock < n ? i0 + kBlock : n;
+    for (int64_t i = i0; i < i1;) {
+      const int64_t r = i / len, end = (r + 1) * len < i1 ? (r + 1) * len : i1;
+      const T m = mult[r];
+#pragma omp simd
+      for (int64_t j = i; j < end; ++j) y[j] = x[j] * m;
+      i = end;
+    }
+  }
+}
+
 #define NNDL_DROPOUT_INSTANTIATE(T)                                                               \
   template void dropout_forward(T*, uint8_t*, const T*, int64_t, const dropout::Stream&, double); \
   template void dropout_apply_mask(T*, const T*, const uint8_t*, int64_t, double);                \
-  template void mul_rows(T*, const T*, const T*, int64_t, int64_t, int64_t);
+  template void mul_rows(T*, const T*, const T*, int64_t, int64_t, int64_t);                      \
+  template void scale_rows(T*, const T*, const T*, int64_t, int64_t);
 NNDL_DROPOUT_INSTANTIATE(float)
 NNDL_DROPOUT_INSTANTIATE(double)
 

@@ -45,4 +45,7 @@ NNDL_DECLARE_KERNELS(
     template <class T> void dropout_apply_mask(T* y, const T* x, const uint8_t* mask, int64_t n, double scale);
 
     // y[a, b, c] = x[a, b, c]·mult[a, c]   x, y: (A, B, C); mult: (A, C)   (variational dropout)
-    template <class T> void mul_rows(T* y, const T* x, const T* mult, int64_t A, int64_t B, int64_t C);)
+    template <class T> void mul_rows(T* y, const T* x, const T* mult, int64_t A, int64_t B, int64_t C);
+
+    // y[r, j] = x[r, j]·mult[r]   x, y: (rows, len); mult: (rows,)   (channel dropout, NCHW)
+    template <class T> void scale_rows(T* y, const T* x, const T* mult, int64_t rows, int64_t len);)

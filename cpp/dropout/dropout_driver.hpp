@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "dropout/dropout.hpp"
 
@@ -20,5 +21,14 @@ void backward(T* dx, const T* dy, const uint8_t* mask, int64_t n, const Stream& 
 template <class T>
 void variational(T* y, uint8_t* mask, bool mask_given, const T* x, int64_t d0, int64_t d1, int64_t F, bool ntf,
                  const Stream& s, double scale);
+
+// Dropout with a mask of `noise` shape broadcast to x's `dims` (Keras's noise_shape: each
+// noise[k] is dims[k] or 1; torch's Dropout2d is (N, C, 1, 1)): mask element k (C order over
+// `noise`) is element k of the stream, and y = x·(kept ? scale : 0) with the bit of the mask
+// element x's element broadcasts from. mask: packed_bytes(prod(noise)) bytes, read when
+// mask_given, else drawn from s into it (when not null) or into scratch. y may be x.
+template <class T>
+void noise_shaped(T* y, uint8_t* mask, bool mask_given, const T* x, const std::vector<int64_t>& dims,
+                  const std::vector<int64_t>& noise, const Stream& s, double scale);
 
 }  // namespace nndl::dropout

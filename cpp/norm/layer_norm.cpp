@@ -9,6 +9,7 @@
 namespace nndl::NNDL_TARGET {
 namespace {
 
+using norm::kLnInnerBlock;
 using norm::LnPlan;
 
 template <bool kStream, class T, bool kGamma, bool kBeta>
@@ -222,10 +223,111 @@ void ln_backward_as(T* dx, double* partial, const T* dy, const T* x, const T* me
             : backward_impl<kStream, T, false, false>(dx, partial, dy, x, mean, rstd, gamma, p);
 }
 
+// x as (outer, D, inner), inner > 1 (a block of axes in the middle): one task per (o, inner
+// block of kLnInnerBlock columns i). Statistics per column over its D elements of stride
+// inner, summed in double around the column's first value K (d = x − K, so a large common
+// offset cancels; M2 = Σd² − (Σd)²/D), then the output in a second sweep over the block,
+// still in cache. mean, rstd: (outer, inner).
+template <class T>
+void strided_forward(T* y, T* mean, T* rstd, const T* x, const T* gamma, const T* beta, double eps, const LnPlan& p) {
+  const int64_t D = p.d, I = p.inner;
+#pragma omp parallel for num_threads(::nndl::num_threads()) \
+    schedule(static) if (p.rows > 1 && p.rows * kLnInnerBlock * D > kSerialBelow)
+  for (int64_t r = 0; r < p.rows; ++r) {
+    const int64_t o = r / p.inner_blocks, i0 = (r % p.inner_blocks) * kLnInnerBlock;
+    const int64_t L = min64(kLnInnerBlock, I - i0);
+    const T* NNDL_RESTRICT xo = x + o * D * I + i0;
+    T* NNDL_RESTRICT yo = y + o * D * I + i0;
+    double k[kLnInnerBlock], s1[kLnInnerBlock] = {}, s2[kLnInnerBlock] = {};
+    for (int64_t l = 0; l < L; ++l) k[l] = double(xo[l]);
+    for (int64_t j = 0; j < D; ++j) {
+      const T* NNDL_RESTRICT xj = xo + j * I;
+#pragma omp simd
+      for (int64_t l = 0; l < L; ++l) {
+        const double d = double(xj[l]) - k[l];
+        s1[l] += d;
+        s2[l] += d * d;
+      }
+    }
+    T m[kLnInnerBlock], a[kLnInnerBlock];
+    for (int64_t l = 0; l < L; ++l) {
+      const double mu = k[l] + s1[l] / double(D);           // (1.50)
+      const double m2 = s2[l] - s1[l] * s1[l] / double(D);  // Σ(x − μ)² (1.51)
+      const double rs = 1.0 / std::sqrt((m2 > 0.0 ? m2 : 0.0) / double(D) + eps);
+      mean[o * I + i0 + l] = m[l] = T(mu);
+      rstd[o * I + i0 + l] = a[l] = T(rs);
+    }
+    for (int64_t j = 0; j < D; ++j) {
+      const T* NNDL_RESTRICT xj = xo + j * I;
+      T* NNDL_RESTRICT yj = yo + j * I;
+      const T g = gamma ? gamma[j] : T(1), b = beta ? beta[j] : T(0);
+#pragma omp simd
+      for (int64_t l = 0; l < L; ++l) yj[l] = madd((xj[l] - m[l]) * a[l], g, b);  // (1.52)
+    }
+  }
+}
+
+// The backward of strided_forward, per task as there: Σg and Σg·x̂ per column (g = dy·γ),
+// then dx = rstd·g + (x − μ)·c1 + c0 (as backward_rows); the chunk's dγ, dβ partials
+// (double) take Σ_columns dy·x̂ and Σ_columns dy per j.
+template <class T>
+void strided_backward(T* dx, double* partial, const T* dy, const T* x, const T* mean, const T* rstd, const T* gamma,
+                      const LnPlan& p) {
+  const int64_t D = p.d, I = p.inner;
+#pragma omp parallel for num_threads(::nndl::num_threads()) \
+    schedule(static) if (p.chunks > 1 && p.rows * kLnInnerBlock * D > kSerialBelow)
+  for (int64_t c = 0; c < p.chunks; ++c) {
+    double* pg = partial ? partial + 2 * c * p.pstride : nullptr;
+    double* pb = partial ? pg + p.pstride : nullptr;
+    if (partial)
+      for (int64_t j = 0; j < D; ++j) pg[j] = 0, pb[j] = 0;
+    const int64_t r1 = min64((c + 1) * p.rows_per_chunk, p.rows);
+    for (int64_t r = c * p.rows_per_chunk; r < r1; ++r) {
+      const int64_t o = r / p.inner_blocks, i0 = (r % p.inner_blocks) * kLnInnerBlock;
+      const int64_t L = min64(kLnInnerBlock, I - i0);
+      const int64_t base = o * D * I + i0;
+      T m[kLnInnerBlock], a[kLnInnerBlock];
+      double sg[kLnInnerBlock] = {}, sgx[kLnInnerBlock] = {};
+      for (int64_t l = 0; l < L; ++l) m[l] = mean[o * I + i0 + l], a[l] = rstd[o * I + i0 + l];
+      for (int64_t j = 0; j < D; ++j) {
+        const T* NNDL_RESTRICT xj = x + base + j * I;
+        const T* NNDL_RESTRICT dj = dy + base + j * I;
+        const T gm = gamma ? gamma[j] : T(1);
+        double tg = 0, tb = 0;
+#pragma omp simd reduction(+ : tg, tb)
+        for (int64_t l = 0; l < L; ++l) {
+          const T xh = (xj[l] - m[l]) * a[l];
+          const T t = dj[l] * xh;  // dy·x̂
+          sg[l] += double(dj[l] * gm);
+          sgx[l] += double(t * gm);
+          tg += double(t);
+          tb += double(dj[l]);
+        }
+        if (partial) pg[j] += tg, pb[j] += tb;
+      }
+      T c1[kLnInnerBlock], c0[kLnInnerBlock];
+      for (int64_t l = 0; l < L; ++l) {
+        const double r_ = double(a[l]);
+        c1[l] = T(-r_ * r_ * (sgx[l] / double(D)));  // −rstd²·mean(g·x̂)
+        c0[l] = T(-r_ * (sg[l] / double(D)));        // −rstd·mean(g)
+      }
+      for (int64_t j = 0; j < D; ++j) {
+        const T* NNDL_RESTRICT xj = x + base + j * I;
+        const T* NNDL_RESTRICT dj = dy + base + j * I;
+        T* NNDL_RESTRICT oj = dx + base + j * I;
+        const T gm = gamma ? gamma[j] : T(1);
+#pragma omp simd
+        for (int64_t l = 0; l < L; ++l) oj[l] = madd(a[l], dj[l] * gm, madd(xj[l] - m[l], c1[l], c0[l]));
+      }
+    }
+  }
+}
+
 }  // namespace
 
 template <class T>
 void ln_forward(T* y, T* mean, T* rstd, const T* x, const T* gamma, const T* beta, double eps, const LnPlan& p) {
+  if (p.inner > 1) return strided_forward(y, mean, rstd, x, gamma, beta, eps, p);
   streams<T>(p, 2) ? ln_forward_as<true>(y, mean, rstd, x, gamma, beta, eps, p)
                    : ln_forward_as<false>(y, mean, rstd, x, gamma, beta, eps, p);
 }
@@ -233,6 +335,7 @@ void ln_forward(T* y, T* mean, T* rstd, const T* x, const T* gamma, const T* bet
 template <class T>
 void ln_backward(T* dx, double* partial, const T* dy, const T* x, const T* mean, const T* rstd, const T* gamma,
                  const LnPlan& p) {
+  if (p.inner > 1) return strided_backward(dx, partial, dy, x, mean, rstd, gamma, p);
   streams<T>(p, 3) ? ln_backward_as<true>(dx, partial, dy, x, mean, rstd, gamma, p)
                    : ln_backward_as<false>(dx, partial, dy, x, mean, rstd, gamma, p);
 }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "norm/norm_plan.hpp"
 #include "simd/dispatch.hpp"
@@ -29,16 +30,26 @@ NNDL_DECLARE_KERNELS(
 
 namespace nndl::norm {
 
-// y, save_mean, save_rstd (rows,) from x (p = ln_plan_of_shape(x's shape)); gamma, beta (D,)
-// may be null.
+// Where each of the D elements of the normalised block reads a parameter of shape `param`
+// that broadcasts to `block` (NumPy's rule, right-aligned: γ of shape (1,) or (C, 1, 1) for
+// a block (C, H, W)): index map[j] into the parameter; empty when param == block (identity).
+std::vector<int64_t> ln_param_map(const std::vector<int64_t>& block, const std::vector<int64_t>& param);
+
+// y, save_mean, save_rstd (the shape of x without the block) from x (p: ln_plan_strided of
+// x's (outer, D, inner)); gamma, beta may be null; gamma_map / beta_map (ln_param_map, may
+// be empty) when they broadcast to the block.
 template <class T>  // float, double
-void layer_norm_forward(T* y, T* save_mean, T* save_rstd, const T* x, const T* gamma, const T* beta, double eps,
-                        const LnPlan& p);
+void layer_norm_forward(T* y, T* save_mean, T* save_rstd, const T* x, const T* gamma,
+                        const std::vector<int64_t>& gamma_map, const T* beta, const std::vector<int64_t>& beta_map,
+                        double eps, const LnPlan& p);
 
 // dx, and (workspace not null: ln_workspace_doubles(p) doubles) dgamma, dbeta, either of
-// which may be null; gamma may be null (γ = 1).
+// which may be null, each summed to its own shape through dgamma_map / dbeta_map (empty:
+// the block's shape; dgamma_n, dbeta_n: their element counts); gamma may be null (γ = 1).
 template <class T>
-void layer_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* save_mean, const T* save_rstd,
-                         const T* gamma, double* workspace, const LnPlan& p);
+void layer_norm_backward(T* dx, T* dgamma, const std::vector<int64_t>& dgamma_map, int64_t dgamma_n, T* dbeta,
+                         const std::vector<int64_t>& dbeta_map, int64_t dbeta_n, const T* dy, const T* x,
+                         const T* save_mean, const T* save_rstd, const T* gamma, const std::vector<int64_t>& gamma_map,
+                         double* workspace, const LnPlan& p);
 
 }  // namespace nndl::norm

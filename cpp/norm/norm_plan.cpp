@@ -119,14 +119,20 @@ LnPlan ln_plan(int64_t rows, int64_t d) {
   p.rows_per_chunk = std::max<int64_t>(1, ceil_div(rows, want));
   p.chunks = rows == 0 ? 0 : ceil_div(rows, p.rows_per_chunk);
   p.pstride = padded_stride(d);
+  p.outer = rows;
+  p.inner = 1;
+  p.inner_blocks = 1;
   return p;
 }
 
-LnPlan ln_plan_of_shape(const int64_t* shape, int64_t ndim, int64_t normalized_ndim) {
-  int64_t rows = 1, d = 1;
-  for (int64_t k = 0; k < ndim - normalized_ndim; ++k) rows *= shape[k];
-  for (int64_t k = ndim - normalized_ndim; k < ndim; ++k) d *= shape[k];
-  return ln_plan(rows, d);
+LnPlan ln_plan_strided(int64_t outer, int64_t d, int64_t inner) {
+  if (inner <= 1) return ln_plan(outer, d);
+  const int64_t blocks = ceil_div(inner, kLnInnerBlock);
+  LnPlan p = ln_plan(outer * blocks, d);
+  p.outer = outer;
+  p.inner = inner;
+  p.inner_blocks = blocks;
+  return p;
 }
 
 // The double partials, then room for 2·pstride float32 per chunk (see layer_norm.cpp).

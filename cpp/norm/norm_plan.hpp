@@ -59,15 +59,22 @@ int64_t line_phase(const void* p, int64_t elem_size);
 // Layer norm sees x as (rows, D), statistics per row over D (the trailing dimensions).
 // The backward's dγ, dβ sum over rows: rows are cut into `chunks` fixed blocks, each
 // accumulating partial[chunk][2][pstride], merged in chunk order.
+// A block of axes in the middle (Keras's axis=1 on (N, C, H, W)) is (outer, D, inner) with
+// inner > 1: statistics per (o, i) over the D elements j of stride inner, taken for kLnInnerBlock
+// consecutive i at once; a "row" of the plan is then one (o, inner block), rows = outer x
+// inner_blocks, and the dγ, dβ chunks cut those rows as they cut the rows of (rows, D).
+constexpr int64_t kLnInnerBlock = 64;
+
 struct LnPlan {
   int64_t rows, d;
   int64_t rows_per_chunk, chunks;
-  int64_t pstride;  // as BnPlan::pstride, for D
+  int64_t pstride;                     // as BnPlan::pstride, for D
+  int64_t outer, inner, inner_blocks;  // (outer, D, inner); inner == 1: rows = outer, (rows, D)
 };
 
 LnPlan ln_plan(int64_t rows, int64_t d);
-// The plan of an x of `shape` normalised over its last `normalized_ndim` dimensions.
-LnPlan ln_plan_of_shape(const int64_t* shape, int64_t ndim, int64_t normalized_ndim);
+// The plan of x seen as (outer, D, inner), normalised over D (inner == 1: ln_plan(outer, D)).
+LnPlan ln_plan_strided(int64_t outer, int64_t d, int64_t inner);
 // Doubles of the backward's workspace; -1 when that count does not fit in int64.
 int64_t ln_workspace_doubles(const LnPlan& p);
 

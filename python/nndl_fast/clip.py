@@ -216,6 +216,7 @@ def clip_grad_value_(
     *,
     lower: float | None = None,
     upper: float | None = None,
+    convention: str = "chapter",
 ) -> None:
     r"""Clip every element of the gradients into [a, b] in place (1.24): g ← max(min(g, b), a).
 
@@ -223,19 +224,27 @@ def clip_grad_value_(
     Either ``clip_value`` (PyTorch's form: a = −clip_value, b = clip_value) or the
     chapter's bounds ``lower`` = a and ``upper`` = b (either may be omitted: no bound on
     that side). NaN stays NaN. ``foreach`` is accepted for torch's signature only.
+
+    ``convention="onnx"``: ONNX's ``Clip(input, min, max)`` = min(max(g, ``lower``),
+    ``upper``), in place: with lower > upper every element becomes ``upper`` (the chapter's
+    and torch's presets raise), and with neither bound nothing changes. ONNX's Clip is an
+    element-wise clamp of any tensor; on a copy of it this is that operator.
     """
+    convention = _checks.convention(convention, ("chapter", "torch", "onnx"))
     if clip_value is not None:
         if lower is not None or upper is not None:
             raise TypeError("pass either clip_value or lower/upper, not both")
         c = _checks.real("clip_value", clip_value, 0.0, finite=False)
         lo, hi = -c, c
     else:
-        if lower is None and upper is None:
+        if lower is None and upper is None and convention != "onnx":
             raise TypeError("clip_grad_value_ needs clip_value, or lower and/or upper")
         lo = -math.inf if lower is None else _checks.real("lower", lower, finite=False)
         hi = math.inf if upper is None else _checks.real("upper", upper, finite=False)
         if not (lo <= hi):
-            raise ValueError(f"lower must be <= upper, got lower={lower!r}, upper={upper!r}")
+            if convention != "onnx":
+                raise ValueError(f"lower must be <= upper, got lower={lower!r}, upper={upper!r}")
+            lo = hi  # ONNX: min(max(g, lower), upper) = upper everywhere
     _check_foreach(foreach)
     gs, _ = _gradients(grads)
     if gs:

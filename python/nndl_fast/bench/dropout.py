@@ -1,4 +1,5 @@
-"""Dropout rows of the benchmark harness: forward on 1.6e7 float32 elements.
+"""Dropout rows of the benchmark harness: forward on 1.6e7 float32 elements; channel dropout
+(torch's Dropout2d, noise_shape (N, C, 1, 1)) on a (64, 64, 56, 56) NCHW batch.
 
 Floor: read x, write y and the packed mask, 4 + 4 + 1/8 bytes per element, against the
 copy probe. The generator (Philox4x32-10, one call per 4 elements) runs in registers. The
@@ -105,3 +106,43 @@ def run(bench: Bench, torch: Any) -> None:
             np.multiply(dx, scale, out=dx)
 
         bench.measure("dropout_bwd", case, "numpy (bool mask)", numpy_bwd, nbytes=9 * n, limit="copy")
+
+    if bench.wants("dropout2d_fwd"):
+        _dropout2d(bench, torch)
+
+
+def _dropout2d(bench: Bench, torch: Any) -> None:
+    shape = (64, 64, 56, 56)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(shape, dtype=np.float32)
+    y = np.empty_like(x)
+    nc = shape[0] * shape[1]
+    mask = np.empty(dropout.packed_size(nc), np.uint8)
+    case = "64x64x56x56 f32 p=0.5"
+    offset = [0]
+
+    def ours() -> None:
+        dropout.dropout2d(x, drop_prob=0.5, seed=1, offset=offset[0], out=y, mask_out=mask)
+        offset[0] += 1
+
+    bench.measure(
+        "dropout2d_fwd", case, "nndl_fast", ours, nbytes=x.nbytes * 2, limit="copy", note="one bit per (n, c)"
+    )
+    gen = np.random.default_rng(1)
+
+    def numpy_ref() -> None:
+        m = gen.random((shape[0], shape[1], 1, 1), dtype=np.float32) < 0.5
+        np.multiply(x, m * np.float32(2.0), out=y)
+
+    bench.measure("dropout2d_fwd", case, "numpy (broadcast mask)", numpy_ref, nbytes=x.nbytes * 2, limit="copy")
+    if torch is not None:
+        xt = torch.from_numpy(x)
+        bench.measure(
+            "dropout2d_fwd",
+            case,
+            "torch F.dropout2d",
+            lambda: torch.nn.functional.dropout2d(xt, p=0.5, training=True),
+            nbytes=x.nbytes * 2,
+            limit="copy",
+            note="new tensor, no mask output",
+        )

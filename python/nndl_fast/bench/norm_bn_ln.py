@@ -253,6 +253,96 @@ def _ln_case(bench: Bench, torch: Any, rng: np.random.Generator, shape: tuple[in
     )
 
 
+# Layer norm over the channel axis of NCHW (Keras's axis=1): our strided kernel in place; the
+# reference and torch (which has no such layer norm) move the axis last and back, with copies.
+LN_AXIS_SHAPE = (32, 64, 28, 28)
+
+
+def run_ln_axis(bench: Bench, torch: Any) -> None:
+    shape = LN_AXIS_SHAPE
+    if not (bench.wants("ln_axis1_fwd") or bench.wants("ln_axis1_bwd")):
+        return
+    rng = np.random.default_rng(2)
+    c = shape[1]
+    x = rng.standard_normal(shape, dtype=np.float32)
+    dy = rng.standard_normal(shape, dtype=np.float32)
+    gamma = rng.uniform(0.5, 1.5, c).astype(np.float32)
+    beta = rng.standard_normal(c).astype(np.float32)
+    y, dx = np.empty_like(x), np.empty_like(x)
+    lead = (shape[0],) + shape[2:]
+    sm, sr = np.empty(lead, np.float32), np.empty(lead, np.float32)
+    dg, db = np.empty(c, np.float32), np.empty(c, np.float32)
+    ws = layer_norm_workspace(shape, axis=1, convention="keras")
+    kw: dict[str, Any] = {"axis": 1, "convention": "keras"}
+    n = x.nbytes
+    case = _case(shape) + " axis=1"
+    if bench.wants("ln_axis1_fwd"):
+        bench.measure(
+            "ln_axis1_fwd",
+            case,
+            "nndl_fast",
+            lambda: layer_norm_forward(x, None, gamma, beta, out=(y, sm, sr), **kw),
+            nbytes=2 * n,
+            limit="triad",
+            note="strided, no transpose",
+        )
+        bench.measure(
+            "ln_axis1_fwd",
+            case,
+            "numpy reference",
+            lambda: ref_ln.layer_norm_forward(x, None, gamma, beta, eps=1e-3, axes=(1,)),
+            nbytes=2 * n,
+            limit="triad",
+            min_seconds=0.3,
+        )
+        if torch is not None:
+            tx, tg, tb = torch.from_numpy(x), torch.from_numpy(gamma), torch.from_numpy(beta)
+            bench.measure(
+                "ln_axis1_fwd",
+                case,
+                "torch movedim+layer_norm",
+                lambda: (
+                    torch.nn.functional.layer_norm(tx.movedim(1, -1), (c,), tg, tb, 1e-3).movedim(-1, 1).contiguous()
+                ),
+                nbytes=2 * n,
+                limit="triad",
+                note="transposes copied",
+            )
+        bench.flush()
+    if bench.wants("ln_axis1_bwd"):
+        layer_norm_forward(x, None, gamma, beta, out=(y, sm, sr), **kw)
+        bench.measure(
+            "ln_axis1_bwd",
+            case,
+            "nndl_fast",
+            lambda: layer_norm_backward(dy, x, sm, sr, None, gamma, out=(dx, dg, db), workspace=ws, **kw),
+            nbytes=3 * n,
+            limit="triad",
+        )
+        bench.measure(
+            "ln_axis1_bwd",
+            case,
+            "numpy reference",
+            lambda: ref_ln.layer_norm_backward(dy, x, sm, sr, None, gamma, axes=(1,)),
+            nbytes=3 * n,
+            limit="triad",
+            min_seconds=0.3,
+        )
+        if torch is not None:
+            txr = torch.from_numpy(x).movedim(1, -1).contiguous().requires_grad_()
+            tdy = torch.from_numpy(dy)
+            tg = torch.from_numpy(gamma).requires_grad_()
+            tb = torch.from_numpy(beta).requires_grad_()
+
+            def t_bwd() -> None:
+                out = torch.nn.functional.layer_norm(txr, (c,), tg, tb, 1e-3).movedim(-1, 1)
+                out.backward(tdy)
+
+            bench.measure(
+                "ln_axis1_bwd", case, "torch movedim+layer_norm", t_bwd, nbytes=3 * n, limit="triad", note="fwd+bwd"
+            )
+
+
 # --- torch in subprocesses: a fresh ordinary process, and one with a tuned allocator -----
 
 TUNED_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(1 << 40)}
@@ -490,6 +580,7 @@ def run(bench: Bench, torch: Any) -> None:
         children = {"fresh": _torch_child(bench, kernels, {}), "tuned": _torch_child(bench, kernels, TUNED_ENV)}
     run_bn(bench, torch, children)
     run_ln(bench, torch, children)
+    run_ln_axis(bench, torch)
 
 
 if __name__ == "__main__":

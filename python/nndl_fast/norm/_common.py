@@ -50,3 +50,25 @@ def checked_buffers(state: dict, want: dict[str, np.ndarray]) -> dict[str, np.nd
             raise TypeError(f"state_dict[{k!r}] has dtype {v.dtype}, which does not cast to {buf.dtype}")
         values[k] = v.astype(buf.dtype, casting="same_kind", copy=True)
     return values
+
+
+class _Preset:
+    """The default of an option that ``convention=`` sets (docs/conventions.md): give the
+    option to override the preset."""
+
+    _instance: _Preset | None = None
+
+    def __new__(cls) -> _Preset:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "<preset>"
+
+    def __reduce__(self) -> str:
+        return "PRESET"
+
+
+PRESET: Any = _Preset()
+"""The default of an option that ``convention=`` sets."""

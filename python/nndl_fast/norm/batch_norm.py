@@ -18,13 +18,43 @@ Layouts: ``x`` of shape (N, C), (N, C, spatial...) or, with ``channels_last=True
 Inference uses population statistics, kept as moving averages during training
 (the running statistics), updated in the same call as the batch statistics:
 
-    running ← (1 − f)·running + f·batch,   the batch variance taken unbiased (σ²_B·m/(m − 1))
+    running ← (1 − f)·running + f·batch
 
-with f chosen by ``convention=``: ``"chapter"`` (default) and ``"torch"``, f = ``momentum``
-(0.1) -- the chapter gives no formula for the running averages, so its preset is the original
-paper's, which is torch's; ``"keras"``, f = 1 − ``momentum`` (Keras' momentum 0.99 weighs the
-old value). ``momentum=None`` gives f = 1/t, a cumulative average over the t batches seen (as
-torch). ``unbiased_running_var=False`` keeps the biased σ²_B instead (as Keras).
+Presets (``convention=``): each sets ε, the momentum and what it weighs, and whether the
+running variance takes the unbiased σ²_B·m/(m − 1) or the biased σ²_B. An option given
+explicitly wins over its preset.
+
+=============  =======  ===========================  ================  ==========================
+preset         ε        f (``momentum`` default)     running variance  one value per channel
+=============  =======  ===========================  ================  ==========================
+``"chapter"``  1e-5     f = momentum (0.1)           unbiased          raises (as torch)
+``"torch"``    1e-5     f = momentum (0.1)           unbiased          raises
+``"keras"``    1e-3     f = 1 − momentum (0.99)      biased            raises
+``"onnx"``     1e-5     f = 1 − momentum (0.9)       biased            σ²_B = 0
+=============  =======  ===========================  ================  ==========================
+
+The chapter gives no formula for the running averages, so its preset is the original
+paper's, which is torch's (``torch.nn.BatchNorm2d(eps, momentum)``). Keras:
+``keras.layers.BatchNormalization(momentum=0.99, epsilon=1e-3)``, ``moving_mean ←
+moving_mean·momentum + mean·(1 − momentum)`` with the batch's biased variance. ONNX
+``BatchNormalization(epsilon, momentum, training_mode=1)``: ``running_mean = input_mean ·
+momentum + current_mean · (1 − momentum)``, biased ``current_var``. ``momentum=None`` gives
+f = 1/t, a cumulative average over the t batches seen (as torch). Whenever the running
+variance is biased (``unbiased_running_var=False``), one value per channel in training is
+accepted: σ²_B = 0, so y = β (ONNX's reference gives the same); with the unbiased variance
+it has no value (m − 1 = 0) and raises, as torch.
+
+>>> import numpy as np
+>>> from nndl_fast.norm import BatchNorm
+>>> x = np.array([[1.0], [3.0]])
+>>> for convention in ("chapter", "torch", "keras", "onnx"):
+...     bn = BatchNorm(1, convention=convention, dtype=np.float64)
+...     y = bn(x)
+...     print(convention, bn.eps, bn.momentum, bn.running_mean.round(4), bn.running_var.round(4))
+chapter 1e-05 0.1 [0.2] [1.1]
+torch 1e-05 0.1 [0.2] [1.1]
+keras 0.001 0.99 [0.02] [1.]
+onnx 1e-05 0.9 [0.2] [1.]
 
 Backward (training): the gradient flows through μ_B and σ²_B as well as through x directly:
 
@@ -35,11 +65,11 @@ Backward (inference): statistics are constants, dx = dy ⊙ γ·rstd.
 
 PyTorch: the same numbers as ``torch.nn.functional.batch_norm`` / ``aten.native_batch_norm``
 (ε = 1e-5, momentum 0.1, unbiased running variance, biased normalisation). Differences:
-the names γ/β (torch: weight/bias) and the Keras convention offered by name. As torch: one
-value per channel in training raises ``ValueError('Expected more than 1 value per channel
-when training ...')``; an empty batch gives an empty output and leaves the running
-statistics untouched (save_mean and save_rstd are then zeros). An input with no channels
-(C = 0) gives empty results.
+the names γ/β (torch: weight/bias) and the other presets offered by name. As torch: one
+value per channel in training with the unbiased running variance raises
+``ValueError('Expected more than 1 value per channel when training ...')``; an empty batch
+gives an empty output and leaves the running statistics untouched (save_mean and save_rstd
+are then zeros). An input with no channels (C = 0) gives empty results.
 
 How it is computed: statistics in one pass over x, in double — per block, sums of d = x − K
 and d² around a sample K of that block (so a large common offset, 1e4 ± 1, cancels exactly
@@ -56,7 +86,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import _checks, _core
-from ._common import check_eps, checked_buffers, out_entries
+from ._common import PRESET, check_eps, checked_buffers, out_entries
 
 __all__ = [
     "BatchNorm",
@@ -67,7 +97,14 @@ __all__ = [
     "batch_norm_workspace",
 ]
 
-_CONVENTIONS = ("chapter", "torch", "keras")
+_CONVENTIONS = ("chapter", "torch", "keras", "onnx")
+# Per preset: (ε, momentum, momentum weighs the old value, unbiased running variance).
+_PRESETS = {
+    "chapter": (1e-5, 0.1, False, True),
+    "torch": (1e-5, 0.1, False, True),
+    "keras": (1e-3, 0.99, True, False),
+    "onnx": (1e-5, 0.9, True, False),
+}
 
 
 class BatchNormForward(NamedTuple):
@@ -89,9 +126,22 @@ def batch_norm_workspace(shape: tuple[int, ...], *, channels_last: bool = False)
     return np.empty(max(1, _core.batch_norm_workspace_size(list(dims), cl)))
 
 
-def _running_factor(momentum: Any, convention: Any, num_batches_tracked: Any) -> float:
-    """f of running ← (1 − f)·running + f·batch (see the module docstring)."""
+def _options(convention: Any, eps: Any, momentum: Any, unbiased_running_var: Any) -> tuple[str, float, Any, bool]:
+    """(convention, ε, momentum, unbiased) with the preset's value for every option not given."""
     convention = _checks.convention(convention, _CONVENTIONS)
+    p_eps, p_momentum, _, p_unbiased = _PRESETS[convention]
+    eps = p_eps if eps is PRESET else check_eps(eps)
+    momentum = p_momentum if momentum is PRESET else momentum
+    if momentum is not None:
+        _checks.real("momentum", momentum, 0.0, 1.0)
+    unbiased = (
+        p_unbiased if unbiased_running_var is PRESET else _checks.flag("unbiased_running_var", unbiased_running_var)
+    )
+    return convention, eps, momentum, unbiased
+
+
+def _running_factor(momentum: Any, convention: str, num_batches_tracked: Any) -> float:
+    """f of running ← (1 − f)·running + f·batch (see the module docstring); momentum checked."""
     if momentum is None:
         if num_batches_tracked is None:
             raise ValueError(
@@ -99,8 +149,7 @@ def _running_factor(momentum: Any, convention: Any, num_batches_tracked: Any) ->
                 "including this one"
             )
         return 1.0 / _checks.integer("num_batches_tracked", num_batches_tracked, 1)
-    m = _checks.real("momentum", momentum, 0.0, 1.0)
-    return 1.0 - m if convention == "keras" else m
+    return 1.0 - momentum if _PRESETS[convention][2] else momentum
 
 
 def batch_norm_forward(
@@ -111,11 +160,11 @@ def batch_norm_forward(
     running_var: np.ndarray | None = None,
     *,
     training: bool = True,
-    momentum: float | None = 0.1,
+    momentum: float | None = PRESET,
     convention: str = "chapter",
     num_batches_tracked: int | None = None,
-    unbiased_running_var: bool = True,
-    eps: float = 1e-5,
+    unbiased_running_var: bool = PRESET,
+    eps: float = PRESET,
     channels_last: bool = False,
     out: tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None] | None = None,
     workspace: np.ndarray | None = None,
@@ -128,13 +177,12 @@ def batch_norm_forward(
     ``out=(y, save_mean, save_rstd)`` (entries may be None) and ``workspace``
     (:func:`batch_norm_workspace`): preallocated buffers, so that a training loop allocates
     nothing per step. Returns (y, save_mean, save_rstd); pass the last two to
-    :func:`batch_norm_backward`.
+    :func:`batch_norm_backward`. ``eps``, ``momentum``, ``unbiased_running_var``: the
+    ``convention``'s preset (the module docstring's table) unless given.
     """
     training = _checks.flag("training", training)
-    eps = check_eps(eps)
-    _checks.convention(convention, _CONVENTIONS)  # checked in inference too, where unused
+    convention, eps, momentum, unbiased = _options(convention, eps, momentum, unbiased_running_var)
     factor = _running_factor(momentum, convention, num_batches_tracked) if training else 0.0
-    unbiased = _checks.flag("unbiased_running_var", unbiased_running_var)
     cl = _checks.flag("channels_last", channels_last)
     if not training and (running_mean is None or running_var is None):
         raise ValueError("training=False normalises with running_mean and running_var: both are required")
@@ -188,11 +236,11 @@ class BatchNorm:
     """A batch-norm layer: learnable γ (``gamma``), β (``beta``), running statistics, state_dict.
 
     Parameters follow ``torch.nn.BatchNorm*d`` (see the module docstring for the formulas):
-    ``num_features`` C; ``eps`` (1e-5); ``momentum`` (0.1, or None for a cumulative average);
-    ``convention`` ("chapter", the default, and "torch": momentum weighs the batch; "keras":
-    it weighs the old value, use momentum=0.99, eps=1e-3 for Keras' defaults); ``affine``
-    (learn γ, β); ``track_running_stats``; ``unbiased_running_var``; ``channels_last``;
-    ``dtype``.
+    ``num_features`` C; ``convention`` ("chapter", the default, "torch", "keras", "onnx"),
+    which sets the defaults of ``eps``, ``momentum`` (None: a cumulative average) and
+    ``unbiased_running_var`` (the module docstring's table: ``BatchNorm(C,
+    convention="keras")`` is ``keras.layers.BatchNormalization()``); ``affine`` (learn γ,
+    β); ``track_running_stats``; ``channels_last``; ``dtype``.
 
     ``forward(x)`` uses batch statistics in training mode (``train()``, the default) and
     the running ones after ``eval()`` (unless track_running_stats=False). ``backward(dy)``
@@ -204,18 +252,17 @@ class BatchNorm:
         self,
         num_features: int,
         *,
-        eps: float = 1e-5,
-        momentum: float | None = 0.1,
+        eps: float = PRESET,
+        momentum: float | None = PRESET,
         convention: str = "chapter",
         affine: bool = True,
         track_running_stats: bool = True,
-        unbiased_running_var: bool = True,
+        unbiased_running_var: bool = PRESET,
         channels_last: bool = False,
         dtype: type | np.dtype = np.float32,
     ) -> None:
         c = _checks.integer("num_features", num_features, 1)
-        self.eps = check_eps(eps)
-        _running_factor(momentum, convention, 1)  # validates both
+        convention, self.eps, momentum, unbiased = _options(convention, eps, momentum, unbiased_running_var)
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
@@ -224,7 +271,7 @@ class BatchNorm:
         self.convention = convention
         self.affine = _checks.flag("affine", affine)
         self.track_running_stats = _checks.flag("track_running_stats", track_running_stats)
-        self.unbiased_running_var = _checks.flag("unbiased_running_var", unbiased_running_var)
+        self.unbiased_running_var = unbiased
         self.channels_last = _checks.flag("channels_last", channels_last)
         self.training = True
         self.gamma = np.ones(c, self.dtype) if self.affine else None

@@ -23,11 +23,33 @@ Defaults are AlexNet's: n = 5, k = 2, α = 1e-4 (the chapter's "10e-4" is a typo
 
 * ``"chapter"`` (default), eq. 1.56 as written: lo = hi = ⌊n/2⌋ and a = α. For an even
   n the window holds n + 1 channels, as the formula says.
-* ``"torch"``, ``torch.nn.LocalResponseNorm`` / ``F.local_response_norm``: a = α / n
-  (torch averages the squares), lo = ⌊n/2⌋, hi = ⌊(n−1)/2⌋ (n channels; zero padding).
-  torch's default k is 1, not 2: pass ``k=1.0`` to reproduce ``LocalResponseNorm(n)``.
+* ``"torch"``, ``torch.nn.LocalResponseNorm(size, alpha, beta, k)`` /
+  ``F.local_response_norm``: a = α / n (torch averages the squares), lo = ⌊n/2⌋,
+  hi = ⌊(n−1)/2⌋ (n channels; zero padding); k defaults to torch's 1.
+* ``"onnx"``, ONNX ``LRN(size, alpha, beta, bias)``: a = α / n, lo = ⌊(n−1)/2⌋,
+  hi = ⌈(n−1)/2⌉ -- for an even n the mirror image of torch's window (n = 4: torch takes
+  channels p−2 … p+1, ONNX p−1 … p+2); k (ONNX's ``bias``) defaults to 1 and may be any
+  finite number, ≤ 0 included, as ONNX allows (a denominator ≤ 0 then gives ±Inf or NaN,
+  as ONNX's formula does). The chapter's and torch's k must be > 0.
 
-For an odd n the two windows agree and only a differs by the factor n.
+=============  ================  =========================  ===========
+preset         a                 window (lo, hi)            k default
+=============  ================  =========================  ===========
+``"chapter"``  α                 (⌊n/2⌋, ⌊n/2⌋)             2
+``"torch"``    α / n             (⌊n/2⌋, ⌊(n−1)/2⌋)         1
+``"onnx"``     α / n             (⌊(n−1)/2⌋, ⌈(n−1)/2⌉)     1 (``bias``)
+=============  ================  =========================  ===========
+
+For an odd n the three windows agree and only a differs by the factor n.
+
+>>> import numpy as np
+>>> from nndl_fast.norm import local_response_norm
+>>> x = np.ones((1, 4, 1))                          # n = 2: the windows at the edges differ
+>>> for convention in ("chapter", "torch", "onnx"):
+...     print(convention, local_response_norm(x, 2, alpha=1.0, beta=1.0, convention=convention).ravel())
+chapter [0.25 0.2  0.2  0.25]
+torch [0.66666667 0.5        0.5        0.5       ]
+onnx [0.5        0.5        0.5        0.66666667]
 
 Numerics and cost: the window sum is a running sum over channels per position, in
 double (each channel adds the entering square and subtracts the leaving one), so the
@@ -54,10 +76,12 @@ from typing import Any
 import numpy as np
 
 from .. import _checks, _core
+from ._common import PRESET
 
 __all__ = ["local_response_norm", "local_response_norm_backward"]
 
-CONVENTIONS = ("chapter", "torch")
+CONVENTIONS = ("chapter", "torch", "onnx")
+_K = {"chapter": 2.0, "torch": 1.0, "onnx": 1.0}
 
 
 def _window(size: Any, alpha: Any, beta: Any, k: Any, convention: Any) -> tuple[int, int, float, float, float]:
@@ -65,12 +89,19 @@ def _window(size: Any, alpha: Any, beta: Any, k: Any, convention: Any) -> tuple[
     size = _checks.integer("size", size, 1)
     alpha = _checks.real("alpha", alpha, 0.0)
     beta = _checks.real("beta", beta, 0.0)
-    # k > 0 keeps the denominator k + a·Σx² away from 0.
-    k = _checks.real("k", k, 0.0, lo_open=True)
-    if _checks.convention(convention, CONVENTIONS) == "chapter":
-        lo, hi, a = size // 2, size // 2, alpha
+    convention = _checks.convention(convention, CONVENTIONS)
+    if k is PRESET:
+        k = _K[convention]
+    elif convention == "onnx":
+        k = _checks.real("k", k)  # ONNX's bias: any finite number
     else:
+        k = _checks.real("k", k, 0.0, lo_open=True)  # keeps k + a·Σx² away from 0
+    if convention == "chapter":
+        lo, hi, a = size // 2, size // 2, alpha
+    elif convention == "torch":
         lo, hi, a = size // 2, (size - 1) // 2, alpha / size
+    else:
+        lo, hi, a = (size - 1) // 2, size // 2, alpha / size
     # A window wider than the channels is clipped at both ends: cap what crosses into C++
     # (which caps again at C − 1) so that any Python int fits an int64.
     cap = 2**40
@@ -91,7 +122,7 @@ def local_response_norm(
     size: int = 5,
     alpha: float = 1e-4,
     beta: float = 0.75,
-    k: float = 2.0,
+    k: float = PRESET,
     *,
     convention: str = "chapter",
     out: np.ndarray | None = None,
@@ -99,8 +130,9 @@ def local_response_norm(
     """y = x / (k + a Σ_window x²)^β over channels (eq. 1.56; see the module docstring).
 
     x: (N, C, spatial...) float32 or float64, C-contiguous (a 2-D (N, C) is allowed).
-    ``convention``: "chapter" (a = alpha, window ±⌊size/2⌋) or "torch" (a = alpha/size,
-    torch's window). out: optional preallocated result (shape and dtype of x), returned.
+    ``convention``: "chapter" (a = alpha, window ±⌊size/2⌋, k = 2), "torch" (a = alpha/size,
+    torch's window, k = 1) or "onnx" (a = alpha/size, ONNX's window, k = 1, any k allowed);
+    k: the preset's unless given. out: optional preallocated result (shape and dtype of x), returned.
     """
     lo, hi, a, beta_, k_ = _window(size, alpha, beta, k, convention)
     if out is None:
@@ -115,7 +147,7 @@ def local_response_norm_backward(
     size: int = 5,
     alpha: float = 1e-4,
     beta: float = 0.75,
-    k: float = 2.0,
+    k: float = PRESET,
     *,
     convention: str = "chapter",
     out: np.ndarray | None = None,

@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 __all__ = [
+    "noise_dropout",
     "dropout",
     "dropout_backward",
     "mask",
@@ -97,3 +98,15 @@ def variational_dropout(x: np.ndarray, keep: float, convention: str, layout: str
     with np.errstate(invalid="ignore"):
         y = x * (mult[None, :, :] if layout == "TNF" else mult[:, None, :])
     return y, m
+
+
+def noise_dropout(x: np.ndarray, keep: float, convention: str, noise_shape: tuple[int, ...], seed: int, offset: int):
+    """A mask m of ``noise_shape`` (each entry x's size or 1), broadcast to x: y = x·m·s.
+
+    Mask element k, in C order over noise_shape, is element k of the stream (Keras's
+    noise_shape; torch's Dropout2d is (N, C, 1, 1)). Returns (y, m) with m of noise_shape.
+    """
+    m = mask(math.prod(noise_shape), keep, seed, offset).reshape(noise_shape)
+    s = x.dtype.type(1.0 if convention == "chapter" else 1.0 / keep)
+    with np.errstate(invalid="ignore"):
+        return x * np.where(m, s, x.dtype.type(0)), m

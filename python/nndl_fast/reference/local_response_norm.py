@@ -8,6 +8,7 @@
 over the channel axis 1 of x (N, C, spatial...); the window and a by convention:
     "chapter": lo = hi = ⌊n/2⌋, a = α                         (eq. 1.56)
     "torch":   lo = ⌊n/2⌋, hi = ⌊(n−1)/2⌋, a = α/n            (torch.nn.LocalResponseNorm)
+    "onnx":    lo = ⌊(n−1)/2⌋, hi = ⌈(n−1)/2⌉, a = α/n        (ONNX LRN; k is its bias)
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ def window(size: int, alpha: float, convention: str) -> tuple[int, int, float]:
         return size // 2, size // 2, alpha
     if convention == "torch":
         return size // 2, (size - 1) // 2, alpha / size
-    raise ValueError(f"convention must be 'chapter' or 'torch', got {convention!r}")
+    if convention == "onnx":
+        return (size - 1) // 2, size // 2, alpha / size
+    raise ValueError(f"convention must be 'chapter', 'torch' or 'onnx', got {convention!r}")
 
 
 def _denominator(x: np.ndarray, lo: int, hi: int, a: float, k: float) -> np.ndarray:

@@ -1,7 +1,7 @@
 """torch.nn modules over nndl_fast's kernels, and :func:`convert` to swap them into a model.
 
-``BatchNorm1d``, ``BatchNorm2d``, ``BatchNorm3d``, ``LayerNorm``, ``LocalResponseNorm`` and
-``Dropout`` subclass the ``torch.nn`` classes of the same names: torch's constructors,
+``BatchNorm1d``, ``BatchNorm2d``, ``BatchNorm3d``, ``LayerNorm``, ``LocalResponseNorm``,
+``Dropout``, ``Dropout2d`` and ``Dropout3d`` subclass the ``torch.nn`` classes of the same names: torch's constructors,
 parameters, buffers, ``state_dict`` keys and ``train()``/``eval()`` behaviour, with a
 ``forward`` whose forward and backward passes run our kernels inside
 ``torch.autograd.Function``\\ s (torch tensors cross zero-copy). Each module's docstring says
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from .batch_norm import BatchNorm1d, BatchNorm2d, BatchNorm3d
 from .convert import ConvertReport, convert
-from .dropout import Dropout
+from .dropout import Dropout, Dropout2d, Dropout3d
 from .layer_norm import LayerNorm
 from .local_response_norm import LocalResponseNorm
 from .loss import CrossEntropyLoss
@@ -27,6 +27,8 @@ __all__ = [
     "ConvertReport",
     "CrossEntropyLoss",
     "Dropout",
+    "Dropout2d",
+    "Dropout3d",
     "LayerNorm",
     "LocalResponseNorm",
     "convert",

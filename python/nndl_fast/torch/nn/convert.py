@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .batch_norm import BatchNorm1d, BatchNorm2d, BatchNorm3d
-from .dropout import Dropout
+from .dropout import Dropout, Dropout2d, Dropout3d
 from .layer_norm import LayerNorm
 from .local_response_norm import LocalResponseNorm
 
@@ -21,6 +21,8 @@ _OURS: dict[type[torch.nn.Module], type[torch.nn.Module]] = {
     torch.nn.LayerNorm: LayerNorm,
     torch.nn.LocalResponseNorm: LocalResponseNorm,
     torch.nn.Dropout: Dropout,
+    torch.nn.Dropout2d: Dropout2d,
+    torch.nn.Dropout3d: Dropout3d,
 }
 # Kin of the supported modules that convert() reports as left alone (no kernel of ours).
 _KIN = (
@@ -67,8 +69,8 @@ def _unsupported(m: torch.nn.Module) -> str | None:
 
 def convert(model: torch.nn.Module) -> ConvertReport:
     """Swap, in place and recursively, every ``torch.nn`` ``BatchNorm1d/2d/3d``, ``LayerNorm``,
-    ``LocalResponseNorm`` and ``Dropout`` of ``model`` (``model`` itself included) for ours
-    (:mod:`nndl_fast.torch.nn`).
+    ``LocalResponseNorm``, ``Dropout``, ``Dropout2d`` and ``Dropout3d`` of ``model`` (``model``
+    itself included) for ours (:mod:`nndl_fast.torch.nn`).
 
     In place means the module objects stay: each one's class becomes ours (a subclass of its
     torch class, adding no state), so its parameters, buffers, hooks (and their handles),
@@ -76,7 +78,7 @@ def convert(model: torch.nn.Module) -> ConvertReport:
     updates the same tensors, and ``state_dict()`` is unchanged. Left alone, and listed in the
     report's ``left`` with the reason: modules whose tensors our kernels cannot take (not on
     the CPU, not float32/float64, mixed dtypes), subclasses of the supported classes (they
-    may override what ours replace) and their kin without a kernel here (GroupNorm, Dropout2d,
+    may override what ours replace) and their kin without a kernel here (GroupNorm, Dropout1d,
     SyncBatchNorm, ...). A module registered under several names is reported once, under its
     first path (``""`` for ``model`` itself).
     """
