@@ -72,8 +72,10 @@ def test_gains_chapter_convention():
     assert init.calculate_gain("sigmoid") == 4.0
     assert init.calculate_gain("tanh") == 1.0
     assert init.calculate_gain("relu") == math.sqrt(2.0)
-    assert init.calculate_gain("leaky_relu", 0.2) == math.sqrt(2.0 / 1.04)
-    assert init.calculate_gain("leaky_relu") == math.sqrt(2.0 / (1 + 0.01**2))
+    assert init.calculate_gain("leaky_relu", 0.2) == pytest.approx(math.sqrt(2.0 / 1.04), rel=1e-15)
+    assert init.calculate_gain("leaky_relu") == pytest.approx(math.sqrt(2.0 / (1 + 0.01**2)), rel=1e-15)
+    # a slope whose square overflows a float: the gain tends to √2/|slope|, not an OverflowError
+    assert init.calculate_gain("leaky_relu", 1.34e154) == pytest.approx(math.sqrt(2.0) / 1.34e154, rel=1e-15)
     assert init.calculate_gain("linear") == init.calculate_gain("selu") / 0.75
 
 

@@ -111,7 +111,7 @@ def calculate_gain(nonlinearity: str, param: float | None = None, *, convention:
     convention = _checks.convention(convention, _CONVENTIONS)
     if nonlinearity == "leaky_relu":
         slope = 0.01 if param is None else _checks.real("param", param)
-        return math.sqrt(2.0 / (1 + slope**2))
+        return math.sqrt(2.0) / math.hypot(1.0, slope)  # √(2/(1 + slope²)); slope² may overflow
     if nonlinearity in _LINEAR:
         return 1.0
     if nonlinearity == "sigmoid":
