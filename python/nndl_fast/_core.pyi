@@ -40,6 +40,8 @@ __all__: list[str] = [
     "dropout_backward",
     "dropout_forward",
     "dropout_mask",
+    "dropout_noise_backward",
+    "dropout_noise_forward",
     "eye_fill",
     "get_num_threads",
     "get_simd_target",
@@ -349,6 +351,34 @@ def dropout_mask(
     mask_out ← the packed kept bits of n elements.
     """
 
+def dropout_noise_backward(
+    dy: typing.Any,
+    out: typing.Any,
+    mask: typing.Any,
+    noise_shape: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex],
+    seed: typing.SupportsInt | typing.SupportsIndex,
+    offset: typing.SupportsInt | typing.SupportsIndex,
+    threshold: typing.SupportsInt | typing.SupportsIndex,
+    scale: typing.SupportsFloat | typing.SupportsIndex,
+) -> None:
+    """
+    Gradient of dropout_noise_forward: dy masked by the packed mask or, if None, by (seed, offset).
+    """
+
+def dropout_noise_forward(
+    x: typing.Any,
+    out: typing.Any,
+    mask_out: typing.Any,
+    noise_shape: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex],
+    seed: typing.SupportsInt | typing.SupportsIndex,
+    offset: typing.SupportsInt | typing.SupportsIndex,
+    threshold: typing.SupportsInt | typing.SupportsIndex,
+    scale: typing.SupportsFloat | typing.SupportsIndex,
+) -> None:
+    """
+    Dropout of x with a mask of noise_shape broadcast to x (-1: x's size); mask_out ← its packed bits.
+    """
+
 def eye_fill(a: typing.Any, name: str) -> None:
     """
     a ← the identity matrix (2-D a)
@@ -371,7 +401,10 @@ def layer_norm_backward(
     x: typing.Any,
     save_mean: typing.Any,
     save_rstd: typing.Any,
-    normalized_shape: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex],
+    normalized_shape: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex] | None,
+    axes: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex],
+    to_end: bool,
+    broadcast: bool,
     gamma: typing.Any,
     dx: typing.Any,
     dgamma: typing.Any,
@@ -385,7 +418,10 @@ def layer_norm_backward(
 
 def layer_norm_forward(
     x: typing.Any,
-    normalized_shape: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex],
+    normalized_shape: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex] | None,
+    axes: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex],
+    to_end: bool,
+    broadcast: bool,
     gamma: typing.Any,
     beta: typing.Any,
     out: typing.Any,
@@ -399,10 +435,11 @@ def layer_norm_forward(
 
 def layer_norm_workspace_size(
     shape: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex],
-    normalized_ndim: typing.SupportsInt | typing.SupportsIndex,
+    first: typing.SupportsInt | typing.SupportsIndex,
+    last: typing.SupportsInt | typing.SupportsIndex,
 ) -> int:
     """
-    float64 elements of the layer-norm backward's workspace for an x of this shape.
+    float64 elements of the layer-norm backward's workspace for an x of this shape normalised over axes first..last.
     """
 
 def local_response_norm_backward(
