@@ -84,7 +84,8 @@ void register_dropout(py::module_& m) {
         Args args;
         const Arg x = args.array(x_, in("x"));
         const Arg y = args.array(out_, out("out").shape(x.shape(), std::string(kSameShape) + "x").may_be("x"));
-        const Arg mask = args.array(mask_out_, mask_spec(out("mask_out").optional(), x.size(), "x.size"));
+        const Arg mask = args.array(
+            mask_out_, mask_spec(out("mask_out").optional(), x.size(), "x.size: a bit per element, no noise_shape"));
         args.check_overlap();
         const dropout::Stream s{seed, offset, threshold};
         with_dtype(args.dtype(), [&](auto tag) {
@@ -103,7 +104,8 @@ void register_dropout(py::module_& m) {
         Args args;
         const Arg dy = args.array(dy_, in("dy"));
         const Arg dx = args.array(out_, out("out").shape(dy.shape(), std::string(kSameShape) + "dy").may_be("dy"));
-        const Arg mask = args.array(mask_, mask_spec(in("mask").optional(), dy.size(), "dy.size"));
+        const Arg mask = args.array(
+            mask_, mask_spec(in("mask").optional(), dy.size(), "dy.size: a bit per element, no noise_shape"));
         args.check_overlap();
         const dropout::Stream s{seed, offset, threshold};
         with_dtype(args.dtype(), [&](auto tag) {

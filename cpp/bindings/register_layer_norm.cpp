@@ -59,7 +59,8 @@ LnInput ln_input(Args& args, py::handle x_, const std::optional<std::vector<int6
     if (!to_end && last - first + 1 != static_cast<int64_t>(ax.size()))
       throw py::value_error("axis " + shape_str(axes) + " must be a contiguous block of axes of x (shape " +
                             shape_str(shape) + ")");
-    b.block_what = "x.shape[" + std::to_string(first) + ":" + std::to_string(last + 1) + "] (the normalised axes)";
+    b.block_what = "x.shape[" + std::to_string(first) + ":" + std::to_string(last + 1) +
+                   "] (the normalised axes, axis " + shape_str(axes) + ")";
   }
   int64_t outer = 1, d = 1, inner = 1;
   for (int64_t k = 0; k < b.x.ndim(); ++k) {
@@ -71,7 +72,9 @@ LnInput ln_input(Args& args, py::handle x_, const std::optional<std::vector<int6
       inner *= shape[k], b.lead.push_back(shape[k]);
   }
   b.plan = norm::ln_plan_strided(outer, d, inner);
-  b.lead_what = "the shape of x without the normalised axes (one per row)";
+  b.lead_what = normalized_shape
+                    ? "the shape of x without the normalised axes (one per row)"
+                    : "the shape of x without the normalised axes (axis " + shape_str(axes) + "; one per row)";
   return b;
 }
 
