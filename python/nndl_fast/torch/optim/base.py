@@ -290,10 +290,11 @@ class Optimizer(torch.optim.Optimizer):
     ) -> None:
         self._check(defaults)
         self.clip_per_tensor = _base._check_per_tensor(clip_per_tensor, max_norm)
+        self.max_norm: float | None = None
         if max_norm is not None and self.clip_per_tensor:  # > 0: Keras's clipnorm=0 means no clipping
             self.max_norm = _checks.real("max_norm", max_norm, 0.0, lo_open=True, finite=False)
-        else:
-            self.max_norm = None if max_norm is None else _clip.check_max_norm(max_norm)
+        elif max_norm is not None:
+            self.max_norm = _clip.check_max_norm(max_norm)
         self.norm_type = _clip.check_norm_type(norm_type)
         self.last_grad_norm: float | np.ndarray | None = None
         self._edits = [0]
@@ -527,7 +528,7 @@ class Optimizer(torch.optim.Optimizer):
     def _run(self, launches: list[Any]) -> None:
         scale = 1.0
         factors = None
-        if self.clip_per_tensor:  # torch's coefficient, each tensor by its own norm
+        if self.clip_per_tensor and self.max_norm is not None:  # torch's coefficient, each tensor by its own norm
             norms, factors, _ = _core.clip_tensor_coefficients(
                 [gl for _, _, _, _, gl, _, _ in launches], self.norm_type, self.max_norm, "torch", 1.0
             )
