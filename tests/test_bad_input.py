@@ -1529,6 +1529,7 @@ FLAGS = {
     "clip",
     "copy",
     "skip_nonfinite",
+    "clip_per_tensor",
     "return_params",
 }
 WORDS = {
