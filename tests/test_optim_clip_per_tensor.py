@@ -217,16 +217,41 @@ def test_a_rejected_call_changes_nothing(kwargs, error, names):
 
 
 # ---- Keras 3 -------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def keras():
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-    keras = pytest.importorskip("keras")
-    if keras.backend.backend() != "jax":
-        pytest.skip("the Keras comparison runs on the jax backend")
-    import jax
+# Keras runs in a child process: importing jax here would make every later os.fork() of the
+# test session (the process executors of test_search) warn that jax is multithreaded.
+KERAS_SIZES, KERAS_MAX_NORM, KERAS_STEPS = [1, 7, 33, 500], 1.0, 50
 
-    jax.config.update("jax_enable_x64", True)  # float64 variables
-    return keras
+
+def keras_problem():
+    rng = np.random.default_rng(4)
+    params0 = [rng.standard_normal(n) for n in KERAS_SIZES]
+    grads = [
+        [rng.standard_normal(n) * (3.0 if k % 2 else 0.2) for k, n in enumerate(KERAS_SIZES)]
+        for _ in range(KERAS_STEPS)
+    ]
+    grads[7][2][:] = 0.0  # Keras's ‖g‖ = 0 branch
+    return params0, grads
+
+
+KERAS_CHILD = """
+import json, os, sys
+os.environ["KERAS_BACKEND"] = "jax"
+import numpy as np
+import jax
+jax.config.update("jax_enable_x64", True)  # float64 variables
+import keras
+sys.path.insert(0, sys.argv[1])
+from test_optim_clip_per_tensor import KERAS_MAX_NORM, keras_problem
+rows, out = json.loads(sys.argv[2]), {}
+for i, (name, khp) in enumerate(rows):
+    params0, grads = keras_problem()
+    opt = getattr(keras.optimizers, name)(**khp, clipnorm=KERAS_MAX_NORM)
+    variables = [keras.Variable(p, dtype="float64") for p in params0]
+    for g in grads:
+        opt.apply_gradients(zip([keras.ops.convert_to_tensor(x, dtype="float64") for x in g], variables))
+    out.update({f"{i}_{k}": np.asarray(v.value) for k, v in enumerate(variables)})
+np.savez(sys.argv[3], **out)
+"""
 
 
 # Learning rates are powers of 2: Keras keeps the learning rate in a float32 variable.
@@ -269,23 +294,33 @@ KERAS = [
 ]
 
 
+@pytest.fixture(scope="module")
+def keras_results(tmp_path_factory):
+    """Every row of KERAS run by Keras 3 (jax backend) in one child process."""
+    import importlib.util
+    import json
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("keras") is None or importlib.util.find_spec("jax") is None:
+        pytest.skip("keras with jax not installed: the Keras comparison is not run")
+    out = tmp_path_factory.mktemp("keras") / "keras.npz"
+    rows = json.dumps([[name, khp] for name, khp, _, _ in KERAS])
+    here = os.path.dirname(os.path.abspath(__file__))
+    subprocess.run([sys.executable, "-c", KERAS_CHILD, here, rows, str(out)], check=True, timeout=600)
+    with np.load(out) as f:
+        return dict(f)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    ("name", "khp", "cls", "hp"), KERAS, ids=[f"{c.__name__}-{i}" for i, (_, _, c, _) in enumerate(KERAS)]
-)
-def test_matches_keras_clipnorm(keras, name, khp, cls, hp):
-    sizes, max_norm = [1, 7, 33, 500], 1.0
-    rng = np.random.default_rng(4)
-    params0 = [rng.standard_normal(n) for n in sizes]
-    grads = [[rng.standard_normal(n) * (3.0 if k % 2 else 0.2) for k, n in enumerate(sizes)] for _ in range(50)]
-    grads[7][2][:] = 0.0  # Keras's ‖g‖ = 0 branch
-    theirs = getattr(keras.optimizers, name)(**khp, clipnorm=max_norm)
-    variables = [keras.Variable(p.copy(), dtype="float64") for p in params0]
+@pytest.mark.parametrize("row", range(len(KERAS)), ids=[f"{c.__name__}-{i}" for i, (_, _, c, _) in enumerate(KERAS)])
+def test_matches_keras_clipnorm(keras_results, row):
+    _, _, cls, hp = KERAS[row]
+    params0, grads = keras_problem()
     ours = [p.copy() for p in params0]
     opt = cls(ours, **hp)
     for g in grads:
-        theirs.apply_gradients(zip([keras.ops.convert_to_tensor(x, dtype="float64") for x in g], variables))
-        opt.step(g, max_norm=max_norm, clip_per_tensor=True)
-    for k, (v, p) in enumerate(zip(variables, ours)):
-        want = np.asarray(v.value)  # relative to the tensor's scale: an entry crossing 0 cancels
+        opt.step(g, max_norm=KERAS_MAX_NORM, clip_per_tensor=True)
+    for k, p in enumerate(ours):
+        want = keras_results[f"{row}_{k}"]  # relative to the tensor's scale: an entry crossing 0 cancels
         np.testing.assert_allclose(p, want, rtol=1e-12, atol=1e-12 * np.max(np.abs(want)), err_msg=f"tensor {k}")
