@@ -1004,6 +1004,20 @@ ENTRIES = [
         },
     ),
     Entry(
+        "optim.Adam.step(clip_per_tensor=True)",
+        _adam_obj_build,
+        lambda a, **h: a["opt"].step(a["grads"], **{"max_norm": 1.0, "clip_per_tensor": True, **h}),
+        arrays=(("grads", 2), ("grads", 0)),
+        optional=frozenset({"grads"}),  # a None grad skips its parameter
+        hyper={
+            "clip_per_tensor": [1, "yes", None, 0.0],
+            "max_norm": ["1", True, None, float("nan"), -1.0, 0.0],
+            "norm_type": ["2", None, float("nan"), -1.0, 0.0],
+            "convention": ["bogus", None],
+            "grad_scale": NOT_A_NUMBER + [float("inf")],
+        },
+    ),
+    Entry(
         "optim.Adam.load_state_dict",
         _adam_obj_build,
         lambda a, **h: a["opt"].load_state_dict(_state_with(a["opt"], **h)),
@@ -1761,6 +1775,7 @@ FLAGS = {
     "clip",
     "copy",
     "skip_nonfinite",
+    "clip_per_tensor",
     "return_params",
 }
 WORDS = {

@@ -326,6 +326,40 @@ def test_max_norm_is_clip_grad_norm_then_step(norm_type):
     assert all(not torch.equal(p.grad, q.grad) for p, q in zip(ours, theirs))  # ours stay unclipped
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", ["Adam", "SGD", "Adagrad"])
+def test_clip_per_tensor_is_clip_grad_norm_per_tensor_then_step(name, dtype):
+    ours, theirs = make_params(dtype)
+    kw = {"lr": 0.05, "momentum": 0.9} if name == "SGD" else {"lr": 0.05}
+    a = getattr(O, name)([{"params": ours[:1]}, {"params": ours[1:]}], **kw, max_norm=1.0, clip_per_tensor=True)
+    b = getattr(torch.optim, name)([{"params": theirs[:1]}, {"params": theirs[1:]}], **kw)
+    gen = torch.Generator().manual_seed(7)
+    for step in range(10):
+        set_grads(ours, theirs, gen, skip=(1,) if step == 4 else ())
+        norms = [float(torch.nn.utils.clip_grad_norm_(q, 1.0)) if q.grad is not None else np.nan for q in theirs]
+        a.step()
+        b.step()
+        np.testing.assert_allclose(a.last_grad_norm, norms, rtol=1e-5)
+    for p, q in zip(ours, theirs):
+        torch.testing.assert_close(p, q, **tol(dtype))
+    assert_same_state(a, b, dtype)
+    again = pickle.loads(pickle.dumps(a))
+    assert again.clip_per_tensor is True and again.max_norm == 1.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "arg"),
+    [
+        ({"clip_per_tensor": True}, ValueError, "max_norm"),
+        ({"max_norm": 0.0, "clip_per_tensor": True}, ValueError, "max_norm"),
+        ({"max_norm": 1.0, "clip_per_tensor": 1}, TypeError, "clip_per_tensor"),
+    ],
+)
+def test_clip_per_tensor_bad_arguments(kwargs, error, arg):
+    with pytest.raises(error, match=arg):
+        O.Adam([torch.nn.Parameter(torch.zeros(3))], **kwargs)
+
+
 # -- groups, caches -----------------------------------------------------------------------------
 def test_add_param_group_later():
     ours, theirs = make_params(torch.float32)

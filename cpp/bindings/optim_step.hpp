@@ -25,8 +25,9 @@ struct Field {
 // Every field must be present, and nothing else: a misspelt or missing name is an error, so
 // the Python side and the C++ struct cannot drift apart silently. (A dict, not a bound class:
 // building two pybind11 objects per step cost more than the step's own overhead.)
+// `optional`: one more key the dict may hold, which the caller reads itself.
 template <class S, size_t N>
-S read_fields(py::handle obj, const char* arg, const std::array<Field<S>, N>& fields) {
+S read_fields(py::handle obj, const char* arg, const std::array<Field<S>, N>& fields, PyObject* optional = nullptr) {
   static const std::array<PyObject*, N> keys = [&] {  // interned once, kept for the module's life
     std::array<PyObject*, N> k{};
     for (size_t i = 0; i < N; ++i) k[i] = PyUnicode_InternFromString(fields[i].name);
@@ -39,7 +40,9 @@ S read_fields(py::handle obj, const char* arg, const std::array<Field<S>, N>& fi
   };
   if (!PyDict_Check(obj.ptr()))
     throw py::type_error(std::string(arg) + " must be a dict with the keys " + expected() + ", got " + describe(obj));
-  if (PyDict_GET_SIZE(obj.ptr()) != static_cast<Py_ssize_t>(N))
+  const Py_ssize_t size = PyDict_GET_SIZE(obj.ptr());
+  if (size != static_cast<Py_ssize_t>(N) &&
+      !(optional && size == static_cast<Py_ssize_t>(N) + 1 && PyDict_GetItem(obj.ptr(), optional)))
     throw py::value_error(std::string(arg) + " must have exactly the keys " + expected() + ", got " +
                           py::str(py::reinterpret_borrow<py::dict>(obj).attr("keys")()).cast<std::string>());
   S s{};
@@ -63,21 +66,48 @@ S read_fields(py::handle obj, const char* arg, const std::array<Field<S>, N>& fi
   return s;
 }
 
-// terms = {scale, l2, l1, l1_eps, decay}: the gradient terms of optim/tensor_lists.hpp.
-inline optim::GradTerms read_terms(py::handle obj) {
-  using G = optim::GradTerms;
-  static const std::array<Field<G>, 5> fields{
-      {{"scale", &G::scale}, {"l2", &G::l2}, {"l1", &G::l1}, {"l1_eps", &G::l1_eps}, {"decay", &G::decay}}};
-  return read_fields(obj, "terms", fields);
+// GradTerms' fields, which every terms dict holds (tensor_scale may come in addition).
+constexpr size_t kGradTermFields = 5;
+
+// The interned key "tensor_scale", kept for the module's life.
+inline PyObject* tensor_scale_key() {
+  static PyObject* key = PyUnicode_InternFromString("tensor_scale");
+  return key;
 }
 
-// args = params, grads, then up to three state lists. Returns 0, touching nothing, when
-// skip_nonfinite is set and a gradient holds NaN or Inf; else 1, or 2 when a None grad left
-// its tensor out (the optimizers then keep that parameter's step count).
+// terms = {scale, l2, l1, l1_eps, decay[, tensor_scale]}: the gradient terms of
+// optim/tensor_lists.hpp; the optional array tensor_scale is read by optim_step.
+inline optim::GradTerms read_terms(py::handle obj) {
+  using G = optim::GradTerms;
+  static const std::array<Field<G>, kGradTermFields> fields{
+      {{"scale", &G::scale}, {"l2", &G::l2}, {"l1", &G::l1}, {"l1_eps", &G::l1_eps}, {"decay", &G::decay}}};
+  return read_fields(obj, "terms", fields, tensor_scale_key());
+}
+
+// The per-tensor factors of the tensors a step runs (clip_per_tensor): terms['tensor_scale'] has
+// one float64 per item of the grads list, and a None grad's entry is dropped with its tensor.
+inline std::vector<double> tensor_factors(Args& args, py::handle grads, const Lists& lists, py::handle tensor_scale) {
+  const auto items = py::reinterpret_borrow<py::sequence>(grads);  // a list or tuple: Args checked it
+  const auto n = static_cast<int64_t>(py::len(items));
+  const Arg a = args.array(tensor_scale, in("terms['tensor_scale']").float64().shape({n}, "(len(grads),)"));
+  std::vector<double> kept;
+  kept.reserve(lists.numel.size());
+  for (int64_t i = 0; i < n; ++i)
+    if (!items[static_cast<size_t>(i)].is_none()) kept.push_back(a.as<const double>()[i]);
+  if (kept.size() != lists.numel.size()) throw py::value_error("grads changed while the step read it");
+  return kept;
+}
+
+// args = params, grads, then up to three state lists; terms as read_terms read it. Returns 0,
+// touching nothing, when skip_nonfinite is set and a gradient holds NaN or Inf; else 1, or 2
+// when a None grad left its tensor out (the optimizers then keep that parameter's step count).
 template <class Launch>
-int optim_step(const std::vector<ListSpec>& specs, bool skip_nonfinite, const Launch& launch) {
+int optim_step(const std::vector<ListSpec>& specs, bool skip_nonfinite, py::handle terms, const Launch& launch) {
   Args args;
   const Lists lists = args.lists(specs);
+  std::vector<double> factors;
+  const bool per_tensor = PyDict_GET_SIZE(terms.ptr()) != kGradTermFields;  // read_terms let only tensor_scale through
+  if (per_tensor) factors = tensor_factors(args, specs[1].list, lists, PyDict_GetItem(terms.ptr(), tensor_scale_key()));
   args.check_overlap();
   const ChunkPlan plan(lists.numel.data(), static_cast<int64_t>(lists.numel.size()));
   const int applied = lists.skipped ? 2 : 1;
@@ -90,6 +120,7 @@ int optim_step(const std::vector<ListSpec>& specs, bool skip_nonfinite, const La
     t.numel = lists.numel.data();
     t.count = static_cast<int64_t>(lists.numel.size());
     t.plan = plan.view();
+    if (per_tensor) t.tensor_scale = factors.data();
     int64_t total = 0;
     for (int64_t n : lists.numel) total += n;
     GilRelease nogil(total);

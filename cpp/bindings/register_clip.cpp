@@ -2,6 +2,7 @@
 // of arrays in one call each. Ranges (max_norm >= 0, norm_type > 0, lo <= hi) are checked in
 // python/nndl_fast/clip.py; arrays are checked here by Args (bindings/args.hpp).
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "bindings/args.hpp"
@@ -33,6 +34,61 @@ double global_norm_of(const Lists& lists, const ChunkPlan& plan, clip::NormKind 
   NNDL_DISPATCH(norm_partials<T>)(partials.data(), reinterpret_cast<const T* const*>(lists.ptrs[0].data()), view, kind,
                                   p);
   return clip::combine_partials(partials.data(), view.count, kind, p);
+}
+
+// Per-tensor clipping of an optimizer step (clip_per_tensor): for each item i of the lists
+// of `groups` (each list one dtype, None items allowed), norms[i] = |grad_scale|·‖g_i‖ (NaN for
+// None) and coefs[i] = the clip coefficient of that norm (1 for None); returns (norms, coefs,
+// every norm finite).
+py::tuple tensor_coefficients(const py::list& groups, double norm_type, double max_norm, const std::string& convention,
+                              double grad_scale) {
+  const clip::NormKind kind = norm_kind(norm_type);
+  const clip::Convention conv = convention_of(convention);
+  Args args;
+  std::vector<Lists> lists;
+  int64_t total = 0;
+  for (py::handle g : groups) {
+    args.next_dtype();  // each list has its own dtype
+    lists.push_back(args.lists({{"grads", g, false, false, /*holes=*/true}}));
+    total += static_cast<int64_t>(py::len(g));
+  }
+  args.check_overlap();
+  py::array_t<double> norms(total), coefs(total);
+  double* norm = norms.mutable_data();
+  double* coef = coefs.mutable_data();
+  bool finite = true;
+  int64_t i = 0;
+  for (size_t gi = 0; gi < lists.size(); ++gi) {
+    const Lists& l = lists[gi];
+    const auto n = static_cast<int64_t>(l.numel.size());
+    const ChunkPlan plan(l.numel.data(), n);
+    const ChunkView view = plan.view();
+    std::vector<double> partials(static_cast<size_t>(view.count)), own(static_cast<size_t>(n));
+    with_dtype(l.dtype, [&](auto tag) {
+      using T = decltype(tag);
+      int64_t elems = 0;
+      for (int64_t e : l.numel) elems += e;
+      GilRelease nogil(elems);
+      NNDL_DISPATCH(norm_partials<T>)(partials.data(), reinterpret_cast<const T* const*>(l.ptrs[0].data()), view, kind,
+                                      norm_type);
+    });
+    clip::tensor_norms(own.data(), n, partials.data(), view, kind, norm_type);
+    int64_t j = 0;
+    const py::object group = groups[gi];
+    for (py::handle item : group) {
+      if (item.is_none()) {
+        norm[i] = NAN;
+        coef[i] = 1.0;
+      } else {
+        norm[i] = own[static_cast<size_t>(j++)] * std::fabs(grad_scale);
+        coef[i] = clip::clip_coefficient(norm[i], max_norm, conv);
+        finite = finite && std::isfinite(norm[i]);
+      }
+      ++i;
+    }
+    if (j != n) throw py::value_error("grads changed while the norms were computed");
+  }
+  return py::make_tuple(norms, coefs, finite);
 }
 
 }  // namespace
@@ -94,6 +150,11 @@ void register_clip(py::module_& m) {
         });
       },
       py::arg("grads"), py::arg("lo"), py::arg("hi"), "Clip every element into [lo, hi] in place (1.24).");
+
+  m.def("clip_tensor_coefficients", &tensor_coefficients, py::arg("groups"), py::arg("norm_type"), py::arg("max_norm"),
+        py::arg("convention"), py::arg("grad_scale"),
+        "Per-tensor clip by norm of an optimizer step: (norms, coefficients, all finite) for every item\n"
+        "of a list of lists of arrays (None items: norm NaN, coefficient 1). See nndl_fast.optim.Optimizer.step.");
 
   m.def(
       "clip_coefficient",

@@ -2,7 +2,8 @@
 //
 // Every step takes the lists (params, grads, the rule's state lists, None for an absent
 // optional one) and two records of named numbers: `terms` (GradTerms: the gradient terms
-// shared by every rule) and `coeffs` (the rule's per-call coefficients, e.g. AdamCoeffs), as
+// shared by every rule; with clip_per_tensor also `tensor_scale`, one float64 factor of its
+// scale per item of grads) and `coeffs` (the rule's per-call coefficients, e.g. AdamCoeffs), as
 // dicts read field by field by name (read_fields, bindings/optim_step.hpp). The coefficients
 // are computed once per call, in double, by the rule's module in python/nndl_fast/optim/
 // (which carries the formula); the header beside each kernel (cpp/optim/<rule>.hpp) says how
@@ -154,7 +155,7 @@ void register_optim(py::module_& m) {
         return optim_step({{"params", params, true},
                            {"grads", grads, false, false, /*holes=*/true},
                            {"momentum_buffer", buf, true, /*none_ok=*/true}},
-                          skip_nonfinite, NNDL_LAUNCH(sgd_step, gt, co));
+                          skip_nonfinite, terms, NNDL_LAUNCH(sgd_step, gt, co));
       },
       py::arg("params"), py::arg("grads"), py::arg("momentum_buffer"), NNDL_STEP_TAIL,
       "SGD / momentum / Nesterov step (see nndl_fast.optim.SGD).");
@@ -165,7 +166,7 @@ void register_optim(py::module_& m) {
         const optim::GradTerms gt = read_terms(terms);
         const optim::AdagradCoeffs co = adagrad_coeffs(coeffs);
         return optim_step({{"params", params, true}, {"grads", grads, false, false, /*holes=*/true}, {"sum", G, true}},
-                          skip_nonfinite, NNDL_LAUNCH(adagrad_step, gt, co));
+                          skip_nonfinite, terms, NNDL_LAUNCH(adagrad_step, gt, co));
       },
       py::arg("params"), py::arg("grads"), py::arg("sum"), NNDL_STEP_TAIL,
       "AdaGrad step (see nndl_fast.optim.AdaGrad).");
@@ -183,7 +184,7 @@ void register_optim(py::module_& m) {
                            {"square_avg", G, true},
                            {"momentum_buffer", buf, true, true},
                            {"grad_avg", gbar, true, true}},
-                          skip_nonfinite, NNDL_LAUNCH(rmsprop_step, gt, co));
+                          skip_nonfinite, terms, NNDL_LAUNCH(rmsprop_step, gt, co));
       },
       py::arg("params"), py::arg("grads"), py::arg("square_avg"), py::arg("momentum_buffer"), py::arg("grad_avg"),
       NNDL_STEP_TAIL, "RMSprop step (see nndl_fast.optim.RMSprop).");
@@ -198,7 +199,7 @@ void register_optim(py::module_& m) {
                            {"grads", grads, false, false, /*holes=*/true},
                            {"square_avg", G, true},
                            {"acc_delta", X, true}},
-                          skip_nonfinite, NNDL_LAUNCH(adadelta_step, gt, co));
+                          skip_nonfinite, terms, NNDL_LAUNCH(adadelta_step, gt, co));
       },
       py::arg("params"), py::arg("grads"), py::arg("square_avg"), py::arg("acc_delta"), NNDL_STEP_TAIL,
       "AdaDelta step (see nndl_fast.optim.AdaDelta).");
@@ -216,7 +217,7 @@ void register_optim(py::module_& m) {
                            {"exp_avg", m_, true},
                            {"exp_avg_sq", v, true},
                            {"max_exp_avg_sq", v_max, true, /*none_ok=*/true}},
-                          skip_nonfinite, NNDL_LAUNCH(adam_step, gt, co));
+                          skip_nonfinite, terms, NNDL_LAUNCH(adam_step, gt, co));
       },
       py::arg("params"), py::arg("grads"), py::arg("exp_avg"), py::arg("exp_avg_sq"), py::arg("max_exp_avg_sq"),
       NNDL_STEP_TAIL, "Adam / Nadam / AdamW step (see nndl_fast.optim.Adam).");

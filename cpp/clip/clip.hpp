@@ -64,4 +64,17 @@ inline double combine_partials(const double* partials, int64_t count, NormKind k
   return s;
 }
 
+// The norm of each of the plan's num_tensors tensors: its own chunks' partials combined as
+// combine_partials combines a whole list's, so norms[k] is bitwise the global norm of x[k]
+// alone (chunks never span two tensors). A tensor without elements has norm 0.
+inline void tensor_norms(double* norms, int64_t num_tensors, const double* partials, const ChunkView& plan,
+                         NormKind kind, double p) {
+  int64_t c = 0;
+  for (int64_t k = 0; k < num_tensors; ++k) {
+    const int64_t first = c;
+    while (c < plan.count && plan.chunks[c].tensor == k) ++c;
+    norms[k] = combine_partials(partials + first, c - first, kind, p);
+  }
+}
+
 }  // namespace nndl::clip

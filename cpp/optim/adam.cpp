@@ -17,6 +17,7 @@ void adam_impl(const optim::TensorLists<T>& t, const optim::GradTerms& terms, co
   const T c_m = T(c.c_m), c_g = T(c.c_g), c2 = T(c.c2);
   const T eps_in = T(c.eps_in), eps_out = T(c.eps_out);
   for_each_chunk(t.plan, [&](int64_t k, int64_t begin, int64_t end) {
+    const T gs = gc.scale_of(terms, t, k);  // this tensor's gradient scale
     T* NNDL_RESTRICT theta = t.param[k];
     const T* NNDL_RESTRICT grad = t.grad[k];
     T* NNDL_RESTRICT m = t.state[0][k];
@@ -24,7 +25,7 @@ void adam_impl(const optim::TensorLists<T>& t, const optim::GradTerms& terms, co
     T* NNDL_RESTRICT v_max = kAmsgrad ? t.state[2][k] : nullptr;
 #pragma omp simd
     for (int64_t i = begin; i < end; ++i) {
-      const T g = gc.template grad<kRegularized>(grad[i], theta[i]);
+      const T g = gc.template grad<kRegularized>(gs, grad[i], theta[i]);
       const T mi = beta1 * m[i] + one_minus_beta1 * g;      // (1.19)
       const T vi = beta2 * v[i] + one_minus_beta2 * g * g;  // (1.20)
       m[i] = mi;

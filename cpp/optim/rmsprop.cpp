@@ -15,6 +15,7 @@ void rmsprop_impl(const optim::TensorLists<T>& t, const optim::GradTerms& terms,
   const T lr = T(c.lr), beta = T(c.beta), one_minus_beta = T(1.0 - c.beta);
   const T eps_in = T(c.eps_in), eps_out = T(c.eps_out), mu = T(c.momentum);
   for_each_chunk(t.plan, [&](int64_t k, int64_t begin, int64_t end) {
+    const T gs = gc.scale_of(terms, t, k);  // this tensor's gradient scale
     T* NNDL_RESTRICT theta = t.param[k];
     const T* NNDL_RESTRICT grad = t.grad[k];
     T* NNDL_RESTRICT G = t.state[0][k];
@@ -22,7 +23,7 @@ void rmsprop_impl(const optim::TensorLists<T>& t, const optim::GradTerms& terms,
     T* NNDL_RESTRICT gbar = kCentered ? t.state[2][k] : nullptr;
 #pragma omp simd
     for (int64_t i = begin; i < end; ++i) {
-      const T g = gc.template grad<kRegularized>(grad[i], theta[i]);
+      const T g = gc.template grad<kRegularized>(gs, grad[i], theta[i]);
       const T Gi = beta * G[i] + one_minus_beta * g * g;  // (1.10)
       G[i] = Gi;
       T Gc = Gi;

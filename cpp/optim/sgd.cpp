@@ -12,12 +12,13 @@ void sgd_impl(const optim::TensorLists<T>& t, const optim::GradTerms& terms, con
   const GradCoeffs<T> gc(terms);
   const T lr = T(c.lr), a = T(c.a), cg = T(c.c), s = T(c.s), n = T(c.n);
   for_each_chunk(t.plan, [&](int64_t k, int64_t begin, int64_t end) {
+    const T gs = gc.scale_of(terms, t, k);  // this tensor's gradient scale
     T* NNDL_RESTRICT theta = t.param[k];
     const T* NNDL_RESTRICT grad = t.grad[k];
     T* NNDL_RESTRICT u = kMomentum ? t.state[0][k] : nullptr;
 #pragma omp simd
     for (int64_t i = begin; i < end; ++i) {
-      const T g = gc.template grad<kRegularized>(grad[i], theta[i]);
+      const T g = gc.template grad<kRegularized>(gs, grad[i], theta[i]);
       if constexpr (kMomentum) {
         const T ui = a * u[i] + cg * g;  // (1.15)
         u[i] = ui;

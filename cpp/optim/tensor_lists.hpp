@@ -18,6 +18,9 @@ struct TensorLists {
   const int64_t* numel;
   int64_t count;
   ChunkView plan;
+  // Per-tensor clipping (clip_per_tensor): tensor k's gradient scale is GradTerms::scale ·
+  // tensor_scale[k]; null for one scale for every tensor.
+  const double* tensor_scale = nullptr;
 };
 
 // The gradient the update rule sees, and the decoupled decay of θ (python/nndl_fast/optim/base.py

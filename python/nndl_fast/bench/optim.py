@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .. import optim as O
+from ..reference import clip as RC
 from ..reference import optim as R
 from .harness import Bench
 
@@ -174,6 +175,57 @@ def _clip_adam_rows(bench: Bench, torch: Any, adam_kw: dict[str, Any]) -> None:
         )
 
 
+def _clip_per_tensor_adam_rows(bench: Bench, torch: Any, adam_kw: dict[str, Any]) -> None:
+    """Clip each gradient by its own norm (Keras's clipnorm) fused into the step: one read-only
+    pass for every tensor's norm, each tensor's coefficient inside Adam's pass (32 B/element),
+    against the same unfused in NumPy (clip each, then the reference step) and torch
+    (clip_grad_norm_ once per tensor, then fused Adam)."""
+    sizes = [50_000] * 200
+    params, grads = _problem(sizes)
+    opt = _ours(O.Adam, adam_kw, params)
+    nbytes = 32 * sum(sizes)
+    case = "200 x 50000"
+    bench.measure(
+        "clip_per_tensor_adam",
+        case,
+        "nndl_fast fused",
+        lambda: opt.step(grads, max_norm=1.0, clip_per_tensor=True),
+        nbytes=nbytes,
+        note="norm pass + one update pass",
+    )
+    hp = {k: v for k, v in opt.param_groups[0].items() if k != "params"}
+    thetas, ref_grads = [p.copy() for p in params], [g.copy() for g in grads]
+    states = [{k: np.zeros_like(p) for k in ("exp_avg", "exp_avg_sq")} for p in params]
+
+    def numpy_clip_adam() -> None:
+        RC.clip_per_tensor_(ref_grads, 1.0)
+        for k, (theta, g, state) in enumerate(zip(thetas, ref_grads, states)):
+            thetas[k] = R.adam(theta, g, state, 1, hp)
+
+    bench.measure(
+        "clip_per_tensor_adam", case, "numpy reference", numpy_clip_adam, nbytes=nbytes, note="clip each, then step"
+    )
+    if torch is not None:
+        tp = [torch.from_numpy(p.copy()).requires_grad_() for p in params]
+        for t, g in zip(tp, grads):
+            t.grad = torch.from_numpy(g.copy())
+        topt = torch.optim.Adam(tp, lr=1e-3, fused=True)
+
+        def torch_clip_adam() -> None:
+            for t in tp:
+                torch.nn.utils.clip_grad_norm_(t, 1.0)
+            topt.step()
+
+        bench.measure(
+            "clip_per_tensor_adam",
+            case,
+            "torch clip + fused",
+            torch_clip_adam,
+            nbytes=nbytes,
+            note="clip_grad_norm_ per tensor then Adam(fused=True)",
+        )
+
+
 def run(bench: Bench, torch: Any) -> None:
     by_name = {r[0]: r for r in RULES}
     big = [10_000_000] if bench.quick else [10_000_000, 64_000_000]
@@ -200,6 +252,8 @@ def run(bench: Bench, torch: Any) -> None:
         _overhead_rows(bench, torch)
     if bench.wants("clip_adam"):
         _clip_adam_rows(bench, torch, by_name["adam"][2])
+    if bench.wants("clip_per_tensor_adam"):
+        _clip_per_tensor_adam_rows(bench, torch, by_name["adam"][2])
     # Every other rule at 1e7.
     for rule in RULES:
         if rule[0] in HEADLINE or not bench.wants(rule[0]):

@@ -21,7 +21,8 @@ These cross into the kernel as one record of named numbers, ``terms`` (the C++ G
 each rule's own coefficients cross as another, ``coeffs`` (AdamCoeffs, ...), built by the
 rule's module: ``_core.adam_step(params, grads, exp_avg, exp_avg_sq, max_exp_avg_sq,
 terms, coeffs, skip_nonfinite)`` with ``coeffs = {"beta1": ..., "c_m": ..., ...}``. The
-binding reads each field by name and refuses a missing or unknown one.
+binding reads each field by name and refuses a missing or unknown one. Per-tensor clipping adds
+``terms["tensor_scale"]``: one float64 factor of the scale per item of grads.
 """
 
 from __future__ import annotations
@@ -185,6 +186,14 @@ def _plan(rule: Rule, hp: Mapping[str, Any], k: Any, t: int, scalars: Mapping[st
     return lr, coeffs, new_scalars
 
 
+def _check_per_tensor(clip_per_tensor: Any, max_norm: Any) -> bool:
+    """step's clip_per_tensor: a bool, True only with a max_norm."""
+    per_tensor = _checks.flag("clip_per_tensor", clip_per_tensor)
+    if per_tensor and max_norm is None:
+        raise ValueError("clip_per_tensor=True needs max_norm, the bound of each gradient's norm")
+    return per_tensor
+
+
 def _grad_scale(grad_scale: Any, skip: bool) -> float | None:
     """The gradient scale as a float; None when it is NaN or ±inf and skip_nonfinite skips the step."""
     try:
@@ -324,7 +333,8 @@ class Optimizer:
         self._checked_lists: list[tuple[tuple[str, list[Any]], ...]] = []
         self._terms_cache: list[tuple[float, float, dict[str, float]] | None] = []  # (lr, scale, terms)
         self._consts: list[Any] = []  # rule.constants of each checked group
-        self.last_grad_norm: float | None = None  # set by step(max_norm=...)
+        # set by step(max_norm=...): the global norm, or with clip_per_tensor one norm per gradient
+        self.last_grad_norm: float | np.ndarray | None = None
         self._lock = threading.Lock()
         params = list(params)
         if not params:
@@ -472,6 +482,7 @@ class Optimizer:
         max_norm: float | None = None,
         norm_type: float | str = 2.0,
         convention: str = "chapter",
+        clip_per_tensor: bool = False,
         skip_nonfinite: bool = False,
     ) -> bool:
         """Apply one update with ``grads`` (aligned with the parameters).
@@ -490,16 +501,33 @@ class Optimizer:
         gradient or in ``grad_scale``) skips the whole step and returns False (with
         ``max_norm`` the norm pass detects it at no extra cost).
 
+        ``clip_per_tensor=True`` (with ``max_norm`` > 0) clips each gradient by its own norm
+        instead, as Keras's ``clipnorm``: gₖ ← cₖ·gₖ with cₖ the coefficient of
+        ‖grad_scale·gₖ‖ (``convention="chapter"``: cₖ = min(1, b/‖gₖ‖), Keras's
+        gₖ·b/max(‖gₖ‖, b) up to rounding, and cₖ = 1 at ‖gₖ‖ = 0 as Keras leaves a zero
+        gradient alone; ``"torch"``: min(1, b/(‖gₖ‖ + 1e-6)), a loop of
+        ``torch.nn.utils.clip_grad_norm_`` over the tensors one by one). Fused the same way:
+        one read-only pass computes every tensor's norm in one call, and each tensor's
+        coefficient joins grad_scale inside the update pass. ``last_grad_norm`` is then a
+        float64 array with one norm per gradient (NaN for a None grad), and a non-finite norm
+        of any tensor counts as a NaN/Inf for ``skip_nonfinite``.
+
         Bad input raises before anything is modified: every group's hyper-parameters and
         schedule, every array of every group, then the kernels run.
         """
         with self._lock:
-            return self._step(grads, grad_scale, max_norm, norm_type, convention, skip_nonfinite)
+            if clip_per_tensor is False:  # the common case: nothing more to check
+                return self._step(grads, grad_scale, max_norm, norm_type, convention, skip_nonfinite)
+            per_tensor = _check_per_tensor(clip_per_tensor, max_norm)
+            return self._step(grads, grad_scale, max_norm, norm_type, convention, skip_nonfinite, per_tensor)
 
-    def _step(self, grads, grad_scale, max_norm, norm_type, convention, skip_nonfinite) -> bool:
+    def _step(self, grads, grad_scale, max_norm, norm_type, convention, skip_nonfinite, per_tensor=False) -> bool:
         skip = skip_nonfinite if type(skip_nonfinite) is bool else _checks.flag("skip_nonfinite", skip_nonfinite)
         if max_norm is not None:
-            max_norm = _clip.check_max_norm(max_norm)
+            if per_tensor:  # Keras's clipnorm=0 means no clipping: refused rather than read as "clip to 0"
+                max_norm = _checks.real("max_norm", max_norm, 0.0, lo_open=True, finite=False)
+            else:
+                max_norm = _clip.check_max_norm(max_norm)
             norm_type = _clip.check_norm_type(norm_type)
             convention = _checks.convention(convention)
         if type(grad_scale) is float and math.isfinite(grad_scale):  # the common case, checked inline
@@ -552,7 +580,15 @@ class Optimizer:
                 for gi, _, _, g, _ in launches
             ]
         )
-        if max_norm is not None:
+        tensor_scale = None
+        if per_tensor:
+            norms, tensor_scale, finite = _core.clip_tensor_coefficients(
+                per_group, norm_type, max_norm, convention, scale
+            )
+            self.last_grad_norm = norms
+            if not finite and skip:
+                return False
+        elif max_norm is not None:
             total = _clip.global_norm_of_groups([[x for x in g if x is not None] for g in per_group], norm_type)
             total *= abs(scale)
             self.last_grad_norm = total
@@ -563,7 +599,11 @@ class Optimizer:
             return False
         for gi, members, t, g, (lr, coeffs, scalars) in launches:
             hp, bufs = checked[gi]
-            rule.launch(hp["params"], g, bufs, self._terms(gi, hp, lr, scale), coeffs, False)
+            terms = self._terms(gi, hp, lr, scale)
+            if tensor_scale is not None:  # group gi's slice of the per-tensor factors, aligned with its grads
+                r = self._ranges[gi]
+                terms = {**terms, "tensor_scale": tensor_scale[r.start : r.stop]}
+            rule.launch(hp["params"], g, bufs, terms, coeffs, False)
             self._advance(gi, g, members, t, scalars)
         return True
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["clip_coefficient", "clip_grad_norm_", "clip_grad_value_", "global_norm"]
+__all__ = ["clip_coefficient", "clip_grad_norm_", "clip_grad_value_", "clip_per_tensor_", "global_norm"]
 
 
 def global_norm(grads: Sequence[np.ndarray], norm_type: float = 2.0) -> float:
@@ -51,6 +51,20 @@ def clip_grad_norm_(
     for g in grads:
         g[...] = g.dtype.type(c) * g  # g ← c·g
     return total
+
+
+def clip_per_tensor_(
+    grads: Sequence[np.ndarray | None], max_norm: float, norm_type: float = 2.0, *, convention: str = "chapter"
+) -> np.ndarray:
+    """Clip each array by its own norm (Keras's ``clipnorm``; an optimizer's
+    ``step(clip_per_tensor=True)``): gₖ ← cₖ·gₖ with cₖ the coefficient of ‖gₖ‖. Returns the
+    norms before clipping (NaN for a None item, which is skipped)."""
+    norms = np.full(len(grads), np.nan)
+    for k, g in enumerate(grads):
+        if g is not None:
+            norms[k] = global_norm([g], norm_type)
+            g[...] = g.dtype.type(clip_coefficient(norms[k], max_norm, convention=convention)) * g
+    return norms
 
 
 def clip_grad_value_(grads: Sequence[np.ndarray], lower: float, upper: float) -> None:

@@ -5,7 +5,9 @@ classes subclass ``torch.optim.Optimizer`` with torch's names, signatures, defau
 and ``state_dict`` format, so ``zero_grad()``, ``add_param_group``, ``named_parameters()``
 input, ``torch.optim.lr_scheduler`` and checkpoints written by ``torch.optim`` (both ways)
 work unchanged. Each adds the keyword-only ``max_norm=``/``norm_type=``: clipping by global
-norm fused into the step. The chapter's forms of the same rules stay in :mod:`nndl_fast.optim`.
+norm fused into the step (``clip_per_tensor=True``: each gradient by its own norm, as a loop of
+``clip_grad_norm_`` over the tensors). The chapter's forms of the same rules stay in
+:mod:`nndl_fast.optim`.
 
 ===================  ========================================  ==============================
 module               classes                                   layer-1 rule

@@ -33,6 +33,7 @@ class Adadelta(Optimizer):
         differentiable: bool = False,
         max_norm: float | None = None,
         norm_type: float | str = 2.0,
+        clip_per_tensor: bool = False,
     ) -> None:
         defaults = {
             "lr": lr,
@@ -44,7 +45,7 @@ class Adadelta(Optimizer):
             "foreach": foreach,
             "differentiable": differentiable,
         }
-        super().__init__(params, defaults, max_norm, norm_type)
+        super().__init__(params, defaults, max_norm, norm_type, clip_per_tensor)
 
     def _check(self, group: Mapping[str, Any]) -> None:
         check_nonneg(group, "lr", "eps", "weight_decay")

@@ -36,6 +36,7 @@ class Adagrad(Optimizer):
         fused: bool | None = None,
         max_norm: float | None = None,
         norm_type: float | str = 2.0,
+        clip_per_tensor: bool = False,
     ) -> None:
         defaults = {
             "lr": lr,
@@ -48,7 +49,7 @@ class Adagrad(Optimizer):
             "differentiable": differentiable,
             "fused": fused,
         }
-        super().__init__(params, defaults, max_norm, norm_type)
+        super().__init__(params, defaults, max_norm, norm_type, clip_per_tensor)
         for group in self.param_groups:
             for p in group["params"]:
                 self.state[p] = {

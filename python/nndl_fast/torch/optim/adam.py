@@ -61,6 +61,7 @@ class Adam(Optimizer):
         decoupled_weight_decay: bool = False,
         max_norm: float | None = None,
         norm_type: float | str = 2.0,
+        clip_per_tensor: bool = False,
     ) -> None:
         defaults = {
             "lr": lr,
@@ -75,7 +76,7 @@ class Adam(Optimizer):
             "fused": fused,
             "decoupled_weight_decay": decoupled_weight_decay,
         }
-        super().__init__(params, defaults, max_norm, norm_type)
+        super().__init__(params, defaults, max_norm, norm_type, clip_per_tensor)
 
     def _check(self, group: Mapping[str, Any]) -> None:
         _check_adam(group)
@@ -104,6 +105,7 @@ class AdamW(Adam):
         fused: bool | None = None,
         max_norm: float | None = None,
         norm_type: float | str = 2.0,
+        clip_per_tensor: bool = False,
     ) -> None:
         super().__init__(
             params,
@@ -120,6 +122,7 @@ class AdamW(Adam):
             decoupled_weight_decay=True,
             max_norm=max_norm,
             norm_type=norm_type,
+            clip_per_tensor=clip_per_tensor,
         )
 
 
@@ -163,6 +166,7 @@ class NAdam(Optimizer):
         differentiable: bool = False,
         max_norm: float | None = None,
         norm_type: float | str = 2.0,
+        clip_per_tensor: bool = False,
     ) -> None:
         defaults = {
             "lr": lr,
@@ -176,7 +180,7 @@ class NAdam(Optimizer):
             "capturable": capturable,
             "differentiable": differentiable,
         }
-        super().__init__(params, defaults, max_norm, norm_type)
+        super().__init__(params, defaults, max_norm, norm_type, clip_per_tensor)
 
     def _check(self, group: Mapping[str, Any]) -> None:
         _check_adam(group)

@@ -22,7 +22,10 @@ to that rule's hyper-parameters (``_hp``) and checks torch's arguments by torch'
 - ``max_norm`` clips the gradients by their global norm inside the step (torch's coefficient
   max_norm/(‖g‖ + 1e-6), at most 1): one read-only pass for the norm, and the coefficient
   joins the update pass, the gradients themselves are never written. The norm is kept in
-  ``last_grad_norm``.
+  ``last_grad_norm``. With ``clip_per_tensor=True`` each gradient is clipped by its own norm
+  instead (a loop of torch's ``clip_grad_norm_`` over the tensors, or Keras's ``clipnorm``),
+  fused the same way; ``last_grad_norm`` is then an array with one norm per parameter of
+  ``param_groups`` (NaN where the grad is None).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ... import _checks
+from ... import _checks, _core
 from ... import clip as _clip
 from ...optim import base as _base
 
@@ -277,11 +280,23 @@ class Optimizer(torch.optim.Optimizer):
     _counts_steps = True  # torch keeps state["step"] (SGD does not)
     _scalar_state: tuple[str, ...] = ()  # torch's per-parameter scalar tensors (NAdam: mu_product)
 
-    def __init__(self, params: Any, defaults: dict[str, Any], max_norm: Any = None, norm_type: Any = 2.0) -> None:
+    def __init__(
+        self,
+        params: Any,
+        defaults: dict[str, Any],
+        max_norm: Any = None,
+        norm_type: Any = 2.0,
+        clip_per_tensor: Any = False,
+    ) -> None:
         self._check(defaults)
-        self.max_norm = None if max_norm is None else _clip.check_max_norm(max_norm)
+        self.clip_per_tensor = _base._check_per_tensor(clip_per_tensor, max_norm)
+        self.max_norm: float | None = None
+        if max_norm is not None and self.clip_per_tensor:  # > 0: Keras's clipnorm=0 means no clipping
+            self.max_norm = _checks.real("max_norm", max_norm, 0.0, lo_open=True, finite=False)
+        elif max_norm is not None:
+            self.max_norm = _clip.check_max_norm(max_norm)
         self.norm_type = _clip.check_norm_type(norm_type)
-        self.last_grad_norm: float | None = None
+        self.last_grad_norm: float | np.ndarray | None = None
         self._edits = [0]
         self._cache: Any = None
         super().__init__(params, defaults)
@@ -311,12 +326,18 @@ class Optimizer(torch.optim.Optimizer):
         super().add_param_group(param_group)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**super().__getstate__(), "max_norm": self.max_norm, "norm_type": self.norm_type}
+        return {
+            **super().__getstate__(),
+            "max_norm": self.max_norm,
+            "norm_type": self.norm_type,
+            "clip_per_tensor": self.clip_per_tensor,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
         self.__dict__.setdefault("max_norm", None)
         self.__dict__.setdefault("norm_type", 2.0)
+        self.__dict__.setdefault("clip_per_tensor", False)
         self.__dict__.setdefault("last_grad_norm", None)
         self.__dict__.setdefault("_edits", [0])  # (a copy or an unpickled optimizer)
         self._cache = None
@@ -506,18 +527,30 @@ class Optimizer(torch.optim.Optimizer):
 
     def _run(self, launches: list[Any]) -> None:
         scale = 1.0
-        if self.max_norm is not None:
+        factors = None
+        if self.clip_per_tensor and self.max_norm is not None:  # torch's coefficient, each tensor by its own norm
+            norms, factors, _ = _core.clip_tensor_coefficients(
+                [gl for _, _, _, _, gl, _, _ in launches], self.norm_type, self.max_norm, "torch", 1.0
+            )
+        elif self.max_norm is not None:
             total = _clip.global_norm_of_groups(
                 [[g for g in gl if g is not None] for _, _, _, _, gl, _, _ in launches], self.norm_type
             )
             scale = _clip.clip_coefficient(total, self.max_norm, convention="torch")
         if len(launches) > 1:  # several launches: check them all first, so that a rejected step changes nothing
             _base.check_launches(self._rule, [(pv, gl, bufs) for _, _, _, pv, gl, bufs, _ in launches])
-        if self.max_norm is not None:
+        if factors is not None:
+            self.last_grad_norm = self._per_parameter(launches, norms)
+        elif self.max_norm is not None:
             self.last_grad_norm = total
         touched: list[torch.Tensor] = []
+        start = 0
         for gc, hp, idx, pv, gl, bufs, (lr, coeffs, scalars) in launches:
-            self._rule.launch(pv, gl, bufs, _base.grad_terms(hp, lr, scale), coeffs, False)
+            terms = _base.grad_terms(hp, lr, scale)
+            if factors is not None:  # this launch's slice of the per-tensor factors, aligned with gl
+                terms["tensor_scale"] = factors[start : start + len(gl)]
+                start += len(gl)
+            self._rule.launch(pv, gl, bufs, terms, coeffs, False)
             every = len(idx) == len(gc.entries)
             if every:
                 gc.steps_np += 1
@@ -528,6 +561,20 @@ class Optimizer(torch.optim.Optimizer):
             for name, value in scalars.items():
                 gc.scalars[name].numpy()[slice(None) if every else idx] = value
         torch.autograd.graph.increment_version(touched)
+
+    def _per_parameter(self, launches: list[Any], norms: np.ndarray) -> np.ndarray:
+        """The per-tensor norms of the launches, one per parameter of param_groups in order (NaN
+        for a parameter whose grad is None)."""
+        firsts, n = {}, 0
+        for group in self.param_groups:
+            firsts[id(group["params"])] = n
+            n += len(group["params"])
+        out = np.full(n, np.nan)
+        start = 0
+        for gc, _, idx, _, gl, _, _ in launches:  # gc.params is its group's list (_valid_cache)
+            out[[firsts[id(gc.params)] + k for k in idx]] = norms[[start + k for k in idx]]
+            start += len(gl)
+        return out
 
     def _by_step(self, gc: _Group, idx: list[int]) -> list[tuple[list[int], int, dict[str, float]]]:
         """The launches of a group: (the indices it steps, 1-based step t, scalar state), one per

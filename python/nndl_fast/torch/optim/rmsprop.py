@@ -36,6 +36,7 @@ class RMSprop(Optimizer):
         *,
         max_norm: float | None = None,
         norm_type: float | str = 2.0,
+        clip_per_tensor: bool = False,
     ) -> None:
         defaults = {
             "lr": lr,
@@ -49,7 +50,7 @@ class RMSprop(Optimizer):
             "maximize": maximize,
             "differentiable": differentiable,
         }
-        super().__init__(params, defaults, max_norm, norm_type)
+        super().__init__(params, defaults, max_norm, norm_type, clip_per_tensor)
 
     def _check(self, group: Mapping[str, Any]) -> None:
         check_nonneg(group, "lr", "eps", "momentum", "weight_decay", "alpha")

@@ -40,6 +40,7 @@ class SGD(Optimizer):
         fused: bool | None = None,
         max_norm: float | None = None,
         norm_type: float | str = 2.0,
+        clip_per_tensor: bool = False,
     ) -> None:
         defaults = {
             "lr": lr,
@@ -52,7 +53,7 @@ class SGD(Optimizer):
             "differentiable": differentiable,
             "fused": fused,
         }
-        super().__init__(params, defaults, max_norm, norm_type)
+        super().__init__(params, defaults, max_norm, norm_type, clip_per_tensor)
 
     def _check(self, group: Mapping[str, Any]) -> None:
         check_nonneg(group, "lr", "momentum", "weight_decay")
