@@ -32,6 +32,7 @@ __all__: list[str] = [
     "clip_global_norm",
     "clip_grad_norm",
     "clip_grad_value",
+    "clip_tensor_coefficients",
     "column_affine",
     "column_stats_rows",
     "column_stats_update",
@@ -271,6 +272,18 @@ def clip_grad_value(
 ) -> None:
     """
     Clip every element into [lo, hi] in place (1.24).
+    """
+
+def clip_tensor_coefficients(
+    groups: list,
+    norm_type: typing.SupportsFloat | typing.SupportsIndex,
+    max_norm: typing.SupportsFloat | typing.SupportsIndex,
+    convention: str,
+    grad_scale: typing.SupportsFloat | typing.SupportsIndex,
+) -> tuple:
+    """
+    Per-tensor clip by norm of an optimizer step: (norms, coefficients, all finite) for every item
+    of a list of lists of arrays (None items: norm NaN, coefficient 1). See nndl_fast.optim.Optimizer.step.
     """
 
 def column_affine(
