@@ -347,7 +347,7 @@ _CE_HYPER = {
     "skip_nonfinite": ["yes", None, 1],
 }
 _KD_HYPER = {
-    "temperature": NOT_A_NUMBER + [0.0, -1.0, float("inf")],
+    "temperature": NOT_A_NUMBER + [0.0, -1.0, float("inf"), 1e155, 1e-170],
     "alpha": NOT_A_NUMBER + [-0.1, 1.5],
     "label_smoothing": NOT_A_NUMBER + [1.5],
     "convention": ["keras", None],

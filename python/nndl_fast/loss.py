@@ -201,8 +201,11 @@ def _kd_options(temperature, alpha, label_smoothing, convention, reduction, skip
 
 
 def _check_kd_options(temperature, alpha, label_smoothing, convention, reduction, skip_nonfinite) -> _KdOptions:
+    t = _checks.real("temperature", temperature, 0.0, lo_open=True)
+    if not 0.0 < t * t < float("inf"):  # the loss carries T²: beyond ~1e154 it is inf for any logits
+        raise ValueError(f"temperature must have a finite, non-zero square (the loss is scaled by T²), got {t!r}")
     return _KdOptions(
-        _checks.real("temperature", temperature, 0.0, lo_open=True),
+        t,
         _checks.real("alpha", alpha, 0.0, 1.0),
         _checks.real("label_smoothing", label_smoothing, 0.0, 1.0),
         _checks.convention(convention) == "chapter",
