@@ -69,6 +69,19 @@ def test_uniform_equals_reference_bitwise(simd, nthreads, n, dtype):
     np.testing.assert_array_equal(got, R.uniform(n, dtype, -1.5, 2.25, seed, offset))
 
 
+@pytest.mark.parametrize("n", [63, 64, 4099])
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize(
+    "low, high", [(0.0, 1.0), (0.0, 1.2345e-300), (-3.0, 0.1)], ids=["unit", "tiny-scale", "folded-scale"]
+)
+def test_uniform_each_kernel_path_equals_reference_bitwise(simd, nthreads, n, dtype, low, high):
+    """The kernel computes U[0, 1) in the dtype, folds the 2^-24 (2^-53) step into scale when
+    that is exact, and keeps the plain expression below: every path gives the reference's bits."""
+    seed, offset = 31, 2**34 + 3
+    got = NR.uniform_(np.empty(n, dtype), low, high, seed=seed, offset=offset)
+    np.testing.assert_array_equal(got, R.uniform(n, dtype, low, high, seed, offset))
+
+
 @pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_normal_within_stated_ulps_of_reference(simd, nthreads, n, dtype):

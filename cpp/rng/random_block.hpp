@@ -19,6 +19,9 @@ constexpr double k2m32 = 1.0 / 4294967296.0;        // 2^-32
 constexpr double k2m52 = 1.0 / 4503599627370496.0;  // 2^-52
 constexpr double k2m53 = 1.0 / 9007199254740992.0;  // 2^-53
 
+// scale·2⁻⁵³ (and ·2⁻²⁴) is exact, and no product below it is subnormal, from here up.
+constexpr double kScaleExact = 0x1p-960;
+
 // A 32-bit word as a double, exactly: through int32 (a conversion every target has).
 inline double word(uint32_t w) { return double(int32_t(w ^ 0x80000000u)) + 2147483648.0; }
 // The top 53 (or 52) bits of the word pair (a, b) as an integer-valued double, exactly.
@@ -46,8 +49,18 @@ inline void block_values(T* NNDL_RESTRICT y, const uint32_t (&w)[4][16], const r
   if constexpr (sizeof(T) == 4) {
     const uint32_t* wf = &w[0][0];  // word w of counter l is wf[16·w + l], element 16·w + l
     if constexpr (D == rng::Dist::uniform) {
+      if (loc == 0.0 && scale == 1.0) {
+        // U[0, 1): k·2⁻²⁴ is exact in float, so float lanes give the double path's bits
 #pragma omp simd
-      for (int i = 0; i < 64; ++i) y[i] = T(loc + scale * (double(int32_t(wf[i] >> 8)) * k2m24));
+        for (int i = 0; i < 64; ++i) y[i] = T(float(int32_t(wf[i] >> 8)) * 0x1p-24f);
+      } else if (scale >= kScaleExact) {
+        const double scale24 = scale * k2m24;  // exact, and (scale·2⁻²⁴)·k = scale·(k·2⁻²⁴)
+#pragma omp simd
+        for (int i = 0; i < 64; ++i) y[i] = T(loc + scale24 * double(int32_t(wf[i] >> 8)));
+      } else {
+#pragma omp simd
+        for (int i = 0; i < 64; ++i) y[i] = T(loc + scale * (double(int32_t(wf[i] >> 8)) * k2m24));
+      }
     } else if constexpr (D == rng::Dist::truncated_normal) {
 #pragma omp simd
       for (int i = 0; i < 64; ++i) y[i] = T(loc + scale * truncated((word(wf[i]) + 0.5) * k2m32));
@@ -67,9 +80,23 @@ inline void block_values(T* NNDL_RESTRICT y, const uint32_t (&w)[4][16], const r
     }
   } else {
     if constexpr (D == rng::Dist::uniform) {
-      for (int h = 0; h < 2; ++h) {
+      // as float32's: U[0, 1) alone, else the power-of-two step folded into scale when exact
+      if (loc == 0.0 && scale == 1.0) {
+        for (int h = 0; h < 2; ++h) {
 #pragma omp simd
-        for (int l = 0; l < 16; ++l) y[16 * h + l] = loc + scale * (bits53(w[2 * h][l], w[2 * h + 1][l]) * k2m53);
+          for (int l = 0; l < 16; ++l) y[16 * h + l] = bits53(w[2 * h][l], w[2 * h + 1][l]) * k2m53;
+        }
+      } else if (scale >= kScaleExact) {
+        const double scale53 = scale * k2m53;
+        for (int h = 0; h < 2; ++h) {
+#pragma omp simd
+          for (int l = 0; l < 16; ++l) y[16 * h + l] = loc + scale53 * bits53(w[2 * h][l], w[2 * h + 1][l]);
+        }
+      } else {
+        for (int h = 0; h < 2; ++h) {
+#pragma omp simd
+          for (int l = 0; l < 16; ++l) y[16 * h + l] = loc + scale * (bits53(w[2 * h][l], w[2 * h + 1][l]) * k2m53);
+        }
       }
     } else if constexpr (D == rng::Dist::truncated_normal) {
       for (int h = 0; h < 2; ++h) {

@@ -197,9 +197,10 @@ inline double vndtri(double p) {
   const double d1 = vblend(near, 2.05319162663775882187e+0, 5.99832206555887937690e-1);
   const double num1 = ((((((n7 * t + n6) * t + n5) * t + n4) * t + n3) * t + n2) * t + n1) * t + n0;
   const double den1 = ((((((d7 * t + d6) * t + d5) * t + d4) * t + d3) * t + d2) * t + d1) * t + 1.0;
-  const double tail = num1 / den1;
-  const double central = num0 / den0;
-  return vblend(vmask(std::fabs(q) <= 0.425), central, vblend(lower, -tail, tail));
+  // one division for both rationals: −(a/b) = (−a)/b exactly, the bits of dividing each
+  const uint64_t central = vmask(std::fabs(q) <= 0.425);
+  const double num = vblend(central, num0, vblend(lower, -num1, num1));
+  return num / vblend(central, den0, den1);
 }
 
 }  // namespace nndl::NNDL_TARGET
