@@ -413,7 +413,7 @@ def test_functional_rejects_bad_state_before_touching_anything():
         (O.SGD, {"momentum": -0.5}, "momentum must be in"),
         (O.SGD, {"momentum": 0.9, "dampening": 0.1}, "dampening exists only"),
         (O.SGD, {"nesterov": True}, "nesterov requires momentum"),
-        (O.SGD, {"convention": "keras"}, "convention must be"),
+        (O.SGD, {"convention": "jax"}, "convention must be"),
         (O.RMSprop, {"beta": 1.5}, "beta must be in"),
         (O.AdaDelta, {"rho": 1.0}, "rho must be in"),
         (O.AdaGrad, {"lr_decay": -1.0}, "lr_decay must be in"),
