@@ -50,6 +50,7 @@ class AdamRule(Rule):
     }
     state = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
     needs = {"max_exp_avg_sq": "amsgrad=True"}
+    variant_options = tuple(_ADAM_VARIANT_DEFAULTS)
 
     def check(self, hp):
         check_common(hp)

@@ -160,6 +160,7 @@ class Rule:
     name: str
     defaults: dict[str, Any]
     presets: dict[str, dict[str, Any]] = {"chapter": {}}  # convention -> the defaults it changes
+    variant_options: tuple[str, ...] = ()  # the options ``variant`` reads
     state: tuple[str, ...]
     needs: dict[str, str] = {}
     scalars: dict[str, float] = {}
@@ -476,8 +477,8 @@ class Optimizer:
             )
         if type(self._rule.variant(hp)) is not type(self._rule):
             raise ValueError(
-                f"param_groups[{gi}]: a formula option of another convention (eps_hat, bias_correction, ...) "
-                "was set after construction; build a new optimizer with it instead"
+                f"param_groups[{gi}]: {', '.join(self._rule.variant_options)} chose another formula after "
+                "construction; build a new optimizer with it instead"
             )
         # The items that passed, compared by identity at the next step (a list value, but the
         # parameters', is compared by value: an edit in place must show).

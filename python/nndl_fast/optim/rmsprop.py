@@ -30,6 +30,7 @@ class RmspropRule(Rule):
     }
     state = ("square_avg", "momentum_buffer", "grad_avg")
     needs = {"momentum_buffer": "momentum > 0", "grad_avg": "centered=True"}
+    variant_options = ("bias_correction",)
 
     def check(self, hp):
         check_common(hp)
