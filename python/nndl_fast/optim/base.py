@@ -816,7 +816,7 @@ def functional(rule: Rule, cls_name: str) -> Callable[..., Any]:
     import inspect
 
     names = rule.state
-    passed: dict[Any, tuple[dict[str, Any], tuple[str | None, ...]]] = {}  # see checked()
+    passed: dict[Any, tuple[dict[str, Any], tuple[str | None, ...], Rule]] = {}  # see checked()
 
     def checked(hyper: dict[str, Any]) -> tuple[dict[str, Any], tuple[str | None, ...], Rule]:
         """The hyper-parameters with defaults, checked, and the buffers they need; remembered by
