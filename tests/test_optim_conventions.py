@@ -267,3 +267,12 @@ def test_unset_is_one_object_that_pickles_as_itself():
     assert repr(base.UNSET) == "unset"
     assert pickle.loads(pickle.dumps(base.UNSET)) is base.UNSET
     assert type(base.UNSET)() is base.UNSET
+
+
+def test_a_refused_param_group_leaves_the_rule_alone():
+    theta = np.zeros(3)
+    opt = O.Adam([theta], lr=0.1)
+    with pytest.raises(ValueError):
+        opt.add_param_group({"params": [theta], "convention": "keras"})  # shares memory with group 0
+    assert type(opt._rule) is type(O.Adam._rule)
+    assert len(opt.param_groups) == 1

@@ -416,11 +416,11 @@ class Optimizer:
             hp = {**self.defaults, **{k: v for k, v in own.items() if v is not UNSET}}
         self._rule.check(hp)
         with self._lock:
-            self._use_rule(self._rule.variant(hp))
             groups = [g["params"] for g in self.param_groups] + [arrays]
             _core.check_step_groups(
                 [[(self._list_name(gi, "params", len(groups)), g, True)] for gi, g in enumerate(groups)]
             )
+            self._use_rule(self._rule.variant(hp))  # once everything is checked
             hp["params"] = arrays
             first_index = sum(self._counts)
             self.param_groups.append(hp)
