@@ -124,7 +124,8 @@ class SGD(Optimizer):
 
 
 class Momentum(SGD):
-    """SGD with the chapter's momentum (1.15), ρ = 0.9 by default. See :class:`SGD`."""
+    """SGD with the chapter's momentum (1.15), ρ = 0.9 by default. See :class:`SGD`, whose
+    ``convention=`` table (chapter, torch, keras, optax, onnx) applies as it is."""
 
     def __init__(self, params, lr: LR = UNSET, momentum: float = 0.9, **kwargs: Any) -> None:
         super().__init__(params, lr=lr, momentum=momentum, **kwargs)
@@ -149,7 +150,9 @@ class Nesterov(SGD):
 
     so that θ_t = φ_t − ρΔθ_t follows (1.18) exactly. Since Δθ₀ = 0, φ₀ = θ₀. This is
     torch's ``SGD(nesterov=True)`` (b ← μb + g; θ ← θ − α(g + μb)) up to the learning-rate
-    schedule, as for :class:`Momentum`; ``convention="torch"`` reproduces it exactly.
+    schedule, as for :class:`Momentum`; ``convention="torch"`` reproduces it exactly, and
+    :class:`SGD`'s table gives the other presets (Keras's ``nesterov=True`` is this form; optax's
+    and ONNX's ``mode="nesterov"`` torch's, keeping a loaded buffer at the first step).
     """
 
     def __init__(self, params, lr: LR = UNSET, momentum: float = 0.9, **kwargs: Any) -> None:
