@@ -75,9 +75,11 @@ def test_functional_forms_refuse_a_missing_preset():
     ("cls", "convention", "expected"),
     [
         (O.Adam, "torch", {"betas": (0.9, 0.999), "eps": 1e-8, "eps_inside_sqrt": False}),
-        (O.Adam, "keras", {"betas": (0.9, 0.999), "eps": 1e-7, "eps_hat": True, "eps_inside_sqrt": False}),
+        (O.Adam, "keras", {"betas": (0.9, 0.999), "eps": 1e-7, "eps_hat": True, "decay_scaled_by_lr": True}),
         (O.Adam, "optax", {"amsgrad_v_hat": True, "eps_root": 0.0, "eps_inside_sqrt": False}),
         (O.Adam, "onnx", {"eps": 1e-6, "eps_hat": True, "bias_correction_exponent": "n", "decay_after_step": True}),
+        (O.Adam, "onnx", {"decay_scaled_by_lr": False}),  # norm_coefficient_post is w, not α·w
+        (O.SGD, "torch", {"decay_scaled_by_lr": True}),  # the peers' decoupled decay is α·w
         (O.AdamW, "torch", {"decoupled_weight_decay": 0.01, "decay_scaled_by_lr": True, "betas": (0.9, 0.999)}),
         (O.AdamW, "keras", {"decoupled_weight_decay": 0.004, "decay_scaled_by_lr": True, "eps": 1e-7}),
         (O.AdamW, "optax", {"decoupled_weight_decay": 1e-4, "decay_scaled_by_lr": True}),

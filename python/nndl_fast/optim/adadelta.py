@@ -11,7 +11,12 @@ from .base import COMMON_DOC, LR, UNSET, Optimizer, Rule, check_common, function
 class AdadeltaRule(Rule):
     name = "adadelta"
     defaults = {"lr": 1.0, "rho": 0.9, "eps": 1e-6, "convention": "chapter"}
-    presets = {"chapter": {}, "torch": {}, "keras": {"lr": 1e-3, "rho": 0.95, "eps": 1e-7}, "optax": {}}
+    presets = {
+        "chapter": {},
+        "torch": {"decay_scaled_by_lr": True},
+        "keras": {"lr": 1e-3, "rho": 0.95, "eps": 1e-7, "decay_scaled_by_lr": True},
+        "optax": {"decay_scaled_by_lr": True},
+    }
     state = ("square_avg", "acc_delta")
 
     def check(self, hp):

@@ -20,9 +20,9 @@ class AdagradRule(Rule):
     }
     presets = {
         "chapter": {},
-        "torch": {"eps_inside_sqrt": False},
-        "keras": {"lr": 1e-3, "eps": 1e-7, "initial_accumulator_value": 0.1},
-        "optax": {"eps": 1e-7, "initial_accumulator_value": 0.1},
+        "torch": {"eps_inside_sqrt": False, "decay_scaled_by_lr": True},
+        "keras": {"lr": 1e-3, "eps": 1e-7, "initial_accumulator_value": 0.1, "decay_scaled_by_lr": True},
+        "optax": {"eps": 1e-7, "initial_accumulator_value": 0.1, "decay_scaled_by_lr": True},
         "onnx": {"eps": 1e-6, "eps_inside_sqrt": False},
     }
     state = ("sum",)

@@ -9,6 +9,9 @@ from .. import _checks, _core
 from .base import COMMON_DOC, LR, UNSET, Optimizer, Rule, check_betas, check_common, eps_split, functional
 
 _ADAM_PEERS = {"betas": (0.9, 0.999), "eps_inside_sqrt": False}  # what torch, Keras, optax and ONNX share
+# torch's, Keras's and optax's decoupled decay is α·w (AdamW, Keras's weight_decay, optax's
+# add_decayed_weights before the learning rate); ONNX's norm_coefficient_post is w.
+_SCALED = {"decay_scaled_by_lr": True}
 
 # The formula options another convention sets (AdamRule.variant): computed by _AdamVariants.
 _ADAM_VARIANT_DEFAULTS = {"eps_hat": False, "bias_correction_exponent": "t", "decay_after_step": False}
@@ -37,9 +40,9 @@ class AdamRule(Rule):
     }
     presets = {
         "chapter": {},
-        "torch": _ADAM_PEERS,
-        "keras": {**_ADAM_PEERS, "eps": 1e-7, "eps_hat": True},
-        "optax": {**_ADAM_PEERS, "amsgrad_v_hat": True},
+        "torch": {**_ADAM_PEERS, **_SCALED},
+        "keras": {**_ADAM_PEERS, **_SCALED, "eps": 1e-7, "eps_hat": True},
+        "optax": {**_ADAM_PEERS, **_SCALED, "amsgrad_v_hat": True},
         "onnx": {
             **_ADAM_PEERS,
             "eps": 1e-6,
@@ -136,9 +139,9 @@ class NadamRule(Rule):
     }
     presets = {
         "chapter": {},
-        "torch": {"eps_inside_sqrt": False},
-        "keras": {"lr": 1e-3, "eps": 1e-7, "eps_inside_sqrt": False, "momentum_decay": 1.0},
-        "optax": {"eps_inside_sqrt": False, "momentum_schedule": "constant"},
+        "torch": {"eps_inside_sqrt": False, **_SCALED},
+        "keras": {"lr": 1e-3, "eps": 1e-7, "eps_inside_sqrt": False, "momentum_decay": 1.0, **_SCALED},
+        "optax": {"eps_inside_sqrt": False, "momentum_schedule": "constant", **_SCALED},
     }
     state = ("exp_avg", "exp_avg_sq")
     scalars = {"mu_product": 1.0}  # Π_{i<t} μ_i, before step t
@@ -246,6 +249,9 @@ class Adam(Optimizer):
 
     ONNX's ``norm_coefficient`` is ``weight_decay`` (L2), its ``norm_coefficient_post`` is
     ``decoupled_weight_decay``; its input T is ``step − 1`` of the functional form :func:`adam`.
+    Keras's ``weight_decay`` (and torch's ``decoupled_weight_decay=True``) is
+    ``decoupled_weight_decay`` here: the torch, Keras and optax presets set
+    ``decay_scaled_by_lr=True`` (θ ← (1 − αw)θ), ONNX's keeps θ ← (1 − w)·θ.
 
     Examples: one step from θ = 0 with g = (0.5, −1) and α = 0.1.
 

@@ -24,9 +24,9 @@ class RmspropRule(Rule):
     }
     presets = {
         "chapter": {},
-        "torch": {"lr": 1e-2, "beta": 0.99, "eps_inside_sqrt": False},
-        "keras": {"eps": 1e-7},
-        "optax": {},
+        "torch": {"lr": 1e-2, "beta": 0.99, "eps_inside_sqrt": False, "decay_scaled_by_lr": True},
+        "keras": {"eps": 1e-7, "decay_scaled_by_lr": True},
+        "optax": {"decay_scaled_by_lr": True},
     }
     state = ("square_avg", "momentum_buffer", "grad_avg")
     needs = {"momentum_buffer": "momentum > 0", "grad_avg": "centered=True"}

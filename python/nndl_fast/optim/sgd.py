@@ -11,7 +11,13 @@ from .base import COMMON_DOC, LR, UNSET, Optimizer, Rule, check_common, function
 class SgdRule(Rule):
     name = "sgd"
     defaults = {"lr": 1e-3, "momentum": 0.0, "dampening": 0.0, "nesterov": False, "convention": "chapter"}
-    presets = {"chapter": {}, "torch": {}, "keras": {"lr": 1e-2}, "optax": {}, "onnx": {}}
+    presets = {
+        "chapter": {},
+        "torch": {"decay_scaled_by_lr": True},
+        "keras": {"lr": 1e-2, "decay_scaled_by_lr": True},
+        "optax": {"decay_scaled_by_lr": True},
+        "onnx": {},
+    }
     state = ("momentum_buffer",)
     needs = {"momentum_buffer": "momentum > 0"}
 
