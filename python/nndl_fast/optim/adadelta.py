@@ -65,10 +65,16 @@ class AdaDelta(Optimizer):
 
     >>> import numpy as np
     >>> from nndl_fast.optim import AdaDelta
-    >>> opt = AdaDelta([np.zeros(1)], convention="keras")
-    >>> g = opt.param_groups[0]
-    >>> g["lr"], g["rho"], g["eps"]
-    (0.001, 0.95, 1e-07)
+    >>> for convention in ("chapter", "torch", "keras", "optax"):
+    ...     theta = np.zeros(1)
+    ...     opt = AdaDelta([theta], convention=convention)
+    ...     _ = opt.step([np.array([0.5])])
+    ...     g = opt.param_groups[0]
+    ...     print(convention, g["lr"], g["rho"], g["eps"], theta.round(9))
+    chapter 1.0 0.9 1e-06 [-0.00316221]
+    torch 1.0 0.9 1e-06 [-0.00316221]
+    keras 0.001 0.95 1e-07 [-1.414e-06]
+    optax 1.0 0.9 1e-06 [-0.00316221]
     """
 
     _rule = ADADELTA_RULE

@@ -344,15 +344,16 @@ class AdamW(Adam):
 
     >>> import numpy as np
     >>> from nndl_fast.optim import AdamW
-    >>> theta = np.ones(2)
-    >>> opt = AdamW([theta], lr=0.1, convention="keras")
-    >>> g = opt.param_groups[0]
-    >>> g["decoupled_weight_decay"], g["decay_scaled_by_lr"], g["eps_hat"]
-    (0.004, True, True)
-    >>> opt.step([np.array([0.5, -1.0])])
-    True
-    >>> theta.round(6)  # (1 − 0.1·0.004)·1 ∓ 0.1·(1 − ε̂ terms)
-    array([0.899601, 1.0996  ])
+    >>> for convention in ("chapter", "torch", "keras", "optax"):
+    ...     theta = np.ones(2)
+    ...     opt = AdamW([theta], lr=0.1, convention=convention)
+    ...     _ = opt.step([np.array([0.5, -1.0])])
+    ...     g = opt.param_groups[0]
+    ...     print(convention, g["decoupled_weight_decay"], g["decay_scaled_by_lr"], theta.round(6))
+    chapter 0.0005 False [0.8995 1.0995]
+    torch 0.01 True [0.899 1.099]
+    keras 0.004 True [0.899601 1.0996  ]
+    optax 0.0001 True [0.89999 1.09999]
     """
 
     def __init__(
