@@ -4,12 +4,17 @@ Each row runs nndl_fast.optim with ``convention=<peer>`` (and the row's options)
 agrees to 1e-12 relative with (a) the NumPy transcription of the peer's formula in
 nndl_fast.reference.optim_peers, always, and (b) the peer itself where it is installed:
 torch.optim, optax (jax with x64), Keras 3 (jax backend, float64 variables) and ONNX's
-reference operators. The peers are imported once per module; (b) is marked slow.
+reference operators. optax and Keras run in one subprocess each (jax must not enter the test
+process, see peer_runs) and are marked slow.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -188,28 +193,71 @@ def torch():
     return pytest.importorskip("torch")
 
 
-@pytest.fixture(scope="module")
-def jax():
-    jax = pytest.importorskip("jax")
-    jax.config.update("jax_enable_x64", True)
-    return jax
-
-
-@pytest.fixture(scope="module")
-def optax(jax):
-    return pytest.importorskip("optax")
-
-
-@pytest.fixture(scope="module")
-def keras(jax):
+# jax (optax's and Keras's backend here) is multithreaded: imported into the test process, it
+# would make every later os.fork (the search tests' process pools) warn of a deadlock. So the
+# optax and Keras runs happen in a subprocess per peer, which writes every row's result.
+def peer_runs(peer: str, out: str) -> None:
+    """In a fresh process: every row of ``peer`` run by the peer itself, saved to ``out`` (.npz)."""
     os.environ.setdefault("KERAS_BACKEND", "jax")
-    keras = pytest.importorskip("keras")
-    if keras.backend.backend() != "jax":
-        pytest.skip(f"keras runs on {keras.backend.backend()!r} here, the matrix needs the jax backend")
-    floatx = keras.config.floatx()
-    keras.config.set_floatx("float64")  # the optimizer's learning-rate variable is of floatx
-    yield keras
-    keras.config.set_floatx(floatx)
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    results = {}
+    if peer == "optax":
+        import optax
+
+        for row, _, _, key, theirs in ROWS:
+            if key[1] != "optax":
+                continue
+            params = jax.numpy.asarray(THETA0)
+            assert params.dtype == np.float64
+            tx = getattr(optax, OPTAX[key[0]])(**theirs)
+            state = tx.init(params)
+            for _ in range(STEPS):
+                updates, state = tx.update(jax.numpy.asarray(grad_of(np.asarray(params))), state, params)
+                params = optax.apply_updates(params, updates)
+            results[row] = np.asarray(params)
+    else:
+        import keras
+
+        assert keras.backend.backend() == "jax"
+        keras.config.set_floatx("float64")  # the optimizer's learning-rate variable is of floatx
+        for row, _, _, key, theirs in ROWS:
+            if key[1] != "keras":
+                continue
+            var = keras.Variable(THETA0.copy(), dtype="float64")
+            opt = getattr(keras.optimizers, KERAS[key[0]])(**theirs)
+            for _ in range(STEPS):
+                opt.apply_gradients([(jax.numpy.asarray(grad_of(np.asarray(var.value))), var)])
+            results[row] = np.asarray(var.value)
+            assert results[row].dtype == np.float64
+    np.savez(out, **results)
+
+
+def peer_results(peer: str, tmp_path_factory) -> dict[str, np.ndarray]:
+    for name in ("jax", peer):  # looked up, not imported (see above)
+        if importlib.util.find_spec(name) is None:
+            pytest.skip(f"{name} is not installed")
+    out = tmp_path_factory.mktemp(peer) / "runs.npz"
+    code = (
+        f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+        f"import test_peer_matrix as m; m.peer_runs({peer!r}, {str(out)!r})"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with np.load(out) as runs:
+        return dict(runs)
+
+
+@pytest.fixture(scope="module")
+def optax_runs(tmp_path_factory):
+    return peer_results("optax", tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def keras_runs(tmp_path_factory):
+    return peer_results("keras", tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -237,27 +285,14 @@ def test_against_torch(torch, row, cls, ours, key, theirs):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("row", "cls", "ours", "key", "theirs"), rows_of("optax"))
-def test_against_optax(optax, jax, row, cls, ours, key, theirs):
-    params = jax.numpy.asarray(THETA0)
-    assert params.dtype == np.float64
-    tx = getattr(optax, OPTAX[key[0]])(**theirs)
-    state = tx.init(params)
-    for _ in range(STEPS):
-        updates, state = tx.update(jax.numpy.asarray(grad_of(np.asarray(params))), state, params)
-        params = optax.apply_updates(params, updates)
-    check(run_ours(cls, ours), np.asarray(params))
+def test_against_optax(optax_runs, row, cls, ours, key, theirs):
+    check(run_ours(cls, ours), optax_runs[row])
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("row", "cls", "ours", "key", "theirs"), rows_of("keras"))
-def test_against_keras(keras, jax, row, cls, ours, key, theirs):
-    var = keras.Variable(THETA0.copy(), dtype="float64")
-    opt = getattr(keras.optimizers, KERAS[key[0]])(**theirs)
-    for _ in range(STEPS):
-        g = jax.numpy.asarray(grad_of(np.asarray(var.value)))
-        opt.apply_gradients([(g, var)])
-    assert np.asarray(var.value).dtype == np.float64
-    check(run_ours(cls, ours), np.asarray(var.value))
+def test_against_keras(keras_runs, row, cls, ours, key, theirs):
+    check(run_ours(cls, ours), keras_runs[row])
 
 
 def onnx_model(op: str, attrs: dict, n_state: int):
