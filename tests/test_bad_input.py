@@ -83,6 +83,7 @@ _sgd_build = _optimizer_build("momentum_buffer")
 _rmsprop_build = _optimizer_build("square_avg", "momentum_buffer", "grad_avg")
 _adagrad_build = _optimizer_build("sum")
 _adadelta_build = _optimizer_build("square_avg", "acc_delta")
+_amsgrad_build = _optimizer_build("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
 
 def _bn_build(dtype):
@@ -408,6 +409,29 @@ ENTRIES = [
             "convention": ["bogus", None],
         },
     ),
+    Entry(  # the peers' formula options: optax's AMSGrad on v̂ (a kernel variant) beside the others
+        "optim.adam[optax,amsgrad]",
+        _amsgrad_build,
+        lambda a, **h: optim.adam(
+            a["params"],
+            a["grads"],
+            a["exp_avg"],
+            a["exp_avg_sq"],
+            a["max_exp_avg_sq"],
+            **{"step": 1, "convention": "optax", "amsgrad": True, "eps_root": 1e-6, **h},
+        ),
+        arrays=(("params", 1), ("grads", 0), ("exp_avg", 2), ("exp_avg_sq", 1), ("max_exp_avg_sq", 0)),
+        written=frozenset({"params", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"}),
+        optional=frozenset({"grads"}),
+        hyper={
+            "eps_root": NOT_A_NUMBER + [-1.0],
+            "convention": ["bogus", None, 3],
+            "amsgrad_v_hat": [1, None, "yes"],
+            "eps_hat": [1, None],
+            "bias_correction_exponent": ["T", None, 1],
+            "decay_after_step": [0, None],
+        },
+    ),
     Entry(
         "optim.adagrad",
         _adagrad_build,
@@ -434,6 +458,35 @@ ENTRIES = [
         optional=frozenset({"grads"}),  # a None grad leaves its tensor out (test_optim_none_grads)
         hyper={"lr": NOT_A_NUMBER + [-0.1], "beta": NOT_A_NUMBER + [1.5, -0.1], "eps": NOT_A_NUMBER + [-1.0]},
     ),
+    Entry(  # optax's RMSprop variants (Nesterov and bias correction: kernel variants)
+        "optim.rmsprop[optax,nesterov,bias_correction]",
+        _rmsprop_build,
+        lambda a, **h: optim.rmsprop(
+            a["params"],
+            a["grads"],
+            a["square_avg"],
+            a["momentum_buffer"],
+            a["grad_avg"],
+            step=1,
+            **{
+                "momentum": 0.5,
+                "centered": True,
+                "nesterov": True,
+                "bias_correction": True,
+                "convention": "optax",
+                **h,
+            },
+        ),
+        arrays=(("params", 1), ("grads", 0), ("square_avg", 2), ("momentum_buffer", 1), ("grad_avg", 0)),
+        written=frozenset({"params", "square_avg", "momentum_buffer", "grad_avg"}),
+        optional=frozenset({"grads"}),
+        hyper={
+            "nesterov": [1, None, "yes"],
+            "bias_correction": [1, None],
+            "initial_accumulator_value": NOT_A_NUMBER + [-1.0],
+            "convention": ["onnx", None],
+        },
+    ),
     Entry(
         "optim.adadelta",
         _adadelta_build,
@@ -454,6 +507,8 @@ ENTRIES = [
         optional=frozenset({"grads"}),  # a None grad leaves its tensor out (test_optim_none_grads)
         hyper={
             "mu_product": NOT_A_NUMBER + [-1.0, 1.5],
+            "momentum_schedule": ["keras", None, 1],
+            "convention": ["onnx", None],
             "step": NOT_AN_INT + [0, -3],
             "betas": [(0.9, 1.0), (0.9,), "ab", None, (float("nan"), 0.99)],
         },
@@ -1001,6 +1056,9 @@ ENTRIES = [
             "group.betas": [(0.9, 1.0), None, "ab"],
             "group.eps": NOT_A_NUMBER + [-1.0],
             "group.weight_decay": ["0", float("nan"), -1.0],
+            "group.eps_hat": [True, 1],  # a formula option: fixed at construction
+            "group.decay_after_step": [True, None],
+            "group.convention": ["jax", None],
         },
     ),
     Entry(

@@ -47,7 +47,29 @@ CASES = [
     (O.AdamW, {"weight_decay": 0.01, "decay_scaled_by_lr": True, "eps_inside_sqrt": False}),
     (O.Nadam, {}),
     (O.Nadam, {"eps_inside_sqrt": False, "weight_decay": 0.01, "momentum_decay": 0.0}),
-]
+    # the peers' presets and formula options (tests/test_peer_matrix.py checks them against the peers)
+    (O.Momentum, {"lr": 0.05, "convention": "keras"}),
+    (O.Momentum, {"lr": schedules.ExponentialDecay(0.05, 0.9), "convention": "optax"}),
+    (O.Nesterov, {"lr": 0.05, "dampening": 0.2, "weight_decay": 0.01, "convention": "onnx"}),
+    (O.AdaGrad, {"convention": "keras"}),
+    (O.AdaGrad, {"lr_decay": 0.05, "convention": "onnx"}),
+    (O.RMSprop, {"convention": "keras", "momentum": 0.5}),
+    (O.RMSprop, {"momentum": 0.9, "nesterov": True, "bias_correction": True, "initial_accumulator_value": 0.1,
+                 "convention": "optax"}),
+    (O.RMSprop, {"centered": True, "bias_correction": True, "eps": 1e-2, "convention": "optax"}),
+    (O.RMSprop, {"momentum": 0.5, "nesterov": True, "convention": "optax"}),
+    (O.AdaDelta, {"lr": 1.0, "convention": "keras"}),
+    (O.Adam, {"eps": 1e-3, "amsgrad": True, "convention": "keras"}),
+    (O.Adam, {"amsgrad": True, "eps_root": 1e-6, "weight_decay": 0.01, "convention": "optax"}),
+    (O.Adam, {"lr": schedules.InverseSqrtDecay(1e-2), "weight_decay": 0.01, "decoupled_weight_decay": 0.01,
+              "convention": "onnx"}),
+    (O.Adam, {"bias_correction_exponent": "n", "decay_after_step": True, "decoupled_weight_decay": 0.1,
+              "decay_scaled_by_lr": True, "amsgrad": True}),
+    (O.AdamW, {"convention": "keras"}),
+    (O.AdamW, {"eps_root": 1e-6, "convention": "optax"}),
+    (O.Nadam, {"convention": "keras"}),
+    (O.Nadam, {"eps_root": 1e-6, "convention": "optax"}),
+]  # fmt: skip
 CASE_IDS = [f"{cls.__name__}-{i}" for i, (cls, _) in enumerate(CASES)]
 SIZES = [0, 1, 7, 4099, 1_000_003]
 SMALL_SIZES = [0, 1, 7, 4099, 40_001]
@@ -87,6 +109,8 @@ def run_reference(opt_hp, params0, grads, grad_scale=1.0):
             )
         }
         state["sum"] = np.full_like(theta, opt_hp.get("initial_accumulator_value", 0.0))
+        if opt_hp["_rule"] == "rmsprop":
+            state["square_avg"] = np.full_like(theta, opt_hp["initial_accumulator_value"])
         state["mu_product"] = 1.0
         for t, g in enumerate(grads, start=1):
             theta = rule(theta, g[k].astype(np.float64), state, t, opt_hp, grad_scale)
@@ -413,7 +437,7 @@ def test_functional_rejects_bad_state_before_touching_anything():
         (O.SGD, {"momentum": -0.5}, "momentum must be in"),
         (O.SGD, {"momentum": 0.9, "dampening": 0.1}, "dampening exists only"),
         (O.SGD, {"nesterov": True}, "nesterov requires momentum"),
-        (O.SGD, {"convention": "keras"}, "convention must be"),
+        (O.SGD, {"convention": "jax"}, "convention must be"),
         (O.RMSprop, {"beta": 1.5}, "beta must be in"),
         (O.AdaDelta, {"rho": 1.0}, "rho must be in"),
         (O.AdaGrad, {"lr_decay": -1.0}, "lr_decay must be in"),

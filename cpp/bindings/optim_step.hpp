@@ -13,18 +13,22 @@
 
 namespace nndl::bind {
 
-// One field of a coefficient struct, by the name Python gives it: a number or a flag.
+// One field of a coefficient struct, by the name Python gives it: a number or a flag. An
+// optional field (a formula variant) is absent from the default record, so the default path
+// reads no more fields than before; `present`, if set, records whether it was given.
 template <class S>
 struct Field {
   const char* name;
   double S::* number = nullptr;
   bool S::* flag = nullptr;
+  bool optional = false;
+  bool S::* present = nullptr;
 };
 
 // A coefficient struct read by name from the dict Python builds ({"c_m": ..., "c2": ...}).
-// Every field must be present, and nothing else: a misspelt or missing name is an error, so
-// the Python side and the C++ struct cannot drift apart silently. (A dict, not a bound class:
-// building two pybind11 objects per step cost more than the step's own overhead.)
+// Every required field must be present, optional ones may be, and nothing else: a misspelt or
+// missing name is an error, so the Python side and the C++ struct cannot drift apart silently. (A dict, not a bound
+// class: building two pybind11 objects per step cost more than the step's own overhead.)
 // `optional`: one more key the dict may hold, which the caller reads itself.
 template <class S, size_t N>
 S read_fields(py::handle obj, const char* arg, const std::array<Field<S>, N>& fields, PyObject* optional = nullptr) {
@@ -40,18 +44,32 @@ S read_fields(py::handle obj, const char* arg, const std::array<Field<S>, N>& fi
   };
   if (!PyDict_Check(obj.ptr()))
     throw py::type_error(std::string(arg) + " must be a dict with the keys " + expected() + ", got " + describe(obj));
-  const Py_ssize_t size = PyDict_GET_SIZE(obj.ptr());
-  if (size != static_cast<Py_ssize_t>(N) &&
-      !(optional && size == static_cast<Py_ssize_t>(N) + 1 && PyDict_GetItem(obj.ptr(), optional)))
-    throw py::value_error(std::string(arg) + " must have exactly the keys " + expected() + ", got " +
-                          py::str(py::reinterpret_borrow<py::dict>(obj).attr("keys")()).cast<std::string>());
+  static const Py_ssize_t required = [&] {
+    Py_ssize_t n = 0;
+    for (const Field<S>& f : fields) n += f.optional ? 0 : 1;
+    return n;
+  }();
+  auto wrong_keys = [&] {
+    return py::value_error(std::string(arg) + " must have exactly the keys " + expected() +
+                           " (the variants' optional), got " +
+                           py::str(py::reinterpret_borrow<py::dict>(obj).attr("keys")()).cast<std::string>());
+  };
+  const Py_ssize_t all = PyDict_GET_SIZE(obj.ptr());
+  const Py_ssize_t extra = optional && all > required && PyDict_GetItem(obj.ptr(), optional) ? 1 : 0;
+  const Py_ssize_t size = all - extra;  // the keys of `fields`
+  if (size < required || size > static_cast<Py_ssize_t>(N)) throw wrong_keys();
   S s{};
+  Py_ssize_t found = 0;
   for (size_t i = 0; i < N; ++i) {
+    if (fields[i].optional && size == required) continue;  // the default record: no variant
     PyObject* v = PyDict_GetItemWithError(obj.ptr(), keys[i]);
     if (v == nullptr) {
       if (PyErr_Occurred()) throw py::error_already_set();
+      if (fields[i].optional) continue;
       throw py::value_error(std::string(arg) + " lacks '" + fields[i].name + "' (keys: " + expected() + ")");
     }
+    ++found;
+    if (fields[i].present) s.*(fields[i].present) = true;
     auto where = [&] { return std::string(arg) + "['" + fields[i].name + "']"; };
     if (fields[i].flag) {
       if (!PyBool_Check(v)) throw py::type_error(where() + " must be a bool, got " + describe(v));
@@ -63,6 +81,7 @@ S read_fields(py::handle obj, const char* arg, const std::array<Field<S>, N>& fi
       s.*(fields[i].number) = d;
     }
   }
+  if (found != size) throw wrong_keys();  // an unknown key beside the optional ones
   return s;
 }
 

@@ -38,7 +38,8 @@ namespace {
 
 // Each rule's coefficient fields, by name (optim/<rule>.hpp says what each one does). The
 // presence flags (momentum, amsgrad, use_momentum, centered) are not fields: the step sets
-// them from the state lists it is given, so they cannot disagree.
+// them from the state lists it is given, so they cannot disagree. A peer's formula variant is
+// an optional field, absent from the default record (amsgrad_v_hat; RMSprop's c2, nesterov).
 template <class S, size_t N>
 S coeffs_of(py::handle obj, const std::array<Field<S>, N>& fields) {
   return read_fields(obj, "coeffs", fields);
@@ -59,11 +60,13 @@ optim::AdagradCoeffs adagrad_coeffs(py::handle obj) {
 
 optim::RmspropCoeffs rmsprop_coeffs(py::handle obj) {
   using S = optim::RmspropCoeffs;
-  static const std::array<Field<S>, 5> f{{{"lr", &S::lr},
+  static const std::array<Field<S>, 7> f{{{"lr", &S::lr},
                                           {"beta", &S::beta},
                                           {"eps_in", &S::eps_in},
                                           {"eps_out", &S::eps_out},
-                                          {"momentum", &S::momentum}}};
+                                          {"momentum", &S::momentum},
+                                          {"c2", &S::c2, nullptr, true, &S::bias_corrected},
+                                          {"nesterov", nullptr, &S::nesterov, true}}};
   return coeffs_of(obj, f);
 }
 
@@ -75,13 +78,14 @@ optim::AdadeltaCoeffs adadelta_coeffs(py::handle obj) {
 
 optim::AdamCoeffs adam_coeffs(py::handle obj) {
   using S = optim::AdamCoeffs;
-  static const std::array<Field<S>, 7> f{{{"beta1", &S::beta1},
+  static const std::array<Field<S>, 8> f{{{"beta1", &S::beta1},
                                           {"beta2", &S::beta2},
                                           {"c_m", &S::c_m},
                                           {"c_g", &S::c_g},
                                           {"c2", &S::c2},
                                           {"eps_in", &S::eps_in},
-                                          {"eps_out", &S::eps_out}}};
+                                          {"eps_out", &S::eps_out},
+                                          {"amsgrad_v_hat", nullptr, &S::amsgrad_v_hat, true}}};
   return coeffs_of(obj, f);
 }
 
@@ -179,6 +183,7 @@ void register_optim(py::module_& m) {
         optim::RmspropCoeffs co = rmsprop_coeffs(coeffs);
         co.use_momentum = !buf.is_none();
         co.centered = !gbar.is_none();
+        co.nesterov = co.use_momentum && co.nesterov;
         return optim_step({{"params", params, true},
                            {"grads", grads, false, false, /*holes=*/true},
                            {"square_avg", G, true},
@@ -211,6 +216,7 @@ void register_optim(py::module_& m) {
         const optim::GradTerms gt = read_terms(terms);
         optim::AdamCoeffs co = adam_coeffs(coeffs);
         co.amsgrad = !v_max.is_none();
+        co.amsgrad_v_hat = co.amsgrad && co.amsgrad_v_hat;
         co.nesterov = co.c_g != 0.0;  // Nadam's term present
         return optim_step({{"params", params, true},
                            {"grads", grads, false, false, /*holes=*/true},

@@ -9,7 +9,8 @@
 namespace nndl::NNDL_TARGET {
 namespace {
 
-template <class T, bool kRegularized, bool kAmsgrad, bool kNesterov>
+// kAmsgrad: 0 none, 1 the max of v (torch, Keras), 2 the max of the bias-corrected v (optax).
+template <class T, bool kRegularized, int kAmsgrad, bool kNesterov>
 void adam_impl(const optim::TensorLists<T>& t, const optim::GradTerms& terms, const optim::AdamCoeffs& c) {
   const GradCoeffs<T> gc(terms);
   const T beta1 = T(c.beta1), one_minus_beta1 = T(1.0 - c.beta1);
@@ -31,12 +32,20 @@ void adam_impl(const optim::TensorLists<T>& t, const optim::GradTerms& terms, co
       m[i] = mi;
       v[i] = vi;
       T v_used = vi;
-      if constexpr (kAmsgrad) {
+      if constexpr (kAmsgrad == 1) {
         v_used = v_max[i] > vi ? v_max[i] : vi;  // a NaN in v propagates, as torch.maximum
         v_max[i] = v_used;
       }
-      const T denom = std::sqrt(v_used * c2 + eps_in) + eps_out;  // sqrt(Ĝ + ε), (1.22–1.23)
-      T step = c_m * mi;                                          // α·M̂, (1.21)
+      T denom;
+      if constexpr (kAmsgrad == 2) {
+        const T v_hat = vi * c2;
+        const T v_hat_max = v_max[i] > v_hat ? v_max[i] : v_hat;  // a NaN propagates, as jnp.maximum
+        v_max[i] = v_hat_max;
+        denom = std::sqrt(v_hat_max + eps_in) + eps_out;
+      } else {
+        denom = std::sqrt(v_used * c2 + eps_in) + eps_out;  // sqrt(Ĝ + ε), (1.22–1.23)
+      }
+      T step = c_m * mi;  // α·M̂, (1.21)
       if constexpr (kNesterov) step = step + c_g * g;
       theta[i] = gc.decay * theta[i] - step / denom;
     }
@@ -47,14 +56,21 @@ void adam_impl(const optim::TensorLists<T>& t, const optim::GradTerms& terms, co
 
 template <class T>
 void adam_step(const optim::TensorLists<T>& t, const optim::GradTerms& terms, const optim::AdamCoeffs& c) {
-  // Flags settled here, outside the hot loop: 2 x 2 x 2 instantiations.
+  // Flags settled here, outside the hot loop: 2 x 3 x 2 instantiations.
   auto run = [&](auto reg, auto ams, auto nest) {
     adam_impl<T, decltype(reg)::value, decltype(ams)::value, decltype(nest)::value>(t, terms, c);
   };
   auto with_nest = [&](auto reg, auto ams) {
     c.nesterov ? run(reg, ams, std::true_type{}) : run(reg, ams, std::false_type{});
   };
-  auto with_ams = [&](auto reg) { c.amsgrad ? with_nest(reg, std::true_type{}) : with_nest(reg, std::false_type{}); };
+  auto with_ams = [&](auto reg) {
+    if (!c.amsgrad)
+      with_nest(reg, std::integral_constant<int, 0>{});
+    else if (c.amsgrad_v_hat)
+      with_nest(reg, std::integral_constant<int, 2>{});
+    else
+      with_nest(reg, std::integral_constant<int, 1>{});
+  };
   terms.regularized() ? with_ams(std::true_type{}) : with_ams(std::false_type{});
 }
 

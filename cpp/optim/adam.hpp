@@ -11,6 +11,7 @@ namespace nndl::optim {
 // Per call, in double (the bias corrections folded in by AdamRule.coefficients, optim/adam.py):
 //   m ← β1·m + (1−β1)·g'       v ← β2·v + (1−β2)·g'²      [amsgrad: v_max ← max(v_max, v)]
 //   d = sqrt(v̂·c2 + eps_in) + eps_out                       (v̂ = v_max or v)
+//   [amsgrad_v_hat (optax): v_max ← max(v_max, v·c2) ; d = sqrt(v_max + eps_in) + eps_out]
 //   θ ← decay·θ − (c_m·m + c_g·g') / d
 // Adam: c_m = α/(1−β1ᵗ), c_g = 0, c2 = 1/(1−β2ᵗ). Nadam: c_g ≠ 0 (the Nesterov term).
 struct AdamCoeffs {
@@ -18,7 +19,8 @@ struct AdamCoeffs {
   double c_m, c_g, c2;
   double eps_in, eps_out;
   bool amsgrad;
-  bool nesterov;  // c_g term present
+  bool amsgrad_v_hat;  // the max is over the bias-corrected v (an optional field: optax's variant)
+  bool nesterov;       // c_g term present
 };
 
 }  // namespace nndl::optim

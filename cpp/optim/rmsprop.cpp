@@ -9,11 +9,11 @@
 namespace nndl::NNDL_TARGET {
 namespace {
 
-template <class T, bool kRegularized, bool kMomentum, bool kCentered>
+template <class T, bool kRegularized, bool kMomentum, bool kCentered, bool kBiasCorrected, bool kNesterov>
 void rmsprop_impl(const optim::TensorLists<T>& t, const optim::GradTerms& terms, const optim::RmspropCoeffs& c) {
   const GradCoeffs<T> gc(terms);
   const T lr = T(c.lr), beta = T(c.beta), one_minus_beta = T(1.0 - c.beta);
-  const T eps_in = T(c.eps_in), eps_out = T(c.eps_out), mu = T(c.momentum);
+  const T eps_in = T(c.eps_in), eps_out = T(c.eps_out), mu = T(c.momentum), c2 = T(c.c2);
   for_each_chunk(t.plan, [&](int64_t k, int64_t begin, int64_t end) {
     const T gs = gc.scale_of(terms, t, k);  // this tensor's gradient scale
     T* NNDL_RESTRICT theta = t.param[k];
@@ -27,16 +27,25 @@ void rmsprop_impl(const optim::TensorLists<T>& t, const optim::GradTerms& terms,
       const T Gi = beta * G[i] + one_minus_beta * g * g;  // (1.10)
       G[i] = Gi;
       T Gc = Gi;
+      if constexpr (kBiasCorrected) Gc = Gi * c2;
       if constexpr (kCentered) {
         const T gb = beta * gbar[i] + one_minus_beta * g;
         gbar[i] = gb;
-        Gc = Gi - gb * gb;
+        if constexpr (kBiasCorrected) {
+          const T gb_hat = gb * c2;
+          Gc = Gc - gb_hat * gb_hat;
+        } else {
+          Gc = Gi - gb * gb;
+        }
       }
       const T scaled = g / (std::sqrt(Gc + eps_in) + eps_out);  // (1.12) without α
       if constexpr (kMomentum) {
         const T b = mu * buf[i] + scaled;
         buf[i] = b;
-        theta[i] = gc.decay * theta[i] - lr * b;
+        if constexpr (kNesterov)
+          theta[i] = gc.decay * theta[i] - lr * (scaled + mu * b);
+        else
+          theta[i] = gc.decay * theta[i] - lr * b;
       } else {
         theta[i] = gc.decay * theta[i] - lr * scaled;
       }
@@ -48,11 +57,26 @@ void rmsprop_impl(const optim::TensorLists<T>& t, const optim::GradTerms& terms,
 
 template <class T>
 void rmsprop_step(const optim::TensorLists<T>& t, const optim::GradTerms& terms, const optim::RmspropCoeffs& c) {
-  auto run = [&](auto reg, auto mom, auto cen) {
-    rmsprop_impl<T, decltype(reg)::value, decltype(mom)::value, decltype(cen)::value>(t, terms, c);
+  // The variants (bias correction, Nesterov momentum) are instantiated only beside the
+  // flags they need, so the default path's code is as before.
+  auto run = [&](auto reg, auto mom, auto cen, auto bias, auto nest) {
+    rmsprop_impl<T, decltype(reg)::value, decltype(mom)::value, decltype(cen)::value, decltype(bias)::value,
+                 decltype(nest)::value>(t, terms, c);
+  };
+  auto with_nest = [&](auto reg, auto mom, auto cen, auto bias) {
+    if constexpr (decltype(mom)::value) {
+      c.nesterov ? run(reg, mom, cen, bias, std::true_type{}) : run(reg, mom, cen, bias, std::false_type{});
+    } else {
+      run(reg, mom, cen, bias, std::false_type{});
+    }
   };
   auto with_cen = [&](auto reg, auto mom) {
-    c.centered ? run(reg, mom, std::true_type{}) : run(reg, mom, std::false_type{});
+    if (c.bias_corrected)
+      c.centered ? with_nest(reg, mom, std::true_type{}, std::true_type{})
+                 : with_nest(reg, mom, std::false_type{}, std::true_type{});
+    else
+      c.centered ? with_nest(reg, mom, std::true_type{}, std::false_type{})
+                 : with_nest(reg, mom, std::false_type{}, std::false_type{});
   };
   auto with_mom = [&](auto reg) {
     c.use_momentum ? with_cen(reg, std::true_type{}) : with_cen(reg, std::false_type{});

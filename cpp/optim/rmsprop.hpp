@@ -9,10 +9,15 @@
 namespace nndl::optim {
 
 //   G ← β·G + (1−β)·g'²                    [centered: ḡ ← β·ḡ + (1−β)·g' ; G̃ = G − ḡ²]
+//   [bias_corrected (optax): G̃ = G·c2, centered G·c2 − (ḡ·c2)², c2 = 1/(1−βᵗ)]
 //   d = sqrt(G̃ + eps_in) + eps_out
 //   θ ← decay·θ − lr·g'/d                   [momentum: b ← μ·b + g'/d ; θ ← decay·θ − lr·b]
+//                                           [nesterov (optax): θ ← decay·θ − lr·(g'/d + μ·b)]
 struct RmspropCoeffs {
   double lr, beta, eps_in, eps_out, momentum;
+  double c2;            // optional field: present only with bias correction
+  bool bias_corrected;  // c2 was given
+  bool nesterov;        // optional field
   bool use_momentum, centered;
 };
 

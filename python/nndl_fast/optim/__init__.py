@@ -6,8 +6,9 @@ who keep their own state (``adam(params, grads, exp_avg, exp_avg_sq, step=t, ...
 both built from the rule's one definition in its module. One call updates a whole list
 of tensors in one pass over memory, in one parallel region.
 
-Defaults follow the chapter; every PyTorch convention is an explicit option, and the
-class docstrings say how to reproduce ``torch.optim`` exactly. Notation: θ parameters,
+Defaults follow the chapter; ``convention="torch"``, ``"keras"``, ``"optax"`` or ``"onnx"``
+sets another library's defaults and formula variants (each also an option of its own, which
+wins over the preset), and each class docstring has the table preset → formula. Notation: θ parameters,
 g gradient, α learning rate (``lr``), t the 1-based step, ⊙ elementwise.
 
 =====================  ========================================  ======================

@@ -110,12 +110,38 @@ def grad_terms(hp: Mapping[str, Any], lr: float, grad_scale: float) -> dict[str,
     }
 
 
-def hparams(kwargs: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
-    unknown = set(kwargs) - set(defaults) - set(COMMON_DEFAULTS)
+class _Unset:
+    """The default of an option that ``convention=`` decides (the preset's value unless given)."""
+
+    _instance: _Unset | None = None
+
+    def __new__(cls) -> _Unset:  # one object, also after pickling
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "unset"
+
+    def __reduce__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+
+
+def hparams(kwargs: Mapping[str, Any], rule: Rule) -> dict[str, Any]:
+    """The hyper-parameters: the rule's defaults, then its ``convention`` preset, then the options
+    given (an option left ``UNSET`` takes the preset's value)."""
+    unknown = set(kwargs) - set(rule.defaults) - set(COMMON_DEFAULTS)
     if unknown:
         raise TypeError(f"unexpected hyper-parameter(s): {', '.join(sorted(unknown))}")
-    hp = {**COMMON_DEFAULTS, **defaults}
-    hp.update(kwargs)
+    given = {k: v for k, v in kwargs.items() if v is not UNSET}
+    hp = {**COMMON_DEFAULTS, **rule.defaults}
+    if "convention" in rule.defaults:
+        convention = _checks.convention(given.get("convention", rule.defaults["convention"]), tuple(rule.presets))
+        hp.update(rule.presets[convention])
+    hp.update(given)
     return hp
 
 
@@ -134,6 +160,8 @@ class Rule:
 
     name: str
     defaults: dict[str, Any]
+    presets: dict[str, dict[str, Any]] = {"chapter": {}}  # convention -> the defaults it changes
+    variant_options: tuple[str, ...] = ()  # the options ``variant`` reads
     state: tuple[str, ...]
     needs: dict[str, str] = {}
     scalars: dict[str, float] = {}
@@ -145,6 +173,12 @@ class Rule:
     def buffers(self, hp: Mapping[str, Any]) -> tuple[str | None, ...]:
         """The state buffers the kernel takes with these hyper-parameters (None: absent)."""
         return self.state
+
+    def variant(self, hp: Mapping[str, Any]) -> Rule:
+        """The rule whose ``coefficients`` compute these hyper-parameters' formula: this one, or a
+        subclass that also computes the peers' variants (so the default path has no branch for
+        them). A variant rule answers itself for any hyper-parameters."""
+        return self
 
     def initial(self, name: str, hp: Mapping[str, Any]) -> float:
         return 0.0
@@ -314,7 +348,8 @@ class Optimizer:
     _rule: Rule
 
     def __init__(self, params: Iterable[Any], **hyper: Any) -> None:
-        self.defaults = hparams(hyper, self._rule.defaults)
+        self._given = {k: v for k, v in hyper.items() if v is not UNSET}  # a group's convention= re-resolves
+        self.defaults = hparams(hyper, self._rule)
         self._rule.check(self.defaults)
         self.param_groups: list[dict[str, Any]] = []
         self._edits = [0]  # edits of state (see _TrackedDict)
@@ -381,17 +416,21 @@ class Optimizer:
         raw = param_group["params"]
         raw = [raw] if isinstance(raw, np.ndarray) else list(raw)
         arrays = [_as_array(p) for p in raw]
-        hp = dict(self.defaults)
-        hp.update({k: v for k, v in param_group.items() if k != "params"})
-        unknown = set(hp) - set(self.defaults)
+        own = {k: v for k, v in param_group.items() if k != "params"}
+        unknown = set(own) - set(self.defaults)
         if unknown:
             raise TypeError(f"unexpected hyper-parameter(s) in param_group: {', '.join(sorted(unknown))}")
+        if own.get("convention", UNSET) is not UNSET:  # the group's own preset, under the options given
+            hp = hparams({**self._given, **own}, self._rule)
+        else:
+            hp = {**self.defaults, **{k: v for k, v in own.items() if v is not UNSET}}
         self._rule.check(hp)
         with self._lock:
             groups = [g["params"] for g in self.param_groups] + [arrays]
             _core.check_step_groups(
                 [[(self._list_name(gi, "params", len(groups)), g, True)] for gi, g in enumerate(groups)]
             )
+            self._use_rule(self._rule.variant(hp))  # once everything is checked
             hp["params"] = arrays
             first_index = sum(self._counts)
             self.param_groups.append(hp)
@@ -418,6 +457,15 @@ class Optimizer:
     def _group_indices(self, gi: int) -> range:
         return self._ranges[gi]
 
+    def _use_rule(self, rule: Rule) -> None:
+        """Step with ``rule`` (a variant of the class's rule a group's formula options need) from
+        now on; the groups' checked constants are rebuilt by it at the next step."""
+        if type(rule) is not type(self._rule):
+            self._rule = rule
+            self._checked_hp = [() for _ in self._checked_hp]
+            self._checked_lists = [() for _ in self._checked_lists]
+            self._consts = [None for _ in self._consts]
+
     def _check_group(self, gi: int, hp: Mapping[str, Any]) -> None:
         """Check group gi's hyper-parameters and remember the objects that passed (a list is
         copied, so that an edit in place shows), so that a step re-checks only what changed."""
@@ -436,6 +484,11 @@ class Optimizer:
             raise ValueError(
                 f"param_groups[{gi}]: a hyper-parameter that decides the state buffers (momentum, "
                 "amsgrad, centered) changed after construction; build a new optimizer instead"
+            )
+        if type(self._rule.variant(hp)) is not type(self._rule):
+            raise ValueError(
+                f"param_groups[{gi}]: {', '.join(self._rule.variant_options)} chose another formula after "
+                "construction; build a new optimizer with it instead"
             )
         # The items that passed, compared by identity at the next step (a list value, but the
         # parameters', is compared by value: an edit in place must show).
@@ -766,6 +819,8 @@ class Optimizer:
             new_groups.append(hp)
             new_counts.append((steps, scalars))  # per parameter: they differ after None grads
         self.param_groups, self.state = new_groups, _tracked(new_state, self._edits)
+        for hp in new_groups:
+            self._use_rule(self._rule.variant(hp))
         self._bufs_seen = [(None, -1) for _ in new_groups]
         self._group_steps = [steps[0] for steps, _ in new_counts]
         self._group_scalars = [scalars[0] for _, scalars in new_counts]
@@ -801,9 +856,9 @@ def functional(rule: Rule, cls_name: str) -> Callable[..., Any]:
     import inspect
 
     names = rule.state
-    passed: dict[Any, tuple[dict[str, Any], tuple[str | None, ...]]] = {}  # see checked()
+    passed: dict[Any, tuple[dict[str, Any], tuple[str | None, ...], Rule]] = {}  # see checked()
 
-    def checked(hyper: dict[str, Any]) -> tuple[dict[str, Any], tuple[str | None, ...]]:
+    def checked(hyper: dict[str, Any]) -> tuple[dict[str, Any], tuple[str | None, ...], Rule]:
         """The hyper-parameters with defaults, checked, and the buffers they need; remembered by
         value and type (True == 1, but only 1 passes), so a loop that calls with the same ones
         checks them once."""
@@ -814,9 +869,9 @@ def functional(rule: Rule, cls_name: str) -> Callable[..., Any]:
         except TypeError:  # an unhashable value (a list): checked at every call
             key = hit = None
         if hit is None:
-            hp = hparams(hyper, rule.defaults)
+            hp = hparams(hyper, rule)
             rule.check(hp)
-            hit = (hp, rule.buffers(hp))
+            hit = (hp, rule.buffers(hp), rule.variant(hp))
             if key is not None:
                 if len(passed) >= 64:
                     passed.clear()
@@ -841,15 +896,15 @@ def functional(rule: Rule, cls_name: str) -> Callable[..., Any]:
             scalars[name] = rule.check_scalar(name, name, hyper.pop(name))
         t = step if type(step) is int and step >= 1 else _checks.integer("step", step, 1)
         skip = skip_nonfinite if type(skip_nonfinite) is bool else _checks.flag("skip_nonfinite", skip_nonfinite)
-        hp, needed = checked(hyper)
+        hp, needed, r = checked(hyper)
         for name, given, b in zip(names, needed, bufs):
             if (given is None) != (b is None):
                 raise ValueError(f"{name} must be given exactly when {rule.needs[name]}")
         scale = grad_scale if type(grad_scale) is float and math.isfinite(grad_scale) else _grad_scale(grad_scale, skip)
-        lr, coeffs, new_scalars = _plan(rule, hp, rule.constants(hp), t, scalars)
+        lr, coeffs, new_scalars = _plan(r, hp, r.constants(hp), t, scalars)
         if scale is None:
             return (False, *scalars.values()) if rule.scalars else False
-        applied = rule.launch(params, grads, bufs, grad_terms(hp, lr, scale), coeffs, skip)
+        applied = r.launch(params, grads, bufs, grad_terms(hp, lr, scale), coeffs, skip)
         if rule.scalars:
             return (applied, *(new_scalars if applied else scalars).values())
         return applied

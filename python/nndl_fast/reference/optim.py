@@ -36,7 +36,9 @@ def decayed(theta: Array, hp: dict[str, Any], lr: float) -> Array:
 
 
 def eps_parts(hp: dict[str, Any]) -> tuple[float, float]:
-    return (hp["eps"], 0.0) if hp["eps_inside_sqrt"] else (0.0, hp["eps"])
+    """(ε inside the root, ε outside): ``eps`` where eps_inside_sqrt puts it, plus optax's eps_root inside."""
+    eps_in, eps_out = (hp["eps"], 0.0) if hp["eps_inside_sqrt"] else (0.0, hp["eps"])
+    return eps_in + hp.get("eps_root", 0.0), eps_out
 
 
 def sgd(theta, g, state, t, hp, grad_scale=1.0):
@@ -46,15 +48,15 @@ def sgd(theta, g, state, t, hp, grad_scale=1.0):
     rho = hp["momentum"]
     if rho == 0:
         return theta - lr * g  # (1.3)
-    if hp["convention"] == "chapter":
+    if hp["convention"] in ("chapter", "keras"):
         delta = rho * state["momentum_buffer"] - lr * g  # Δθ_t = ρΔθ_{t−1} − α g_t  (1.15)
         state["momentum_buffer"] = delta
         if hp["nesterov"]:
             return theta + rho * delta - lr * g  # φ_t = φ_{t−1} + ρΔθ_t − α g(φ_{t−1})
         return theta + delta
-    # torch's form
+    # torch's form; optax's and ONNX's keep a loaded buffer at the first step
     if t == 1:
-        b = g.copy()
+        b = g.copy() if hp["convention"] == "torch" else rho * state["momentum_buffer"] + g
     else:
         b = rho * state["momentum_buffer"] + (1 - hp["dampening"]) * g
     state["momentum_buffer"] = b
@@ -80,15 +82,19 @@ def rmsprop(theta, g, state, t, hp, grad_scale=1.0):
     theta = decayed(theta, hp, lr)
     G = beta * state["square_avg"] + (1 - beta) * g * g  # (1.10)
     state["square_avg"] = G
+    corr = 1 / (1 - beta**t) if hp.get("bias_correction", False) else 1.0  # optax's bias_correction
+    G = G * corr
     if hp["centered"]:
         gbar = beta * state["grad_avg"] + (1 - beta) * g
         state["grad_avg"] = gbar
-        G = G - gbar * gbar
+        G = G - (gbar * corr) ** 2
     eps_in, eps_out = eps_parts(hp)
     scaled = g / (np.sqrt(G + eps_in) + eps_out)  # (1.12) without α
     if hp["momentum"] > 0:
         b = hp["momentum"] * state["momentum_buffer"] + scaled
         state["momentum_buffer"] = b
+        if hp.get("nesterov", False):  # optax's
+            return theta - lr * (scaled + hp["momentum"] * b)
         return theta - lr * b
     return theta - lr * scaled
 
@@ -106,20 +112,37 @@ def adadelta(theta, g, state, t, hp, grad_scale=1.0):
 
 
 def adam(theta, g, state, t, hp, grad_scale=1.0):
+    """With the peers' options (class Adam): eps_root, eps_hat, amsgrad_v_hat,
+    bias_correction_exponent, decay_after_step."""
     lr = lr_at(hp, t)
     beta1, beta2 = hp["betas"]
     g = effective_grad(theta, g, hp, grad_scale)
-    theta = decayed(theta, hp, lr)
+    after = hp.get("decay_after_step", False)
+    if not after:
+        theta = decayed(theta, hp, lr)
     M = beta1 * state["exp_avg"] + (1 - beta1) * g  # (1.19)
     G = beta2 * state["exp_avg_sq"] + (1 - beta2) * g * g  # (1.20)
     state["exp_avg"], state["exp_avg_sq"] = M, G
-    if hp["amsgrad"]:
-        G = np.maximum(state["max_exp_avg_sq"], G)
-        state["max_exp_avg_sq"] = G
-    M_hat = M / (1 - beta1**t)  # (1.21)
-    G_hat = G / (1 - beta2**t)  # (1.22)
+    n = t - 1 if hp.get("bias_correction_exponent", "t") == "n" else t  # ONNX: none at n = 0
+    corr1 = 1 - beta1**n if n > 0 else 1.0
+    corr2 = 1 - beta2**n if n > 0 else 1.0
     eps_in, eps_out = eps_parts(hp)
-    return theta - lr * M_hat / (np.sqrt(G_hat + eps_in) + eps_out)  # (1.23)
+    if hp["amsgrad"] and hp.get("amsgrad_v_hat", False):  # optax: the max of the corrected Ĝ
+        G_hat = np.maximum(state["max_exp_avg_sq"], G / corr2)
+        state["max_exp_avg_sq"] = G_hat
+        step = lr * (M / corr1) / (np.sqrt(G_hat + eps_in) + eps_out)
+    else:
+        if hp["amsgrad"]:
+            G = np.maximum(state["max_exp_avg_sq"], G)
+            state["max_exp_avg_sq"] = G
+        if hp.get("eps_hat", False):  # Keras's ε̂: ε on the uncorrected G, √(1 − β2ᵗ) in the step size
+            step = lr * np.sqrt(corr2) / corr1 * M / (np.sqrt(G + eps_in) + eps_out)
+        else:
+            M_hat = M / corr1  # (1.21)
+            G_hat = G / corr2  # (1.22)
+            step = lr * M_hat / (np.sqrt(G_hat + eps_in) + eps_out)  # (1.23)
+    theta = theta - step
+    return decayed(theta, hp, lr) if after else theta  # ONNX's norm_coefficient_post: θ ← d(θ − Δ)
 
 
 def nadam_mu(beta1: float, psi: float, t: int) -> float:
@@ -132,8 +155,11 @@ def nadam(theta, g, state, t, hp, grad_scale=1.0):
     beta1, beta2 = hp["betas"]
     g = effective_grad(theta, g, hp, grad_scale)
     theta = decayed(theta, hp, lr)
-    mu = nadam_mu(beta1, hp["momentum_decay"], t)
-    mu_next = nadam_mu(beta1, hp["momentum_decay"], t + 1)
+    if hp.get("momentum_schedule", "dozat") == "constant":  # optax's nadam
+        mu = mu_next = beta1
+    else:
+        mu = nadam_mu(beta1, hp["momentum_decay"], t)
+        mu_next = nadam_mu(beta1, hp["momentum_decay"], t + 1)
     prod = state["mu_product"] * mu
     state["mu_product"] = prod
     M = beta1 * state["exp_avg"] + (1 - beta1) * g
