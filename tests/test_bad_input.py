@@ -1835,6 +1835,11 @@ FLAGS = {
     "skip_nonfinite",
     "clip_per_tensor",
     "return_params",
+    "amsgrad_v_hat",
+    "eps_hat",
+    "bias_correction",
+    "decay_after_step",
+    "nesterov",
 }
 WORDS = {
     "convention",
@@ -1853,6 +1858,8 @@ WORDS = {
     "padding_mode",
     "kind",
     "data_format",
+    "bias_correction_exponent",
+    "momentum_schedule",
 }
 SHAPES = {"shape", "x_shape", "normalized_shape", "milestones", "size"}
 _any_value = st.one_of(
