@@ -222,6 +222,25 @@ def test_gp_predict_gradients_match_finite_differences(rng):
         np.testing.assert_allclose(dvar[:, j], (vp - vm) / (2 * h), rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("n, d, m", [(1, 1, 1), (5, 3, 4), (40, 6, 608), (75, 8, 4)])
+def test_compiled_posterior_matches_numpy(simd, rng, n, d, m):
+    X, y = rng.random((n, d)), rng.standard_normal(n)
+    gp = GaussianProcess(rng.uniform(0.1, 2.0, d), 1.3, 1e-3).fit(X, y)
+    gp.add(rng.random((2, d)), np.zeros(2))  # a block update: L⁻¹ grown as the sampler grows it
+    U = rng.random((m, d))
+    got, want = gp.predict(U, grad=True), gp.predict_numpy(U, grad=True)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12 * np.abs(b).max())
+    for a, b in zip(gp.predict(U), got[:2]):
+        np.testing.assert_array_equal(a, b)  # the gradient pass leaves mean and variance as they are
+
+
+def test_compiled_posterior_refuses_points_of_another_space(rng):
+    gp = GaussianProcess([0.5, 0.5], 1.0, 1e-3).fit(rng.random((4, 2)), rng.standard_normal(4))
+    with pytest.raises(ValueError, match="u .* 3 columns, x .* 2"):
+        gp.predict(rng.random((1, 3)))
+
+
 def test_marginal_likelihood_gradient_matches_finite_differences(rng):
     X, y = rng.random((10, 3)), rng.standard_normal(10)
     owner = np.array([0, 1, 1])  # the last two coordinates share a length-scale (a one-hot pair)

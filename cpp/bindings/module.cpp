@@ -14,6 +14,7 @@ PYBIND11_MODULE(_core, m) {
   nndl::bind::register_weight_norm(m);
   nndl::bind::register_local_response_norm(m);
   nndl::bind::register_preprocessing(m);
+  nndl::bind::register_search(m);
   nndl::bind::register_loss(m);
   nndl::bind::register_augment(m);
 }

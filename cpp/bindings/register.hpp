@@ -14,6 +14,7 @@ void register_layer_norm(pybind11::module_& m);
 void register_weight_norm(pybind11::module_& m);
 void register_local_response_norm(pybind11::module_& m);
 void register_preprocessing(pybind11::module_& m);
+void register_search(pybind11::module_& m);
 void register_loss(pybind11::module_& m);
 void register_augment(pybind11::module_& m);
 }  // namespace nndl::bind

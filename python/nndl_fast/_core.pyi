@@ -47,6 +47,7 @@ __all__: list[str] = [
     "get_num_threads",
     "get_simd_target",
     "get_stream_threshold",
+    "gp_posterior",
     "last_level_cache_bytes",
     "layer_norm_backward",
     "layer_norm_forward",
@@ -406,6 +407,20 @@ def get_simd_target() -> str: ...
 def get_stream_threshold() -> int:
     """
     Outputs larger than this many bytes are written with streaming stores (norm kernels).
+    """
+
+def gp_posterior(
+    u: typing.Any,
+    x: typing.Any,
+    inv_ls: typing.Any,
+    alpha: typing.Any,
+    linv: typing.Any,
+    linv_t: typing.Any,
+    signal_var: typing.SupportsFloat | typing.SupportsIndex,
+    grad: bool,
+) -> tuple:
+    """
+    (mean, var[, dmean, dvar]) of the GP posterior at the rows of u: Matérn-5/2 with length-scales 1/inv_ls, observations x, alpha = K⁻¹y, linv = L⁻¹ and linv_t = its transpose (search/gp.py, GaussianProcess.predict).
     """
 
 def last_level_cache_bytes() -> int: ...
