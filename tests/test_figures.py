@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import nndl_fast
 from nndl_fast.figures import FIGURES, _mlp, batch_size, cliff, figure, init_depth, optimizers, regularization
 
 # The quick budgets train on scikit-learn's digits.
@@ -159,7 +160,7 @@ def test_every_figure_has_its_parts():
 @needs_digits
 def test_command_writes_pngs_and_figures_md(tmp_path: Path):
     pytest.importorskip("matplotlib")
-    root = Path(__file__).resolve().parent.parent / "python"
+    root = Path(nndl_fast.__file__).resolve().parent.parent  # the nndl_fast this test runs (CI: the installed one)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
     out = tmp_path / "tmp"
     subprocess.run(
