@@ -172,12 +172,10 @@ class GaussianProcess:
         return np.sqrt(np.maximum(d2, 0.0))
 
     def _observed(self, X: np.ndarray, Linv: np.ndarray) -> None:
-        """Keep X and what predict reads of it at every call: X/ℓ, its row norms, K⁻¹y."""
+        """Keep X and what predict reads of it at every call: L⁻¹ and its transpose, 1/ℓ, K⁻¹y."""
         self.X, self.Linv = X, np.ascontiguousarray(Linv)
         self.Linv_t = np.ascontiguousarray(Linv.T)
         self.inv_ls = np.ascontiguousarray(1.0 / self.lengthscales)
-        self.Xl = X / self.lengthscales
-        self.Xl_sq = (self.Xl * self.Xl).sum(1)
         self.alpha = Linv.T @ (Linv @ self.y)
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> GaussianProcess:
@@ -223,7 +221,8 @@ class GaussianProcess:
     def predict_numpy(self, Xs: np.ndarray, grad: bool = False) -> Any:
         """predict in NumPy: the same formulas, the compiled call's reference (tests)."""
         Xs = np.atleast_2d(Xs)
-        sr = SQRT5 * self._scaled_dist(Xs / self.lengthscales, self.Xl, self.Xl_sq)
+        b = self.X / self.lengthscales
+        sr = SQRT5 * self._scaled_dist(Xs / self.lengthscales, b, (b * b).sum(1))
         e = np.exp(-sr)
         p = 1.0 + sr
         ks = self.signal_var * ((p + sr * sr / 3.0) * e)  # (m, n): matern52(r)
