@@ -404,3 +404,34 @@ def test_checked_options_are_reused_only_for_the_same_types(rng):
         loss.distillation_loss(s, t, y, temperature=1.0, alpha=True, skip_nonfinite=False)
     with pytest.raises(TypeError, match="label_smoothing"):
         loss.softmax_cross_entropy(z, target, label_smoothing=[0.1])  # unhashable: still checked
+
+
+@pytest.mark.parametrize("K", [2, 100], ids=["narrow", "rows"])
+def test_float32_exponentials_are_within_a_few_roundings(K):
+    # Row (0, d, −inf, …) of class 0: dlogits[:, 1] = e^d/(1 + e^d), e^d by the kernel's float
+    # lanes (vexpf), against the same in double, over vexpf's whole range.
+    d = np.linspace(-87.0, 0.0, 200_003).astype(np.float32)
+    z = np.full((d.size, K), -np.inf, np.float32)
+    z[:, 0], z[:, 1] = 0.0, d
+    g = np.empty_like(z)
+    loss.softmax_cross_entropy(z, np.zeros(d.size, np.int64), reduction="sum", dlogits=g)
+    e = np.exp(d.astype(np.float64))
+    rel = np.abs(g[:, 1] / (e / (1.0 + e)) - 1.0)
+    assert rel.max() < 3e-7, f"worst at d = {d[rel.argmax()]}: {rel.max():.3g}"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_streamed_gradient_is_the_stored_one(dtype, rng):
+    # Gradients larger than the cache go out by streaming stores; the bits are the same.
+    z, target, w = _case(rng, 37, 3001, dtype)
+    target[::5] = -100
+    for kw in (dict(label_smoothing=0.1), dict(weight=w), dict(label_smoothing=0.2, convention="torch")):
+        stored = np.full_like(z, np.nan)
+        want = loss.softmax_cross_entropy(z, target, dlogits=stored, **kw)
+        streamed = np.full_like(z, np.nan)
+        nndl_fast._core.set_stream_threshold(4096)
+        try:
+            got = loss.softmax_cross_entropy(z, target, dlogits=streamed, **kw)
+        finally:
+            nndl_fast._core.set_stream_threshold(-1)
+        assert got == want and streamed.tobytes() == stored.tobytes()

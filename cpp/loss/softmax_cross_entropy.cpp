@@ -9,6 +9,7 @@
 
 #include <omp.h>
 
+#include "norm/stream_store.hpp"
 #include "simd/kernel.hpp"
 #include "simd/vmath.hpp"
 
@@ -32,19 +33,30 @@ inline void scale_lanes(double* acc, double f) {
   for (int l = 0; l < kLanes; ++l) acc[l] *= f;
 }
 
-// e^d for d ≤ 0 (exactly 0 below the floor and for d = −inf; NaN stays NaN). R: the precision
-// wanted (float: vexp's shorter series).
+// e^d for d ≤ 0 in the logits' precision, float lanes for float32 (vexpf, relative error under
+// 1e-7) and double lanes for float64; exactly 0 below the floor and for d = −inf, NaN stays NaN.
+// Scalars (block rescalings, the class's own term) always take the double one.
+// ex_in<R>: in double lanes with vexp's series for R (distillation's exponentials).
 template <class R>
-__attribute__((always_inline)) inline double ex(double d) {
+__attribute__((always_inline)) inline double ex_in(double d) {
   const double v = vexp<R>(d < kExpFloor ? kExpFloor : d);
   return d < kExpFloor ? 0.0 : v;
 }
+inline double ex(double d) {
+  const double v = vexp<double>(d < kExpFloor ? kExpFloor : d);
+  return d < kExpFloor ? 0.0 : v;
+}
+// Below e^-87 vexpf leaves its domain; such terms are 0 next to the row max's e^0 = 1.
+inline float ex(float d) {
+  const float v = vexpf(d < -87.0f ? -87.0f : d);
+  return d < -87.0f ? 0.0f : v;
+}
 
-// The largest of z[0:n) (NaNs not counted) into m; nan |= whether z holds a NaN.
+// The largest of z[0:n) into m, NaNs not counted: a NaN logit makes its row's sum of
+// exponentials NaN, which flags the row.
 template <class T>
-inline void block_max(const T* z, int64_t n, double& m, bool& nan) {
+inline void block_max(const T* z, int64_t n, double& m) {
   T mx[kLanes];
-  int bad[kLanes] = {};
   for (int l = 0; l < kLanes; ++l) mx[l] = -std::numeric_limits<T>::infinity();
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
@@ -52,41 +64,43 @@ inline void block_max(const T* z, int64_t n, double& m, bool& nan) {
     for (int l = 0; l < kLanes; ++l) {
       const T v = z[i + l];
       mx[l] = v > mx[l] ? v : mx[l];
-      bad[l] |= !(v == v);
     }
   }
   for (int l = 0; i + l < n; ++l) {
     const T v = z[i + l];
     mx[l] = v > mx[l] ? v : mx[l];
-    bad[l] |= !(v == v);
   }
-  for (int l = 0; l < kLanes; ++l) {
+  for (int l = 0; l < kLanes; ++l)
     if (double(mx[l]) > m) m = double(mx[l]);
-    nan = nan || bad[l];
-  }
 }
 
 // The hot loops live in functions of their own (noinline): inlined into the row functions,
 // GCC's if-conversion gives up on some of them and leaves them scalar.
 
-// Adds block zb[0:n) to the lanes: zs += e^{z − ref}; soft: as += a, azs += a·(z − shift);
-// smoothing over index targets: azs += w·(z − shift). Lane l takes the elements j ≡ l (mod kLanes).
+// How a row kernel writes its gradient: not at all, by ordinary stores, or by streaming stores
+// (an output far larger than the cache, not the input itself: norm/stream_store.hpp).
+enum class Out { none, store, stream };
+
+// Adds block zb[0:n) to the lanes: zs += e^{z − ref} (stored in eb with kStore); soft: as += a,
+// azs += a·(z − shift); smoothing over index targets: azs += w·(z − shift). Lane l takes the
+// elements j ≡ l (mod kLanes). The exponentials are in T's lanes, every sum in double.
 template <class T, bool kSoft, bool kWeight, bool kSmooth, bool kStore>
 __attribute__((noinline)) void ce_block(double* NNDL_RESTRICT zs, double* NNDL_RESTRICT as, double* NNDL_RESTRICT azs,
-                                        double* NNDL_RESTRICT eb, const T* zb, const T* qb, const T* wb, int64_t n,
-                                        double ref, double shift, double off, double hot) {
+                                        T* NNDL_RESTRICT eb, const T* zb, const T* qb, const T* wb, int64_t n, T ref,
+                                        double shift, double off, double hot) {
   // ok: the lane holds an element (the padded tail's other lanes add 0)
-  auto term = [&](int l, T zv, T qv, T wv, bool ok, double* e_out) {
-    const double v = double(zv);
-    const double e = ex<T>(v - ref);
+  auto term = [&](int l, T zv, T qv, T wv, bool ok, T* e_out) {
+    const T e = ex(T(zv - ref));
     if constexpr (kStore) *e_out = e;
-    zs[l] += ok ? e : 0.0;
+    zs[l] += ok ? double(e) : 0.0;
     if constexpr (kSoft) {
+      const double v = double(zv);
       const double wj = kWeight ? double(wv) : 1.0;
       const double a = wj * (off + hot * double(qv));
       as[l] += ok ? a : 0.0;
       azs[l] += ok && a != 0.0 ? a * (v - shift) : 0.0;  // a zero weight on a −inf logit adds 0
     } else if constexpr (kSmooth) {
+      const double v = double(zv);
       if constexpr (kWeight)
         azs[l] += ok && wv != T(0) ? double(wv) * (v - shift) : 0.0;
       else
@@ -100,10 +114,9 @@ __attribute__((noinline)) void ce_block(double* NNDL_RESTRICT zs, double* NNDL_R
       term(l, zb[i + l], kSoft ? qb[i + l] : T(0), kWeight ? wb[i + l] : T(0), true, kStore ? eb + i + l : nullptr);
   }
   if (i == n) return;
-  // The tail through the same vector code: short rows (K = 10) would otherwise be all scalar.
+  // The tail through the same vector code: short rows would otherwise be all scalar.
   const int64_t r = n - i;
-  T zt[kLanes], qt[kLanes] = {}, wt[kLanes] = {};
-  double et[kLanes];
+  T zt[kLanes], qt[kLanes] = {}, wt[kLanes] = {}, et[kLanes];
   for (int l = 0; l < kLanes; ++l) {
     zt[l] = zb[i + (l < r ? l : 0)];  // padded with an element of the row: no new NaN or inf
     if constexpr (kSoft) qt[l] = l < r ? qb[i + l] : T(0);
@@ -115,57 +128,66 @@ __attribute__((noinline)) void ce_block(double* NNDL_RESTRICT zs, double* NNDL_R
     for (int64_t l = 0; l < r; ++l) eb[i + l] = et[l];
 }
 
-// dz_k = g·(S·p_k − a_k) over one block, p_k = e_k·f with e_k = e^{z_k − ref} stored by
-// ce_block and f = e^{ref − m}/Z (a_k without the class term of index targets).
+// dz_k = g·(S·p_k − a_k) over one block, p_k = e_k·f with e_k = e^{z_k − ref} stored by ce_block
+// and f = e^{ref − m}/Z (a_k without the class term of index targets). Plain targets (no soft
+// targets, no weights) in T's lanes: e_k·(g·S·f) − g·off.
 template <class T, bool kSoft, bool kWeight>
-__attribute__((noinline)) void ce_grad(T* dz, const double* NNDL_RESTRICT e, const T* q, const T* w, double f,
+__attribute__((noinline)) void ce_grad(T* NNDL_RESTRICT dz, const T* NNDL_RESTRICT e, const T* q, const T* w, double f,
                                        double gs, double g, double off, double hot, int64_t n) {
+  if constexpr (!kSoft && !kWeight) {
+    const T c = T(gs * f), ga = T(g * off);
 #pragma omp simd
-  for (int64_t k = 0; k < n; ++k) {
-    const double p = e[k] * f;
-    double a;
-    if constexpr (kSoft)
-      a = (kWeight ? double(w[k]) : 1.0) * (off + hot * double(q[k]));
-    else
-      a = (kWeight ? double(w[k]) : 1.0) * off;
-    dz[k] = T(gs * p - g * a);
+    for (int64_t k = 0; k < n; ++k) dz[k] = e[k] * c - ga;
+  } else {
+#pragma omp simd
+    for (int64_t k = 0; k < n; ++k) {
+      const double p = double(e[k]) * f;
+      double a;
+      if constexpr (kSoft)
+        a = (kWeight ? double(w[k]) : 1.0) * (off + hot * double(q[k]));
+      else
+        a = (kWeight ? double(w[k]) : 1.0) * off;
+      dz[k] = T(gs * p - g * a);
+    }
   }
 }
 
 // Index targets: the row's class y (−1: ignored). Soft targets: the row q of `soft`.
-template <class T, bool kSoft, bool kWeight, bool kSmooth, bool kGrad>
-void ce_row(T* dz, double& row_loss, double* scratch, const T* z, const T* next, int64_t y, const T* q,
+// scratch: the row's exponentials (K), then each block's reference (with a gradient).
+template <class T, bool kSoft, bool kWeight, bool kSmooth, Out kOut>
+void ce_row(T* dz, double& row_loss, T* scratch, const T* z, const T* next, int64_t y, const T* q,
             const T* NNDL_RESTRICT w, const loss::CeCoeffs& c, int64_t K) {
-  double* refs = scratch + K;  // the reference of each block's stored exponentials (with kGrad)
-  if (!kSoft && y < 0) {       // ignored row
+  constexpr bool kGrad = kOut != Out::none;
+  T* refs = scratch + K;  // the reference of each block's stored exponentials (with kGrad)
+  if (!kSoft && y < 0) {  // ignored row
     row_loss = 0.0;
-    if constexpr (kGrad) {
+    if constexpr (kGrad)
+      write_out<kOut == Out::stream>(dz, K, [&](T* d, int64_t, int64_t len) {
 #pragma omp simd
-      for (int64_t k = 0; k < K; ++k) dz[k] = T(0);
-    }
+        for (int64_t k = 0; k < len; ++k) d[k] = T(0);
+      });
     return;
   }
   const double off = c.off, hot = c.hot;
   const double zy = kSoft ? 0.0 : double(z[y]);  // read before an in-place gradient overwrites it
   const double shift = std::isfinite(double(z[0])) ? double(z[0]) : 0.0;  // a sample of the row
   double m = -kInf;
-  bool nan = false;
   double zs[kLanes] = {}, as[kLanes] = {}, azs[kLanes] = {};  // Σe^{z−m}; Σa; Σa·(z − shift)
   for (int64_t b0 = 0; b0 < K; b0 += kBlock) {
     const int64_t n = K - b0 < kBlock ? K - b0 : kBlock;
     if (next) prefetch_l2(next + b0, n);
     const double m_old = m;
-    block_max(z + b0, n, m, nan);
-    if (m != m_old && m_old != -kInf) scale_lanes(zs, ex<T>(m_old - m));
+    block_max(z + b0, n, m);
+    if (m != m_old && m_old != -kInf) scale_lanes(zs, ex(m_old - m));
     // While every logit so far is −inf, their exponentials are 0 whatever the reference.
-    const double ref = m == -kInf ? 0.0 : m;
-    if constexpr (kGrad) refs[b0 / kBlock] = m;  // −inf while every logit is: its factor e^{−inf} = 0
+    const T ref = m == -kInf ? T(0) : T(m);         // m is a logit: exact in T
+    if constexpr (kGrad) refs[b0 / kBlock] = T(m);  // −inf while every logit is: its factor e^{−inf} = 0
     ce_block<T, kSoft, kWeight, kSmooth, kGrad>(zs, as, azs, kGrad ? scratch + b0 : nullptr, z + b0,
                                                 kSoft ? q + b0 : nullptr, kWeight ? w + b0 : nullptr, n, ref, shift,
                                                 off, hot);
   }
   const double Z = sum_lanes(zs);
-  if (nan || !std::isfinite(m) || !std::isfinite(Z)) {  // NaN, +inf, or every logit −inf
+  if (!std::isfinite(m) || !std::isfinite(Z)) {  // NaN, +inf, or every logit −inf
     row_loss = std::numeric_limits<double>::quiet_NaN();
     return;
   }
@@ -185,32 +207,50 @@ void ce_row(T* dz, double& row_loss, double* scratch, const T* z, const T* next,
   row_loss = loss;
   if constexpr (kGrad) {
     const double g = c.grad, inv_z = 1.0 / Z, gs = g * S;
+    // The class's own entry in double from its logit: its a_y is large, and S·p_y − a_y may cancel.
+    const T dy = kSoft ? T(0) : T(gs * (ex(zy - m) * inv_z) - g * (kWeight ? double(w[y]) : 1.0) * (off + hot));
     // dz_k = g·(S·p_k − a_k), p_k = e^{z_k − m}/Z
     for (int64_t b0 = 0; b0 < K; b0 += kBlock) {
       const int64_t n = K - b0 < kBlock ? K - b0 : kBlock;
-      const double f = ex<T>(refs[b0 / kBlock] - m) * inv_z;
-      ce_grad<T, kSoft, kWeight>(dz + b0, scratch + b0, kSoft ? q + b0 : nullptr, kWeight ? w + b0 : nullptr, f, gs, g,
-                                 off, hot, n);
-    }
-    if constexpr (!kSoft) {
-      const double p = scratch[y] * (ex<T>(refs[y / kBlock] - m) * inv_z);
-      const double a = (kWeight ? double(w[y]) : 1.0) * (off + hot);
-      dz[y] = T(gs * p - g * a);
+      const double f = ex(double(refs[b0 / kBlock]) - m) * inv_z;
+      write_out<kOut == Out::stream>(dz + b0, n, [&](T* d, int64_t i0, int64_t len) {
+        ce_grad<T, kSoft, kWeight>(d, scratch + b0 + i0, kSoft ? q + b0 + i0 : nullptr, kWeight ? w + b0 + i0 : nullptr,
+                                   f, gs, g, off, hot, len);
+        if (!kSoft && y >= b0 + i0 && y < b0 + i0 + len) d[y - b0 - i0] = dy;
+      });
     }
   }
 }
 
-template <class T, bool kSoft, bool kWeight, bool kSmooth, bool kGrad>
-void ce_rows(T* dlogits, double* row_loss, double* scratch, const T* logits, const int64_t* cls, const T* soft,
-             const T* weight, const loss::CeCoeffs& c, int64_t N, int64_t K) {
-#pragma omp parallel for num_threads(c.threads) schedule(static) if (c.threads > 1)
-  for (int64_t i = 0; i < N; ++i) {
-    const T* z = logits + i * K;
-    double* mine = kGrad ? scratch + int64_t(omp_get_thread_num()) * loss::scratch_per_thread(K) : nullptr;
-    ce_row<T, kSoft, kWeight, kSmooth, kGrad>(kGrad ? dlogits + i * K : nullptr, row_loss[i], mine, z,
-                                              i + 1 < N ? z + K : nullptr, kSoft ? 0 : cls[i],
-                                              kSoft ? soft + i * K : nullptr, weight, c, K);
+// Calls body(i) for i in [0, N), over `threads` threads (no parallel region for one: libgomp's
+// region with a false `if` still costs a futex round trip); kStream: each thread fences its
+// streaming stores at the end of its share.
+template <bool kStream, class Body>
+void for_rows(int threads, int64_t N, const Body& body) {
+  if (threads <= 1) {
+    for (int64_t i = 0; i < N; ++i) body(i);
+    if constexpr (kStream) stream_fence();
+    return;
   }
+#pragma omp parallel num_threads(threads)
+  {
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < N; ++i) body(i);
+    if constexpr (kStream) stream_fence();
+  }
+}
+
+template <class T, bool kSoft, bool kWeight, bool kSmooth, Out kOut>
+void ce_rows(T* dlogits, double* row_loss, T* scratch, const T* logits, const int64_t* cls, const T* soft,
+             const T* weight, const loss::CeCoeffs& c, int64_t N, int64_t K) {
+  constexpr bool kGrad = kOut != Out::none;
+  for_rows<kOut == Out::stream>(c.threads, N, [&](int64_t i) {
+    const T* z = logits + i * K;
+    T* mine = kGrad ? scratch + int64_t(omp_get_thread_num()) * loss::scratch_per_thread(K) : nullptr;
+    ce_row<T, kSoft, kWeight, kSmooth, kOut>(kGrad ? dlogits + i * K : nullptr, row_loss[i], mine, z,
+                                             i + 1 < N ? z + K : nullptr, kSoft ? 0 : cls[i],
+                                             kSoft ? soft + i * K : nullptr, weight, c, K);
+  });
 }
 
 // Adds block sb[0:n), tb[0:n) to the lanes (kd_row's sums), relative to the references rs, rt.
@@ -224,9 +264,9 @@ __attribute__((noinline)) void kd_block(double* NNDL_RESTRICT z1, double* NNDL_R
   // exponentials also go to es_out, et_out (and e1_out for a CE term at T ≠ 1)
   auto term = [&](int l, T s_val, T t_val, bool ok, double* eso, double* eto, double* e1o) {
     const double sv = double(s_val) - rs, tv = double(t_val) - rt;
-    const double es = kUnit ? ex<T>(sv) : ex<T>(sv * inv_t);
-    const double et = kUnit ? ex<T>(tv) : ex<T>(tv * inv_t);
-    const double e1 = kCE && !kUnit ? ex<T>(sv) : es;
+    const double es = kUnit ? ex_in<T>(sv) : ex_in<T>(sv * inv_t);
+    const double et = kUnit ? ex_in<T>(tv) : ex_in<T>(tv * inv_t);
+    const double e1 = kCE && !kUnit ? ex_in<T>(sv) : es;
     if constexpr (kStore) {
       *eso = es;
       *eto = et;
@@ -281,58 +321,69 @@ __attribute__((noinline)) void kd_grad(T* ds, const double* NNDL_RESTRICT es, co
 // rows (K = 10) would otherwise spend most of their time in.
 constexpr int64_t kNarrowK = 64;
 
-// e[j][l] = e^{zt[j][l] − m[l]}; zsum += e; smoothing: az += w_j·(zt − m) (lane loops).
+// e[j][l] = e^{zt[j][l] − m[l]} in T's lanes; zsum += e; smoothing: az += w_j·(zt − m) (lane loops).
 template <class T, bool kWeight, bool kSmooth>
-__attribute__((noinline)) void narrow_exp(double (*NNDL_RESTRICT e)[kLanes], double* NNDL_RESTRICT zsum,
-                                          double* NNDL_RESTRICT az, const double (*zt)[kLanes], const double* m,
-                                          const T* w, int64_t K) {
+__attribute__((noinline)) void narrow_exp(T (*NNDL_RESTRICT e)[kLanes], double* NNDL_RESTRICT zsum,
+                                          double* NNDL_RESTRICT az, const T (*zt)[kLanes], const T* m, const T* w,
+                                          int64_t K) {
   for (int64_t j = 0; j < K; ++j) {
     const double wj = kWeight ? double(w[j]) : 1.0;
 #pragma omp simd
     for (int l = 0; l < kLanes; ++l) {
-      const double v = zt[j][l];
-      const double ej = ex<T>(v - m[l]);
+      const T v = zt[j][l];
+      const T ej = ex(T(v - m[l]));
       e[j][l] = ej;
-      zsum[l] += ej;
+      zsum[l] += double(ej);
       if constexpr (kSmooth) {
+        const double d = double(v) - double(m[l]);
         if constexpr (kWeight)
-          az[l] += wj != 0.0 ? wj * (v - m[l]) : 0.0;  // a zero weight on −inf adds 0
+          az[l] += wj != 0.0 ? wj * d : 0.0;  // a zero weight on −inf adds 0
         else
-          az[l] += v - m[l];
+          az[l] += d;
       }
     }
   }
 }
 
-// Per lane: the row loss, 1/Z and g·S (index targets; a row's e^0 makes Z ≥ 1 unless flagged).
+// Per lane: the row loss, 1/Z, g·S and the class's own gradient entry g·(S·p_y − a_y), p_y
+// from its logit in double (index targets; a row's e^0 makes Z ≥ 1 unless flagged).
 template <bool kSmooth>
 __attribute__((noinline)) void narrow_loss(double* NNDL_RESTRICT loss, double* NNDL_RESTRICT f,
-                                           double* NNDL_RESTRICT gs, const double* zsum, const double* az,
-                                           const double* m, const double* zy, const double* wy, double off, double hot,
-                                           double W, double g) {
+                                           double* NNDL_RESTRICT gs, double* NNDL_RESTRICT dy, const double* zsum,
+                                           const double* az, const double* m, const double* zy, const double* wy,
+                                           double off, double hot, double W, double g) {
 #pragma omp simd
   for (int l = 0; l < kLanes; ++l) {
     const double Z = zsum[l];
     const double log_z = vlog(Z < 1.0 ? 1.0 : Z);
+    const double d = zy[l] - m[l];
     double v = wy[l] * hot != 0.0 ? wy[l] * hot * ((m[l] - zy[l]) + log_z) : 0.0;
     if constexpr (kSmooth) v += off * (W * log_z - az[l]);
     loss[l] = v;
     f[l] = 1.0 / Z;
     gs[l] = g * (wy[l] * hot + off * W);
+    dy[l] = gs[l] * (ex(d) * f[l]) - g * wy[l] * (off + hot);
   }
 }
 
-// gt[j][l] = g·(S·p_j − a_j) for lane l's row, p_j = e_j/Z, a_j = w_j·(off + hot·[j = y]) (lane loops).
+// gt[j][l] = g·(S·p_j − a_j) for lane l's row, p_j = e_j/Z, a_j = w_j·off (lane loops; the
+// class's own entry is set by the caller). Without weights in T's lanes: e_j·(g·S/Z) − g·off.
 template <class T, bool kWeight>
-__attribute__((noinline)) void narrow_grad(T (*NNDL_RESTRICT gt)[kLanes], const double (*e)[kLanes], const double* f,
-                                           const double* gs, const int64_t* y, const T* w, double g, double off,
-                                           double hot, int64_t K) {
-  for (int64_t j = 0; j < K; ++j) {
-    const double wj = kWeight ? double(w[j]) : 1.0;
+__attribute__((noinline)) void narrow_grad(T (*NNDL_RESTRICT gt)[kLanes], const T (*e)[kLanes], const double* f,
+                                           const double* gs, const T* w, double g, double off, int64_t K) {
+  if constexpr (!kWeight) {
+    T c[kLanes];
+    for (int l = 0; l < kLanes; ++l) c[l] = T(gs[l] * f[l]);
+    const T ga = T(g * off);
+    for (int64_t j = 0; j < K; ++j) {
 #pragma omp simd
-    for (int l = 0; l < kLanes; ++l) {
-      const double a = wj * vblend(vmask(j == y[l]), off + hot, off);
-      gt[j][l] = T(gs[l] * (e[j][l] * f[l]) - g * a);
+      for (int l = 0; l < kLanes; ++l) gt[j][l] = e[j][l] * c[l] - ga;
+    }
+  } else {
+    for (int64_t j = 0; j < K; ++j) {
+      const double ga = g * double(w[j]) * off;
+#pragma omp simd
+      for (int l = 0; l < kLanes; ++l) gt[j][l] = T(gs[l] * (double(e[j][l]) * f[l]) - ga);
     }
   }
 }
@@ -342,52 +393,57 @@ __attribute__((noinline)) void ce_narrow_group(T* dlogits, double* row_loss, con
                                                const T* w, const loss::CeCoeffs& c, int64_t r0, int64_t rows,
                                                int64_t K) {
   const double off = c.off, hot = c.hot;
-  int64_t row[kLanes], y[kLanes];
+  int64_t at[kLanes], y[kLanes];  // lane l's row starts at logits + at[l]
   for (int l = 0; l < kLanes; ++l) {
-    row[l] = r0 + (l < rows ? l : 0);  // spare lanes repeat the group's first row
-    y[l] = cls[row[l]];
+    const int64_t r = r0 + (l < rows ? l : 0);  // spare lanes repeat the group's first row
+    at[l] = r * K;
+    y[l] = cls[r];
   }
   // The group transposed (zt[j][l] = logit j of lane l's row), so every loop below is over lanes.
-  double zt[kNarrowK][kLanes], e[kNarrowK][kLanes];
+  // Copied element by element: gathers and scatters are slower than these loads and stores.
+  T zt[kNarrowK][kLanes], e[kNarrowK][kLanes], mt[kLanes];
   double m[kLanes], zsum[kLanes] = {}, az[kLanes] = {}, zy[kLanes], wy[kLanes];
   for (int l = 0; l < kLanes; ++l) {
-    const T* z = logits + row[l] * K;
-    for (int64_t j = 0; j < K; ++j) zt[j][l] = double(z[j]);
-    const int64_t yl = y[l] < 0 ? 0 : y[l];
-    zy[l] = double(z[yl]);
-    wy[l] = kWeight ? double(w[yl]) : 1.0;
-    m[l] = -kInf;
+    const T* z = logits + at[l];
+    for (int64_t j = 0; j < K; ++j) zt[j][l] = z[j];
+    mt[l] = -std::numeric_limits<T>::infinity();
   }
   for (int64_t j = 0; j < K; ++j) {
 #pragma omp simd
-    for (int l = 0; l < kLanes; ++l) {
-      const double v = zt[j][l];
-      m[l] = v > m[l] ? v : m[l];
-    }
+    for (int l = 0; l < kLanes; ++l) mt[l] = zt[j][l] > mt[l] ? zt[j][l] : mt[l];
   }
-  narrow_exp<T, kWeight, kSmooth>(e, zsum, az, zt, m, w, K);
-  double loss[kLanes], f[kLanes], gs[kLanes];
+  for (int l = 0; l < kLanes; ++l) {
+    const int64_t yl = y[l] < 0 ? 0 : y[l];
+    zy[l] = double(zt[yl][l]);
+    wy[l] = kWeight ? double(w[yl]) : 1.0;
+    m[l] = double(mt[l]);
+  }
+  narrow_exp<T, kWeight, kSmooth>(e, zsum, az, zt, mt, w, K);
+  double loss[kLanes], f[kLanes], gs[kLanes], dy[kLanes];
   const double g = c.grad;
-  narrow_loss<kSmooth>(loss, f, gs, zsum, az, m, zy, wy, off, hot, c.weight_sum, g);
-  T gt[kGrad ? kNarrowK : 1][kLanes];  // the group's gradient, transposed as zt
-  if constexpr (kGrad) narrow_grad<T, kWeight>(gt, e, f, gs, y, w, g, off, hot, K);
-  for (int l = 0; l < rows; ++l) {
-    const int64_t r = r0 + l;
-    T* dz = kGrad ? dlogits + r * K : nullptr;
-    if (y[l] < 0) {  // ignored row
-      row_loss[r] = 0.0;
-      if constexpr (kGrad)
-        for (int64_t j = 0; j < K; ++j) dz[j] = T(0);
-      continue;
+  narrow_loss<kSmooth>(loss, f, gs, dy, zsum, az, m, zy, wy, off, hot, c.weight_sum, g);
+  // A lane's state: 0 a finite row (its loss and gradient), 1 ignored (loss 0, gradient 0),
+  // 2 non-finite (NaN, +inf, or every logit −inf: loss NaN, gradient row not written).
+  int state[kLanes];
+  for (int l = 0; l < kLanes; ++l) {
+    state[l] = y[l] < 0 ? 1 : !std::isfinite(m[l]) || !std::isfinite(zsum[l]) ? 2 : 0;
+    if (l < rows)
+      row_loss[r0 + l] = state[l] == 0 ? loss[l] : state[l] == 1 ? 0.0 : std::numeric_limits<double>::quiet_NaN();
+  }
+  if constexpr (kGrad) {
+    T gt[kNarrowK][kLanes];  // the group's gradient, transposed as zt
+    narrow_grad<T, kWeight>(gt, e, f, gs, w, g, off, K);
+    for (int l = 0; l < kLanes; ++l) {
+      if (state[l] == 1)
+        for (int64_t j = 0; j < K; ++j) gt[j][l] = T(0);
+      else if (state[l] == 0)
+        gt[y[l]][l] = T(dy[l]);
     }
-    // NaN (its e^{z − m} is NaN, so is Z), +inf, or every logit −inf
-    if (!std::isfinite(m[l]) || !std::isfinite(zsum[l])) {
-      row_loss[r] = std::numeric_limits<double>::quiet_NaN();
-      continue;
-    }
-    row_loss[r] = loss[l];
-    if constexpr (kGrad)
+    for (int l = 0; l < rows; ++l) {
+      if (state[l] == 2) continue;
+      T* dz = dlogits + at[l];
       for (int64_t j = 0; j < K; ++j) dz[j] = gt[j][l];
+    }
   }
 }
 
@@ -395,11 +451,10 @@ template <class T, bool kWeight, bool kSmooth, bool kGrad>
 void ce_narrow_rows(T* dlogits, double* row_loss, const T* logits, const int64_t* cls, const T* weight,
                     const loss::CeCoeffs& c, int64_t N, int64_t K) {
   const int64_t groups = (N + kLanes - 1) / kLanes;
-#pragma omp parallel for num_threads(c.threads) schedule(static) if (c.threads > 1)
-  for (int64_t b = 0; b < groups; ++b) {
+  for_rows<false>(c.threads, groups, [&](int64_t b) {
     const int64_t r0 = b * kLanes, rows = N - r0 < kLanes ? N - r0 : kLanes;
     ce_narrow_group<T, kWeight, kSmooth, kGrad>(dlogits, row_loss, logits, cls, weight, c, r0, rows, K);
-  }
+  });
 }
 
 // kCE: a hard-label term; kUnit: T = 1 (the tempered softmax is the plain one).
@@ -417,7 +472,6 @@ void kd_row(T* ds, double& row_loss, double* scratch, const T* s, const T* t, co
   const double sy = kCE ? double(s[y]) : 0.0;  // read before an in-place gradient overwrites it
   const double shift = std::isfinite(double(s[0])) ? double(s[0]) : 0.0;
   double ms = -kInf, mt = -kInf;
-  bool nan = false;
   // Σe^{s−ms}, Σe^{(s−ms)/T}, Σe^{(t−mt)/T}, Σe^{(t−mt)/T}·((t−mt) − (s−ms))/T, Σ(s − shift)
   double z1[kLanes] = {}, zs[kLanes] = {}, zt[kLanes] = {}, bt[kLanes] = {}, ss[kLanes] = {};
   for (int64_t b0 = 0; b0 < K; b0 += kBlock) {
@@ -427,18 +481,18 @@ void kd_row(T* ds, double& row_loss, double* scratch, const T* s, const T* t, co
       prefetch_l2(t_next + b0, n);
     }
     const double ms_old = ms, mt_old = mt;
-    block_max(s + b0, n, ms, nan);
-    block_max(t + b0, n, mt, nan);
+    block_max(s + b0, n, ms);
+    block_max(t + b0, n, mt);
     if (ms != ms_old && ms_old != -kInf) {
       const double d = ms_old - ms;  // < 0
-      if constexpr (kCE) scale_lanes(z1, ex<T>(d));
-      scale_lanes(zs, kUnit ? ex<T>(d) : ex<T>(d * inv_t));
+      if constexpr (kCE) scale_lanes(z1, ex_in<T>(d));
+      scale_lanes(zs, kUnit ? ex_in<T>(d) : ex_in<T>(d * inv_t));
       // (s − ms) fell by −d: every bracket of bt rises by −d/T
       for (int l = 0; l < kLanes; ++l) bt[l] += (-d * inv_t) * zt[l];
     }
     if (mt != mt_old && mt_old != -kInf) {
       const double d = mt_old - mt;
-      const double f = kUnit ? ex<T>(d) : ex<T>(d * inv_t);
+      const double f = kUnit ? ex_in<T>(d) : ex_in<T>(d * inv_t);
       for (int l = 0; l < kLanes; ++l) {
         bt[l] = f * (bt[l] + (d * inv_t) * zt[l]);
         zt[l] *= f;
@@ -456,8 +510,7 @@ void kd_row(T* ds, double& row_loss, double* scratch, const T* s, const T* t, co
   }
   const double ZS = sum_lanes(zs), ZT = sum_lanes(zt), B = sum_lanes(bt);
   const double Z1 = kCE ? (kUnit ? ZS : sum_lanes(z1)) : 1.0;
-  if (nan || !std::isfinite(ms) || !std::isfinite(mt) || !std::isfinite(ZS) || !std::isfinite(ZT) ||
-      !std::isfinite(Z1)) {
+  if (!std::isfinite(ms) || !std::isfinite(mt) || !std::isfinite(ZS) || !std::isfinite(ZT) || !std::isfinite(Z1)) {
     row_loss = std::numeric_limits<double>::quiet_NaN();
     return;
   }
@@ -477,9 +530,9 @@ void kd_row(T* ds, double& row_loss, double* scratch, const T* s, const T* t, co
     const double cs = g * c.kl_grad / ZS, ct = g * c.kl_grad / ZT;
     const double c1 = kCE ? g * c.ce * S / Z1 : 0.0, ca = kCE ? g * c.ce * off : 0.0;
     // the factor taking block b's stored exponentials to the row's max: e^{(ref_b − m)/T}
-    auto fs = [&](int64_t b) { return kUnit ? ex<T>(rs_all[b] - ms) : ex<T>((rs_all[b] - ms) * inv_t); };
-    auto ft = [&](int64_t b) { return kUnit ? ex<T>(rt_all[b] - mt) : ex<T>((rt_all[b] - mt) * inv_t); };
-    auto f1 = [&](int64_t b) { return kUnit ? fs(b) : ex<T>(rs_all[b] - ms); };
+    auto fs = [&](int64_t b) { return kUnit ? ex_in<T>(rs_all[b] - ms) : ex_in<T>((rs_all[b] - ms) * inv_t); };
+    auto ft = [&](int64_t b) { return kUnit ? ex_in<T>(rt_all[b] - mt) : ex_in<T>((rt_all[b] - mt) * inv_t); };
+    auto f1 = [&](int64_t b) { return kUnit ? fs(b) : ex_in<T>(rs_all[b] - ms); };
     for (int64_t b0 = 0; b0 < K; b0 += kBlock) {
       const int64_t n = K - b0 < kBlock ? K - b0 : kBlock, b = b0 / kBlock;
       kd_grad<T, kCE>(ds + b0, es_all + b0, et_all + b0, e1_all + b0, n, cs * fs(b), ct * ft(b), kCE ? c1 * f1(b) : 0.0,
@@ -520,7 +573,7 @@ void with_flags(Fn&& fn, bool a, bool b, bool c, bool d) {
 }  // namespace
 
 template <class T>
-void softmax_cross_entropy_rows(T* dlogits, double* row_loss, double* scratch, const T* logits, const int64_t* cls,
+void softmax_cross_entropy_rows(T* dlogits, double* row_loss, T* scratch, const T* logits, const int64_t* cls,
                                 const T* soft, const T* weight, const loss::CeCoeffs& c, int64_t N, int64_t K) {
   if (N == 0 || K == 0) return;
   if (!soft && K <= kNarrowK) {
@@ -532,10 +585,20 @@ void softmax_cross_entropy_rows(T* dlogits, double* row_loss, double* scratch, c
         weight != nullptr, c.off != 0.0, dlogits != nullptr, false);
     return;
   }
+  // In place, the rows are in the cache already when their gradient is written.
+  const bool stream = dlogits != logits && stream_output(N * K * int64_t(sizeof(T)));
   with_flags(
       [&](auto soft_f, auto weight_f, auto smooth_f, auto grad_f) {
-        ce_rows<T, decltype(soft_f)::value, decltype(weight_f)::value, decltype(smooth_f)::value,
-                decltype(grad_f)::value>(dlogits, row_loss, scratch, logits, cls, soft, weight, c, N, K);
+        auto rows = [&](auto out) {
+          ce_rows<T, decltype(soft_f)::value, decltype(weight_f)::value, decltype(smooth_f)::value,
+                  decltype(out)::value>(dlogits, row_loss, scratch, logits, cls, soft, weight, c, N, K);
+        };
+        if constexpr (!decltype(grad_f)::value)
+          rows(std::integral_constant<Out, Out::none>{});
+        else if (stream)
+          rows(std::integral_constant<Out, Out::stream>{});
+        else
+          rows(std::integral_constant<Out, Out::store>{});
       },
       soft != nullptr, weight != nullptr, c.off != 0.0, dlogits != nullptr);
 }
@@ -553,7 +616,7 @@ void distillation_rows(T* dstudent, double* row_loss, double* scratch, const T* 
       ce, c.off != 0.0, c.inv_temperature == 1.0, dstudent != nullptr);
 }
 
-template void softmax_cross_entropy_rows(float*, double*, double*, const float*, const int64_t*, const float*,
+template void softmax_cross_entropy_rows(float*, double*, float*, const float*, const int64_t*, const float*,
                                          const float*, const loss::CeCoeffs&, int64_t, int64_t);
 template void softmax_cross_entropy_rows(double*, double*, double*, const double*, const int64_t*, const double*,
                                          const double*, const loss::CeCoeffs&, int64_t, int64_t);

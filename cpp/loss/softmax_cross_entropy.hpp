@@ -23,8 +23,8 @@ namespace nndl::loss {
 // again, from L1, for its exponentials.
 constexpr int64_t kBlock = 1024;
 
-// Doubles of scratch per thread for rows of K with a gradient: the row's exponentials and one
-// reference per block.
+// Elements (of the logits' type) of scratch per thread for rows of K with a gradient: the row's
+// exponentials and one reference per block.
 inline int64_t scratch_per_thread(int64_t K) { return K + (K + kBlock - 1) / kBlock; }
 // The same for distillation: three rows of exponentials and two references per block.
 inline int64_t kd_scratch_per_thread(int64_t K) { return 3 * K + 2 * ((K + kBlock - 1) / kBlock); }
@@ -58,9 +58,9 @@ NNDL_DECLARE_KERNELS(
     // row: a NaN or +inf logit, or every logit −inf). dlogits (optional, may be logits) ← the
     // gradient of every finite row (zeros for an ignored row); a non-finite row is not written.
     // logits, dlogits, soft: (N, K); cls: (N,) or null (soft targets); soft: (N, K) or null;
-    // weight: (K,) or null. scratch: c.threads · scratch_per_thread(K) doubles when dlogits is given.
+    // weight: (K,) or null. scratch: c.threads · scratch_per_thread(K) elements when dlogits is given.
     template <class T>
-    void softmax_cross_entropy_rows(T* dlogits, double* row_loss, double* scratch, const T* logits, const int64_t* cls,
+    void softmax_cross_entropy_rows(T* dlogits, double* row_loss, T* scratch, const T* logits, const int64_t* cls,
                                     const T* soft, const T* weight, const loss::CeCoeffs& c, int64_t N, int64_t K);
 
     // row_loss[i] ← the distillation loss of row i (NaN for a non-finite row of either input);

@@ -140,7 +140,7 @@ Result softmax_cross_entropy(T* dlogits, T* rows, const T* logits, Indices targe
   c.threads = row_threads(N, K);
   std::vector<double> row_loss(static_cast<size_t>(N));
   Result r;
-  std::vector<double> scratch(dlogits ? static_cast<size_t>(c.threads * scratch_per_thread(K)) : 0);
+  std::vector<T> scratch(dlogits ? static_cast<size_t>(c.threads * scratch_per_thread(K)) : 0);
   if (N > 0 && K > 0)
     NNDL_DISPATCH(softmax_cross_entropy_rows<T>)(dlogits, row_loss.data(), scratch.data(), logits,
                                                  soft ? nullptr : cls.data(), soft, weight, c, N, K);
