@@ -80,65 +80,69 @@ py::tuple snapshot(py::handle seq, const char* name) {
 
 }  // namespace
 
-Spec Spec::optional() const {
-  Spec s = *this;
-  s.none_ok = true;
-  return s;
+Spec Spec::optional() && {
+  none_ok = true;
+  return std::move(*this);
 }
-Spec Spec::shape(std::vector<int64_t> d, std::string what) const {
-  Spec s = *this;
-  s.has_shape = true;
-  s.dims = std::move(d);
-  s.shape_what = std::move(what);
-  return s;
+Spec Spec::shape(std::vector<int64_t> d, std::string what) && {
+  has_shape = true;
+  dims = std::move(d);
+  shape_what = std::move(what);
+  return std::move(*this);
 }
-Spec Spec::ndim_at_least(int64_t n, std::string layout) const {
-  Spec s = *this;
-  s.min_ndim = n;
-  s.ndim_what = std::move(layout);
-  return s;
+Spec Spec::ndim_at_least(int64_t n, std::string layout) && {
+  min_ndim = n;
+  ndim_what = std::move(layout);
+  return std::move(*this);
 }
-Spec Spec::ndim(int64_t n, std::string layout) const {
-  Spec s = ndim_at_least(n, std::move(layout));
-  s.max_ndim = n;
-  return s;
+Spec Spec::ndim(int64_t n, std::string layout) && {
+  max_ndim = n;
+  return std::move(*this).ndim_at_least(n, std::move(layout));
 }
-Spec Spec::float32() const {
-  Spec s = *this;
-  s.dtype = DTypeRule::f32;
-  return s;
+Spec Spec::float32() && {
+  dtype = DTypeRule::f32;
+  return std::move(*this);
 }
-Spec Spec::float64() const {
-  Spec s = *this;
-  s.dtype = DTypeRule::f64;
-  return s;
+Spec Spec::float64() && {
+  dtype = DTypeRule::f64;
+  return std::move(*this);
 }
-Spec Spec::bytes() const {
-  Spec s = *this;
-  s.dtype = DTypeRule::u8;
-  return s;
+Spec Spec::bytes() && {
+  dtype = DTypeRule::u8;
+  return std::move(*this);
 }
-Spec Spec::indices() const {
-  Spec s = *this;
-  s.dtype = DTypeRule::index;
-  return s;
+Spec Spec::indices() && {
+  dtype = DTypeRule::index;
+  return std::move(*this);
 }
-Spec Spec::pixels() const {
-  Spec s = *this;
-  s.dtype = DTypeRule::pixels;
-  return s;
+Spec Spec::pixels() && {
+  dtype = DTypeRule::pixels;
+  return std::move(*this);
 }
-Spec Spec::may_be(std::string other) const {
-  Spec s = *this;
-  s.alias_of = std::move(other);
-  return s;
+Spec Spec::may_be(std::string other) && {
+  alias_of = std::move(other);
+  return std::move(*this);
+}
+Spec Spec::c_or_f() && {
+  f_ok = true;
+  return std::move(*this);
 }
 
-Spec Spec::c_or_f() const {
-  Spec s = *this;
-  s.f_ok = true;
-  return s;
+Spec Spec::optional() const& { return Spec(*this).optional(); }
+Spec Spec::shape(std::vector<int64_t> d, std::string what) const& {
+  return Spec(*this).shape(std::move(d), std::move(what));
 }
+Spec Spec::ndim_at_least(int64_t n, std::string layout) const& {
+  return Spec(*this).ndim_at_least(n, std::move(layout));
+}
+Spec Spec::ndim(int64_t n, std::string layout) const& { return Spec(*this).ndim(n, std::move(layout)); }
+Spec Spec::float32() const& { return Spec(*this).float32(); }
+Spec Spec::float64() const& { return Spec(*this).float64(); }
+Spec Spec::bytes() const& { return Spec(*this).bytes(); }
+Spec Spec::indices() const& { return Spec(*this).indices(); }
+Spec Spec::pixels() const& { return Spec(*this).pixels(); }
+Spec Spec::may_be(std::string other) const& { return Spec(*this).may_be(std::move(other)); }
+Spec Spec::c_or_f() const& { return Spec(*this).c_or_f(); }
 
 std::vector<int64_t> Arg::shape() const { return present() ? dims_of(array_) : std::vector<int64_t>{}; }
 

@@ -64,17 +64,30 @@ struct Spec {
   std::string alias_of;  // may be exactly this argument (in place); any other overlap is rejected
   bool f_ok = false;     // F-contiguous accepted too (Arg::f_order() tells the kernel which)
 
-  Spec optional() const;
-  Spec shape(std::vector<int64_t> d, std::string what) const;
-  Spec ndim_at_least(int64_t n, std::string layout) const;
-  Spec ndim(int64_t n, std::string layout) const;  // exactly n dimensions
-  Spec float64() const;
-  Spec float32() const;
-  Spec bytes() const;
-  Spec indices() const;
-  Spec pixels() const;
-  Spec may_be(std::string other) const;
-  Spec c_or_f() const;  // C- or F-contiguous (a 2-D table read column-major as well as row-major)
+  // Each builder returns the spec with one more rule: a copy from a named spec, the spec itself
+  // (moved, no string copied) in a chain such as in("x").optional().shape(...).
+  Spec optional() const&;
+  Spec optional() &&;
+  Spec shape(std::vector<int64_t> d, std::string what) const&;
+  Spec shape(std::vector<int64_t> d, std::string what) &&;
+  Spec ndim_at_least(int64_t n, std::string layout) const&;
+  Spec ndim_at_least(int64_t n, std::string layout) &&;
+  Spec ndim(int64_t n, std::string layout) const&;  // exactly n dimensions
+  Spec ndim(int64_t n, std::string layout) &&;
+  Spec float64() const&;
+  Spec float64() &&;
+  Spec float32() const&;
+  Spec float32() &&;
+  Spec bytes() const&;
+  Spec bytes() &&;
+  Spec indices() const&;
+  Spec indices() &&;
+  Spec pixels() const&;
+  Spec pixels() &&;
+  Spec may_be(std::string other) const&;
+  Spec may_be(std::string other) &&;
+  Spec c_or_f() const&;  // C- or F-contiguous (a 2-D table read column-major as well as row-major)
+  Spec c_or_f() &&;
 };
 
 inline Spec in(std::string name) {
