@@ -23,6 +23,14 @@ using prep::kStatsRows;
 constexpr int64_t kColBlock = 1024;
 // Lanes of a contiguous column span (F-ordered x): independent sums, combined by a fixed tree.
 constexpr int kLanes = 16;
+// Rows shorter than this many bytes are read with later rows prefetched into the L2: eight
+// short rows read column chunk by column chunk visit their cache lines out of order, and the
+// hardware prefetcher does not follow (longer rows are eight sequential streams it follows).
+constexpr int64_t kPrefetchRowBytes = 2048;
+// Bytes of x between the rows being read and the rows being prefetched.
+constexpr int64_t kPrefetchAhead = 16384;
+// An x of at most this many bytes is read without prefetches: it is likely in the cache already.
+constexpr int64_t kPrefetchAbove = int64_t{2} << 20;
 // Elements below which a call stays on the calling thread: a region's fork and join cost more.
 constexpr int64_t kSerialBelow = int64_t{1} << 15;
 // Elements per task of the affine map (no reduction: any split gives the same result).
@@ -30,6 +38,18 @@ constexpr int64_t kApplyElems = int64_t{1} << 14;
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+// prefetch_l2 (simd/kernel.hpp) four lines per step: the lines of [p, p + n) and up to three
+// more (a prefetch never faults), at a third of the instructions per line.
+template <class T>
+inline void prefetch_l2_x4(const T* p, int64_t n) {
+  const char* b = reinterpret_cast<const char*>(p);
+  for (int64_t o = 0; o < n * int64_t(sizeof(T)); o += 256) {
+    __builtin_prefetch(b + o, 0, 2);
+    __builtin_prefetch(b + o + 64, 0, 2);
+    __builtin_prefetch(b + o + 128, 0, 2);
+    __builtin_prefetch(b + o + 192, 0, 2);
+  }
+}
 template <class T>
 inline T lesser(T a, T b) {
   return b < a ? b : a;  // a NaN b leaves a
@@ -72,10 +92,14 @@ void stats_rows(double* partial, const T* x, int64_t n, int64_t d) {
       lo[c] = T(INFINITY), hi[c] = T(-INFINITY), z[c] = T(0);
       s1[c] = 0, s2[c] = 0, cnt[c] = 0;
     }
+    const int64_t row_bytes = d * int64_t(sizeof(T));
+    const bool pf = row_bytes < kPrefetchRowBytes && n * row_bytes > kPrefetchAbove;
+    const int64_t ahead = pf ? (kPrefetchAhead / row_bytes + 7) / 8 * 8 : 0;
     int64_t r = r0;
     if (!Omit && !Moments) {  // min and max, and the flag of a non-finite value, all in T
       for (; r + 8 <= r1; r += 8) {
         const T* NNDL_RESTRICT x0 = x + r * d + c0;
+        if (ahead && r + ahead < n) prefetch_l2_x4(x0 + ahead * d, min64(8, n - r - ahead) * d);
 #pragma omp simd
         for (int64_t c = 0; c < cn; ++c) {
           T v[8];
@@ -94,6 +118,7 @@ void stats_rows(double* partial, const T* x, int64_t n, int64_t d) {
     if (!Omit && Moments) {
       for (; r + 8 <= r1; r += 8) {
         const T* NNDL_RESTRICT x0 = x + r * d + c0;
+        if (ahead && r + ahead < n) prefetch_l2_x4(x0 + ahead * d, min64(8, n - r - ahead) * d);
 #pragma omp simd
         for (int64_t c = 0; c < cn; ++c) {
           const double kc = double(k[c]);
