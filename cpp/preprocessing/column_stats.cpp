@@ -31,6 +31,9 @@ constexpr int64_t kPrefetchRowBytes = 2048;
 constexpr int64_t kPrefetchAhead = 16384;
 // An x of at most this many bytes is read without prefetches: it is likely in the cache already.
 constexpr int64_t kPrefetchAbove = int64_t{2} << 20;
+// Columns per task of the fold, and the merges (blocks × columns) below which it stays serial.
+constexpr int64_t kFoldCols = 16;
+constexpr int64_t kFoldSerialBelow = int64_t{1} << 11;
 // Elements below which a call stays on the calling thread: a region's fork and join cost more.
 constexpr int64_t kSerialBelow = int64_t{1} << 15;
 // Elements per task of the affine map (no reduction: any split gives the same result).
@@ -291,6 +294,39 @@ void column_stats_partial(double* partial, const T* x, int64_t n, int64_t d, boo
   static constexpr Kernel kColumns[2][2] = {{stats_columns<T, false, false>, stats_columns<T, false, true>},
                                             {stats_columns<T, true, false>, stats_columns<T, true, true>}};
   (f_order ? kColumns : kRows)[omit_nan][moments](partial, x, n, d);
+}
+
+void column_stats_fold(double* state, const double* partial, int64_t blocks, int64_t d) {
+  const int64_t tasks = (d + kFoldCols - 1) / kFoldCols;
+#pragma omp parallel for num_threads(::nndl::num_threads()) \
+    schedule(static) if (tasks > 1 && blocks * d > kFoldSerialBelow)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t c0 = t * kFoldCols, c1 = min64(d, c0 + kFoldCols);
+    for (int64_t b = 0; b < blocks; ++b) {
+      const double* pb = partial + b * kFields * d;
+      for (int64_t c = c0; c < c1; ++c) {  // independent columns: their division chains overlap
+        const double nb = pb[kCount * d + c];
+        if (nb == 0) continue;
+        double& na = state[kCount * d + c];
+        double& ma = state[kMean * d + c];
+        double& qa = state[kM2 * d + c];
+        const double mb = pb[kMean * d + c], qb = pb[kM2 * d + c];
+        if (na == 0) {
+          na = nb, ma = mb, qa = qb;
+        } else {
+          const double nt = na + nb, delta = mb - ma;
+          ma = ma + delta * (nb / nt);
+          qa = qa + qb + delta * delta * (na * nb / nt);
+          na = nt;
+        }
+        double& lo = state[kMin * d + c];
+        double& hi = state[kMax * d + c];
+        const double lb = pb[kMin * d + c], hb = pb[kMax * d + c];
+        lo = lb < lo ? lb : lo;
+        hi = hb > hi ? hb : hi;
+      }
+    }
+  }
 }
 
 template <class T>
