@@ -75,8 +75,9 @@ inline void finish(double& mean, double& m2, double k, double n) {
 }
 
 // C-ordered x: task (block b, columns [c0, c0 + cn)) reads the block's rows in memory order,
-// eight at a time, accumulating per column into the block's partial vectors.
-template <class T, bool Omit, bool Moments>
+// eight at a time, accumulating per column into the block's partial vectors; with Prefetch
+// (short rows, see kPrefetchRowBytes) each group of eight prefetches the rows kPrefetchAhead on.
+template <class T, bool Omit, bool Moments, bool Prefetch = false>
 void stats_rows(double* partial, const T* x, int64_t n, int64_t d) {
   const int64_t blocks = prep::stats_blocks(n), cblocks = (d + kColBlock - 1) / kColBlock, tasks = blocks * cblocks;
 #pragma omp parallel for num_threads(::nndl::num_threads()) schedule(static) if (tasks > 1 && n * d > kSerialBelow)
@@ -95,14 +96,12 @@ void stats_rows(double* partial, const T* x, int64_t n, int64_t d) {
       lo[c] = T(INFINITY), hi[c] = T(-INFINITY), z[c] = T(0);
       s1[c] = 0, s2[c] = 0, cnt[c] = 0;
     }
-    const int64_t row_bytes = d * int64_t(sizeof(T));
-    const bool pf = row_bytes < kPrefetchRowBytes && n * row_bytes > kPrefetchAbove;
-    const int64_t ahead = pf ? (kPrefetchAhead / row_bytes + 7) / 8 * 8 : 0;
+    const int64_t ahead = (kPrefetchAhead / (d * int64_t(sizeof(T))) + 7) / 8 * 8;  // rows
     int64_t r = r0;
     if (!Omit && !Moments) {  // min and max, and the flag of a non-finite value, all in T
       for (; r + 8 <= r1; r += 8) {
         const T* NNDL_RESTRICT x0 = x + r * d + c0;
-        if (ahead && r + ahead < n) prefetch_l2_x4(x0 + ahead * d, min64(8, n - r - ahead) * d);
+        if (Prefetch && r + ahead < n) prefetch_l2_x4(x0 + ahead * d, min64(8, n - r - ahead) * d);
 #pragma omp simd
         for (int64_t c = 0; c < cn; ++c) {
           T v[8];
@@ -121,7 +120,7 @@ void stats_rows(double* partial, const T* x, int64_t n, int64_t d) {
     if (!Omit && Moments) {
       for (; r + 8 <= r1; r += 8) {
         const T* NNDL_RESTRICT x0 = x + r * d + c0;
-        if (ahead && r + ahead < n) prefetch_l2_x4(x0 + ahead * d, min64(8, n - r - ahead) * d);
+        if (Prefetch && r + ahead < n) prefetch_l2_x4(x0 + ahead * d, min64(8, n - r - ahead) * d);
 #pragma omp simd
         for (int64_t c = 0; c < cn; ++c) {
           const double kc = double(k[c]);
@@ -293,7 +292,12 @@ void column_stats_partial(double* partial, const T* x, int64_t n, int64_t d, boo
                                          {stats_rows<T, true, false>, stats_rows<T, true, true>}};
   static constexpr Kernel kColumns[2][2] = {{stats_columns<T, false, false>, stats_columns<T, false, true>},
                                             {stats_columns<T, true, false>, stats_columns<T, true, true>}};
-  (f_order ? kColumns : kRows)[omit_nan][moments](partial, x, n, d);
+  static constexpr Kernel kRowsPrefetch[2] = {stats_rows<T, false, false, true>, stats_rows<T, false, true, true>};
+  const int64_t row_bytes = d * int64_t(sizeof(T));
+  if (!f_order && !omit_nan && row_bytes < kPrefetchRowBytes && n * row_bytes > kPrefetchAbove)
+    kRowsPrefetch[moments](partial, x, n, d);  // the omit path reads one row at a time: in order
+  else
+    (f_order ? kColumns : kRows)[omit_nan][moments](partial, x, n, d);
 }
 
 void column_stats_fold(double* state, const double* partial, int64_t blocks, int64_t d) {
