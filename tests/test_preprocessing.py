@@ -228,6 +228,34 @@ def test_column_and_row_order_agree():
     np.testing.assert_array_equal(c.transform(x), f.transform(np.asfortranarray(x)))
 
 
+@pytest.mark.parametrize(
+    "shape",
+    # rows of 256 B in an x over 2 MiB (read with prefetches); 3 blocks x 700 columns (the
+    # fold of the blocks split over threads)
+    [(9001, 64), (2 * BLOCK + 1, 700)],
+    ids=str,
+)
+def test_statistics_of_large_inputs_bitwise_across_threads_and_targets(shape):
+    x = _data(shape, np.float32, seed=9)
+    want_y, mean, var = ref.standardize(x.astype(np.float64))
+    results = []
+    for target in SIMD_TARGETS:
+        for t in (1, 2):
+            with nndl_fast.simd_target(target), nndl_fast.threads(t):
+                full, mm = _empty_stats(shape[1]), _empty_stats(shape[1])
+                _core.column_stats_update(x, full, False, True)
+                _core.column_stats_update(x, mm, False, False)
+                results.append((full.tobytes(), mm.tobytes(), (target, t)))
+    for st, m, who in results[1:]:
+        assert st == results[0][0], f"statistics differ on {who}"
+        assert m == results[0][1], f"min-max statistics differ on {who}"
+    np.testing.assert_allclose(full[1], mean, rtol=1e-12, atol=1e-12 * np.abs(mean).max())
+    np.testing.assert_allclose(full[2] / shape[0], var, rtol=1e-11)
+    np.testing.assert_array_equal(full[0], shape[0])
+    np.testing.assert_array_equal(mm[3], x.min(0))
+    np.testing.assert_array_equal(mm[4], x.max(0))
+
+
 @several_simd_targets()
 def test_affine_bitwise_on_every_target():
     x = _data((1001, 37), np.float32)

@@ -23,6 +23,17 @@ using prep::kStatsRows;
 constexpr int64_t kColBlock = 1024;
 // Lanes of a contiguous column span (F-ordered x): independent sums, combined by a fixed tree.
 constexpr int kLanes = 16;
+// Rows shorter than this many bytes are read with later rows prefetched into the L2: eight
+// short rows read column chunk by column chunk visit their cache lines out of order, and the
+// hardware prefetcher does not follow (longer rows are eight sequential streams it follows).
+constexpr int64_t kPrefetchRowBytes = 2048;
+// Bytes of x between the rows being read and the rows being prefetched.
+constexpr int64_t kPrefetchAhead = 16384;
+// An x of at most this many bytes is read without prefetches: it is likely in the cache already.
+constexpr int64_t kPrefetchAbove = int64_t{2} << 20;
+// Columns per task of the fold, and the merges (blocks × columns) below which it stays serial.
+constexpr int64_t kFoldCols = 16;
+constexpr int64_t kFoldSerialBelow = int64_t{1} << 11;
 // Elements below which a call stays on the calling thread: a region's fork and join cost more.
 constexpr int64_t kSerialBelow = int64_t{1} << 15;
 // Elements per task of the affine map (no reduction: any split gives the same result).
@@ -30,6 +41,18 @@ constexpr int64_t kApplyElems = int64_t{1} << 14;
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+// prefetch_l2 (simd/kernel.hpp) four lines per step: the lines of [p, p + n) and up to three
+// more (a prefetch never faults), at a third of the instructions per line.
+template <class T>
+inline void prefetch_l2_x4(const T* p, int64_t n) {
+  const char* b = reinterpret_cast<const char*>(p);
+  for (int64_t o = 0; o < n * int64_t(sizeof(T)); o += 256) {
+    __builtin_prefetch(b + o, 0, 2);
+    __builtin_prefetch(b + o + 64, 0, 2);
+    __builtin_prefetch(b + o + 128, 0, 2);
+    __builtin_prefetch(b + o + 192, 0, 2);
+  }
+}
 template <class T>
 inline T lesser(T a, T b) {
   return b < a ? b : a;  // a NaN b leaves a
@@ -52,8 +75,9 @@ inline void finish(double& mean, double& m2, double k, double n) {
 }
 
 // C-ordered x: task (block b, columns [c0, c0 + cn)) reads the block's rows in memory order,
-// eight at a time, accumulating per column into the block's partial vectors.
-template <class T, bool Omit, bool Moments>
+// eight at a time, accumulating per column into the block's partial vectors; with Prefetch
+// (short rows, see kPrefetchRowBytes) each group of eight prefetches the rows kPrefetchAhead on.
+template <class T, bool Omit, bool Moments, bool Prefetch = false>
 void stats_rows(double* partial, const T* x, int64_t n, int64_t d) {
   const int64_t blocks = prep::stats_blocks(n), cblocks = (d + kColBlock - 1) / kColBlock, tasks = blocks * cblocks;
 #pragma omp parallel for num_threads(::nndl::num_threads()) schedule(static) if (tasks > 1 && n * d > kSerialBelow)
@@ -72,10 +96,12 @@ void stats_rows(double* partial, const T* x, int64_t n, int64_t d) {
       lo[c] = T(INFINITY), hi[c] = T(-INFINITY), z[c] = T(0);
       s1[c] = 0, s2[c] = 0, cnt[c] = 0;
     }
+    const int64_t ahead = (kPrefetchAhead / (d * int64_t(sizeof(T))) + 7) / 8 * 8;  // rows
     int64_t r = r0;
     if (!Omit && !Moments) {  // min and max, and the flag of a non-finite value, all in T
       for (; r + 8 <= r1; r += 8) {
         const T* NNDL_RESTRICT x0 = x + r * d + c0;
+        if (Prefetch && r + ahead < n) prefetch_l2_x4(x0 + ahead * d, min64(8, n - r - ahead) * d);
 #pragma omp simd
         for (int64_t c = 0; c < cn; ++c) {
           T v[8];
@@ -94,6 +120,7 @@ void stats_rows(double* partial, const T* x, int64_t n, int64_t d) {
     if (!Omit && Moments) {
       for (; r + 8 <= r1; r += 8) {
         const T* NNDL_RESTRICT x0 = x + r * d + c0;
+        if (Prefetch && r + ahead < n) prefetch_l2_x4(x0 + ahead * d, min64(8, n - r - ahead) * d);
 #pragma omp simd
         for (int64_t c = 0; c < cn; ++c) {
           const double kc = double(k[c]);
@@ -265,7 +292,45 @@ void column_stats_partial(double* partial, const T* x, int64_t n, int64_t d, boo
                                          {stats_rows<T, true, false>, stats_rows<T, true, true>}};
   static constexpr Kernel kColumns[2][2] = {{stats_columns<T, false, false>, stats_columns<T, false, true>},
                                             {stats_columns<T, true, false>, stats_columns<T, true, true>}};
-  (f_order ? kColumns : kRows)[omit_nan][moments](partial, x, n, d);
+  static constexpr Kernel kRowsPrefetch[2] = {stats_rows<T, false, false, true>, stats_rows<T, false, true, true>};
+  const int64_t row_bytes = d * int64_t(sizeof(T));
+  if (!f_order && !omit_nan && row_bytes < kPrefetchRowBytes && n * row_bytes > kPrefetchAbove)
+    kRowsPrefetch[moments](partial, x, n, d);  // the omit path reads one row at a time: in order
+  else
+    (f_order ? kColumns : kRows)[omit_nan][moments](partial, x, n, d);
+}
+
+void column_stats_fold(double* state, const double* partial, int64_t blocks, int64_t d) {
+  const int64_t tasks = (d + kFoldCols - 1) / kFoldCols;
+#pragma omp parallel for num_threads(::nndl::num_threads()) \
+    schedule(static) if (tasks > 1 && blocks * d > kFoldSerialBelow)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t c0 = t * kFoldCols, c1 = min64(d, c0 + kFoldCols);
+    for (int64_t b = 0; b < blocks; ++b) {
+      const double* pb = partial + b * kFields * d;
+      for (int64_t c = c0; c < c1; ++c) {  // independent columns: their division chains overlap
+        const double nb = pb[kCount * d + c];
+        if (nb == 0) continue;
+        double& na = state[kCount * d + c];
+        double& ma = state[kMean * d + c];
+        double& qa = state[kM2 * d + c];
+        const double mb = pb[kMean * d + c], qb = pb[kM2 * d + c];
+        if (na == 0) {
+          na = nb, ma = mb, qa = qb;
+        } else {
+          const double nt = na + nb, delta = mb - ma;
+          ma = ma + delta * (nb / nt);
+          qa = qa + qb + delta * delta * (na * nb / nt);
+          na = nt;
+        }
+        double& lo = state[kMin * d + c];
+        double& hi = state[kMax * d + c];
+        const double lb = pb[kMin * d + c], hb = pb[kMax * d + c];
+        lo = lb < lo ? lb : lo;
+        hi = hb > hi ? hb : hi;
+      }
+    }
+  }
 }
 
 template <class T>

@@ -36,6 +36,11 @@ NNDL_DECLARE_KERNELS(
     void column_stats_partial(double* partial, const T* x, int64_t n, int64_t d, bool f_order, bool omit_nan,
                               bool moments);
 
+    // state ([kFields][d], as column_stats_update's) ← state merged with the blocks partial
+    // records one after the other (Chan, Golub & LeVeque), column by column: the columns are
+    // independent, so any thread count gives the same bits.
+    void column_stats_fold(double* state, const double* partial, int64_t blocks, int64_t d);
+
     // y[i, j] = (x[i, j] − shift[j])·scale[j] (+ offset[j] when offset is not null), then, when
     // clip, limited to [lo, hi]. All in T (coefficients given in T). y may be x (in place).
     template <class T> void column_affine(T* y, const T* x, const T* shift, const T* scale, const T* offset, int64_t n,
