@@ -56,7 +56,7 @@ void register_loss(py::module_& m) {
         with_dtype(args.dtype(), [&](auto tag) {
           using T = decltype(tag);
           const T* soft = idx.data ? nullptr : t.as<T>();
-          py::gil_scoped_release nogil;
+          GilRelease nogil(N * K);
           r = loss::softmax_cross_entropy<T>(d.as<T>(), rows.as<T>(), z.as<T>(), idx, soft, w.as<T>(), o, N, K);
         });
         return result(r, rows, d);
@@ -86,7 +86,7 @@ void register_loss(py::module_& m) {
         loss::Result r;
         with_dtype(args.dtype(), [&](auto tag) {
           using T = decltype(tag);
-          py::gil_scoped_release nogil;
+          GilRelease nogil(N * K);
           r = loss::distillation<T>(d.as<T>(), rows.as<T>(), s.as<T>(), t.as<T>(), idx, o, N, K);
         });
         return result(r, rows, d);

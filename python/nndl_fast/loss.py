@@ -66,6 +66,7 @@ for float64) (ValueError), a weight that is not finite, wrong shapes or dtypes, 
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -113,30 +114,17 @@ class _CeOptions(NamedTuple):
 
 
 # Checked options by (type, value) of every argument: a repeated call (a training loop's) skips
-# the checks; only accepted values are stored, and the types keep 1 and True apart.
-_CACHE_SIZE = 64
-_CE_CACHE: dict = {}
-_KD_CACHE: dict = {}
+# the checks; only accepted values are stored, and typed=True keeps 1 and True apart.
+def _remembered(check):
+    cached = functools.lru_cache(maxsize=64, typed=True)(check)
 
+    def options(*args):
+        try:
+            return cached(*args)
+        except TypeError:  # an unhashable argument: the checks say what is wrong with it
+            return check(*args)
 
-def _cached(cache: dict, make, *args):
-    key = tuple(map(type, args)) + args
-    try:
-        return cache[key]
-    except KeyError:
-        pass
-    except TypeError:  # an unhashable argument: the checks say what is wrong with it
-        return make(*args)
-    o = make(*args)
-    if len(cache) < _CACHE_SIZE:
-        cache[key] = o
-    return o
-
-
-def _ce_options(label_smoothing, convention, reduction, ignore_index, grad_scale, skip_nonfinite) -> _CeOptions:
-    return _cached(
-        _CE_CACHE, _check_ce_options, label_smoothing, convention, reduction, ignore_index, grad_scale, skip_nonfinite
-    )
+    return options
 
 
 def _check_ce_options(label_smoothing, convention, reduction, ignore_index, grad_scale, skip_nonfinite) -> _CeOptions:
@@ -148,6 +136,9 @@ def _check_ce_options(label_smoothing, convention, reduction, ignore_index, grad
         _checks.real("grad_scale", grad_scale),
         _checks.flag("skip_nonfinite", skip_nonfinite),
     )
+
+
+_ce_options = _remembered(_check_ce_options)
 
 
 def _ce(logits, target, weight, dlogits, want_grad: bool, o: _CeOptions):
@@ -194,12 +185,6 @@ class _KdOptions(NamedTuple):
     skip: bool
 
 
-def _kd_options(temperature, alpha, label_smoothing, convention, reduction, skip_nonfinite) -> _KdOptions:
-    return _cached(
-        _KD_CACHE, _check_kd_options, temperature, alpha, label_smoothing, convention, reduction, skip_nonfinite
-    )
-
-
 def _check_kd_options(temperature, alpha, label_smoothing, convention, reduction, skip_nonfinite) -> _KdOptions:
     t = _checks.real("temperature", temperature, 0.0, lo_open=True)
     if not 0.0 < t * t < float("inf"):  # the loss carries T²: beyond ~1e154 it is inf for any logits
@@ -212,6 +197,9 @@ def _check_kd_options(temperature, alpha, label_smoothing, convention, reduction
         _KD_REDUCTIONS[_checks.choice("reduction", reduction, tuple(_KD_REDUCTIONS))],
         _checks.flag("skip_nonfinite", skip_nonfinite),
     )
+
+
+_kd_options = _remembered(_check_kd_options)
 
 
 def _kd(student, teacher, target, dstudent, want_grad: bool, o: _KdOptions):
