@@ -46,9 +46,10 @@ inline double ex(double d) {
   const double v = vexp<double>(d < kExpFloor ? kExpFloor : d);
   return d < kExpFloor ? 0.0 : v;
 }
-// Below e^-87 vexpf leaves its domain; such terms are 0 next to the row max's e^0 = 1.
+// Below e^-87 vexpf leaves its domain (its value there, even for −inf, is discarded); such terms
+// are 0 next to the row max's e^0 = 1.
 inline float ex(float d) {
-  const float v = vexpf(d < -87.0f ? -87.0f : d);
+  const float v = vexpf(d);
   return d < -87.0f ? 0.0f : v;
 }
 
