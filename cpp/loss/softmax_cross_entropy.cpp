@@ -36,12 +36,6 @@ inline void scale_lanes(double* acc, double f) {
 // e^d for d ≤ 0 in the logits' precision, float lanes for float32 (vexpf, relative error under
 // 1e-7) and double lanes for float64; exactly 0 below the floor and for d = −inf, NaN stays NaN.
 // Scalars (block rescalings, the class's own term) always take the double one.
-// ex_in<R>: in double lanes with vexp's series for R (distillation's exponentials).
-template <class R>
-__attribute__((always_inline)) inline double ex_in(double d) {
-  const double v = vexp<R>(d < kExpFloor ? kExpFloor : d);
-  return d < kExpFloor ? 0.0 : v;
-}
 inline double ex(double d) {
   const double v = vexp<double>(d < kExpFloor ? kExpFloor : d);
   return d < kExpFloor ? 0.0 : v;
@@ -254,29 +248,31 @@ void ce_rows(T* dlogits, double* row_loss, T* scratch, const T* logits, const in
   });
 }
 
-// Adds block sb[0:n), tb[0:n) to the lanes (kd_row's sums), relative to the references rs, rt.
+// Adds block sb[0:n), tb[0:n) to the lanes (kd_row's sums), relative to the references rs, rt:
+// the exponentials in T's lanes, every sum (and each bracket of bt, from the logits) in double.
 template <class T, bool kCE, bool kSmooth, bool kUnit, bool kStore>
 __attribute__((noinline)) void kd_block(double* NNDL_RESTRICT z1, double* NNDL_RESTRICT zs, double* NNDL_RESTRICT zt,
-                                        double* NNDL_RESTRICT bt, double* NNDL_RESTRICT ss,
-                                        double* NNDL_RESTRICT es_out, double* NNDL_RESTRICT et_out,
-                                        double* NNDL_RESTRICT e1_out, const T* sb, const T* tb, int64_t n, double rs,
-                                        double rt, double inv_t, double shift) {
+                                        double* NNDL_RESTRICT bt, double* NNDL_RESTRICT ss, T* NNDL_RESTRICT es_out,
+                                        T* NNDL_RESTRICT et_out, T* NNDL_RESTRICT e1_out, const T* sb, const T* tb,
+                                        int64_t n, T rs, T rt, double inv_t, double shift) {
+  const T inv_tt = T(inv_t);
   // ok: the lane holds an element (the padded tail's other lanes add 0); kStore: the
   // exponentials also go to es_out, et_out (and e1_out for a CE term at T ≠ 1)
-  auto term = [&](int l, T s_val, T t_val, bool ok, double* eso, double* eto, double* e1o) {
-    const double sv = double(s_val) - rs, tv = double(t_val) - rt;
-    const double es = kUnit ? ex_in<T>(sv) : ex_in<T>(sv * inv_t);
-    const double et = kUnit ? ex_in<T>(tv) : ex_in<T>(tv * inv_t);
-    const double e1 = kCE && !kUnit ? ex_in<T>(sv) : es;
+  auto term = [&](int l, T s_val, T t_val, bool ok, T* eso, T* eto, T* e1o) {
+    const T sv = T(s_val - rs), tv = T(t_val - rt);
+    const T es = kUnit ? ex(sv) : ex(T(sv * inv_tt));
+    const T et = kUnit ? ex(tv) : ex(T(tv * inv_tt));
+    const T e1 = kCE && !kUnit ? ex(sv) : es;
     if constexpr (kStore) {
       *eso = es;
       *eto = et;
       if constexpr (kCE && !kUnit) *e1o = e1;
     }
-    zs[l] += ok ? es : 0.0;
-    zt[l] += ok ? et : 0.0;
-    bt[l] += ok && et != 0.0 ? et * ((tv - sv) * inv_t) : 0.0;  // a teacher's 0 adds 0, even against −inf
-    if constexpr (kCE) z1[l] += ok ? e1 : 0.0;
+    zs[l] += ok ? double(es) : 0.0;
+    zt[l] += ok ? double(et) : 0.0;
+    const double bracket = ((double(t_val) - double(rt)) - (double(s_val) - double(rs))) * inv_t;
+    bt[l] += ok && et != T(0) ? double(et) * bracket : 0.0;  // a teacher's 0 adds 0, even against −inf
+    if constexpr (kCE) z1[l] += ok ? double(e1) : 0.0;
     if constexpr (kSmooth) ss[l] += ok ? double(s_val) - shift : 0.0;
   };
   int64_t i = 0;
@@ -287,8 +283,7 @@ __attribute__((noinline)) void kd_block(double* NNDL_RESTRICT z1, double* NNDL_R
   }
   if (i == n) return;
   const int64_t r = n - i;  // the tail through the same vector code, padded with row elements
-  T st[kLanes], tt[kLanes];
-  double e_s[kLanes], e_t[kLanes], e_1[kLanes];
+  T st[kLanes], tt[kLanes], e_s[kLanes], e_t[kLanes], e_1[kLanes];
   for (int l = 0; l < kLanes; ++l) {
     st[l] = sb[i + (l < r ? l : 0)];
     tt[l] = tb[i + (l < r ? l : 0)];
@@ -304,15 +299,16 @@ __attribute__((noinline)) void kd_block(double* NNDL_RESTRICT z1, double* NNDL_R
 }
 
 // ds_k = cs·es_k − ct·et_k (+ c1·e1_k − ca with a CE term) over one block, from the stored
-// exponentials (the caller folds each block's factor e^{(ref − m)/T}/Z into cs, ct, c1).
+// exponentials (the caller folds each block's factor e^{(ref − m)/T}/Z into cs, ct, c1); in
+// double: the student's and the teacher's terms may cancel.
 template <class T, bool kCE>
-__attribute__((noinline)) void kd_grad(T* ds, const double* NNDL_RESTRICT es, const double* NNDL_RESTRICT et,
-                                       const double* NNDL_RESTRICT e1, int64_t n, double cs, double ct, double c1,
+__attribute__((noinline)) void kd_grad(T* NNDL_RESTRICT ds, const T* NNDL_RESTRICT es, const T* NNDL_RESTRICT et,
+                                       const T* NNDL_RESTRICT e1, int64_t n, double cs, double ct, double c1,
                                        double ca) {
 #pragma omp simd
   for (int64_t k = 0; k < n; ++k) {
-    double d = cs * es[k] - ct * et[k];
-    if constexpr (kCE) d += c1 * e1[k] - ca;
+    double d = cs * double(es[k]) - ct * double(et[k]);
+    if constexpr (kCE) d += c1 * double(e1[k]) - ca;
     ds[k] = T(d);
   }
 }
@@ -460,15 +456,15 @@ void ce_narrow_rows(T* dlogits, double* row_loss, const T* logits, const int64_t
 
 // kCE: a hard-label term; kUnit: T = 1 (the tempered softmax is the plain one).
 template <class T, bool kCE, bool kSmooth, bool kUnit, bool kGrad>
-void kd_row(T* ds, double& row_loss, double* scratch, const T* s, const T* t, const T* s_next, const T* t_next,
-            int64_t y, const loss::KdCoeffs& c, int64_t K) {
+void kd_row(T* ds, double& row_loss, T* scratch, const T* s, const T* t, const T* s_next, const T* t_next, int64_t y,
+            const loss::KdCoeffs& c, int64_t K) {
   // with kGrad: the stored exponentials e^{(s−rs)/T}, e^{(t−rt)/T}, e^{s−rs}, then each block's rs, rt
   const int64_t blocks = (K + kBlock - 1) / kBlock;
-  double* const es_all = kGrad ? scratch : nullptr;
-  double* const et_all = kGrad ? scratch + K : nullptr;
-  double* const e1_all = kGrad ? (kCE && !kUnit ? scratch + 2 * K : scratch) : nullptr;
-  double* const rs_all = kGrad ? scratch + 3 * K : nullptr;
-  double* const rt_all = kGrad ? rs_all + blocks : nullptr;
+  T* const es_all = kGrad ? scratch : nullptr;
+  T* const et_all = kGrad ? scratch + K : nullptr;
+  T* const e1_all = kGrad ? (kCE && !kUnit ? scratch + 2 * K : scratch) : nullptr;
+  T* const rs_all = kGrad ? scratch + 3 * K : nullptr;  // the maxima are logits: exact in T
+  T* const rt_all = kGrad ? rs_all + blocks : nullptr;
   const double inv_t = c.inv_temperature, off = c.off, hot = c.hot;
   const double sy = kCE ? double(s[y]) : 0.0;  // read before an in-place gradient overwrites it
   const double shift = std::isfinite(double(s[0])) ? double(s[0]) : 0.0;
@@ -486,14 +482,14 @@ void kd_row(T* ds, double& row_loss, double* scratch, const T* s, const T* t, co
     block_max(t + b0, n, mt);
     if (ms != ms_old && ms_old != -kInf) {
       const double d = ms_old - ms;  // < 0
-      if constexpr (kCE) scale_lanes(z1, ex_in<T>(d));
-      scale_lanes(zs, kUnit ? ex_in<T>(d) : ex_in<T>(d * inv_t));
+      if constexpr (kCE) scale_lanes(z1, ex(d));
+      scale_lanes(zs, kUnit ? ex(d) : ex(d * inv_t));
       // (s − ms) fell by −d: every bracket of bt rises by −d/T
       for (int l = 0; l < kLanes; ++l) bt[l] += (-d * inv_t) * zt[l];
     }
     if (mt != mt_old && mt_old != -kInf) {
       const double d = mt_old - mt;
-      const double f = kUnit ? ex_in<T>(d) : ex_in<T>(d * inv_t);
+      const double f = kUnit ? ex(d) : ex(d * inv_t);
       for (int l = 0; l < kLanes; ++l) {
         bt[l] = f * (bt[l] + (d * inv_t) * zt[l]);
         zt[l] *= f;
@@ -502,12 +498,12 @@ void kd_row(T* ds, double& row_loss, double* scratch, const T* s, const T* t, co
     // While a row's logits so far are all −inf, its exponentials are 0 whatever the reference
     // (and a teacher's mass against a student's −inf makes the KL +inf, as it is).
     if constexpr (kGrad) {
-      rs_all[b0 / kBlock] = ms;  // −inf while every logit is: the stored exponentials are 0
-      rt_all[b0 / kBlock] = mt;
+      rs_all[b0 / kBlock] = T(ms);  // −inf while every logit is: the stored exponentials are 0
+      rt_all[b0 / kBlock] = T(mt);
     }
-    kd_block<T, kCE, kSmooth, kUnit, kGrad>(z1, zs, zt, bt, ss, kGrad ? es_all + b0 : nullptr,
-                                            kGrad ? et_all + b0 : nullptr, kGrad ? e1_all + b0 : nullptr, s + b0,
-                                            t + b0, n, ms == -kInf ? 0.0 : ms, mt == -kInf ? 0.0 : mt, inv_t, shift);
+    kd_block<T, kCE, kSmooth, kUnit, kGrad>(
+        z1, zs, zt, bt, ss, kGrad ? es_all + b0 : nullptr, kGrad ? et_all + b0 : nullptr, kGrad ? e1_all + b0 : nullptr,
+        s + b0, t + b0, n, ms == -kInf ? T(0) : T(ms), mt == -kInf ? T(0) : T(mt), inv_t, shift);
   }
   const double ZS = sum_lanes(zs), ZT = sum_lanes(zt), B = sum_lanes(bt);
   const double Z1 = kCE ? (kUnit ? ZS : sum_lanes(z1)) : 1.0;
@@ -531,34 +527,33 @@ void kd_row(T* ds, double& row_loss, double* scratch, const T* s, const T* t, co
     const double cs = g * c.kl_grad / ZS, ct = g * c.kl_grad / ZT;
     const double c1 = kCE ? g * c.ce * S / Z1 : 0.0, ca = kCE ? g * c.ce * off : 0.0;
     // the factor taking block b's stored exponentials to the row's max: e^{(ref_b − m)/T}
-    auto fs = [&](int64_t b) { return kUnit ? ex_in<T>(rs_all[b] - ms) : ex_in<T>((rs_all[b] - ms) * inv_t); };
-    auto ft = [&](int64_t b) { return kUnit ? ex_in<T>(rt_all[b] - mt) : ex_in<T>((rt_all[b] - mt) * inv_t); };
-    auto f1 = [&](int64_t b) { return kUnit ? fs(b) : ex_in<T>(rs_all[b] - ms); };
+    auto fs = [&](int64_t b) { return kUnit ? ex(rs_all[b] - ms) : ex((rs_all[b] - ms) * inv_t); };
+    auto ft = [&](int64_t b) { return kUnit ? ex(rt_all[b] - mt) : ex((rt_all[b] - mt) * inv_t); };
+    auto f1 = [&](int64_t b) { return kUnit ? fs(b) : ex(rs_all[b] - ms); };
     for (int64_t b0 = 0; b0 < K; b0 += kBlock) {
       const int64_t n = K - b0 < kBlock ? K - b0 : kBlock, b = b0 / kBlock;
       kd_grad<T, kCE>(ds + b0, es_all + b0, et_all + b0, e1_all + b0, n, cs * fs(b), ct * ft(b), kCE ? c1 * f1(b) : 0.0,
                       ca);
     }
-    if constexpr (kCE) {
-      const int64_t b = y / kBlock;
-      double d = (cs * fs(b)) * es_all[y] - (ct * ft(b)) * et_all[y];
-      d += (c1 * f1(b)) * e1_all[y] - g * c.ce * (off + hot);
+    if constexpr (kCE) {  // the class's own entry from its logits, in double: it may cancel
+      const double dsy = sy - ms, dty = double(t[y]) - mt;
+      double d = cs * (kUnit ? ex(dsy) : ex(dsy * inv_t)) - ct * (kUnit ? ex(dty) : ex(dty * inv_t));
+      d += c1 * ex(dsy) - g * c.ce * (off + hot);
       ds[y] = T(d);
     }
   }
 }
 
 template <class T, bool kCE, bool kSmooth, bool kUnit, bool kGrad>
-void kd_rows(T* dstudent, double* row_loss, double* scratch, const T* student, const T* teacher, const int64_t* cls,
+void kd_rows(T* dstudent, double* row_loss, T* scratch, const T* student, const T* teacher, const int64_t* cls,
              const loss::KdCoeffs& c, int64_t N, int64_t K) {
-#pragma omp parallel for num_threads(c.threads) schedule(static) if (c.threads > 1)
-  for (int64_t i = 0; i < N; ++i) {
+  for_rows<false>(c.threads, N, [&](int64_t i) {
     const bool more = i + 1 < N;
-    double* mine = kGrad ? scratch + int64_t(omp_get_thread_num()) * loss::kd_scratch_per_thread(K) : nullptr;
+    T* mine = kGrad ? scratch + int64_t(omp_get_thread_num()) * loss::kd_scratch_per_thread(K) : nullptr;
     kd_row<T, kCE, kSmooth, kUnit, kGrad>(kGrad ? dstudent + i * K : nullptr, row_loss[i], mine, student + i * K,
                                           teacher + i * K, more ? student + (i + 1) * K : nullptr,
                                           more ? teacher + (i + 1) * K : nullptr, kCE ? cls[i] : 0, c, K);
-  }
+  });
 }
 
 // Calls fn(std::bool_constant<b0>{}, ...) for the run-time flags: the variants are settled here,
@@ -605,7 +600,7 @@ void softmax_cross_entropy_rows(T* dlogits, double* row_loss, T* scratch, const 
 }
 
 template <class T>
-void distillation_rows(T* dstudent, double* row_loss, double* scratch, const T* student, const T* teacher,
+void distillation_rows(T* dstudent, double* row_loss, T* scratch, const T* student, const T* teacher,
                        const int64_t* cls, const loss::KdCoeffs& c, int64_t N, int64_t K) {
   if (N == 0 || K == 0) return;
   const bool ce = cls != nullptr && c.ce != 0.0;
@@ -621,7 +616,7 @@ template void softmax_cross_entropy_rows(float*, double*, float*, const float*, 
                                          const float*, const loss::CeCoeffs&, int64_t, int64_t);
 template void softmax_cross_entropy_rows(double*, double*, double*, const double*, const int64_t*, const double*,
                                          const double*, const loss::CeCoeffs&, int64_t, int64_t);
-template void distillation_rows(float*, double*, double*, const float*, const float*, const int64_t*,
+template void distillation_rows(float*, double*, float*, const float*, const float*, const int64_t*,
                                 const loss::KdCoeffs&, int64_t, int64_t);
 template void distillation_rows(double*, double*, double*, const double*, const double*, const int64_t*,
                                 const loss::KdCoeffs&, int64_t, int64_t);

@@ -66,7 +66,7 @@ NNDL_DECLARE_KERNELS(
     // row_loss[i] ← the distillation loss of row i (NaN for a non-finite row of either input);
     // dstudent (optional, may be student) ← its gradient, a non-finite row not written.
     // student, teacher, dstudent: (N, K); cls: (N,) class indices, or null (no CE term);
-    // scratch: c.threads · kd_scratch_per_thread(K) doubles when dstudent is given.
+    // scratch: c.threads · kd_scratch_per_thread(K) elements when dstudent is given.
     template <class T>
-    void distillation_rows(T* dstudent, double* row_loss, double* scratch, const T* student, const T* teacher,
+    void distillation_rows(T* dstudent, double* row_loss, T* scratch, const T* student, const T* teacher,
                            const int64_t* cls, const loss::KdCoeffs& c, int64_t N, int64_t K);)

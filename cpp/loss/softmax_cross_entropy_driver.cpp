@@ -164,7 +164,7 @@ Result distillation(T* dstudent, T* rows, const T* student, const T* teacher, In
   c.threads = row_threads(N, K);
   std::vector<double> row_loss(static_cast<size_t>(N));
   Result r;
-  std::vector<double> scratch(dstudent ? static_cast<size_t>(c.threads * kd_scratch_per_thread(K)) : 0);
+  std::vector<T> scratch(dstudent ? static_cast<size_t>(c.threads * kd_scratch_per_thread(K)) : 0);
   if (N > 0 && K > 0)
     NNDL_DISPATCH(distillation_rows<T>)(dstudent, row_loss.data(), scratch.data(), student, teacher,
                                         target.data ? cls.data() : nullptr, c, N, K);
