@@ -238,6 +238,39 @@ def test_crop_gather_matches_reference_far_outside(rng):
         np.testing.assert_array_equal(got, R.gather(x, maps, (9, 11), fill=[1, 2], padding_mode=pad, layout="NHWC"))
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=["u8", "f32"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("c", [1, 3, 4, 5, 17])
+def test_gather_rows_match_reference(simd, nthreads, rng, dtype, layout, c):
+    """Every copy path of a gathered row (forward, and reversed for pixels of 1, 3, 4, 5, 12,
+    16, 17, 20, 68 bytes: the byte-shuffle, 32-bit-lane and bytewise ways), odd widths, rows
+    shorter and longer than a vector, segments cut by the image's edges, every padding; the
+    affine warp's gather rows (flips with integer shifts) too. Batches large enough to split."""
+    for h, w, oh, ow in [(5, 1, 4, 3), (9, 7, 11, 9), (7, 33, 6, 31), (4, 70, 5, 75)]:
+        n = min(40, max(4, 40000 // (c * oh * ow)))
+        x = _images(rng, n, c, h, w, dtype, layout)
+        maps = np.stack(
+            [
+                rng.integers(-ow - 2, w + ow + 2, n),
+                rng.choice([-1.0, 1.0], n),
+                rng.integers(-oh, h + oh, n),
+                rng.choice([-1.0, 1.0], n),
+            ],
+            axis=1,
+        ).astype(np.float64)
+        maps[:4] = [[0, 1, 0, 1], [w - 1, -1, 0, 1], [ow - 1, -1, oh - 1, -1], [w - ow, 1, h - 1, -1]]
+        fill = [3.0] * c if c > 1 else [3.0]
+        for pad in PADS:
+            got = nndl_fast._core.augment_gather(x, maps, None, oh, ow, fill, PADS.index(pad), layout == "NHWC")
+            want = R.gather(x, maps, (oh, ow), fill=fill, padding_mode=pad, layout=layout)
+            np.testing.assert_array_equal(got, want, err_msg=f"{(h, w, oh, ow)} {pad}")
+            m = np.zeros((n, 2, 3))
+            m[:, 0, 0], m[:, 0, 2], m[:, 1, 1], m[:, 1, 2] = maps[:, 1], maps[:, 0], maps[:, 3], maps[:, 2]
+            got = A.affine(x, m, interpolation="bilinear", padding_mode=pad, fill=fill, layout=layout)
+            want = R.gather(x, maps, (h, w), fill=fill, padding_mode=pad, layout=layout)
+            np.testing.assert_array_equal(got, want, err_msg=f"affine {(h, w)} {pad}")
+
+
 # --------------------------------------------------------------------------------------------
 # Compose
 

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "rng/philox.hpp"
 
@@ -58,19 +59,40 @@ void erase(T* out, const T* images, const int64_t* boxes, const float* fill, con
   NNDL_DISPATCH(augment_erase<T>)(out, boxes, fill, g);
 }
 
+// The constant padding's output row: NCHW, C rows of ow values (row c: fill[c]); channels
+// last, ow pixels of C values. uint8 rounds half to even and saturates (the kernels' to_pixel).
+template <class T>
+std::vector<T> fill_row(const float* fill, const Geometry& g) {
+  std::vector<T> row(size_t(g.c * g.ow > 0 ? g.c * g.ow : 1));
+  for (int64_t c = 0; c < g.c; ++c) {
+    float v = fill[c];
+    T t;
+    if constexpr (sizeof(T) == 1) {
+      v = v < 0.0f ? 0.0f : (v > 255.0f ? 255.0f : v);
+      const float shifter = 12582912.0f;  // 1.5·2^23
+      t = T(int32_t((v + shifter) - shifter));
+    } else {
+      t = v;
+    }
+    for (int64_t x = 0; x < g.ow; ++x) row[size_t(g.channels_last ? x * g.c + c : c * g.ow + x)] = t;
+  }
+  return row;
+}
+
 // Output bytes per chunk when noise follows the warp: about half a 2 MiB L2.
 constexpr int64_t kFuseBytes = int64_t{1} << 20;
 
 template <class T>
 void warp(T* out, const T* images, const double* matrices, const GatherMap* maps, const float* fill, const Geometry& g,
           Interp interp, Padding pad, const Noise* noise) {
+  const std::vector<T> row = fill_row<T>(fill, g);
   auto run = [&](T* o, const T* x, int64_t i0, int64_t count) {
     Geometry gc = g;
     gc.n = count;
     if (maps)
-      NNDL_DISPATCH(augment_gather<T>)(o, x, maps + i0, fill, gc, pad);
+      NNDL_DISPATCH(augment_gather<T>)(o, x, maps + i0, row.data(), gc, pad);
     else
-      NNDL_DISPATCH(augment_affine<T>)(o, x, matrices + 6 * i0, fill, gc, interp, pad);
+      NNDL_DISPATCH(augment_affine<T>)(o, x, matrices + 6 * i0, fill, row.data(), gc, interp, pad);
   };
   if (!noise) return run(out, images, 0, g.n);
   const int64_t in_size = g.c * g.h * g.w, out_size = g.c * g.oh * g.ow;
