@@ -287,6 +287,37 @@ def test_compose_folds_crop_and_flip_into_one_gather(rng):
     assert c.offset == 1 and not np.array_equal(c(x), y)
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=["u8", "f32"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("padding_mode", PADS)
+def test_compose_crop_flip_run_equals_the_chain(simd, nthreads, rng, dtype, layout, padding_mode):
+    """A run of flips and a crop, drawn and folded in one compiled call: the chain's pixels
+    and params, with the run's noise added in its sweep; a run of flips alone too."""
+    x = _images(rng, 37, 3, 13, 10, dtype, layout)
+    kw = {"layout": layout}
+    f1, f2 = A.RandomFlip(0.5, 0.5, seed=1, **kw), A.RandomFlip(0.4, 0.6, seed=3, **kw)
+    crop = A.RandomCrop((11, 7), 3, padding_mode=padding_mode, fill=[9, 200, 4], seed=2, **kw)
+    noise = A.AddNoise(std=2.0, seed=4, **kw)
+    c = A.Compose([f1, crop, f2, noise], offset=5)
+    assert len(c._runs()) == 1
+    y, params = c(x, return_params=True)
+    a = A.random_flip(x, hflip_p=0.5, vflip_p=0.5, seed=1, offset=5, layout=layout)
+    b = A.random_crop(a, (11, 7), padding=3, padding_mode=padding_mode, fill=[9, 200, 4], seed=2, offset=5, **kw)
+    chain = A.add_noise(
+        A.random_flip(b, hflip_p=0.4, vflip_p=0.6, seed=3, offset=5, layout=layout), std=2.0, seed=4, offset=5
+    )
+    np.testing.assert_array_equal(y, chain)
+    _, p1 = A.random_flip(x, hflip_p=0.5, vflip_p=0.5, seed=1, offset=5, layout=layout, return_params=True)
+    np.testing.assert_array_equal(params[0].hflip, p1.hflip)
+    np.testing.assert_array_equal(
+        params[1].top, A.random_crop(a, (11, 7), padding=3, seed=2, offset=5, return_params=True, **kw).params.top
+    )
+    assert params[3] is None and len(params) == 4
+    flips = A.Compose([f1, f2], offset=5)
+    want = A.random_flip(a, hflip_p=0.4, vflip_p=0.6, seed=3, offset=5, layout=layout)
+    np.testing.assert_array_equal(flips(x), want)
+
+
 def test_compose_folds_affine_steps_into_one_matrix(rng):
     x = _images(rng, 5, 2, 15, 15, np.float32, "NHWC")
     a1 = A.RandomAffine(40, seed=1, layout="NHWC")

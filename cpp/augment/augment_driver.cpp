@@ -19,6 +19,52 @@ void draw_uniforms(double* u, int64_t n, int64_t k, uint64_t seed, uint64_t offs
     }
 }
 
+void crop_flip_size(const CropFlipStep* steps, int64_t count, int64_t h, int64_t w, int64_t* oh, int64_t* ow) {
+  for (int64_t k = 0; k < count; ++k)
+    if (steps[k].kind == 0) {
+      h = steps[k].oh;
+      w = steps[k].ow;
+    }
+  *oh = h;
+  *ow = w;
+}
+
+int64_t crop_flip_maps(GatherMap* out, const CropFlipStep* steps, int64_t count, int64_t n, int64_t h, int64_t w,
+                       uint64_t offset) {
+  for (int64_t i = 0; i < n; ++i) {
+    GatherMap t{0, 1, 0, 1};  // x_in = sx0 + sdx·x, y_in = sy0 + sdy·y
+    int64_t hh = h, ww = w;
+    for (int64_t k = 0; k < count; ++k) {
+      const CropFlipStep& s = steps[k];
+      const uint32_t key[2] = {uint32_t(s.seed), uint32_t(s.seed >> 32)};
+      const uint32_t ctr[4] = {uint32_t(i), 0, uint32_t(offset), uint32_t(offset >> 32)};
+      uint32_t word[4];
+      rng::philox4x32_10(word, ctr, key);
+      const double u0 = double(word[0]) * (1.0 / 4294967296.0), u1 = double(word[1]) * (1.0 / 4294967296.0);
+      int64_t mx0, mdx = 1, my0, mdy = 1;
+      if (s.kind == 0) {
+        const int64_t top = int64_t(std::floor(u0 * double(hh + 2 * s.padding - s.oh + 1)));
+        const int64_t left = int64_t(std::floor(u1 * double(ww + 2 * s.padding - s.ow + 1)));
+        mx0 = left - s.padding;
+        my0 = top - s.padding;
+        hh = s.oh;
+        ww = s.ow;
+      } else {
+        const bool hf = u0 < s.hflip_p, vf = u1 < s.vflip_p;
+        mx0 = hf ? ww - 1 : 0;
+        mdx = hf ? -1 : 1;
+        my0 = vf ? hh - 1 : 0;
+        mdy = vf ? -1 : 1;
+      }
+      t = GatherMap{t.sx0 + t.sdx * mx0, t.sdx * mdx, t.sy0 + t.sdy * my0, t.sdy * mdy};
+    }
+    const double lim = kFar;
+    if (!(double(t.sx0) > -lim && double(t.sx0) < lim && double(t.sy0) > -lim && double(t.sy0) < lim)) return -1 - i;
+    out[i] = t;
+  }
+  return n;
+}
+
 int64_t first_nonfinite(const double* m, int64_t count) {
   for (int64_t i = 0; i < count; ++i)
     if (!std::isfinite(m[i])) return i;
