@@ -305,8 +305,14 @@ inline void copy_bytes(uint8_t* NNDL_RESTRICT d, const uint8_t* NNDL_RESTRICT s,
     std::memcpy(&b, s + n - 4, 4);
     std::memcpy(d, &a, 4);
     std::memcpy(d + n - 4, &b, 4);
-  } else {
-    for (int64_t k = 0; k < n; ++k) d[k] = s[k];
+  } else if (n >= 2) {
+    uint16_t a, b;
+    std::memcpy(&a, s, 2);
+    std::memcpy(&b, s + n - 2, 2);
+    std::memcpy(d, &a, 2);
+    std::memcpy(d + n - 2, &b, 2);
+  } else if (n == 1) {
+    d[0] = s[0];
   }
 #endif
 }
@@ -451,9 +457,14 @@ inline void reverse_pixels(uint8_t* NNDL_RESTRICT dst, const uint8_t* NNDL_RESTR
 #if defined(__AVX2__)
 #if !defined(__AVX512F__)
   if (r.kind == kRevDwords) {
-    // 32-bit lane masks: maskload/maskstore touch the active lanes only.
+    // The tail: 32-bit lane masks, maskload/maskstore touch the active lanes only.
     const int64_t p = r.p, bu = b / 4;
     const __m256i ix = _mm256_load_si256(reinterpret_cast<const __m256i*>(r.idx32));
+    const __m256i ixe = _mm256_load_si256(reinterpret_cast<const __m256i*>(r.idx32e));
+    for (; (n - k0) * b >= 32; k0 += p) {  // unmasked while 32 bytes remain, as on AVX-512
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + (n - k0) * b - 32));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + k0 * b), _mm256_permutevar8x32_epi32(v, ixe));
+    }
     const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     for (; k0 < n; k0 += p) {
       const int64_t m = n - k0 < p ? n - k0 : p;
@@ -561,11 +572,15 @@ void gather_rows(T* out, const T* img, const GatherMap& mp, const T* fill_row, c
         sy = remap(sy, g.h, pad);
       }
       const T* s = ip + sy * irow;
-      if (pad == Padding::constant) {
-        copy_row(reinterpret_cast<uint8_t*>(o), reinterpret_cast<const uint8_t*>(fr), xa * P * es);
-        copy_row(reinterpret_cast<uint8_t*>(o + xb * P), reinterpret_cast<const uint8_t*>(fr + xb * P),
-                 (g.ow - xb) * P * es);
-      } else {
+      if (pad == Padding::constant && (xa > 0 || xb < g.ow)) {
+        if (orow * es <= 256) {  // a short row: all fill, then the copy over it (no tiny pieces)
+          copy_bytes(reinterpret_cast<uint8_t*>(o), reinterpret_cast<const uint8_t*>(fr), orow * es);
+        } else {
+          copy_row(reinterpret_cast<uint8_t*>(o), reinterpret_cast<const uint8_t*>(fr), xa * P * es);
+          copy_row(reinterpret_cast<uint8_t*>(o + xb * P), reinterpret_cast<const uint8_t*>(fr + xb * P),
+                   (g.ow - xb) * P * es);
+        }
+      } else if (pad != Padding::constant) {
         for (int64_t x = xa == 0 ? xb : 0; x < g.ow; x = (x + 1 == xa) ? xb : x + 1) {
           const T* sp = s + remap(mp.sx0 + mp.sdx * x, g.w, pad) * P;
           for (int64_t c = 0; c < P; ++c) o[x * P + c] = sp[c];
