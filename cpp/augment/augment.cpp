@@ -335,9 +335,11 @@ inline void copy_row(uint8_t* NNDL_RESTRICT d, const uint8_t* NNDL_RESTRICT s, i
 //   reverse order one per 128-bit lane (dword permute), reversed within it (byte shuffle),
 //   and packed back (dword permute);
 // - other B ≤ 16: 16-byte shuffles of p = ⌊16/B⌋ pixels.
-// AVX-512 masks the last vector; AVX2 loads each vector ending at its last source pixel and
-// stores it from its first output pixel (both inside the segment while a vector's bytes
-// remain), then narrower kinds finish and bytes go one at a time (as on baseline).
+// Vectors are loaded ending at their last source pixel and stored from their first output
+// pixel (both inside the segment while a vector's bytes remain); then B = 1 and B = 3 redo
+// the segment's last vector overlapping, 32-bit lanes (and, on AVX-512, other B) use masks,
+// and what is left goes bytewise (as on baseline). B = 1 rows over 64 bytes take the
+// compiler's loop, which was faster there.
 enum RevKind : int { kRevBytes = 0, kRev16 = 1, kRevDwords = 2, kRevB1 = 3, kRevB3 = 4 };
 
 struct Reverse {
