@@ -238,6 +238,39 @@ def test_crop_gather_matches_reference_far_outside(rng):
         np.testing.assert_array_equal(got, R.gather(x, maps, (9, 11), fill=[1, 2], padding_mode=pad, layout="NHWC"))
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=["u8", "f32"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("c", [1, 3, 4, 5, 17])
+def test_gather_rows_match_reference(simd, nthreads, rng, dtype, layout, c):
+    """Every copy path of a gathered row (forward, and reversed for pixels of 1, 3, 4, 5, 12,
+    16, 17, 20, 68 bytes: the byte-shuffle, 32-bit-lane and bytewise ways), odd widths, rows
+    shorter and longer than a vector, segments cut by the image's edges, every padding; the
+    affine warp's gather rows (flips with integer shifts) too. Batches large enough to split."""
+    for h, w, oh, ow in [(5, 1, 4, 3), (9, 7, 11, 9), (7, 33, 6, 31), (4, 70, 5, 75)]:
+        n = min(40, max(4, 40000 // (c * oh * ow)))
+        x = _images(rng, n, c, h, w, dtype, layout)
+        maps = np.stack(
+            [
+                rng.integers(-ow - 2, w + ow + 2, n),
+                rng.choice([-1.0, 1.0], n),
+                rng.integers(-oh, h + oh, n),
+                rng.choice([-1.0, 1.0], n),
+            ],
+            axis=1,
+        ).astype(np.float64)
+        maps[:4] = [[0, 1, 0, 1], [w - 1, -1, 0, 1], [ow - 1, -1, oh - 1, -1], [w - ow, 1, h - 1, -1]]
+        fill = [3.0] * c if c > 1 else [3.0]
+        for pad in PADS:
+            got = nndl_fast._core.augment_gather(x, maps, None, oh, ow, fill, PADS.index(pad), layout == "NHWC")
+            want = R.gather(x, maps, (oh, ow), fill=fill, padding_mode=pad, layout=layout)
+            np.testing.assert_array_equal(got, want, err_msg=f"{(h, w, oh, ow)} {pad}")
+            m = np.zeros((n, 2, 3))
+            m[:, 0, 0], m[:, 0, 2], m[:, 1, 1], m[:, 1, 2] = maps[:, 1], maps[:, 0], maps[:, 3], maps[:, 2]
+            got = A.affine(x, m, interpolation="bilinear", padding_mode=pad, fill=fill, layout=layout)
+            want = R.gather(x, maps, (h, w), fill=fill, padding_mode=pad, layout=layout)
+            np.testing.assert_array_equal(got, want, err_msg=f"affine {(h, w)} {pad}")
+
+
 # --------------------------------------------------------------------------------------------
 # Compose
 
@@ -252,6 +285,37 @@ def test_compose_folds_crop_and_flip_into_one_gather(rng):
     np.testing.assert_array_equal(y, chain)
     assert isinstance(params[0], A.CropParams) and isinstance(params[1], A.FlipParams)
     assert c.offset == 1 and not np.array_equal(c(x), y)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["u8", "f32"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("padding_mode", PADS)
+def test_compose_crop_flip_run_equals_the_chain(simd, nthreads, rng, dtype, layout, padding_mode):
+    """A run of flips and a crop, drawn and folded in one compiled call: the chain's pixels
+    and params, with the run's noise added in its sweep; a run of flips alone too."""
+    x = _images(rng, 37, 3, 13, 10, dtype, layout)
+    kw = {"layout": layout}
+    f1, f2 = A.RandomFlip(0.5, 0.5, seed=1, **kw), A.RandomFlip(0.4, 0.6, seed=3, **kw)
+    crop = A.RandomCrop((11, 7), 3, padding_mode=padding_mode, fill=[9, 200, 4], seed=2, **kw)
+    noise = A.AddNoise(std=2.0, seed=4, **kw)
+    c = A.Compose([f1, crop, f2, noise], offset=5)
+    assert len(c._runs()) == 1
+    y, params = c(x, return_params=True)
+    a = A.random_flip(x, hflip_p=0.5, vflip_p=0.5, seed=1, offset=5, layout=layout)
+    b = A.random_crop(a, (11, 7), padding=3, padding_mode=padding_mode, fill=[9, 200, 4], seed=2, offset=5, **kw)
+    chain = A.add_noise(
+        A.random_flip(b, hflip_p=0.4, vflip_p=0.6, seed=3, offset=5, layout=layout), std=2.0, seed=4, offset=5
+    )
+    np.testing.assert_array_equal(y, chain)
+    _, p1 = A.random_flip(x, hflip_p=0.5, vflip_p=0.5, seed=1, offset=5, layout=layout, return_params=True)
+    np.testing.assert_array_equal(params[0].hflip, p1.hflip)
+    np.testing.assert_array_equal(
+        params[1].top, A.random_crop(a, (11, 7), padding=3, seed=2, offset=5, return_params=True, **kw).params.top
+    )
+    assert params[3] is None and len(params) == 4
+    flips = A.Compose([f1, f2], offset=5)
+    want = A.random_flip(a, hflip_p=0.4, vflip_p=0.6, seed=3, offset=5, layout=layout)
+    np.testing.assert_array_equal(flips(x), want)
 
 
 def test_compose_folds_affine_steps_into_one_matrix(rng):

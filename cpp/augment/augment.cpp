@@ -5,7 +5,7 @@
 // the same arithmetic whatever the thread count.
 #include <cstring>
 
-#if defined(__AVX512F__) || defined(__AVX2__)
+#if defined(__SSE2__)
 #include <immintrin.h>
 #endif
 
@@ -27,6 +27,8 @@ using augment::Padding;
 constexpr int64_t kSeg = 256;
 // Output elements below which a call stays on one thread.
 constexpr int64_t kParallelElems = int64_t{1} << 15;
+// Output bytes per gather task: whole small images, blocks of rows of large ones.
+constexpr int64_t kTaskBytes = int64_t{1} << 14;
 
 // Round half to even, exact for |x| < 2^51 (no SSE4.1 round instruction on baseline x86-64).
 inline double round_even(double x) {
@@ -269,24 +271,281 @@ void warp_row(T* out, const T* img, const double* m, const float* fill, const Ge
   }
 }
 
-// out row y ← input row sy0 + sdy·y, columns sx0 + sdx·x: copies where the source is inside.
-template <class T>
-void gather_row(T* out, const T* img, const GatherMap& mp, const float* fill, const Geometry& g, Padding pad,
-                int64_t y) {
-  const int64_t C = g.c, plane = g.oh * g.ow, in_plane = g.h * g.w;
-  const bool cl = g.channels_last;
-  auto put = [&](int64_t x, int64_t c, T v) { (cl ? out[(y * g.ow + x) * C + c] : out[c * plane + y * g.ow + x]) = v; };
-  int64_t sy = mp.sy0 + mp.sdy * y;
-  const bool row_in = sy >= 0 && sy < g.h;
-  if (!row_in && pad == Padding::constant) {
-    for (int64_t x = 0; x < g.ow; ++x)
-      for (int64_t c = 0; c < C; ++c) put(x, c, to_pixel<T>(fill[c]));
+// Copies n bytes inline: rows of a small image are tens of bytes, where a memcpy call costs
+// as much as the copy. Vectors, the last one overlapping (no masked stores: slow on Zen 4).
+inline void copy_bytes(uint8_t* NNDL_RESTRICT d, const uint8_t* NNDL_RESTRICT s, int64_t n) {
+#if defined(__AVX2__)
+  if (n >= 32) {
+    const int64_t last = n - 32;
+    for (int64_t k = 0; k < last; k += 32)
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + k),
+                          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + k)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + last),
+                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + last)));
     return;
   }
-  sy = remap(sy, g.h, pad);
-  auto get = [&](int64_t sx, int64_t c) {
-    return cl ? img[(sy * g.w + sx) * C + c] : img[c * in_plane + sy * g.w + sx];
-  };
+#endif
+#if !defined(__SSE2__)
+  std::memcpy(d, s, size_t(n));
+#else
+  if (n >= 16) {
+    const int64_t last = n - 16;
+    for (int64_t k = 0; k < last; k += 16)
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(d + k), _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + k)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(d + last), _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + last)));
+  } else if (n >= 8) {
+    uint64_t a, b;
+    std::memcpy(&a, s, 8);
+    std::memcpy(&b, s + n - 8, 8);
+    std::memcpy(d, &a, 8);
+    std::memcpy(d + n - 8, &b, 8);
+  } else if (n >= 4) {
+    uint32_t a, b;
+    std::memcpy(&a, s, 4);
+    std::memcpy(&b, s + n - 4, 4);
+    std::memcpy(d, &a, 4);
+    std::memcpy(d + n - 4, &b, 4);
+  } else if (n >= 2) {
+    uint16_t a, b;
+    std::memcpy(&a, s, 2);
+    std::memcpy(&b, s + n - 2, 2);
+    std::memcpy(d, &a, 2);
+    std::memcpy(d + n - 2, &b, 2);
+  } else if (n == 1) {
+    d[0] = s[0];
+  }
+#endif
+}
+
+// Small copies inline, large ones by memcpy (which aligns its stores).
+inline void copy_row(uint8_t* NNDL_RESTRICT d, const uint8_t* NNDL_RESTRICT s, int64_t n) {
+  if (n <= 256)
+    copy_bytes(d, s, n);
+  else
+    std::memcpy(d, s, size_t(n));
+}
+
+// Reverses the pixel order of a row segment: dst pixel k ← src pixel n − 1 − k, pixels of
+// B bytes. A vector holds p whole pixels and one permutation reverses them, from index
+// tables built once per call:
+// - B = 4·b (float32 pixels, 4-channel uint8): 32-bit lanes, out lane j ← in lane (p − 1 −
+//   j/b)·b + j mod b;
+// - B = 1: a byte reversal of the vector (in-lane shuffle, then the 128-bit lanes reversed);
+// - B = 3 (RGB uint8): 4 pixels are 3 whole dwords, so groups of 4 pixels are placed in
+//   reverse order one per 128-bit lane (dword permute), reversed within it (byte shuffle),
+//   and packed back (dword permute);
+// - other B ≤ 16: 16-byte shuffles of p = ⌊16/B⌋ pixels.
+// Vectors are loaded ending at their last source pixel and stored from their first output
+// pixel (both inside the segment while a vector's bytes remain); then B = 1 and B = 3 redo
+// the segment's last vector overlapping, 32-bit lanes (and, on AVX-512, other B) use masks,
+// and what is left goes bytewise (as on baseline). B = 1 rows over 64 bytes take the
+// compiler's loop, which was faster there.
+enum RevKind : int { kRevBytes = 0, kRev16 = 1, kRevDwords = 2, kRevB1 = 3, kRevB3 = 4 };
+
+struct Reverse {
+  int kind;
+  int64_t b;                       // pixel bytes
+  int64_t p;                       // kRev16 and kRevDwords: pixels per vector
+  alignas(64) int32_t idx32[16];   // kRevDwords; kRevB3: the spreading permute
+  alignas(64) int32_t idx32e[16];  // kRevDwords, loads ending at the vector's last pixel
+  alignas(64) int32_t pack32[16];  // kRevB3: the packing permute
+  alignas(16) uint8_t idx8[16];    // kRev16; kRevB3: the in-lane reversal of 4 pixels
+  alignas(16) uint8_t rev8[16];    // kRevB1: 15, 14, …, 0
+  alignas(16) uint8_t idx8b[16];   // AVX2, kRevB3 and kRevB1 fall back to kRev16 with this table
+  alignas(16) uint8_t rev8b3[16];  // AVX2, kRevB3: 5 pixels from the first 15 of 16 bytes
+};
+
+inline void rev16_table(uint8_t* t, int64_t b, int64_t p, bool ending) {
+  const int64_t q = p * b;  // bytes used; AVX2 loads end at the vector's last pixel
+  for (int64_t j = 0; j < 16; ++j) t[j] = uint8_t((j < q ? (p - 1 - j / b) * b + j % b : 0) + (ending ? 16 - q : 0));
+}
+
+inline Reverse reverse_plan(int64_t pixel_bytes) {
+  Reverse r{};
+  r.b = pixel_bytes;
+#if defined(__AVX2__)
+#if defined(__AVX512F__)
+  constexpr int64_t dwords = 16;
+#else
+  constexpr int64_t dwords = 8;
+#endif
+  for (int j = 0; j < 16; ++j) r.rev8[j] = uint8_t(15 - j);
+  if (pixel_bytes == 1 || pixel_bytes == 3) {
+    // 32- and 16-byte vectors without masks on every target (masked stores are slow on some).
+    r.kind = pixel_bytes == 1 ? kRevB1 : kRevB3;
+    r.p = 16 / pixel_bytes;
+    rev16_table(r.idx8b, pixel_bytes, r.p, true);
+    rev16_table(r.rev8b3, pixel_bytes, r.p, false);
+    for (int64_t l = 0; l < 2; ++l)  // 8 pixels in the last 24 of 32 bytes: dwords 2..7
+      for (int64_t t = 0; t < 3; ++t) {
+        r.idx32[4 * l + t] = int32_t(2 + 3 * (1 - l) + t);  // lane l ← group 1 − l
+        r.pack32[3 * l + t] = int32_t(4 * l + t);
+      }
+    for (int64_t j = 0; j < 16; ++j) r.idx8[j] = uint8_t(j < 12 ? (3 - j / 3) * 3 + j % 3 : 0x80);
+  } else if (pixel_bytes % 4 == 0 && pixel_bytes / 4 <= dwords) {
+    const int64_t bu = pixel_bytes / 4, q = dwords / bu * bu;
+    r.kind = kRevDwords;
+    r.p = dwords / bu;
+    for (int64_t j = 0; j < 16; ++j) {
+      r.idx32[j] = int32_t(j < q ? (r.p - 1 - j / bu) * bu + j % bu : 0);
+      r.idx32e[j] = r.idx32[j] + int32_t(dwords - q);  // loads ending at the vector's last pixel
+    }
+  } else if (pixel_bytes <= 16) {
+    r.kind = kRev16;
+    r.p = 16 / pixel_bytes;
+#if defined(__AVX512F__)
+    rev16_table(r.idx8, pixel_bytes, r.p, false);
+#else
+    rev16_table(r.idx8, pixel_bytes, r.p, true);
+#endif
+  }
+#endif
+  return r;
+}
+
+inline void reverse_bytes(uint8_t* NNDL_RESTRICT dst, const uint8_t* NNDL_RESTRICT src, int64_t n, int64_t b) {
+  if (b == 1) {
+#pragma omp simd
+    for (int64_t k = 0; k < n; ++k) dst[k] = src[n - 1 - k];
+    return;
+  }
+  for (int64_t k = 0; k < n; ++k)
+    for (int64_t c = 0; c < b; ++c) dst[k * b + c] = src[(n - 1 - k) * b + c];
+}
+
+inline const void* at(const uint8_t* p, int64_t off) {  // p + off, which may precede p's array (masked-off lanes)
+  return reinterpret_cast<const void*>(reinterpret_cast<uintptr_t>(p) + uintptr_t(off));
+}
+
+#if defined(__AVX512F__)
+inline __mmask64 bits64(int64_t lo, int64_t hi) {  // bits [lo, hi)
+  return _bzhi_u64(~uint64_t{0}, unsigned(hi)) & ~_bzhi_u64(~uint64_t{0}, unsigned(lo));
+}
+#endif
+
+// dst[k·B, (k + 1)·B) ← src[(n − 1 − k)·B, (n − k)·B), k < n. Reads and writes only those bytes.
+inline void reverse_pixels(uint8_t* NNDL_RESTRICT dst, const uint8_t* NNDL_RESTRICT src, int64_t n, const Reverse& r) {
+  const int64_t b = r.b;
+  int64_t k0 = 0;
+#if defined(__AVX512F__)
+  if (r.kind == kRevDwords) {
+    const int64_t p = r.p, bu = b / 4;
+    const __m512i ixe = _mm512_load_si512(r.idx32e), ix = _mm512_load_si512(r.idx32);
+    // Loads end at the vector's last source pixel, stores start at its first output pixel:
+    // both inside the segment while 64 bytes of it remain. Then masked vectors.
+    for (; (n - k0) * b >= 64; k0 += p) {
+      const __m512i v = _mm512_loadu_si512(src + (n - k0) * b - 64);
+      _mm512_storeu_si512(dst + k0 * b, _mm512_permutexvar_epi32(ixe, v));
+    }
+    for (; k0 < n; k0 += p) {
+      const int64_t m = n - k0 < p ? n - k0 : p;
+      const __mmask16 lm = __mmask16(bits64((p - m) * bu, p * bu));
+      const __m512i v = _mm512_maskz_loadu_epi32(lm, at(src, (n - k0 - p) * b));
+      _mm512_mask_storeu_epi32(dst + k0 * b, __mmask16(bits64(0, m * bu)), _mm512_permutexvar_epi32(ix, v));
+    }
+    return;
+  }
+  if (r.kind == kRev16) {
+    const int64_t p = r.p;
+    const __m128i ix = _mm_load_si128(reinterpret_cast<const __m128i*>(r.idx8));
+    for (; k0 < n; k0 += p) {
+      const int64_t m = n - k0 < p ? n - k0 : p;
+      const __m128i v = _mm_maskz_loadu_epi8(__mmask16(bits64((p - m) * b, p * b)), at(src, (n - k0 - p) * b));
+      _mm_mask_storeu_epi8(dst + k0 * b, __mmask16(bits64(0, m * b)), _mm_shuffle_epi8(v, ix));
+    }
+    return;
+  }
+#endif
+#if defined(__AVX2__)
+#if !defined(__AVX512F__)
+  if (r.kind == kRevDwords) {
+    // The tail: 32-bit lane masks, maskload/maskstore touch the active lanes only.
+    const int64_t p = r.p, bu = b / 4;
+    const __m256i ix = _mm256_load_si256(reinterpret_cast<const __m256i*>(r.idx32));
+    const __m256i ixe = _mm256_load_si256(reinterpret_cast<const __m256i*>(r.idx32e));
+    for (; (n - k0) * b >= 32; k0 += p) {  // unmasked while 32 bytes remain, as on AVX-512
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + (n - k0) * b - 32));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + k0 * b), _mm256_permutevar8x32_epi32(v, ixe));
+    }
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (; k0 < n; k0 += p) {
+      const int64_t m = n - k0 < p ? n - k0 : p;
+      const __m256i lo = _mm256_set1_epi32(int32_t((p - m) * bu - 1)), hi = _mm256_set1_epi32(int32_t(p * bu));
+      const __m256i lm = _mm256_and_si256(_mm256_cmpgt_epi32(iota, lo), _mm256_cmpgt_epi32(hi, iota));
+      const __m256i sm = _mm256_cmpgt_epi32(_mm256_set1_epi32(int32_t(m * bu)), iota);
+      const __m256i v = _mm256_maskload_epi32(static_cast<const int*>(at(src, (n - k0 - p) * b)), lm);
+      _mm256_maskstore_epi32(reinterpret_cast<int*>(dst + k0 * b), sm, _mm256_permutevar8x32_epi32(v, ix));
+    }
+    return;
+  }
+#endif
+  const __m128i* idx16 = reinterpret_cast<const __m128i*>(r.kind == kRev16 ? r.idx8 : r.idx8b);
+
+  if (r.kind == kRevB1 && n >= 16 && n <= 64) {  // longer rows: the compiler's loop (below) was faster
+    // Whole vectors, then one more ending at the segment's end (overlapping the last one).
+    const __m128i ix16 = _mm_load_si128(reinterpret_cast<const __m128i*>(r.rev8));
+    if (n >= 32) {
+      const __m256i ix = _mm256_broadcastsi128_si256(ix16);
+      auto rev32 = [&](int64_t k) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + n - k - 32));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + k),
+                            _mm256_permute4x64_epi64(_mm256_shuffle_epi8(v, ix), 0x4E));
+      };
+      for (; n - k0 >= 32; k0 += 32) rev32(k0);
+      if (k0 < n) rev32(n - 32);
+    } else {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst),
+                       _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + n - 16)), ix16));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + n - 16),
+                       _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src)), ix16));
+    }
+    return;
+  }
+  if (r.kind == kRevB3) {
+    const __m256i spread = _mm256_load_si256(reinterpret_cast<const __m256i*>(r.idx32));
+    const __m256i pack = _mm256_load_si256(reinterpret_cast<const __m256i*>(r.pack32));
+    const __m256i ix = _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(r.idx8)));
+    for (; (n - k0) * 3 >= 32; k0 += 8) {
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + (n - k0) * 3 - 32));
+      const __m256i w = _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(v, spread), ix);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + k0 * 3), _mm256_permutevar8x32_epi32(w, pack));
+    }
+  }
+  if (r.kind == kRevB3 || r.kind == kRev16) {
+    // 16-byte loads end at the vector's last source pixel, stores start at its first output
+    // pixel: both stay inside the segment while 16 bytes of it remain.
+    const int64_t p = 16 / b;
+    const __m128i ix = _mm_load_si128(idx16);
+    for (; (n - k0) * b >= 16; k0 += p) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + (n - k0) * b - 16));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + k0 * b), _mm_shuffle_epi8(v, ix));
+    }
+    if (r.kind == kRevB3 && k0 < n && n >= 6) {
+      // The last 5 pixels again, from the segment's first 16 bytes (a table without the
+      // ending shift), stored as exactly their 15 bytes.
+      const __m128i v = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src)),
+                                         _mm_load_si128(reinterpret_cast<const __m128i*>(r.rev8b3)));
+      uint8_t* d = dst + (n - 5) * 3;
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(d), v);
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(d + 7), _mm_srli_si128(v, 7));
+      return;
+    }
+  }
+#endif
+  reverse_bytes(dst + k0 * b, src, n - k0, b);
+}
+
+// Output rows [y0, y1) of one image: out row y ← input row sy0 + sdy·y, columns sx0 + sdx·x.
+// The columns whose source is inside are one copy (memcpy, or reverse_pixels for sdx = −1);
+// constant padding copies the rest from fill_row (the output row of fill values: NCHW, C rows
+// of ow; channels-last, ow pixels).
+template <class T>
+void gather_rows(T* out, const T* img, const GatherMap& mp, const T* fill_row, const Geometry& g, Padding pad,
+                 const Reverse& rev, int64_t y0, int64_t y1) {
+  const bool cl = g.channels_last;
+  const int64_t P = cl ? g.c : 1, planes = cl ? 1 : g.c;  // elements per pixel, planes per image
+  const int64_t orow = g.ow * P, irow = g.w * P;
+  const int64_t es = sizeof(T);
   // Columns whose source is inside: sx0 + sdx·x in [0, w).
   int64_t xa, xb;
   if (mp.sdx > 0) {
@@ -298,62 +557,75 @@ void gather_row(T* out, const T* img, const GatherMap& mp, const float* fill, co
   }
   xa = xa < 0 ? 0 : (xa > g.ow ? g.ow : xa);
   xb = xb < xa ? xa : (xb > g.ow ? g.ow : xb);
-  // Columns outside: the fill, or the padding rule's pixel.
-  for (int64_t x = xa == 0 ? xb : 0; x < g.ow; x = (x + 1 == xa) ? xb : x + 1) {
-    const int64_t sx = mp.sx0 + mp.sdx * x;
-    for (int64_t c = 0; c < C; ++c)
-      put(x, c, pad == Padding::constant ? to_pixel<T>(fill[c]) : get(remap(sx, g.w, pad), c));
-  }
-  if (xb <= xa) return;
-  const int64_t n = xb - xa, sxa = mp.sx0 + mp.sdx * xa;
-  if (cl) {
-    T* o = out + (y * g.ow + xa) * C;
-    const T* src = img + (sy * g.w + sxa) * C;
-    if (mp.sdx > 0) {
-      std::memcpy(o, src, size_t(n * C) * sizeof(T));
-    } else {
-      for (int64_t k = 0; k < n; ++k)
-        for (int64_t c = 0; c < C; ++c) o[k * C + c] = src[-k * C + c];
-    }
-  } else {
-    for (int64_t c = 0; c < C; ++c) {
-      T* o = out + c * plane + y * g.ow + xa;
-      const T* src = img + c * in_plane + sy * g.w + sxa;
-      if (mp.sdx > 0) {
-        std::memcpy(o, src, size_t(n) * sizeof(T));
-      } else {
-#pragma omp simd
-        for (int64_t k = 0; k < n; ++k) o[k] = src[-k];
+  const int64_t n = xb - xa, sxa = mp.sx0 + mp.sdx * xa;     // sxa: the source of column xa
+  const int64_t s_first = mp.sdx > 0 ? sxa : sxa - (n - 1);  // the segment's leftmost source column
+  for (int64_t y = y0; y < y1; ++y) {
+    for (int64_t pl = 0; pl < planes; ++pl) {
+      T* op = out + pl * g.oh * g.ow;
+      const T* ip = img + pl * g.h * g.w;
+      const T* fr = fill_row + pl * g.ow;
+      T* o = op + y * orow;
+      int64_t sy = mp.sy0 + mp.sdy * y;
+      if (!(sy >= 0 && sy < g.h)) {
+        if (pad == Padding::constant) {
+          copy_row(reinterpret_cast<uint8_t*>(o), reinterpret_cast<const uint8_t*>(fr), orow * es);
+          continue;
+        }
+        sy = remap(sy, g.h, pad);
       }
+      const T* s = ip + sy * irow;
+      if (pad == Padding::constant && (xa > 0 || xb < g.ow)) {
+        if (orow * es <= 256) {  // a short row: all fill, then the copy over it (no tiny pieces)
+          copy_bytes(reinterpret_cast<uint8_t*>(o), reinterpret_cast<const uint8_t*>(fr), orow * es);
+        } else {
+          copy_row(reinterpret_cast<uint8_t*>(o), reinterpret_cast<const uint8_t*>(fr), xa * P * es);
+          copy_row(reinterpret_cast<uint8_t*>(o + xb * P), reinterpret_cast<const uint8_t*>(fr + xb * P),
+                   (g.ow - xb) * P * es);
+        }
+      } else if (pad != Padding::constant) {
+        for (int64_t x = xa == 0 ? xb : 0; x < g.ow; x = (x + 1 == xa) ? xb : x + 1) {
+          const T* sp = s + remap(mp.sx0 + mp.sdx * x, g.w, pad) * P;
+          for (int64_t c = 0; c < P; ++c) o[x * P + c] = sp[c];
+        }
+      }
+      if (n <= 0) continue;
+      if (mp.sdx > 0)
+        copy_row(reinterpret_cast<uint8_t*>(o + xa * P), reinterpret_cast<const uint8_t*>(s + sxa * P), n * P * es);
+      else
+        reverse_pixels(reinterpret_cast<uint8_t*>(o + xa * P), reinterpret_cast<const uint8_t*>(s + s_first * P), n,
+                       rev);
     }
   }
 }
 
 template <class T, Interp I, Padding P>
-void affine_impl(T* out, const T* images, const double* matrices, const float* fill, const Geometry& g) {
+void affine_impl(T* out, const T* images, const double* matrices, const float* fill, const T* fill_row,
+                 const Geometry& g) {
   const int64_t rows = g.n * g.oh;
   const int64_t in_size = g.c * g.h * g.w, out_size = g.c * g.oh * g.ow;
+  const Reverse rev = reverse_plan(int64_t(sizeof(T)) * (g.channels_last ? g.c : 1));
 #pragma omp parallel for num_threads(::nndl::num_threads()) schedule(static) if (rows * g.ow * g.c >= kParallelElems)
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t i = r / g.oh, y = r % g.oh;
     const double* m = matrices + 6 * i;
     GatherMap mp;
     if (augment::integer_map(m, &mp))
-      gather_row(out + i * out_size, images + i * in_size, mp, fill, g, P, y);
+      gather_rows(out + i * out_size, images + i * in_size, mp, fill_row, g, P, rev, y, y + 1);
     else
       warp_row<T, I, P>(out + i * out_size, images + i * in_size, m, fill, g, y);
   }
 }
 
 template <class T, Interp I>
-void affine_pad(T* out, const T* images, const double* matrices, const float* fill, const Geometry& g, Padding pad) {
+void affine_pad(T* out, const T* images, const double* matrices, const float* fill, const T* fill_row,
+                const Geometry& g, Padding pad) {
   switch (pad) {
     case Padding::constant:
-      return affine_impl<T, I, Padding::constant>(out, images, matrices, fill, g);
+      return affine_impl<T, I, Padding::constant>(out, images, matrices, fill, fill_row, g);
     case Padding::edge:
-      return affine_impl<T, I, Padding::edge>(out, images, matrices, fill, g);
+      return affine_impl<T, I, Padding::edge>(out, images, matrices, fill, fill_row, g);
     case Padding::reflect:
-      return affine_impl<T, I, Padding::reflect>(out, images, matrices, fill, g);
+      return affine_impl<T, I, Padding::reflect>(out, images, matrices, fill, fill_row, g);
   }
 }
 
@@ -414,23 +686,34 @@ void augment_noise(T* out, const T* images, int64_t n, const augment::Noise& s) 
 }
 
 template <class T>
-void augment_affine(T* out, const T* images, const double* matrices, const float* fill, const Geometry& g,
-                    Interp interp, Padding pad) {
+void augment_affine(T* out, const T* images, const double* matrices, const float* fill, const T* fill_row,
+                    const Geometry& g, Interp interp, Padding pad) {
   if (interp == Interp::nearest)
-    affine_pad<T, Interp::nearest>(out, images, matrices, fill, g, pad);
+    affine_pad<T, Interp::nearest>(out, images, matrices, fill, fill_row, g, pad);
   else
-    affine_pad<T, Interp::bilinear>(out, images, matrices, fill, g, pad);
+    affine_pad<T, Interp::bilinear>(out, images, matrices, fill, fill_row, g, pad);
 }
 
 template <class T>
-void augment_gather(T* out, const T* images, const GatherMap* maps, const float* fill, const Geometry& g, Padding pad) {
-  const int64_t rows = g.n * g.oh;
+void augment_gather(T* out, const T* images, const GatherMap* maps, const T* fill_row, const Geometry& g, Padding pad) {
   const int64_t in_size = g.c * g.h * g.w, out_size = g.c * g.oh * g.ow;
-#pragma omp parallel for num_threads(::nndl::num_threads()) schedule(static) if (rows * g.ow * g.c >= kParallelElems)
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t i = r / g.oh;
-    gather_row(out + i * out_size, images + i * in_size, maps[i], fill, g, pad, r % g.oh);
+  // Tasks: blocks of rows of one image, of about kTaskBytes (whole images when small).
+  const int64_t row_bytes = g.ow * g.c * int64_t(sizeof(T));
+  const int64_t per = row_bytes > 0 ? kTaskBytes / row_bytes : g.oh;
+  const int64_t block = per < 1 ? 1 : (per > g.oh ? g.oh : per);
+  const int64_t blocks = block > 0 ? (g.oh + block - 1) / block : 0, tasks = g.n * blocks;
+  const Reverse rev = reverse_plan(int64_t(sizeof(T)) * (g.channels_last ? g.c : 1));
+  auto task = [&](int64_t t) {
+    const int64_t i = t / blocks, y0 = (t % blocks) * block, y1 = y0 + block < g.oh ? y0 + block : g.oh;
+    gather_rows(out + i * out_size, images + i * in_size, maps[i], fill_row, g, pad, rev, y0, y1);
+  };
+  const int threads = g.n * out_size >= kParallelElems ? ::nndl::num_threads() : 1;
+  if (threads <= 1) {  // no region at all: an `if`-false region still costs a futex round trip
+    for (int64_t t = 0; t < tasks; ++t) task(t);
+    return;
   }
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t t = 0; t < tasks; ++t) task(t);
 }
 
 template <class T>
@@ -447,10 +730,10 @@ void augment_erase(T* out, const int64_t* boxes, const float* fill, const Geomet
   }
 }
 
-#define NNDL_AUGMENT_INSTANTIATE(T)                                                                          \
-  template void augment_affine(T*, const T*, const double*, const float*, const Geometry&, Interp, Padding); \
-  template void augment_gather(T*, const T*, const GatherMap*, const float*, const Geometry&, Padding);      \
-  template void augment_erase(T*, const int64_t*, const float*, const Geometry&);                            \
+#define NNDL_AUGMENT_INSTANTIATE(T)                                                                                    \
+  template void augment_affine(T*, const T*, const double*, const float*, const T*, const Geometry&, Interp, Padding); \
+  template void augment_gather(T*, const T*, const GatherMap*, const T*, const Geometry&, Padding);                    \
+  template void augment_erase(T*, const int64_t*, const float*, const Geometry&);                                      \
   template void augment_noise(T*, const T*, int64_t, const augment::Noise&);
 NNDL_AUGMENT_INSTANTIATE(float)
 NNDL_AUGMENT_INSTANTIATE(uint8_t)

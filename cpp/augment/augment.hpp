@@ -65,12 +65,15 @@ inline bool integer_map(const double* m, GatherMap* g) {
 
 NNDL_DECLARE_KERNELS(
     // out[i] ← images[i] warped by matrices[i] (N × 6 doubles), i < N. Output (oh, ow) =
-    // input (h, w). fill: C floats (the constant padding's value per channel).
-    template <class T> void augment_affine(T* out, const T* images, const double* matrices, const float* fill,
-                                           const augment::Geometry& g, augment::Interp interp, augment::Padding pad);
+    // input (h, w). fill: C floats (the constant padding's value per channel); fill_row: an
+    // output row of those values as pixels (fill_row below).
+    template <class T>
+    void augment_affine(T* out, const T* images, const double* matrices, const float* fill, const T* fill_row,
+                        const augment::Geometry& g, augment::Interp interp, augment::Padding pad);
 
     // out[i] ← the gather of images[i] by maps[i]; output (oh, ow) may differ from (h, w).
-    template <class T> void augment_gather(T* out, const T* images, const augment::GatherMap* maps, const float* fill,
+    // fill_row: the constant padding's output row (augment::fill_row).
+    template <class T> void augment_gather(T* out, const T* images, const augment::GatherMap* maps, const T* fill_row,
                                            const augment::Geometry& g, augment::Padding pad);
 
     // out[i][rows boxes[i][0] + [0, boxes[i][2]), cols boxes[i][1] + [0, boxes[i][3])] ← fill

@@ -128,6 +128,46 @@ void register_augment(py::module_& m) {
       "returns out.");
 
   m.def(
+      "augment_crop_flip",
+      [](py::handle images_,
+         const std::vector<std::tuple<int, uint64_t, double, double, int64_t, int64_t, int64_t>>& steps_,
+         uint64_t offset, py::handle out_, const std::vector<double>& fill, int padding, bool channels_last,
+         py::handle noise_) {
+        Args args;
+        const Arg images = args.array(images_, in("images").pixels().ndim(4, layout(channels_last)));
+        std::vector<augment::CropFlipStep> steps;
+        for (const auto& t : steps_)
+          steps.push_back({std::get<0>(t), std::get<1>(t), std::get<2>(t), std::get<3>(t), std::get<4>(t),
+                           std::get<5>(t), std::get<6>(t)});
+        const augment::Geometry g0 = geometry(images, channels_last, -1, -1);
+        int64_t oh, ow;
+        augment::crop_flip_size(steps.data(), int64_t(steps.size()), g0.h, g0.w, &oh, &ow);
+        const augment::Geometry g = geometry(images, channels_last, oh, ow);
+        const Arg y = args.output(out_, out_spec(g, "(N, C, height, width) of the crop, in the images' layout"));
+        args.check_overlap();
+        const std::vector<float> f = fill_values(fill, g.c);
+        require_pixels(g, padding);
+        const std::optional<augment::Noise> noise = noise_arg(noise_);
+        std::vector<augment::GatherMap> gm(size_t(g.n));
+        if (const int64_t r =
+                augment::crop_flip_maps(gm.data(), steps.data(), int64_t(steps.size()), g.n, g.h, g.w, offset);
+            r < 0)
+          throw py::value_error("the crops of image " + std::to_string(-1 - r) +
+                                " move it 2**30 pixels or more: padding is too large");
+        with_pixels(args.dtype(), [&](auto tag) {
+          using T = decltype(tag);
+          py::gil_scoped_release nogil;
+          augment::warp<T>(y.as<T>(), images.as<T>(), nullptr, gm.data(), f.data(), g, augment::Interp::nearest,
+                           augment::Padding(padding), noise ? &*noise : nullptr);
+        });
+        return y.array();
+      },
+      py::arg("images"), py::arg("steps"), py::arg("offset"), py::arg("out"), py::arg("fill"), py::arg("padding"),
+      py::arg("channels_last"), py::arg("noise") = py::none(),
+      "out = images through the crop and flip steps (kind, seed, hflip_p, vflip_p, padding, oh, ow), folded into "
+      "one gather per image, plus noise if given; returns out.");
+
+  m.def(
       "augment_erase",
       [](py::handle images_, py::handle boxes_, py::handle out_, const std::vector<double>& fill, bool channels_last) {
         Args args;

@@ -893,6 +893,11 @@ class Compose(_Transform):
                 run[0]._apply(x, offset, dest, False)
                 raise TypeError("images must be a 4-D batch")
             n, h, w = geo
+            if all(isinstance(s, (RandomCrop, RandomFlip)) for s in run):
+                x = self._crop_flip(run, x, (h, w), n, offset, dest, noise, params if return_params else None)
+                if noise is not None:
+                    params.append(None)
+                continue
             total = None
             size = (h, w)
             for s in run:
@@ -935,3 +940,24 @@ class Compose(_Transform):
         if out is not None and x is images:
             raise ValueError("out: Compose of no steps has nothing to write")
         return _result(x, params, return_params)
+
+    def _crop_flip(self, run, x, size, n, offset, dest, noise, params):
+        """A run of crops and flips: its per-image maps are drawn and folded in the compiled
+        call (the same maps as _maps and _compose give; their params only when asked)."""
+        steps = []
+        for s in run:
+            if isinstance(s, RandomCrop):
+                (oh, ow), p = s.size, s.padding
+                if oh > size[0] + 2 * p or ow > size[1] + 2 * p:
+                    raise ValueError(
+                        f"size {(oh, ow)} is larger than the padded images ({size[0] + 2 * p}, {size[1] + 2 * p})"
+                    )
+                steps.append((0, s.seed, 0.0, 0.0, p, oh, ow))
+            else:
+                steps.append((1, s.seed, s.hflip_p, s.vflip_p, 0, 0, 0))
+            if params is not None:
+                params.append(s._maps(n, size[0], size[1], offset)[0])
+            size = s.size if isinstance(s, RandomCrop) else size
+        crop = next((s for s in run if isinstance(s, RandomCrop)), None)
+        fill, pad = (crop.fill, crop.padding_mode) if crop else ([0.0], "constant")
+        return _core.augment_crop_flip(x, steps, offset, dest, fill, _PADDINGS.index(pad), self.layout == "NHWC", noise)
