@@ -18,6 +18,7 @@ __all__: list[str] = [
     "any_nonfinite",
     "assign_fill",
     "augment_affine",
+    "augment_crop_flip",
     "augment_erase",
     "augment_gather",
     "augment_noise",
@@ -137,6 +138,30 @@ def augment_affine(
 ) -> numpy.ndarray:
     """
     out[i] = images[i] warped by matrices[i] (output pixel → input point), plus noise if given; returns out.
+    """
+
+def augment_crop_flip(
+    images: typing.Any,
+    steps: collections.abc.Sequence[
+        tuple[
+            typing.SupportsInt | typing.SupportsIndex,
+            typing.SupportsInt | typing.SupportsIndex,
+            typing.SupportsFloat | typing.SupportsIndex,
+            typing.SupportsFloat | typing.SupportsIndex,
+            typing.SupportsInt | typing.SupportsIndex,
+            typing.SupportsInt | typing.SupportsIndex,
+            typing.SupportsInt | typing.SupportsIndex,
+        ]
+    ],
+    offset: typing.SupportsInt | typing.SupportsIndex,
+    out: typing.Any,
+    fill: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex],
+    padding: typing.SupportsInt | typing.SupportsIndex,
+    channels_last: bool,
+    noise: typing.Any = None,
+) -> numpy.ndarray:
+    """
+    out = images through the crop and flip steps (kind, seed, hflip_p, vflip_p, padding, oh, ow), folded into one gather per image, plus noise if given; returns out.
     """
 
 def augment_erase(
