@@ -125,14 +125,14 @@ __attribute__((noinline)) void ce_block(double* NNDL_RESTRICT zs, double* NNDL_R
 
 // dz_k = g·(S·p_k − a_k) over one block, p_k = e_k·f with e_k = e^{z_k − ref} stored by ce_block
 // and f = e^{ref − m}/Z (a_k without the class term of index targets). Plain targets (no soft
-// targets, no weights) in T's lanes: e_k·(g·S·f) − g·off.
+// targets, no weights) in T's lanes: e_k·(g·S·f) − g·off, fused.
 template <class T, bool kSoft, bool kWeight>
 __attribute__((noinline)) void ce_grad(T* NNDL_RESTRICT dz, const T* NNDL_RESTRICT e, const T* q, const T* w, double f,
                                        double gs, double g, double off, double hot, int64_t n) {
   if constexpr (!kSoft && !kWeight) {
     const T c = T(gs * f), ga = T(g * off);
 #pragma omp simd
-    for (int64_t k = 0; k < n; ++k) dz[k] = e[k] * c - ga;
+    for (int64_t k = 0; k < n; ++k) dz[k] = std::fma(e[k], c, -ga);  // one rounding (see vexpf)
   } else {
 #pragma omp simd
     for (int64_t k = 0; k < n; ++k) {
@@ -374,7 +374,7 @@ __attribute__((noinline)) void narrow_grad(T (*NNDL_RESTRICT gt)[kLanes], const 
     const T ga = T(g * off);
     for (int64_t j = 0; j < K; ++j) {
 #pragma omp simd
-      for (int l = 0; l < kLanes; ++l) gt[j][l] = e[j][l] * c[l] - ga;
+      for (int l = 0; l < kLanes; ++l) gt[j][l] = std::fma(e[j][l], c[l], -ga);
     }
   } else {
     for (int64_t j = 0; j < K; ++j) {
