@@ -68,6 +68,19 @@ void with_pixels(DType d, Fn&& fn) {
     fn(float{});
 }
 
+// out ← images gathered by the per-image maps (nearest pixel), plus noise if given.
+py::array gather_nearest(DType d, const Arg& y, const Arg& images, const std::vector<augment::GatherMap>& gm,
+                         const std::vector<float>& fill, const augment::Geometry& g, int padding,
+                         const std::optional<augment::Noise>& noise) {
+  with_pixels(d, [&](auto tag) {
+    using T = decltype(tag);
+    py::gil_scoped_release nogil;
+    augment::warp<T>(y.as<T>(), images.as<T>(), nullptr, gm.data(), fill.data(), g, augment::Interp::nearest,
+                     augment::Padding(padding), noise ? &*noise : nullptr);
+  });
+  return y.array();
+}
+
 }  // namespace
 
 void register_augment(py::module_& m) {
@@ -114,13 +127,7 @@ void register_augment(py::module_& m) {
         std::vector<augment::GatherMap> gm(size_t(g.n));
         if (const int64_t r = augment::gather_maps(gm.data(), maps.as<double>(), g.n); r < 0)
           throw py::value_error("maps[" + std::to_string((-1 - r) / 4) + "] must be integers (sx0, ±1, sy0, ±1)");
-        with_pixels(args.dtype(), [&](auto tag) {
-          using T = decltype(tag);
-          py::gil_scoped_release nogil;
-          augment::warp<T>(y.as<T>(), images.as<T>(), nullptr, gm.data(), f.data(), g, augment::Interp::nearest,
-                           augment::Padding(padding), noise ? &*noise : nullptr);
-        });
-        return y.array();
+        return gather_nearest(args.dtype(), y, images, gm, f, g, padding, noise);
       },
       py::arg("images"), py::arg("maps"), py::arg("out"), py::arg("out_h"), py::arg("out_w"), py::arg("fill"),
       py::arg("padding"), py::arg("channels_last"), py::arg("noise") = py::none(),
@@ -154,13 +161,7 @@ void register_augment(py::module_& m) {
             r < 0)
           throw py::value_error("the crops of image " + std::to_string(-1 - r) +
                                 " move it 2**30 pixels or more: padding is too large");
-        with_pixels(args.dtype(), [&](auto tag) {
-          using T = decltype(tag);
-          py::gil_scoped_release nogil;
-          augment::warp<T>(y.as<T>(), images.as<T>(), nullptr, gm.data(), f.data(), g, augment::Interp::nearest,
-                           augment::Padding(padding), noise ? &*noise : nullptr);
-        });
-        return y.array();
+        return gather_nearest(args.dtype(), y, images, gm, f, g, padding, noise);
       },
       py::arg("images"), py::arg("steps"), py::arg("offset"), py::arg("out"), py::arg("fill"), py::arg("padding"),
       py::arg("channels_last"), py::arg("noise") = py::none(),
