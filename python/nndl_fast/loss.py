@@ -48,6 +48,8 @@ Symbols → arguments: z → ``logits``, y or q → ``target``, ε → ``label_s
 sum of exponentials rescaled when the max grows, in double over fixed lanes) and once from
 cache for the gradient, so logits of ±1e4, −inf entries and K up to 10⁶ give results exact to
 rounding; a −inf logit with positive target weight makes the loss +inf, as the formula says.
+float32 logits take their exponentials in float32 (relative error under 1e-7, fused
+multiply-adds) and every sum in double; the true class's gradient entry is computed in double.
 Results are bitwise identical for any thread count and SIMD target.
 
 **Non-finite rows.** A row with a NaN or +inf logit, or with every logit −inf, has no loss.
