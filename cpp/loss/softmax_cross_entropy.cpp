@@ -77,8 +77,14 @@ inline void block_max(const T* z, int64_t n, double& m) {
 enum class Out { none, store, stream };
 
 // Adds block zb[0:n) to the lanes: zs += e^{z − ref} (stored in eb with kStore); soft: as += a,
-// azs += a·(z − shift); smoothing over index targets: azs += w·(z − shift). Lane l takes the
-// elements j ≡ l (mod kLanes). The exponentials are in T's lanes, every sum in double.
+// azs += a·(z − shift); smoothing over index targets: azs += w·(z − shift), without weights
+// azs += z (the caller subtracts K·shift), by pairs z_l + z_{l+8} added in T (a pair's rounding
+// is relative to that pair, far below what the smoothing term needs) into azs[0:8). Lane l takes
+// the elements j ≡ l (mod kLanes). The exponentials are in T's lanes, every sum in double.
+// Plain smoothing (index targets, no weights) sums the raw logits by pairs (ce_block).
+template <bool kSoft, bool kWeight, bool kSmooth>
+constexpr bool kPairSum = kSmooth && !kSoft && !kWeight;
+
 template <class T, bool kSoft, bool kWeight, bool kSmooth, bool kStore>
 __attribute__((noinline)) void ce_block(double* NNDL_RESTRICT zs, double* NNDL_RESTRICT as, double* NNDL_RESTRICT azs,
                                         T* NNDL_RESTRICT eb, const T* zb, const T* qb, const T* wb, int64_t n, T ref,
@@ -95,18 +101,19 @@ __attribute__((noinline)) void ce_block(double* NNDL_RESTRICT zs, double* NNDL_R
       as[l] += ok ? a : 0.0;
       azs[l] += ok && a != 0.0 ? a * (v - shift) : 0.0;  // a zero weight on a −inf logit adds 0
     } else if constexpr (kSmooth) {
-      const double v = double(zv);
-      if constexpr (kWeight)
-        azs[l] += ok && wv != T(0) ? double(wv) * (v - shift) : 0.0;
-      else
-        azs[l] += ok ? v - shift : 0.0;
+      if constexpr (kWeight) azs[l] += ok && wv != T(0) ? double(wv) * (double(zv) - shift) : 0.0;
     }
   };
+  constexpr int kHalf = kLanes / 2;
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
 #pragma omp simd
     for (int l = 0; l < kLanes; ++l)
       term(l, zb[i + l], kSoft ? qb[i + l] : T(0), kWeight ? wb[i + l] : T(0), true, kStore ? eb + i + l : nullptr);
+    if constexpr (kPairSum<kSoft, kWeight, kSmooth>) {
+#pragma omp simd
+      for (int l = 0; l < kHalf; ++l) azs[l] += double(T(zb[i + l] + zb[i + l + kHalf]));
+    }
   }
   if (i == n) return;
   // The tail through the same vector code: short rows would otherwise be all scalar.
@@ -121,6 +128,12 @@ __attribute__((noinline)) void ce_block(double* NNDL_RESTRICT zs, double* NNDL_R
   for (int l = 0; l < kLanes; ++l) term(l, zt[l], qt[l], wt[l], l < r, et + l);
   if constexpr (kStore)
     for (int64_t l = 0; l < r; ++l) eb[i + l] = et[l];
+  if constexpr (kPairSum<kSoft, kWeight, kSmooth>) {
+    T zp[kLanes];
+    for (int l = 0; l < kLanes; ++l) zp[l] = l < r ? zt[l] : T(0);
+#pragma omp simd
+    for (int l = 0; l < kHalf; ++l) azs[l] += double(T(zp[l] + zp[l + kHalf]));
+  }
 }
 
 // dz_k = g·(S·p_k − a_k) over one block, p_k = e_k·f with e_k = e^{z_k − ref} stored by ce_block
@@ -197,7 +210,10 @@ void ce_row(T* dz, double& row_loss, T* scratch, const T* z, const T* next, int6
     const double W = c.weight_sum;
     S = wy * hot + off * W;
     loss = wy * hot != 0.0 ? wy * hot * ((m - zy) + log_z) : 0.0;
-    if constexpr (kSmooth) loss += off * (W * lse_c - sum_lanes(azs));
+    if constexpr (kPairSum<kSoft, kWeight, kSmooth>)
+      loss += off * (W * lse_c - (sum_lanes(azs) - double(K) * shift));  // azs: Σz
+    else if constexpr (kSmooth)
+      loss += off * (W * lse_c - sum_lanes(azs));
   }
   row_loss = loss;
   if constexpr (kGrad) {
