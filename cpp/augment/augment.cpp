@@ -271,6 +271,16 @@ void warp_row(T* out, const T* img, const double* m, const float* fill, const Ge
   }
 }
 
+// d[0:n) = s[0:n) for sizeof(U) <= n <= 2·sizeof(U): the first and the last U, overlapping.
+template <class U>
+inline void copy_both_ends(uint8_t* NNDL_RESTRICT d, const uint8_t* NNDL_RESTRICT s, int64_t n) {
+  U a, b;
+  std::memcpy(&a, s, sizeof(U));
+  std::memcpy(&b, s + n - int64_t(sizeof(U)), sizeof(U));
+  std::memcpy(d, &a, sizeof(U));
+  std::memcpy(d + n - int64_t(sizeof(U)), &b, sizeof(U));
+}
+
 // Copies n bytes inline: rows of a small image are tens of bytes, where a memcpy call costs
 // as much as the copy. Vectors, the last one overlapping (no masked stores: slow on Zen 4).
 inline void copy_bytes(uint8_t* NNDL_RESTRICT d, const uint8_t* NNDL_RESTRICT s, int64_t n) {
@@ -294,23 +304,11 @@ inline void copy_bytes(uint8_t* NNDL_RESTRICT d, const uint8_t* NNDL_RESTRICT s,
       _mm_storeu_si128(reinterpret_cast<__m128i*>(d + k), _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + k)));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(d + last), _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + last)));
   } else if (n >= 8) {
-    uint64_t a, b;
-    std::memcpy(&a, s, 8);
-    std::memcpy(&b, s + n - 8, 8);
-    std::memcpy(d, &a, 8);
-    std::memcpy(d + n - 8, &b, 8);
+    copy_both_ends<uint64_t>(d, s, n);
   } else if (n >= 4) {
-    uint32_t a, b;
-    std::memcpy(&a, s, 4);
-    std::memcpy(&b, s + n - 4, 4);
-    std::memcpy(d, &a, 4);
-    std::memcpy(d + n - 4, &b, 4);
+    copy_both_ends<uint32_t>(d, s, n);
   } else if (n >= 2) {
-    uint16_t a, b;
-    std::memcpy(&a, s, 2);
-    std::memcpy(&b, s + n - 2, 2);
-    std::memcpy(d, &a, 2);
-    std::memcpy(d + n - 2, &b, 2);
+    copy_both_ends<uint16_t>(d, s, n);
   } else if (n == 1) {
     d[0] = s[0];
   }
@@ -708,12 +706,7 @@ void augment_gather(T* out, const T* images, const GatherMap* maps, const T* fil
     gather_rows(out + i * out_size, images + i * in_size, maps[i], fill_row, g, pad, rev, y0, y1);
   };
   const int threads = g.n * out_size >= kParallelElems ? ::nndl::num_threads() : 1;
-  if (threads <= 1) {  // no region at all: an `if`-false region still costs a futex round trip
-    for (int64_t t = 0; t < tasks; ++t) task(t);
-    return;
-  }
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t t = 0; t < tasks; ++t) task(t);
+  for_each_index(threads, tasks, task);
 }
 
 template <class T>

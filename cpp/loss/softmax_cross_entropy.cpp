@@ -76,14 +76,15 @@ inline void block_max(const T* z, int64_t n, double& m) {
 // (an output far larger than the cache, not the input itself: norm/stream_store.hpp).
 enum class Out { none, store, stream };
 
+// Plain smoothing (index targets, no weights) sums the raw logits by pairs (ce_block).
+template <bool kSoft, bool kWeight, bool kSmooth>
+constexpr bool kPairSum = kSmooth && !kSoft && !kWeight;
+
 // Adds block zb[0:n) to the lanes: zs += e^{z − ref} (stored in eb with kStore); soft: as += a,
 // azs += a·(z − shift); smoothing over index targets: azs += w·(z − shift), without weights
 // azs += z (the caller subtracts K·shift), by pairs z_l + z_{l+8} added in T (a pair's rounding
 // is relative to that pair, far below what the smoothing term needs) into azs[0:8). Lane l takes
 // the elements j ≡ l (mod kLanes). The exponentials are in T's lanes, every sum in double.
-// Plain smoothing (index targets, no weights) sums the raw logits by pairs (ce_block).
-template <bool kSoft, bool kWeight, bool kSmooth>
-constexpr bool kPairSum = kSmooth && !kSoft && !kWeight;
 
 template <class T, bool kSoft, bool kWeight, bool kSmooth, bool kStore>
 __attribute__((noinline)) void ce_block(double* NNDL_RESTRICT zs, double* NNDL_RESTRICT as, double* NNDL_RESTRICT azs,
@@ -233,35 +234,24 @@ void ce_row(T* dz, double& row_loss, T* scratch, const T* z, const T* next, int6
   }
 }
 
-// Calls body(i) for i in [0, N), over `threads` threads (no parallel region for one: libgomp's
-// region with a false `if` still costs a futex round trip); kStream: each thread fences its
-// streaming stores at the end of its share.
-template <bool kStream, class Body>
-void for_rows(int threads, int64_t N, const Body& body) {
-  if (threads <= 1) {
-    for (int64_t i = 0; i < N; ++i) body(i);
-    if constexpr (kStream) stream_fence();
-    return;
-  }
-#pragma omp parallel num_threads(threads)
-  {
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < N; ++i) body(i);
-    if constexpr (kStream) stream_fence();
-  }
-}
-
 template <class T, bool kSoft, bool kWeight, bool kSmooth, Out kOut>
 void ce_rows(T* dlogits, double* row_loss, T* scratch, const T* logits, const int64_t* cls, const T* soft,
              const T* weight, const loss::CeCoeffs& c, int64_t N, int64_t K) {
   constexpr bool kGrad = kOut != Out::none;
-  for_rows<kOut == Out::stream>(c.threads, N, [&](int64_t i) {
-    const T* z = logits + i * K;
-    T* mine = kGrad ? scratch + int64_t(omp_get_thread_num()) * loss::scratch_per_thread(K) : nullptr;
-    ce_row<T, kSoft, kWeight, kSmooth, kOut>(kGrad ? dlogits + i * K : nullptr, row_loss[i], mine, z,
-                                             i + 1 < N ? z + K : nullptr, kSoft ? 0 : cls[i],
-                                             kSoft ? soft + i * K : nullptr, weight, c, K);
-  });
+  // each thread fences its streaming stores after its share of rows
+  const auto fence = [] {
+    if constexpr (kOut == Out::stream) stream_fence();
+  };
+  for_each_index(
+      c.threads, N,
+      [&](int64_t i) {
+        const T* z = logits + i * K;
+        T* mine = kGrad ? scratch + int64_t(omp_get_thread_num()) * loss::scratch_per_thread(K) : nullptr;
+        ce_row<T, kSoft, kWeight, kSmooth, kOut>(kGrad ? dlogits + i * K : nullptr, row_loss[i], mine, z,
+                                                 i + 1 < N ? z + K : nullptr, kSoft ? 0 : cls[i],
+                                                 kSoft ? soft + i * K : nullptr, weight, c, K);
+      },
+      fence);
 }
 
 // Adds block sb[0:n), tb[0:n) to the lanes (kd_row's sums), relative to the references rs, rt:
@@ -464,7 +454,7 @@ template <class T, bool kWeight, bool kSmooth, bool kGrad>
 void ce_narrow_rows(T* dlogits, double* row_loss, const T* logits, const int64_t* cls, const T* weight,
                     const loss::CeCoeffs& c, int64_t N, int64_t K) {
   const int64_t groups = (N + kLanes - 1) / kLanes;
-  for_rows<false>(c.threads, groups, [&](int64_t b) {
+  for_each_index(c.threads, groups, [&](int64_t b) {
     const int64_t r0 = b * kLanes, rows = N - r0 < kLanes ? N - r0 : kLanes;
     ce_narrow_group<T, kWeight, kSmooth, kGrad>(dlogits, row_loss, logits, cls, weight, c, r0, rows, K);
   });
@@ -563,7 +553,7 @@ void kd_row(T* ds, double& row_loss, T* scratch, const T* s, const T* t, const T
 template <class T, bool kCE, bool kSmooth, bool kUnit, bool kGrad>
 void kd_rows(T* dstudent, double* row_loss, T* scratch, const T* student, const T* teacher, const int64_t* cls,
              const loss::KdCoeffs& c, int64_t N, int64_t K) {
-  for_rows<false>(c.threads, N, [&](int64_t i) {
+  for_each_index(c.threads, N, [&](int64_t i) {
     const bool more = i + 1 < N;
     T* mine = kGrad ? scratch + int64_t(omp_get_thread_num()) * loss::kd_scratch_per_thread(K) : nullptr;
     kd_row<T, kCE, kSmooth, kUnit, kGrad>(kGrad ? dstudent + i * K : nullptr, row_loss[i], mine, student + i * K,
