@@ -36,12 +36,7 @@ inline T madd(T a, T b, T c) {
 template <class T>
 inline void prefetch_l2(const T* p, int64_t n) {
   const char* b = reinterpret_cast<const char*>(p);
-  for (int64_t o = 0; o < n * int64_t(sizeof(T)); o += 256) {
-    __builtin_prefetch(b + o, 0, 2);
-    __builtin_prefetch(b + o + 64, 0, 2);
-    __builtin_prefetch(b + o + 128, 0, 2);
-    __builtin_prefetch(b + o + 192, 0, 2);
-  }
+  for (int64_t o = 0; o < n * int64_t(sizeof(T)); o += 64) __builtin_prefetch(b + o, 0, 2);
 }
 
 // body(i) for every i in [0, n), over `threads` threads in one parallel region (none for a team
