@@ -438,3 +438,63 @@ def test_group_edits_and_grad_scale_changes_take_effect_at_the_next_step(name, v
         opt.step([g], grad_scale=scale)
         O.adam(b, [g], m, v, step=t, grad_scale=scale, **hp)
         np.testing.assert_array_equal(a[0], b[0])
+
+
+# -- read-only list items as DLPack capsules (how nndl_fast.torch hands over its gradients) ------
+def _capsule_case():
+    rng = np.random.default_rng(3)
+    sizes = (1, 7, 4099)
+    params = [rng.standard_normal(n).astype(np.float32) for n in sizes]
+    grads = [rng.standard_normal(n).astype(np.float32) for n in sizes]
+    return params, grads
+
+
+def test_grads_as_dlpack_capsules_step_as_the_arrays_do():
+    params, grads = _capsule_case()
+    pa, pb = [p.copy() for p in params], [p.copy() for p in params]
+    a, b = O.Adam(pa, lr=0.1), O.Adam(pb, lr=0.1)
+    for _ in range(3):
+        a.step(grads, max_norm=1.0)
+        b.step([g.__dlpack__() for g in grads], max_norm=1.0)
+    assert all(np.array_equal(x, y) for x, y in zip(pa, pb))
+    assert a.last_grad_norm == b.last_grad_norm
+
+
+@pytest.mark.parametrize(
+    "k, make, exc, match",
+    [
+        (
+            1,
+            lambda g: g.astype(np.float16).__dlpack__(),
+            TypeError,
+            r"grads\[1\] must be float32 or float64, got a DLPack",
+        ),
+        (1, lambda g: np.ones(7, np.int32).__dlpack__(), TypeError, r"grads\[1\] must be float32 or float64"),
+        (1, lambda g: np.repeat(g, 2)[::2].__dlpack__(), ValueError, r"grads\[1\] must be C-contiguous"),
+        (1, lambda g: np.ones(8, np.float32).__dlpack__(), ValueError, r"grads\[1\] has shape \(8,\) but params\[1\]"),
+        (0, lambda g: g.astype(np.float64).__dlpack__(), TypeError, r"grads\[0\] has dtype float64 but params\[0\]"),
+    ],
+)
+def test_bad_dlpack_grad_is_rejected_naming_it_and_changes_nothing(k, make, exc, match):
+    params, grads = _capsule_case()
+    opt = O.Adam(params, lr=0.1)
+    opt.step(grads)
+    before = snapshot(opt, params)
+    bad = [g.__dlpack__() for g in grads]
+    bad[k] = make(grads[k])
+    with pytest.raises(exc, match=match):
+        opt.step(bad)
+    assert_unchanged(opt, params, before)
+
+
+def test_dlpack_grad_overlapping_a_parameter_is_rejected():
+    params, grads = _capsule_case()
+    opt = O.Adam(params, lr=0.1)
+    with pytest.raises(ValueError, match=r"grads\[1\] shares memory with params\[1\]"):
+        opt.step([grads[0], params[1].__dlpack__(), grads[2]])
+
+
+def test_dlpack_capsule_is_refused_where_the_list_is_written():
+    params, grads = _capsule_case()
+    with pytest.raises(TypeError, match=r"params\[0\] must be a numpy.ndarray, got PyCapsule"):
+        O.Adam([p.__dlpack__() for p in params], lr=0.1).step(grads)

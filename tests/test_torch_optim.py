@@ -580,3 +580,66 @@ def test_grad_that_requires_grad_is_read():
     a.step()
     b.step()
     torch.testing.assert_close(ours[0], theirs[0], **tol(torch.float32))
+
+
+# -- torch's step wrapper: hooks and the profiler's range, kept when they are in use -----------
+def test_step_hooks_run_as_torchs_do():
+    ours, theirs = make_params(torch.float32)
+    gen = torch.Generator().manual_seed(0)
+    a, b = O.Adam(ours, lr=0.1), torch.optim.Adam(theirs, lr=0.1)
+    calls = {"a": [], "b": []}
+    for key, opt in (("a", a), ("b", b)):
+        opt.register_step_pre_hook(lambda o, args, kwargs, key=key: calls[key].append(("pre", type(o).__name__)))
+        opt.register_step_post_hook(lambda o, args, kwargs, key=key: calls[key].append(("post", type(o).__name__)))
+    seen = []
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    handle = register_optimizer_step_pre_hook(lambda o, args, kwargs: seen.append(o))
+    try:
+        set_grads(ours, theirs, gen)
+        a.step()
+        b.step()
+    finally:
+        handle.remove()
+    assert calls["a"] == [("pre", "Adam"), ("post", "Adam")] == calls["b"]
+    assert seen == [a, b]
+    for p, q in zip(ours, theirs):
+        torch.testing.assert_close(p, q, **tol(torch.float32))
+
+
+def test_step_hook_may_replace_the_closure():
+    ours, _ = make_params(torch.float32, sizes=(3,))
+    opt = O.SGD(ours, lr=0.1)
+    ours[0].grad = torch.ones(3)
+    opt.register_step_pre_hook(lambda o, args, kwargs: ((o,), {"closure": lambda: 42.0}))
+    assert opt.step() == 42.0
+
+
+def test_step_is_a_profiler_range_while_profiling():
+    ours, _ = make_params(torch.float32, sizes=(5,))
+    opt = O.Adam(ours, lr=0.1)
+    ours[0].grad = torch.ones(5)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        opt.step()
+    assert "Optimizer.step#Adam.step" in {e.key for e in prof.key_averages()}
+
+
+def test_step_counts_edited_in_place_are_used():
+    """state[p]["step"] is a view of the group's counts: an in-place edit reaches the next step."""
+    ours, theirs = make_params(torch.float32)
+    gen = torch.Generator().manual_seed(1)
+    a, b = O.Adam(ours, lr=0.1), torch.optim.Adam(theirs, lr=0.1)
+    for _ in range(3):
+        set_grads(ours, theirs, gen)
+        a.step()
+        b.step()
+    for opt, params in ((a, ours), (b, theirs)):
+        opt.state[params[0]]["step"].fill_(10.0)
+        opt.state[params[1]]["step"].add_(5)  # (in place, no __setitem__: the cache cannot see it)
+    for _ in range(2):
+        set_grads(ours, theirs, gen)
+        a.step()
+        b.step()
+    for p, q in zip(ours, theirs):
+        torch.testing.assert_close(p, q, **tol(torch.float32))
+    assert [float(a.state[p]["step"]) for p in ours] == [float(b.state[q]["step"]) for q in theirs] == [12.0, 10.0, 5.0]

@@ -13,7 +13,8 @@
 // shape, read-only, aliasing, list lengths) naming the argument, before any kernel runs, so a
 // rejected call changes nothing. Nothing is converted or copied: a buffer updated in place must
 // be the caller's own memory. A torch CPU tensor is accepted wherever an array is, viewed
-// zero-copy through .detach().numpy().
+// zero-copy through .detach().numpy(); an item of a read-only list may also be a DLPack capsule
+// (torch.utils.dlpack.to_dlpack), which costs less to make than that view.
 //
 // Args owns a reference to every array it checked (and a snapshot of every list), so a caller
 // that empties its lists from another thread while the GIL is released, or a .detach() that
@@ -145,7 +146,7 @@ class GilRelease {
 
 struct ListSpec {
   const char* name;
-  py::handle list;  // a list or tuple of arrays (or torch tensors); None only when none_ok
+  py::handle list;  // a list or tuple of arrays (torch tensors; DLPack capsules if read-only); None only when none_ok
   bool written;
   bool none_ok = false;
   bool holes = false;  // an item may be None: tensor k is then left out of every list (a grad of None)

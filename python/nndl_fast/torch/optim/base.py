@@ -13,7 +13,8 @@ to that rule's hyper-parameters (``_hp``) and checks torch's arguments by torch'
 - The NumPy views the kernels take (of parameters and state) are built once and kept: they
   are rebuilt only when ``param_groups`` or ``state`` change (``add_param_group``,
   ``load_state_dict``, a state tensor replaced) or a parameter's ``data_ptr`` changes
-  (``p.data = ...``). Only the gradients, new tensors at each backward, are viewed per step.
+  (``p.data = ...``). Only the gradients, new tensors at each backward, are handed over per
+  step, as DLPack capsules (``torch.utils.dlpack.to_dlpack``: cheaper to make than ``.numpy()``).
   The step counts of a group live in one tensor, of which each ``state[p]["step"]`` is a 0-d
   view, so that counting a step is one operation instead of one per tensor.
 - The update is in place, under the parameters' own storage, and bumps each updated
@@ -30,16 +31,21 @@ to that rule's hyper-parameters (``_hp``) and checks torch's arguments by torch'
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 import torch
+import torch.optim.optimizer as _optimizer_module
+from torch.utils.dlpack import to_dlpack
 
 from ... import _checks, _core
 from ... import clip as _clip
 from ...optim import base as _base
+
+_profiler_enabled = torch._C._autograd._profiler_enabled  # what record_function itself asks first
 
 
 def scalar_dtype() -> torch.dtype:
@@ -213,17 +219,17 @@ def _grad_view(g: torch.Tensor, order: tuple[int, ...] | None) -> Any:
         return g  # requires_grad (create_graph=True), another device, sparse: the check decides
 
 
-def _copy_strided(launches: list[Any]) -> bool:
-    """Replace each strided gradient view of the launches by a contiguous copy (a gradient is
-    only read: a copy loses nothing); False when there was none, so the error was another."""
-    copied = False
-    for launch in launches:
-        grads = launch[4]
+def _as_views(launches: list[Any]) -> bool:
+    """Replace each gradient passed as a DLPack capsule by its view through ``_grad_view`` (a
+    contiguous copy when strided: a gradient is only read, a copy loses nothing); False when
+    there was none, so the error was another. The views' checks then name what is wrong."""
+    replaced = False
+    for gc, _, _, _, grads, _, _ in launches:
         for k, g in enumerate(grads):
-            if isinstance(g, np.ndarray) and not g.flags.c_contiguous:
-                grads[k] = np.ascontiguousarray(g)
-                copied = True
-    return copied
+            if g is not None and not isinstance(g, (np.ndarray, torch.Tensor)):
+                grads[k] = _grad_view(gc.params[k].grad, gc.entries[k].order)
+                replaced = True
+    return replaced
 
 
 class _Entry:
@@ -256,18 +262,22 @@ class _Group:
         "scalars",
         "steps",
         "steps_np",
+        "uniform",
     )
 
     def __init__(self, group: dict[str, Any], n: int, dtype: torch.dtype, scalars: Iterable[str]) -> None:
         self.group = group
         self.params = group["params"]
-        self.checked: tuple[tuple[str, ...], tuple[Any, ...]] = ((), ())
+        self.checked: tuple[Any, ...] = ()  # (k0, v0, k1, v1, ...) of the group as last checked
         self.hp: dict[str, Any] = {}
         self.consts: Any = None  # rule.constants(hp): what the coefficients read, prepared once
         self.names: tuple[str | None, ...] = ()
         self.entries: list[_Entry | None] = [None] * n
         self.steps = torch.zeros(n, dtype=dtype)  # completed steps; state[p]["step"] views it
         self.steps_np = self.steps.numpy()
+        # (completed steps, steps._version) while every parameter is known to be at that count:
+        # our own counting goes through steps_np (no version bump), anyone else's through torch
+        self.uniform: tuple[int, int] | None = None
         self.scalars = {name: torch.zeros(n, dtype=dtype) for name in scalars}  # NAdam's mu_product
         self.lists: tuple[list[Any], list[Any]] | None = None  # (param views, state lists) of every entry
         self.dtypes: set[torch.dtype] = set()  # of the entries: several mean one launch per dtype
@@ -365,14 +375,40 @@ class Optimizer(torch.optim.Optimizer):
         return tracked
 
     # -- the step --------------------------------------------------------------------------
-    @torch.no_grad()
+    def _patch_step_function(self) -> None:
+        """torch's step wrapper (profiler range, step hooks) around ``step``, taken only when a
+        profiler runs or a hook is registered: without them it is 20–25 µs of a step's Python."""
+        self._zero_grad_profile_name = f"Optimizer.zero_grad#{type(self).__name__}.zero_grad"
+        cls = type(self)
+        if getattr(cls.step, "hooked", False):
+            return
+        plain = cls.step
+        hooked = torch.optim.Optimizer.profile_hook_step(plain)
+
+        @functools.wraps(plain)
+        def step(self: Optimizer, *args: Any, **kwargs: Any) -> Any:
+            if (
+                self._optimizer_step_pre_hooks
+                or self._optimizer_step_post_hooks
+                or _optimizer_module._global_optimizer_pre_hooks
+                or _optimizer_module._global_optimizer_post_hooks
+                or _profiler_enabled()
+            ):
+                return hooked(self, *args, **kwargs)
+            out = plain(self, *args, **kwargs)
+            self._optimizer_step_code()
+            return out
+
+        step.hooked = True  # type: ignore[attr-defined]
+        cls.step = step  # type: ignore[method-assign]
+
     def step(self, closure: Any = None) -> Any:
         """One update of every parameter that has a gradient; returns the closure's loss."""
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        self._fused_step()
+        self._fused_step()  # no autograd op: torch.no_grad() is needed only where state is made
         return loss
 
     def _valid_cache(self) -> list[_Group]:
@@ -399,9 +435,10 @@ class Optimizer(torch.optim.Optimizer):
             if gc is None or gc.group is not g or gc.params is not g["params"] or len(gc.entries) != len(g["params"]):
                 gc = _Group(g, len(g["params"]), scalar_dtype(), self._scalar_state)
             gc.entries = [None] * len(gc.entries)  # views re-read from state, lazily
+            gc.uniform = None
             gc.lists = None
             gc.dtypes = set()
-            gc.checked = ((), ())
+            gc.checked = ()
             built.append(gc)
         self._cache = (state, self._edits[0], groups, built)
         return built
@@ -409,8 +446,7 @@ class Optimizer(torch.optim.Optimizer):
     def _checked_hp(self, gi: int, gc: _Group) -> dict[str, Any]:
         """The group's rule hyper-parameters, checked again when a value changed (a scheduler's lr)."""
         g = gc.group
-        keys, values = gc.checked
-        if tuple(g) == keys and all(a is b for a, b in zip(g.values(), values)):
+        if _core.same_items(g, gc.checked):
             return gc.hp
         try:
             self._check(g)
@@ -424,9 +460,10 @@ class Optimizer(torch.optim.Optimizer):
             gc.lists = None
         gc.hp = hp
         gc.consts = self._rule.constants(hp)
-        gc.checked = (tuple(g), tuple(g.values()))
+        gc.checked = tuple(x for item in g.items() for x in item)
         return hp
 
+    @torch.no_grad()
     def _entry(self, gc: _Group, k: int, p: torch.Tensor) -> _Entry:
         """Parameter k's views, creating its state first if this is its first step (as torch)."""
         if not isinstance(p, torch.Tensor):
@@ -489,9 +526,9 @@ class Optimizer(torch.optim.Optimizer):
                 idx.append(k)
                 if e.order is None:
                     try:
-                        grads.append(g.numpy())  # strided: copied on the retry in _run
+                        grads.append(to_dlpack(g))  # strided: a copy on the retry below
                         continue
-                    except (RuntimeError, TypeError):
+                    except (RuntimeError, TypeError, BufferError):
                         pass
                 grads.append(_grad_view(g, e.order))
             if not idx:
@@ -521,7 +558,7 @@ class Optimizer(torch.optim.Optimizer):
         try:
             self._run(launches)
         except (TypeError, ValueError):
-            if not _copy_strided(launches):
+            if not _as_views(launches):
                 raise
             self._run(launches)  # nothing ran: every array is checked before the first kernel
 
@@ -555,9 +592,12 @@ class Optimizer(torch.optim.Optimizer):
             if every:
                 gc.steps_np += 1
                 touched.extend(gc.params)
+                if gc.uniform is not None:
+                    gc.uniform = (gc.uniform[0] + 1, gc.uniform[1])
             else:
                 gc.steps_np[idx] += 1
                 touched.extend(gc.params[k] for k in idx)
+                gc.uniform = None
             for name, value in scalars.items():
                 gc.scalars[name].numpy()[slice(None) if every else idx] = value
         torch.autograd.graph.increment_version(touched)
@@ -580,11 +620,15 @@ class Optimizer(torch.optim.Optimizer):
         """The launches of a group: (the indices it steps, 1-based step t, scalar state), one per
         distinct step count (and scalar state) among the parameters in idx; usually one, idx itself."""
         every = len(idx) == len(gc.entries)
+        mixed = len(gc.dtypes) > 1  # one kernel call takes one dtype
+        if every and not mixed and gc.uniform is not None and gc.uniform[1] == gc.steps._version:
+            return [(idx, gc.uniform[0] + 1, {})]
         steps = gc.steps_np if every else gc.steps_np[idx]
         scal = {name: v.numpy() if every else v.numpy()[idx] for name, v in gc.scalars.items()}
         first = float(steps[0])
-        mixed = len(gc.dtypes) > 1  # one kernel call takes one dtype
         if not mixed and (steps == first).all() and all((v == v[0]).all() for v in scal.values()):
+            if every and not scal:  # (a scalar state, NAdam's, changes every step: no shortcut)
+                gc.uniform = (int(first), gc.steps._version)
             return [(idx, int(first) + 1, {name: float(v[0]) for name, v in scal.items()})]
         keys: dict[tuple[Any, ...], list[int]] = {}
         for j, k in enumerate(idx):
