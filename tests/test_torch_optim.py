@@ -643,3 +643,29 @@ def test_step_counts_edited_in_place_are_used():
     for p, q in zip(ours, theirs):
         torch.testing.assert_close(p, q, **tol(torch.float32))
     assert [float(a.state[p]["step"]) for p in ours] == [float(b.state[q]["step"]) for q in theirs] == [12.0, 10.0, 5.0]
+
+
+def test_torch_grads_falls_back_to_the_general_loop_on_anything_unusual():
+    """_core.torch_grads, the step's per-tensor loop in C++: None (the Python loop) whenever a
+    parameter moved, its arguments are not what it expects, or a call fails."""
+    import numpy as np_
+
+    from nndl_fast import _core
+
+    p = torch.nn.Parameter(torch.ones(3))
+    p.grad = torch.full((3,), 2.0)
+    q = torch.nn.Parameter(torch.ones(2))
+    ptrs = np_.array([p.data_ptr(), q.data_ptr()], dtype=np_.int64)
+    to_dlpack = torch.utils.dlpack.to_dlpack
+    grads, present = _core.torch_grads([p, q], ptrs, to_dlpack)
+    assert present == 1 and grads[1] is None
+    assert torch.equal(torch.utils.dlpack.from_dlpack(grads[0]), p.grad)
+    for args in (
+        ([p, q], ptrs[::-1].copy(), to_dlpack),  # a parameter moved
+        ([p], ptrs, to_dlpack),  # lengths differ
+        ((p, q), ptrs, to_dlpack),  # not a list
+        ([p, q], ptrs.astype(np_.int32), to_dlpack),
+        ([p, object()], ptrs, to_dlpack),
+        ([p, q], ptrs, lambda g: 1 / 0),
+    ):
+        assert _core.torch_grads(*args) is None

@@ -69,6 +69,7 @@ __all__: list[str] = [
     "stream_inplace",
     "stream_sum",
     "stream_triad",
+    "torch_grads",
     "truncated_normal_fill",
     "uniform_fill",
     "variational_dropout_backward",
@@ -624,6 +625,13 @@ def stream_sum(src: typing.Any) -> float:
 def stream_triad(out: typing.Any, a: typing.Any, b: typing.Any, s: typing.SupportsFloat | typing.SupportsIndex) -> None:
     """
     out = a + s*b (STREAM triad)
+    """
+
+def torch_grads(params: typing.Any, ptrs: typing.Any, to_dlpack: typing.Any) -> typing.Any:
+    """
+    (grads, present) for a list of torch parameters: grads[k] = to_dlpack(params[k].grad), or None
+    where the grad is None; present counts the others. None, for the caller's general loop, when a
+    parameter's data_ptr() is not ptrs[k] (int64; 0 where no views are cached) or anything fails.
     """
 
 def truncated_normal_fill(

@@ -254,11 +254,13 @@ class _Group:
         "consts",
         "dtypes",
         "entries",
+        "every",
         "group",
         "hp",
         "lists",
         "names",
         "params",
+        "ptrs",
         "scalars",
         "steps",
         "steps_np",
@@ -280,6 +282,9 @@ class _Group:
         self.uniform: tuple[int, int] | None = None
         self.scalars = {name: torch.zeros(n, dtype=dtype) for name in scalars}  # NAdam's mu_product
         self.lists: tuple[list[Any], list[Any]] | None = None  # (param views, state lists) of every entry
+        # the entries' data_ptr (0: no entry yet) while the step may take _core.torch_grads
+        self.ptrs: np.ndarray | None = None
+        self.every: list[int] = []  # range(n): the indices of a step where every parameter has a grad
         self.dtypes: set[torch.dtype] = set()  # of the entries: several mean one launch per dtype
 
 
@@ -436,7 +441,7 @@ class Optimizer(torch.optim.Optimizer):
                 gc = _Group(g, len(g["params"]), scalar_dtype(), self._scalar_state)
             gc.entries = [None] * len(gc.entries)  # views re-read from state, lazily
             gc.uniform = None
-            gc.lists = None
+            gc.lists = gc.ptrs = None
             gc.dtypes = set()
             gc.checked = ()
             built.append(gc)
@@ -457,7 +462,7 @@ class Optimizer(torch.optim.Optimizer):
         if names != gc.names:
             gc.names = names
             gc.entries = [None] * len(gc.entries)
-            gc.lists = None
+            gc.lists = gc.ptrs = None
         gc.hp = hp
         gc.consts = self._rule.constants(hp)
         gc.checked = tuple(x for item in g.items() for x in item)
@@ -500,8 +505,35 @@ class Optimizer(torch.optim.Optimizer):
         e = _Entry(p, order, tuple(bufs))
         gc.entries[k] = e
         gc.dtypes.add(e.dtype)
-        gc.lists = None
+        gc.lists = gc.ptrs = None
         return e
+
+    def _grads(self, gc: _Group) -> tuple[list[int], list[Any]]:
+        """(indices of the parameters with a grad, their grads or None per parameter), making the
+        entries of parameters at their first step; the general form of _core.torch_grads."""
+        entries = gc.entries
+        idx: list[int] = []
+        grads: list[Any] = []
+        for k, p in enumerate(gc.params):
+            g = p.grad
+            if g is None:
+                grads.append(None)
+                continue
+            e = entries[k]
+            if e is None or p.data_ptr() != e.ptr:
+                e = self._entry(gc, k, p)
+            idx.append(k)
+            if e.order is None:
+                try:
+                    grads.append(to_dlpack(g))  # strided: a copy on _fused_step's retry
+                    continue
+                except (RuntimeError, TypeError, BufferError):
+                    pass
+            grads.append(_grad_view(g, e.order))
+        if all(e is None or e.order is None for e in entries):
+            gc.ptrs = np.array([0 if e is None else e.ptr for e in entries], dtype=np.int64)
+            gc.every = list(range(len(entries)))
+        return idx, grads
 
     def _plan(self, gc: _Group, hp: dict[str, Any], t: int, scalars: dict[str, float]) -> Any:
         """(lr, the kernel's coefficients, the scalar state after the step) for step t."""
@@ -513,24 +545,12 @@ class Optimizer(torch.optim.Optimizer):
         for gi, gc in enumerate(groups):
             hp = self._checked_hp(gi, gc)
             entries = gc.entries
-            idx: list[int] = []
-            grads: list[Any] = []  # grads[k] None: tensor k is left out of the kernel's lists
-            for k, p in enumerate(gc.params):  # the per-tensor work of a step: keep it lean
-                g = p.grad
-                if g is None:
-                    grads.append(None)
-                    continue
-                e = entries[k]
-                if e is None or p.data_ptr() != e.ptr:
-                    e = self._entry(gc, k, p)
-                idx.append(k)
-                if e.order is None:
-                    try:
-                        grads.append(to_dlpack(g))  # strided: a copy on the retry below
-                        continue
-                    except (RuntimeError, TypeError, BufferError):
-                        pass
-                grads.append(_grad_view(g, e.order))
+            fast = None if gc.ptrs is None else _core.torch_grads(gc.params, gc.ptrs, to_dlpack)
+            if fast is not None:
+                grads, present = fast  # grads[k] None: tensor k is left out of the kernel's lists
+                idx = gc.every if present == len(grads) else [k for k, g in enumerate(grads) if g is not None]
+            else:
+                idx, grads = self._grads(gc)
             if not idx:
                 continue
             if gc.lists is None:  # a parameter without state yet has no views: its grad is None
