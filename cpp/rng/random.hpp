@@ -7,7 +7,8 @@
 //                               key = (lo32(seed), hi32(seed)))      (4 × 32 bits)
 // float32: i = 64·b + 16·w + l (w < 4, l < 16) ↔ counter j = 16·b + l;
 //   uniform and truncated normal take word w; normal takes words (w & 2, w | 1) as (u1, u2)
-//   and keeps the cosine for even w, the sine for odd w.
+//   (u1 = 1 − word·2⁻³², u2 = (word >> 8)·2⁻²⁴) and keeps the cosine for even w, the sine
+//   for odd w.
 // float64: i = 32·b + 16·h + l (h < 2, l < 16) ↔ counter j = 16·b + l;
 //   uniform and truncated normal take words (2h, 2h + 1) (53 or 52 bits); normal takes all
 //   four (u1 from words 0, 1; u2 from words 2, 3) and keeps the cosine for h = 0, the sine
@@ -25,7 +26,8 @@ namespace nndl::rng {
 
 enum class Dist : int { uniform, normal, truncated_normal };
 
-// One fill: x_i = loc + scale·z_i, computed in double and rounded once to the array's dtype.
+// One fill: x_i = loc + scale·z_i, computed in double and rounded once to the array's dtype;
+// float32 normals: z_i in float32 lanes, x_i = fma(float(scale), z_i, float(loc)) in float.
 //   uniform:          z = u in [0, 1)
 //   normal:           z = √(−2 ln u1)·cos(2π u2)  (or sin)
 //   truncated normal: z = clamp(Φ⁻¹(p_lo + u·p_range), z_lo, z_hi), u in (0, 1)

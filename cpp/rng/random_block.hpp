@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "rng/random.hpp"
 #include "simd/kernel.hpp"
@@ -27,6 +28,86 @@ inline double word(uint32_t w) { return double(int32_t(w ^ 0x80000000u)) + 21474
 // The top 53 (or 52) bits of the word pair (a, b) as an integer-valued double, exactly.
 inline double bits53(uint32_t a, uint32_t b) { return double(int32_t(a >> 5)) * 67108864.0 + double(int32_t(b >> 6)); }
 inline double bits52(uint32_t a, uint32_t b) { return double(int32_t(a >> 6)) * 67108864.0 + double(int32_t(b >> 6)); }
+
+inline float as_float(uint32_t b) {
+  float x;
+  std::memcpy(&x, &b, sizeof x);
+  return x;
+}
+inline uint32_t as_bits(float x) {
+  uint32_t b;
+  std::memcpy(&b, &x, sizeof b);
+  return b;
+}
+
+// The float32 Box–Muller pair of words (a, b) (rng/random.hpp): u1 = 1 − a·2⁻³² in (0, 1],
+// u2 = (b >> 8)·2⁻²⁴; zc = √(−2 ln u1)·cos(2π u2), zs = the same with sin; within 2 ulp of
+// the double transform (python/nndl_fast/random.py). Float lanes, twice vlog's per vector;
+// every a·b + c an explicit std::fma (one instruction on AVX2/AVX-512, libm's exact fmaf on
+// baseline), no conversion missing before AVX-512: the same bits on every target. ln u1 and
+// r are carried as float pairs hi + lo and the last product is a fused one, so z rounds
+// about once. Polynomials by Estrin's scheme where long (latency, see vlog).
+__attribute__((always_inline)) inline void normal_pair(uint32_t a, uint32_t b, float& zc, float& zs) {
+  // ln u1 = −k·ln 2 + ln(1 + f), u1 = 2^(e−32)·(1 + f), m = 2³² − a = 2^e·(1 + f), 1 + f in
+  // [¾, 3⁄2), k = 32 − e. e comes from a float approximation of m (an off-by-one at a
+  // boundary only moves f a hair outside its range); f = (m − 2^e)·2^−e exactly, as
+  // f_hi + f_lo, from the integer (m = 2³² wraps to 0: e = 32 gives m − 2^e = −a).
+  const uint32_t m = 0u - a, m1 = m - 1u;
+  const float m_approx = float(int32_t(m1 >> 1)) * 2.0f + float(int32_t((m1 & 1u) + 1u));
+  const int32_t e = int32_t((as_bits(m_approx) + 0x00400000u) >> 23) - 127;  // 0 … 32
+  const uint32_t pow2 = (1u << (e & 31)) & uint32_t((e >> 5) - 1);           // 2^e mod 2³²
+  const int32_t n = int32_t(m - pow2);
+  const float scale = as_float(uint32_t(127 - e) << 23);  // 2^−e
+  const float f_hi = float(n & int32_t(0xffffff00)) * scale, f_lo = float(n & 0xff) * scale;
+  const float f = f_hi + f_lo;
+  // ln(1 + f) = f + f²·P(f), P least-squares in relative error on [−¼, ½] (under 0.15 ulp)
+  const float f2 = f * f, f4 = f2 * f2;
+  const float q01 = std::fma(0.33333343267440796f, f, -0.4999999701976776f);
+  const float q23 = std::fma(0.19999535381793976f, f, -0.25000306963920593f);
+  const float q45 = std::fma(0.14273667335510254f, f, -0.16651754081249237f);
+  const float q67 = std::fma(0.11749739199876785f, f, -0.12758441269397736f);
+  const float q89 = std::fma(0.036816637963056564f, f, -0.09074580669403076f);
+  const float q = std::fma(f4 * f4, q89, std::fma(f4, std::fma(f2, q67, q45), std::fma(f2, q23, q01)));
+  const float k = float(32 - e);
+  constexpr float ln2_hi = 0.693145751953125f, ln2_lo = 1.428606765330187e-06f;  // k·ln2_hi exact
+  const float t = std::fma(f2, q, f_lo) - k * ln2_lo;
+  // ln u1 = (f_hi − k·ln2_hi) + t as lh + ll (two fast two-sums: the first term is the larger)
+  const float ka = k * ln2_hi, h = f_hi - ka, e1 = f_hi - (h + ka);
+  const float t2 = e1 + t, lh = h + t2, ll = t2 - (lh - h);
+  // r = √(−2 ln u1) = r_hi + r_lo; r_lo from the exact residual of the square root
+  const float L_hi = -2.0f * lh, L_lo = -2.0f * ll;
+  const float r_hi = std::sqrt(L_hi);
+  // r_lo = (L − r_hi²)/(2 r_hi) = (L − r_hi²)·r_hi/(2L): a correction, so 1/L to ~1e-4 will do,
+  // from the bits (an initial guess and one Newton step), beside the square root
+  const float y0 = as_float(0x7ef311c3u - as_bits(L_hi));
+  const float half_inv = 0.5f * std::fma(y0, std::fma(-L_hi, y0, 1.0f), y0);
+  const float r_lo = (std::fma(-r_hi, r_hi, L_hi) + L_lo) * r_hi * half_inv;  // u1 = 1: 0
+  // 2π u2 = (j + g)·π/2: j the quarter turn rounded to nearest, g = (u − j·2²²)·2⁻²² in
+  // [−½, ½) exactly (24-bit u2); sin(gπ/2) = g·(S0 + g²·S(g²)), cos(gπ/2) = 1 + g²·C(g²),
+  // Taylor to g¹¹ and g¹⁰ (the rest under 1e-10); S0 = π/2 as hi + lo
+  const uint32_t u = b >> 8, j = (u + (1u << 21)) >> 22;
+  const float g = float(int32_t(u) - int32_t(j << 22)) * 0x1p-22f, g2 = g * g;
+  float ps = std::fma(-3.598843250074424e-06f, g2, 0.00016044118092395365f);
+  ps = std::fma(ps, g2, -0.004681753925979137f);
+  ps = std::fma(ps, g2, 0.07969262450933456f);
+  ps = std::fma(ps, g2, -0.6459640860557556f);
+  constexpr float s0_hi = 1.5707963705062866f, s0_lo = -4.371138828673793e-08f;
+  float pc = std::fma(-2.520204179745633e-05f, g2, 0.0009192602592520416f);
+  pc = std::fma(pc, g2, -0.020863480865955353f);
+  pc = std::fma(pc, g2, 0.25366950035095215f);
+  pc = std::fma(pc, g2, -1.2337005138397217f);
+  // r·sin = (r·g exactly as rg + rg_lo)·(S0_hi + st), r·cos = r + r·(cos − 1): one rounding
+  // of the large term each
+  const float cm1 = g2 * pc;
+  const float rg = r_hi * g, rg_lo = std::fma(r_hi, g, -rg), st = std::fma(g2, ps, s0_lo);
+  const float zs0 = std::fma(rg, s0_hi, std::fma(rg, st, std::fma(r_lo, g, rg_lo) * s0_hi));
+  const float zc0 = r_hi + std::fma(r_hi, cm1, std::fma(r_lo, cm1, r_lo));
+  // the quarter turn j mod 4 swaps and negates them by bit moves (no select)
+  const uint32_t swap = 0u - (j & 1u), sneg = (j & 2u) << 30, cneg = ((j + 1u) & 2u) << 30;
+  const uint32_t sb = as_bits(zs0), cb = as_bits(zc0);
+  zs = as_float(((sb & ~swap) | (cb & swap)) ^ sneg);
+  zc = as_float(((cb & ~swap) | (sb & swap)) ^ cneg);
+}
 
 // z of the truncated normal from u in (0, 1): inverse CDF, clamped to the bounds (AS241's
 // rounding could step a hair outside them). Plain values, not the Fill, and blends, not
@@ -65,16 +146,16 @@ inline void block_values(T* NNDL_RESTRICT y, const uint32_t (&w)[4][16], const r
 #pragma omp simd
       for (int i = 0; i < 64; ++i) y[i] = T(loc + scale * truncated((word(wf[i]) + 0.5) * k2m32));
     } else {
+      // Box–Muller in float lanes (normal_pair), then x = fma(scale, z, loc) in float, with
+      // scale and loc rounded to float: a double affine step would halve the lanes again
+      const float scale_f = float(scale), loc_f = float(loc);
       for (int p = 0; p < 2; ++p) {
 #pragma omp simd
         for (int l = 0; l < 16; ++l) {
-          const double u1 = 1.0 - word(w[2 * p][l]) * k2m32;  // (0, 1]: ln u1 finite
-          const double u2 = word(w[2 * p + 1][l]) * k2m32;
-          const double r = std::sqrt(-2.0 * vlog<float>(u1));
-          double s, c;
-          vsincos2pi<float>(u2, s, c);
-          y[32 * p + l] = T(loc + scale * (r * c));
-          y[32 * p + 16 + l] = T(loc + scale * (r * s));
+          float zc, zs;
+          normal_pair(w[2 * p][l], w[2 * p + 1][l], zc, zs);
+          y[32 * p + l] = T(std::fma(scale_f, zc, loc_f));
+          y[32 * p + 16 + l] = T(std::fma(scale_f, zs, loc_f));
         }
       }
     }

@@ -3,8 +3,8 @@ the counter → element map, the uniforms built from the Philox words, Box–Mul
 inverse normal CDF, all in float64 and rounded once. The oracle of tests/test_random.py.
 
 Uniform fills give the kernels' bits exactly; the normal fills use libm's log, sin and cos
-(the kernels use their own, simd/vmath.hpp), so they agree to the ulps that nndl_fast.random
-states; the truncated normal uses libm's log in Wichura's AS241.
+in double (the kernels use their own, simd/vmath.hpp, and float32 lanes for float32), so they
+agree to the ulps that nndl_fast.random states; the truncated normal uses libm's log in Wichura's AS241.
 """
 
 from __future__ import annotations
@@ -93,18 +93,23 @@ def _box_muller(u1: np.ndarray, u2: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 def normal(n: int, dtype, mean: float, std: float, seed: int, offset: int) -> np.ndarray:
     """Box–Muller: z = √(−2 ln u1)·cos(2π u2) and √(−2 ln u1)·sin(2π u2), x = mean + std·z.
 
-    float32: u1 = 1 − w·2⁻³² and u2 = w'·2⁻³² from words (w & 2, w | 1) of the element's counter;
-    float64: u1 = 1 − k·2⁻⁵³ and u2 = k'·2⁻⁵³ from words (0, 1) and (2, 3).
+    float32: u1 = 1 − w·2⁻³² and u2 = (w' >> 8)·2⁻²⁴ from words (w & 2, w | 1) of the element's counter;
+    float64: u1 = 1 − k·2⁻⁵³ and u2 = k'·2⁻⁵³ from words (0, 1) and (2, 3). float32 takes mean
+    and std rounded to float32 (the kernel computes x = fma(std, z, mean) in float32).
     """
     if np.dtype(dtype) == np.float32:
-        w = _f32_words(n, seed, offset).astype(np.float64)  # (blocks, 4, 16)
-        zc0, zs0 = _box_muller(1.0 - w[:, 0] * 2.0**-32, w[:, 1] * 2.0**-32)
-        zc1, zs1 = _box_muller(1.0 - w[:, 2] * 2.0**-32, w[:, 3] * 2.0**-32)
+        w = _f32_words(n, seed, offset)  # (blocks, 4, 16)
+        u1 = 1.0 - w[:, 0::2].astype(np.float64) * 2.0**-32
+        u2 = (w[:, 1::2] >> np.uint32(8)).astype(np.float64) * 2.0**-24
+        zc0, zs0 = _box_muller(u1[:, 0], u2[:, 0])
+        zc1, zs1 = _box_muller(u1[:, 1], u2[:, 1])
         z = np.stack([zc0, zs0, zc1, zs1], axis=1).reshape(-1)[:n]
     else:
         w = _f64_pairs(n, seed, offset)
         zc, zs = _box_muller(1.0 - _bits53(w[:, 0], w[:, 1]) * 2.0**-53, _bits53(w[:, 2], w[:, 3]) * 2.0**-53)
         z = np.stack([zc, zs], axis=1).reshape(-1)[:n]
+    if np.dtype(dtype) == np.float32:  # the kernel's fma(std, z, mean) in float32, here on z in double
+        mean, std = float(np.float32(mean)), float(np.float32(std))
     return (mean + std * z).astype(dtype)
 
 
