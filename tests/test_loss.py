@@ -17,12 +17,13 @@ from nndl_fast import loss
 from nndl_fast.reference import loss as ref
 
 
-def _close(ours, want, dtype, what=""):
+def _close(ours, want, dtype, what="", scale=None):
     """Loss and gradient to 1e-6 relative in float32 (1e-12 in float64), with an absolute
-    slack of that times the largest |want| for entries that cancel to ~0."""
+    slack of that times `scale` (default the largest |want|) for entries that cancel to ~0."""
     ours, want = np.asarray(ours, np.float64), np.asarray(want, np.float64)
     rtol = 1e-6 if dtype == np.float32 else 1e-12
-    scale = float(np.max(np.abs(want))) if want.size else 1.0
+    if scale is None:
+        scale = float(np.max(np.abs(want))) if want.size else 1.0
     np.testing.assert_allclose(ours, want, rtol=rtol, atol=rtol * scale, err_msg=what)
 
 
@@ -57,8 +58,11 @@ def _ce_both(z, target, o, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
-# K <= 64 with class indices takes the kernel's narrow path (16 rows at a time); K = 65 the row path.
-@pytest.mark.parametrize(("N", "K"), [(1, 1), (7, 5), (37, 10), (19, 64), (5, 65), (13, 1031), (3, 4099)])
+# With class indices, K <= 16 takes the kernel's short path (a row per vector, 16 rows at a time),
+# K <= 64 the narrow path (16 rows transposed into lanes); K = 65 the row path.
+@pytest.mark.parametrize(
+    ("N", "K"), [(1, 1), (7, 5), (37, 10), (21, 16), (23, 17), (19, 64), (5, 65), (13, 1031), (3, 4099)]
+)
 @pytest.mark.parametrize("soft", [False, True], ids=["index", "soft"])
 def test_cross_entropy_matches_reference(simd, nthreads, dtype, N, K, soft, rng):
     z, target, w = _case(rng, N, K, dtype, soft=soft)
@@ -68,6 +72,32 @@ def test_cross_entropy_matches_reference(simd, nthreads, dtype, N, K, soft, rng)
         _close(d, dwant, dtype, f"dlogits {o}")
         if o["reduction"] == "none":
             assert ours.dtype == dtype and ours.shape == (N,)
+
+
+SWEEP_OPTIONS = [
+    dict(label_smoothing=0.1, convention="chapter", reduction="mean", weighted=True),
+    dict(label_smoothing=0.1, convention="torch", reduction="none", weighted=False),
+    dict(label_smoothing=0.0, convention="chapter", reduction="sum", weighted=False),
+    dict(label_smoothing=0.2, convention="torch", reduction="none", weighted=True),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_cross_entropy_matches_reference_for_every_narrow_width(simd, nthreads, dtype, rng):
+    """Every K of the short (K <= 16) and narrow (K <= 64) paths, over two full groups of 16 rows
+    and a partial one, with ignored rows; in place too."""
+    for K in range(1, 66):
+        z, target, w = _case(rng, 37, K, dtype)
+        for o in SWEEP_OPTIONS:
+            ours, d, want, dwant = _ce_both(z, target, {**o, "w": w}, dtype)
+            _close(ours, want, dtype, f"K={K} loss {o}")
+            # K = 1: every gradient entry cancels to ~0; the weights set the scale of its terms
+            _close(d, dwant, dtype, f"K={K} dlogits {o}", scale=max(float(np.max(np.abs(dwant))), float(w.max())))
+        zz = z.copy()
+        got = loss.softmax_cross_entropy(zz, target, label_smoothing=0.1, weight=w, dlogits=zz)
+        want, dwant = ref.softmax_cross_entropy(z, target, label_smoothing=0.1, weight=w)
+        _close(got, want, dtype, f"K={K} in place")
+        _close(zz, dwant, dtype, f"K={K} in place", scale=max(float(np.max(np.abs(dwant))), float(w.max())))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
@@ -174,7 +204,7 @@ def _all_results(z, target, w, t):
 
 @several_simd_targets()
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
-@pytest.mark.parametrize(("N", "K"), [(64, 2053), (8003, 10)], ids=["rows", "narrow"])
+@pytest.mark.parametrize(("N", "K"), [(64, 2053), (3001, 37), (8003, 10)], ids=["rows", "narrow", "short"])
 def test_bitwise_identical_for_threads_and_simd_targets(dtype, N, K, rng):
     # enough work for two threads
     z, target, w = _case(rng, N, K, dtype)
@@ -245,7 +275,7 @@ def test_one_class_and_a_million_classes(rng):
 
 
 @pytest.mark.parametrize("bad", ["nan", "posinf", "all_neginf"])
-@pytest.mark.parametrize("K", [7, 100])
+@pytest.mark.parametrize("K", [7, 37, 100])
 def test_nonfinite_rows_raise_or_are_skipped(bad, K, rng):
     z, target, _ = _case(rng, 5, K, np.float64)
     target[:] = [1, 2, 3, 4, 5]

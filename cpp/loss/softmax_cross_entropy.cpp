@@ -322,7 +322,7 @@ __attribute__((noinline)) void kd_grad(T* NNDL_RESTRICT ds, const T* NNDL_RESTRI
 // Rows of at most kNarrowK logits (class-index targets) go kLanes rows at a time, lane l holding
 // row r0 + l: per-row work (max, log, the class's term) is then vector code too, which short
 // rows (K = 10) would otherwise spend most of their time in.
-constexpr int64_t kNarrowK = 64;
+using loss::kNarrowK;
 
 // e[j][l] = e^{zt[j][l] − m[l]} in T's lanes; zsum += e; smoothing: az += w_j·(zt − m) (lane loops).
 template <class T, bool kWeight, bool kSmooth>
@@ -460,6 +460,131 @@ void ce_narrow_rows(T* dlogits, double* row_loss, const T* logits, const int64_t
   });
 }
 
+// Rows of at most kLanes logits (class-index targets) go one row per kLanes-lane vector (the
+// lanes past K hold −inf), kLanes rows at a time: no transposes, whole vectors in and out.
+// The per-row sums are over the kLanes lanes in sum_lanes's order, the per-row log and the
+// class's term over the group's rows (narrow_loss).
+
+// op over the kLanes lanes in sum_lanes's order (l with l + 8, then l + 4, l + 2, l + 1),
+// unrolled: each step is one vector operation on halves.
+template <class V, class Op>
+__attribute__((always_inline)) inline V tree_lanes(const V* a, Op op) {
+  static_assert(kLanes == 16);
+  V b[8], c[4];
+#pragma omp simd
+  for (int l = 0; l < 8; ++l) b[l] = op(a[l], a[l + 8]);
+#pragma omp simd
+  for (int l = 0; l < 4; ++l) c[l] = op(b[l], b[l + 4]);
+  return op(op(c[0], c[2]), op(c[1], c[3]));
+}
+
+// The group's rows, logits + r0·K on, K ≤ kLanes each: e[l] ← e^{z − m} (0 past K), m[l] ← the
+// row's max (NaNs not counted, as block_max), zsum[l] ← Σe, az[l] ← Σ_j w_j·(z_j − m) with
+// smoothing (w padded with 0). Stage by stage over the rows: each stage's per-row dependency
+// chain is short, so the core overlaps rows (one row's whole chain would stall it).
+template <class T, bool kWeight, bool kSmooth>
+__attribute__((always_inline)) inline void short_stats(T (*NNDL_RESTRICT e)[kLanes], double* NNDL_RESTRICT m,
+                                                       double* NNDL_RESTRICT zsum, double* NNDL_RESTRICT az,
+                                                       const T* logits, const T* w, int64_t r0, int64_t rows,
+                                                       int64_t K) {
+  T v[kLanes][kLanes], mt[kLanes];
+  for (int64_t l = 0; l < rows; ++l) {
+    const T* z = logits + (r0 + l) * K;
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) v[l][j] = j < K ? z[j] : -std::numeric_limits<T>::infinity();
+  }
+  for (int64_t l = 0; l < rows; ++l) mt[l] = tree_lanes(v[l], [](T a, T b) { return b > a ? b : a; });
+  for (int64_t l = 0; l < rows; ++l) {
+    const T ml = mt[l];
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) e[l][j] = ex(T(v[l][j] - ml));  // past K: e^{−inf} = 0
+  }
+  const auto add = [](double a, double b) { return a + b; };
+  for (int64_t l = 0; l < rows; ++l) {
+    double t[kLanes];
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) t[j] = double(e[l][j]);
+    zsum[l] = tree_lanes(t, add);
+    m[l] = double(mt[l]);
+  }
+  if constexpr (kSmooth) {
+    for (int64_t l = 0; l < rows; ++l) {
+      double t[kLanes];
+      const double ml = m[l];
+#pragma omp simd
+      for (int j = 0; j < kLanes; ++j) {
+        const double d = double(v[l][j]) - ml;
+        if constexpr (kWeight)
+          t[j] = w[j] != T(0) ? double(w[j]) * d : 0.0;  // a zero weight on −inf adds 0
+        else
+          t[j] = j < K ? d : 0.0;
+      }
+      az[l] = tree_lanes(t, add);
+    }
+  }
+}
+
+template <class T, bool kWeight, bool kSmooth, bool kGrad>
+__attribute__((noinline)) void ce_short_group(T* dlogits, double* row_loss, const T* logits, const int64_t* cls,
+                                              const T* w, const loss::CeCoeffs& c, int64_t r0, int64_t rows,
+                                              int64_t K) {
+  T e[kLanes][kLanes];
+  int64_t y[kLanes];
+  double m[kLanes], zsum[kLanes], az[kLanes], zy[kLanes], wy[kLanes];
+  for (int l = 0; l < kLanes; ++l) {  // spare lanes: a finite stand-in, its results unused
+    m[l] = zy[l] = az[l] = 0.0;
+    zsum[l] = wy[l] = 1.0;
+    y[l] = 0;
+  }
+  // Every row of the group is read before any gradient is written (in place, dlogits = logits).
+  short_stats<T, kWeight, kSmooth>(e, m, zsum, az, logits, w, r0, rows, K);
+  for (int64_t l = 0; l < rows; ++l) {
+    y[l] = cls[r0 + l];
+    const int64_t yl = y[l] < 0 ? 0 : y[l];
+    zy[l] = double(logits[(r0 + l) * K + yl]);
+    wy[l] = kWeight ? double(w[yl]) : 1.0;
+  }
+  double loss[kLanes], f[kLanes], gs[kLanes], dy[kLanes];
+  const double off = c.off, hot = c.hot, g = c.grad;
+  narrow_loss<kSmooth>(loss, f, gs, dy, zsum, az, m, zy, wy, off, hot, c.weight_sum, g);
+  for (int64_t l = 0; l < rows; ++l) {
+    // 0 a finite row, 1 ignored (loss 0, gradient 0), 2 non-finite (loss NaN, gradient not written)
+    const int state = y[l] < 0 ? 1 : !std::isfinite(m[l]) || !std::isfinite(zsum[l]) ? 2 : 0;
+    row_loss[r0 + l] = state == 0 ? loss[l] : state == 1 ? 0.0 : std::numeric_limits<double>::quiet_NaN();
+    if (!kGrad || state == 2) continue;
+    T* d = dlogits + (r0 + l) * K;
+    const int64_t yl = y[l];
+    const T dyl = T(dy[l]);
+    const bool zero = state == 1;
+    if constexpr (!kWeight) {
+      const T cl = T(gs[l] * f[l]), ga = T(g * off);
+#pragma omp simd
+      for (int j = 0; j < kLanes; ++j) {
+        const T v = zero ? T(0) : j == yl ? dyl : std::fma(e[l][j], cl, -ga);
+        if (j < K) d[j] = v;
+      }
+    } else {
+#pragma omp simd
+      for (int j = 0; j < kLanes; ++j) {
+        const T v = zero ? T(0) : j == yl ? dyl : T(gs[l] * (double(e[l][j]) * f[l]) - g * double(w[j]) * off);
+        if (j < K) d[j] = v;
+      }
+    }
+  }
+}
+
+template <class T, bool kWeight, bool kSmooth, bool kGrad>
+void ce_short_rows(T* dlogits, double* row_loss, const T* logits, const int64_t* cls, const T* weight,
+                   const loss::CeCoeffs& c, int64_t N, int64_t K) {
+  T wp[kLanes];  // the weights padded with 0 to a whole vector
+  for (int l = 0; l < kLanes; ++l) wp[l] = kWeight && l < K ? weight[l] : T(0);
+  const int64_t groups = (N + kLanes - 1) / kLanes;
+  for_each_index(c.threads, groups, [&](int64_t b) {
+    const int64_t r0 = b * kLanes, rows = N - r0 < kLanes ? N - r0 : kLanes;
+    ce_short_group<T, kWeight, kSmooth, kGrad>(dlogits, row_loss, logits, cls, wp, c, r0, rows, K);
+  });
+}
+
 // kCE: a hard-label term; kUnit: T = 1 (the tempered softmax is the plain one).
 template <class T, bool kCE, bool kSmooth, bool kUnit, bool kGrad>
 void kd_row(T* ds, double& row_loss, T* scratch, const T* s, const T* t, const T* s_next, const T* t_next, int64_t y,
@@ -578,6 +703,15 @@ template <class T>
 void softmax_cross_entropy_rows(T* dlogits, double* row_loss, T* scratch, const T* logits, const int64_t* cls,
                                 const T* soft, const T* weight, const loss::CeCoeffs& c, int64_t N, int64_t K) {
   if (N == 0 || K == 0) return;
+  if (!soft && K <= kLanes) {
+    with_flags(
+        [&](auto weight_f, auto smooth_f, auto grad_f, auto) {
+          ce_short_rows<T, decltype(weight_f)::value, decltype(smooth_f)::value, decltype(grad_f)::value>(
+              dlogits, row_loss, logits, cls, weight, c, N, K);
+        },
+        weight != nullptr, c.off != 0.0, dlogits != nullptr, false);
+    return;
+  }
   if (!soft && K <= kNarrowK) {
     with_flags(
         [&](auto weight_f, auto smooth_f, auto grad_f, auto) {
