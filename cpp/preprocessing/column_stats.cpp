@@ -128,8 +128,10 @@ void stats_rows(double* partial, const T* x, int64_t n, int64_t d) {
           T v[8];
           for (int q = 0; q < 8; ++q) v[q] = x0[c + q * d], e[q] = double(v[q]) - kc;
           s1[c] += ((e[0] + e[1]) + (e[2] + e[3])) + ((e[4] + e[5]) + (e[6] + e[7]));
-          s2[c] += ((e[0] * e[0] + e[1] * e[1]) + (e[2] * e[2] + e[3] * e[3])) +
-                   ((e[4] * e[4] + e[5] * e[5]) + (e[6] * e[6] + e[7] * e[7]));
+          // two fused chains: 10 operations instead of 16 (std::fma: the same bits on every target)
+          const double q0 = std::fma(e[6], e[6], std::fma(e[4], e[4], std::fma(e[2], e[2], e[0] * e[0])));
+          const double q1 = std::fma(e[7], e[7], std::fma(e[5], e[5], std::fma(e[3], e[3], e[1] * e[1])));
+          s2[c] += q0 + q1;
           const T l =
               lesser(lesser(lesser(v[0], v[1]), lesser(v[2], v[3])), lesser(lesser(v[4], v[5]), lesser(v[6], v[7])));
           const T h = greater(greater(greater(v[0], v[1]), greater(v[2], v[3])),
