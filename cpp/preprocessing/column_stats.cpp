@@ -75,8 +75,10 @@ inline void finish(double& mean, double& m2, double k, double n) {
 }
 
 // C-ordered x: task (block b, columns [c0, c0 + cn)) reads the block's rows in memory order,
-// eight at a time, accumulating per column into the block's partial vectors; with Prefetch
-// (short rows, see kPrefetchRowBytes) each group of eight prefetches the rows kPrefetchAhead on.
+// accumulating per column into the block's partial vectors: the moments eight rows at a time
+// (with Prefetch, for short rows, see kPrefetchRowBytes, each group of eight prefetches the
+// rows kPrefetchAhead on); min and max, whose few operations leave the reads to set the pace,
+// one row at a time, the order the hardware prefetcher follows best.
 template <class T, bool Omit, bool Moments, bool Prefetch = false>
 void stats_rows(double* partial, const T* x, int64_t n, int64_t d) {
   const int64_t blocks = prep::stats_blocks(n), cblocks = (d + kColBlock - 1) / kColBlock, tasks = blocks * cblocks;
@@ -98,25 +100,6 @@ void stats_rows(double* partial, const T* x, int64_t n, int64_t d) {
     }
     const int64_t ahead = (kPrefetchAhead / (d * int64_t(sizeof(T))) + 7) / 8 * 8;  // rows
     int64_t r = r0;
-    if (!Omit && !Moments) {  // min and max, and the flag of a non-finite value, all in T
-      for (; r + 8 <= r1; r += 8) {
-        const T* NNDL_RESTRICT x0 = x + r * d + c0;
-        if (Prefetch && r + ahead < n) prefetch_l2_x4(x0 + ahead * d, min64(8, n - r - ahead) * d);
-#pragma omp simd
-        for (int64_t c = 0; c < cn; ++c) {
-          T v[8];
-          for (int q = 0; q < 8; ++q) v[q] = x0[c + q * d];
-          z[c] += (((v[0] - v[0]) + (v[1] - v[1])) + ((v[2] - v[2]) + (v[3] - v[3]))) +
-                  (((v[4] - v[4]) + (v[5] - v[5])) + ((v[6] - v[6]) + (v[7] - v[7])));
-          const T l =
-              lesser(lesser(lesser(v[0], v[1]), lesser(v[2], v[3])), lesser(lesser(v[4], v[5]), lesser(v[6], v[7])));
-          const T h = greater(greater(greater(v[0], v[1]), greater(v[2], v[3])),
-                              greater(greater(v[4], v[5]), greater(v[6], v[7])));
-          lo[c] = lesser(lo[c], l);
-          hi[c] = greater(hi[c], h);
-        }
-      }
-    }
     if (!Omit && Moments) {
       for (; r + 8 <= r1; r += 8) {
         const T* NNDL_RESTRICT x0 = x + r * d + c0;
