@@ -180,6 +180,30 @@ def test_min_max_only_statistics(order, dtype, omit, simd, nthreads):
     np.testing.assert_array_equal(~np.isfinite(full[1]), ~np.isfinite(mm[1]))
 
 
+@pytest.mark.parametrize("omit", [False, True], ids=["raise", "omit"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_moments_only_statistics(order, dtype, omit, simd, nthreads):
+    # StandardScaler's and the whitenings' pass (minmax=False): count, mean and M2 bitwise those
+    # of the full pass, min and max left as they were, NaN/±inf still shown by mean and M2.
+    n = 2 * BLOCK + 13
+    x = _data((n, 9), dtype, seed=12)
+    x[5, 1] = np.nan
+    x[n - 2, 2] = np.nan
+    x[BLOCK + 3, 3] = np.inf
+    x[n - 1, 4] = -np.inf
+    x = _ordered(x, order)
+    full, mo = _empty_stats(9), _empty_stats(9)
+    _core.column_stats_update(x, full, omit, True)
+    _core.column_stats_update(x, mo, omit, True, False)
+    np.testing.assert_array_equal(mo[:3], full[:3])
+    np.testing.assert_array_equal(mo[3:], _empty_stats(9)[3:])
+    flagged = [3, 4] if omit else [1, 2, 3, 4]
+    np.testing.assert_array_equal(np.flatnonzero(~(np.isfinite(mo[1]) & np.isfinite(mo[2]))), flagged)
+    with pytest.raises(ValueError, match="nothing to compute"):
+        _core.column_stats_update(x, mo, omit, False, False)
+
+
 def test_min_max_scaler_flags_non_finite_in_any_row():
     for row in (0, 9, 2 * BLOCK + 12):
         x = _data((2 * BLOCK + 13, 3), np.float32)

@@ -22,7 +22,8 @@ void register_preprocessing(py::module_& m) {
 
   m.def(
       "column_stats_update",
-      [](py::handle x_, py::handle state_, bool omit_nan, bool moments) {
+      [](py::handle x_, py::handle state_, bool omit_nan, bool moments, bool minmax) {
+        if (!moments && !minmax) throw py::value_error("moments and minmax are both False: nothing to compute");
         Args args;
         const Arg x = args.array(x_, in("x").c_or_f().ndim(2, kTable));
         const int64_t n = x.dim(0), d = x.dim(1);
@@ -32,13 +33,13 @@ void register_preprocessing(py::module_& m) {
         with_dtype(args.dtype(), [&](auto tag) {
           using T = decltype(tag);
           py::gil_scoped_release nogil;
-          prep::column_stats_update<T>(st.as<double>(), x.as<T>(), n, d, f, omit_nan, moments);
+          prep::column_stats_update<T>(st.as<double>(), x.as<T>(), n, d, f, omit_nan, moments, minmax);
         });
       },
-      py::arg("x"), py::arg("state"), py::arg("omit_nan"), py::arg("moments"),
+      py::arg("x"), py::arg("state"), py::arg("omit_nan"), py::arg("moments"), py::arg("minmax") = true,
       "state (5, d) float64 = (count, mean, M2, min, max) per column, updated with the rows of x, "
       "block by block in row order. moments=False (min-max only): mean and M2 are 0, or both NaN once "
-      "a counted value was NaN or inf.");
+      "a counted value was NaN or inf. minmax=False (moments only): min and max stay as they were.");
 
   m.def(
       "column_affine",

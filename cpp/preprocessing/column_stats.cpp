@@ -79,7 +79,7 @@ inline void finish(double& mean, double& m2, double k, double n) {
 // (with Prefetch, for short rows, see kPrefetchRowBytes, each group of eight prefetches the
 // rows kPrefetchAhead on); min and max, whose few operations leave the reads to set the pace,
 // one row at a time, the order the hardware prefetcher follows best.
-template <class T, bool Omit, bool Moments, bool Prefetch = false>
+template <class T, bool Omit, bool Moments, bool MinMax, bool Prefetch = false>
 void stats_rows(double* partial, const T* x, int64_t n, int64_t d) {
   const int64_t blocks = prep::stats_blocks(n), cblocks = (d + kColBlock - 1) / kColBlock, tasks = blocks * cblocks;
 #pragma omp parallel for num_threads(::nndl::num_threads()) schedule(static) if (tasks > 1 && n * d > kSerialBelow)
@@ -115,12 +115,14 @@ void stats_rows(double* partial, const T* x, int64_t n, int64_t d) {
           const double q0 = std::fma(e[6], e[6], std::fma(e[4], e[4], std::fma(e[2], e[2], e[0] * e[0])));
           const double q1 = std::fma(e[7], e[7], std::fma(e[5], e[5], std::fma(e[3], e[3], e[1] * e[1])));
           s2[c] += q0 + q1;
-          const T l =
-              lesser(lesser(lesser(v[0], v[1]), lesser(v[2], v[3])), lesser(lesser(v[4], v[5]), lesser(v[6], v[7])));
-          const T h = greater(greater(greater(v[0], v[1]), greater(v[2], v[3])),
-                              greater(greater(v[4], v[5]), greater(v[6], v[7])));
-          lo[c] = lesser(lo[c], l);
-          hi[c] = greater(hi[c], h);
+          if (MinMax) {
+            const T l =
+                lesser(lesser(lesser(v[0], v[1]), lesser(v[2], v[3])), lesser(lesser(v[4], v[5]), lesser(v[6], v[7])));
+            const T h = greater(greater(greater(v[0], v[1]), greater(v[2], v[3])),
+                                greater(greater(v[4], v[5]), greater(v[6], v[7])));
+            lo[c] = lesser(lo[c], l);
+            hi[c] = greater(hi[c], h);
+          }
         }
       }
     }
@@ -138,8 +140,10 @@ void stats_rows(double* partial, const T* x, int64_t n, int64_t d) {
           z[c] += ok ? v - v : T(0);
         }
         if (Omit) cnt[c] += ok ? 1.0 : 0.0;
-        lo[c] = lesser(lo[c], v);
-        hi[c] = greater(hi[c], v);
+        if (MinMax) {
+          lo[c] = lesser(lo[c], v);
+          hi[c] = greater(hi[c], v);
+        }
       }
     }
     double* NNDL_RESTRICT mn = partial + (b * kFields + kMin) * d + c0;
@@ -175,7 +179,7 @@ inline T max_tree(T* a) {
 
 // F-ordered x (xt: the C-ordered (d, n) view): task (block b, column c) reads one contiguous
 // span, element i into lane i mod kLanes.
-template <class T, bool Omit, bool Moments>
+template <class T, bool Omit, bool Moments, bool MinMax>
 void stats_columns(double* partial, const T* xt, int64_t n, int64_t d) {
   const int64_t blocks = prep::stats_blocks(n), tasks = blocks * d;
 #pragma omp parallel for num_threads(::nndl::num_threads()) schedule(static) if (tasks > 1 && n * d > kSerialBelow)
@@ -201,8 +205,10 @@ void stats_columns(double* partial, const T* xt, int64_t n, int64_t d) {
         a1[l] += dv;
         a2[l] += Moments ? dv * dv : 0.0;
         if (Omit) an[l] += ok ? 1.0 : 0.0;
-        lo[l] = lesser(lo[l], v);
-        hi[l] = greater(hi[l], v);
+        if (MinMax) {
+          lo[l] = lesser(lo[l], v);
+          hi[l] = greater(hi[l], v);
+        }
       }
     }
     for (int l = 0; i + l < len; ++l) {
@@ -212,8 +218,10 @@ void stats_columns(double* partial, const T* xt, int64_t n, int64_t d) {
       a1[l] += dv;
       a2[l] += Moments ? dv * dv : 0.0;
       if (Omit) an[l] += ok ? 1.0 : 0.0;
-      lo[l] = lesser(lo[l], v);
-      hi[l] = greater(hi[l], v);
+      if (MinMax) {
+        lo[l] = lesser(lo[l], v);
+        hi[l] = greater(hi[l], v);
+      }
     }
     double* rec = partial + b * kFields * d + c;
     double mean = sum_tree(a1), m2 = sum_tree(a2);
@@ -269,20 +277,26 @@ void affine(T* y, const T* x, const T* shift, const T* scale, const T* offset, i
 }  // namespace
 
 template <class T>
-void column_stats_partial(double* partial, const T* x, int64_t n, int64_t d, bool f_order, bool omit_nan,
-                          bool moments) {
+void column_stats_partial(double* partial, const T* x, int64_t n, int64_t d, bool f_order, bool omit_nan, bool moments,
+                          bool minmax) {
   if (n <= 0 || d <= 0) return;
   using Kernel = void (*)(double*, const T*, int64_t, int64_t);
-  static constexpr Kernel kRows[2][2] = {{stats_rows<T, false, false>, stats_rows<T, false, true>},
-                                         {stats_rows<T, true, false>, stats_rows<T, true, true>}};
-  static constexpr Kernel kColumns[2][2] = {{stats_columns<T, false, false>, stats_columns<T, false, true>},
-                                            {stats_columns<T, true, false>, stats_columns<T, true, true>}};
-  static constexpr Kernel kRowsPrefetch[2] = {stats_rows<T, false, false, true>, stats_rows<T, false, true, true>};
+  // [omit_nan][stats]: min and max only, mean and M2 only, or all of them
+  static constexpr Kernel kRows[2][3] = {
+      {stats_rows<T, false, false, true>, stats_rows<T, false, true, false>, stats_rows<T, false, true, true>},
+      {stats_rows<T, true, false, true>, stats_rows<T, true, true, false>, stats_rows<T, true, true, true>}};
+  static constexpr Kernel kColumns[2][3] = {
+      {stats_columns<T, false, false, true>, stats_columns<T, false, true, false>, stats_columns<T, false, true, true>},
+      {stats_columns<T, true, false, true>, stats_columns<T, true, true, false>, stats_columns<T, true, true, true>}};
+  static constexpr Kernel kRowsPrefetch[3] = {stats_rows<T, false, false, true, true>,
+                                              stats_rows<T, false, true, false, true>,
+                                              stats_rows<T, false, true, true, true>};
+  const int stats = moments ? (minmax ? 2 : 1) : 0;
   const int64_t row_bytes = d * int64_t(sizeof(T));
   if (!f_order && !omit_nan && row_bytes < kPrefetchRowBytes && n * row_bytes > kPrefetchAbove)
-    kRowsPrefetch[moments](partial, x, n, d);  // the omit path reads one row at a time: in order
+    kRowsPrefetch[stats](partial, x, n, d);  // the omit path reads one row at a time: in order
   else
-    (f_order ? kColumns : kRows)[omit_nan][moments](partial, x, n, d);
+    (f_order ? kColumns : kRows)[omit_nan][stats](partial, x, n, d);
 }
 
 void column_stats_fold(double* state, const double* partial, int64_t blocks, int64_t d) {
@@ -330,8 +344,8 @@ void column_affine(T* y, const T* x, const T* shift, const T* scale, const T* of
          : affine<T, false, false>(y, x, shift, scale, offset, n, d, f_order, lo, hi);
 }
 
-template void column_stats_partial(double*, const float*, int64_t, int64_t, bool, bool, bool);
-template void column_stats_partial(double*, const double*, int64_t, int64_t, bool, bool, bool);
+template void column_stats_partial(double*, const float*, int64_t, int64_t, bool, bool, bool, bool);
+template void column_stats_partial(double*, const double*, int64_t, int64_t, bool, bool, bool, bool);
 template void column_affine(float*, const float*, const float*, const float*, const float*, int64_t, int64_t, bool,
                             bool, double, double);
 template void column_affine(double*, const double*, const double*, const double*, const double*, int64_t, int64_t, bool,

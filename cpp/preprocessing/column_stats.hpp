@@ -31,10 +31,11 @@ NNDL_DECLARE_KERNELS(
     // or ±inf makes the block's mean non-finite (the caller reports it).
     // f_order: x is F-ordered (read as the C-ordered (d, n) array).
     // moments false (min-max only): the mean field holds 0, or NaN when a counted value was NaN
-    // or ±inf, and M2 holds 0; count, min and max are as with moments.
+    // or ±inf, and M2 holds 0; count, min and max are as with moments. minmax false (moments
+    // only): min and max hold +inf and −inf, which leave a fold's min and max as they were.
     template <class T>  // float, double
     void column_stats_partial(double* partial, const T* x, int64_t n, int64_t d, bool f_order, bool omit_nan,
-                              bool moments);
+                              bool moments, bool minmax);
 
     // state ([kFields][d], as column_stats_update's) ← state merged with the blocks partial
     // records one after the other (Chan, Golub & LeVeque), column by column: the columns are
@@ -50,8 +51,10 @@ namespace nndl::prep {
 
 // state: [kFields][d] doubles (count, mean, M2, min, max; count 0 = no data yet, min +inf,
 // max −inf), updated in place with the rows of x, folded block by block in row order; with
-// moments false, mean and M2 are 0, or both NaN once a counted value was NaN or ±inf.
+// moments false, mean and M2 are 0, or both NaN once a counted value was NaN or ±inf; with
+// minmax false, min and max stay as they were.
 template <class T>
-void column_stats_update(double* state, const T* x, int64_t n, int64_t d, bool f_order, bool omit_nan, bool moments);
+void column_stats_update(double* state, const T* x, int64_t n, int64_t d, bool f_order, bool omit_nan, bool moments,
+                         bool minmax);
 
 }  // namespace nndl::prep

@@ -327,9 +327,9 @@ def column_affine(
     out[i, j] = (x[i, j] − shift[j])·scale[j] (+ offset[j]), clipped to [lo, hi] when clip; out=None allocates one in x's memory order; out may be x.
     """
 
-def column_stats_update(x: typing.Any, state: typing.Any, omit_nan: bool, moments: bool) -> None:
+def column_stats_update(x: typing.Any, state: typing.Any, omit_nan: bool, moments: bool, minmax: bool = True) -> None:
     """
-    state (5, d) float64 = (count, mean, M2, min, max) per column, updated with the rows of x, block by block in row order. moments=False (min-max only): mean and M2 are 0, or both NaN once a counted value was NaN or inf.
+    state (5, d) float64 = (count, mean, M2, min, max) per column, updated with the rows of x, block by block in row order. moments=False (min-max only): mean and M2 are 0, or both NaN once a counted value was NaN or inf. minmax=False (moments only): min and max stay as they were.
     """
 
 def constant_fill(a: typing.Any, name: str, value: typing.SupportsFloat | typing.SupportsIndex) -> None:

@@ -170,14 +170,17 @@ def _empty_stats(d: int) -> np.ndarray:
 
 def _update_stats(stats: np.ndarray, a: np.ndarray, omit_nan: bool, moments: bool) -> None:
     """stats (5, d) = (count, mean, M2, min, max) per column, updated with the rows of a;
-    without ``moments`` only count, min and max (mean is 0, or NaN once X held NaN or ±inf)."""
+    with ``moments`` count, mean and M2 only (min and max, which no moments user reads, stay as
+    they were: a quarter of the pass's arithmetic); else count, min and max (mean is 0, or NaN
+    once X held NaN or ±inf)."""
+    minmax = not moments
     for rows, cols in _chunks(a):
         piece = a[rows, cols]
         if cols == slice(None):
-            _core.column_stats_update(piece, stats, omit_nan, moments)
+            _core.column_stats_update(piece, stats, omit_nan, moments, minmax)
         else:
             sub = np.ascontiguousarray(stats[:, cols])
-            _core.column_stats_update(piece, sub, omit_nan, moments)
+            _core.column_stats_update(piece, sub, omit_nan, moments, minmax)
             stats[:, cols] = sub
         _release(piece)
 
@@ -214,9 +217,11 @@ def _names(mask: np.ndarray, limit: int = 10) -> str:
     return shown + (f" and {idx.size - limit} more" if idx.size > limit else "")
 
 
-def _check_finite_stats(stats: np.ndarray, who: str, omit_nan: bool) -> None:
-    """Raises ValueError naming the features whose data held NaN (unless omitted) or ±inf."""
-    bad = ~(np.isfinite(stats[1]) & np.isfinite(stats[2]) & np.isfinite(stats[3]) & np.isfinite(stats[4]))
+def _check_finite_stats(stats: np.ndarray, who: str, omit_nan: bool, moments: bool = False) -> None:
+    """Raises ValueError naming the features whose data held NaN (unless omitted) or ±inf
+    (with ``moments``, mean and M2 show them: min and max were not computed)."""
+    finite = np.isfinite(stats[1]) & np.isfinite(stats[2])
+    bad = ~(finite if moments else finite & np.isfinite(stats[3]) & np.isfinite(stats[4]))
     bad &= stats[0] > 0
     if bad.any():
         what = "infinity" if omit_nan else "NaN or infinity"
@@ -396,7 +401,7 @@ class _Scaler(_Estimator):
         omit = self._policy()
         stats = _empty_stats(a.shape[1]) if old is None else old.copy()
         _update_stats(stats, a, omit, self._moments)
-        _check_finite_stats(stats, type(self).__name__, omit)
+        _check_finite_stats(stats, type(self).__name__, omit, self._moments)
         self._stats = stats  # nothing changed before this line: a rejected call leaves the fit as it was
         self.n_features_in_ = a.shape[1]
         self.n_samples_seen_ = _samples_seen(stats[0])
@@ -592,8 +597,8 @@ class _Whitening(_Estimator):
             xc = np.array(piece, dtype=np.float64, order="C")
             _release(piece)
             st = _empty_stats(d)
-            _core.column_stats_update(xc, st, False, True)
-            _check_finite_stats(st, who, False)
+            _core.column_stats_update(xc, st, False, True, False)
+            _check_finite_stats(st, who, False, True)
             mean = st[1].copy()
             _core.column_affine(xc, xc, mean, np.ones(d), None, False, 0.0, 0.0)  # centre in place
             m = xc.T @ xc
