@@ -119,13 +119,15 @@ bool same_dims(const Item& a, const Item& b) {
 std::string dims_str(const Item& a) { return shape_str(std::vector<int64_t>(a.shape, a.shape + a.ndim)); }
 
 // The checks of a DLPack list item that need no other argument: on the CPU, float32 or
-// float64 (its dtype in *dtype), compact row-major and aligned. Raises naming the item.
-Item dlpack_item(const DLTensor& t, const std::string& name, DType* dtype) {
+// float64 (its dtype in *dtype), compact row-major and aligned. Raises naming item k of `list`
+// (the name is spelt out only for a message).
+Item dlpack_item(const DLTensor& t, const char* list, size_t k, DType* dtype) {
+  const auto name = [&] { return indexed(list, k); };
   if (t.device.device_type != 1)
-    throw py::type_error(name + " is a DLPack tensor on device type " + std::to_string(t.device.device_type) +
+    throw py::type_error(name() + " is a DLPack tensor on device type " + std::to_string(t.device.device_type) +
                          ", not the CPU");
   if (t.dtype.code != 2 || t.dtype.lanes != 1 || (t.dtype.bits != 32 && t.dtype.bits != 64))
-    throw py::type_error(name + " must be float32 or float64, got a DLPack tensor of type code " +
+    throw py::type_error(name() + " must be float32 or float64, got a DLPack tensor of type code " +
                          std::to_string(t.dtype.code) + ", " + std::to_string(t.dtype.bits) + " bits");
   *dtype = t.dtype.bits == 32 ? DType::f32 : DType::f64;
   Item it;
@@ -139,14 +141,14 @@ Item dlpack_item(const DLTensor& t, const std::string& name, DType* dtype) {
     int64_t step = 1;
     for (int d = t.ndim - 1; d >= 0; --d) {
       if (t.shape[d] != 1 && t.strides[d] != step)
-        throw py::value_error(name +
+        throw py::value_error(name() +
                               " must be C-contiguous (the kernels read contiguous memory); "
                               "pass .contiguous() for a torch tensor");
       step *= t.shape[d];
     }
   }
   if (reinterpret_cast<uintptr_t>(it.data) % static_cast<uintptr_t>(it.itemsize) != 0)
-    throw py::value_error(name + " is not aligned to its itemsize (" + std::to_string(it.itemsize) + " bytes)");
+    throw py::value_error(name() + " is not aligned to its itemsize (" + std::to_string(it.itemsize) + " bytes)");
   return it;
 }
 
@@ -440,22 +442,21 @@ Lists Args::lists(const std::vector<ListSpec>& specs) {
       Item it;
       const DLTensor* dl = spec.written ? nullptr : dlpack_tensor(obj);
       if (dl) {  // a read-only DLPack item (nndl_fast.torch's gradients)
-        const std::string name = indexed(spec.name, k);
         DType got;
-        it = dlpack_item(*dl, name, &got);
+        it = dlpack_item(*dl, spec.name, k, &got);
         if (!have_dtype_) {
           have_dtype_ = true;
           dtype_ = got;
           dtype_from_list_ = spec.name;
           dtype_from_index_ = k;
         } else if (got != dtype_) {
-          throw py::type_error(name + " has dtype " + dtype_name(got) + " but " + dtype_source() + " has " +
-                               dtype_name(dtype_) + ": all arrays of one call share a dtype");
+          throw py::type_error(indexed(spec.name, k) + " has dtype " + dtype_name(got) + " but " + dtype_source() +
+                               " has " + dtype_name(dtype_) + ": all arrays of one call share a dtype");
         }
         type_num = dtype_ == DType::f32 ? kNpyFloat : kNpyDouble;
         if (shape_ref && !same_dims(it, *shape_ref))
-          throw py::value_error(name + " has shape " + dims_str(it) + " but " + indexed(first, k) + " has shape " +
-                                dims_str(*shape_ref));
+          throw py::value_error(indexed(spec.name, k) + " has shape " + dims_str(it) + " but " + indexed(first, k) +
+                                " has shape " + dims_str(*shape_ref));
       } else {
         if (!py::isinstance<py::array>(obj)) {
           owned_.push_back(as_array_view(obj, indexed(spec.name, k)));

@@ -288,13 +288,13 @@ void column_stats_partial(double* partial, const T* x, int64_t n, int64_t d, boo
   static constexpr Kernel kColumns[2][3] = {
       {stats_columns<T, false, false, true>, stats_columns<T, false, true, false>, stats_columns<T, false, true, true>},
       {stats_columns<T, true, false, true>, stats_columns<T, true, true, false>, stats_columns<T, true, true, true>}};
-  static constexpr Kernel kRowsPrefetch[3] = {stats_rows<T, false, false, true, true>,
-                                              stats_rows<T, false, true, false, true>,
+  // the moments only: min and max, like the omit path, read one row at a time, in order
+  static constexpr Kernel kRowsPrefetch[2] = {stats_rows<T, false, true, false, true>,
                                               stats_rows<T, false, true, true, true>};
   const int stats = moments ? (minmax ? 2 : 1) : 0;
   const int64_t row_bytes = d * int64_t(sizeof(T));
-  if (!f_order && !omit_nan && row_bytes < kPrefetchRowBytes && n * row_bytes > kPrefetchAbove)
-    kRowsPrefetch[stats](partial, x, n, d);  // the omit path reads one row at a time: in order
+  if (moments && !f_order && !omit_nan && row_bytes < kPrefetchRowBytes && n * row_bytes > kPrefetchAbove)
+    kRowsPrefetch[stats - 1](partial, x, n, d);
   else
     (f_order ? kColumns : kRows)[omit_nan][stats](partial, x, n, d);
 }
