@@ -126,6 +126,26 @@ void stats_rows(double* partial, const T* x, int64_t n, int64_t d) {
         }
       }
     }
+    if (!Omit && !Moments) {
+      // A NaN shows in one flag for the whole block and ±inf in the min or max: the sums of
+      // v − v (the mean field's NaN) take a second read only of a block holding either.
+      int nan = 0;
+      for (; r < r1; ++r) {
+        const T* NNDL_RESTRICT x0 = x + r * d + c0;
+#pragma omp simd reduction(| : nan)
+        for (int64_t c = 0; c < cn; ++c) {
+          const T v = x0[c];
+          lo[c] = lesser(lo[c], v);
+          hi[c] = greater(hi[c], v);
+          nan |= v != v;
+        }
+      }
+      bool bad = nan != 0;
+      for (int64_t c = 0; c < cn; ++c) bad |= lo[c] == T(-INFINITY) || hi[c] == T(INFINITY);
+      if (bad)
+        for (int64_t q = r0; q < r1; ++q)
+          for (int64_t c = 0; c < cn; ++c) z[c] += x[q * d + c0 + c] - x[q * d + c0 + c];
+    }
     for (; r < r1; ++r) {
       const T* NNDL_RESTRICT x0 = x + r * d + c0;
 #pragma omp simd
