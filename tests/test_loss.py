@@ -101,7 +101,8 @@ def test_cross_entropy_matches_reference_for_every_narrow_width(simd, nthreads, 
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
-@pytest.mark.parametrize(("N", "K"), [(1, 1), (7, 5), (13, 1031), (3, 4099)])
+# K <= 64: the narrow path (16 rows transposed into lanes); K = 65 on: the row path.
+@pytest.mark.parametrize(("N", "K"), [(1, 1), (7, 5), (37, 10), (19, 64), (5, 65), (13, 1031), (3, 4099)])
 def test_distillation_matches_reference(simd, nthreads, dtype, N, K, rng):
     s = (rng.standard_normal((N, K)) * 3).astype(dtype)
     t = (rng.standard_normal((N, K)) * 3).astype(dtype)
@@ -175,8 +176,9 @@ def test_cross_entropy_gradient_by_finite_differences(rng):
             np.testing.assert_allclose(d, num, rtol=1e-6, atol=1e-9)
 
 
-def test_distillation_gradient_by_finite_differences(rng):
-    N, K = 4, 6
+@pytest.mark.parametrize("K", [6, 70], ids=["narrow", "rows"])
+def test_distillation_gradient_by_finite_differences(K, rng):
+    N = 4
     s, t = rng.standard_normal((N, K)) * 2, rng.standard_normal((N, K)) * 2
     y = rng.integers(0, K, N)
     for target in (y, None):
@@ -303,6 +305,21 @@ def test_nonfinite_rows_raise_or_are_skipped(bad, K, rng):
     value, ds = kd(np.zeros_like(z), z)
     assert np.isfinite(value) and kd.skipped_rows == 1
     np.testing.assert_array_equal(ds[2], 0.0)
+
+
+@pytest.mark.parametrize("K", [10, 70], ids=["narrow", "rows"])
+def test_distillation_with_neg_inf_logits(K, rng):
+    # student −inf where the teacher has mass: the KL is +inf; the teacher −inf there: finite
+    z = rng.standard_normal((19, K))
+    z[:, ::3] = -np.inf
+    t = rng.standard_normal((19, K))
+    y = np.full(19, 1)
+    assert loss.distillation_loss(z, t, temperature=2.0) == np.inf
+    d = np.empty_like(z)
+    got = loss.distillation_loss(t, z, y, temperature=2.0, label_smoothing=0.1, reduction="none", dstudent=d)
+    want, dwant = ref.distillation_loss(t, z, y, temperature=2.0, label_smoothing=0.1, reduction="none")
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    np.testing.assert_allclose(d, dwant, rtol=1e-12, atol=1e-15)
 
 
 def test_neg_inf_prefix_of_a_row_is_not_lost(rng):

@@ -687,6 +687,148 @@ void kd_rows(T* dstudent, double* row_loss, T* scratch, const T* student, const 
   });
 }
 
+// Rows of at most kNarrowK logits go kLanes rows at a time, as ce_narrow_group's: lane l holds
+// row r0 + l, and kd_row's per-row work (two maxima, the sums, three logs, the class's term) is
+// vector code over the lanes. One block: the references are the row maxima themselves.
+template <class T, bool kCE, bool kSmooth, bool kUnit, bool kGrad>
+__attribute__((noinline)) void kd_narrow_group(T* dstudent, double* row_loss, const T* student, const T* teacher,
+                                               const int64_t* cls, const loss::KdCoeffs& c, int64_t r0, int64_t rows,
+                                               int64_t K) {
+  const double inv_t = c.inv_temperature, off = c.off, hot = c.hot;
+  const T inv_tt = T(inv_t);
+  int64_t at[kLanes], y[kLanes];
+  for (int l = 0; l < kLanes; ++l) {
+    const int64_t r = r0 + (l < rows ? l : 0);  // spare lanes repeat the group's first row
+    at[l] = r * K;
+    y[l] = kCE ? cls[r] : 0;
+  }
+  // The group transposed (st[j][l] = logit j of lane l's row): gathers, lane l at offset off[l]
+  // (< kLanes·kNarrowK) from the group's first row.
+  T st[kNarrowK][kLanes], tt[kNarrowK][kLanes], ms_t[kLanes], mt_t[kLanes];
+  double ms[kLanes], mt[kLanes], shift[kLanes], sy[kLanes], ty[kLanes];
+  int32_t off32[kLanes];
+  for (int l = 0; l < kLanes; ++l) off32[l] = int32_t(at[l] - r0 * K);
+  const T* s0 = student + r0 * K;
+  const T* t0 = teacher + r0 * K;
+  for (int64_t j = 0; j < K; ++j) {
+#pragma omp simd
+    for (int l = 0; l < kLanes; ++l) {
+      st[j][l] = s0[off32[l] + j];
+      tt[j][l] = t0[off32[l] + j];
+    }
+  }
+  for (int l = 0; l < kLanes; ++l) {
+    const T* s = student + at[l];
+    const T* t = teacher + at[l];
+    ms_t[l] = mt_t[l] = -std::numeric_limits<T>::infinity();
+    shift[l] = std::isfinite(double(s[0])) ? double(s[0]) : 0.0;
+    sy[l] = double(s[y[l]]);
+    ty[l] = double(t[y[l]]);
+  }
+  for (int64_t j = 0; j < K; ++j) {
+#pragma omp simd
+    for (int l = 0; l < kLanes; ++l) {  // NaNs not counted (block_max)
+      ms_t[l] = st[j][l] > ms_t[l] ? st[j][l] : ms_t[l];
+      mt_t[l] = tt[j][l] > mt_t[l] ? tt[j][l] : mt_t[l];
+    }
+  }
+  T rs[kLanes], rt[kLanes];  // the references: the maxima, 0 for a row of −inf (its exponentials are 0)
+  for (int l = 0; l < kLanes; ++l) {
+    ms[l] = double(ms_t[l]), mt[l] = double(mt_t[l]);
+    rs[l] = ms[l] == -kInf ? T(0) : ms_t[l];
+    rt[l] = mt[l] == -kInf ? T(0) : mt_t[l];
+  }
+  // Σe^{s−ms}, Σe^{(s−ms)/T}, Σe^{(t−mt)/T}, Σe^{(t−mt)/T}·((t−mt) − (s−ms))/T, Σ(s − shift)
+  double z1[kLanes] = {}, zs[kLanes] = {}, zt[kLanes] = {}, bt[kLanes] = {}, ss[kLanes] = {};
+  T es[kGrad ? kNarrowK : 1][kLanes], et[kGrad ? kNarrowK : 1][kLanes],
+      e1[kGrad && kCE && !kUnit ? kNarrowK : 1][kLanes];
+  for (int64_t j = 0; j < K; ++j) {
+#pragma omp simd
+    for (int l = 0; l < kLanes; ++l) {
+      const T s_val = st[j][l], t_val = tt[j][l];
+      const T sv = T(s_val - rs[l]), tv = T(t_val - rt[l]);
+      const T e_s = kUnit ? ex(sv) : ex(T(sv * inv_tt));
+      const T e_t = kUnit ? ex(tv) : ex(T(tv * inv_tt));
+      const T e_1 = kCE && !kUnit ? ex(sv) : e_s;
+      if constexpr (kGrad) {
+        es[j][l] = e_s;
+        et[j][l] = e_t;
+        if constexpr (kCE && !kUnit) e1[j][l] = e_1;
+      }
+      zs[l] += double(e_s);
+      zt[l] += double(e_t);
+      const double bracket = ((double(t_val) - double(rt[l])) - (double(s_val) - double(rs[l]))) * inv_t;
+      bt[l] += e_t != T(0) ? double(e_t) * bracket : 0.0;  // a teacher's 0 adds 0, even against −inf
+      if constexpr (kCE && !kUnit) z1[l] += double(e_1);
+      if constexpr (kSmooth) ss[l] += double(s_val) - shift[l];
+    }
+  }
+  const double g = c.grad, S = hot + off * double(K);
+  const double kl_loss = c.kl_loss, kl_grad = c.kl_grad, ce_w = c.ce;
+  double loss[kLanes], cs[kLanes], ct[kLanes], c1[kLanes], dy[kLanes];
+  bool bad[kLanes];
+  // a flagged lane's sums and differences take 1 and 0 (vlog wants a finite positive value);
+  // its results are unused
+  double zs_ok[kLanes], zt_ok[kLanes], z1_ok[kLanes], dsy[kLanes], dty[kLanes];
+  for (int l = 0; l < kLanes; ++l) {
+    const double Z1 = kCE && !kUnit ? z1[l] : zs[l];
+    bad[l] = !std::isfinite(ms[l]) || !std::isfinite(mt[l]) || !std::isfinite(zs[l]) || !std::isfinite(zt[l]) ||
+             !std::isfinite(Z1);
+    zs_ok[l] = bad[l] ? 1.0 : zs[l], zt_ok[l] = bad[l] ? 1.0 : zt[l], z1_ok[l] = bad[l] ? 1.0 : Z1;
+    dsy[l] = bad[l] ? 0.0 : sy[l] - ms[l], dty[l] = bad[l] ? 0.0 : ty[l] - mt[l];
+  }
+#pragma omp simd
+  for (int l = 0; l < kLanes; ++l) {
+    // KL(p_t ‖ p_s) = Σ p_t·((t − mt) − (s − ms))/T − log ZT + log ZS
+    double v = kl_loss * (bt[l] / zt_ok[l] - vlog(zt_ok[l]) + vlog(zs_ok[l]));
+    const double log_z1 = kCE ? vlog(z1_ok[l]) : 0.0;
+    if constexpr (kCE) {
+      double ce = hot != 0.0 ? hot * ((ms[l] - sy[l]) + log_z1) : 0.0;
+      if constexpr (kSmooth) ce += off * (double(K) * ((ms[l] - shift[l]) + log_z1) - ss[l]);
+      v += ce_w * ce;
+    }
+    loss[l] = v;
+    // ds_k = g·(αT·(e^{(s−ms)/T}/ZS − e^{(t−mt)/T}/ZT) + (1 − α)·(S·e^{s−ms}/Z1 − a_k))
+    cs[l] = g * kl_grad / zs_ok[l];
+    ct[l] = g * kl_grad / zt_ok[l];
+    c1[l] = kCE ? g * ce_w * S / z1_ok[l] : 0.0;
+    if constexpr (kCE) {  // the class's own entry from its logits, in double: it may cancel
+      const double es_y = kUnit ? ex(dsy[l]) : ex(dsy[l] * inv_t), et_y = kUnit ? ex(dty[l]) : ex(dty[l] * inv_t);
+      dy[l] = cs[l] * es_y - ct[l] * et_y + c1[l] * ex(dsy[l]) - g * ce_w * (off + hot);
+    }
+  }
+  for (int64_t l = 0; l < rows; ++l) row_loss[r0 + l] = bad[l] ? std::numeric_limits<double>::quiet_NaN() : loss[l];
+  if constexpr (kGrad) {
+    const double ca = kCE ? g * c.ce * off : 0.0;
+    T gt[kNarrowK][kLanes];                           // the group's gradient, transposed as st
+    const T(*e1p)[kLanes] = kCE && !kUnit ? e1 : es;  // e^{s−ms}: the tempered one itself at T = 1
+    for (int64_t j = 0; j < K; ++j) {
+#pragma omp simd
+      for (int l = 0; l < kLanes; ++l) {
+        double d = cs[l] * double(es[j][l]) - ct[l] * double(et[j][l]);
+        if constexpr (kCE) d += c1[l] * double(e1p[j][l]) - ca;
+        gt[j][l] = T(d);
+      }
+    }
+    for (int64_t l = 0; l < rows; ++l) {
+      if (bad[l]) continue;
+      if constexpr (kCE) gt[y[l]][l] = T(dy[l]);
+      T* d = dstudent + at[l];
+      for (int64_t j = 0; j < K; ++j) d[j] = gt[j][l];
+    }
+  }
+}
+
+template <class T, bool kCE, bool kSmooth, bool kUnit, bool kGrad>
+void kd_narrow_rows(T* dstudent, double* row_loss, const T* student, const T* teacher, const int64_t* cls,
+                    const loss::KdCoeffs& c, int64_t N, int64_t K) {
+  const int64_t groups = (N + kLanes - 1) / kLanes;
+  for_each_index(c.threads, groups, [&](int64_t b) {
+    const int64_t r0 = b * kLanes, rows = N - r0 < kLanes ? N - r0 : kLanes;
+    kd_narrow_group<T, kCE, kSmooth, kUnit, kGrad>(dstudent, row_loss, student, teacher, cls, c, r0, rows, K);
+  });
+}
+
 // Calls fn(std::bool_constant<b0>{}, ...) for the run-time flags: the variants are settled here,
 // outside the row loop.
 template <class Fn>
@@ -746,8 +888,12 @@ void distillation_rows(T* dstudent, double* row_loss, T* scratch, const T* stude
   const bool ce = cls != nullptr && c.ce != 0.0;
   with_flags(
       [&](auto ce_f, auto smooth_f, auto unit_f, auto grad_f) {
-        kd_rows<T, decltype(ce_f)::value, decltype(ce_f)::value&& decltype(smooth_f)::value, decltype(unit_f)::value,
-                decltype(grad_f)::value>(dstudent, row_loss, scratch, student, teacher, cls, c, N, K);
+        constexpr bool kCE = decltype(ce_f)::value, kSmooth = kCE && decltype(smooth_f)::value;
+        constexpr bool kUnit = decltype(unit_f)::value, kGrad = decltype(grad_f)::value;
+        if (K <= kNarrowK)
+          kd_narrow_rows<T, kCE, kSmooth, kUnit, kGrad>(dstudent, row_loss, student, teacher, cls, c, N, K);
+        else
+          kd_rows<T, kCE, kSmooth, kUnit, kGrad>(dstudent, row_loss, scratch, student, teacher, cls, c, N, K);
       },
       ce, c.off != 0.0, c.inv_temperature == 1.0, dstudent != nullptr);
 }

@@ -23,8 +23,8 @@ namespace nndl::loss {
 // again, from L1, for its exponentials.
 constexpr int64_t kBlock = 1024;
 
-// Rows of at most kNarrowK logits with class-index targets take the narrow paths: kLanes rows
-// at a time, no scratch.
+// Rows of at most kNarrowK logits take the narrow paths (cross-entropy with class-index targets,
+// and distillation): kLanes rows at a time, no scratch.
 constexpr int64_t kNarrowK = 64;
 
 // Elements (of the logits' type) of scratch per thread for rows of K with a gradient: the row's

@@ -209,7 +209,7 @@ Result distillation(T* dstudent, T* rows, const T* student, const T* teacher, In
   c.threads = row_threads(N, K);
   RowLosses row_loss(N);
   Result r;
-  std::vector<T> scratch(dstudent ? static_cast<size_t>(c.threads * kd_scratch_per_thread(K)) : 0);
+  std::vector<T> scratch(dstudent && K > kNarrowK ? static_cast<size_t>(c.threads * kd_scratch_per_thread(K)) : 0);
   if (N > 0 && K > 0)
     NNDL_DISPATCH(distillation_rows<T>)(dstudent, row_loss.data, scratch.data(), student, teacher, cls, c, N, K);
   settle_nonfinite(r, row_loss.data, N, dstudent, K, o.skip_nonfinite);
