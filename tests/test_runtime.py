@@ -220,3 +220,25 @@ def test_threads_spin_briefly_unless_the_user_chose(env, shown):
     assert shown in out.stderr
     # What nndl_fast set for libgomp is not handed on to child processes; the user's is kept.
     assert out.stdout.split() == [env.get("OMP_WAIT_POLICY", "None"), env.get("GOMP_SPINCOUNT", "None")]
+
+
+def test_kernels_leave_the_x87_unit_usable(simd):
+    # GCC once moved 64-bit values of the baseline min-max loop through MMX registers, with no
+    # EMMS: the x87 unit was left in MMX state and the caller's next long-double arithmetic
+    # (libm, LAPACK inside numpy.linalg.eigh) raised "invalid" and gave NaN. The build passes
+    # -mno-mmx; this runs kernels of several families on each target, then uses the x87 unit.
+    from nndl_fast import loss, preprocessing
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((301, 600)).astype(np.float32)
+    with nndl_fast.threads(1):
+        preprocessing.MinMaxScaler().fit(x)
+        preprocessing.StandardScaler().fit_transform(x)
+        for k in (10, 40, 600):
+            z = x[:, :k].copy()
+            y = rng.integers(0, k, 301)
+            loss.softmax_cross_entropy(z, y, label_smoothing=0.1, dlogits=np.empty_like(z))
+            loss.distillation_loss(z, z[::-1].copy(), y, temperature=2.0, dstudent=np.empty_like(z))
+    with np.errstate(all="raise"):
+        assert np.sqrt(np.longdouble(2)) ** 2 == pytest.approx(2)
+    np.linalg.eigh(np.cov(x[:, :9].T.astype(np.float64)))
