@@ -702,24 +702,13 @@ __attribute__((noinline)) void kd_narrow_group(T* dstudent, double* row_loss, co
     at[l] = r * K;
     y[l] = kCE ? cls[r] : 0;
   }
-  // The group transposed (st[j][l] = logit j of lane l's row): gathers, lane l at offset off[l]
-  // (< kLanes·kNarrowK) from the group's first row.
+  // The group transposed (st[j][l] = logit j of lane l's row), copied element by element.
   T st[kNarrowK][kLanes], tt[kNarrowK][kLanes], ms_t[kLanes], mt_t[kLanes];
   double ms[kLanes], mt[kLanes], shift[kLanes], sy[kLanes], ty[kLanes];
-  int32_t off32[kLanes];
-  for (int l = 0; l < kLanes; ++l) off32[l] = int32_t(at[l] - r0 * K);
-  const T* s0 = student + r0 * K;
-  const T* t0 = teacher + r0 * K;
-  for (int64_t j = 0; j < K; ++j) {
-#pragma omp simd
-    for (int l = 0; l < kLanes; ++l) {
-      st[j][l] = s0[off32[l] + j];
-      tt[j][l] = t0[off32[l] + j];
-    }
-  }
   for (int l = 0; l < kLanes; ++l) {
     const T* s = student + at[l];
     const T* t = teacher + at[l];
+    for (int64_t j = 0; j < K; ++j) st[j][l] = s[j], tt[j][l] = t[j];
     ms_t[l] = mt_t[l] = -std::numeric_limits<T>::infinity();
     shift[l] = std::isfinite(double(s[0])) ? double(s[0]) : 0.0;
     sy[l] = double(s[y[l]]);
@@ -799,7 +788,7 @@ __attribute__((noinline)) void kd_narrow_group(T* dstudent, double* row_loss, co
   }
   for (int64_t l = 0; l < rows; ++l) row_loss[r0 + l] = bad[l] ? std::numeric_limits<double>::quiet_NaN() : loss[l];
   if constexpr (kGrad) {
-    const double ca = kCE ? g * c.ce * off : 0.0;
+    const double ca = kCE ? g * ce_w * off : 0.0;
     T gt[kNarrowK][kLanes];                           // the group's gradient, transposed as st
     const T(*e1p)[kLanes] = kCE && !kUnit ? e1 : es;  // e^{s−ms}: the tempered one itself at T = 1
     for (int64_t j = 0; j < K; ++j) {
