@@ -155,20 +155,27 @@ def test_statistics_bitwise_across_threads_and_targets(dtype, order):
         assert y == results[0][1], f"transform differs on {who}"
 
 
+def _non_finite_case(dtype, order, seed, nan_column=False):
+    """(2·BLOCK + 13, 9) data with NaN in columns 1 and 2, +inf in 3, −inf in 4 (and, with
+    nan_column, NaN in every third row of column 5), in eight-row groups and in the row tails."""
+    n = 2 * BLOCK + 13
+    x = _data((n, 9), dtype, seed=seed)
+    x[5, 1] = np.nan  # in a group of eight rows
+    x[n - 2, 2] = np.nan  # in the last rows, read one at a time
+    x[BLOCK + 3, 3] = np.inf
+    x[n - 1, 4] = -np.inf
+    if nan_column:
+        x[::3, 5] = np.nan
+    return _ordered(x, order)
+
+
 @pytest.mark.parametrize("omit", [False, True], ids=["raise", "omit"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("order", ["C", "F"])
 def test_min_max_only_statistics(order, dtype, omit, simd, nthreads):
     # MinMaxScaler's pass (moments=False): count, min and max as the full pass gives them, the
     # mean field flags NaN/±inf (0 otherwise) and M2 is 0, also for values in the row tails.
-    n = 2 * BLOCK + 13
-    x = _data((n, 9), dtype, seed=11)
-    x[5, 1] = np.nan  # in a group of eight rows
-    x[n - 2, 2] = np.nan  # in the last rows, read one at a time
-    x[BLOCK + 3, 3] = np.inf
-    x[n - 1, 4] = -np.inf
-    x[::3, 5] = np.nan
-    x = _ordered(x, order)
+    x = _non_finite_case(dtype, order, seed=11, nan_column=True)
     full, mm = _empty_stats(9), _empty_stats(9)
     _core.column_stats_update(x, full, omit, True)
     _core.column_stats_update(x, mm, omit, False)
@@ -186,13 +193,7 @@ def test_min_max_only_statistics(order, dtype, omit, simd, nthreads):
 def test_moments_only_statistics(order, dtype, omit, simd, nthreads):
     # StandardScaler's and the whitenings' pass (minmax=False): count, mean and M2 bitwise those
     # of the full pass, min and max left as they were, NaN/±inf still shown by mean and M2.
-    n = 2 * BLOCK + 13
-    x = _data((n, 9), dtype, seed=12)
-    x[5, 1] = np.nan
-    x[n - 2, 2] = np.nan
-    x[BLOCK + 3, 3] = np.inf
-    x[n - 1, 4] = -np.inf
-    x = _ordered(x, order)
+    x = _non_finite_case(dtype, order, seed=12)
     full, mo = _empty_stats(9), _empty_stats(9)
     _core.column_stats_update(x, full, omit, True)
     _core.column_stats_update(x, mo, omit, True, False)

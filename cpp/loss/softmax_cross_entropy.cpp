@@ -834,20 +834,15 @@ template <class T>
 void softmax_cross_entropy_rows(T* dlogits, double* row_loss, T* scratch, const T* logits, const int64_t* cls,
                                 const T* soft, const T* weight, const loss::CeCoeffs& c, int64_t N, int64_t K) {
   if (N == 0 || K == 0) return;
-  if (!soft && K <= kLanes) {
+  if (!soft && K <= kNarrowK) {  // short rows (K ≤ kLanes) a row per vector, the others transposed
     with_flags(
         [&](auto weight_f, auto smooth_f, auto grad_f, auto) {
-          ce_short_rows<T, decltype(weight_f)::value, decltype(smooth_f)::value, decltype(grad_f)::value>(
-              dlogits, row_loss, logits, cls, weight, c, N, K);
-        },
-        weight != nullptr, c.off != 0.0, dlogits != nullptr, false);
-    return;
-  }
-  if (!soft && K <= kNarrowK) {
-    with_flags(
-        [&](auto weight_f, auto smooth_f, auto grad_f, auto) {
-          ce_narrow_rows<T, decltype(weight_f)::value, decltype(smooth_f)::value, decltype(grad_f)::value>(
-              dlogits, row_loss, logits, cls, weight, c, N, K);
+          constexpr bool kWeight = decltype(weight_f)::value, kSmooth = decltype(smooth_f)::value;
+          constexpr bool kGrad = decltype(grad_f)::value;
+          if (K <= kLanes)
+            ce_short_rows<T, kWeight, kSmooth, kGrad>(dlogits, row_loss, logits, cls, weight, c, N, K);
+          else
+            ce_narrow_rows<T, kWeight, kSmooth, kGrad>(dlogits, row_loss, logits, cls, weight, c, N, K);
         },
         weight != nullptr, c.off != 0.0, dlogits != nullptr, false);
     return;
