@@ -403,7 +403,10 @@ void reduce_rows(double* partial, T* dx, const T* dy, const T* x, const T* mean,
     const int64_t c0 = k.c0, cn = k.cn;
     const T* NNDL_RESTRICT mu = mean + c0;
     const T* NNDL_RESTRICT a = scale ? scale + c0 : nullptr;
-    alignas(64) T ady[kBnChanBlock], adx[kBnChanBlock];
+    constexpr int64_t kSpan = lockstep_stride<T>(kBnChanBlock);
+    alignas(64) T acc[2 * kSpan];
+    T* NNDL_RESTRICT ady = acc;
+    T* NNDL_RESTRICT adx = acc + kSpan;
     for (int64_t c = 0; c < cn; ++c) sdy[c] = 0, sdx[c] = 0, ady[c] = 0, adx[c] = 0;
     for (int64_t r = k.r0; r < k.r1; ++r) {
       const T* NNDL_RESTRICT xr = x + r * C + c0;

@@ -351,7 +351,10 @@ void ln_backward_finalize(T* dgamma, T* dbeta, const double* partial, const LnPl
 #pragma omp parallel for num_threads(::nndl::num_threads()) schedule(static) if (p.chunks * D > kSerialBelow)
   for (int64_t j0 = 0; j0 < D; j0 += kCols) {
     const int64_t n = min64(kCols, D - j0);
-    double sg[kCols], sb[kCols];
+    constexpr int64_t kSpan = lockstep_stride<double>(kCols);
+    double sums[2 * kSpan];
+    double* NNDL_RESTRICT sg = sums;
+    double* NNDL_RESTRICT sb = sums + kSpan;
     for (int64_t j = 0; j < n; ++j) sg[j] = p.chunks ? g[j0 + j] : 0.0, sb[j] = p.chunks ? b[j0 + j] : 0.0;
     for (int64_t k = 1; k < p.chunks; ++k) {
       const double* NNDL_RESTRICT pg = g + 2 * k * p.pstride + j0;

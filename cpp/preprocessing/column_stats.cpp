@@ -89,7 +89,12 @@ void stats_rows(double* partial, const T* x, int64_t n, int64_t d) {
     double* NNDL_RESTRICT cnt = partial + (b * kFields + kCount) * d + c0;
     double* NNDL_RESTRICT s1 = partial + (b * kFields + kMean) * d + c0;
     double* NNDL_RESTRICT s2 = partial + (b * kFields + kM2) * d + c0;
-    T k[kColBlock], lo[kColBlock], hi[kColBlock], z[kColBlock];  // z: Σ(x − x), NaN once x held NaN/±inf
+    constexpr int64_t kSpan = lockstep_stride<T>(kColBlock);
+    alignas(64) T arrays[4 * kSpan];
+    T* NNDL_RESTRICT k = arrays;
+    T* NNDL_RESTRICT lo = arrays + kSpan;
+    T* NNDL_RESTRICT hi = arrays + 2 * kSpan;
+    T* NNDL_RESTRICT z = arrays + 3 * kSpan;  // Σ(x − x): NaN once x held NaN/±inf
     for (int64_t c = 0; c < cn; ++c) {
       T kc = x[r0 * d + c0 + c];
       if (Omit)

@@ -39,6 +39,19 @@ inline void prefetch_l2(const T* p, int64_t n) {
   for (int64_t o = 0; o < n * int64_t(sizeof(T)); o += 64) __builtin_prefetch(b + o, 0, 2);
 }
 
+// The distance, in elements of T, at which to place arrays of n elements that one loop loads
+// and stores in lockstep (lo[c] and hi[c]): 1 KiB past a multiple of 4 KiB, so the arrays'
+// elements c differ in address bits 6-11 (room for four arrays). At equal bits 0-11, a load
+// from one just after a store to the other stalls on this machine's Zen 4 for about one
+// placement of the physical pages in 16, 2.7x slower (docs/performance-notes.md).
+template <class T>
+constexpr int64_t lockstep_stride(int64_t n) {
+  const int64_t bytes = n * int64_t(sizeof(T));
+  return (bytes + ((1024 - bytes) % 4096 + 4096) % 4096) / int64_t(sizeof(T));
+}
+static_assert(lockstep_stride<float>(1024) * 4 % 4096 == 1024 && lockstep_stride<double>(1024) * 8 % 4096 == 1024);
+static_assert(lockstep_stride<float>(784) >= 784 && lockstep_stride<double>(1) * 8 == 1024);
+
 // body(i) for every i in [0, n), over `threads` threads in one parallel region (none for a team
 // of one: libgomp's region with an `if` that is false still costs a futex round trip, ~0.3 µs);
 // then finish() once in each thread, after its share (e.g. fencing its streaming stores).
