@@ -254,14 +254,15 @@ def test_column_and_row_order_agree():
 
 
 @pytest.mark.parametrize(
-    "shape",
-    # rows of 256 B in an x over 2 MiB (read with prefetches); 3 blocks x 700 columns (the
-    # fold of the blocks split over threads)
-    [(9001, 64), (2 * BLOCK + 1, 700)],
+    ("shape", "dtype"),
+    # short rows in an x over 2 MiB (read with prefetches, 4 rows per group for float rows of
+    # <= 64 values, else 2; the blocks' last rows alone); 3 blocks x 700 columns (the fold of
+    # the blocks split over threads, 8 rows per group)
+    [((9001, 64), np.float32), ((6001, 120), np.float32), ((4001, 80), np.float64), ((2 * BLOCK + 1, 700), np.float32)],
     ids=str,
 )
-def test_statistics_of_large_inputs_bitwise_across_threads_and_targets(shape):
-    x = _data(shape, np.float32, seed=9)
+def test_statistics_of_large_inputs_bitwise_across_threads_and_targets(shape, dtype):
+    x = _data(shape, dtype, seed=9)
     want_y, mean, var = ref.standardize(x.astype(np.float64))
     results = []
     for target in SIMD_TARGETS:

@@ -75,11 +75,11 @@ inline void finish(double& mean, double& m2, double k, double n) {
 }
 
 // C-ordered x: task (block b, columns [c0, c0 + cn)) reads the block's rows in memory order,
-// accumulating per column into the block's partial vectors: the moments eight rows at a time
-// (with Prefetch, for short rows, see kPrefetchRowBytes, each group of eight prefetches the
+// accumulating per column into the block's partial vectors: the moments G rows at a time (8;
+// with Prefetch, for short rows, see kPrefetchRowBytes, 2 or 4, and each group prefetches the
 // rows kPrefetchAhead on); min and max, whose few operations leave the reads to set the pace,
 // one row at a time, the order the hardware prefetcher follows best.
-template <class T, bool Omit, bool Moments, bool MinMax, bool Prefetch = false>
+template <class T, bool Omit, bool Moments, bool MinMax, bool Prefetch = false, int G = 8>
 void stats_rows(double* partial, const T* x, int64_t n, int64_t d) {
   const int64_t blocks = prep::stats_blocks(n), cblocks = (d + kColBlock - 1) / kColBlock, tasks = blocks * cblocks;
 #pragma omp parallel for num_threads(::nndl::num_threads()) schedule(static) if (tasks > 1 && n * d > kSerialBelow)
@@ -106,25 +106,39 @@ void stats_rows(double* partial, const T* x, int64_t n, int64_t d) {
     const int64_t ahead = (kPrefetchAhead / (d * int64_t(sizeof(T))) + 7) / 8 * 8;  // rows
     int64_t r = r0;
     if (!Omit && Moments) {
-      for (; r + 8 <= r1; r += 8) {
+      for (; r + G <= r1; r += G) {
         const T* NNDL_RESTRICT x0 = x + r * d + c0;
-        if (Prefetch && r + ahead < n) prefetch_l2_x4(x0 + ahead * d, min64(8, n - r - ahead) * d);
+        if (Prefetch && r + ahead < n) prefetch_l2_x4(x0 + ahead * d, min64(G, n - r - ahead) * d);
 #pragma omp simd
         for (int64_t c = 0; c < cn; ++c) {
           const double kc = double(k[c]);
-          double e[8];
-          T v[8];
-          for (int q = 0; q < 8; ++q) v[q] = x0[c + q * d], e[q] = double(v[q]) - kc;
-          s1[c] += ((e[0] + e[1]) + (e[2] + e[3])) + ((e[4] + e[5]) + (e[6] + e[7]));
-          // two fused chains: 10 operations instead of 16 (std::fma: the same bits on every target)
-          const double q0 = std::fma(e[6], e[6], std::fma(e[4], e[4], std::fma(e[2], e[2], e[0] * e[0])));
-          const double q1 = std::fma(e[7], e[7], std::fma(e[5], e[5], std::fma(e[3], e[3], e[1] * e[1])));
+          double e[G];
+          T v[G];
+          for (int q = 0; q < G; ++q) v[q] = x0[c + q * d], e[q] = double(v[q]) - kc;
+          // Σe by pairs; Σe² as two fused chains (10 operations instead of 16 for G = 8; std::fma:
+          // the same bits on every target)
+          double q0 = e[0] * e[0], q1 = e[1] * e[1];
+          T l = lesser(v[0], v[1]), h = greater(v[0], v[1]);
+          double sum = e[0] + e[1];
+          if constexpr (G >= 4) {
+            q0 = std::fma(e[2], e[2], q0), q1 = std::fma(e[3], e[3], q1);
+            sum += e[2] + e[3];
+            if (MinMax) {
+              l = lesser(l, lesser(v[2], v[3]));
+              h = greater(h, greater(v[2], v[3]));
+            }
+          }
+          if constexpr (G == 8) {
+            q0 = std::fma(e[6], e[6], std::fma(e[4], e[4], q0)), q1 = std::fma(e[7], e[7], std::fma(e[5], e[5], q1));
+            sum += (e[4] + e[5]) + (e[6] + e[7]);
+            if (MinMax) {
+              l = lesser(l, lesser(lesser(v[4], v[5]), lesser(v[6], v[7])));
+              h = greater(h, greater(greater(v[4], v[5]), greater(v[6], v[7])));
+            }
+          }
+          s1[c] += sum;
           s2[c] += q0 + q1;
           if (MinMax) {
-            const T l =
-                lesser(lesser(lesser(v[0], v[1]), lesser(v[2], v[3])), lesser(lesser(v[4], v[5]), lesser(v[6], v[7])));
-            const T h = greater(greater(greater(v[0], v[1]), greater(v[2], v[3])),
-                                greater(greater(v[4], v[5]), greater(v[6], v[7])));
             lo[c] = lesser(lo[c], l);
             hi[c] = greater(hi[c], h);
           }
@@ -313,13 +327,15 @@ void column_stats_partial(double* partial, const T* x, int64_t n, int64_t d, boo
   static constexpr Kernel kColumns[2][3] = {
       {stats_columns<T, false, false, true>, stats_columns<T, false, true, false>, stats_columns<T, false, true, true>},
       {stats_columns<T, true, false, true>, stats_columns<T, true, true, false>, stats_columns<T, true, true, true>}};
-  // the moments only: min and max, like the omit path, read one row at a time, in order
-  static constexpr Kernel kRowsPrefetch[2] = {stats_rows<T, false, true, false, true>,
-                                              stats_rows<T, false, true, true, true>};
+  // the moments only: min and max, like the omit path, read one row at a time, in order;
+  // [G = 4]: float rows of at most 64 values, G = 2 otherwise (fastest as measured)
+  static constexpr Kernel kRowsPrefetch[2][2] = {
+      {stats_rows<T, false, true, false, true, 2>, stats_rows<T, false, true, true, true, 2>},
+      {stats_rows<T, false, true, false, true, 4>, stats_rows<T, false, true, true, true, 4>}};
   const int stats = moments ? (minmax ? 2 : 1) : 0;
   const int64_t row_bytes = d * int64_t(sizeof(T));
   if (moments && !f_order && !omit_nan && row_bytes < kPrefetchRowBytes && n * row_bytes > kPrefetchAbove)
-    kRowsPrefetch[stats - 1](partial, x, n, d);
+    kRowsPrefetch[sizeof(T) == 4 && d <= 64][stats - 1](partial, x, n, d);
   else
     (f_order ? kColumns : kRows)[omit_nan][stats](partial, x, n, d);
 }
