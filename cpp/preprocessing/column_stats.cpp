@@ -23,14 +23,18 @@ using prep::kStatsRows;
 constexpr int64_t kColBlock = 1024;
 // Lanes of a contiguous column span (F-ordered x): independent sums, combined by a fixed tree.
 constexpr int kLanes = 16;
-// Rows shorter than this many bytes are read with later rows prefetched into the L2: eight
-// short rows read column chunk by column chunk visit their cache lines out of order, and the
-// hardware prefetcher does not follow (longer rows are eight sequential streams it follows).
-constexpr int64_t kPrefetchRowBytes = 2048;
-// Bytes of x between the rows being read and the rows being prefetched.
-constexpr int64_t kPrefetchAhead = 16384;
-// An x of at most this many bytes is read without prefetches: it is likely in the cache already.
+// An x over kPrefetchAbove bytes is read by the moments pass with the rows kPrefetchAhead bytes
+// on (at least kPrefetchRows rows) prefetched into the L2, G rows at a time: 8 from
+// kGroupRowBytes on, 2 or 4 below (short rows read 8 at a time are slower, and the hardware
+// prefetcher does not follow them; docs/performance-notes.md).
 constexpr int64_t kPrefetchAbove = int64_t{2} << 20;
+constexpr int64_t kPrefetchAhead = 16384;
+constexpr int64_t kPrefetchRows = 16;
+constexpr int64_t kGroupRowBytes = 2048;
+// How the moments pass prefetches: not at all (an x likely in the cache already), the group's
+// rows ahead in one go (short rows), or a line of each of them per 64 bytes of columns read
+// (long rows, whose lines in one go measured far slower).
+enum class Fetch { none, rows, lines };
 // Columns per task of the fold, and the merges (blocks × columns) below which it stays serial.
 constexpr int64_t kFoldCols = 16;
 constexpr int64_t kFoldSerialBelow = int64_t{1} << 11;
@@ -75,11 +79,10 @@ inline void finish(double& mean, double& m2, double k, double n) {
 }
 
 // C-ordered x: task (block b, columns [c0, c0 + cn)) reads the block's rows in memory order,
-// accumulating per column into the block's partial vectors: the moments G rows at a time (8;
-// with Prefetch, for short rows, see kPrefetchRowBytes, 2 or 4, and each group prefetches the
-// rows kPrefetchAhead on); min and max, whose few operations leave the reads to set the pace,
+// accumulating per column into the block's partial vectors: the moments G rows at a time (see
+// kGroupRowBytes and Fetch); min and max, whose few operations leave the reads to set the pace,
 // one row at a time, the order the hardware prefetcher follows best.
-template <class T, bool Omit, bool Moments, bool MinMax, bool Prefetch = false, int G = 8>
+template <class T, bool Omit, bool Moments, bool MinMax, Fetch F = Fetch::none, int G = 8>
 void stats_rows(double* partial, const T* x, int64_t n, int64_t d) {
   const int64_t blocks = prep::stats_blocks(n), cblocks = (d + kColBlock - 1) / kColBlock, tasks = blocks * cblocks;
 #pragma omp parallel for num_threads(::nndl::num_threads()) schedule(static) if (tasks > 1 && n * d > kSerialBelow)
@@ -103,44 +106,51 @@ void stats_rows(double* partial, const T* x, int64_t n, int64_t d) {
       lo[c] = T(INFINITY), hi[c] = T(-INFINITY), z[c] = T(0);
       s1[c] = 0, s2[c] = 0, cnt[c] = 0;
     }
-    const int64_t ahead = (kPrefetchAhead / (d * int64_t(sizeof(T))) + 7) / 8 * 8;  // rows
+    const int64_t ahead = max64(kPrefetchRows, (kPrefetchAhead / (d * int64_t(sizeof(T))) + 7) / 8 * 8);  // rows
     int64_t r = r0;
     if (!Omit && Moments) {
       for (; r + G <= r1; r += G) {
         const T* NNDL_RESTRICT x0 = x + r * d + c0;
-        if (Prefetch && r + ahead < n) prefetch_l2_x4(x0 + ahead * d, min64(G, n - r - ahead) * d);
+        const bool fetch = F != Fetch::none && r + ahead + G <= n;
+        if (F == Fetch::rows && fetch) prefetch_l2_x4(x0 + ahead * d, G * d);
+        constexpr int64_t kLine = 64 / int64_t(sizeof(T));  // columns per line
+        for (int64_t cb = 0; cb < cn; cb += F == Fetch::lines ? kLine : cn) {
+          const int64_t ce = F == Fetch::lines ? min64(cn, cb + kLine) : cn;
+          if (F == Fetch::lines && fetch)
+            for (int q = 0; q < G; ++q) __builtin_prefetch(x0 + (ahead + q) * d + cb, 0, 2);  // into the L2
 #pragma omp simd
-        for (int64_t c = 0; c < cn; ++c) {
-          const double kc = double(k[c]);
-          double e[G];
-          T v[G];
-          for (int q = 0; q < G; ++q) v[q] = x0[c + q * d], e[q] = double(v[q]) - kc;
-          // Σe by pairs; Σe² as two fused chains (10 operations instead of 16 for G = 8; std::fma:
-          // the same bits on every target)
-          double q0 = e[0] * e[0], q1 = e[1] * e[1];
-          T l = lesser(v[0], v[1]), h = greater(v[0], v[1]);
-          double sum = e[0] + e[1];
-          if constexpr (G >= 4) {
-            q0 = std::fma(e[2], e[2], q0), q1 = std::fma(e[3], e[3], q1);
-            sum += e[2] + e[3];
-            if (MinMax) {
-              l = lesser(l, lesser(v[2], v[3]));
-              h = greater(h, greater(v[2], v[3]));
+          for (int64_t c = cb; c < ce; ++c) {
+            const double kc = double(k[c]);
+            double e[G];
+            T v[G];
+            for (int q = 0; q < G; ++q) v[q] = x0[c + q * d], e[q] = double(v[q]) - kc;
+            // Σe by pairs; Σe² as two fused chains (10 operations instead of 16 for G = 8; std::fma:
+            // the same bits on every target)
+            double q0 = e[0] * e[0], q1 = e[1] * e[1];
+            T l = lesser(v[0], v[1]), h = greater(v[0], v[1]);
+            double sum = e[0] + e[1];
+            if constexpr (G >= 4) {
+              q0 = std::fma(e[2], e[2], q0), q1 = std::fma(e[3], e[3], q1);
+              sum += e[2] + e[3];
+              if (MinMax) {
+                l = lesser(l, lesser(v[2], v[3]));
+                h = greater(h, greater(v[2], v[3]));
+              }
             }
-          }
-          if constexpr (G == 8) {
-            q0 = std::fma(e[6], e[6], std::fma(e[4], e[4], q0)), q1 = std::fma(e[7], e[7], std::fma(e[5], e[5], q1));
-            sum += (e[4] + e[5]) + (e[6] + e[7]);
-            if (MinMax) {
-              l = lesser(l, lesser(lesser(v[4], v[5]), lesser(v[6], v[7])));
-              h = greater(h, greater(greater(v[4], v[5]), greater(v[6], v[7])));
+            if constexpr (G == 8) {
+              q0 = std::fma(e[6], e[6], std::fma(e[4], e[4], q0)), q1 = std::fma(e[7], e[7], std::fma(e[5], e[5], q1));
+              sum += (e[4] + e[5]) + (e[6] + e[7]);
+              if (MinMax) {
+                l = lesser(l, lesser(lesser(v[4], v[5]), lesser(v[6], v[7])));
+                h = greater(h, greater(greater(v[4], v[5]), greater(v[6], v[7])));
+              }
             }
-          }
-          s1[c] += sum;
-          s2[c] += q0 + q1;
-          if (MinMax) {
-            lo[c] = lesser(lo[c], l);
-            hi[c] = greater(hi[c], h);
+            s1[c] += sum;
+            s2[c] += q0 + q1;
+            if (MinMax) {
+              lo[c] = lesser(lo[c], l);
+              hi[c] = greater(hi[c], h);
+            }
           }
         }
       }
@@ -327,15 +337,16 @@ void column_stats_partial(double* partial, const T* x, int64_t n, int64_t d, boo
   static constexpr Kernel kColumns[2][3] = {
       {stats_columns<T, false, false, true>, stats_columns<T, false, true, false>, stats_columns<T, false, true, true>},
       {stats_columns<T, true, false, true>, stats_columns<T, true, true, false>, stats_columns<T, true, true, true>}};
-  // the moments only: min and max, like the omit path, read one row at a time, in order;
-  // [G = 4]: float rows of at most 64 values, G = 2 otherwise (fastest as measured)
-  static constexpr Kernel kRowsPrefetch[2][2] = {
-      {stats_rows<T, false, true, false, true, 2>, stats_rows<T, false, true, true, true, 2>},
-      {stats_rows<T, false, true, false, true, 4>, stats_rows<T, false, true, true, true, 4>}};
+  // the moments only (min and max, like the omit path, read one row at a time, in order), by
+  // group size: [2], [4] for float rows of at most 64 values, [8] for rows of kGroupRowBytes on
+  static constexpr Kernel kRowsFetch[3][2] = {
+      {stats_rows<T, false, true, false, Fetch::rows, 2>, stats_rows<T, false, true, true, Fetch::rows, 2>},
+      {stats_rows<T, false, true, false, Fetch::rows, 4>, stats_rows<T, false, true, true, Fetch::rows, 4>},
+      {stats_rows<T, false, true, false, Fetch::lines, 8>, stats_rows<T, false, true, true, Fetch::lines, 8>}};
   const int stats = moments ? (minmax ? 2 : 1) : 0;
   const int64_t row_bytes = d * int64_t(sizeof(T));
-  if (moments && !f_order && !omit_nan && row_bytes < kPrefetchRowBytes && n * row_bytes > kPrefetchAbove)
-    kRowsPrefetch[sizeof(T) == 4 && d <= 64][stats - 1](partial, x, n, d);
+  if (moments && !f_order && !omit_nan && n * row_bytes > kPrefetchAbove)
+    kRowsFetch[row_bytes >= kGroupRowBytes ? 2 : sizeof(T) == 4 && d <= 64][stats - 1](partial, x, n, d);
   else
     (f_order ? kColumns : kRows)[omit_nan][stats](partial, x, n, d);
 }

@@ -31,8 +31,7 @@ inline T madd(T a, T b, T c) {
 // Hints that p[0:n) will be read soon: its cache lines are fetched into the L2 (never
 // faults, even past the end of an array). Row kernels call it on the next row while
 // working on this one: a row of a few KiB ends before the hardware prefetcher, which stops
-// at every 4 KiB page, has warmed up to it. Four lines per step (up to three past the end:
-// harmless), at a third of the loop's instructions per line.
+// at every 4 KiB page, has warmed up to it.
 template <class T>
 inline void prefetch_l2(const T* p, int64_t n) {
   const char* b = reinterpret_cast<const char*>(p);
