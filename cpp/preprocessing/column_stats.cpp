@@ -346,7 +346,7 @@ void column_stats_partial(double* partial, const T* x, int64_t n, int64_t d, boo
   const int stats = moments ? (minmax ? 2 : 1) : 0;
   const int64_t row_bytes = d * int64_t(sizeof(T));
   if (moments && !f_order && !omit_nan && n * row_bytes > kPrefetchAbove)
-    kRowsFetch[row_bytes >= kGroupRowBytes ? 2 : sizeof(T) == 4 && d <= 64][stats - 1](partial, x, n, d);
+    kRowsFetch[row_bytes >= kGroupRowBytes ? 2 : (sizeof(T) == 4 && d <= 64 ? 1 : 0)][stats - 1](partial, x, n, d);
   else
     (f_order ? kColumns : kRows)[omit_nan][stats](partial, x, n, d);
 }
