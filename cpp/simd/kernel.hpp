@@ -40,9 +40,8 @@ inline void prefetch_l2(const T* p, int64_t n) {
 
 // The distance, in elements of T, at which to place arrays of n elements that one loop loads
 // and stores in lockstep (lo[c] and hi[c]): 1 KiB past a multiple of 4 KiB, so the arrays'
-// elements c differ in address bits 6-11 (room for four arrays). At equal bits 0-11, a load
-// from one just after a store to the other stalls on this machine's Zen 4 for about one
-// placement of the physical pages in 16, 2.7x slower (docs/performance-notes.md).
+// elements c differ in address bits 6-11 (room for four arrays): at equal bits 0-11, a load
+// from one just after a store to the other can stall on the store (docs/performance-notes.md).
 template <class T>
 constexpr int64_t lockstep_stride(int64_t n) {
   const int64_t bytes = n * int64_t(sizeof(T));
