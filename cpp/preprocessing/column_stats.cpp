@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "cache.hpp"
 #include "simd/kernel.hpp"
 
 namespace nndl::NNDL_TARGET {
@@ -26,12 +27,14 @@ constexpr int kLanes = 16;
 // An x over kPrefetchAbove bytes is read by the moments pass with the rows kPrefetchAhead bytes
 // on (at least kPrefetchRows rows) prefetched into the L2, G rows at a time: 8 from
 // kGroupRowBytes on, 2 or 4 below (short rows read 8 at a time are slower, and the hardware
-// prefetcher does not follow them; docs/performance-notes.md).
+// prefetcher does not follow them; docs/performance-notes.md). The min-max pass reads float rows
+// of kGroupRowBytes on 8 at a time too, prefetched alike from an x over half the last-level
+// cache (below, the prefetches only cost); other rows one at a time.
 constexpr int64_t kPrefetchAbove = int64_t{2} << 20;
 constexpr int64_t kPrefetchAhead = 16384;
 constexpr int64_t kPrefetchRows = 16;
 constexpr int64_t kGroupRowBytes = 2048;
-// How the moments pass prefetches: not at all (an x likely in the cache already), the group's
+// How the grouped passes prefetch: not at all (an x likely in the cache already), the group's
 // rows ahead in one go (short rows), or a line of each of them per 64 bytes of columns read
 // (long rows, whose lines in one go measured far slower).
 enum class Fetch { none, rows, lines };
@@ -78,10 +81,32 @@ inline void finish(double& mean, double& m2, double k, double n) {
   m2 = q > 0 ? q : 0;  // rounding can leave −ulp for a constant column
 }
 
+// The rows [r, r1) of a task, G at a time while G remain: span(x0, cb, ce) for the group's rows
+// x0 + q·d, q < G, over the columns [cb, ce) of [0, cn): one span, or (Fetch::lines) one line of
+// columns per span, after prefetching that line of each of the rows `ahead` on. Returns the
+// first row left over (fewer than G).
+template <Fetch F, int G, class T, class Span>
+__attribute__((always_inline)) inline int64_t for_each_group(const T* x, int64_t r, int64_t r1, int64_t n, int64_t d,
+                                                             int64_t cn, int64_t ahead, const Span& span) {
+  constexpr int64_t kLine = 64 / int64_t(sizeof(T));  // columns per line
+  for (; r + G <= r1; r += G) {
+    const T* x0 = x + r * d;
+    const bool fetch = F != Fetch::none && r + ahead + G <= n;
+    if (F == Fetch::rows && fetch) prefetch_l2_x4(x0 + ahead * d, G * d);
+    for (int64_t cb = 0; cb < cn; cb += F == Fetch::lines ? kLine : cn) {
+      const int64_t ce = F == Fetch::lines ? min64(cn, cb + kLine) : cn;
+      if (F == Fetch::lines && fetch)
+        for (int q = 0; q < G; ++q) __builtin_prefetch(x0 + (ahead + q) * d + cb, 0, 2);  // into the L2
+      span(x0, cb, ce);
+    }
+  }
+  return r;
+}
+
 // C-ordered x: task (block b, columns [c0, c0 + cn)) reads the block's rows in memory order,
-// accumulating per column into the block's partial vectors: the moments G rows at a time (see
-// kGroupRowBytes and Fetch); min and max, whose few operations leave the reads to set the pace,
-// one row at a time, the order the hardware prefetcher follows best.
+// accumulating per column into the block's partial vectors G rows at a time (see kGroupRowBytes
+// and Fetch): the moments, or min and max alone (G = 1: one row at a time, the order the hardware
+// prefetcher follows best; G = 8: one load and store of the running min and max per 8 rows).
 template <class T, bool Omit, bool Moments, bool MinMax, Fetch F = Fetch::none, int G = 8>
 void stats_rows(double* partial, const T* x, int64_t n, int64_t d) {
   const int64_t blocks = prep::stats_blocks(n), cblocks = (d + kColBlock - 1) / kColBlock, tasks = blocks * cblocks;
@@ -108,57 +133,69 @@ void stats_rows(double* partial, const T* x, int64_t n, int64_t d) {
     }
     const int64_t ahead = max64(kPrefetchRows, (kPrefetchAhead / (d * int64_t(sizeof(T))) + 7) / 8 * 8);  // rows
     int64_t r = r0;
-    if (!Omit && Moments) {
-      for (; r + G <= r1; r += G) {
-        const T* NNDL_RESTRICT x0 = x + r * d + c0;
-        const bool fetch = F != Fetch::none && r + ahead + G <= n;
-        if (F == Fetch::rows && fetch) prefetch_l2_x4(x0 + ahead * d, G * d);
-        constexpr int64_t kLine = 64 / int64_t(sizeof(T));  // columns per line
-        for (int64_t cb = 0; cb < cn; cb += F == Fetch::lines ? kLine : cn) {
-          const int64_t ce = F == Fetch::lines ? min64(cn, cb + kLine) : cn;
-          if (F == Fetch::lines && fetch)
-            for (int q = 0; q < G; ++q) __builtin_prefetch(x0 + (ahead + q) * d + cb, 0, 2);  // into the L2
+    if constexpr (!Omit && Moments) {
+      r = for_each_group<F, G>(x + c0, r, r1, n, d, cn, ahead, [&](const T* NNDL_RESTRICT x0, int64_t cb, int64_t ce) {
 #pragma omp simd
-          for (int64_t c = cb; c < ce; ++c) {
-            const double kc = double(k[c]);
-            double e[G];
-            T v[G];
-            for (int q = 0; q < G; ++q) v[q] = x0[c + q * d], e[q] = double(v[q]) - kc;
-            // Σe by pairs; Σe² as two fused chains (10 operations instead of 16 for G = 8; std::fma:
-            // the same bits on every target)
-            double q0 = e[0] * e[0], q1 = e[1] * e[1];
-            T l = lesser(v[0], v[1]), h = greater(v[0], v[1]);
-            double sum = e[0] + e[1];
-            if constexpr (G >= 4) {
-              q0 = std::fma(e[2], e[2], q0), q1 = std::fma(e[3], e[3], q1);
-              sum += e[2] + e[3];
-              if (MinMax) {
-                l = lesser(l, lesser(v[2], v[3]));
-                h = greater(h, greater(v[2], v[3]));
-              }
-            }
-            if constexpr (G == 8) {
-              q0 = std::fma(e[6], e[6], std::fma(e[4], e[4], q0)), q1 = std::fma(e[7], e[7], std::fma(e[5], e[5], q1));
-              sum += (e[4] + e[5]) + (e[6] + e[7]);
-              if (MinMax) {
-                l = lesser(l, lesser(lesser(v[4], v[5]), lesser(v[6], v[7])));
-                h = greater(h, greater(greater(v[4], v[5]), greater(v[6], v[7])));
-              }
-            }
-            s1[c] += sum;
-            s2[c] += q0 + q1;
+        for (int64_t c = cb; c < ce; ++c) {
+          const double kc = double(k[c]);
+          double e[G];
+          T v[G];
+          for (int q = 0; q < G; ++q) v[q] = x0[c + q * d], e[q] = double(v[q]) - kc;
+          // Σe by pairs; Σe² as two fused chains (10 operations instead of 16 for G = 8; std::fma:
+          // the same bits on every target)
+          double q0 = e[0] * e[0], q1 = e[1] * e[1];
+          T l = lesser(v[0], v[1]), h = greater(v[0], v[1]);
+          double sum = e[0] + e[1];
+          if constexpr (G >= 4) {
+            q0 = std::fma(e[2], e[2], q0), q1 = std::fma(e[3], e[3], q1);
+            sum += e[2] + e[3];
             if (MinMax) {
-              lo[c] = lesser(lo[c], l);
-              hi[c] = greater(hi[c], h);
+              l = lesser(l, lesser(v[2], v[3]));
+              h = greater(h, greater(v[2], v[3]));
             }
           }
+          if constexpr (G == 8) {
+            q0 = std::fma(e[6], e[6], std::fma(e[4], e[4], q0)), q1 = std::fma(e[7], e[7], std::fma(e[5], e[5], q1));
+            sum += (e[4] + e[5]) + (e[6] + e[7]);
+            if (MinMax) {
+              l = lesser(l, lesser(lesser(v[4], v[5]), lesser(v[6], v[7])));
+              h = greater(h, greater(greater(v[4], v[5]), greater(v[6], v[7])));
+            }
+          }
+          s1[c] += sum;
+          s2[c] += q0 + q1;
+          if (MinMax) {
+            lo[c] = lesser(lo[c], l);
+            hi[c] = greater(hi[c], h);
+          }
         }
-      }
+      });
     }
-    if (!Omit && !Moments) {
+    if constexpr (!Omit && !Moments) {
       // A NaN shows in one flag for the whole block and ±inf in the min or max: the sums of
       // v − v (the mean field's NaN) take a second read only of a block holding either.
       int nan = 0;
+      // G rows at a time: the running min and max are loaded and stored once per group
+      const auto group = [&](const T* NNDL_RESTRICT x0, int64_t cb, int64_t ce) {
+        int any = 0;
+#pragma omp simd reduction(| : any)
+        for (int64_t c = cb; c < ce; ++c) {
+          T v[G];
+          for (int q = 0; q < G; ++q) v[q] = x0[c + q * d];
+          T l = lesser(v[0], v[1]), h = greater(v[0], v[1]);
+          int bad = (v[0] != v[0]) | (v[1] != v[1]);
+          for (int q = 2; q < G; q += 2) {
+            l = lesser(l, lesser(v[q], v[q + 1]));
+            h = greater(h, greater(v[q], v[q + 1]));
+            bad |= (v[q] != v[q]) | (v[q + 1] != v[q + 1]);
+          }
+          any |= bad;
+          lo[c] = lesser(lo[c], l);
+          hi[c] = greater(hi[c], h);
+        }
+        nan |= any;
+      };
+      if constexpr (G > 1) r = for_each_group<F, G>(x + c0, r, r1, n, d, cn, ahead, group);
       for (; r < r1; ++r) {
         const T* NNDL_RESTRICT x0 = x + r * d + c0;
 #pragma omp simd reduction(| : nan)
@@ -332,20 +369,25 @@ void column_stats_partial(double* partial, const T* x, int64_t n, int64_t d, boo
   using Kernel = void (*)(double*, const T*, int64_t, int64_t);
   // [omit_nan][stats]: min and max only, mean and M2 only, or all of them
   static constexpr Kernel kRows[2][3] = {
-      {stats_rows<T, false, false, true>, stats_rows<T, false, true, false>, stats_rows<T, false, true, true>},
+      {stats_rows<T, false, false, true, Fetch::none, 1>, stats_rows<T, false, true, false>,
+       stats_rows<T, false, true, true>},
       {stats_rows<T, true, false, true>, stats_rows<T, true, true, false>, stats_rows<T, true, true, true>}};
   static constexpr Kernel kColumns[2][3] = {
       {stats_columns<T, false, false, true>, stats_columns<T, false, true, false>, stats_columns<T, false, true, true>},
       {stats_columns<T, true, false, true>, stats_columns<T, true, true, false>, stats_columns<T, true, true, true>}};
-  // the moments only (min and max, like the omit path, read one row at a time, in order), by
-  // group size: [2], [4] for float rows of at most 64 values, [8] for rows of kGroupRowBytes on
+  // the moments by group size: [2], [4] for float rows of at most 64 values, [8] for rows of
+  // kGroupRowBytes on
   static constexpr Kernel kRowsFetch[3][2] = {
       {stats_rows<T, false, true, false, Fetch::rows, 2>, stats_rows<T, false, true, true, Fetch::rows, 2>},
       {stats_rows<T, false, true, false, Fetch::rows, 4>, stats_rows<T, false, true, true, Fetch::rows, 4>},
       {stats_rows<T, false, true, false, Fetch::lines, 8>, stats_rows<T, false, true, true, Fetch::lines, 8>}};
   const int stats = moments ? (minmax ? 2 : 1) : 0;
   const int64_t row_bytes = d * int64_t(sizeof(T));
-  if (moments && !f_order && !omit_nan && n * row_bytes > kPrefetchAbove)
+  if (!moments && !f_order && !omit_nan && sizeof(T) == 4 && row_bytes >= kGroupRowBytes)
+    (n * row_bytes > last_level_cache_bytes() / 2
+         ? stats_rows<T, false, false, true, Fetch::lines, 8>
+         : stats_rows<T, false, false, true, Fetch::none, 8>)(partial, x, n, d);
+  else if (moments && !f_order && !omit_nan && n * row_bytes > kPrefetchAbove)
     kRowsFetch[row_bytes >= kGroupRowBytes ? 2 : (sizeof(T) == 4 && d <= 64 ? 1 : 0)][stats - 1](partial, x, n, d);
   else
     (f_order ? kColumns : kRows)[omit_nan][stats](partial, x, n, d);
