@@ -25,7 +25,7 @@ std::string indexed(const char* name, size_t k) { return std::string(name) + "["
 
 // A torch tensor (anything with .detach() and .numpy()) as the NumPy view of its memory;
 // anything else unchanged, for the checks to reject with their message.
-py::object as_array_view(py::handle obj, const std::string& name) {
+py::object as_array_view(py::handle obj, const Text& name) {
   if (py::isinstance<py::array>(obj) || !py::hasattr(obj, "detach") || !py::hasattr(obj, "numpy"))
     return py::reinterpret_borrow<py::object>(obj);
   try {
@@ -36,7 +36,7 @@ py::object as_array_view(py::handle obj, const std::string& name) {
 }
 
 // The layout checks every array gets, whatever its spec.
-void require_layout(const py::array& a, const std::string& name, bool written, bool f_ok = false) {
+void require_layout(const py::array& a, const Text& name, bool written, bool f_ok = false) {
   const bool contiguous = (a.flags() & py::array::c_style) || (f_ok && (a.flags() & py::array::f_style));
   if (!contiguous) {
     const std::string what = f_ok ? " must be C- or F-contiguous" : " must be C-contiguous";
@@ -187,18 +187,18 @@ Spec Spec::optional() && {
   none_ok = true;
   return std::move(*this);
 }
-Spec Spec::shape(std::vector<int64_t> d, std::string what) && {
+Spec Spec::shape(Dims d, Text what) && {
   has_shape = true;
   dims = std::move(d);
   shape_what = std::move(what);
   return std::move(*this);
 }
-Spec Spec::ndim_at_least(int64_t n, std::string layout) && {
+Spec Spec::ndim_at_least(int64_t n, Text layout) && {
   min_ndim = n;
   ndim_what = std::move(layout);
   return std::move(*this);
 }
-Spec Spec::ndim(int64_t n, std::string layout) && {
+Spec Spec::ndim(int64_t n, Text layout) && {
   max_ndim = n;
   return std::move(*this).ndim_at_least(n, std::move(layout));
 }
@@ -222,7 +222,7 @@ Spec Spec::pixels() && {
   dtype = DTypeRule::pixels;
   return std::move(*this);
 }
-Spec Spec::may_be(std::string other) && {
+Spec Spec::may_be(Text other) && {
   alias_of = std::move(other);
   return std::move(*this);
 }
@@ -232,19 +232,15 @@ Spec Spec::c_or_f() && {
 }
 
 Spec Spec::optional() const& { return Spec(*this).optional(); }
-Spec Spec::shape(std::vector<int64_t> d, std::string what) const& {
-  return Spec(*this).shape(std::move(d), std::move(what));
-}
-Spec Spec::ndim_at_least(int64_t n, std::string layout) const& {
-  return Spec(*this).ndim_at_least(n, std::move(layout));
-}
-Spec Spec::ndim(int64_t n, std::string layout) const& { return Spec(*this).ndim(n, std::move(layout)); }
+Spec Spec::shape(Dims d, Text what) const& { return Spec(*this).shape(std::move(d), std::move(what)); }
+Spec Spec::ndim_at_least(int64_t n, Text layout) const& { return Spec(*this).ndim_at_least(n, std::move(layout)); }
+Spec Spec::ndim(int64_t n, Text layout) const& { return Spec(*this).ndim(n, std::move(layout)); }
 Spec Spec::float32() const& { return Spec(*this).float32(); }
 Spec Spec::float64() const& { return Spec(*this).float64(); }
 Spec Spec::bytes() const& { return Spec(*this).bytes(); }
 Spec Spec::indices() const& { return Spec(*this).indices(); }
 Spec Spec::pixels() const& { return Spec(*this).pixels(); }
-Spec Spec::may_be(std::string other) const& { return Spec(*this).may_be(std::move(other)); }
+Spec Spec::may_be(Text other) const& { return Spec(*this).may_be(std::move(other)); }
 Spec Spec::c_or_f() const& { return Spec(*this).c_or_f(); }
 
 std::vector<int64_t> Arg::shape() const { return present() ? dims_of(array_) : std::vector<int64_t>{}; }
@@ -275,14 +271,14 @@ int64_t checked_numel(const std::vector<int64_t>& dims, const std::string& name)
   return n;
 }
 
-py::array Args::view(py::handle obj, const std::string& name) {
+py::array Args::view(py::handle obj, const Text& name) {
   py::object v = as_array_view(obj, name);
   if (!py::isinstance<py::array>(v)) throw py::type_error(name + " must be a numpy.ndarray, got " + describe(v));
   owned_.push_back(v);
   return py::reinterpret_borrow<py::array>(v);
 }
 
-void Args::require_dtype(const py::array& a, DTypeRule rule, const std::string& name) {
+void Args::require_dtype(const py::array& a, DTypeRule rule, const Text& name) {
   const py::dtype dt = a.dtype();
   if (rule == DTypeRule::u8) {
     if (!dt.equal(py::dtype::of<uint8_t>()))
@@ -326,10 +322,10 @@ void Args::require_dtype(const py::array& a, DTypeRule rule, const std::string& 
 }
 
 std::string Args::dtype_source() const {
-  return dtype_from_list_ ? indexed(dtype_from_list_, dtype_from_index_) : dtype_from_;
+  return dtype_from_list_ ? indexed(dtype_from_list_, dtype_from_index_) : dtype_from_.str();
 }
 
-bool Args::holds_integers(py::handle obj, const std::string& name) {
+bool Args::holds_integers(py::handle obj, const Text& name) {
   if (obj.is_none()) return false;
   py::object v = as_array_view(obj, name);
   if (!py::isinstance<py::array>(v)) return false;
@@ -351,17 +347,17 @@ Arg Args::array(py::handle obj, const Spec& spec) {
   if (a.ndim() < spec.min_ndim)
     throw py::value_error(spec.name + " must have at least " + std::to_string(spec.min_ndim) + " dimensions " +
                           spec.ndim_what + ", got shape " + shape_str(dims_of(a)));
-  if (spec.has_shape && dims_of(a) != spec.dims)
+  if (spec.has_shape && !spec.dims.shape_of(a))
     throw py::value_error(spec.name + " has shape " + shape_str(dims_of(a)) + " but must have shape " +
-                          shape_str(spec.dims) + ": " + spec.shape_what);
+                          shape_str(spec.dims.vec()) + ": " + spec.shape_what);
   bool in_place = false;
   if (!spec.alias_of.empty())
-    for (const auto& [other, data] : named_)
-      if (other == spec.alias_of && data == a.data()) in_place = true;
+    for (size_t i = 0; i < named_.size(); ++i)
+      if (named_[i].first == spec.alias_of && named_[i].second == a.data()) in_place = true;
   // An argument that is exactly its allowed alias (same start, and so same shape and dtype,
   // checked above) is not a second range: the kernel reads and writes it element by element.
   if (!in_place) add_range(a.data(), static_cast<int64_t>(a.nbytes()), spec.written, spec.name);
-  named_.emplace_back(spec.name, a.data());
+  named_.push_back({spec.name, a.data()});
   return Arg(a);
 }
 
@@ -372,7 +368,7 @@ Arg Args::output(py::handle obj, const Spec& spec) {
                     : dtype_ == DType::u8 ? py::array(py::array_t<uint8_t>(shape))
                                           : py::array(py::array_t<double>(shape));
   owned_.push_back(fresh);
-  named_.emplace_back(spec.name, fresh.data());  // fresh memory overlaps nothing: no range
+  named_.push_back({spec.name, fresh.data()});  // fresh memory overlaps nothing: no range
   return Arg(fresh);
 }
 
@@ -503,10 +499,10 @@ Lists Args::lists(const std::vector<ListSpec>& specs) {
   return out;
 }
 
-void Args::add_range(const void* data, int64_t bytes, bool written, std::string label, int64_t index) {
+void Args::add_range(const void* data, int64_t bytes, bool written, const Text& label) {
   if (bytes <= 0) return;  // an empty array aliases nothing
   auto b = reinterpret_cast<uintptr_t>(data);
-  ranges_.push_back({b, b + static_cast<uintptr_t>(bytes), written, std::move(label), index});
+  ranges_.push_back({b, b + static_cast<uintptr_t>(bytes), written, label});
 }
 
 void Args::add_range(const void* data, int64_t bytes, bool written, const char* list_name, int64_t index) {
@@ -515,17 +511,24 @@ void Args::add_range(const void* data, int64_t bytes, bool written, const char* 
   ranges_.push_back({b, b + static_cast<uintptr_t>(bytes), written, {}, index, list_name});
 }
 
-std::string Args::Range::describe() const { return list_name ? indexed(list_name, static_cast<size_t>(index)) : label; }
+std::string Args::Range::describe() const {
+  return list_name ? indexed(list_name, static_cast<size_t>(index)) : label.str();
+}
 
 void Args::check_overlap() const {
-  std::vector<const Range*> order;
-  order.reserve(ranges_.size());
-  for (const Range& r : ranges_) order.push_back(&r);
-  std::sort(order.begin(), order.end(), [](const Range* a, const Range* b) { return a->begin < b->begin; });
+  // the ranges by address: in place for a call's few arguments, on the heap for many
+  constexpr size_t kFew = 16;
+  std::array<const Range*, kFew> few;
+  std::vector<const Range*> many;
+  const size_t n = ranges_.size();
+  const Range** order = n <= kFew ? few.data() : (many.resize(n), many.data());
+  for (size_t i = 0; i < n; ++i) order[i] = &ranges_[i];
+  std::sort(order, order + n, [](const Range* a, const Range* b) { return a->begin < b->begin; });
   // Sweep in address order; `open` is the range reaching furthest so far (written ones preferred).
   const Range* open_any = nullptr;
   const Range* open_written = nullptr;
-  for (const Range* r : order) {
+  for (size_t i = 0; i < n; ++i) {
+    const Range* r = order[i];
     const Range* clash = nullptr;
     if (open_written && open_written->end > r->begin)
       clash = open_written;

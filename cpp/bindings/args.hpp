@@ -25,7 +25,11 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
+#include <cstring>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -51,30 +55,111 @@ enum class DTypeRule {
   index,
 };
 
+// A name or a message part of a Spec: a string literal, kept as its pointer (specs are built on
+// every call, and a message is spelt out only when a check fails), or a string made at run time.
+class Text {
+ public:
+  Text() = default;
+  Text(const char* literal) : lit_(literal) {}  // NOLINT(google-explicit-constructor): as std::string's
+  Text(std::string made) : own_(std::move(made)), owned_(true) {}  // NOLINT(google-explicit-constructor)
+  const char* c_str() const { return owned_ ? own_.c_str() : lit_; }
+  bool empty() const { return *c_str() == '\0'; }
+  std::string str() const { return c_str(); }
+  bool operator==(const Text& o) const { return std::strcmp(c_str(), o.c_str()) == 0; }
+
+ private:
+  const char* lit_ = "";
+  std::string own_;
+  bool owned_ = false;
+};
+inline std::string operator+(const Text& a, const std::string& b) { return a.str() + b; }
+inline std::string operator+(const Text& a, const char* b) { return a.str() + b; }
+inline std::string operator+(const std::string& a, const Text& b) { return a + b.c_str(); }
+inline std::string operator+(const char* a, const Text& b) { return std::string(a) + b.c_str(); }
+
+// A shape: up to kInline dimensions held in the object (no allocation), more on the heap.
+class Dims {
+ public:
+  static constexpr size_t kInline = 6;
+  Dims() = default;
+  Dims(std::initializer_list<int64_t> d) { assign(d.begin(), d.size()); }
+  Dims(const std::vector<int64_t>& d) { assign(d.data(), d.size()); }  // NOLINT(google-explicit-constructor)
+  size_t size() const { return n_; }
+  const int64_t* data() const { return n_ <= kInline ? inline_ : heap_.data(); }
+  const int64_t* begin() const { return data(); }
+  const int64_t* end() const { return data() + n_; }
+  std::vector<int64_t> vec() const { return {begin(), end()}; }
+  // Whether the array has exactly this shape.
+  bool shape_of(const py::array& a) const {
+    if (static_cast<size_t>(a.ndim()) != n_) return false;
+    for (size_t d = 0; d < n_; ++d)
+      if (a.shape(static_cast<py::ssize_t>(d)) != data()[d]) return false;
+    return true;
+  }
+
+ private:
+  void assign(const int64_t* d, size_t n) {
+    n_ = n;
+    if (n <= kInline)
+      std::copy(d, d + n, inline_);
+    else
+      heap_.assign(d, d + n);
+  }
+  int64_t inline_[kInline] = {};
+  std::vector<int64_t> heap_;
+  size_t n_ = 0;
+};
+
+// A vector whose first N elements live in the object: the few arguments of one call allocate
+// nothing; a multi-tensor call's many spill to the heap.
+template <class T, size_t N>
+class SmallVec {
+ public:
+  void push_back(T v) {
+    if (n_ < N)
+      head_[n_] = std::move(v);
+    else
+      tail_.push_back(std::move(v));
+    ++n_;
+  }
+  void reserve(size_t n) {
+    if (n > N) tail_.reserve(n - N);
+  }
+  size_t size() const { return n_; }
+  T& operator[](size_t i) { return i < N ? head_[i] : tail_[i - N]; }
+  const T& operator[](size_t i) const { return i < N ? head_[i] : tail_[i - N]; }
+  T& back() { return (*this)[n_ - 1]; }
+
+ private:
+  std::array<T, N> head_{};
+  std::vector<T> tail_;
+  size_t n_ = 0;
+};
+
 struct Spec {
-  std::string name;
+  Text name;
   bool written = false;  // updated in place: must be writeable, and no other argument may overlap it
   bool none_ok = false;  // None accepted: the Arg is absent (data() == nullptr)
   DTypeRule dtype = DTypeRule::call;
   bool has_shape = false;  // exact shape required
-  std::vector<int64_t> dims;
-  std::string shape_what;  // where the shape comes from, for the message
+  Dims dims;
+  Text shape_what;  // where the shape comes from, for the message
   int64_t min_ndim = 0;
   int64_t max_ndim = -1;  // -1: no upper bound
-  std::string ndim_what;
-  std::string alias_of;  // may be exactly this argument (in place); any other overlap is rejected
-  bool f_ok = false;     // F-contiguous accepted too (Arg::f_order() tells the kernel which)
+  Text ndim_what;
+  Text alias_of;      // may be exactly this argument (in place); any other overlap is rejected
+  bool f_ok = false;  // F-contiguous accepted too (Arg::f_order() tells the kernel which)
 
   // Each builder returns the spec with one more rule: a copy from a named spec, the spec itself
-  // (moved, no string copied) in a chain such as in("x").optional().shape(...).
+  // (moved) in a chain such as in("x").optional().shape(...).
   Spec optional() const&;
   Spec optional() &&;
-  Spec shape(std::vector<int64_t> d, std::string what) const&;
-  Spec shape(std::vector<int64_t> d, std::string what) &&;
-  Spec ndim_at_least(int64_t n, std::string layout) const&;
-  Spec ndim_at_least(int64_t n, std::string layout) &&;
-  Spec ndim(int64_t n, std::string layout) const&;  // exactly n dimensions
-  Spec ndim(int64_t n, std::string layout) &&;
+  Spec shape(Dims d, Text what) const&;
+  Spec shape(Dims d, Text what) &&;
+  Spec ndim_at_least(int64_t n, Text layout) const&;
+  Spec ndim_at_least(int64_t n, Text layout) &&;
+  Spec ndim(int64_t n, Text layout) const&;  // exactly n dimensions
+  Spec ndim(int64_t n, Text layout) &&;
   Spec float64() const&;
   Spec float64() &&;
   Spec float32() const&;
@@ -85,18 +170,18 @@ struct Spec {
   Spec indices() &&;
   Spec pixels() const&;
   Spec pixels() &&;
-  Spec may_be(std::string other) const&;
-  Spec may_be(std::string other) &&;
+  Spec may_be(Text other) const&;
+  Spec may_be(Text other) &&;
   Spec c_or_f() const&;  // C- or F-contiguous (a 2-D table read column-major as well as row-major)
   Spec c_or_f() &&;
 };
 
-inline Spec in(std::string name) {
+inline Spec in(Text name) {
   Spec s;
   s.name = std::move(name);
   return s;
 }
-inline Spec out(std::string name) {
+inline Spec out(Text name) {
   Spec s = in(std::move(name));
   s.written = true;
   return s;
@@ -178,7 +263,7 @@ class Args {
   Arg workspace(py::handle obj, int64_t doubles);
   // Whether obj is (or views as) an array of integers or bools: for an argument that takes
   // either class indices or float values (a loss's target), to choose its Spec.
-  bool holds_integers(py::handle obj, const std::string& name);
+  bool holds_integers(py::handle obj, const Text& name);
   // Rejects overlapping memory between the arguments checked so far when one side is written.
   void check_overlap() const;
   // Lets the next argument fix a new dtype: independent groups (an optimizer's param groups)
@@ -190,24 +275,24 @@ class Args {
  private:
   TargetPin pin_;  // one SIMD target for every kernel of this call
   struct Range {
-    uintptr_t begin, end;
-    bool written;
-    std::string label;
+    uintptr_t begin = 0, end = 0;
+    bool written = false;
+    Text label;
     int64_t index = -1;
     const char* list_name = nullptr;  // list items are labelled name[index] only if an error is raised
     std::string describe() const;
   };
-  void add_range(const void* data, int64_t bytes, bool written, std::string label, int64_t index = -1);
+  void add_range(const void* data, int64_t bytes, bool written, const Text& label);
   void add_range(const void* data, int64_t bytes, bool written, const char* list_name, int64_t index);
-  py::array view(py::handle obj, const std::string& name);
-  void require_dtype(const py::array& a, DTypeRule rule, const std::string& name);
+  py::array view(py::handle obj, const Text& name);
+  void require_dtype(const py::array& a, DTypeRule rule, const Text& name);
 
-  std::vector<py::object> owned_;
-  std::vector<Range> ranges_;
-  std::vector<std::pair<std::string, const void*>> named_;  // for may_be
+  SmallVec<py::object, 8> owned_;
+  SmallVec<Range, 8> ranges_;
+  SmallVec<std::pair<Text, const void*>, 8> named_;  // for may_be
   bool have_dtype_ = false;
   DType dtype_ = DType::f32;
-  std::string dtype_from_;
+  Text dtype_from_;
   const char* dtype_from_list_ = nullptr;  // when set, dtype_from_ is item dtype_from_index_ of this list
   size_t dtype_from_index_ = 0;
   std::string dtype_source() const;

@@ -15,8 +15,6 @@
 namespace nndl::bind {
 namespace {
 
-const char* const kSameShape = "the shape of ";
-
 // The packed mask of n elements: packed_bytes(n) bytes, 1-D uint8.
 Spec mask_spec(Spec s, int64_t n, const char* of) {
   return s.bytes().shape({dropout::packed_bytes(n)}, std::string("packed_size(") + of + ") bytes");
@@ -83,7 +81,7 @@ void register_dropout(py::module_& m) {
          double scale) {
         Args args;
         const Arg x = args.array(x_, in("x"));
-        const Arg y = args.array(out_, out("out").shape(x.shape(), std::string(kSameShape) + "x").may_be("x"));
+        const Arg y = args.array(out_, out("out").shape(x.shape(), "the shape of x").may_be("x"));
         const Arg mask = args.array(
             mask_out_, mask_spec(out("mask_out").optional(), x.size(), "x.size: a bit per element, no noise_shape"));
         args.check_overlap();
@@ -103,7 +101,7 @@ void register_dropout(py::module_& m) {
          double scale) {
         Args args;
         const Arg dy = args.array(dy_, in("dy"));
-        const Arg dx = args.array(out_, out("out").shape(dy.shape(), std::string(kSameShape) + "dy").may_be("dy"));
+        const Arg dx = args.array(out_, out("out").shape(dy.shape(), "the shape of dy").may_be("dy"));
         const Arg mask = args.array(
             mask_, mask_spec(in("mask").optional(), dy.size(), "dy.size: a bit per element, no noise_shape"));
         args.check_overlap();
@@ -137,7 +135,7 @@ void register_dropout(py::module_& m) {
         Args args;
         const Arg x = args.array(x_, in("x"));
         const std::vector<int64_t> noise = resolved_noise(x, noise_shape, "x");
-        const Arg y = args.array(out_, out("out").shape(x.shape(), std::string(kSameShape) + "x").may_be("x"));
+        const Arg y = args.array(out_, out("out").shape(x.shape(), "the shape of x").may_be("x"));
         const Arg mask =
             args.array(mask_out_, mask_spec(out("mask_out").optional(), noise_elements(noise), "prod(noise_shape)"));
         args.check_overlap();
@@ -159,7 +157,7 @@ void register_dropout(py::module_& m) {
         Args args;
         const Arg dy = args.array(dy_, in("dy"));
         const std::vector<int64_t> noise = resolved_noise(dy, noise_shape, "dy");
-        const Arg dx = args.array(out_, out("out").shape(dy.shape(), std::string(kSameShape) + "dy").may_be("dy"));
+        const Arg dx = args.array(out_, out("out").shape(dy.shape(), "the shape of dy").may_be("dy"));
         const Arg mask =
             args.array(mask_, mask_spec(in("mask").optional(), noise_elements(noise), "prod(noise_shape)"));
         args.check_overlap();
@@ -181,7 +179,7 @@ void register_dropout(py::module_& m) {
          uint32_t threshold, double scale) {
         Args args;
         const Arg x = args.array(x_, in("x").ndim(3, layout(ntf)));
-        const Arg y = args.array(out_, out("out").shape(x.shape(), std::string(kSameShape) + "x").may_be("x"));
+        const Arg y = args.array(out_, out("out").shape(x.shape(), "the shape of x").may_be("x"));
         const Arg mask = args.array(mask_out_, mask_spec(out("mask_out").optional(), mask_elements(x, ntf), "N·F"));
         args.check_overlap();
         const dropout::Stream s{seed, offset, threshold};
@@ -202,7 +200,7 @@ void register_dropout(py::module_& m) {
          uint32_t threshold, double scale) {
         Args args;
         const Arg dy = args.array(dy_, in("dy").ndim(3, layout(ntf)));
-        const Arg dx = args.array(out_, out("out").shape(dy.shape(), std::string(kSameShape) + "dy").may_be("dy"));
+        const Arg dx = args.array(out_, out("out").shape(dy.shape(), "the shape of dy").may_be("dy"));
         const Arg mask = args.array(mask_, mask_spec(in("mask").optional(), mask_elements(dy, ntf), "N·F"));
         args.check_overlap();
         const dropout::Stream s{seed, offset, threshold};

@@ -2,8 +2,6 @@
 // distillation loss, each with its gradient in the same call. Hyper-parameters are checked in
 // python/nndl_fast/loss.py; arrays here, by Args; target values (class range, probability rows)
 // by the driver, before anything is written.
-#include <string>
-
 #include "bindings/args.hpp"
 #include "bindings/register.hpp"
 #include "loss/softmax_cross_entropy_driver.hpp"
@@ -11,12 +9,12 @@
 namespace nndl::bind {
 namespace {
 
-// Class indices (N,), or probabilities (N, K) when `soft_ok`.
-Arg target_arg(Args& args, py::handle obj, int64_t N, int64_t K, bool soft_ok, const char* logits) {
-  const std::string n_of = std::string("N = ") + logits + ".shape[0]";
-  if (!soft_ok || args.holds_integers(obj, "target"))
-    return args.array(obj, in("target").indices().optional().shape({N}, "(N,) class indices, " + n_of));
-  return args.array(obj, in("target").shape({N, K}, std::string("(N, K) probabilities, the shape of ") + logits));
+// Class indices (N,) of the logits' rows (`classes_what`), or probabilities (N, K) when soft
+// targets are accepted (soft_what not null).
+Arg target_arg(Args& args, py::handle obj, int64_t N, int64_t K, const char* classes_what, const char* soft_what) {
+  if (!soft_what || args.holds_integers(obj, "target"))
+    return args.array(obj, in("target").indices().optional().shape({N}, classes_what));
+  return args.array(obj, in("target").shape({N, K}, soft_what));
 }
 
 loss::Indices indices(const Arg& t) {
@@ -43,7 +41,8 @@ void register_loss(py::module_& m) {
         const Arg z = args.array(logits_, in("logits").ndim(2, "(N, K)"));
         const int64_t N = z.dim(0), K = z.dim(1);
         if (target_.is_none()) throw py::type_error("target must be a numpy.ndarray, got None");
-        const Arg t = target_arg(args, target_, N, K, true, "logits");
+        const Arg t = target_arg(args, target_, N, K, "(N,) class indices, N = logits.shape[0]",
+                                 "(N, K) probabilities, the shape of logits");
         const Arg w = args.array(weight_, in("weight").optional().shape({K}, "(K,), K = logits.shape[1]"));
         const Spec grad_spec = out("dlogits").shape({N, K}, "the shape of logits").may_be("logits");
         const Arg d = want_grad ? args.output(dlogits_, grad_spec) : Arg{};
@@ -75,7 +74,7 @@ void register_loss(py::module_& m) {
         const Arg s = args.array(student_, in("student_logits").ndim(2, "(N, K)"));
         const int64_t N = s.dim(0), K = s.dim(1);
         const Arg t = args.array(teacher_, in("teacher_logits").shape(s.shape(), "the shape of student_logits"));
-        const Arg y = target_arg(args, target_, N, K, false, "student_logits");
+        const Arg y = target_arg(args, target_, N, K, "(N,) class indices, N = student_logits.shape[0]", nullptr);
         const Spec grad_spec = out("dstudent").shape({N, K}, "the shape of student_logits").may_be("student_logits");
         const Arg d = want_grad ? args.output(dstudent_, grad_spec) : Arg{};
         const auto red = static_cast<loss::Reduction>(reduction);
