@@ -215,11 +215,12 @@ def test_min_max_scaler_flags_non_finite_in_any_row():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("size", ["in-cache", "prefetched"])
-def test_min_max_of_long_rows_flags_non_finite_in_any_row(size, dtype, simd, nthreads):
-    # Float rows of 2 KiB or more are read 8 at a time (with prefetches in an x over half the
-    # last-level cache): the exact min and max, and a NaN or inf in a group's first or last row or
-    # in a block's remaining rows flags its feature alone.
-    d = 600
+@pytest.mark.parametrize("d", [600, 64, 120])
+def test_min_max_of_grouped_rows_flags_non_finite_in_any_row(d, size, dtype, simd, nthreads):
+    # Float rows are read a few at a time (8 from 2 KiB on, 4 up to 64 values, else 2), with
+    # prefetches in a large x (over half the last-level cache for long rows, 2 MiB for short
+    # ones): the exact min and max, and a NaN or inf in a group's first or last row or in a
+    # block's remaining rows flags its feature alone.
     rows = 301 if size == "in-cache" else _core.last_level_cache_bytes() // (2 * d * 4) + 2 * BLOCK + 5
     x = _data((rows, d), dtype, seed=13)
     st = _empty_stats(d)
@@ -227,7 +228,7 @@ def test_min_max_of_long_rows_flags_non_finite_in_any_row(size, dtype, simd, nth
     np.testing.assert_array_equal(st[3], x.min(0))
     np.testing.assert_array_equal(st[4], x.max(0))
     assert (st[1] == 0).all() and (st[2] == 0).all()
-    for row, col, v in ((0, 0, np.nan), (15, d - 1, np.nan), (rows - 1, 300, np.inf), (rows - 3, 17, -np.inf)):
+    for row, col, v in ((0, 0, np.nan), (15, d - 1, np.nan), (rows - 1, d // 2, np.inf), (rows - 3, 17, -np.inf)):
         y = x.copy()
         y[row, col] = v
         st = _empty_stats(d)

@@ -27,9 +27,9 @@ constexpr int kLanes = 16;
 // An x over kPrefetchAbove bytes is read by the moments pass with the rows kPrefetchAhead bytes
 // on (at least kPrefetchRows rows) prefetched into the L2, G rows at a time: 8 from
 // kGroupRowBytes on, 2 or 4 below (short rows read 8 at a time are slower, and the hardware
-// prefetcher does not follow them; docs/performance-notes.md). The min-max pass reads float rows
-// of kGroupRowBytes on 8 at a time too, prefetched alike from an x over half the last-level
-// cache (below, the prefetches only cost); other rows one at a time.
+// prefetcher does not follow them; docs/performance-notes.md). The min-max pass groups float rows
+// alike, long rows prefetched only from an x over half the last-level cache (below, their
+// prefetches only cost); float64 rows one at a time.
 constexpr int64_t kPrefetchAbove = int64_t{2} << 20;
 constexpr int64_t kPrefetchAhead = 16384;
 constexpr int64_t kPrefetchRows = 16;
@@ -381,14 +381,19 @@ void column_stats_partial(double* partial, const T* x, int64_t n, int64_t d, boo
       {stats_rows<T, false, true, false, Fetch::rows, 2>, stats_rows<T, false, true, true, Fetch::rows, 2>},
       {stats_rows<T, false, true, false, Fetch::rows, 4>, stats_rows<T, false, true, true, Fetch::rows, 4>},
       {stats_rows<T, false, true, false, Fetch::lines, 8>, stats_rows<T, false, true, true, Fetch::lines, 8>}};
+  // min and max alone, float rows, grouped as the moments, [group size as kRowsFetch's][prefetched]
+  static constexpr Kernel kMinMaxGroups[3][2] = {
+      {stats_rows<T, false, false, true, Fetch::none, 2>, stats_rows<T, false, false, true, Fetch::rows, 2>},
+      {stats_rows<T, false, false, true, Fetch::none, 4>, stats_rows<T, false, false, true, Fetch::rows, 4>},
+      {stats_rows<T, false, false, true, Fetch::none, 8>, stats_rows<T, false, false, true, Fetch::lines, 8>}};
   const int stats = moments ? (minmax ? 2 : 1) : 0;
   const int64_t row_bytes = d * int64_t(sizeof(T));
-  if (!moments && !f_order && !omit_nan && sizeof(T) == 4 && row_bytes >= kGroupRowBytes)
-    (n * row_bytes > last_level_cache_bytes() / 2
-         ? stats_rows<T, false, false, true, Fetch::lines, 8>
-         : stats_rows<T, false, false, true, Fetch::none, 8>)(partial, x, n, d);
+  const int group = row_bytes >= kGroupRowBytes ? 2 : (sizeof(T) == 4 && d <= 64 ? 1 : 0);
+  if (!moments && !f_order && !omit_nan && sizeof(T) == 4)
+    kMinMaxGroups[group][n * row_bytes > (group == 2 ? last_level_cache_bytes() / 2 : kPrefetchAbove)](partial, x, n,
+                                                                                                       d);
   else if (moments && !f_order && !omit_nan && n * row_bytes > kPrefetchAbove)
-    kRowsFetch[row_bytes >= kGroupRowBytes ? 2 : (sizeof(T) == 4 && d <= 64 ? 1 : 0)][stats - 1](partial, x, n, d);
+    kRowsFetch[group][stats - 1](partial, x, n, d);
   else
     (f_order ? kColumns : kRows)[omit_nan][stats](partial, x, n, d);
 }
