@@ -4,6 +4,7 @@
 #include "loss/softmax_cross_entropy.hpp"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 
@@ -478,6 +479,32 @@ __attribute__((always_inline)) inline V tree_lanes(const V* a, Op op) {
   return op(op(c[0], c[2]), op(c[1], c[3]));
 }
 
+// out[l] ← Σ_j t[l][j] in sum_lanes's order (j with j + 8, then + 4, + 2, + 1) for the kLanes
+// rows at once: after the first step each step adds the halves of several rows' partial sums
+// packed in one vector, so no row ends in a horizontal reduction of its own.
+inline void tree_rows(const double (*t)[kLanes], double* out) {
+  static_assert(kLanes == 16);
+  using V = double __attribute__((vector_size(64)));
+  V b[kLanes], c[8], d[4];
+  for (int l = 0; l < kLanes; ++l) {  // lane j: t[j] + t[j + 8]
+    V lo, hi;
+    std::memcpy(&lo, t[l], sizeof(V));
+    std::memcpy(&hi, t[l] + 8, sizeof(V));
+    b[l] = lo + hi;
+  }
+  for (int p = 0; p < 8; ++p)  // lanes 0-3: row 2p's b[j] + b[j + 4]; lanes 4-7: row 2p + 1's
+    c[p] = __builtin_shufflevector(b[2 * p], b[2 * p + 1], 0, 1, 2, 3, 8, 9, 10, 11) +
+           __builtin_shufflevector(b[2 * p], b[2 * p + 1], 4, 5, 6, 7, 12, 13, 14, 15);
+  for (int q = 0; q < 4; ++q)  // lanes 2r, 2r + 1: row 4q + r's c[j] + c[j + 2]
+    d[q] = __builtin_shufflevector(c[2 * q], c[2 * q + 1], 0, 1, 4, 5, 8, 9, 12, 13) +
+           __builtin_shufflevector(c[2 * q], c[2 * q + 1], 2, 3, 6, 7, 10, 11, 14, 15);
+  for (int h = 0; h < 2; ++h) {  // lane r: row 8h + r's d[0] + d[1]
+    const V f = __builtin_shufflevector(d[2 * h], d[2 * h + 1], 0, 2, 4, 6, 8, 10, 12, 14) +
+                __builtin_shufflevector(d[2 * h], d[2 * h + 1], 1, 3, 5, 7, 9, 11, 13, 15);
+    std::memcpy(out + 8 * h, &f, sizeof(V));
+  }
+}
+
 // The group's rows, logits + r0·K on, K ≤ kLanes each: e[l] ← e^{z − m} (0 past K), m[l] ← the
 // row's max (NaNs not counted, as block_max), zsum[l] ← Σe, az[l] ← Σ_j w_j·(z_j − m) with
 // smoothing (w padded with 0). Stage by stage over the rows: each stage's per-row dependency
@@ -499,29 +526,28 @@ __attribute__((always_inline)) inline void short_stats(T (*NNDL_RESTRICT e)[kLan
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) e[l][j] = ex(T(v[l][j] - ml));  // past K: e^{−inf} = 0
   }
-  const auto add = [](double a, double b) { return a + b; };
-  for (int64_t l = 0; l < rows; ++l) {
-    double t[kLanes];
+  double t[kLanes][kLanes];  // the rows' terms, summed across the rows at once (tree_rows)
+  for (int64_t l = 0; l < kLanes; ++l) {
 #pragma omp simd
-    for (int j = 0; j < kLanes; ++j) t[j] = double(e[l][j]);
-    zsum[l] = tree_lanes(t, add);
-    m[l] = double(mt[l]);
+    for (int j = 0; j < kLanes; ++j) t[l][j] = l < rows ? double(e[l][j]) : 0.0;
   }
+  tree_rows(t, zsum);
+  for (int64_t l = 0; l < rows; ++l) m[l] = double(mt[l]);
   if constexpr (kSmooth) {
-    for (int64_t l = 0; l < rows; ++l) {
-      double t[kLanes];
-      const double ml = m[l];
+    for (int64_t l = 0; l < kLanes; ++l) {
+      const double ml = l < rows ? m[l] : 0.0;
 #pragma omp simd
       for (int j = 0; j < kLanes; ++j) {
-        const double d = double(v[l][j]) - ml;
+        const double d = l < rows ? double(v[l][j]) - ml : 0.0;
         if constexpr (kWeight)
-          t[j] = w[j] != T(0) ? double(w[j]) * d : 0.0;  // a zero weight on −inf adds 0
+          t[l][j] = w[j] != T(0) ? double(w[j]) * d : 0.0;  // a zero weight on −inf adds 0
         else
-          t[j] = j < K ? d : 0.0;
+          t[l][j] = j < K ? d : 0.0;
       }
-      az[l] = tree_lanes(t, add);
     }
+    tree_rows(t, az);
   }
+  for (int64_t l = rows; l < kLanes; ++l) zsum[l] = 1.0, az[l] = 0.0;  // the spare lanes' stand-ins
 }
 
 template <class T, bool kWeight, bool kSmooth, bool kGrad>
