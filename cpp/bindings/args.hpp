@@ -55,12 +55,13 @@ enum class DTypeRule {
   index,
 };
 
-// A name or a message part of a Spec: a string literal, kept as its pointer (specs are built on
-// every call, and a message is spelt out only when a check fails), or a string made at run time.
+// A name or a message part of a Spec: a string literal (or any text that outlives the call),
+// kept as its pointer, since specs are built on every call and a message is spelt out only when a
+// check fails; or a string made at run time, kept by value.
 class Text {
  public:
   Text() = default;
-  Text(const char* literal) : lit_(literal) {}  // NOLINT(google-explicit-constructor): as std::string's
+  Text(const char* literal) : lit_(literal) {}  // NOLINT(google-explicit-constructor): as for std::string
   Text(std::string made) : own_(std::move(made)), owned_(true) {}  // NOLINT(google-explicit-constructor)
   const char* c_str() const { return owned_ ? own_.c_str() : lit_; }
   bool empty() const { return *c_str() == '\0'; }
