@@ -531,8 +531,9 @@ __attribute__((always_inline)) inline void short_stats(T (*NNDL_RESTRICT e)[kLan
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) t[l][j] = l < rows ? double(e[l][j]) : 0.0;
   }
-  tree_rows(t, zsum);
-  for (int64_t l = 0; l < rows; ++l) m[l] = double(mt[l]);
+  double sums[kLanes];  // the group's rows' (the spare rows' stand-ins stay as the caller set them)
+  tree_rows(t, sums);
+  for (int64_t l = 0; l < rows; ++l) zsum[l] = sums[l], m[l] = double(mt[l]);
   if constexpr (kSmooth) {
     for (int64_t l = 0; l < kLanes; ++l) {
       const double ml = l < rows ? m[l] : 0.0;
@@ -545,9 +546,9 @@ __attribute__((always_inline)) inline void short_stats(T (*NNDL_RESTRICT e)[kLan
           t[l][j] = j < K ? d : 0.0;
       }
     }
-    tree_rows(t, az);
+    tree_rows(t, sums);
+    for (int64_t l = 0; l < rows; ++l) az[l] = sums[l];
   }
-  for (int64_t l = rows; l < kLanes; ++l) zsum[l] = 1.0, az[l] = 0.0;  // the spare lanes' stand-ins
 }
 
 template <class T, bool kWeight, bool kSmooth, bool kGrad>

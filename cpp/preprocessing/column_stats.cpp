@@ -106,7 +106,7 @@ __attribute__((always_inline)) inline int64_t for_each_group(const T* x, int64_t
 // C-ordered x: task (block b, columns [c0, c0 + cn)) reads the block's rows in memory order,
 // accumulating per column into the block's partial vectors G rows at a time (see kGroupRowBytes
 // and Fetch): the moments, or min and max alone (G = 1: one row at a time, the order the hardware
-// prefetcher follows best; G = 8: one load and store of the running min and max per 8 rows).
+// prefetcher follows best; G > 1: one load and store of the running min and max per G rows).
 template <class T, bool Omit, bool Moments, bool MinMax, Fetch F = Fetch::none, int G = 8>
 void stats_rows(double* partial, const T* x, int64_t n, int64_t d) {
   const int64_t blocks = prep::stats_blocks(n), cblocks = (d + kColBlock - 1) / kColBlock, tasks = blocks * cblocks;
